@@ -1,0 +1,181 @@
+import os from 'node:os';
+import path from 'node:path';
+import Joi from 'joi';
+import { LOG_LEVELS, LogLevel } from './log';
+
+// Option names deliberately keep nova.conf's snake_case spelling so that the
+// key an operator writes is the key the code reads.
+export interface DefaultSection {
+  host: string;
+  transport_url: string;
+  control_exchange: string;
+  state_path: string;
+  report_interval: number;
+  debug: boolean;
+  log_level: LogLevel;
+}
+
+export interface OsloMessagingRabbitSection {
+  amqp_durable_queues: boolean;
+  rabbit_quorum_queue: boolean;
+}
+
+export interface ComputeSection {
+  status_listen: string;
+  console_log_max_bytes: number;
+  console_log_backups: number;
+  stop_timeout: number;
+  user_namespace: boolean;
+  userns_uid_base: number;
+  userns_size: number;
+  default_command: string;
+}
+
+export interface ApiSection {
+  listen: string;
+  auth_strategy: 'noauth2' | 'keystone';
+}
+
+export interface KeystoneAuthtokenSection {
+  www_authenticate_uri: string;
+  auth_url: string;
+  username: string;
+  password: string;
+  project_name: string;
+  user_domain_name: string;
+  project_domain_name: string;
+}
+
+export interface DatabaseSection {
+  connection: string;
+}
+
+export interface GlanceSection {
+  api_servers: string;
+}
+
+export interface BerthConfig {
+  DEFAULT: DefaultSection;
+  oslo_messaging_rabbit: OsloMessagingRabbitSection;
+  compute: ComputeSection;
+  api: ApiSection;
+  keystone_authtoken: KeystoneAuthtokenSection;
+  database: DatabaseSection;
+  glance: GlanceSection;
+}
+
+export type SectionName = keyof BerthConfig;
+
+// Accept the spellings oslo.config's BoolOpt accepts, so nova.conf habits carry over.
+const bool = (fallback: boolean) =>
+  Joi.boolean()
+    .truthy('yes', '1', 'on')
+    .falsy('no', '0', 'off')
+    .default(fallback)
+    .messages({ 'boolean.base': 'must be a boolean (true/false, yes/no, on/off, 1/0)' });
+
+const integer = (min: number, fallback: number) =>
+  Joi.number().integer().min(min).default(fallback);
+
+// Port 0 is allowed so tests can ask the kernel for a free port.
+const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
+
+const hostPort = (fallback: string) =>
+  Joi.string()
+    .custom((value: string, helpers) => {
+      const match = HOST_PORT.exec(value);
+      return match && Number(match[2]) <= 65535 ? value : helpers.error('string.hostPort');
+    })
+    .default(fallback)
+    .messages({ 'string.hostPort': 'must be host:port, e.g. 127.0.0.1:8774 or [::1]:8774' });
+
+const httpUri = (fallback: string) =>
+  Joi.string()
+    .uri({ scheme: ['http', 'https'] })
+    .default(fallback);
+
+const sections: Record<SectionName, Joi.ObjectSchema> = {
+  DEFAULT: Joi.object({
+    host: Joi.string().default(() => os.hostname()),
+    transport_url: Joi.string().default('rabbit://guest:guest@127.0.0.1:5672/'),
+    control_exchange: Joi.string().default('nova'),
+    state_path: Joi.string()
+      .custom((value: string, helpers) =>
+        path.isAbsolute(value) ? value : helpers.error('string.absolute'),
+      )
+      .default('/var/lib/berth')
+      .messages({ 'string.absolute': 'must be an absolute path' }),
+    report_interval: integer(1, 10),
+    debug: bool(false),
+    log_level: Joi.string()
+      .valid(...LOG_LEVELS)
+      .insensitive()
+      .default('info'),
+  }),
+  oslo_messaging_rabbit: Joi.object({
+    amqp_durable_queues: bool(false),
+    rabbit_quorum_queue: bool(false),
+  }),
+  compute: Joi.object({
+    status_listen: hostPort('127.0.0.1:8780'),
+    console_log_max_bytes: integer(4096, 1048576),
+    console_log_backups: integer(0, 1).max(10),
+    stop_timeout: Joi.number().min(0).default(10),
+    user_namespace: bool(false),
+    userns_uid_base: integer(1, 100000),
+    userns_size: integer(1, 65536),
+    default_command: Joi.string().default('/sbin/init'),
+  }),
+  api: Joi.object({
+    listen: hostPort('127.0.0.1:8774'),
+    auth_strategy: Joi.string().valid('noauth2', 'keystone').default('noauth2'),
+  }),
+  keystone_authtoken: Joi.object({
+    www_authenticate_uri: httpUri('http://127.0.0.1:5000/v3'),
+    auth_url: httpUri('http://127.0.0.1:5000/v3'),
+    username: Joi.string().default('nova'),
+    password: Joi.string().allow('').default(''),
+    project_name: Joi.string().default('service'),
+    user_domain_name: Joi.string().default('Default'),
+    project_domain_name: Joi.string().default('Default'),
+  }),
+  database: Joi.object({
+    // Left unset here: the default depends on state_path, filled in by deriveDefaults.
+    connection: Joi.string(),
+  }),
+  glance: Joi.object({
+    api_servers: Joi.string().default('http://127.0.0.1:9292'),
+  }),
+};
+
+function mapSections<T>(fn: (schema: Joi.ObjectSchema) => T): Record<SectionName, T> {
+  return Object.fromEntries(
+    Object.entries(sections).map(([name, schema]) => [name, fn(schema)]),
+  ) as Record<SectionName, T>;
+}
+
+/** Option names per section, in schema order; the one list env names and the sample follow. */
+export const OPTION_NAMES: Readonly<Record<SectionName, readonly string[]>> = mapSections(
+  (schema) => Object.keys(schema.describe().keys),
+);
+
+function deriveDefaults(config: BerthConfig): BerthConfig {
+  const { DEFAULT, database } = config;
+  return {
+    ...config,
+    // debug = true means DEBUG logging in oslo.log; mirror that so code only reads log_level.
+    DEFAULT: DEFAULT.debug ? { ...DEFAULT, log_level: 'debug' } : DEFAULT,
+    // Four slashes after "sqlite:" is SQLAlchemy's absolute-path form, as nova uses.
+    database: {
+      connection:
+        database.connection ?? `sqlite:///${path.posix.join(DEFAULT.state_path, 'berth.sqlite')}`,
+    },
+  };
+}
+
+// Sections default to {} so an absent section still gets its option defaults.
+export const berthSchema: Joi.ObjectSchema<BerthConfig> = Joi.object(
+  mapSections((schema) => schema.default()),
+)
+  .default()
+  .custom(deriveDefaults);

@@ -1,0 +1,37 @@
+/**
+ * The closed set of error classes every layer maps into. Each maps to one
+ * HTTP status / Nova fault and one RPC failure, so callers branch on the
+ * class, never on message text.
+ */
+export abstract class BerthError extends Error {
+  abstract readonly kind: string;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class NotFoundError extends BerthError {
+  readonly kind = 'NotFound';
+}
+
+/** The request conflicts with the current state (Nova: InstanceInvalidState). */
+export class ConflictError extends BerthError {
+  readonly kind = 'Conflict';
+}
+
+export class InvalidArgumentError extends BerthError {
+  readonly kind = 'InvalidArgument';
+}
+
+export class ResourceExhaustedError extends BerthError {
+  readonly kind = 'ResourceExhausted';
+}
+
+export class UnavailableError extends BerthError {
+  readonly kind = 'Unavailable';
+}
+
+export class InternalError extends BerthError {
+  readonly kind = 'Internal';
+}

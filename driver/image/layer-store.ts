@@ -1,0 +1,68 @@
+/**
+ * Unpacked root filesystem layers, content-addressed by the sha256 of
+ * their tar so that every container of an image shares one read-only
+ * lower directory. Extraction goes to a temporary directory renamed into
+ * place, and concurrent requests for one digest share a single unpack.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar';
+import { InvalidArgumentError, NotFoundError } from '../errors';
+
+export class LayerStore {
+  private inflight = new Map<string, Promise<string>>();
+
+  constructor(private readonly root: string) {}
+
+  /** Returns a directory usable as a lower layer for `source` (a rootfs tar or directory). */
+  async resolve(source: string): Promise<string> {
+    const abs = path.resolve(source);
+    let st: fs.Stats;
+    try {
+      st = await fs.promises.stat(abs);
+    } catch {
+      throw new NotFoundError(`image ${source}: no such file or directory`);
+    }
+    if (st.isDirectory()) return abs;
+    if (!st.isFile()) throw new InvalidArgumentError(`image ${source}: not a tar file or directory`);
+    return this.unpack(abs, await sha256File(abs));
+  }
+
+  private unpack(tarPath: string, digest: string): Promise<string> {
+    const dir = path.join(this.root, digest);
+    if (fs.existsSync(dir)) return Promise.resolve(dir);
+    let job = this.inflight.get(digest);
+    if (!job) {
+      job = extract(tarPath, dir).finally(() => this.inflight.delete(digest));
+      this.inflight.set(digest, job);
+    }
+    return job;
+  }
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(fs.createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+async function extract(tarPath: string, dir: string): Promise<string> {
+  const tmp = `${dir}.tmp-${process.pid}`;
+  await fs.promises.rm(tmp, { recursive: true, force: true });
+  await fs.promises.mkdir(tmp, { recursive: true, mode: 0o755 });
+  try {
+    // node-tar strips '..' and absolute paths and refuses to write through
+    // symlinks, so no entry lands outside the layer directory (design §6).
+    await tar.x({ file: tarPath, cwd: tmp, preserveOwner: true, strict: true });
+  } catch (err) {
+    await fs.promises.rm(tmp, { recursive: true, force: true });
+    throw new InvalidArgumentError(`image ${tarPath}: not a valid tar archive: ${(err as Error).message}`);
+  }
+  await fs.promises.rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => {
+    await fs.promises.rm(tmp, { recursive: true, force: true });
+    if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err; // another process won
+  });
+  return dir;
+}

@@ -1,0 +1,427 @@
+/**
+ * The container runtime as the compute service uses it: containers are
+ * created and owned by the host's berth-monitor, so they keep running when
+ * this process exits; a new process re-adopts them from the state
+ * directory. Each operation reads the same way: look up, guard, act,
+ * persist.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger } from 'winston';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors';
+import { monitorBinary } from '../../native';
+import {
+  type CgroupLayout,
+  type CgroupPlan,
+  cgroupPids,
+  detectCgroupLayout,
+  isFrozen,
+  planCgroups,
+  readStats,
+  removeCgroups,
+  removeParents,
+  setFrozen,
+  type CgroupStats,
+} from './cgroups';
+import { type ExitEvent, MonitorClient, MonitorError } from './monitor-client';
+import {
+  type ContainerConfig,
+  type ContainerPaths,
+  containerPaths,
+  encodeExecSpec,
+  encodeSpawnSpec,
+  type ExecOptions,
+  validateConfig,
+} from './spec';
+
+export interface ExitStatus {
+  code: number;
+  signal: number;
+  oomKilled: boolean;
+  finishedAt: number;
+}
+
+export type ContainerState = 'created' | 'running' | 'paused' | 'exited';
+
+export interface ContainerInfo {
+  id: string;
+  state: ContainerState;
+  pid?: number;
+  exit?: ExitStatus;
+  config: ContainerConfig;
+}
+
+interface Persisted {
+  config: ContainerConfig;
+  plan: CgroupPlan;
+}
+
+interface Entry extends Persisted {
+  paths: ContainerPaths;
+  pid?: number;
+  /** a spawn is in flight: its exit event may arrive before its reply is processed */
+  starting?: boolean;
+  exit?: ExitStatus;
+  waiters: ((status: ExitStatus) => void)[];
+}
+
+export interface RuntimeOptions {
+  stateDir: string;
+  /** parent cgroup name under each hierarchy */
+  cgroupParent?: string;
+  logger?: Logger;
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const EXEC_OUTPUT_CAP = 1 << 20;
+
+export class ContainerRuntime {
+  private readonly entries = new Map<string, Entry>();
+  private discarded = 0;
+  private emptying: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly stateDir: string,
+    private readonly cgroupParent: string,
+    private readonly layout: CgroupLayout,
+    private readonly monitor: MonitorClient,
+    private readonly log?: Logger,
+  ) {
+    monitor.on('exit', (ev) => this.onExit(ev));
+  }
+
+  static async open(opts: RuntimeOptions): Promise<ContainerRuntime> {
+    const stateDir = path.resolve(opts.stateDir);
+    fs.mkdirSync(path.join(stateDir, 'containers'), { recursive: true, mode: 0o711 });
+    // Whatever an earlier process had not finished removing.
+    fs.rmSync(path.join(stateDir, 'trash'), { recursive: true, force: true });
+    fs.mkdirSync(path.join(stateDir, 'trash'), { mode: 0o700 });
+    const monitor = await MonitorClient.connect(stateDir);
+    const rt = new ContainerRuntime(stateDir, opts.cgroupParent ?? 'berth', detectCgroupLayout(), monitor, opts.logger);
+    await rt.adopt();
+    return rt;
+  }
+
+  /** Persists a container's definition; nothing runs yet. */
+  async create(config: ContainerConfig): Promise<ContainerInfo> {
+    validateConfig(config);
+    if (this.entries.has(config.id)) throw new ConflictError(`container ${config.id} already exists`);
+    const paths = containerPaths(this.stateDir, config.id);
+    const plan = planCgroups(this.layout, this.cgroupParent, config.id, config.limits);
+    // Synchronous file system calls on purpose here and in delete(): each is
+    // microseconds, while a trip through libuv's thread pool costs far more
+    // on the spawn path.
+    try {
+      fs.mkdirSync(paths.dir, { mode: 0o711 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+        throw new ConflictError(`container ${config.id} already exists`);
+      throw err;
+    }
+    const entry: Entry = { config, plan, paths, waiters: [] };
+    this.entries.set(config.id, entry);
+    try {
+      for (const d of [paths.upper, paths.work, paths.rootfs]) fs.mkdirSync(d);
+      if (config.userNamespace) {
+        const id = config.userNamespace.base;
+        for (const d of [paths.upper, paths.work]) fs.chownSync(d, id, id);
+      }
+      writeAtomic(paths.config, JSON.stringify({ config, plan } satisfies Persisted));
+    } catch (err) {
+      this.entries.delete(config.id);
+      fs.rmSync(paths.dir, { recursive: true, force: true });
+      throw err;
+    }
+    return this.info(entry);
+  }
+
+  /** Starts (or restarts, keeping its writable layer) a created or exited container. */
+  async start(id: string): Promise<ContainerInfo> {
+    const e = this.get(id);
+    if (e.pid !== undefined && !e.exit) throw new ConflictError(`container ${id} is already running`);
+    for (const f of [e.paths.exitFile, e.paths.pidFile]) fs.rmSync(f, { force: true });
+    e.exit = undefined;
+    e.starting = true;
+    try {
+      const [pid] = await this.monitor.request('spawn', encodeSpawnSpec(e.config, e.plan, e.paths));
+      e.pid = Number(pid);
+    } catch (err) {
+      if (err instanceof MonitorError) throw classifySpawnError(id, err.message);
+      throw err;
+    } finally {
+      e.starting = false;
+    }
+    this.log?.debug('container started', { container: id, pid: e.pid });
+    return this.info(e);
+  }
+
+  async run(config: ContainerConfig): Promise<ContainerInfo> {
+    await this.create(config);
+    try {
+      return await this.start(config.id);
+    } catch (err) {
+      await this.delete(config.id);
+      throw err;
+    }
+  }
+
+  /** Resolves when the container's workload has exited (at once if it already has). */
+  wait(id: string): Promise<ExitStatus> {
+    const e = this.get(id);
+    if (e.exit) return Promise.resolve(e.exit);
+    if (e.pid === undefined) return Promise.reject(new ConflictError(`container ${id} was never started`));
+    return new Promise((resolve) => e.waiters.push(resolve));
+  }
+
+  async kill(id: string, signal: NodeJS.Signals | number = 'SIGKILL'): Promise<void> {
+    const e = this.running(id);
+    const signo = typeof signal === 'number' ? signal : signalNumber(signal);
+    await this.monitor.request('kill', Buffer.from(`${id}\0${signo}\0`)).catch((err: Error) => {
+      if (!e.exit) throw err; // it exited in between: nothing left to signal
+    });
+    // A v1-frozen task cannot act on SIGKILL until thawed.
+    if (signo === 9 && e.plan.freezer?.version === 1 && isFrozen(e.plan)) await setFrozen(e.plan, false);
+  }
+
+  /** SIGTERM, then SIGKILL after the grace period; resolves with the exit status. */
+  async stop(id: string, graceMs = 10000): Promise<ExitStatus> {
+    const e = this.get(id);
+    if (e.pid === undefined) throw new ConflictError(`container ${id} was never started`);
+    if (e.exit) return e.exit;
+    const exited = this.wait(id);
+    if (graceMs > 0 && !isFrozen(e.plan)) {
+      await this.kill(id, 'SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), graceMs)));
+      const done = await Promise.race([exited, timeout]);
+      clearTimeout(timer);
+      if (done) return done;
+    }
+    if (!e.exit) await this.kill(id, 'SIGKILL');
+    return exited;
+  }
+
+  async pause(id: string): Promise<void> {
+    const e = this.running(id);
+    if (isFrozen(e.plan)) throw new ConflictError(`container ${id} is already paused`);
+    await setFrozen(e.plan, true);
+  }
+
+  async unpause(id: string): Promise<void> {
+    const e = this.running(id);
+    if (!isFrozen(e.plan)) throw new ConflictError(`container ${id} is not paused`);
+    await setFrozen(e.plan, false);
+  }
+
+  /** Runs a process inside the running container (its namespaces, cgroups and restrictions). */
+  exec(id: string, command: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const e = this.running(id);
+    if (!command.length) throw new InvalidArgumentError('exec: no command');
+    if (isFrozen(e.plan)) throw new ConflictError(`container ${id} is paused`);
+    const spec = encodeExecSpec(e.config, e.plan, e.pid!, command, opts);
+    return new Promise((resolve, reject) => {
+      const child = spawn(monitorBinary, ['exec'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+      const out = { stdout: '', stderr: '' };
+      const collect = (key: 'stdout' | 'stderr') => (d: Buffer) => {
+        if (out[key].length < EXEC_OUTPUT_CAP) out[key] += d.toString();
+      };
+      child.stdout!.on('data', collect('stdout'));
+      child.stderr!.on('data', collect('stderr'));
+      child.on('error', reject);
+      child.on('close', (code, signal) => {
+        if (code === 125) {
+          const why = out.stderr.trim().replace(/^berth-monitor: /, '');
+          return reject(classifySpawnError(id, why));
+        }
+        resolve({ code: code ?? 128 + signalNumber(signal!), ...out });
+      });
+      (child.stdio[3] as NodeJS.WritableStream).end(spec);
+    });
+  }
+
+  info(idOrEntry: string | Entry): ContainerInfo {
+    const e = typeof idOrEntry === 'string' ? this.get(idOrEntry) : idOrEntry;
+    let state: ContainerState = 'created';
+    if (e.exit) state = 'exited';
+    else if (e.pid !== undefined) state = isFrozen(e.plan) ? 'paused' : 'running';
+    return { id: e.config.id, state, pid: e.exit ? undefined : e.pid, exit: e.exit, config: e.config };
+  }
+
+  list(): ContainerInfo[] {
+    return [...this.entries.values()].map((e) => this.info(e));
+  }
+
+  has(id: string): boolean {
+    return this.entries.has(id);
+  }
+
+  stats(id: string): CgroupStats {
+    return readStats(this.get(id).plan);
+  }
+
+  consoleLogPath(id: string): string {
+    return this.get(id).paths.consoleLog;
+  }
+
+  /** The console log's last `maxBytes` bytes, across the rotated backups. */
+  async consoleOutput(id: string, maxBytes = 64 << 10): Promise<string> {
+    const e = this.get(id);
+    const files = [e.paths.consoleLog];
+    for (let i = 1; i <= e.config.consoleLog.backups; i++) files.push(`${e.paths.consoleLog}.${i}`);
+    let text = '';
+    for (const f of files) {
+      if (text.length >= maxBytes) break;
+      const chunk = await fs.promises.readFile(f, 'utf8').catch(() => '');
+      text = chunk + text;
+    }
+    return text.slice(-maxBytes);
+  }
+
+  /** Removes a container that is not running: its writable layer, logs and cgroups. */
+  async delete(id: string): Promise<void> {
+    const e = this.get(id);
+    if (e.pid !== undefined && !e.exit) throw new ConflictError(`container ${id} is running`);
+    removeCgroups(e.plan);
+    this.discard(e.paths.dir);
+    this.entries.delete(id);
+  }
+
+  /**
+   * Moves a directory out of the way at once (one rename) and removes it in
+   * the background: a recursive removal costs more than the rest of a
+   * container's teardown, and nothing waits on it except shutdown().
+   */
+  private discard(dir: string): void {
+    const trash = path.join(this.stateDir, 'trash', `${path.basename(dir)}-${process.pid}-${this.discarded++}`);
+    try {
+      fs.renameSync(dir, trash);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    this.emptying = this.emptying.then(() => fs.promises.rm(trash, { recursive: true, force: true }));
+  }
+
+  /** Disconnects; containers keep running under the monitor. */
+  async close(): Promise<void> {
+    this.monitor.close();
+    await this.emptying;
+  }
+
+  /** Kills every container of this state directory and stops the monitor (tests, `berth run`). */
+  async shutdown(): Promise<void> {
+    await this.monitor.request('shutdown').catch(() => undefined);
+    await this.monitor.reaped();
+    this.monitor.close();
+    for (const id of [...this.entries.keys()]) {
+      const e = this.entries.get(id)!;
+      e.exit ??= { code: 137, signal: 9, oomKilled: false, finishedAt: Date.now() };
+      await this.delete(id);
+    }
+    removeParents(this.layout, this.cgroupParent);
+    await this.emptying;
+  }
+
+  private get(id: string): Entry {
+    const e = this.entries.get(id);
+    if (!e) throw new NotFoundError(`container ${id} not found`);
+    return e;
+  }
+
+  private running(id: string): Entry {
+    const e = this.get(id);
+    if (e.pid === undefined || e.exit) throw new ConflictError(`container ${id} is not running`);
+    return e;
+  }
+
+  private onExit(ev: ExitEvent): void {
+    const e = this.entries.get(ev.id);
+    if (!e || (e.pid !== ev.pid && !e.starting)) return;
+    e.pid = ev.pid;
+    this.settle(e, { code: ev.code, signal: ev.signal, oomKilled: ev.oomKilled, finishedAt: Date.now() });
+  }
+
+  private settle(e: Entry, status: ExitStatus): void {
+    e.exit = status;
+    this.log?.debug('container exited', { container: e.config.id, ...status });
+    for (const w of e.waiters.splice(0)) w(status);
+  }
+
+  /**
+   * Rebuilds the table from the state directory and the monitor: running
+   * containers are those the monitor still owns; an exit that happened
+   * while no berth process was connected is in the container's exit file.
+   */
+  private async adopt(): Promise<void> {
+    const running = new Map<string, number>();
+    const fields = await this.monitor.request('list');
+    for (let i = 0; i + 1 < fields.length; i += 2) running.set(fields[i], Number(fields[i + 1]));
+    const root = path.join(this.stateDir, 'containers');
+    for (const id of await fs.promises.readdir(root)) {
+      const paths = containerPaths(this.stateDir, id);
+      let persisted: Persisted;
+      try {
+        persisted = JSON.parse(await fs.promises.readFile(paths.config, 'utf8')) as Persisted;
+      } catch {
+        continue; // a create interrupted before its config was written
+      }
+      const e: Entry = { ...persisted, paths, waiters: [] };
+      this.entries.set(id, e);
+      const exit = await readExitFile(paths.exitFile);
+      const pid = running.get(id) ?? (await readPid(paths.pidFile));
+      if (running.has(id)) e.pid = running.get(id);
+      else if (exit) Object.assign(e, { pid, exit });
+      else if (pid !== undefined) {
+        // Started, but neither running under the monitor nor recorded as
+        // exited: the monitor itself died. Its cgroups say what is left.
+        const left = cgroupPids(e.plan);
+        for (const p of left) process.kill(p, 'SIGKILL');
+        removeCgroups(e.plan);
+        e.pid = pid;
+        e.exit = { code: 137, signal: 9, oomKilled: false, finishedAt: Date.now() };
+        writeAtomic(paths.exitFile, `137 9 0 ${Date.now()}\n`);
+        this.log?.warn('container lost its monitor; killed', { container: id, pids: left });
+      }
+    }
+  }
+}
+
+function classifySpawnError(id: string, message: string): Error {
+  if (/execve .*(ENOENT|No such file)/.test(message))
+    return new InvalidArgumentError(`container ${id}: command not found: ${message}`);
+  if (/execve .*(Permission denied|Exec format)/.test(message))
+    return new InvalidArgumentError(`container ${id}: command cannot be executed: ${message}`);
+  if (/already exists/.test(message)) return new ConflictError(`container ${id}: ${message}`);
+  return new MonitorError(`container ${id}: ${message}`);
+}
+
+async function readExitFile(file: string): Promise<ExitStatus | undefined> {
+  const text = await fs.promises.readFile(file, 'utf8').catch(() => undefined);
+  if (!text) return undefined;
+  const [code, signal, oom, at] = text.trim().split(' ').map(Number);
+  return { code, signal, oomKilled: oom === 1, finishedAt: at || Date.now() };
+}
+
+async function readPid(file: string): Promise<number | undefined> {
+  const text = await fs.promises.readFile(file, 'utf8').catch(() => undefined);
+  return text ? Number(text.trim()) : undefined;
+}
+
+export function writeAtomic(file: string, content: string): void {
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, content);
+  fs.renameSync(tmp, file);
+}
+
+function signalNumber(sig: NodeJS.Signals): number {
+  const n = os.constants.signals[sig];
+  if (n === undefined) throw new InvalidArgumentError(`unknown signal ${sig}`);
+  return n;
+}

@@ -1,0 +1,155 @@
+/**
+ * What a container is (ContainerConfig) and how it is told to the helper:
+ * a flat list of NUL-separated key/value pairs in which every decision is
+ * already made (paths, namespaces, limits, capabilities, filter bytes).
+ */
+import path from 'node:path';
+import { InvalidArgumentError } from '../errors';
+import type { CgroupPlan, Limits } from './cgroups';
+import { compileSeccomp } from './seccomp';
+import { capabilityMask, DEFAULT_ENV, DEVICES, MASKED_PATHS, READONLY_PATHS } from './security';
+
+export type NetworkConfig = { mode: 'none' } | { mode: 'netns'; path: string };
+
+export interface ContainerConfig {
+  id: string;
+  /** read-only lower layer directories, top-most first */
+  layers: string[];
+  command: string[];
+  env?: string[];
+  cwd?: string;
+  hostname?: string;
+  limits: Limits;
+  network: NetworkConfig;
+  /** map container root to host uid/gid `base` .. base+size-1 */
+  userNamespace?: { base: number; size: number };
+  consoleLog: { maxBytes: number; backups: number };
+}
+
+export interface ContainerPaths {
+  dir: string;
+  config: string;
+  rootfs: string;
+  upper: string;
+  work: string;
+  consoleLog: string;
+  exitFile: string;
+  pidFile: string;
+}
+
+export function containerPaths(stateDir: string, id: string): ContainerPaths {
+  const dir = path.join(stateDir, 'containers', id);
+  return {
+    dir,
+    config: path.join(dir, 'config.json'),
+    rootfs: path.join(dir, 'rootfs'),
+    upper: path.join(dir, 'upper'),
+    work: path.join(dir, 'work'),
+    consoleLog: path.join(dir, 'console.log'),
+    exitFile: path.join(dir, 'exit'),
+    pidFile: path.join(dir, 'pid'),
+  };
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export function validateConfig(c: ContainerConfig): void {
+  const bad = (msg: string) => {
+    throw new InvalidArgumentError(`container ${c.id ?? '?'}: ${msg}`);
+  };
+  if (typeof c.id !== 'string' || !ID.test(c.id)) bad(`invalid id ${JSON.stringify(c.id)}`);
+  if (!c.layers.length) bad('no root filesystem layer');
+  for (const l of c.layers) if (!path.isAbsolute(l)) bad(`layer path must be absolute: ${l}`);
+  if (!c.command.length || !c.command[0]) bad('no command');
+  const strings = [...c.command, ...(c.env ?? []), c.cwd ?? '', c.hostname ?? '', ...c.layers];
+  if (strings.some((s) => typeof s !== 'string' || s.includes('\0'))) bad('strings must not contain NUL');
+  if (c.layers.some((l) => l.includes(':') || l.includes(','))) bad('layer paths must not contain ":" or ","');
+  if (c.cwd !== undefined && !path.isAbsolute(c.cwd)) bad(`working directory must be absolute: ${c.cwd}`);
+  if (c.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(c.hostname))
+    bad(`invalid hostname ${JSON.stringify(c.hostname)}`);
+  const { memoryBytes, cpus, cpuShares, pids } = c.limits;
+  if (memoryBytes !== undefined && !(Number.isInteger(memoryBytes) && memoryBytes >= 4 << 20))
+    bad(`memory limit must be at least 4 MiB, got ${memoryBytes}`);
+  if (cpus !== undefined && !(cpus > 0 && cpus <= 1024)) bad(`cpus must be > 0, got ${cpus}`);
+  if (cpuShares !== undefined && !(Number.isInteger(cpuShares) && cpuShares >= 2 && cpuShares <= 262144))
+    bad(`cpu shares must be 2..262144, got ${cpuShares}`);
+  if (pids !== undefined && !(Number.isInteger(pids) && pids >= 1)) bad(`pids limit must be ≥ 1, got ${pids}`);
+  if (c.network.mode === 'netns' && !path.isAbsolute(c.network.path)) bad('netns path must be absolute');
+}
+
+class SpecWriter {
+  private parts: string[] = [];
+  add(key: string, value: string | number): this {
+    this.parts.push(key, String(value));
+    return this;
+  }
+  addAll(key: string, values: readonly string[]): this {
+    for (const v of values) this.add(key, v);
+    return this;
+  }
+  toBuffer(): Buffer {
+    return Buffer.from(this.parts.join('\0') + '\0');
+  }
+}
+
+let seccompProgram: string | undefined;
+function seccompHex(): string {
+  seccompProgram ??= compileSeccomp().toString('hex');
+  return seccompProgram;
+}
+
+function addProcess(w: SpecWriter, c: ContainerConfig, command: string[], cwd?: string): void {
+  w.addAll('env', c.env?.length ? c.env : DEFAULT_ENV);
+  w.add('cwd', cwd ?? c.cwd ?? '/');
+  w.add('caps', capabilityMask().toString(16));
+  w.add('seccomp', seccompHex());
+  w.addAll('arg', command);
+}
+
+function addCgroups(w: SpecWriter, plan: CgroupPlan): void {
+  w.addAll('cgroup', plan.v1Dirs);
+  if (plan.v2Dir) w.add('cgroup2', plan.v2Dir);
+}
+
+export function encodeSpawnSpec(c: ContainerConfig, plan: CgroupPlan, p: ContainerPaths): Buffer {
+  const w = new SpecWriter().add('id', c.id).add('rootfs', p.rootfs);
+  w.addAll('lower', c.layers).add('upper', p.upper).add('work', p.work);
+  const namespaces = ['mnt', 'pid', 'uts', 'ipc', 'cgroup'];
+  if (c.network.mode === 'none') namespaces.push('net');
+  else w.add('netns', c.network.path);
+  if (c.userNamespace) {
+    namespaces.push('user');
+    const map = `0 ${c.userNamespace.base} ${c.userNamespace.size}`;
+    w.add('uidmap', map).add('gidmap', map);
+  }
+  w.addAll('ns', namespaces);
+  if (c.network.mode === 'none') w.add('loopback', 1);
+  w.add('hostname', c.hostname ?? c.id.slice(0, 63));
+  addCgroups(w, plan);
+  for (const [file, value] of plan.writes) w.add(`write:${file}`, value);
+  w.addAll('rmdir', plan.rmdirs);
+  if (plan.oomFile) w.add('oomfile', plan.oomFile);
+  w.addAll('device', DEVICES).addAll('mask', MASKED_PATHS).addAll('readonly', READONLY_PATHS);
+  w.add('log', p.consoleLog).add('logmax', c.consoleLog.maxBytes).add('logkeep', c.consoleLog.backups);
+  w.add('exitfile', p.exitFile).add('pidfile', p.pidFile);
+  addProcess(w, c, c.command);
+  return w.toBuffer();
+}
+
+export interface ExecOptions {
+  env?: string[];
+  cwd?: string;
+}
+
+export function encodeExecSpec(
+  c: ContainerConfig,
+  plan: CgroupPlan,
+  pid: number,
+  command: string[],
+  opts: ExecOptions = {},
+): Buffer {
+  const w = new SpecWriter().add('id', c.id).add('pid', pid).add('userns', c.userNamespace ? 1 : 0);
+  addCgroups(w, plan);
+  addProcess(w, { ...c, env: opts.env ?? c.env }, command, opts.cwd);
+  return w.toBuffer();
+}

@@ -1,0 +1,25 @@
+{
+  "targets": [
+    {
+      "target_name": "berth_native",
+      "sources": ["src/addon.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra"],
+      "cflags_cc!": ["-fno-exceptions"]
+    },
+    {
+      "target_name": "berth-monitor",
+      "type": "executable",
+      "sources": [
+        "helper/main.c",
+        "helper/monitor.c",
+        "helper/oneshot.c",
+        "helper/spawn.c",
+        "helper/spec.c",
+        "helper/console.c"
+      ],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
+    }
+  ]
+}

@@ -1,0 +1,452 @@
+/* Container creation: the kernel sequence of crun/runc (see the design
+ * notes), driven entirely by a spec. The helper process is small and
+ * single-threaded, so a fork-style clone is cheap; the child still only
+ * uses strings prepared before the clone. */
+#define _GNU_SOURCE
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+static int last_cap = 40;
+static int host_netns_fd = -1;
+
+void spawn_init(void) {
+  FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+  if (f) {
+    if (fscanf(f, "%d", &last_cap) != 1) last_cap = 40;
+    fclose(f);
+  }
+  host_netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+}
+
+int write_file(const char *path, const char *value) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t len = strlen(value);
+  ssize_t n = write(fd, value, len);
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return n == (ssize_t)len ? 0 : -1;
+}
+
+static int mkdir_p(const char *path) {
+  if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
+  if (errno != ENOENT) return -1;
+  char parent[4096];
+  snprintf(parent, sizeof parent, "%s", path);
+  char *slash = strrchr(parent, '/');
+  if (!slash || slash == parent) return -1;
+  *slash = 0;
+  if (mkdir_p(parent)) return -1;
+  return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+int cgroups_prepare(const struct spec *s, char *err, size_t errlen) {
+  for (int i = 0; i < s->ncgroups; i++)
+    if (mkdir_p(s->cgroups[i])) {
+      snprintf(err, errlen, "mkdir '%s': %s", s->cgroups[i], strerror(errno));
+      return -1;
+    }
+  if (s->cgroup2 && mkdir_p(s->cgroup2)) {
+    snprintf(err, errlen, "mkdir '%s': %s", s->cgroup2, strerror(errno));
+    return -1;
+  }
+  for (int i = 0; i < s->nwrites; i++)
+    if (write_file(s->writes[i].path, s->writes[i].value)) {
+      snprintf(err, errlen, "write '%s' = '%s': %s", s->writes[i].path, s->writes[i].value,
+               strerror(errno));
+      return -1;
+    }
+  return 0;
+}
+
+/* A cgroup whose last task just died can report EBUSY for a moment while
+ * the kernel finishes offlining it, so retry briefly. */
+void cgroups_remove(const struct spec *s) {
+  for (int i = 0; i < s->nrmdirs; i++)
+    for (int attempt = 0; attempt < 200; attempt++) {
+      if (rmdir(s->rmdirs[i]) == 0 || errno == ENOENT) break;
+      if (errno != EBUSY) break;
+      usleep(1000);
+    }
+}
+
+int oom_killed(const struct spec *s) {
+  if (!s->oom_file) return 0;
+  FILE *f = fopen(s->oom_file, "re");
+  if (!f) return 0;
+  char line[128];
+  long count = 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "oom_kill %ld", &count) == 1) break;
+  fclose(f);
+  return count > 0;
+}
+
+/* ---- child side: only async-signal-safe calls from here to execve ---- */
+
+static size_t scopy(char *dst, size_t cap, size_t at, const char *src) {
+  while (*src && at + 1 < cap) dst[at++] = *src++;
+  dst[at] = 0;
+  return at;
+}
+
+void child_fail(int errfd, const char *what, const char *path) {
+  struct child_error e;
+  e.err = errno;
+  size_t n = scopy(e.what, sizeof e.what, 0, what);
+  if (path) {
+    n = scopy(e.what, sizeof e.what, n, " '");
+    n = scopy(e.what, sizeof e.what, n, path);
+    scopy(e.what, sizeof e.what, n, "'");
+  }
+  ssize_t ignored = write(errfd, &e, sizeof e);
+  (void)ignored;
+  _exit(127);
+}
+
+#define CHECK(expr, what, path) \
+  do {                          \
+    if ((expr) < 0) child_fail(errfd, what, path); \
+  } while (0)
+
+static void bind_device(int errfd, const char *name) {
+  char host[64] = "/dev/", inside[64] = "dev/";
+  scopy(host, sizeof host, 5, name);
+  scopy(inside, sizeof inside, 4, name);
+  int fd = open(inside, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+  CHECK(fd, "create device node", inside);
+  close(fd);
+  CHECK(mount(host, inside, NULL, MS_BIND, NULL), "bind device", host);
+}
+
+static void mount_dev(const struct spec *s, int errfd) {
+  const unsigned long nsd = MS_NOSUID | MS_NOEXEC | MS_NODEV;
+  mkdir("dev", 0755);
+  CHECK(mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"),
+        "mount tmpfs", "/dev");
+  for (int i = 0; i < s->ndevices; i++) bind_device(errfd, s->devices[i]);
+  CHECK(mkdir("dev/pts", 0755), "mkdir", "/dev/pts");
+  CHECK(mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+              "newinstance,ptmxmode=0666,mode=0620"),
+        "mount devpts", "/dev/pts");
+  CHECK(symlink("pts/ptmx", "dev/ptmx"), "symlink", "/dev/ptmx");
+  CHECK(mkdir("dev/shm", 01777), "mkdir", "/dev/shm");
+  CHECK(mount("shm", "dev/shm", "tmpfs", nsd, "mode=1777,size=65536k"), "mount tmpfs",
+        "/dev/shm");
+  if (mkdir("dev/mqueue", 0755) == 0) mount("mqueue", "dev/mqueue", "mqueue", nsd, NULL);
+  CHECK(symlink("/proc/self/fd", "dev/fd"), "symlink", "/dev/fd");
+  CHECK(symlink("/proc/self/fd/0", "dev/stdin"), "symlink", "/dev/stdin");
+  CHECK(symlink("/proc/self/fd/1", "dev/stdout"), "symlink", "/dev/stdout");
+  CHECK(symlink("/proc/self/fd/2", "dev/stderr"), "symlink", "/dev/stderr");
+}
+
+static void mount_sys(int errfd) {
+  const unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NOEXEC | MS_NODEV;
+  mkdir("sys", 0755);
+  if (mount("sysfs", "sys", "sysfs", flags, NULL) == 0) return;
+  /* Without owning the netns (user namespace joining a prepared netns) the
+   * kernel refuses a new sysfs: expose the host's read-only instead. */
+  CHECK(mount("/sys", "sys", NULL, MS_BIND | MS_REC, NULL), "bind", "/sys");
+  CHECK(mount(NULL, "sys", NULL, MS_BIND | MS_REMOUNT | flags, NULL), "remount ro", "/sys");
+}
+
+static void mask_and_protect(const struct spec *s, int errfd) {
+  for (int i = 0; i < s->nmasks; i++) {
+    struct stat st;
+    if (stat(s->masks[i], &st) < 0) continue;
+    if (S_ISDIR(st.st_mode))
+      CHECK(mount("tmpfs", s->masks[i], "tmpfs", MS_RDONLY, "size=0"), "mask", s->masks[i]);
+    else
+      CHECK(mount("/dev/null", s->masks[i], NULL, MS_BIND, NULL), "mask", s->masks[i]);
+  }
+  for (int i = 0; i < s->nreadonly; i++) {
+    if (mount(s->readonly[i], s->readonly[i], NULL, MS_BIND | MS_REC, NULL) < 0) {
+      if (errno == ENOENT) continue;
+      child_fail(errfd, "bind", s->readonly[i]);
+    }
+    CHECK(mount(NULL, s->readonly[i], NULL,
+                MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
+          "remount ro", s->readonly[i]);
+  }
+}
+
+static void loopback_up(int errfd) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  CHECK(fd, "socket", NULL);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  scopy(ifr.ifr_name, sizeof ifr.ifr_name, 0, "lo");
+  CHECK(ioctl(fd, SIOCGIFFLAGS, &ifr), "SIOCGIFFLAGS", "lo");
+  ifr.ifr_flags |= IFF_UP;
+  CHECK(ioctl(fd, SIOCSIFFLAGS, &ifr), "SIOCSIFFLAGS", "lo");
+  close(fd);
+}
+
+static void setup_root(const struct spec *s, int errfd) {
+  CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private", NULL);
+  if (s->overlay_opts)
+    CHECK(mount("overlay", s->rootfs, "overlay", MS_NODEV, s->overlay_opts), "mount overlay",
+          s->rootfs);
+  else
+    CHECK(mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL), "bind rootfs", s->rootfs);
+  CHECK(chdir(s->rootfs), "chdir", s->rootfs);
+  mkdir("proc", 0555);
+  CHECK(mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mount proc",
+        "/proc");
+  mount_sys(errfd);
+  mount_dev(s, errfd);
+  /* pivot_root(".", ".") stacks the old root on top of the new one; the
+   * lazy unmount then drops it without needing a put_old directory. */
+  CHECK(syscall(SYS_pivot_root, ".", "."), "pivot_root", s->rootfs);
+  CHECK(umount2(".", MNT_DETACH), "umount old root", NULL);
+  CHECK(chdir("/"), "chdir", "/");
+  mask_and_protect(s, errfd);
+}
+
+void child_apply_security(const struct spec *s, int errfd) {
+  if (!s->caps_set) return;
+  for (int cap = 0; cap <= last_cap; cap++)
+    if (!(s->caps & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
+        errno != EINVAL)
+      child_fail(errfd, "drop capability from bounding set", NULL);
+  CHECK(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient caps", NULL);
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  for (int i = 0; i < 2; i++) {
+    uint32_t word = (uint32_t)(s->caps >> (32 * i));
+    data[i].effective = data[i].permitted = data[i].inheritable = word;
+  }
+  CHECK(syscall(SYS_capset, &hdr, data), "capset", NULL);
+  CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs", NULL);
+  if (s->seccomp) {
+    struct sock_fprog prog = {s->seccomp_len, s->seccomp};
+    CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), "seccomp", NULL);
+  }
+}
+
+static const char *env_path(const struct spec *s) {
+  for (int i = 0; i < s->nenv; i++)
+    if (!strncmp(s->env[i], "PATH=", 5)) return s->env[i] + 5;
+  return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+}
+
+/* execvpe() may allocate; this walks PATH with a stack buffer instead. */
+void child_exec(const struct spec *s, int errfd) {
+  const char *cmd = s->argv[0];
+  if (strchr(cmd, '/')) {
+    execve(cmd, (char *const *)s->argv, (char *const *)s->env);
+    child_fail(errfd, "execve", cmd);
+  }
+  int saved = ENOENT;
+  for (const char *p = env_path(s); *p;) {
+    const char *end = strchr(p, ':');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    char full[4096];
+    if (len + strlen(cmd) + 2 < sizeof full) {
+      memcpy(full, p, len);
+      full[len] = '/';
+      scopy(full, sizeof full, len + 1, cmd);
+      execve(full, (char *const *)s->argv, (char *const *)s->env);
+      if (errno != ENOENT && errno != ENOTDIR) saved = errno;
+    }
+    p = end ? end + 1 : p + len;
+  }
+  errno = saved;
+  child_fail(errfd, "execve", cmd);
+}
+
+static void child_main(const struct spec *s, const struct spawn_stdio *io, int syncfd,
+                       int errfd) {
+  char ready;
+  /* The parent joins our cgroups and writes the id maps before we go on. */
+  if (read(syncfd, &ready, 1) != 1) _exit(127);
+  close(syncfd);
+  /* The monitor blocks SIGCHLD and ignores SIGPIPE/SIGHUP; ignored
+   * dispositions and the mask would survive execve into the workload. */
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  signal(SIGPIPE, SIG_DFL);
+  signal(SIGHUP, SIG_DFL);
+  /* Unshared only now that the parent has moved us into our cgroups, so the
+   * namespace's root is the container's own cgroup. */
+  if (s->clone_flags & CLONE_NEWCGROUP) CHECK(unshare(CLONE_NEWCGROUP), "unshare cgroup ns", NULL);
+  if (s->clone_flags & CLONE_NEWUSER) {
+    CHECK(setresgid(0, 0, 0), "setresgid", NULL);
+    CHECK(setresuid(0, 0, 0), "setresuid", NULL);
+  } else {
+    CHECK(setgroups(0, NULL), "setgroups", NULL);
+  }
+  if (s->clone_flags & CLONE_NEWNS) setup_root(s, errfd);
+  if (s->hostname && (s->clone_flags & CLONE_NEWUTS))
+    CHECK(sethostname(s->hostname, strlen(s->hostname)), "sethostname", s->hostname);
+  if (s->loopback_up) loopback_up(errfd);
+  CHECK(setsid(), "setsid", NULL);
+  if (io->in >= 0) CHECK(dup2(io->in, 0), "dup2 stdin", NULL);
+  if (io->out >= 0) CHECK(dup2(io->out, 1), "dup2 stdout", NULL);
+  if (io->err >= 0) CHECK(dup2(io->err, 2), "dup2 stderr", NULL);
+  CHECK(chdir(s->cwd ? s->cwd : "/"), "chdir", s->cwd ? s->cwd : "/");
+  child_apply_security(s, errfd);
+  child_exec(s, errfd);
+}
+
+/* ---- parent side ---- */
+
+static pid_t do_clone(const struct spec *s, int cgroup_fd) {
+  uint64_t flags = (uint64_t)s->clone_flags;
+  if (s->netns) flags &= ~(uint64_t)CLONE_NEWNET;
+  flags &= ~(uint64_t)CLONE_NEWCGROUP;
+  struct clone_args args;
+  memset(&args, 0, sizeof args);
+  args.exit_signal = SIGCHLD;
+  args.flags = flags;
+  if (cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = (uint64_t)cgroup_fd;
+  }
+  pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0 && errno == ENOSYS)
+    pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, 0, 0, 0, 0);
+  return pid;
+}
+
+static int join_cgroups(const struct spec *s, pid_t pid, int joined_v2, char *err,
+                        size_t errlen) {
+  char buf[32], path[4096];
+  snprintf(buf, sizeof buf, "%d", pid);
+  for (int i = 0; i < s->ncgroups + (joined_v2 ? 0 : !!s->cgroup2); i++) {
+    const char *dir = i < s->ncgroups ? s->cgroups[i] : s->cgroup2;
+    snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+    if (write_file(path, buf)) {
+      snprintf(err, errlen, "write '%s': %s", path, strerror(errno));
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int write_id_maps(const struct spec *s, pid_t pid, char *err, size_t errlen) {
+  char path[64];
+  const char *files[] = {"setgroups", "uid_map", "gid_map"};
+  const char *values[] = {"deny", s->uid_map, s->gid_map};
+  for (int i = 0; i < 3; i++) {
+    if (!values[i]) continue;
+    snprintf(path, sizeof path, "/proc/%d/%s", pid, files[i]);
+    if (write_file(path, values[i])) {
+      snprintf(err, errlen, "write '%s': %s", path, strerror(errno));
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int spawn_container(const struct spec *s, const struct spawn_stdio *io, struct spawned *out,
+                    char *err, size_t errlen) {
+  int syncp[2] = {-1, -1}, errp[2] = {-1, -1}, cgfd = -1, netfd = -1;
+  int rc = -1;
+  pid_t pid = -1;
+  if (cgroups_prepare(s, err, errlen)) goto fail;
+  if (pipe2(syncp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
+    snprintf(err, errlen, "pipe: %s", strerror(errno));
+    goto fail;
+  }
+  if (s->cgroup2 && (cgfd = open(s->cgroup2, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+    snprintf(err, errlen, "open '%s': %s", s->cgroup2, strerror(errno));
+    goto fail;
+  }
+  /* Joining a prepared netns from inside a new user namespace is refused
+   * (the netns belongs to the host's), so the single-threaded helper steps
+   * into it for the clone and back out right after. */
+  if (s->netns) {
+    if ((netfd = open(s->netns, O_RDONLY | O_CLOEXEC)) < 0 || setns(netfd, CLONE_NEWNET) < 0) {
+      snprintf(err, errlen, "join netns '%s': %s", s->netns, strerror(errno));
+      goto fail;
+    }
+  }
+  pid = do_clone(s, cgfd);
+  int joined_v2 = 1;
+  if (pid < 0 && cgfd >= 0 && (errno == EINVAL || errno == EOPNOTSUPP || errno == E2BIG)) {
+    pid = do_clone(s, -1);
+    joined_v2 = 0;
+  }
+  if (pid == 0) {
+    close(syncp[1]);
+    close(errp[0]);
+    child_main(s, io, syncp[0], errp[1]);
+  }
+  int clone_errno = errno;
+  if (s->netns && setns(host_netns_fd, CLONE_NEWNET) < 0) abort(); /* never run in the wrong netns */
+  if (pid < 0) {
+    snprintf(err, errlen, "clone: %s", strerror(clone_errno));
+    goto fail;
+  }
+  close(syncp[0]);
+  close(errp[1]);
+  syncp[0] = errp[1] = -1;
+  if (join_cgroups(s, pid, joined_v2 && cgfd >= 0, err, errlen) ||
+      ((s->clone_flags & CLONE_NEWUSER) && write_id_maps(s, pid, err, errlen))) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    pid = -1;
+    goto fail;
+  }
+  if (write(syncp[1], "1", 1) != 1) {
+    snprintf(err, errlen, "release child: %s", strerror(errno));
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    pid = -1;
+    goto fail;
+  }
+  out->pid = pid;
+  out->error_fd = errp[0];
+  errp[0] = -1;
+  rc = 0;
+fail:
+  for (int i = 0; i < 2; i++) {
+    if (syncp[i] >= 0) close(syncp[i]);
+    if (errp[i] >= 0) close(errp[i]);
+  }
+  if (cgfd >= 0) close(cgfd);
+  if (netfd >= 0) close(netfd);
+  if (rc) cgroups_remove(s);
+  return rc;
+}
+
+/* Returns 0 when the pipe closed without a report (exec succeeded), 1 with
+ * msg filled when the child reported a failure. */
+int read_child_error(int fd, char *msg, size_t msglen) {
+  struct child_error e;
+  ssize_t n;
+  do n = read(fd, &e, sizeof e);
+  while (n < 0 && errno == EINTR);
+  if (n != (ssize_t)sizeof e) return 0;
+  e.what[sizeof e.what - 1] = 0;
+  snprintf(msg, msglen, "%s: %s", e.what, strerror(e.err));
+  return 1;
+}

@@ -1,0 +1,105 @@
+// The addon's whole surface: syscalls the Node side needs directly. Each
+// function is one kernel operation; names, order and retries live in
+// TypeScript. Failures throw an Error carrying {code, errno, syscall, path}.
+#include <napi.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <thread>
+#include <unistd.h>
+
+namespace {
+
+Napi::Error SysError(Napi::Env env, int err, const char *syscall, const std::string &path) {
+  std::string msg = std::string(syscall) + (path.empty() ? "" : " '" + path + "'") + ": " +
+                    strerror(err);
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("code", Napi::String::New(env, strerrorname_np(err) ? strerrorname_np(err) : "EUNKNOWN"));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  if (!path.empty()) e.Set("path", Napi::String::New(env, path));
+  return e;
+}
+
+std::string StringArg(const Napi::CallbackInfo &info, size_t i) {
+  if (info.Length() <= i || !info[i].IsString()) {
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a string");
+  }
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+int IntArg(const Napi::CallbackInfo &info, size_t i) {
+  if (info.Length() <= i || !info[i].IsNumber()) {
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a number");
+  }
+  return info[i].As<Napi::Number>().Int32Value();
+}
+
+// A network namespace pinned by a bind mount on `path`, like `ip netns add`
+// but without a fork: unshare() of the network namespace applies to the
+// calling thread only, so a short-lived thread makes it and mounts it.
+Napi::Value NetnsCreate(const Napi::CallbackInfo &info) {
+  std::string path = StringArg(info, 0);
+  int fd = open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  if (fd < 0) throw SysError(info.Env(), errno, "open", path);
+  close(fd);
+  int err = 0;
+  const char *failed = nullptr;
+  std::thread worker([&] {
+    if (unshare(CLONE_NEWNET) < 0) {
+      err = errno, failed = "unshare";
+      return;
+    }
+    std::string self = "/proc/self/task/" + std::to_string(syscall(SYS_gettid)) + "/ns/net";
+    if (mount(self.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) < 0) {
+      err = errno, failed = "mount";
+    }
+  });
+  worker.join();
+  if (failed) {
+    unlink(path.c_str());
+    throw SysError(info.Env(), err, failed, path);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Umount(const Napi::CallbackInfo &info) {
+  std::string path = StringArg(info, 0);
+  int flags = info.Length() > 1 && info[1].ToBoolean() ? MNT_DETACH : 0;
+  if (umount2(path.c_str(), flags) < 0) throw SysError(info.Env(), errno, "umount2", path);
+  return info.Env().Undefined();
+}
+
+Napi::Value PidfdOpen(const Napi::CallbackInfo &info) {
+  int pid = IntArg(info, 0);
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) throw SysError(info.Env(), errno, "pidfd_open", "");
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value PidfdSendSignal(const Napi::CallbackInfo &info) {
+  int fd = IntArg(info, 0), sig = IntArg(info, 1);
+  if (syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0) < 0) {
+    throw SysError(info.Env(), errno, "pidfd_send_signal", "");
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("netnsCreate", Napi::Function::New(env, NetnsCreate));
+  exports.Set("umount", Napi::Function::New(env, Umount));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
+  exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(berth_native, Init)
