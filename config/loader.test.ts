@@ -51,6 +51,7 @@ test('defaults apply when there is no file and no environment', () => {
     userns_uid_base: 100000,
     userns_size: 65536,
     default_command: '/sbin/init',
+    cgroup_parent: 'berth',
   });
   assert.deepEqual(config.api, { listen: '127.0.0.1:8774', auth_strategy: 'noauth2' });
   assert.deepEqual(config.keystone_authtoken, {

@@ -29,6 +29,7 @@ export interface ComputeSection {
   userns_uid_base: number;
   userns_size: number;
   default_command: string;
+  cgroup_parent: string;
 }
 
 export interface ApiSection {
@@ -125,6 +126,9 @@ const sections: Record<SectionName, Joi.ObjectSchema> = {
     userns_uid_base: integer(1, 100000),
     userns_size: integer(1, 65536),
     default_command: Joi.string().default('/sbin/init'),
+    cgroup_parent: Joi.string()
+      .pattern(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a cgroup directory name')
+      .default('berth'),
   }),
   api: Joi.object({
     listen: hostPort('127.0.0.1:8774'),

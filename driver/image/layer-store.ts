@@ -4,11 +4,11 @@
  * lower directory. Extraction goes to a temporary directory renamed into
  * place, and concurrent requests for one digest share a single unpack.
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import * as tar from 'tar';
 import { InvalidArgumentError, NotFoundError } from '../errors';
 
 export class LayerStore {
@@ -53,16 +53,32 @@ async function extract(tarPath: string, dir: string): Promise<string> {
   await fs.promises.rm(tmp, { recursive: true, force: true });
   await fs.promises.mkdir(tmp, { recursive: true, mode: 0o755 });
   try {
-    // node-tar strips '..' and absolute paths and refuses to write through
-    // symlinks, so no entry lands outside the layer directory (design §6).
-    await tar.x({ file: tarPath, cwd: tmp, preserveOwner: true, strict: true });
+    await gnuTarExtract(tarPath, tmp);
   } catch (err) {
     await fs.promises.rm(tmp, { recursive: true, force: true });
-    throw new InvalidArgumentError(`image ${tarPath}: not a valid tar archive: ${(err as Error).message}`);
+    throw new InvalidArgumentError(`image ${tarPath}: not a valid image archive: ${(err as Error).message}`);
   }
   await fs.promises.rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => {
     await fs.promises.rm(tmp, { recursive: true, force: true });
     if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err; // another process won
   });
   return dir;
+}
+
+/**
+ * GNU tar rather than a JavaScript extractor: images are full of symlinks
+ * with absolute targets (/bin/sh -> /bin/busybox) that must stay verbatim,
+ * which node-tar rewrites. GNU tar keeps them, refuses members with '..',
+ * strips leading '/', and creates symlinks pointing outside the tree only
+ * after everything else, so no entry is ever written through one (design
+ * §6). Any such refusal fails the whole image.
+ */
+function gnuTarExtract(tarPath: string, dir: string): Promise<void> {
+  const args = ['-x', '-f', tarPath, '-C', dir, '--numeric-owner', '--same-owner', '--same-permissions'];
+  return new Promise((resolve, reject) => {
+    execFile('tar', args, { maxBuffer: 1 << 20 }, (err, _stdout, stderr) => {
+      if (err) reject(new Error(stderr.trim().split('\n').slice(0, 5).join('; ') || err.message));
+      else resolve();
+    });
+  });
 }

@@ -25,6 +25,7 @@ import {
   setFrozen,
   type CgroupStats,
 } from './cgroups';
+import { type ExitStatus, makeContainerDir, readExitFile, readPidFile, writeAtomic } from './container-dir';
 import { type ExitEvent, MonitorClient, MonitorError } from './monitor-client';
 import {
   type ContainerConfig,
@@ -36,12 +37,7 @@ import {
   validateConfig,
 } from './spec';
 
-export interface ExitStatus {
-  code: number;
-  signal: number;
-  oomKilled: boolean;
-  finishedAt: number;
-}
+export type { ExitStatus };
 
 export type ContainerState = 'created' | 'running' | 'paused' | 'exited';
 
@@ -115,24 +111,10 @@ export class ContainerRuntime {
     if (this.entries.has(config.id)) throw new ConflictError(`container ${config.id} already exists`);
     const paths = containerPaths(this.stateDir, config.id);
     const plan = planCgroups(this.layout, this.cgroupParent, config.id, config.limits);
-    // Synchronous file system calls on purpose here and in delete(): each is
-    // microseconds, while a trip through libuv's thread pool costs far more
-    // on the spawn path.
-    try {
-      fs.mkdirSync(paths.dir, { mode: 0o711 });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST')
-        throw new ConflictError(`container ${config.id} already exists`);
-      throw err;
-    }
+    makeContainerDir(paths, config);
     const entry: Entry = { config, plan, paths, waiters: [] };
     this.entries.set(config.id, entry);
     try {
-      for (const d of [paths.upper, paths.work, paths.rootfs]) fs.mkdirSync(d);
-      if (config.userNamespace) {
-        const id = config.userNamespace.base;
-        for (const d of [paths.upper, paths.work]) fs.chownSync(d, id, id);
-      }
       writeAtomic(paths.config, JSON.stringify({ config, plan } satisfies Persisted));
     } catch (err) {
       this.entries.delete(config.id);
@@ -227,20 +209,19 @@ export class ContainerRuntime {
     if (isFrozen(e.plan)) throw new ConflictError(`container ${id} is paused`);
     const spec = encodeExecSpec(e.config, e.plan, e.pid!, command, opts);
     return new Promise((resolve, reject) => {
-      const child = spawn(monitorBinary, ['exec'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
-      const out = { stdout: '', stderr: '' };
-      const collect = (key: 'stdout' | 'stderr') => (d: Buffer) => {
+      // fd 3 carries the spec in, fd 4 a setup failure out (apart from the workload's stderr).
+      const child = spawn(monitorBinary, ['exec'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
+      const out = { stdout: '', stderr: '', failure: '' };
+      const collect = (key: keyof typeof out) => (d: Buffer) => {
         if (out[key].length < EXEC_OUTPUT_CAP) out[key] += d.toString();
       };
       child.stdout!.on('data', collect('stdout'));
       child.stderr!.on('data', collect('stderr'));
+      (child.stdio[4] as NodeJS.ReadableStream).on('data', collect('failure'));
       child.on('error', reject);
       child.on('close', (code, signal) => {
-        if (code === 125) {
-          const why = out.stderr.trim().replace(/^berth-monitor: /, '');
-          return reject(classifySpawnError(id, why));
-        }
-        resolve({ code: code ?? 128 + signalNumber(signal!), ...out });
+        if (out.failure) return reject(classifySpawnError(id, out.failure.trim().replace(/^berth: /, '')));
+        resolve({ code: code ?? 128 + signalNumber(signal!), stdout: out.stdout, stderr: out.stderr });
       });
       (child.stdio[3] as NodeJS.WritableStream).end(spec);
     });
@@ -374,8 +355,8 @@ export class ContainerRuntime {
       }
       const e: Entry = { ...persisted, paths, waiters: [] };
       this.entries.set(id, e);
-      const exit = await readExitFile(paths.exitFile);
-      const pid = running.get(id) ?? (await readPid(paths.pidFile));
+      const exit = readExitFile(paths.exitFile);
+      const pid = running.get(id) ?? readPidFile(paths.pidFile);
       if (running.has(id)) e.pid = running.get(id);
       else if (exit) Object.assign(e, { pid, exit });
       else if (pid !== undefined) {
@@ -400,24 +381,6 @@ function classifySpawnError(id: string, message: string): Error {
     return new InvalidArgumentError(`container ${id}: command cannot be executed: ${message}`);
   if (/already exists/.test(message)) return new ConflictError(`container ${id}: ${message}`);
   return new MonitorError(`container ${id}: ${message}`);
-}
-
-async function readExitFile(file: string): Promise<ExitStatus | undefined> {
-  const text = await fs.promises.readFile(file, 'utf8').catch(() => undefined);
-  if (!text) return undefined;
-  const [code, signal, oom, at] = text.trim().split(' ').map(Number);
-  return { code, signal, oomKilled: oom === 1, finishedAt: at || Date.now() };
-}
-
-async function readPid(file: string): Promise<number | undefined> {
-  const text = await fs.promises.readFile(file, 'utf8').catch(() => undefined);
-  return text ? Number(text.trim()) : undefined;
-}
-
-export function writeAtomic(file: string, content: string): void {
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, content);
-  fs.renameSync(tmp, file);
 }
 
 function signalNumber(sig: NodeJS.Signals): number {

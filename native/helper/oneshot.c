@@ -52,10 +52,18 @@ static int load_spec(struct spec *s, char **blob) {
   *blob = read_all(3, &len);
   close(3);
   if (spec_parse(*blob, len, s, err, sizeof err)) {
-    fprintf(stderr, "berth-monitor: %s\n", err);
+    fprintf(stderr, "berth: %s\n", err);
     return -1;
   }
   return 0;
+}
+
+/* A caller that wants setup failures apart from the workload's own output
+ * passes fd 4; the terminal user of `berth run` just reads stderr. */
+static int report_setup_failure(const char *what, const char *err) {
+  int fd = fcntl(4, F_GETFD) >= 0 ? 4 : 2;
+  dprintf(fd, "berth: %s: %s\n", what, err);
+  return setup_failure_exit_code(err);
 }
 
 static int wait_status(pid_t pid) {
@@ -86,10 +94,8 @@ int run_main(void) {
   spawn_init();
   struct spawn_stdio io = {-1, -1, -1};
   struct spawned sp;
-  if (spawn_container(&s, &io, &sp, err, sizeof err)) {
-    fprintf(stderr, "berth-monitor: %s\n", err);
-    return 125;
-  }
+  if (spawn_container(&s, &io, &sp, err, sizeof err))
+    return report_setup_failure("cannot create container", err);
   forward_to = sp.pid;
   forward_signals();
   int failed = read_child_error(sp.error_fd, err, sizeof err);
@@ -98,10 +104,7 @@ int run_main(void) {
   /* The pid namespace died with its init; the cgroups hold nothing now. */
   if (!failed) record_exit(&s, status);
   cgroups_remove(&s);
-  if (failed) {
-    fprintf(stderr, "berth-monitor: %s\n", err);
-    return 125;
-  }
+  if (failed) return report_setup_failure("cannot start container", err);
   return exit_code(status);
 }
 
@@ -139,7 +142,7 @@ int exec_main(void) {
   char *blob, err[512];
   if (load_spec(&s, &blob)) return 125;
   if (s.target_pid <= 0) {
-    fprintf(stderr, "berth-monitor: exec needs the container's pid\n");
+    fprintf(stderr, "berth: exec needs the container's pid\n");
     return 125;
   }
   char self[32];
@@ -149,15 +152,12 @@ int exec_main(void) {
     char path[4096];
     snprintf(path, sizeof path, "%s/cgroup.procs", i < s.ncgroups ? s.cgroups[i] : s.cgroup2);
     if (write_file(path, self)) {
-      fprintf(stderr, "berth-monitor: write '%s': %s\n", path, strerror(errno));
-      return 125;
+      snprintf(err, sizeof err, "write '%.300s': %s", path, strerror(errno));
+      return report_setup_failure("cannot join cgroup", err);
     }
   }
   spawn_init();
-  if (join_namespaces(&s, err, sizeof err)) {
-    fprintf(stderr, "berth-monitor: %s\n", err);
-    return 125;
-  }
+  if (join_namespaces(&s, err, sizeof err)) return report_setup_failure("cannot enter container", err);
   int errp[2];
   if (pipe2(errp, O_CLOEXEC)) return 125;
   pid_t pid = fork(); /* the pid namespace applies to children only */
@@ -171,16 +171,13 @@ int exec_main(void) {
   }
   close(errp[1]);
   if (pid < 0) {
-    fprintf(stderr, "berth-monitor: fork: %s\n", strerror(errno));
+    fprintf(stderr, "berth: fork: %s\n", strerror(errno));
     return 125;
   }
   forward_to = pid;
   forward_signals();
   int failed = read_child_error(errp[0], err, sizeof err);
   int status = wait_status(pid);
-  if (failed) {
-    fprintf(stderr, "berth-monitor: %s\n", err);
-    return 125;
-  }
+  if (failed) return report_setup_failure("cannot exec in container", err);
   return exit_code(status);
 }

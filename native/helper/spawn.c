@@ -450,3 +450,11 @@ int read_child_error(int fd, char *msg, size_t msglen) {
   snprintf(msg, msglen, "%s: %s", e.what, strerror(e.err));
   return 1;
 }
+
+/* The shell's convention, which `docker run` follows too: 127 when the
+ * command does not exist, 126 when it cannot be executed, 125 for any
+ * other failure to set the container up. */
+int setup_failure_exit_code(const char *msg) {
+  if (strncmp(msg, "execve", 6)) return 125;
+  return strstr(msg, strerror(ENOENT)) ? 127 : 126;
+}

@@ -27,6 +27,7 @@ void cgroups_remove(const struct spec *s);
 int spawn_container(const struct spec *s, const struct spawn_stdio *io, struct spawned *out,
                     char *err, size_t errlen);
 int read_child_error(int fd, char *msg, size_t msglen);
+int setup_failure_exit_code(const char *msg);
 int oom_killed(const struct spec *s);
 void child_apply_security(const struct spec *s, int errfd);
 void child_exec(const struct spec *s, int errfd) __attribute__((noreturn));

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+/** The one berth executable: `berth <command> [--config FILE] ...` */
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../config/loader';
+import { BerthError } from '../driver/errors';
+import { demoCommand } from './demo';
+import { RUN_USAGE, runCommand } from './run';
+
+const USAGE = `usage: berth <command> [--config FILE] [options]
+
+commands:
+  run     run a container in the foreground and exit with its status
+          ${RUN_USAGE.replace(/\n/g, '\n          ')}
+  demo    take one container on the test image through its lifecycle
+
+Configuration: --config FILE (nova.conf-style INI), overridden by BERTH_<SECTION>_<KEY>.`;
+
+/** Pulls `--config FILE` out of the arguments (before any `--`). */
+function takeConfigPath(argv: string[]): { configPath?: string; rest: string[] } {
+  const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
+  for (let i = 0; i < end; i++) {
+    if (argv[i] === '--config') return { configPath: argv[i + 1], rest: [...argv.slice(0, i), ...argv.slice(i + 2)] };
+    if (argv[i].startsWith('--config=')) return { configPath: argv[i].slice(9), rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
+  }
+  return { rest: argv };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return command ? 0 : 2;
+  }
+  const { configPath, rest } = takeConfigPath(args);
+  const config = loadConfig({ path: configPath });
+  switch (command) {
+    case 'run':
+      return runCommand(rest, config);
+    case 'demo':
+      return demoCommand(rest[0] ?? path.join(__dirname, '..', '..', 'build', 'images', 'busybox.tar'), config);
+    default:
+      process.stderr.write(`berth: unknown command "${command}"\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const known = err instanceof BerthError || err instanceof ConfigError;
+    process.stderr.write(`berth: ${known ? (err as Error).message : (err as Error).stack}\n`);
+    process.exitCode = 125;
+  },
+);
