@@ -4,6 +4,7 @@
  * pid and exit.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { ConflictError } from '../errors';
 import type { ContainerConfig, ContainerPaths } from './spec';
 
@@ -12,6 +13,14 @@ export interface ExitStatus {
   signal: number;
   oomKilled: boolean;
   finishedAt: number;
+}
+
+/** Makes the state directory's containers/ area, reachable by containers' mapped root users. */
+export function prepareStateDir(stateDir: string): void {
+  fs.mkdirSync(path.join(stateDir, 'containers'), { recursive: true, mode: 0o711 });
+  // Containers with a user namespace mount their overlay as an unprivileged
+  // host uid, which must be able to reach their directories.
+  fs.chmodSync(stateDir, fs.statSync(stateDir).mode | 0o111);
 }
 
 // Synchronous calls on purpose: each is microseconds, while a trip through

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { monitorBinary } from '../../native';
 import { detectCgroupLayout, planCgroups, removeCgroups, removeParents } from './cgroups';
-import { type ExitStatus, makeContainerDir, readExitFile } from './container-dir';
+import { type ExitStatus, makeContainerDir, prepareStateDir, readExitFile } from './container-dir';
 import { type ContainerConfig, containerPaths, encodeSpawnSpec, validateConfig } from './spec';
 
 export interface ForegroundResult {
@@ -28,7 +28,7 @@ export async function runForeground(
   const layout = detectCgroupLayout();
   const paths = containerPaths(path.resolve(opts.stateDir), config.id);
   const plan = planCgroups(layout, opts.cgroupParent, config.id, config.limits);
-  fs.mkdirSync(path.dirname(paths.dir), { recursive: true, mode: 0o711 });
+  prepareStateDir(path.resolve(opts.stateDir));
   makeContainerDir(paths, config);
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
   const handlers = (['SIGTERM', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const);

@@ -6,7 +6,7 @@
  * ok|error, …` and broadcasts `exit, id, pid, code, signal, oom`.
  */
 import { spawn } from 'node:child_process';
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -36,9 +36,6 @@ export class MonitorClient extends EventEmitter<{ exit: [ExitEvent]; close: [] }
 
   private constructor(
     private readonly socket: net.Socket,
-    /** the monitor's pid when this process started it (and so can reap it) */
-    readonly startedPid?: number,
-    private readonly child?: ReturnType<typeof spawn>,
   ) {
     super();
     socket.on('data', (chunk) => this.onData(chunk));
@@ -63,10 +60,10 @@ export class MonitorClient extends EventEmitter<{ exit: [ExitEvent]; close: [] }
     const p = MonitorClient.paths(stateDir);
     const existing = await tryConnect(p.socket);
     if (existing) return new MonitorClient(existing);
-    const { pid, child } = await startMonitor(p);
+    await startMonitor(p);
     for (let attempt = 0; attempt < 100; attempt++) {
       const socket = await tryConnect(p.socket);
-      if (socket) return new MonitorClient(socket, pid, child);
+      if (socket) return new MonitorClient(socket);
       await sleep(10); // another process's monitor won the lock and is still binding
     }
     throw new UnavailableError(`berth-monitor did not come up on ${p.socket} (see ${p.log})`);
@@ -84,11 +81,14 @@ export class MonitorClient extends EventEmitter<{ exit: [ExitEvent]; close: [] }
     });
   }
 
-  /** Waits for a monitor this process started to exit (after `shutdown`). */
-  async reaped(): Promise<void> {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
-      await once(this.child, 'exit');
-    }
+  /** Asks the monitor to kill every container and exit, and waits until it is gone. */
+  async shutdown(): Promise<void> {
+    const [pid] = await this.request('ping');
+    await this.request('shutdown');
+    // Polling with a live timer keeps this process running until the
+    // monitor is gone (and, when it is our child, reaped by libuv).
+    const deadline = Date.now() + 5000;
+    while (processExists(Number(pid)) && Date.now() < deadline) await sleep(5);
   }
 
   close(): void {
@@ -119,6 +119,15 @@ export class MonitorClient extends EventEmitter<{ exit: [ExitEvent]; close: [] }
     this.pending.delete(fields[1]);
     if (fields[2] === 'ok') pending.resolve(fields.slice(3));
     else pending.reject(new MonitorError(fields[3] ?? 'berth-monitor error'));
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -154,8 +163,6 @@ async function startMonitor(p: ReturnType<typeof MonitorClient.paths>) {
   });
   child.stdout!.destroy();
   child.unref();
-  const m = /^ready (\d+)$/.exec(line);
-  if (m) return { pid: Number(m[1]), child };
-  if (line === 'already running') return { pid: undefined, child: undefined };
+  if (/^ready \d+$/.test(line) || line === 'already running') return;
   throw new UnavailableError(`berth-monitor failed to start: ${line} (see ${p.log})`);
 }

@@ -25,7 +25,7 @@ import {
   setFrozen,
   type CgroupStats,
 } from './cgroups';
-import { type ExitStatus, makeContainerDir, readExitFile, readPidFile, writeAtomic } from './container-dir';
+import { type ExitStatus, makeContainerDir, prepareStateDir, readExitFile, readPidFile, writeAtomic } from './container-dir';
 import { type ExitEvent, MonitorClient, MonitorError } from './monitor-client';
 import {
   type ContainerConfig,
@@ -67,6 +67,8 @@ export interface RuntimeOptions {
   stateDir: string;
   /** parent cgroup name under each hierarchy */
   cgroupParent?: string;
+  /** the host's cgroup layout; detected when absent (tests pass a reduced one) */
+  cgroupLayout?: CgroupLayout;
   logger?: Logger;
 }
 
@@ -95,12 +97,13 @@ export class ContainerRuntime {
 
   static async open(opts: RuntimeOptions): Promise<ContainerRuntime> {
     const stateDir = path.resolve(opts.stateDir);
-    fs.mkdirSync(path.join(stateDir, 'containers'), { recursive: true, mode: 0o711 });
+    prepareStateDir(stateDir);
     // Whatever an earlier process had not finished removing.
     fs.rmSync(path.join(stateDir, 'trash'), { recursive: true, force: true });
     fs.mkdirSync(path.join(stateDir, 'trash'), { mode: 0o700 });
     const monitor = await MonitorClient.connect(stateDir);
-    const rt = new ContainerRuntime(stateDir, opts.cgroupParent ?? 'berth', detectCgroupLayout(), monitor, opts.logger);
+    const layout = opts.cgroupLayout ?? detectCgroupLayout();
+    const rt = new ContainerRuntime(stateDir, opts.cgroupParent ?? 'berth', layout, monitor, opts.logger);
     await rt.adopt();
     return rt;
   }
@@ -108,6 +111,7 @@ export class ContainerRuntime {
   /** Persists a container's definition; nothing runs yet. */
   async create(config: ContainerConfig): Promise<ContainerInfo> {
     validateConfig(config);
+    checkLayers(config.layers);
     if (this.entries.has(config.id)) throw new ConflictError(`container ${config.id} already exists`);
     const paths = containerPaths(this.stateDir, config.id);
     const plan = planCgroups(this.layout, this.cgroupParent, config.id, config.limits);
@@ -298,8 +302,7 @@ export class ContainerRuntime {
 
   /** Kills every container of this state directory and stops the monitor (tests, `berth run`). */
   async shutdown(): Promise<void> {
-    await this.monitor.request('shutdown').catch(() => undefined);
-    await this.monitor.reaped();
+    await this.monitor.shutdown();
     this.monitor.close();
     for (const id of [...this.entries.keys()]) {
       const e = this.entries.get(id)!;
@@ -371,6 +374,13 @@ export class ContainerRuntime {
         this.log?.warn('container lost its monitor; killed', { container: id, pids: left });
       }
     }
+  }
+}
+
+function checkLayers(layers: string[]): void {
+  for (const layer of layers) {
+    if (!fs.statSync(layer, { throwIfNoEntry: false })?.isDirectory())
+      throw new NotFoundError(`root filesystem layer ${layer}: no such directory`);
   }
 }
 

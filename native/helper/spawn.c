@@ -207,8 +207,13 @@ static void loopback_up(int errfd) {
   close(fd);
 }
 
-static void setup_root(const struct spec *s, int errfd) {
+static void setup_root(const struct spec *s, const int *idmapped, int errfd) {
   CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private", NULL);
+  /* Cover each lower layer, in this namespace only, with its id-mapped
+   * twin, so the image's root-owned files belong to the container's root. */
+  for (int i = 0; idmapped && i < s->nlower; i++)
+    CHECK(move_mount(idmapped[i], "", AT_FDCWD, s->lower[i], MOVE_MOUNT_F_EMPTY_PATH),
+          "attach id-mapped layer", s->lower[i]);
   if (s->overlay_opts)
     CHECK(mount("overlay", s->rootfs, "overlay", MS_NODEV, s->overlay_opts), "mount overlay",
           s->rootfs);
@@ -281,8 +286,8 @@ void child_exec(const struct spec *s, int errfd) {
   child_fail(errfd, "execve", cmd);
 }
 
-static void child_main(const struct spec *s, const struct spawn_stdio *io, int syncfd,
-                       int errfd) {
+static void child_main(const struct spec *s, const struct spawn_stdio *io, const int *idmapped,
+                       int syncfd, int errfd) {
   char ready;
   /* The parent joins our cgroups and writes the id maps before we go on. */
   if (read(syncfd, &ready, 1) != 1) _exit(127);
@@ -303,7 +308,7 @@ static void child_main(const struct spec *s, const struct spawn_stdio *io, int s
   } else {
     CHECK(setgroups(0, NULL), "setgroups", NULL);
   }
-  if (s->clone_flags & CLONE_NEWNS) setup_root(s, errfd);
+  if (s->clone_flags & CLONE_NEWNS) setup_root(s, idmapped, errfd);
   if (s->hostname && (s->clone_flags & CLONE_NEWUTS))
     CHECK(sethostname(s->hostname, strlen(s->hostname)), "sethostname", s->hostname);
   if (s->loopback_up) loopback_up(errfd);
@@ -351,6 +356,7 @@ static int join_cgroups(const struct spec *s, pid_t pid, int joined_v2, char *er
   return 0;
 }
 
+
 static int write_id_maps(const struct spec *s, pid_t pid, char *err, size_t errlen) {
   char path[64];
   const char *files[] = {"setgroups", "uid_map", "gid_map"};
@@ -366,12 +372,70 @@ static int write_id_maps(const struct spec *s, pid_t pid, char *err, size_t errl
   return 0;
 }
 
+/* An id-mapped mount needs a user namespace holding the mapping; one
+ * made once per mapping by a throwaway child serves every container. */
+static int userns_for_map(const struct spec *s, char *err, size_t errlen) {
+  static struct { char map[64]; int fd; } cache[8];
+  static int ncache;
+  for (int i = 0; i < ncache; i++)
+    if (!strcmp(cache[i].map, s->uid_map)) return cache[i].fd;
+  int holdp[2];
+  if (pipe2(holdp, O_CLOEXEC)) {
+    snprintf(err, errlen, "pipe: %s", strerror(errno));
+    return -1;
+  }
+  struct clone_args args = {.flags = CLONE_NEWUSER, .exit_signal = SIGCHLD};
+  pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+  if (pid == 0) {
+    char c;
+    close(holdp[1]);
+    ssize_t ignored = read(holdp[0], &c, 1);
+    (void)ignored;
+    _exit(0);
+  }
+  close(holdp[0]);
+  int fd = -1;
+  char path[64];
+  if (pid < 0) snprintf(err, errlen, "clone user namespace: %s", strerror(errno));
+  else if (write_id_maps(s, pid, err, errlen) == 0) {
+    snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+      snprintf(err, errlen, "open '%s': %s", path, strerror(errno));
+  }
+  close(holdp[1]);
+  if (pid > 0) waitpid(pid, NULL, 0);
+  if (fd >= 0 && ncache < 8) {
+    snprintf(cache[ncache].map, sizeof cache[ncache].map, "%s", s->uid_map);
+    cache[ncache++].fd = fd;
+  }
+  return fd;
+}
+
+static int open_idmapped_layers(const struct spec *s, int *fds, char *err, size_t errlen) {
+  int userns = userns_for_map(s, err, errlen);
+  if (userns < 0) return -1;
+  for (int i = 0; i < s->nlower; i++) {
+    fds[i] = open_tree(AT_FDCWD, s->lower[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
+    if (fds[i] < 0 ||
+        mount_setattr(fds[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
+      snprintf(err, errlen, "id-map layer '%s': %s", s->lower[i], strerror(errno));
+      return -1;
+    }
+  }
+  return 0;
+}
+
 int spawn_container(const struct spec *s, const struct spawn_stdio *io, struct spawned *out,
                     char *err, size_t errlen) {
+  int idmapped[SPEC_MAX_LIST];
+  int use_idmap = (s->clone_flags & CLONE_NEWUSER) && s->uid_map && s->nlower > 0;
+  for (int i = 0; i < SPEC_MAX_LIST; i++) idmapped[i] = -1;
   int syncp[2] = {-1, -1}, errp[2] = {-1, -1}, cgfd = -1, netfd = -1;
   int rc = -1;
   pid_t pid = -1;
   if (cgroups_prepare(s, err, errlen)) goto fail;
+  if (use_idmap && open_idmapped_layers(s, idmapped, err, errlen)) goto fail;
   if (pipe2(syncp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
     snprintf(err, errlen, "pipe: %s", strerror(errno));
     goto fail;
@@ -398,7 +462,7 @@ int spawn_container(const struct spec *s, const struct spawn_stdio *io, struct s
   if (pid == 0) {
     close(syncp[1]);
     close(errp[0]);
-    child_main(s, io, syncp[0], errp[1]);
+    child_main(s, io, use_idmap ? idmapped : NULL, syncp[0], errp[1]);
   }
   int clone_errno = errno;
   if (s->netns && setns(host_netns_fd, CLONE_NEWNET) < 0) abort(); /* never run in the wrong netns */
@@ -434,6 +498,8 @@ fail:
   }
   if (cgfd >= 0) close(cgfd);
   if (netfd >= 0) close(netfd);
+  for (int i = 0; i < s->nlower; i++)
+    if (idmapped[i] >= 0) close(idmapped[i]);
   if (rc) cgroups_remove(s);
   return rc;
 }

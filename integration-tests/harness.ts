@@ -1,0 +1,59 @@
+/** Shared set-up for integration tests: real containers need root and the built test image. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ContainerConfig } from '../driver/runtime/spec';
+
+export const projectRoot = path.resolve(__dirname, '..', '..');
+export const imageDir = path.join(projectRoot, 'build', 'images', 'busybox-rootfs');
+export const imageTar = path.join(projectRoot, 'build', 'images', 'busybox.tar');
+export const berthCli = path.join(projectRoot, 'dist', 'cli', 'berth.js');
+
+/** Skip reason when the host cannot run containers for us, else undefined. */
+export function needsRoot(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root (namespaces, cgroups, mounts)';
+  if (!fs.existsSync(imageDir)) return `test image missing (${imageDir}); run scripts/build.sh`;
+  return undefined;
+}
+
+export function tempStateDir(name: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `berth-it-${name}-`));
+}
+
+let serial = 0;
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${process.pid}-${serial++}`;
+}
+
+export function containerConfig(command: string[], overrides: Partial<ContainerConfig> = {}): ContainerConfig {
+  return {
+    id: uniqueId('c'),
+    layers: [imageDir],
+    command,
+    limits: { memoryBytes: 128 << 20, pids: 128 },
+    network: { mode: 'none' },
+    consoleLog: { maxBytes: 1 << 20, backups: 1 },
+    ...overrides,
+  };
+}
+
+/** Polls `probe` until it returns a truthy value or the timeout passes. */
+export async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 10000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

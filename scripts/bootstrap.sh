@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Makes a fresh Debian 12 machine ready to build, run and test berth:
+# Debian packages, npm dependencies, the native addon and helper, the
+# TypeScript build and the test image. Idempotent and quick when nothing
+# changed, so `npm start`, `npm test` and `npm run bench` all call it first.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "berth: must run as root (containers need namespaces, cgroups and mounts)" >&2
+  exit 1
+fi
+
+# gcc/g++/make/python3: node-gyp; libc6-dev: the static test probe;
+# busybox-static: the test image; crun/runc: benchmark peers; iproute2, tar, util-linux: runtime.
+packages=(build-essential python3 libc6-dev busybox-static crun runc iproute2 tar util-linux)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "berth: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "berth: installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+bash scripts/build.sh
