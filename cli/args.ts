@@ -48,11 +48,16 @@ const UNITS: Record<string, number> = { '': 1, k: 1 << 10, m: 1 << 20, g: 1 << 3
 /** Sizes as operators write them: 64M, 1.5G, 512k, 1048576 (binary units). */
 export function parseSize(option: string, text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
-  if (!m) throw new InvalidArgumentError(`invalid --${option} "${text}": expected a size like 64M or 1G`);
+  if (!m)
+    throw new InvalidArgumentError(`invalid --${option} "${text}": expected a size like 64M or 1G`);
   return Math.floor(Number(m[1]) * UNITS[m[2].toLowerCase()]);
 }
 
-export function parseNumber(option: string, text: string, opts: { integer?: boolean; min?: number } = {}): number {
+export function parseNumber(
+  option: string,
+  text: string,
+  opts: { integer?: boolean; min?: number } = {},
+): number {
   const n = Number(text);
   const ok = text.trim() !== '' && Number.isFinite(n) && (!opts.integer || Number.isInteger(n));
   if (!ok || (opts.min !== undefined && n < opts.min)) {

@@ -19,8 +19,10 @@ Configuration: --config FILE (nova.conf-style INI), overridden by BERTH_<SECTION
 function takeConfigPath(argv: string[]): { configPath?: string; rest: string[] } {
   const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
   for (let i = 0; i < end; i++) {
-    if (argv[i] === '--config') return { configPath: argv[i + 1], rest: [...argv.slice(0, i), ...argv.slice(i + 2)] };
-    if (argv[i].startsWith('--config=')) return { configPath: argv[i].slice(9), rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
+    if (argv[i] === '--config')
+      return { configPath: argv[i + 1], rest: [...argv.slice(0, i), ...argv.slice(i + 2)] };
+    if (argv[i].startsWith('--config='))
+      return { configPath: argv[i].slice(9), rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
   }
   return { rest: argv };
 }
@@ -37,7 +39,10 @@ async function main(argv: string[]): Promise<number> {
     case 'run':
       return runCommand(rest, config);
     case 'demo':
-      return demoCommand(rest[0] ?? path.join(__dirname, '..', '..', 'build', 'images', 'busybox.tar'), config);
+      return demoCommand(
+        rest[0] ?? path.join(__dirname, '..', '..', 'build', 'images', 'busybox.tar'),
+        config,
+      );
     default:
       process.stderr.write(`berth: unknown command "${command}"\n${USAGE}\n`);
       return 2;

@@ -22,18 +22,29 @@ export async function demoCommand(image: string, config: BerthConfig): Promise<n
     const info = await rt.run({
       id,
       layers: [layer],
-      command: ['sh', '-c', 'echo "hello from $(hostname), I am pid $$"; i=0; while :; do i=$((i+1)); echo "tick $i"; sleep 1; done'],
+      command: [
+        'sh',
+        '-c',
+        'echo "hello from $(hostname), I am pid $$"; i=0; while :; do i=$((i+1)); echo "tick $i"; sleep 1; done',
+      ],
       hostname: 'demo',
       limits: { memoryBytes: 64 << 20, cpus: 0.5, pids: 64 },
       network: { mode: 'none' },
-      consoleLog: { maxBytes: config.compute.console_log_max_bytes, backups: config.compute.console_log_backups },
+      consoleLog: {
+        maxBytes: config.compute.console_log_max_bytes,
+        backups: config.compute.console_log_backups,
+      },
     });
-    say(`container ${id} running as host pid ${info.pid} (memory 64 MiB, 0.5 cpu, 64 pids, no network)`);
+    say(
+      `container ${id} running as host pid ${info.pid} (memory 64 MiB, 0.5 cpu, 64 pids, no network)`,
+    );
     await sleep(1500);
     const ps = await rt.exec(id, ['ps', '-o', 'pid,comm']);
     say(`exec ps inside it:\n${ps.stdout.trimEnd()}`);
     const stats = rt.stats(id);
-    say(`cgroup usage: memory ${stats.memoryBytes} bytes, cpu ${stats.cpuNanos} ns, ${stats.pids} pids`);
+    say(
+      `cgroup usage: memory ${stats.memoryBytes} bytes, cpu ${stats.cpuNanos} ns, ${stats.pids} pids`,
+    );
     await rt.pause(id);
     say(`paused: state=${rt.info(id).state}`);
     await rt.unpause(id);

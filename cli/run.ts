@@ -19,8 +19,16 @@ function network(value: string | undefined): NetworkConfig {
 }
 
 /** Builds the container from the command line; throws before anything is created. */
-export function runConfig(argv: string[], config: BerthConfig, layers: string[] = []): ContainerConfig & { image: string } {
-  const args = parseArgs(argv, ['memory', 'cpus', 'pids', 'hostname', 'net', 'env', 'workdir'], ['user-ns']);
+export function runConfig(
+  argv: string[],
+  config: BerthConfig,
+  layers: string[] = [],
+): ContainerConfig & { image: string } {
+  const args = parseArgs(
+    argv,
+    ['memory', 'cpus', 'pids', 'hostname', 'net', 'env', 'workdir'],
+    ['user-ns'],
+  );
   const one = (name: string) => args.options.get(name)?.at(-1);
   const image = args.positional[0];
   if (!image) throw new InvalidArgumentError(`no image given\n${RUN_USAGE}`);
@@ -44,7 +52,9 @@ export function runConfig(argv: string[], config: BerthConfig, layers: string[] 
     },
     network: network(one('net')),
     userNamespace:
-      args.flags.has('user-ns') || c.user_namespace ? { base: c.userns_uid_base, size: c.userns_size } : undefined,
+      args.flags.has('user-ns') || c.user_namespace
+        ? { base: c.userns_uid_base, size: c.userns_size }
+        : undefined,
     consoleLog: { maxBytes: c.console_log_max_bytes, backups: c.console_log_backups },
   };
 }
@@ -59,7 +69,9 @@ export async function runCommand(argv: string[], config: BerthConfig): Promise<n
   });
   if (exit?.oomKilled) {
     const limit = container.limits.memoryBytes;
-    process.stderr.write(`berth: container killed: out of memory${limit ? ` (limit ${limit} bytes)` : ''}\n`);
+    process.stderr.write(
+      `berth: container killed: out of memory${limit ? ` (limit ${limit} bytes)` : ''}\n`,
+    );
   }
   return code;
 }

@@ -10,10 +10,18 @@ import { berthCli, imageDir, imageTar, needsRoot, tempStateDir } from './harness
 describe('berth run', { skip: needsRoot() }, () => {
   const stateDir = tempStateDir('cli');
   const cgroupParent = `berth-it-cli-${process.pid}`;
-  const env = { ...process.env, BERTH_DEFAULT_STATE_PATH: stateDir, BERTH_COMPUTE_CGROUP_PARENT: cgroupParent };
+  const env = {
+    ...process.env,
+    BERTH_DEFAULT_STATE_PATH: stateDir,
+    BERTH_COMPUTE_CGROUP_PARENT: cgroupParent,
+  };
 
   function berth(...args: string[]) {
-    const r = spawnSync(process.execPath, [berthCli, 'run', ...args], { env, encoding: 'utf8', timeout: 60000 });
+    const r = spawnSync(process.execPath, [berthCli, 'run', ...args], {
+      env,
+      encoding: 'utf8',
+      timeout: 60000,
+    });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
@@ -26,13 +34,32 @@ describe('berth run', { skip: needsRoot() }, () => {
   after(() => fs.rmSync(stateDir, { recursive: true, force: true }));
 
   test('streams output and exits with the workload status', () => {
-    const r = berth('--hostname', 'clibox', imageTar, '--', 'sh', '-c', 'hostname; echo err >&2; exit 3');
+    const r = berth(
+      '--hostname',
+      'clibox',
+      imageTar,
+      '--',
+      'sh',
+      '-c',
+      'hostname; echo err >&2; exit 3',
+    );
     assert.deepEqual([r.code, r.stdout, r.stderr], [3, 'clibox\n', 'err\n']);
     assertNothingLeft();
   });
 
   test('applies limits and runs from a rootfs directory too', () => {
-    const r = berth('--memory', '48M', '--cpus', '0.5', '--pids', '16', imageDir, 'sh', '-c', 'cat /sys/fs/cgroup/pids.max 2>/dev/null; echo ok');
+    const r = berth(
+      '--memory',
+      '48M',
+      '--cpus',
+      '0.5',
+      '--pids',
+      '16',
+      imageDir,
+      'sh',
+      '-c',
+      'cat /sys/fs/cgroup/pids.max 2>/dev/null; echo ok',
+    );
     assert.equal(r.code, 0);
     assert.match(r.stdout, /ok/);
     assertNothingLeft();
@@ -61,7 +88,10 @@ describe('berth run', { skip: needsRoot() }, () => {
     assert.match(missingImage.stderr, /image \/nonexistent\/image.tar: no such file or directory/);
     const missingCommand = berth(imageTar, '/bin/nope');
     assert.equal(missingCommand.code, 127);
-    assert.match(missingCommand.stderr, /cannot start container: execve '\/bin\/nope': No such file or directory/);
+    assert.match(
+      missingCommand.stderr,
+      /cannot start container: execve '\/bin\/nope': No such file or directory/,
+    );
     const badOption = berth('--memroy', '1G', imageTar, 'true');
     assert.equal(badOption.code, 125);
     assert.match(badOption.stderr, /unknown option --memroy/);

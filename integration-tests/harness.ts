@@ -26,7 +26,10 @@ export function uniqueId(prefix: string): string {
   return `${prefix}-${process.pid}-${serial++}`;
 }
 
-export function containerConfig(command: string[], overrides: Partial<ContainerConfig> = {}): ContainerConfig {
+export function containerConfig(
+  command: string[],
+  overrides: Partial<ContainerConfig> = {},
+): ContainerConfig {
   return {
     id: uniqueId('c'),
     layers: [imageDir],
@@ -39,7 +42,11 @@ export function containerConfig(command: string[], overrides: Partial<ContainerC
 }
 
 /** Polls `probe` until it returns a truthy value or the timeout passes. */
-export async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 10000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | Promise<T>,
+  timeoutMs = 10000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -44,13 +44,22 @@ describe('container runtime', { skip }, () => {
     const { exit, output } = await runToEnd(['sh', '-c', 'echo "pid=$$"; ps -o pid,comm; true']);
     assert.equal(exit.code, 0);
     assert.match(output, /^pid=1$/m);
-    const procs = output.split('\n').filter((l) => /^\s*\d+\s/.test(l)).map((l) => l.trim().split(/\s+/));
-    assert.deepEqual(procs.map((p) => p[1]), ['sh', 'ps'], `expected sh and ps only, got:\n${output}`);
+    const procs = output
+      .split('\n')
+      .filter((l) => /^\s*\d+\s/.test(l))
+      .map((l) => l.trim().split(/\s+/));
+    assert.deepEqual(
+      procs.map((p) => p[1]),
+      ['sh', 'ps'],
+      `expected sh and ps only, got:\n${output}`,
+    );
     assert.equal(procs[0][0], '1');
   });
 
   test('hostname is set and only lo exists with no network', async () => {
-    const { output } = await runToEnd(['sh', '-c', 'hostname; ls /sys/class/net'], { hostname: 'box-one' });
+    const { output } = await runToEnd(['sh', '-c', 'hostname; ls /sys/class/net'], {
+      hostname: 'box-one',
+    });
     assert.deepEqual(output.trim().split('\n'), ['box-one', 'lo']);
   });
 
@@ -62,7 +71,11 @@ describe('container runtime', { skip }, () => {
     ]);
     assert.match(output, /touch: \/sys\/x: Read-only file system/);
     assert.match(output, /domainname: Read-only file system/);
-    assert.match(output, /^0\n0$/m, '/proc/timer_list (a file) and /sys/firmware (a directory) are masked');
+    assert.match(
+      output,
+      /^0\n0$/m,
+      '/proc/timer_list (a file) and /sys/firmware (a directory) are masked',
+    );
     assert.match(output, /sysfs \/sys sysfs ro,/);
   });
 
@@ -84,22 +97,34 @@ describe('container runtime', { skip }, () => {
   });
 
   test('the environment, working directory and argv reach the workload', async () => {
-    const { output } = await runToEnd(['sh', '-c', 'echo "$GREETING|$(pwd)|$0|$1"', 'arg zero', 'arg one'], {
-      env: ['PATH=/bin:/usr/bin', 'GREETING=hello world'],
-      cwd: '/tmp',
-    });
+    const { output } = await runToEnd(
+      ['sh', '-c', 'echo "$GREETING|$(pwd)|$0|$1"', 'arg zero', 'arg one'],
+      {
+        env: ['PATH=/bin:/usr/bin', 'GREETING=hello world'],
+        cwd: '/tmp',
+      },
+    );
     assert.equal(output.trim(), 'hello world|/tmp|arg zero|arg one');
   });
 
   test('the root filesystem is a copy-on-write overlay: writes stay in the container', async () => {
-    const { output } = await runToEnd(['sh', '-c', 'echo changed > /etc/hostname; cat /etc/hostname; grep " / " /proc/mounts']);
+    const { output } = await runToEnd([
+      'sh',
+      '-c',
+      'echo changed > /etc/hostname; cat /etc/hostname; grep " / " /proc/mounts',
+    ]);
     assert.match(output, /^changed$/m);
     assert.match(output, /^overlay \/ overlay/m);
-    assert.notEqual(fs.readFileSync(path.join(containerConfig([]).layers[0], 'etc/hostname'), 'utf8').trim(), 'changed');
+    assert.notEqual(
+      fs.readFileSync(path.join(containerConfig([]).layers[0], 'etc/hostname'), 'utf8').trim(),
+      'changed',
+    );
   });
 
   test('a memory allocation past the limit is OOM-killed: exit 137 recorded as OOM', async () => {
-    const { exit, output } = await runToEnd(['probe', 'memhog', '256'], { limits: { memoryBytes: 32 << 20, pids: 64 } });
+    const { exit, output } = await runToEnd(['probe', 'memhog', '256'], {
+      limits: { memoryBytes: 32 << 20, pids: 64 },
+    });
     assert.equal(exit.code, 137);
     assert.equal(exit.signal, 9);
     assert.equal(exit.oomKilled, true);
@@ -116,7 +141,9 @@ describe('container runtime', { skip }, () => {
   });
 
   test('the pids limit contains a fork bomb', async () => {
-    const config = containerConfig(['probe', 'forkbomb'], { limits: { memoryBytes: 128 << 20, pids: 32 } });
+    const config = containerConfig(['probe', 'forkbomb'], {
+      limits: { memoryBytes: 128 << 20, pids: 32 },
+    });
     await rt.run(config);
     await waitFor('pids limit reached', () => (rt.stats(config.id).pids ?? 0) >= 32);
     await sleep(300);
@@ -140,7 +167,10 @@ describe('container runtime', { skip }, () => {
     assert.equal(fs.readFileSync(upper, 'utf8'), frozenAt, 'counter moved while paused');
     await rt.unpause(config.id);
     assert.equal(rt.info(config.id).state, 'running');
-    await waitFor('counter resumed', () => Number(fs.readFileSync(upper, 'utf8')) > Number(frozenAt) + 3);
+    await waitFor(
+      'counter resumed',
+      () => Number(fs.readFileSync(upper, 'utf8')) > Number(frozenAt) + 3,
+    );
     await rt.stop(config.id, 0);
     await rt.delete(config.id);
   });
@@ -155,10 +185,19 @@ describe('container runtime', { skip }, () => {
   });
 
   test('exec runs inside the container: its pid namespace, hostname, filesystem and limits', async () => {
-    const config = containerConfig(['sh', '-c', 'echo marker > /tmp/m; sleep 60'], { hostname: 'exec-host' });
+    const config = containerConfig(['sh', '-c', 'echo marker > /tmp/m; sleep 60'], {
+      hostname: 'exec-host',
+    });
     await rt.run(config);
-    await waitFor('marker', async () => (await rt.exec(config.id, ['cat', '/tmp/m'])).stdout.trim() === 'marker');
-    const r = await rt.exec(config.id, ['sh', '-c', 'hostname; ps -o pid,comm | grep -c sleep; cat /proc/1/cmdline | tr "\\0" " "; probe caps']);
+    await waitFor(
+      'marker',
+      async () => (await rt.exec(config.id, ['cat', '/tmp/m'])).stdout.trim() === 'marker',
+    );
+    const r = await rt.exec(config.id, [
+      'sh',
+      '-c',
+      'hostname; ps -o pid,comm | grep -c sleep; cat /proc/1/cmdline | tr "\\0" " "; probe caps',
+    ]);
     assert.equal(r.code, 0);
     const lines = r.stdout.split('\n');
     assert.equal(lines[0], 'exec-host');
@@ -173,7 +212,11 @@ describe('container runtime', { skip }, () => {
   });
 
   test('stop sends SIGTERM first and SIGKILL only after the grace period', async () => {
-    const graceful = containerConfig(['sh', '-c', 'trap "echo bye; exit 0" TERM; while :; do sleep 0.05; done']);
+    const graceful = containerConfig([
+      'sh',
+      '-c',
+      'trap "echo bye; exit 0" TERM; while :; do sleep 0.05; done',
+    ]);
     await rt.run(graceful);
     await sleep(200);
     assert.equal((await rt.stop(graceful.id, 5000)).code, 0);
@@ -195,12 +238,17 @@ describe('container runtime', { skip }, () => {
     assert.match(output, /to-stdout/);
     assert.match(output, /to-stderr/);
 
-    const config = containerConfig(['probe', 'spam', String(1 << 20)], { consoleLog: { maxBytes: 64 << 10, backups: 2 } });
+    const config = containerConfig(['probe', 'spam', String(1 << 20)], {
+      consoleLog: { maxBytes: 64 << 10, backups: 2 },
+    });
     await rt.run(config);
     await rt.wait(config.id);
     const log = rt.consoleLogPath(config.id);
     const sizes = [log, `${log}.1`, `${log}.2`].map((f) => fs.statSync(f).size);
-    assert.ok(sizes.every((s) => s <= 64 << 10), `a log file exceeds the cap: ${sizes}`);
+    assert.ok(
+      sizes.every((s) => s <= 64 << 10),
+      `a log file exceeds the cap: ${sizes}`,
+    );
     assert.equal(sizes[1], 64 << 10);
     assert.ok(!fs.existsSync(`${log}.3`), 'more backups than configured');
     await rt.delete(config.id);
@@ -212,8 +260,21 @@ describe('container runtime', { skip }, () => {
     native().netnsCreate(nsPath);
     try {
       const { execFileSync } = await import('node:child_process');
-      execFileSync('nsenter', [`--net=${nsPath}`, 'ip', 'link', 'add', 'bt-in0', 'type', 'veth', 'peer', 'name', 'bt-in1']);
-      const { output } = await runToEnd(['ls', '/sys/class/net'], { network: { mode: 'netns', path: nsPath } });
+      execFileSync('nsenter', [
+        `--net=${nsPath}`,
+        'ip',
+        'link',
+        'add',
+        'bt-in0',
+        'type',
+        'veth',
+        'peer',
+        'name',
+        'bt-in1',
+      ]);
+      const { output } = await runToEnd(['ls', '/sys/class/net'], {
+        network: { mode: 'netns', path: nsPath },
+      });
       assert.deepEqual(output.trim().split('\n').sort(), ['bt-in0', 'bt-in1', 'lo']);
     } finally {
       native().umount(nsPath, true);
@@ -222,15 +283,20 @@ describe('container runtime', { skip }, () => {
   });
 
   test('a user namespace maps container root to an unprivileged host uid', async () => {
-    const config = containerConfig(['sh', '-c', 'cat /proc/self/uid_map; id -u; echo ok > /root/file; cat /root/file; sleep 60'], {
-      userNamespace: { base: 200000, size: 65536 },
-    });
+    const config = containerConfig(
+      ['sh', '-c', 'cat /proc/self/uid_map; id -u; echo ok > /root/file; cat /root/file; sleep 60'],
+      {
+        userNamespace: { base: 200000, size: 65536 },
+      },
+    );
     await rt.run(config);
     await waitFor('output', async () => (await rt.consoleOutput(config.id)).includes('ok'));
     const output = await rt.consoleOutput(config.id);
     assert.match(output, /^\s*0\s+200000\s+65536$/m);
     assert.match(output, /^0$/m);
-    const hostUid = fs.readFileSync(`/proc/${rt.info(config.id).pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)![1];
+    const hostUid = fs
+      .readFileSync(`/proc/${rt.info(config.id).pid}/status`, 'utf8')
+      .match(/^Uid:\s+(\d+)/m)![1];
     assert.equal(hostUid, '200000');
     const inside = await rt.exec(config.id, ['id', '-u']);
     assert.equal(inside.stdout.trim(), '0');
@@ -242,16 +308,26 @@ describe('container runtime', { skip }, () => {
     const containers = path.join(stateDir, 'containers');
     const before = fs.readdirSync(containers).sort();
     const missingCommand = containerConfig(['/bin/does-not-exist']);
-    await assert.rejects(rt.run(missingCommand), (err: Error) => err instanceof InvalidArgumentError && /does-not-exist/.test(err.message));
+    await assert.rejects(
+      rt.run(missingCommand),
+      (err: Error) => err instanceof InvalidArgumentError && /does-not-exist/.test(err.message),
+    );
     const missingRoot = containerConfig(['true'], { layers: ['/nonexistent/rootfs'] });
     await assert.rejects(rt.run(missingRoot), /nonexistent\/rootfs/);
-    await assert.rejects(rt.run(containerConfig(['true'], { limits: { memoryBytes: 12 } })), InvalidArgumentError);
-    await assert.rejects(rt.run(containerConfig(['true'], { id: '../escape' })), InvalidArgumentError);
+    await assert.rejects(
+      rt.run(containerConfig(['true'], { limits: { memoryBytes: 12 } })),
+      InvalidArgumentError,
+    );
+    await assert.rejects(
+      rt.run(containerConfig(['true'], { id: '../escape' })),
+      InvalidArgumentError,
+    );
     assert.throws(() => rt.info(missingCommand.id), NotFoundError);
     assert.deepEqual(fs.readdirSync(containers).sort(), before);
     const layout = detectCgroupLayout();
     for (const id of [missingCommand.id, missingRoot.id]) {
-      for (const mount of layout.v1.values()) assert.ok(!fs.existsSync(path.join(mount, `berth-it-${process.pid}`, id)));
+      for (const mount of layout.v1.values())
+        assert.ok(!fs.existsSync(path.join(mount, `berth-it-${process.pid}`, id)));
     }
   });
 });
@@ -260,16 +336,27 @@ describe('container runtime without cgroup2 (pure v1 layout)', { skip }, () => {
   test('freezer, limits and OOM work through the v1 controllers alone', async () => {
     const stateDir = tempStateDir('v1');
     const layout = { ...detectCgroupLayout(), v2: undefined };
-    const rt = await ContainerRuntime.open({ stateDir, cgroupParent: `berth-it-v1-${process.pid}`, cgroupLayout: layout });
+    const rt = await ContainerRuntime.open({
+      stateDir,
+      cgroupParent: `berth-it-v1-${process.pid}`,
+      cgroupLayout: layout,
+    });
     try {
       const config = containerConfig(['sleep', '60']);
       await rt.run(config);
-      const freezerState = path.join(layout.v1.get('freezer')!, `berth-it-v1-${process.pid}`, config.id, 'freezer.state');
+      const freezerState = path.join(
+        layout.v1.get('freezer')!,
+        `berth-it-v1-${process.pid}`,
+        config.id,
+        'freezer.state',
+      );
       await rt.pause(config.id);
       assert.equal(fs.readFileSync(freezerState, 'utf8').trim(), 'FROZEN');
       assert.equal((await rt.stop(config.id, 200)).code, 137);
       await rt.delete(config.id);
-      const hog = containerConfig(['probe', 'memhog', '256'], { limits: { memoryBytes: 32 << 20 } });
+      const hog = containerConfig(['probe', 'memhog', '256'], {
+        limits: { memoryBytes: 32 << 20 },
+      });
       await rt.run(hog);
       assert.equal((await rt.wait(hog.id)).oomKilled, true);
       await rt.delete(hog.id);

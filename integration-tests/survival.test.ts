@@ -12,46 +12,57 @@ import { test } from 'node:test';
 import { ContainerRuntime } from '../driver/runtime/runtime';
 import { needsRoot, processAlive, tempStateDir, waitFor } from './harness';
 
-test('kill -9 of the berth process leaves containers running; a new process re-adopts them', { skip: needsRoot() }, async () => {
-  const stateDir = tempStateDir('survival');
-  const cgroupParent = `berth-it-survival-${process.pid}`;
-  const holder = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'hold-containers.js'), stateDir, cgroupParent], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let rt: ContainerRuntime | undefined;
-  try {
-    const [line] = (await once(holder.stdout!, 'data')) as [Buffer];
-    const pids = JSON.parse(line.toString()) as { long: number; short: number; berth: number };
+test(
+  'kill -9 of the berth process leaves containers running; a new process re-adopts them',
+  { skip: needsRoot() },
+  async () => {
+    const stateDir = tempStateDir('survival');
+    const cgroupParent = `berth-it-survival-${process.pid}`;
+    const holder = spawn(
+      process.execPath,
+      [path.join(__dirname, 'fixtures', 'hold-containers.js'), stateDir, cgroupParent],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let rt: ContainerRuntime | undefined;
+    try {
+      const [line] = (await once(holder.stdout!, 'data')) as [Buffer];
+      const pids = JSON.parse(line.toString()) as { long: number; short: number; berth: number };
 
-    holder.kill('SIGKILL');
-    await once(holder, 'exit');
-    assert.ok(processAlive(pids.long), 'the long-running container died with berth');
-    assert.ok(processAlive(pids.short), 'the short container died with berth');
+      holder.kill('SIGKILL');
+      await once(holder, 'exit');
+      assert.ok(processAlive(pids.long), 'the long-running container died with berth');
+      assert.ok(processAlive(pids.short), 'the short container died with berth');
 
-    // 'short' exits with 7 while no berth process is running.
-    await waitFor('short container to exit', () => !processAlive(pids.short));
+      // 'short' exits with 7 while no berth process is running.
+      await waitFor('short container to exit', () => !processAlive(pids.short));
 
-    rt = await ContainerRuntime.open({ stateDir, cgroupParent });
-    const long = rt.info('long');
-    assert.deepEqual([long.state, long.pid], ['running', pids.long]);
-    const short = rt.info('short');
-    assert.equal(short.state, 'exited');
-    assert.equal(short.exit?.code, 7);
-    assert.equal(short.exit?.oomKilled, false);
-    assert.match(await rt.consoleOutput('short'), /finishing/);
+      rt = await ContainerRuntime.open({ stateDir, cgroupParent });
+      const long = rt.info('long');
+      assert.deepEqual([long.state, long.pid], ['running', pids.long]);
+      const short = rt.info('short');
+      assert.equal(short.state, 'exited');
+      assert.equal(short.exit?.code, 7);
+      assert.equal(short.exit?.oomKilled, false);
+      assert.match(await rt.consoleOutput('short'), /finishing/);
 
-    // The re-adopted container is fully manageable.
-    assert.equal((await rt.exec('long', ['cat', '/proc/1/cmdline'])).stdout.replace(/\0/g, ' ').trim(), 'sleep 1000');
-    const exited = rt.wait('long');
-    await rt.kill('long', 'SIGKILL');
-    assert.equal((await exited).code, 137);
-    await rt.delete('short');
-    await rt.delete('long');
-    assert.deepEqual(fs.readdirSync(path.join(stateDir, 'containers')), []);
-  } finally {
-    if (holder.exitCode === null && holder.signalCode === null) holder.kill('SIGKILL');
-    rt ??= await ContainerRuntime.open({ stateDir, cgroupParent });
-    await rt.shutdown();
-    fs.rmSync(stateDir, { recursive: true, force: true });
-  }
-});
+      // The re-adopted container is fully manageable.
+      assert.equal(
+        (await rt.exec('long', ['cat', '/proc/1/cmdline'])).stdout.replace(/\0/g, ' ').trim(),
+        'sleep 1000',
+      );
+      const exited = rt.wait('long');
+      await rt.kill('long', 'SIGKILL');
+      assert.equal((await exited).code, 137);
+      await rt.delete('short');
+      await rt.delete('long');
+      assert.deepEqual(fs.readdirSync(path.join(stateDir, 'containers')), []);
+    } finally {
+      if (holder.exitCode === null && holder.signalCode === null) holder.kill('SIGKILL');
+      rt ??= await ContainerRuntime.open({ stateDir, cgroupParent });
+      await rt.shutdown();
+      fs.rmSync(stateDir, { recursive: true, force: true });
+    }
+  },
+);

@@ -18,5 +18,8 @@ echo "berth: unit and integration tests"
 # integration files run one at a time because they share the host's kernel.
 node --test --test-concurrency=1 --test-reporter=spec "${unit[@]}" "${integration[@]}" || status=$?
 
-bash scripts/check-leftovers.sh || status=1
+if ! bash scripts/check-leftovers.sh; then
+  status=1
+  bash scripts/sweep-test-leftovers.sh
+fi
 exit $status

@@ -26,7 +26,8 @@ export class LayerStore {
       throw new NotFoundError(`image ${source}: no such file or directory`);
     }
     if (st.isDirectory()) return abs;
-    if (!st.isFile()) throw new InvalidArgumentError(`image ${source}: not a tar file or directory`);
+    if (!st.isFile())
+      throw new InvalidArgumentError(`image ${source}: not a tar file or directory`);
     return this.unpack(abs, await sha256File(abs));
   }
 
@@ -56,7 +57,9 @@ async function extract(tarPath: string, dir: string): Promise<string> {
     await gnuTarExtract(tarPath, tmp);
   } catch (err) {
     await fs.promises.rm(tmp, { recursive: true, force: true });
-    throw new InvalidArgumentError(`image ${tarPath}: not a valid image archive: ${(err as Error).message}`);
+    throw new InvalidArgumentError(
+      `image ${tarPath}: not a valid image archive: ${(err as Error).message}`,
+    );
   }
   await fs.promises.rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => {
     await fs.promises.rm(tmp, { recursive: true, force: true });
@@ -74,7 +77,16 @@ async function extract(tarPath: string, dir: string): Promise<string> {
  * §6). Any such refusal fails the whole image.
  */
 function gnuTarExtract(tarPath: string, dir: string): Promise<void> {
-  const args = ['-x', '-f', tarPath, '-C', dir, '--numeric-owner', '--same-owner', '--same-permissions'];
+  const args = [
+    '-x',
+    '-f',
+    tarPath,
+    '-C',
+    dir,
+    '--numeric-owner',
+    '--same-owner',
+    '--same-permissions',
+  ];
   return new Promise((resolve, reject) => {
     execFile('tar', args, { maxBuffer: 1 << 20 }, (err, _stdout, stderr) => {
       if (err) reject(new Error(stderr.trim().split('\n').slice(0, 5).join('; ') || err.message));

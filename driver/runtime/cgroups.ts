@@ -53,7 +53,10 @@ export function detectCgroupLayout(mountinfo = '/proc/self/mountinfo'): CgroupLa
     const [fstype, , superOptions] = right.split(' ');
     if (fstype === 'cgroup2') {
       const controllers = readOr(path.join(mountPoint, 'cgroup.controllers'), '');
-      layout.v2 = { mount: mountPoint, controllers: new Set(controllers.split(/\s+/).filter(Boolean)) };
+      layout.v2 = {
+        mount: mountPoint,
+        controllers: new Set(controllers.split(/\s+/).filter(Boolean)),
+      };
     } else if (fstype === 'cgroup') {
       for (const opt of superOptions.split(',')) {
         if (CONTROLLERS.includes(opt as Controller)) layout.v1.set(opt, mountPoint);
@@ -73,12 +76,20 @@ function readOr(file: string, fallback: string): string {
   }
 }
 
-/** cgroup v2 cpu.weight from v1 cpu.shares, the conversion runc and crun use. */
+/**
+ * cgroup v2 cpu.weight from v1 cpu.shares, the conversion runc and crun use.
+ * Their division is an integer one (truncating), so floor, not round.
+ */
 export function sharesToWeight(shares: number): number {
-  return Math.round(1 + ((shares - 2) * 9999) / 262142);
+  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
 }
 
-export function planCgroups(layout: CgroupLayout, parent: string, id: string, limits: Limits): CgroupPlan {
+export function planCgroups(
+  layout: CgroupLayout,
+  parent: string,
+  id: string,
+  limits: Limits,
+): CgroupPlan {
   const plan: CgroupPlan = { v1Dirs: [], writes: [], rmdirs: [], freezer: undefined, dirs: {} };
   const v2 = layout.v2;
   // In a cgroup2 hierarchy we always make a group, even when it carries no
@@ -115,7 +126,10 @@ function addLimitWrites(plan: CgroupPlan, layout: CgroupLayout, limits: Limits):
   const w = (dir: string, file: string, value: string | number) =>
     plan.writes.push([path.join(dir, file), String(value)]);
   if (memory) {
-    plan.oomFile = path.join(memory.dir, memory.version === 1 ? 'memory.oom_control' : 'memory.events');
+    plan.oomFile = path.join(
+      memory.dir,
+      memory.version === 1 ? 'memory.oom_control' : 'memory.events',
+    );
     if (limits.memoryBytes !== undefined) {
       if (memory.version === 1) {
         w(memory.dir, 'memory.limit_in_bytes', limits.memoryBytes);
@@ -129,7 +143,8 @@ function addLimitWrites(plan: CgroupPlan, layout: CgroupLayout, limits: Limits):
   }
   if (cpu) {
     const period = 100000;
-    const quota = limits.cpus !== undefined ? Math.max(1000, Math.round(limits.cpus * period)) : undefined;
+    const quota =
+      limits.cpus !== undefined ? Math.max(1000, Math.round(limits.cpus * period)) : undefined;
     if (cpu.version === 1) {
       if (limits.cpuShares !== undefined) w(cpu.dir, 'cpu.shares', limits.cpuShares);
       if (quota !== undefined) {
@@ -137,7 +152,8 @@ function addLimitWrites(plan: CgroupPlan, layout: CgroupLayout, limits: Limits):
         w(cpu.dir, 'cpu.cfs_quota_us', quota);
       }
     } else {
-      if (limits.cpuShares !== undefined) w(cpu.dir, 'cpu.weight', sharesToWeight(limits.cpuShares));
+      if (limits.cpuShares !== undefined)
+        w(cpu.dir, 'cpu.weight', sharesToWeight(limits.cpuShares));
       if (quota !== undefined) w(cpu.dir, 'cpu.max', `${quota} ${period}`);
     }
   }
@@ -155,13 +171,15 @@ export async function setFrozen(plan: CgroupPlan, frozen: boolean): Promise<void
   for (;;) {
     if (f.version === 2) {
       fs.writeFileSync(path.join(f.dir, 'cgroup.freeze'), frozen ? '1' : '0');
-      if (readOr(path.join(f.dir, 'cgroup.events'), '').includes(`frozen ${frozen ? 1 : 0}`)) return;
+      if (readOr(path.join(f.dir, 'cgroup.events'), '').includes(`frozen ${frozen ? 1 : 0}`))
+        return;
     } else {
       const want = frozen ? 'FROZEN' : 'THAWED';
       fs.writeFileSync(path.join(f.dir, 'freezer.state'), want);
       if (readOr(path.join(f.dir, 'freezer.state'), '') === want) return;
     }
-    if (Date.now() > deadline) throw new ConflictError(`freezer did not reach ${frozen ? 'frozen' : 'thawed'}`);
+    if (Date.now() > deadline)
+      throw new ConflictError(`freezer did not reach ${frozen ? 'frozen' : 'thawed'}`);
     await sleep(FREEZE_POLL_MS);
   }
 }
@@ -216,7 +234,8 @@ export function readStats(plan: CgroupPlan): CgroupStats {
 export function cgroupPids(plan: CgroupPlan): number[] {
   const pids = new Set<number>();
   for (const dir of [...plan.v1Dirs, ...(plan.v2Dir ? [plan.v2Dir] : [])]) {
-    for (const p of readOr(path.join(dir, 'cgroup.procs'), '').split('\n')) if (p) pids.add(Number(p));
+    for (const p of readOr(path.join(dir, 'cgroup.procs'), '').split('\n'))
+      if (p) pids.add(Number(p));
   }
   return [...pids];
 }

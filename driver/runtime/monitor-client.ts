@@ -34,13 +34,12 @@ export class MonitorClient extends EventEmitter<{ exit: [ExitEvent]; close: [] }
   private pending = new Map<string, Pending>();
   private buffer: Buffer = Buffer.alloc(0);
 
-  private constructor(
-    private readonly socket: net.Socket,
-  ) {
+  private constructor(private readonly socket: net.Socket) {
     super();
     socket.on('data', (chunk) => this.onData(chunk));
     socket.on('close', () => {
-      for (const p of this.pending.values()) p.reject(new UnavailableError('berth-monitor connection closed'));
+      for (const p of this.pending.values())
+        p.reject(new UnavailableError('berth-monitor connection closed'));
       this.pending.clear();
       this.emit('close');
     });
@@ -75,7 +74,8 @@ export class MonitorClient extends EventEmitter<{ exit: [ExitEvent]; close: [] }
     const len = Buffer.alloc(4);
     len.writeUInt32LE(head.length + args.length);
     return new Promise((resolve, reject) => {
-      if (this.socket.destroyed) return reject(new UnavailableError('berth-monitor connection closed'));
+      if (this.socket.destroyed)
+        return reject(new UnavailableError('berth-monitor connection closed'));
       this.pending.set(id, { resolve, reject });
       this.socket.write(Buffer.concat([len, head, args]));
     });
@@ -100,7 +100,10 @@ export class MonitorClient extends EventEmitter<{ exit: [ExitEvent]; close: [] }
     while (this.buffer.length >= 4) {
       const len = this.buffer.readUInt32LE(0);
       if (this.buffer.length < 4 + len) break;
-      const fields = this.buffer.subarray(4, 4 + len).toString().split('\0');
+      const fields = this.buffer
+        .subarray(4, 4 + len)
+        .toString()
+        .split('\0');
       fields.pop(); // every field ends with NUL
       this.buffer = this.buffer.subarray(4 + len);
       this.onFrame(fields);

@@ -25,7 +25,14 @@ import {
   setFrozen,
   type CgroupStats,
 } from './cgroups';
-import { type ExitStatus, makeContainerDir, prepareStateDir, readExitFile, readPidFile, writeAtomic } from './container-dir';
+import {
+  type ExitStatus,
+  makeContainerDir,
+  prepareStateDir,
+  readExitFile,
+  readPidFile,
+  writeAtomic,
+} from './container-dir';
 import { type ExitEvent, MonitorClient, MonitorError } from './monitor-client';
 import {
   type ContainerConfig,
@@ -103,7 +110,13 @@ export class ContainerRuntime {
     fs.mkdirSync(path.join(stateDir, 'trash'), { mode: 0o700 });
     const monitor = await MonitorClient.connect(stateDir);
     const layout = opts.cgroupLayout ?? detectCgroupLayout();
-    const rt = new ContainerRuntime(stateDir, opts.cgroupParent ?? 'berth', layout, monitor, opts.logger);
+    const rt = new ContainerRuntime(
+      stateDir,
+      opts.cgroupParent ?? 'berth',
+      layout,
+      monitor,
+      opts.logger,
+    );
     await rt.adopt();
     return rt;
   }
@@ -112,7 +125,8 @@ export class ContainerRuntime {
   async create(config: ContainerConfig): Promise<ContainerInfo> {
     validateConfig(config);
     checkLayers(config.layers);
-    if (this.entries.has(config.id)) throw new ConflictError(`container ${config.id} already exists`);
+    if (this.entries.has(config.id))
+      throw new ConflictError(`container ${config.id} already exists`);
     const paths = containerPaths(this.stateDir, config.id);
     const plan = planCgroups(this.layout, this.cgroupParent, config.id, config.limits);
     makeContainerDir(paths, config);
@@ -131,7 +145,8 @@ export class ContainerRuntime {
   /** Starts (or restarts, keeping its writable layer) a created or exited container. */
   async start(id: string): Promise<ContainerInfo> {
     const e = this.get(id);
-    if (e.pid !== undefined && !e.exit) throw new ConflictError(`container ${id} is already running`);
+    if (e.pid !== undefined && !e.exit)
+      throw new ConflictError(`container ${id} is already running`);
     for (const f of [e.paths.exitFile, e.paths.pidFile]) fs.rmSync(f, { force: true });
     e.exit = undefined;
     e.starting = true;
@@ -162,7 +177,8 @@ export class ContainerRuntime {
   wait(id: string): Promise<ExitStatus> {
     const e = this.get(id);
     if (e.exit) return Promise.resolve(e.exit);
-    if (e.pid === undefined) return Promise.reject(new ConflictError(`container ${id} was never started`));
+    if (e.pid === undefined)
+      return Promise.reject(new ConflictError(`container ${id} was never started`));
     return new Promise((resolve) => e.waiters.push(resolve));
   }
 
@@ -173,7 +189,8 @@ export class ContainerRuntime {
       if (!e.exit) throw err; // it exited in between: nothing left to signal
     });
     // A v1-frozen task cannot act on SIGKILL until thawed.
-    if (signo === 9 && e.plan.freezer?.version === 1 && isFrozen(e.plan)) await setFrozen(e.plan, false);
+    if (signo === 9 && e.plan.freezer?.version === 1 && isFrozen(e.plan))
+      await setFrozen(e.plan, false);
   }
 
   /** SIGTERM, then SIGKILL after the grace period; resolves with the exit status. */
@@ -185,7 +202,9 @@ export class ContainerRuntime {
     if (graceMs > 0 && !isFrozen(e.plan)) {
       await this.kill(id, 'SIGTERM');
       let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), graceMs)));
+      const timeout = new Promise<undefined>(
+        (r) => (timer = setTimeout(() => r(undefined), graceMs)),
+      );
       const done = await Promise.race([exited, timeout]);
       clearTimeout(timer);
       if (done) return done;
@@ -214,7 +233,9 @@ export class ContainerRuntime {
     const spec = encodeExecSpec(e.config, e.plan, e.pid!, command, opts);
     return new Promise((resolve, reject) => {
       // fd 3 carries the spec in, fd 4 a setup failure out (apart from the workload's stderr).
-      const child = spawn(monitorBinary, ['exec'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
+      const child = spawn(monitorBinary, ['exec'], {
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+      });
       const out = { stdout: '', stderr: '', failure: '' };
       const collect = (key: keyof typeof out) => (d: Buffer) => {
         if (out[key].length < EXEC_OUTPUT_CAP) out[key] += d.toString();
@@ -224,8 +245,13 @@ export class ContainerRuntime {
       (child.stdio[4] as NodeJS.ReadableStream).on('data', collect('failure'));
       child.on('error', reject);
       child.on('close', (code, signal) => {
-        if (out.failure) return reject(classifySpawnError(id, out.failure.trim().replace(/^berth: /, '')));
-        resolve({ code: code ?? 128 + signalNumber(signal!), stdout: out.stdout, stderr: out.stderr });
+        if (out.failure)
+          return reject(classifySpawnError(id, out.failure.trim().replace(/^berth: /, '')));
+        resolve({
+          code: code ?? 128 + signalNumber(signal!),
+          stdout: out.stdout,
+          stderr: out.stderr,
+        });
       });
       (child.stdio[3] as NodeJS.WritableStream).end(spec);
     });
@@ -236,7 +262,13 @@ export class ContainerRuntime {
     let state: ContainerState = 'created';
     if (e.exit) state = 'exited';
     else if (e.pid !== undefined) state = isFrozen(e.plan) ? 'paused' : 'running';
-    return { id: e.config.id, state, pid: e.exit ? undefined : e.pid, exit: e.exit, config: e.config };
+    return {
+      id: e.config.id,
+      state,
+      pid: e.exit ? undefined : e.pid,
+      exit: e.exit,
+      config: e.config,
+    };
   }
 
   list(): ContainerInfo[] {
@@ -284,14 +316,20 @@ export class ContainerRuntime {
    * container's teardown, and nothing waits on it except shutdown().
    */
   private discard(dir: string): void {
-    const trash = path.join(this.stateDir, 'trash', `${path.basename(dir)}-${process.pid}-${this.discarded++}`);
+    const trash = path.join(
+      this.stateDir,
+      'trash',
+      `${path.basename(dir)}-${process.pid}-${this.discarded++}`,
+    );
     try {
       fs.renameSync(dir, trash);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
-    this.emptying = this.emptying.then(() => fs.promises.rm(trash, { recursive: true, force: true }));
+    this.emptying = this.emptying.then(() =>
+      fs.promises.rm(trash, { recursive: true, force: true }),
+    );
   }
 
   /** Disconnects; containers keep running under the monitor. */
@@ -329,7 +367,12 @@ export class ContainerRuntime {
     const e = this.entries.get(ev.id);
     if (!e || (e.pid !== ev.pid && !e.starting)) return;
     e.pid = ev.pid;
-    this.settle(e, { code: ev.code, signal: ev.signal, oomKilled: ev.oomKilled, finishedAt: Date.now() });
+    this.settle(e, {
+      code: ev.code,
+      signal: ev.signal,
+      oomKilled: ev.oomKilled,
+      finishedAt: Date.now(),
+    });
   }
 
   private settle(e: Entry, status: ExitStatus): void {

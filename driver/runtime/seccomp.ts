@@ -92,7 +92,9 @@ export function deniedSyscalls(): string[] {
 }
 
 export function compileSeccomp(arch: string = process.arch): Buffer {
-  if (!(arch in ARCH)) throw new Error(`seccomp: no syscall table for architecture ${arch}`);
+  // hasOwn, not `in`: 'toString' and other prototype keys are no architecture.
+  if (!Object.hasOwn(ARCH, arch))
+    throw new Error(`seccomp: no syscall table for architecture ${arch}`);
   const a = ARCH[arch as Arch];
   const prog: Insn[] = [
     insn(LD_W_ABS, OFFSET_ARCH),

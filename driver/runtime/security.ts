@@ -42,7 +42,13 @@ export const MASKED_PATHS = [
   '/sys/devices/virtual/powercap',
 ];
 
-export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+export const READONLY_PATHS = [
+  '/proc/bus',
+  '/proc/fs',
+  '/proc/irq',
+  '/proc/sys',
+  '/proc/sysrq-trigger',
+];
 
 /** Host device nodes bind-mounted into the container's /dev tmpfs. */
 export const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];

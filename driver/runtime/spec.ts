@@ -62,24 +62,35 @@ export function validateConfig(c: ContainerConfig): void {
   for (const l of c.layers) if (!path.isAbsolute(l)) bad(`layer path must be absolute: ${l}`);
   if (!c.command.length || !c.command[0]) bad('no command');
   const strings = [...c.command, ...(c.env ?? []), c.cwd ?? '', c.hostname ?? '', ...c.layers];
-  if (strings.some((s) => typeof s !== 'string' || s.includes('\0'))) bad('strings must not contain NUL');
-  if (c.layers.some((l) => l.includes(':') || l.includes(','))) bad('layer paths must not contain ":" or ","');
-  if (c.cwd !== undefined && !path.isAbsolute(c.cwd)) bad(`working directory must be absolute: ${c.cwd}`);
+  if (strings.some((s) => typeof s !== 'string' || s.includes('\0')))
+    bad('strings must not contain NUL');
+  if (c.layers.some((l) => l.includes(':') || l.includes(',')))
+    bad('layer paths must not contain ":" or ","');
+  if (c.cwd !== undefined && !path.isAbsolute(c.cwd))
+    bad(`working directory must be absolute: ${c.cwd}`);
   if (c.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(c.hostname))
     bad(`invalid hostname ${JSON.stringify(c.hostname)}`);
   const { memoryBytes, cpus, cpuShares, pids } = c.limits;
   if (memoryBytes !== undefined && !(Number.isInteger(memoryBytes) && memoryBytes >= 4 << 20))
     bad(`memory limit must be at least 4 MiB, got ${memoryBytes}`);
   if (cpus !== undefined && !(cpus > 0 && cpus <= 1024)) bad(`cpus must be > 0, got ${cpus}`);
-  if (cpuShares !== undefined && !(Number.isInteger(cpuShares) && cpuShares >= 2 && cpuShares <= 262144))
+  if (
+    cpuShares !== undefined &&
+    !(Number.isInteger(cpuShares) && cpuShares >= 2 && cpuShares <= 262144)
+  )
     bad(`cpu shares must be 2..262144, got ${cpuShares}`);
-  if (pids !== undefined && !(Number.isInteger(pids) && pids >= 1)) bad(`pids limit must be ≥ 1, got ${pids}`);
-  if (c.network.mode === 'netns' && !path.isAbsolute(c.network.path)) bad('netns path must be absolute');
+  if (pids !== undefined && !(Number.isInteger(pids) && pids >= 1))
+    bad(`pids limit must be ≥ 1, got ${pids}`);
+  if (c.network.mode === 'netns' && !path.isAbsolute(c.network.path))
+    bad('netns path must be absolute');
 }
 
 class SpecWriter {
   private parts: string[] = [];
   add(key: string, value: string | number): this {
+    // A NUL would shift every later pair (exec args, env and cwd are not
+    // validated elsewhere), letting a value smuggle in keys such as caps.
+    if (String(value).includes('\0')) throw new InvalidArgumentError(`${key}: value contains NUL`);
     this.parts.push(key, String(value));
     return this;
   }
@@ -130,7 +141,9 @@ export function encodeSpawnSpec(c: ContainerConfig, plan: CgroupPlan, p: Contain
   w.addAll('rmdir', plan.rmdirs);
   if (plan.oomFile) w.add('oomfile', plan.oomFile);
   w.addAll('device', DEVICES).addAll('mask', MASKED_PATHS).addAll('readonly', READONLY_PATHS);
-  w.add('log', p.consoleLog).add('logmax', c.consoleLog.maxBytes).add('logkeep', c.consoleLog.backups);
+  w.add('log', p.consoleLog)
+    .add('logmax', c.consoleLog.maxBytes)
+    .add('logkeep', c.consoleLog.backups);
   w.add('exitfile', p.exitFile).add('pidfile', p.pidFile);
   addProcess(w, c, c.command);
   return w.toBuffer();
@@ -148,7 +161,10 @@ export function encodeExecSpec(
   command: string[],
   opts: ExecOptions = {},
 ): Buffer {
-  const w = new SpecWriter().add('id', c.id).add('pid', pid).add('userns', c.userNamespace ? 1 : 0);
+  const w = new SpecWriter()
+    .add('id', c.id)
+    .add('pid', pid)
+    .add('userns', c.userNamespace ? 1 : 0);
   addCgroups(w, plan);
   addProcess(w, { ...c, env: opts.env ?? c.env }, command, opts.cwd);
   return w.toBuffer();

@@ -1,0 +1,66 @@
+// Entry point of `npm run bench -- NAME [options]`: runs one named benchmark,
+// which prints a readable table and, as its last line, one JSON object.
+
+import { parseArgs } from 'node:util';
+import { spawnBenchmark, type SpawnOptions } from './spawn';
+
+const BENCHMARKS: Record<string, (opts: SpawnOptions) => Promise<void>> = {
+  spawn: spawnBenchmark,
+};
+
+const USAGE = `usage: npm run bench -- NAME [--iterations N] [--concurrent N]
+benchmarks: ${Object.keys(BENCHMARKS).join(', ')}
+  --iterations N   timed samples per runtime in the latency test (default 200)
+  --concurrent N   containers started at once in the concurrency test (default 200)`;
+
+function usage(problem: string): never {
+  console.error(`bench: ${problem}\n${USAGE}`);
+  process.exit(2);
+}
+
+function positiveInteger(option: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) usage(`--${option} must be a positive integer`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: process.argv.slice(2),
+      options: {
+        iterations: { type: 'string', default: '200' },
+        concurrent: { type: 'string', default: '200' },
+      },
+      allowPositionals: true,
+    });
+  } catch (err) {
+    usage((err as Error).message);
+  }
+  const [name, ...extra] = parsed.positionals;
+  const bench = BENCHMARKS[name ?? ''];
+  if (!bench) usage(name ? `unknown benchmark ${JSON.stringify(name)}` : 'no benchmark named');
+  if (extra.length > 0) usage(`unexpected arguments: ${extra.join(' ')}`);
+
+  // The first ^C or SIGTERM stops the benchmark where it can still remove its
+  // containers, cgroups and monitor; a second one gives up on that.
+  const controller = new AbortController();
+  const interrupt = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(130);
+    console.error(`bench: ${signal}: stopping and cleaning up`);
+    controller.abort(new Error(`interrupted by ${signal}`));
+  };
+  process.on('SIGINT', interrupt).on('SIGTERM', interrupt);
+
+  await bench({
+    iterations: positiveInteger('iterations', parsed.values.iterations),
+    concurrent: positiveInteger('concurrent', parsed.values.concurrent),
+    signal: controller.signal,
+  });
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+});

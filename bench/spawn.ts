@@ -1,0 +1,324 @@
+// The spawn benchmark: what one short-lived container costs with berth, next to
+// crun and runc on the same rootfs in the same run, and what a crowd of idle
+// containers costs the host beyond their own workloads.
+
+import { readdir, readFile, rm, mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ContainerRuntime } from '../driver/runtime/runtime';
+import { MonitorClient } from '../driver/runtime/monitor-client';
+import type { ContainerConfig } from '../driver/runtime/spec';
+import { measurePeer, peerAvailable, type PeerRuntime } from './peers';
+import { ratio, summarize, type Summary } from './stats';
+
+export interface SpawnOptions {
+  /** timed samples per runtime in the latency test */
+  iterations: number;
+  /** containers started at once in the concurrency test */
+  concurrent: number;
+  /** stops the benchmark at the next point where it can still clean up */
+  signal: AbortSignal;
+}
+
+type Runtime = 'berth' | PeerRuntime;
+
+interface Concurrency {
+  containers: number;
+  allRunningMs: number;
+  hostKiBPerContainer: number;
+  monitorRssKiBPerContainer: number;
+  workloadKiBPerContainer: number;
+}
+
+interface Report {
+  iterations: number;
+  latency: Map<Runtime, Summary>;
+  unavailable: PeerRuntime[];
+  concurrency: Concurrency;
+}
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+const IMAGE_DIR = path.resolve(__dirname, '..', '..', 'build', 'images', 'busybox-rootfs');
+const CGROUP_PARENT = 'berth-bench';
+const CGROUP_ROOT = '/sys/fs/cgroup';
+// The limits of the peers' bundle (bench/peers.ts) and, like it, a network namespace
+// of its own, so that every runtime does the same cgroup writes and namespace setup.
+const LIMITS = { memoryBytes: 256 * MIB, pids: 256, cpuShares: 512 };
+// Enough to fault in the monitor's spawn path and the kernel's caches before timing.
+const WARMUP_ITERATIONS = 5;
+// Timings drift by ±20% over minutes on a shared VM; alternating short blocks
+// spreads that drift over all runtimes instead of favouring whichever ran first.
+const BLOCK = 50;
+const TRASH_TIMEOUT_MS = 30_000;
+
+export async function spawnBenchmark(opts: SpawnOptions): Promise<void> {
+  if (process.geteuid?.() !== 0) throw new Error('the spawn benchmark must run as root');
+  await readFile(path.join(IMAGE_DIR, 'bin', 'busybox')).catch(() => {
+    throw new Error(`test image missing (${IMAGE_DIR}); run scripts/build.sh`);
+  });
+  const peers: PeerRuntime[] = [];
+  const unavailable: PeerRuntime[] = [];
+  for (const peer of ['crun', 'runc'] as const) {
+    if (await peerAvailable(peer)) peers.push(peer);
+    else unavailable.push(peer);
+  }
+
+  const stateDir = await mkdtemp(path.join(os.tmpdir(), 'berth-bench-'));
+  let report: Report;
+  let left: string[];
+  try {
+    report = {
+      ...(await measure(stateDir, peers, opts)),
+      iterations: opts.iterations,
+      unavailable,
+    };
+  } finally {
+    await rm(stateDir, { recursive: true, force: true });
+    // Reported even when the benchmark failed: that is when leaks are likeliest.
+    left = await leftovers(stateDir);
+    for (const what of left) console.error(`spawn: left behind: ${what}`);
+  }
+  printReport(report);
+  if (left.length > 0) throw new Error('the spawn benchmark did not clean up after itself');
+}
+
+async function measure(
+  stateDir: string,
+  peers: PeerRuntime[],
+  opts: SpawnOptions,
+): Promise<Pick<Report, 'latency' | 'concurrency'>> {
+  const rt = await ContainerRuntime.open({ stateDir, cgroupParent: CGROUP_PARENT });
+  try {
+    const samples = await measureLatency(rt, peers, opts);
+    const latency = new Map([...samples].map(([name, times]) => [name, summarize(times)]));
+    opts.signal.throwIfAborted();
+    return { latency, concurrency: await measureConcurrency(rt, opts.concurrent) };
+  } finally {
+    await rt.shutdown();
+  }
+}
+
+async function measureLatency(
+  rt: ContainerRuntime,
+  peers: PeerRuntime[],
+  opts: SpawnOptions,
+): Promise<Map<Runtime, number[]>> {
+  for (let i = 0; i < WARMUP_ITERATIONS; i++) await timeSpawn(rt, `warmup-${i}`);
+  const runtimes: Runtime[] = ['berth', ...peers];
+  const samples = new Map(runtimes.map((name) => [name, [] as number[]]));
+  for (let done = 0, round = 0; done < opts.iterations; done += BLOCK, round++) {
+    const n = Math.min(BLOCK, opts.iterations - done);
+    // Taking turns at going first keeps drift within a round from always hitting one runtime.
+    for (const name of rotate(runtimes, round)) {
+      opts.signal.throwIfAborted();
+      const times =
+        name === 'berth'
+          ? await berthBlock(rt, n, done, opts.signal)
+          : await measurePeer(name, IMAGE_DIR, n);
+      samples.get(name)!.push(...times);
+    }
+  }
+  return samples;
+}
+
+function rotate<T>(items: T[], by: number): T[] {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+async function berthBlock(
+  rt: ContainerRuntime,
+  n: number,
+  first: number,
+  signal: AbortSignal,
+): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = first; i < first + n; i++) {
+    signal.throwIfAborted();
+    times.push(await timeSpawn(rt, `spawn-${i}`));
+  }
+  // Deleted containers' directories are removed in the background; the peers
+  // should not pay for the tail of that in their turn.
+  await trashEmptied(rt.stateDir);
+  return times;
+}
+
+/** Wall time (ms) of create+start+wait+delete, as a caller of the runtime sees it. */
+async function timeSpawn(rt: ContainerRuntime, id: string): Promise<number> {
+  const start = performance.now();
+  await rt.run(containerConfig(id, ['/bin/true']));
+  const status = await rt.wait(id);
+  await rt.delete(id);
+  const elapsed = performance.now() - start;
+  if (status.code !== 0) throw new Error(`container ${id}: /bin/true exited with ${status.code}`);
+  return elapsed;
+}
+
+async function measureConcurrency(rt: ContainerRuntime, count: number): Promise<Concurrency> {
+  // A baseline taken while earlier containers are still being removed would
+  // credit their freed memory to the new ones.
+  await trashEmptied(rt.stateDir);
+  const monitorPid = await findMonitorPid(rt.stateDir);
+  const ids = Array.from({ length: count }, (_, i) => `idle-${i}`);
+  const hostBefore = await hostUsedBytes();
+  const monitorBefore = await rssBytes(monitorPid);
+
+  const start = performance.now();
+  const runs = await Promise.allSettled(
+    ids.map((id) => rt.run(containerConfig(id, ['sleep', '3600']))),
+  );
+  const allRunningMs = performance.now() - start;
+  // Settled rather than raced, so no spawn is still in flight when shutdown comes.
+  const failed = runs.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const notRunning = ids.filter((id) => rt.info(id).state !== 'running');
+  if (notRunning.length > 0) throw new Error(`not running: ${notRunning.join(', ')}`);
+
+  const workload = ids.reduce((sum, id) => sum + cgroupMemory(rt, id), 0);
+  const hostAfter = await hostUsedBytes();
+  const monitorAfter = await rssBytes(monitorPid);
+  return {
+    containers: count,
+    allRunningMs,
+    hostKiBPerContainer: (hostAfter - hostBefore - workload) / count / KIB,
+    monitorRssKiBPerContainer: (monitorAfter - monitorBefore) / count / KIB,
+    workloadKiBPerContainer: workload / count / KIB,
+  };
+}
+
+function containerConfig(id: string, command: string[]): ContainerConfig {
+  return {
+    id,
+    layers: [IMAGE_DIR],
+    command,
+    limits: LIMITS,
+    network: { mode: 'none' },
+    consoleLog: { maxBytes: MIB, backups: 1 },
+  };
+}
+
+function cgroupMemory(rt: ContainerRuntime, id: string): number {
+  const bytes = rt.stats(id).memoryBytes;
+  // Without it the workload's share can't be told apart from the runtime's.
+  if (bytes === undefined) throw new Error(`no memory cgroup usage for container ${id}`);
+  return bytes;
+}
+
+async function trashEmptied(stateDir: string): Promise<void> {
+  const trash = path.join(stateDir, 'trash');
+  const deadline = Date.now() + TRASH_TIMEOUT_MS;
+  while ((await readdir(trash)).length > 0) {
+    if (Date.now() > deadline) throw new Error(`${trash} was not emptied`);
+    await sleep(5);
+  }
+}
+
+/** Host memory in use, as the kernel counts it for admitting new work. */
+async function hostUsedBytes(): Promise<number> {
+  const meminfo = await readFile('/proc/meminfo', 'utf8');
+  const kib = (key: string) => {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(meminfo);
+    if (!m) throw new Error(`/proc/meminfo has no ${key}`);
+    return Number(m[1]) * KIB;
+  };
+  return kib('MemTotal') - kib('MemAvailable');
+}
+
+async function rssBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+  if (!m) throw new Error(`/proc/${pid}/status has no VmRSS`);
+  return Number(m[1]) * KIB;
+}
+
+/** Processes running the monitor binary for this state directory. */
+async function monitorPids(stateDir: string): Promise<number[]> {
+  const socket = MonitorClient.paths(stateDir).socket;
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    // Gone since the listing, or a kernel thread: not a monitor either way.
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    const argv = cmdline.split('\0');
+    if (path.basename(argv[0]) === 'berth-monitor' && argv.includes(socket)) pids.push(+entry);
+  }
+  return pids;
+}
+
+// Only valid while no container is starting: until it execs, a new container
+// is a clone of the monitor with the same command line.
+async function findMonitorPid(stateDir: string): Promise<number> {
+  const pids = await monitorPids(stateDir);
+  if (pids.length !== 1) throw new Error(`expected one berth-monitor, found [${pids.join(', ')}]`);
+  return pids[0];
+}
+
+async function leftovers(stateDir: string): Promise<string[]> {
+  const left = (await monitorPids(stateDir)).map((pid) => `berth-monitor process ${pid}`);
+  for (const hierarchy of await readdir(CGROUP_ROOT)) {
+    const dir = path.join(CGROUP_ROOT, hierarchy);
+    for (const name of await readdir(dir).catch(() => [])) {
+      // The peers name their cgroups after their work directories (bench/peers.ts).
+      if (name === CGROUP_PARENT || name.startsWith('berth-peer-')) {
+        left.push(`cgroup ${path.join(dir, name)}`);
+      }
+    }
+  }
+  // berth mounts container roots in the containers' own mount namespaces; any
+  // of its mounts that shows up here has escaped.
+  const mounts = (await readFile('/proc/mounts', 'utf8')).split('\n');
+  for (const m of mounts.filter((line) => line.includes(stateDir) || line.includes(IMAGE_DIR))) {
+    left.push(`mount ${m}`);
+  }
+  return left;
+}
+
+function printReport(r: Report): void {
+  const berth = r.latency.get('berth')!;
+  const fmt = (n: number, digits = 2) => n.toFixed(digits).padStart(8);
+  console.log(
+    `spawn latency: create+start+wait+cleanup of /bin/true ` +
+      `(ms, ${r.iterations} iterations each, interleaved in blocks of ${Math.min(BLOCK, r.iterations)})`,
+  );
+  console.log(`${'runtime'.padEnd(10)}${'median'.padStart(8)}${'p95'.padStart(8)}`);
+  for (const [name, s] of r.latency) console.log(`${name.padEnd(10)}${fmt(s.median)}${fmt(s.p95)}`);
+  for (const name of r.unavailable) console.log(`${name.padEnd(10)}unavailable (not installed?)`);
+  const ratios: Record<string, Summary> = {};
+  for (const [name, s] of r.latency) {
+    if (name === 'berth') continue;
+    const q = (ratios[`berth/${name}`] = ratio(berth, s));
+    console.log(`${`berth/${name}`.padEnd(10)}${fmt(q.median)} (p95 ${q.p95.toFixed(2)})`);
+  }
+
+  const c = r.concurrency;
+  console.log(
+    `\n${c.containers} concurrent \`sleep\` containers: all running after ` +
+      `${c.allRunningMs.toFixed(0)} ms; host memory per container beyond the workload: ` +
+      `${c.hostKiBPerContainer.toFixed(0)} KiB (monitor RSS ` +
+      `${c.monitorRssKiBPerContainer.toFixed(1)} KiB/container; workload ` +
+      `${c.workloadKiBPerContainer.toFixed(0)} KiB/container)`,
+  );
+
+  const round = (n: number, digits: number) => Number(n.toFixed(digits));
+  const rounded = (s: Summary, digits: number) => ({
+    median: round(s.median, digits),
+    p95: round(s.p95, digits),
+  });
+  const json = {
+    benchmark: 'spawn',
+    iterations: r.iterations,
+    latencyMs: Object.fromEntries([...r.latency].map(([name, s]) => [name, rounded(s, 3)])),
+    ratios: Object.fromEntries(Object.entries(ratios).map(([k, q]) => [k, rounded(q, 3)])),
+    unavailable: r.unavailable,
+    concurrent: {
+      containers: c.containers,
+      allRunningMs: round(c.allRunningMs, 1),
+      hostMemoryPerContainerKiB: round(c.hostKiBPerContainer, 1),
+      monitorRssPerContainerKiB: round(c.monitorRssKiBPerContainer, 1),
+      workloadMemoryPerContainerKiB: round(c.workloadKiBPerContainer, 1),
+    },
+  };
+  console.log(JSON.stringify(json));
+}
