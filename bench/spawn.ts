@@ -2,10 +2,12 @@
 // crun and runc on the same rootfs in the same run, and what a crowd of idle
 // containers costs the host beyond their own workloads.
 
-import { readdir, readFile, rm, mkdtemp } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { access, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { ContainerRuntime } from '../driver/runtime/runtime';
 import { MonitorClient } from '../driver/runtime/monitor-client';
 import type { ContainerConfig } from '../driver/runtime/spec';
@@ -27,8 +29,18 @@ interface Concurrency {
   containers: number;
   allRunningMs: number;
   hostKiBPerContainer: number;
+  /** how far host memory moved on its own over as long, before the containers started */
+  hostDriftKiBPerContainer: number;
   monitorRssKiBPerContainer: number;
+  /** the benchmark's own process, which stands in for the compute service */
+  selfRssKiBPerContainer: number;
   workloadKiBPerContainer: number;
+}
+
+interface MemoryReading {
+  host: number;
+  monitor: number;
+  self: number;
 }
 
 interface Report {
@@ -38,13 +50,15 @@ interface Report {
   concurrency: Concurrency;
 }
 
+const execFileAsync = promisify(execFile);
+
 const KIB = 1024;
 const MIB = 1024 * KIB;
 const IMAGE_DIR = path.resolve(__dirname, '..', '..', 'build', 'images', 'busybox-rootfs');
 const CGROUP_PARENT = 'berth-bench';
 const CGROUP_ROOT = '/sys/fs/cgroup';
-// The limits of the peers' bundle (bench/peers.ts) and, like it, a network namespace
-// of its own, so that every runtime does the same cgroup writes and namespace setup.
+// The limits of the peers' bundle (bench/peers.ts), so that every runtime pays for
+// the same cgroup writes.
 const LIMITS = { memoryBytes: 256 * MIB, pids: 256, cpuShares: 512 };
 // Enough to fault in the monitor's spawn path and the kernel's caches before timing.
 const WARMUP_ITERATIONS = 5;
@@ -52,10 +66,13 @@ const WARMUP_ITERATIONS = 5;
 // spreads that drift over all runtimes instead of favouring whichever ran first.
 const BLOCK = 50;
 const TRASH_TIMEOUT_MS = 30_000;
+// /proc/meminfo lags until each CPU folds in its counter deltas, which it does
+// every vm.stat_interval (1 s by default).
+const VMSTAT_SETTLE_MS = 1500;
 
 export async function spawnBenchmark(opts: SpawnOptions): Promise<void> {
   if (process.geteuid?.() !== 0) throw new Error('the spawn benchmark must run as root');
-  await readFile(path.join(IMAGE_DIR, 'bin', 'busybox')).catch(() => {
+  await access(path.join(IMAGE_DIR, 'bin', 'busybox')).catch(() => {
     throw new Error(`test image missing (${IMAGE_DIR}); run scripts/build.sh`);
   });
   const peers: PeerRuntime[] = [];
@@ -94,7 +111,7 @@ async function measure(
     const samples = await measureLatency(rt, peers, opts);
     const latency = new Map([...samples].map(([name, times]) => [name, summarize(times)]));
     opts.signal.throwIfAborted();
-    return { latency, concurrency: await measureConcurrency(rt, opts.concurrent) };
+    return { latency, concurrency: await measureConcurrency(rt, opts.concurrent, opts.signal) };
   } finally {
     await rt.shutdown();
   }
@@ -156,14 +173,20 @@ async function timeSpawn(rt: ContainerRuntime, id: string): Promise<number> {
   return elapsed;
 }
 
-async function measureConcurrency(rt: ContainerRuntime, count: number): Promise<Concurrency> {
+async function measureConcurrency(
+  rt: ContainerRuntime,
+  count: number,
+  signal: AbortSignal,
+): Promise<Concurrency> {
   // A baseline taken while earlier containers are still being removed would
   // credit their freed memory to the new ones.
   await trashEmptied(rt.stateDir);
   const monitorPid = await findMonitorPid(rt.stateDir);
   const ids = Array.from({ length: count }, (_, i) => `idle-${i}`);
-  const hostBefore = await hostUsedBytes();
-  const monitorBefore = await rssBytes(monitorPid);
+  // Whatever host memory does while none of ours is starting is other processes'
+  // doing, and as much again may be hidden in the result.
+  const idle = await readMemory(monitorPid);
+  const before = await readMemory(monitorPid);
 
   const start = performance.now();
   const runs = await Promise.allSettled(
@@ -175,16 +198,19 @@ async function measureConcurrency(rt: ContainerRuntime, count: number): Promise<
   if (failed) throw failed.reason;
   const notRunning = ids.filter((id) => rt.info(id).state !== 'running');
   if (notRunning.length > 0) throw new Error(`not running: ${notRunning.join(', ')}`);
+  signal.throwIfAborted();
 
+  const after = await readMemory(monitorPid);
   const workload = ids.reduce((sum, id) => sum + cgroupMemory(rt, id), 0);
-  const hostAfter = await hostUsedBytes();
-  const monitorAfter = await rssBytes(monitorPid);
+  const perContainerKiB = (bytes: number) => bytes / count / KIB;
   return {
     containers: count,
     allRunningMs,
-    hostKiBPerContainer: (hostAfter - hostBefore - workload) / count / KIB,
-    monitorRssKiBPerContainer: (monitorAfter - monitorBefore) / count / KIB,
-    workloadKiBPerContainer: workload / count / KIB,
+    hostKiBPerContainer: perContainerKiB(after.host - before.host - workload),
+    hostDriftKiBPerContainer: perContainerKiB(Math.abs(before.host - idle.host)),
+    monitorRssKiBPerContainer: perContainerKiB(after.monitor - before.monitor),
+    selfRssKiBPerContainer: perContainerKiB(after.self - before.self),
+    workloadKiBPerContainer: perContainerKiB(workload),
   };
 }
 
@@ -194,6 +220,7 @@ function containerConfig(id: string, command: string[]): ContainerConfig {
     layers: [IMAGE_DIR],
     command,
     limits: LIMITS,
+    // A network namespace of its own, as the peers' bundle asks for.
     network: { mode: 'none' },
     consoleLog: { maxBytes: MIB, backups: 1 },
   };
@@ -215,7 +242,20 @@ async function trashEmptied(stateDir: string): Promise<void> {
   }
 }
 
-/** Host memory in use, as the kernel counts it for admitting new work. */
+async function readMemory(monitorPid: number): Promise<MemoryReading> {
+  await sleep(VMSTAT_SETTLE_MS);
+  return {
+    host: await hostUsedBytes(),
+    monitor: await rssBytes(monitorPid),
+    self: await rssBytes(process.pid),
+  };
+}
+
+/**
+ * MemTotal − MemAvailable, less the free pages parked in per-CPU lists: MemFree
+ * leaves those out, and on recent kernels they come to tens of MiB that a burst of
+ * container starts drains or refills at random, swamping what the containers use.
+ */
 async function hostUsedBytes(): Promise<number> {
   const meminfo = await readFile('/proc/meminfo', 'utf8');
   const kib = (key: string) => {
@@ -223,7 +263,13 @@ async function hostUsedBytes(): Promise<number> {
     if (!m) throw new Error(`/proc/meminfo has no ${key}`);
     return Number(m[1]) * KIB;
   };
-  return kib('MemTotal') - kib('MemAvailable');
+  const zoneinfo = await readFile('/proc/zoneinfo', 'utf8');
+  const perCpuPages = [...zoneinfo.matchAll(/^\s+count:\s+(\d+)$/gm)].reduce(
+    (sum, m) => sum + Number(m[1]),
+    0,
+  );
+  const pageSize = Number((await execFileAsync('getconf', ['PAGESIZE'])).stdout);
+  return kib('MemTotal') - kib('MemAvailable') - perCpuPages * pageSize;
 }
 
 async function rssBytes(pid: number): Promise<number> {
@@ -276,49 +322,61 @@ async function leftovers(stateDir: string): Promise<string[]> {
 }
 
 function printReport(r: Report): void {
+  const ratios = new Map<string, Summary>();
   const berth = r.latency.get('berth')!;
-  const fmt = (n: number, digits = 2) => n.toFixed(digits).padStart(8);
-  console.log(
-    `spawn latency: create+start+wait+cleanup of /bin/true ` +
-      `(ms, ${r.iterations} iterations each, interleaved in blocks of ${Math.min(BLOCK, r.iterations)})`,
-  );
-  console.log(`${'runtime'.padEnd(10)}${'median'.padStart(8)}${'p95'.padStart(8)}`);
-  for (const [name, s] of r.latency) console.log(`${name.padEnd(10)}${fmt(s.median)}${fmt(s.p95)}`);
-  for (const name of r.unavailable) console.log(`${name.padEnd(10)}unavailable (not installed?)`);
-  const ratios: Record<string, Summary> = {};
   for (const [name, s] of r.latency) {
-    if (name === 'berth') continue;
-    const q = (ratios[`berth/${name}`] = ratio(berth, s));
-    console.log(`${`berth/${name}`.padEnd(10)}${fmt(q.median)} (p95 ${q.p95.toFixed(2)})`);
+    if (name !== 'berth') ratios.set(`berth/${name}`, ratio(berth, s));
   }
-
-  const c = r.concurrency;
-  console.log(
-    `\n${c.containers} concurrent \`sleep\` containers: all running after ` +
-      `${c.allRunningMs.toFixed(0)} ms; host memory per container beyond the workload: ` +
-      `${c.hostKiBPerContainer.toFixed(0)} KiB (monitor RSS ` +
-      `${c.monitorRssKiBPerContainer.toFixed(1)} KiB/container; workload ` +
-      `${c.workloadKiBPerContainer.toFixed(0)} KiB/container)`,
-  );
+  printLatency(r, ratios);
+  printConcurrency(r.concurrency);
 
   const round = (n: number, digits: number) => Number(n.toFixed(digits));
-  const rounded = (s: Summary, digits: number) => ({
-    median: round(s.median, digits),
-    p95: round(s.p95, digits),
-  });
+  const rounded = (s: Summary) => ({ median: round(s.median, 3), p95: round(s.p95, 3) });
+  const c = r.concurrency;
   const json = {
     benchmark: 'spawn',
     iterations: r.iterations,
-    latencyMs: Object.fromEntries([...r.latency].map(([name, s]) => [name, rounded(s, 3)])),
-    ratios: Object.fromEntries(Object.entries(ratios).map(([k, q]) => [k, rounded(q, 3)])),
+    latencyMs: Object.fromEntries([...r.latency].map(([name, s]) => [name, rounded(s)])),
+    ratios: Object.fromEntries([...ratios].map(([name, q]) => [name, rounded(q)])),
     unavailable: r.unavailable,
     concurrent: {
       containers: c.containers,
       allRunningMs: round(c.allRunningMs, 1),
       hostMemoryPerContainerKiB: round(c.hostKiBPerContainer, 1),
+      hostMemoryDriftPerContainerKiB: round(c.hostDriftKiBPerContainer, 1),
       monitorRssPerContainerKiB: round(c.monitorRssKiBPerContainer, 1),
+      benchProcessRssPerContainerKiB: round(c.selfRssKiBPerContainer, 1),
       workloadMemoryPerContainerKiB: round(c.workloadKiBPerContainer, 1),
     },
   };
   console.log(JSON.stringify(json));
+}
+
+function printLatency(r: Report, ratios: Map<string, Summary>): void {
+  const block = Math.min(BLOCK, r.iterations);
+  const cell = (n: number) => n.toFixed(2).padStart(8);
+  console.log(
+    'spawn latency: create+start+wait+cleanup of /bin/true ' +
+      `(ms, ${r.iterations} iterations each, interleaved in blocks of ${block})`,
+  );
+  console.log(`${'runtime'.padEnd(10)}${'median'.padStart(8)}${'p95'.padStart(8)}`);
+  for (const [name, s] of r.latency) {
+    console.log(`${name.padEnd(10)}${cell(s.median)}${cell(s.p95)}`);
+  }
+  for (const name of r.unavailable) console.log(`${name.padEnd(10)}   unavailable`);
+  for (const [name, q] of ratios) {
+    console.log(`${name.padEnd(10)}${cell(q.median)} (p95 ${q.p95.toFixed(2)})`);
+  }
+}
+
+function printConcurrency(c: Concurrency): void {
+  console.log(
+    `\n${c.containers} concurrent \`sleep\` containers: all running after ` +
+      `${c.allRunningMs.toFixed(0)} ms; host memory per container beyond the workload: ` +
+      `${c.hostKiBPerContainer.toFixed(0)} KiB ` +
+      `(±${c.hostDriftKiBPerContainer.toFixed(0)} idle drift; monitor RSS ` +
+      `${c.monitorRssKiBPerContainer.toFixed(1)} KiB/container, this process ` +
+      `${c.selfRssKiBPerContainer.toFixed(1)} KiB/container; workload ` +
+      `${c.workloadKiBPerContainer.toFixed(0)} KiB/container)`,
+  );
 }

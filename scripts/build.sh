@@ -14,7 +14,12 @@ newer_than() { # newer_than OUTPUT INPUTS... : true when OUTPUT exists and is ne
 if ! newer_than native/build/Release/berth-monitor native/src native/helper native/binding.gyp ||
   ! newer_than native/build/Release/berth_native.node native/src native/helper native/binding.gyp; then
   echo "berth: building native addon and helper"
-  (cd native && npx --no-install node-gyp rebuild --loglevel=error >/dev/null)
+  # Build against the running Node's own headers: node-gyp would otherwise
+  # try to download them, and CI machines reach no such server.
+  nodedir=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+  nodedir_arg=()
+  [[ -f $nodedir/include/node/node_api.h ]] && nodedir_arg=(--nodedir="$nodedir")
+  (cd native && npx --no-install node-gyp rebuild "${nodedir_arg[@]}" --loglevel=error >/dev/null)
 fi
 
 if ! newer_than dist/.built cli config driver native/index.ts messaging api bench integration-tests tsconfig.json package.json; then
