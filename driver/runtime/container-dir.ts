@@ -39,6 +39,7 @@ export function makeContainerDir(paths: ContainerPaths, config: ContainerConfig)
     if (config.userNamespace) {
       const id = config.userNamespace.base;
       for (const d of [paths.upper, paths.work]) fs.chownSync(d, id, id);
+      config.layers.forEach((_, i) => fs.mkdirSync(paths.layerMount(i), { recursive: true }));
     }
   } catch (err) {
     fs.rmSync(paths.dir, { recursive: true, force: true });

@@ -35,6 +35,8 @@ export interface ContainerPaths {
   consoleLog: string;
   exitFile: string;
   pidFile: string;
+  /** with a user namespace, where layer i is attached id-mapped */
+  layerMount: (i: number) => string;
 }
 
 export function containerPaths(stateDir: string, id: string): ContainerPaths {
@@ -48,6 +50,7 @@ export function containerPaths(stateDir: string, id: string): ContainerPaths {
     consoleLog: path.join(dir, 'console.log'),
     exitFile: path.join(dir, 'exit'),
     pidFile: path.join(dir, 'pid'),
+    layerMount: (i) => path.join(dir, 'layers', String(i)),
   };
 }
 
@@ -124,7 +127,17 @@ function addCgroups(w: SpecWriter, plan: CgroupPlan): void {
 
 export function encodeSpawnSpec(c: ContainerConfig, plan: CgroupPlan, p: ContainerPaths): Buffer {
   const w = new SpecWriter().add('id', c.id).add('rootfs', p.rootfs);
-  w.addAll('lower', c.layers).add('upper', p.upper).add('work', p.work);
+  if (c.userNamespace) {
+    // The image's files are owned by host root: each layer is seen through
+    // an id-mapped mount attached in the container's directory.
+    w.addAll(
+      'lower',
+      c.layers.map((_, i) => p.layerMount(i)),
+    ).addAll('idmapsource', c.layers);
+  } else {
+    w.addAll('lower', c.layers);
+  }
+  w.add('upper', p.upper).add('work', p.work);
   const namespaces = ['mnt', 'pid', 'uts', 'ipc', 'cgroup'];
   if (c.network.mode === 'none') namespaces.push('net');
   else w.add('netns', c.network.path);

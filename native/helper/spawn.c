@@ -207,13 +207,7 @@ static void loopback_up(int errfd) {
   close(fd);
 }
 
-static void setup_root(const struct spec *s, const int *idmapped, int errfd) {
-  CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private", NULL);
-  /* Cover each lower layer, in this namespace only, with its id-mapped
-   * twin, so the image's root-owned files belong to the container's root. */
-  for (int i = 0; idmapped && i < s->nlower; i++)
-    CHECK(move_mount(idmapped[i], "", AT_FDCWD, s->lower[i], MOVE_MOUNT_F_EMPTY_PATH),
-          "attach id-mapped layer", s->lower[i]);
+static void setup_root(const struct spec *s, int errfd) {
   if (s->overlay_opts)
     CHECK(mount("overlay", s->rootfs, "overlay", MS_NODEV, s->overlay_opts), "mount overlay",
           s->rootfs);
@@ -302,13 +296,23 @@ static void child_main(const struct spec *s, const struct spawn_stdio *io, const
   /* Unshared only now that the parent has moved us into our cgroups, so the
    * namespace's root is the container's own cgroup. */
   if (s->clone_flags & CLONE_NEWCGROUP) CHECK(unshare(CLONE_NEWCGROUP), "unshare cgroup ns", NULL);
+  if (s->clone_flags & CLONE_NEWNS)
+    CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private", NULL);
+  /* Attach each id-mapped image layer, in this namespace only, where the
+   * overlay expects it: the image's root-owned files then belong to the
+   * container's root. Done while we still act as the host's root for path
+   * lookups, so images under directories closed to the mapped uid (a
+   * private checkout, say) stay reachable. */
+  for (int i = 0; idmapped && i < s->nlower; i++)
+    CHECK(move_mount(idmapped[i], "", AT_FDCWD, s->lower[i], MOVE_MOUNT_F_EMPTY_PATH),
+          "attach id-mapped layer", s->lower[i]);
   if (s->clone_flags & CLONE_NEWUSER) {
     CHECK(setresgid(0, 0, 0), "setresgid", NULL);
     CHECK(setresuid(0, 0, 0), "setresuid", NULL);
   } else {
     CHECK(setgroups(0, NULL), "setgroups", NULL);
   }
-  if (s->clone_flags & CLONE_NEWNS) setup_root(s, idmapped, errfd);
+  if (s->clone_flags & CLONE_NEWNS) setup_root(s, errfd);
   if (s->hostname && (s->clone_flags & CLONE_NEWUTS))
     CHECK(sethostname(s->hostname, strlen(s->hostname)), "sethostname", s->hostname);
   if (s->loopback_up) loopback_up(errfd);
@@ -415,11 +419,11 @@ static int open_idmapped_layers(const struct spec *s, int *fds, char *err, size_
   int userns = userns_for_map(s, err, errlen);
   if (userns < 0) return -1;
   for (int i = 0; i < s->nlower; i++) {
-    fds[i] = open_tree(AT_FDCWD, s->lower[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    fds[i] = open_tree(AT_FDCWD, s->idmap_source[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
     if (fds[i] < 0 ||
         mount_setattr(fds[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
-      snprintf(err, errlen, "id-map layer '%s': %s", s->lower[i], strerror(errno));
+      snprintf(err, errlen, "id-map layer '%s': %s", s->idmap_source[i], strerror(errno));
       return -1;
     }
   }
@@ -429,7 +433,7 @@ static int open_idmapped_layers(const struct spec *s, int *fds, char *err, size_
 int spawn_container(const struct spec *s, const struct spawn_stdio *io, struct spawned *out,
                     char *err, size_t errlen) {
   int idmapped[SPEC_MAX_LIST];
-  int use_idmap = (s->clone_flags & CLONE_NEWUSER) && s->uid_map && s->nlower > 0;
+  int use_idmap = (s->clone_flags & CLONE_NEWUSER) && s->uid_map && s->nidmap_source > 0;
   for (int i = 0; i < SPEC_MAX_LIST; i++) idmapped[i] = -1;
   int syncp[2] = {-1, -1}, errp[2] = {-1, -1}, cgfd = -1, netfd = -1;
   int rc = -1;

@@ -79,6 +79,7 @@ int spec_parse(char *buf, size_t len, struct spec *s, char *err, size_t errlen) 
     if (!strcmp(key, "id")) s->id = val;
     else if (!strcmp(key, "rootfs")) s->rootfs = val;
     else if (!strcmp(key, "lower")) rc = push(s->lower, &s->nlower, val);
+    else if (!strcmp(key, "idmapsource")) rc = push(s->idmap_source, &s->nidmap_source, val);
     else if (!strcmp(key, "upper")) s->upper = val;
     else if (!strcmp(key, "work")) s->work = val;
     else if (!strcmp(key, "ns")) rc = ns_flags(val, &s->clone_flags);
@@ -124,6 +125,10 @@ int spec_parse(char *buf, size_t len, struct spec *s, char *err, size_t errlen) 
   s->argv[s->nargv] = NULL;
   if (s->nargv == 0) {
     snprintf(err, errlen, "spec: no command (arg) given");
+    return -1;
+  }
+  if (s->nidmap_source && s->nidmap_source != s->nlower) {
+    snprintf(err, errlen, "spec: %d id-map sources for %d lower layers", s->nidmap_source, s->nlower);
     return -1;
   }
   if (s->nlower > 0) {

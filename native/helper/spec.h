@@ -21,6 +21,10 @@ struct spec {
   const char *lower[SPEC_MAX_LIST];
   int nlower;
   const char *upper, *work;
+  /* with a user namespace: the image layers, id-mapped onto the `lower`
+   * directories (then only attach points) inside the container */
+  const char *idmap_source[SPEC_MAX_LIST];
+  int nidmap_source;
   char *overlay_opts; /* built from lower/upper/work before clone */
   int clone_flags;    /* CLONE_NEW* to create */
   const char *netns;  /* bind-mounted netns to join instead of CLONE_NEWNET */
