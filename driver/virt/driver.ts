@@ -1,0 +1,117 @@
+/**
+ * The ComputeDriver seam: Nova's `nova.virt.driver.ComputeDriver`, with its
+ * method names, so the manager never touches containers directly. Every
+ * method that creates something must, on failure, leave nothing behind and
+ * rethrow the original error (Nova: "any partial instance should be
+ * completely cleaned up").
+ */
+
+/** Nova's power_state integers. */
+export const PowerState = {
+  NOSTATE: 0,
+  RUNNING: 1,
+  PAUSED: 3,
+  SHUTDOWN: 4,
+  CRASHED: 6,
+  SUSPENDED: 7,
+} as const;
+export type PowerState = (typeof PowerState)[keyof typeof PowerState];
+
+/** What the driver needs to know of an instance (a view of Nova's Instance object). */
+export interface InstanceSpec {
+  uuid: string;
+  /** instance-%08x, or the display name when there is no id */
+  name: string;
+  hostname?: string;
+  vcpus: number;
+  memoryMb: number;
+  rootGb: number;
+  imageRef: string;
+  metadata?: Record<string, string>;
+  userData?: string;
+}
+
+/** Glance-style image metadata (id, name, properties such as os_command_line). */
+export interface ImageMeta {
+  id: string;
+  name?: string;
+  properties?: Record<string, unknown>;
+}
+
+export interface InstanceInfo {
+  state: PowerState;
+  /** driver-internal id (the container's pid for the ContainerDriver) */
+  internalId?: string;
+}
+
+export interface Diagnostics {
+  state: string;
+  driver: string;
+  uptimeSeconds?: number;
+  cpuNanos?: number;
+  memoryBytes?: number;
+  memoryLimitBytes?: number;
+  pids?: number;
+  nics: { rxBytes?: number; txBytes?: number; rxPackets?: number; txPackets?: number }[];
+  disks: { readBytes?: number; writeBytes?: number }[];
+  oomKilled?: boolean;
+}
+
+export interface AvailableResource {
+  vcpus: number;
+  memory_mb: number;
+  local_gb: number;
+  vcpus_used: number;
+  memory_mb_used: number;
+  local_gb_used: number;
+  hypervisor_type: string;
+  hypervisor_version: number;
+  hypervisor_hostname: string;
+  running_vms: number;
+}
+
+/** Which optional operations a driver supports (Nova's capabilities map). */
+export interface DriverCapabilities {
+  supports_pause: boolean;
+  supports_suspend: boolean;
+  supports_console_output: boolean;
+  supports_diagnostics: boolean;
+  supports_attach_interface: boolean;
+  has_imagecache: boolean;
+}
+
+/** A power-state change the driver noticed on its own (a workload exited, was OOM-killed). */
+export interface LifecycleEvent {
+  uuid: string;
+  state: PowerState;
+  reason?: string;
+}
+
+export interface ComputeDriver {
+  readonly capabilities: DriverCapabilities;
+  /** connect to the backend and re-adopt what exists */
+  initHost(host: string): Promise<void>;
+  /** release what initHost took (instances keep running) */
+  cleanupHost(): Promise<void>;
+  spawn(instance: InstanceSpec, image: ImageMeta): Promise<void>;
+  /** idempotent: destroying what does not exist succeeds */
+  destroy(instance: InstanceSpec): Promise<void>;
+  reboot(instance: InstanceSpec, type: 'SOFT' | 'HARD'): Promise<void>;
+  /** clean shutdown within `timeoutSeconds`, then forced */
+  powerOff(instance: InstanceSpec, timeoutSeconds?: number): Promise<void>;
+  powerOn(instance: InstanceSpec): Promise<void>;
+  pause(instance: InstanceSpec): Promise<void>;
+  unpause(instance: InstanceSpec): Promise<void>;
+  suspend(instance: InstanceSpec): Promise<void>;
+  resume(instance: InstanceSpec): Promise<void>;
+  /** throws NotFoundError when the driver has no such instance */
+  getInfo(instance: InstanceSpec): Promise<InstanceInfo>;
+  listInstanceUuids(): Promise<string[]>;
+  instanceExists(uuid: string): Promise<boolean>;
+  getConsoleOutput(instance: InstanceSpec, tailLength?: number): Promise<string>;
+  getDiagnostics(instance: InstanceSpec): Promise<Diagnostics>;
+  getAvailableResource(): Promise<AvailableResource>;
+  getHostUptime(): Promise<string>;
+  /** subscribe to power-state changes the driver observes */
+  onLifecycleEvent(listener: (event: LifecycleEvent) => void): void;
+}
