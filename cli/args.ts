@@ -12,9 +12,15 @@ export interface ParsedArgs {
 /**
  * `valued` names options that take a value (`--memory 64M` or
  * `--memory=64M`); `boolean` names flags. Anything else is refused, so a
- * typo never silently changes what runs.
+ * typo never silently changes what runs. After `positionals` positional
+ * arguments the rest is taken verbatim (a command and its own options).
  */
-export function parseArgs(argv: string[], valued: string[], boolean: string[]): ParsedArgs {
+export function parseArgs(
+  argv: string[],
+  valued: string[],
+  boolean: string[],
+  positionals = 1,
+): ParsedArgs {
   const out: ParsedArgs = { options: new Map(), flags: new Set(), positional: [], rest: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -23,8 +29,8 @@ export function parseArgs(argv: string[], valued: string[], boolean: string[]): 
       break;
     }
     if (!arg.startsWith('--')) {
-      // The first positional after the options ends them: `IMAGE CMD…` works without `--`.
-      if (out.positional.length === 0) out.positional.push(arg);
+      // The positionals end the options: `IMAGE CMD…` works without `--`.
+      if (out.positional.length < positionals) out.positional.push(arg);
       else {
         out.rest = argv.slice(i);
         break;

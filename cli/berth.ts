@@ -3,14 +3,19 @@
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../config/loader';
 import { BerthError } from '../driver/errors';
+import { computeCommand } from './compute';
 import { demoCommand } from './demo';
+import { IMAGE_USAGE, imageCommand } from './image';
 import { RUN_USAGE, runCommand } from './run';
 
 const USAGE = `usage: berth <command> [--config FILE] [options]
 
 commands:
+  compute run the compute node: serve Nova's compute RPC from RabbitMQ with containers
   run     run a container in the foreground and exit with its status
           ${RUN_USAGE.replace(/\n/g, '\n          ')}
+  image   manage the host's local images (import a rootfs tar, list, show, delete)
+          ${IMAGE_USAGE.replace(/\n/g, '\n          ')}
   demo    take one container on the test image through its lifecycle
 
 Configuration: --config FILE (nova.conf-style INI), overridden by BERTH_<SECTION>_<KEY>.`;
@@ -36,8 +41,12 @@ async function main(argv: string[]): Promise<number> {
   const { configPath, rest } = takeConfigPath(args);
   const config = loadConfig({ path: configPath });
   switch (command) {
+    case 'compute':
+      return computeCommand(config);
     case 'run':
       return runCommand(rest, config);
+    case 'image':
+      return imageCommand(rest, config);
     case 'demo':
       return demoCommand(
         rest[0] ?? path.join(__dirname, '..', '..', 'build', 'images', 'busybox.tar'),

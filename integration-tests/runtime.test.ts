@@ -131,6 +131,27 @@ describe('container runtime', { skip }, () => {
     assert.doesNotMatch(output, /memhog: 64 MiB/);
   });
 
+  test('exit listeners hear each exit with its status; a failing listener harms no other', async () => {
+    const heard: [string, number, number][] = [];
+    rt.onExit(() => {
+      throw new Error('listener bug');
+    });
+    rt.onExit((id, status) => heard.push([id, status.code, status.signal]));
+    const config = containerConfig(['sh', '-c', 'exit 5']);
+    await rt.run(config);
+    assert.equal((await rt.wait(config.id)).code, 5);
+    await rt.start(config.id);
+    await rt.wait(config.id);
+    assert.deepEqual(
+      heard.filter(([id]) => id === config.id),
+      [
+        [config.id, 5, 0],
+        [config.id, 5, 0],
+      ],
+    );
+    await rt.delete(config.id);
+  });
+
   test('a SIGKILL that is not the OOM killer is not recorded as OOM', async () => {
     const config = containerConfig(['sleep', '60']);
     await rt.run(config);
@@ -366,3 +387,30 @@ describe('container runtime without cgroup2 (pure v1 layout)', { skip }, () => {
     }
   });
 });
+
+test(
+  'a container that dies while a new process adopts it is seen to exit',
+  { skip, timeout: 30000 },
+  async () => {
+    const stateDir = tempStateDir('adopt-race');
+    const opts = { stateDir, cgroupParent: `berth-it-adopt-${process.pid}` };
+    let rt = await ContainerRuntime.open(opts);
+    try {
+      // The kill races the monitor's list reply: repeated, so that the
+      // exit lands both before and after the new process's table is built.
+      for (let i = 0; i < 10; i++) {
+        const config = containerConfig(['sleep', '60']);
+        const { pid } = await rt.run(config);
+        await rt.close();
+        process.kill(pid!, 'SIGKILL');
+        rt = await ContainerRuntime.open(opts);
+        const exit = await rt.wait(config.id);
+        assert.equal(exit.signal, 9);
+        await rt.delete(config.id);
+      }
+    } finally {
+      await rt.shutdown();
+      fs.rmSync(stateDir, { recursive: true, force: true });
+    }
+  },
+);

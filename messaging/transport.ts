@@ -44,6 +44,13 @@ export interface Endpoint {
   methods: Record<string, EndpointMethod>;
 }
 
+/** A fanout cast reaches every server of a topic; servers still check version and namespace. */
+export interface FanoutOptions {
+  context?: RequestContext;
+  version?: string;
+  namespace?: string;
+}
+
 export interface ServeOptions {
   /** also consume the topic's fanout exchange */
   fanout?: boolean;
@@ -54,14 +61,34 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-export type NotificationPriority = 'INFO' | 'WARN' | 'ERROR' | 'DEBUG' | 'AUDIT' | 'CRITICAL' | 'SAMPLE';
+export type NotificationPriority =
+  'INFO' | 'WARN' | 'ERROR' | 'DEBUG' | 'AUDIT' | 'CRITICAL' | 'SAMPLE';
 
 export interface Transport {
-  call(target: Target, method: string, args: Record<string, unknown>, opts?: CallOptions): Promise<unknown>;
-  cast(target: Target, method: string, args: Record<string, unknown>, opts?: { context?: RequestContext }): Promise<void>;
-  fanoutCast(topic: string, method: string, args: Record<string, unknown>, opts?: { context?: RequestContext }): Promise<void>;
+  call(
+    target: Target,
+    method: string,
+    args: Record<string, unknown>,
+    opts?: CallOptions,
+  ): Promise<unknown>;
+  cast(
+    target: Target,
+    method: string,
+    args: Record<string, unknown>,
+    opts?: { context?: RequestContext },
+  ): Promise<void>;
+  fanoutCast(
+    topic: string,
+    method: string,
+    args: Record<string, unknown>,
+    opts?: FanoutOptions,
+  ): Promise<void>;
   /** serves `topic` and `topic.server` (and the fanout exchange when asked) with the endpoints */
-  serve(target: { topic: string; server: string }, endpoints: Endpoint[], opts?: ServeOptions): Promise<Server>;
+  serve(
+    target: { topic: string; server: string },
+    endpoints: Endpoint[],
+    opts?: ServeOptions,
+  ): Promise<Server>;
   /**
    * Publishes a notification on `topic` (e.g. versioned_notifications) as
    * `publisherId` (e.g. nova-compute:node-1).

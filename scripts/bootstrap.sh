@@ -12,8 +12,10 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 # gcc/g++/make/python3: node-gyp; libc6-dev: the static test probe;
-# busybox-static: the test image; crun/runc: benchmark peers; iproute2, tar, util-linux: runtime.
-packages=(build-essential python3 libc6-dev busybox-static crun runc iproute2 tar util-linux)
+# busybox-static: the test image; crun/runc: benchmark peers; iproute2, tar, util-linux: runtime;
+# rabbitmq-server: the broker; python3-oslo.messaging: the real oslo peer of the messaging tests.
+packages=(build-essential python3 libc6-dev busybox-static crun runc iproute2 tar util-linux
+  rabbitmq-server python3-oslo.messaging)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -29,5 +31,7 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
   echo "berth: installing npm dependencies"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+bash scripts/ensure-rabbitmq.sh
 
 bash scripts/build.sh

@@ -31,12 +31,16 @@ export class LayerStore {
     return this.unpack(abs, await sha256File(abs));
   }
 
-  private unpack(tarPath: string, digest: string): Promise<string> {
+  /**
+   * The lower directory of a tar whose sha256 the caller already knows (a
+   * verified blob); `label` names the archive in errors.
+   */
+  unpack(tarPath: string, digest: string, label = tarPath): Promise<string> {
     const dir = path.join(this.root, digest);
     if (fs.existsSync(dir)) return Promise.resolve(dir);
     let job = this.inflight.get(digest);
     if (!job) {
-      job = extract(tarPath, dir).finally(() => this.inflight.delete(digest));
+      job = extract(tarPath, dir, label).finally(() => this.inflight.delete(digest));
       this.inflight.set(digest, job);
     }
     return job;
@@ -49,7 +53,7 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function extract(tarPath: string, dir: string): Promise<string> {
+async function extract(tarPath: string, dir: string, label: string): Promise<string> {
   const tmp = `${dir}.tmp-${process.pid}`;
   await fs.promises.rm(tmp, { recursive: true, force: true });
   await fs.promises.mkdir(tmp, { recursive: true, mode: 0o755 });
@@ -58,7 +62,7 @@ async function extract(tarPath: string, dir: string): Promise<string> {
   } catch (err) {
     await fs.promises.rm(tmp, { recursive: true, force: true });
     throw new InvalidArgumentError(
-      `image ${tarPath}: not a valid image archive: ${(err as Error).message}`,
+      `image ${label}: not a valid image archive: ${(err as Error).message}`,
     );
   }
   await fs.promises.rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => {

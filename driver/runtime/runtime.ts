@@ -87,8 +87,17 @@ export interface ExecResult {
 
 const EXEC_OUTPUT_CAP = 1 << 20;
 
+export type ExitListener = (id: string, status: ExitStatus) => void;
+
 export class ContainerRuntime {
   private readonly entries = new Map<string, Entry>();
+  private readonly exitListeners: ExitListener[] = [];
+  /**
+   * Exits the monitor announces while adopt() rebuilds the table, replayed
+   * once it is built: a container that dies between the monitor's list
+   * reply and its entry being made would otherwise look alive forever.
+   */
+  private exitsDuringAdopt: ExitEvent[] | undefined = [];
   private discarded = 0;
   private emptying: Promise<void> = Promise.resolve();
 
@@ -99,7 +108,7 @@ export class ContainerRuntime {
     private readonly monitor: MonitorClient,
     private readonly log?: Logger,
   ) {
-    monitor.on('exit', (ev) => this.onExit(ev));
+    monitor.on('exit', (ev) => this.onMonitorExit(ev));
   }
 
   static async open(opts: RuntimeOptions): Promise<ContainerRuntime> {
@@ -171,6 +180,15 @@ export class ContainerRuntime {
       await this.delete(config.id);
       throw err;
     }
+  }
+
+  /**
+   * Calls `listener` each time a workload this process watches ends: on its
+   * own, by a signal or by a stop. Exits that happened while no berth
+   * process was connected are not replayed; `info` reports them.
+   */
+  onExit(listener: ExitListener): void {
+    this.exitListeners.push(listener);
   }
 
   /** Resolves when the container's workload has exited (at once if it already has). */
@@ -363,7 +381,11 @@ export class ContainerRuntime {
     return e;
   }
 
-  private onExit(ev: ExitEvent): void {
+  private onMonitorExit(ev: ExitEvent): void {
+    if (this.exitsDuringAdopt) {
+      this.exitsDuringAdopt.push(ev);
+      return;
+    }
     const e = this.entries.get(ev.id);
     if (!e || (e.pid !== ev.pid && !e.starting)) return;
     e.pid = ev.pid;
@@ -379,6 +401,14 @@ export class ContainerRuntime {
     e.exit = status;
     this.log?.debug('container exited', { container: e.config.id, ...status });
     for (const w of e.waiters.splice(0)) w(status);
+    for (const listener of this.exitListeners) {
+      // A listener's bug must not break the monitor connection that delivered the exit.
+      try {
+        listener(e.config.id, status);
+      } catch (err) {
+        this.log?.error('exit listener failed', { container: e.config.id, err });
+      }
+    }
   }
 
   /**
@@ -417,6 +447,9 @@ export class ContainerRuntime {
         this.log?.warn('container lost its monitor; killed', { container: id, pids: left });
       }
     }
+    const early = this.exitsDuringAdopt ?? [];
+    this.exitsDuringAdopt = undefined;
+    for (const ev of early) this.onMonitorExit(ev);
   }
 }
 

@@ -1,0 +1,123 @@
+/** `berth image …`: the host's local image store, shown the way `openstack image` shows Glance. */
+import path from 'node:path';
+import type { BerthConfig } from '../config/schema';
+import { InvalidArgumentError } from '../driver/errors';
+import type { ImageRecord, ImportOptions } from '../driver/image/image-service';
+import { LocalImageStore } from '../driver/image/local-image-store';
+import { parseArgs } from './args';
+
+export const IMAGE_USAGE = `usage: berth image import NAME TAR [--command JSON_ARRAY] [--property KEY=VALUE]...
+       berth image list
+       berth image show IMAGE
+       berth image delete IMAGE
+IMAGE is an image id or a name only one image has.`;
+
+const print = (text: string) => process.stdout.write(`${text}\n`);
+
+/** Returns the exit status; bad input throws (exit 125), an unknown verb is a usage error (2). */
+export async function imageCommand(argv: string[], config: BerthConfig): Promise<number> {
+  const [verb, ...rest] = argv;
+  const store = new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'));
+  switch (verb) {
+    case 'import':
+      print((await store.import(...importArgs(rest))).id);
+      return 0;
+    case 'list':
+      positionals(rest, []);
+      print(table([['ID', 'NAME', 'STATUS', 'SIZE'], ...(await store.list()).map(listRow)]));
+      return 0;
+    case 'show':
+      print(table(showRows(await store.show(positionals(rest, ['IMAGE'])[0]))));
+      return 0;
+    case 'delete':
+      await store.delete(positionals(rest, ['IMAGE'])[0]);
+      return 0;
+    default:
+      process.stderr.write(
+        `berth: ${verb ? `unknown image command "${verb}"` : 'no image command'}\n${IMAGE_USAGE}\n`,
+      );
+      return 2;
+  }
+}
+
+function importArgs(argv: string[]): [string, string, ImportOptions] {
+  const args = parseArgs(argv, ['command', 'property'], [], Infinity);
+  const [name, tar] = positionals(args.positional, ['NAME', 'TAR']);
+  const command = args.options.get('command')?.at(-1);
+  const properties = args.options.get('property')?.map(property);
+  return [
+    name,
+    path.resolve(tar),
+    {
+      command: command === undefined ? undefined : commandArray(command),
+      properties: properties && Object.fromEntries(properties),
+    },
+  ];
+}
+
+/** Exactly the named positional arguments, or a usage error naming what is missing or extra. */
+function positionals(given: string[], names: string[]): string[] {
+  if (given.length < names.length)
+    throw new InvalidArgumentError(`missing ${names[given.length]}\n${IMAGE_USAGE}`);
+  if (given.length > names.length)
+    throw new InvalidArgumentError(`unexpected argument "${given[names.length]}"\n${IMAGE_USAGE}`);
+  return given;
+}
+
+function commandArray(text: string): string[] {
+  let argv: unknown;
+  try {
+    argv = JSON.parse(text);
+  } catch {
+    argv = undefined;
+  }
+  if (!Array.isArray(argv) || !argv.length || argv.some((a) => typeof a !== 'string'))
+    throw new InvalidArgumentError(
+      `invalid --command ${JSON.stringify(text)}: expected a JSON array of strings, e.g. '["/bin/sh","-c","echo hi"]'`,
+    );
+  return argv as string[];
+}
+
+function property(text: string): [string, string] {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`invalid --property "${text}": expected KEY=VALUE`);
+  return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
+function listRow(r: ImageRecord): string[] {
+  return [r.id, r.name, r.status, String(r.size)];
+}
+
+/** Glance's fields, then the recorded command, then custom properties flat, as Glance lists them. */
+function showRows(r: ImageRecord): string[][] {
+  const rows = [
+    ['id', r.id],
+    ['name', r.name],
+    ['status', r.status],
+    ['container_format', r.container_format],
+    ['disk_format', r.disk_format],
+    ['size', String(r.size)],
+    ['checksum', r.checksum],
+    ['os_hash_algo', r.os_hash_algo],
+    ['os_hash_value', r.os_hash_value],
+    ['created_at', r.created_at],
+    ['updated_at', r.updated_at],
+  ];
+  if (r.config?.entrypoint) rows.push(['entrypoint', JSON.stringify(r.config.entrypoint)]);
+  if (r.config?.cmd) rows.push(['command', JSON.stringify(r.config.cmd)]);
+  for (const [key, value] of Object.entries(r.properties)) rows.push([key, value]);
+  return rows;
+}
+
+/** Left-aligned columns two spaces apart, no trailing blanks. */
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}

@@ -1,0 +1,146 @@
+/**
+ * Nova's Instance object as it arrives over RPC (an oslo.versionedobjects
+ * primitive), validated, and turned into what the driver needs.
+ */
+import Joi from 'joi';
+import type { NovaFault } from '../../messaging/failures';
+import { InvalidArgumentError } from '../errors';
+import type { ImageMeta, InstanceSpec } from '../virt/driver';
+import type { TaskState, VmState } from './states';
+
+/** The newest Instance version this compute understands (Zed). */
+export const INSTANCE_VERSION = { major: 2, minor: 7 };
+
+export interface NovaObject {
+  'nova_object.name': string;
+  'nova_object.namespace': string;
+  'nova_object.version': string;
+  'nova_object.data': Record<string, unknown>;
+  'nova_object.changes'?: string[];
+}
+
+/** A primitive whose version this side cannot read (Nova: IncompatibleObjectVersion). */
+export class IncompatibleObjectVersion extends InvalidArgumentError {
+  readonly novaFault: NovaFault;
+  constructor(objname: string, objver: string, supported: string) {
+    super(`Version ${objver} of ${objname} is not supported, supported version is ${supported}`);
+    this.novaFault = { class: 'IncompatibleObjectVersion', kwargs: { objname, objver, supported } };
+  }
+}
+
+const primitive = Joi.object({
+  'nova_object.name': Joi.string().required(),
+  'nova_object.namespace': Joi.string().valid('nova').required(),
+  'nova_object.version': Joi.string()
+    .pattern(/^\d+\.\d+$/)
+    .required(),
+  'nova_object.data': Joi.object().required(),
+  'nova_object.changes': Joi.array().items(Joi.string()),
+}).unknown(false);
+
+const instanceData = Joi.object({
+  uuid: Joi.string().guid().required(),
+  id: Joi.number().integer().allow(null),
+  vcpus: Joi.number().integer().min(1).required(),
+  memory_mb: Joi.number().integer().min(4).required(),
+  root_gb: Joi.number().integer().min(0).required(),
+  image_ref: Joi.string().allow('', null),
+  hostname: Joi.string().allow('', null),
+  display_name: Joi.string().allow('', null),
+  vm_state: Joi.string().allow(null),
+  task_state: Joi.string().allow(null),
+  power_state: Joi.number().integer().allow(null),
+  metadata: Joi.object().pattern(Joi.string(), Joi.string().allow('')).allow(null),
+  user_data: Joi.string().allow('', null),
+}).unknown(true);
+
+export interface InstanceObject {
+  uuid: string;
+  vmState: VmState | null;
+  taskState: TaskState;
+  spec: InstanceSpec;
+  /** every field as received, echoed back on save */
+  data: Record<string, unknown>;
+  version: string;
+}
+
+function validate<T>(schema: Joi.Schema, value: unknown, what: string): T {
+  const { error, value: v } = schema.validate(value, { convert: false });
+  if (error) throw new InvalidArgumentError(`${what}: ${error.message}`);
+  return v as T;
+}
+
+export function parseInstance(value: unknown): InstanceObject {
+  const obj = validate<NovaObject>(primitive.required(), value, 'instance');
+  if (obj['nova_object.name'] !== 'Instance')
+    throw new InvalidArgumentError(
+      `instance: expected an Instance object, got ${obj['nova_object.name']}`,
+    );
+  const [major, minor] = obj['nova_object.version'].split('.').map(Number);
+  if (major !== INSTANCE_VERSION.major || minor > INSTANCE_VERSION.minor)
+    throw new IncompatibleObjectVersion(
+      'Instance',
+      obj['nova_object.version'],
+      `${INSTANCE_VERSION.major}.${INSTANCE_VERSION.minor}`,
+    );
+  const data = validate<Record<string, unknown>>(
+    instanceData,
+    obj['nova_object.data'],
+    'instance data',
+  );
+  const id = typeof data.id === 'number' ? data.id : undefined;
+  const uuid = data.uuid as string;
+  return {
+    uuid,
+    vmState: (data.vm_state as VmState) ?? null,
+    taskState: (data.task_state as TaskState) ?? null,
+    version: obj['nova_object.version'],
+    data,
+    spec: {
+      uuid,
+      // Nova's instance_name_template default: instance-%08x
+      name: id !== undefined ? `instance-${id.toString(16).padStart(8, '0')}` : `instance-${uuid}`,
+      hostname: (data.hostname as string) || undefined,
+      vcpus: data.vcpus as number,
+      memoryMb: data.memory_mb as number,
+      rootGb: data.root_gb as number,
+      imageRef: (data.image_ref as string) ?? '',
+      metadata: (data.metadata as Record<string, string>) ?? {},
+      userData: (data.user_data as string) || undefined,
+    },
+  };
+}
+
+/** The `image` argument of build_and_run_instance: a plain dict of Glance metadata. */
+export function parseImage(value: unknown, imageRef: string): ImageMeta {
+  if (value === undefined || value === null) return { id: imageRef };
+  const image = validate<{ id?: string; name?: string; properties?: Record<string, unknown> }>(
+    Joi.object({
+      id: Joi.string(),
+      name: Joi.string().allow('', null),
+      properties: Joi.object(),
+    }).unknown(true),
+    value,
+    'image',
+  );
+  return {
+    id: image.id ?? imageRef,
+    name: image.name ?? undefined,
+    properties: image.properties ?? {},
+  };
+}
+
+/** An Instance primitive carrying `changes`, for conductor's object_action save. */
+export function instancePrimitive(
+  data: Record<string, unknown>,
+  changes: string[],
+  version = `${INSTANCE_VERSION.major}.${INSTANCE_VERSION.minor}`,
+): NovaObject {
+  return {
+    'nova_object.name': 'Instance',
+    'nova_object.namespace': 'nova',
+    'nova_object.version': version,
+    'nova_object.data': data,
+    'nova_object.changes': changes,
+  };
+}

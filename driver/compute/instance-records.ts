@@ -1,0 +1,72 @@
+/**
+ * This host's record of each instance, persisted atomically under
+ * `<state_path>/compute/<uuid>.json`: the manager's view in Nova's terms
+ * (vm_state, task_state, power_state, fault). It survives restarts and is
+ * reconciled with the driver, which keeps its own records, at start.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { writeAtomic } from '../runtime/container-dir';
+import type { ImageMeta, InstanceSpec, PowerState } from '../virt/driver';
+import type { TaskState, VmState } from './states';
+
+export interface InstanceFault {
+  code: number;
+  message: string;
+  created_at: string;
+}
+
+export interface ManagedInstance {
+  uuid: string;
+  vm_state: VmState;
+  task_state: TaskState;
+  power_state: PowerState;
+  spec: InstanceSpec;
+  image: ImageMeta;
+  /** the Instance object's fields as last received, updated with our changes */
+  data: Record<string, unknown>;
+  fault?: InstanceFault;
+  launched_at?: string;
+  updated_at: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export class InstanceRecords {
+  private readonly records = new Map<string, ManagedInstance>();
+
+  constructor(private readonly dir: string) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const file of fs.readdirSync(dir)) {
+      const uuid = file.replace(/\.json$/, '');
+      if (!file.endsWith('.json') || !UUID.test(uuid)) continue;
+      try {
+        this.records.set(
+          uuid,
+          JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as ManagedInstance,
+        );
+      } catch {
+        // a torn write cannot happen (atomic rename); an unreadable file is skipped
+      }
+    }
+  }
+
+  get(uuid: string): ManagedInstance | undefined {
+    return this.records.get(uuid);
+  }
+
+  all(): ManagedInstance[] {
+    return [...this.records.values()];
+  }
+
+  save(record: ManagedInstance): void {
+    record.updated_at = new Date().toISOString();
+    writeAtomic(path.join(this.dir, `${record.uuid}.json`), JSON.stringify(record));
+    this.records.set(record.uuid, record);
+  }
+
+  remove(uuid: string): void {
+    fs.rmSync(path.join(this.dir, `${uuid}.json`), { force: true });
+    this.records.delete(uuid);
+  }
+}

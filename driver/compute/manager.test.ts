@@ -1,0 +1,302 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import winston from 'winston';
+import { FakeTransport } from '../../messaging/fake-transport';
+import { RemoteError } from '../../messaging/transport';
+import { FakeDriver } from '../virt/fake-driver';
+import { PowerState } from '../virt/driver';
+import { InstanceRecords } from './instance-records';
+import { ComputeManager } from './manager';
+
+const HOST = 'node-1';
+const COMPUTE = { topic: 'compute', server: HOST, version: '6.0' };
+
+let serial = 0;
+function instance(overrides: Record<string, unknown> = {}, version = '2.7') {
+  const uuid = `00000000-0000-4000-8000-${String(++serial).padStart(12, '0')}`;
+  return {
+    'nova_object.name': 'Instance',
+    'nova_object.namespace': 'nova',
+    'nova_object.version': version,
+    'nova_object.data': {
+      uuid,
+      id: serial,
+      vcpus: 1,
+      memory_mb: 64,
+      root_gb: 1,
+      image_ref: 'img-1',
+      hostname: 'vm',
+      display_name: 'vm',
+      vm_state: 'building',
+      task_state: 'scheduling',
+      power_state: 0,
+      project_id: 'p-1',
+      user_id: 'u-1',
+      ...overrides,
+    },
+  };
+}
+const uuidOf = (i: ReturnType<typeof instance>) => i['nova_object.data'].uuid;
+
+describe('ComputeManager', () => {
+  let dir: string;
+  let transport: FakeTransport;
+  let driver: FakeDriver;
+  let records: InstanceRecords;
+  let saves: { vm_state: unknown; task_state: unknown; uuid: unknown; kwargs: unknown }[];
+
+  async function newManager() {
+    const manager = new ComputeManager({
+      driver,
+      transport,
+      store: records,
+      host: HOST,
+      log: winston.createLogger({ silent: true }),
+      stopTimeout: 1,
+    });
+    await transport.serve({ topic: 'compute', server: HOST }, manager.endpoints());
+    return manager;
+  }
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-manager-'));
+    transport = new FakeTransport();
+    driver = new FakeDriver();
+    await driver.initHost(HOST);
+    records = new InstanceRecords(dir);
+    saves = [];
+    await transport.serve({ topic: 'conductor', server: 'c' }, [
+      {
+        version: '3.0',
+        methods: {
+          object_action: (args) => {
+            const obj = args.objinst as {
+              'nova_object.name': string;
+              'nova_object.data': Record<string, unknown>;
+            };
+            const data = obj['nova_object.data'];
+            if (obj['nova_object.name'] === 'Instance')
+              saves.push({
+                uuid: data.uuid,
+                vm_state: data.vm_state,
+                task_state: data.task_state,
+                kwargs: args.kwargs,
+              });
+            return [{}, null];
+          },
+        },
+      },
+    ]);
+    await newManager();
+  });
+
+  afterEach(async () => {
+    await transport.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const call = (method: string, args: Record<string, unknown>) =>
+    transport.call(COMPUTE, method, args, { timeout: 5 });
+  const events = (uuid: string) =>
+    transport.notifications
+      .filter(
+        (n) =>
+          (n.payload as { 'nova_object.data': { uuid: string } })['nova_object.data'].uuid === uuid,
+      )
+      .map((n) => n.eventType);
+  const state = (uuid: string) => {
+    const r = records.get(uuid);
+    return r && [r.vm_state, r.task_state, r.power_state];
+  };
+
+  async function build() {
+    const inst = instance();
+    await call('build_and_run_instance', {
+      instance: inst,
+      image: { id: 'img-1', properties: {} },
+    });
+    return inst;
+  }
+
+  test('build_and_run_instance spawns, reports active to the conductor and notifies', async () => {
+    const inst = await build();
+    const uuid = uuidOf(inst);
+    assert.deepEqual(state(uuid), ['active', null, PowerState.RUNNING]);
+    assert.deepEqual(events(uuid), ['instance.create.start', 'instance.create.end']);
+    assert.deepEqual(saves.at(-1), {
+      uuid,
+      vm_state: 'active',
+      task_state: null,
+      kwargs: { expected_task_state: 'spawning' },
+    });
+    const publisher = transport.notifications.at(-1)!.publisherId;
+    assert.equal(publisher, `nova-compute:${HOST}`);
+  });
+
+  test('a repeated build does not create a second instance', async () => {
+    const inst = await build();
+    await call('build_and_run_instance', { instance: inst, image: { id: 'img-1' } });
+    assert.deepEqual(await driver.listInstanceUuids(), [uuidOf(inst)]);
+    assert.deepEqual(events(uuidOf(inst)), ['instance.create.start', 'instance.create.end']);
+  });
+
+  test('a failed build ends in ERROR with a fault and leaves nothing in the driver', async () => {
+    driver.failNext('spawn', new Error('no such image'));
+    const inst = instance();
+    await assert.rejects(call('build_and_run_instance', { instance: inst }), /no such image/);
+    const r = records.get(uuidOf(inst))!;
+    assert.deepEqual([r.vm_state, r.task_state], ['error', null]);
+    assert.match(r.fault!.message, /no such image/);
+    assert.deepEqual(await driver.listInstanceUuids(), []);
+    assert.deepEqual(events(uuidOf(inst)), ['instance.create.start', 'instance.create.error']);
+  });
+
+  test('stop, start, pause, unpause, suspend, resume and reboot move through Nova states', async () => {
+    const inst = await build();
+    const uuid = uuidOf(inst);
+    const steps: [string, Record<string, unknown>, unknown[]][] = [
+      ['stop_instance', { clean_shutdown: true }, ['stopped', null, PowerState.SHUTDOWN]],
+      ['start_instance', {}, ['active', null, PowerState.RUNNING]],
+      ['pause_instance', {}, ['paused', null, PowerState.PAUSED]],
+      ['unpause_instance', {}, ['active', null, PowerState.RUNNING]],
+      ['suspend_instance', {}, ['suspended', null, PowerState.SUSPENDED]],
+      ['resume_instance', {}, ['active', null, PowerState.RUNNING]],
+      ['reboot_instance', { reboot_type: 'SOFT' }, ['active', null, PowerState.RUNNING]],
+      ['reboot_instance', { reboot_type: 'HARD' }, ['active', null, PowerState.RUNNING]],
+    ];
+    for (const [method, args, expected] of steps) {
+      await call(method, { instance: inst, ...args });
+      assert.deepEqual(state(uuid), expected, method);
+    }
+    assert.ok(events(uuid).includes('instance.power_off.end'));
+    assert.ok(events(uuid).includes('instance.suspend.start'));
+    assert.ok(events(uuid).includes('instance.reboot.end'));
+  });
+
+  test('an action invalid in the current state is refused with InstanceInvalidState and changes nothing', async () => {
+    const inst = await build();
+    const before = JSON.stringify(records.get(uuidOf(inst)));
+    const notified = transport.notifications.length;
+    for (const method of ['start_instance', 'unpause_instance', 'resume_instance']) {
+      await assert.rejects(call(method, { instance: inst }), (err: RemoteError) => {
+        assert.equal(err.exceptionClass, 'InstanceInvalidState');
+        assert.equal(err.module, 'nova.exception');
+        return true;
+      });
+    }
+    assert.equal(JSON.stringify(records.get(uuidOf(inst))), before);
+    assert.equal(transport.notifications.length, notified);
+  });
+
+  test('operations on one instance run in arrival order', async () => {
+    const inst = await build();
+    await Promise.all([
+      transport.cast(COMPUTE, 'stop_instance', { instance: inst }),
+      transport.cast(COMPUTE, 'start_instance', { instance: inst }),
+      transport.cast(COMPUTE, 'pause_instance', { instance: inst }),
+    ]);
+    await call('get_host_uptime', {}); // the casts are in flight; wait for their turn to end
+    for (let i = 0; i < 50 && records.get(uuidOf(inst))!.vm_state !== 'paused'; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(state(uuidOf(inst)), ['paused', null, PowerState.PAUSED]);
+  });
+
+  test('queries: console output, diagnostics, host uptime; unknown instance is InstanceNotFound', async () => {
+    const inst = await build();
+    assert.equal(
+      typeof (await call('get_console_output', { instance: inst, tail_length: 10 })),
+      'string',
+    );
+    const diag = (await call('get_instance_diagnostics', { instance: inst })) as Record<
+      string,
+      Record<string, unknown>
+    >;
+    assert.equal(diag['nova_object.name'], 'Diagnostics');
+    assert.equal(diag['nova_object.data'].num_cpus, 1);
+    assert.equal(typeof (await call('get_host_uptime', {})), 'string');
+    await assert.rejects(
+      call('get_console_output', { instance: instance() }),
+      (err: RemoteError) => err.exceptionClass === 'InstanceNotFound',
+    );
+  });
+
+  test('malformed arguments are refused with a clear failure', async () => {
+    await assert.rejects(
+      call('stop_instance', {}),
+      (err: RemoteError) => err.exceptionClass === 'InvalidInput' && /instance/.test(err.message),
+    );
+    await assert.rejects(
+      call('stop_instance', { instance: 'nope' }),
+      (err: RemoteError) => err.exceptionClass === 'InvalidInput',
+    );
+    await assert.rejects(
+      call('stop_instance', { instance: instance({}, '3.0') }),
+      (err: RemoteError) => err.exceptionClass === 'IncompatibleObjectVersion',
+    );
+    await assert.rejects(
+      call('stop_instance', { instance: instance({ vcpus: 'two' }) }),
+      (err: RemoteError) => /vcpus/.test(err.message),
+    );
+    const inst = await build();
+    await assert.rejects(
+      call('reboot_instance', { instance: inst, reboot_type: 'WARM' }),
+      (err: RemoteError) => /reboot_type/.test(err.message),
+    );
+    await assert.rejects(
+      call('no_such_method', {}),
+      (err: RemoteError) => err.exceptionClass === 'NoSuchMethod',
+    );
+  });
+
+  test('a workload that exits on its own makes the instance stopped (crashed when OOM-killed)', async () => {
+    const a = await build();
+    driver.endWorkload(uuidOf(a), { code: 0, signal: 0, oomKilled: false });
+    const b = await build();
+    driver.endWorkload(uuidOf(b), { code: 137, signal: 9, oomKilled: true });
+    await call('get_host_uptime', {});
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(state(uuidOf(a)), ['stopped', null, PowerState.SHUTDOWN]);
+    assert.deepEqual(state(uuidOf(b)), ['stopped', null, PowerState.CRASHED]);
+  });
+
+  test('terminate_instance destroys the instance and forgets it', async () => {
+    const inst = await build();
+    await call('terminate_instance', { instance: inst, bdms: null });
+    assert.equal(records.get(uuidOf(inst)), undefined);
+    assert.deepEqual(await driver.listInstanceUuids(), []);
+    assert.deepEqual(events(uuidOf(inst)).slice(-2), [
+      'instance.delete.start',
+      'instance.delete.end',
+    ]);
+    assert.deepEqual(saves.at(-1)!.vm_state, 'deleted');
+  });
+
+  test('reconcile after a crash: no task_state is left, orphans are removed', async () => {
+    const running = await build();
+    const spawning = instance();
+    // A record written just before a crash in the middle of a build, whose container never came.
+    const r = { ...records.get(uuidOf(running))! };
+    records.save({
+      ...r,
+      uuid: uuidOf(spawning),
+      vm_state: 'building',
+      task_state: 'spawning',
+      spec: { ...r.spec, uuid: uuidOf(spawning) },
+    });
+    records.save({ ...records.get(uuidOf(running))!, task_state: 'powering-off' });
+    await driver.spawn(
+      { ...r.spec, uuid: '00000000-0000-4000-8000-999999999999' },
+      { id: 'img-1' },
+    );
+    const manager = await newManager();
+    await manager.reconcile();
+    assert.deepEqual(state(uuidOf(running)), ['active', null, PowerState.RUNNING]);
+    const failed = records.get(uuidOf(spawning))!;
+    assert.deepEqual([failed.vm_state, failed.task_state], ['error', null]);
+    assert.match(failed.fault!.message, /interrupted/);
+    assert.deepEqual(await driver.listInstanceUuids(), [uuidOf(running)]);
+  });
+});

@@ -1,0 +1,512 @@
+/**
+ * The ComputeManager: Nova's compute RPC methods (with Nova's names and
+ * arguments) mapped onto a ComputeDriver. Each operation reads the same
+ * way: take the instance's turn, refresh, guard, mark the task, act,
+ * persist, report. Operations on one instance run one at a time in arrival
+ * order; different instances run concurrently.
+ */
+import type { Logger } from 'winston';
+import type { Endpoint, Incoming, RequestContext, Transport } from '../../messaging/transport';
+import { forInstance } from '../../config/log';
+import { InvalidArgumentError, NotFoundError } from '../errors';
+import { type ComputeDriver, type InstanceSpec, PowerState } from '../virt/driver';
+import { InstanceLocks } from '../virt/instance-locks';
+import { ConductorAPI } from './conductor';
+import { InstanceInvalidState, InstanceNotFound } from './errors';
+import { parseImage, parseInstance } from './instance-object';
+import type { ManagedInstance, InstanceRecords } from './instance-records';
+import { InstanceNotifier } from './notifications';
+import { type Action, ALLOWED, TaskState, VmState } from './states';
+
+export const COMPUTE_RPC_VERSION = '6.1';
+
+export interface ManagerOptions {
+  driver: ComputeDriver;
+  transport: Transport;
+  store: InstanceRecords;
+  host: string;
+  log: Logger;
+  /** seconds a clean shutdown may take before the workload is killed */
+  stopTimeout: number;
+  /** called with each operation's name, outcome and duration (metrics) */
+  observe?: (method: string, ok: boolean, seconds: number) => void;
+}
+
+/** What a state-changing action does, in Nova's terms. */
+interface Transition {
+  action: Action;
+  /** the Nova method, for InstanceInvalidState messages */
+  method: string;
+  task: Exclude<TaskState, null>;
+  /** the versioned notification action: instance.<event>.start/end/error */
+  event: string;
+  run: (spec: InstanceSpec) => Promise<void>;
+  vmState: VmState;
+}
+
+type Args = Record<string, unknown>;
+
+function powerToVmState(state: PowerState): VmState {
+  switch (state) {
+    case PowerState.RUNNING:
+      return VmState.ACTIVE;
+    case PowerState.PAUSED:
+      return VmState.PAUSED;
+    case PowerState.SUSPENDED:
+      return VmState.SUSPENDED;
+    default:
+      return VmState.STOPPED;
+  }
+}
+
+export class ComputeManager {
+  private readonly locks = new InstanceLocks();
+  private readonly conductor: ConductorAPI;
+  private readonly notifier: InstanceNotifier;
+
+  constructor(private readonly o: ManagerOptions) {
+    this.conductor = new ConductorAPI(o.transport, o.log);
+    this.notifier = new InstanceNotifier(o.transport, o.host, o.log);
+    o.driver.onLifecycleEvent((ev) => {
+      void this.inTurn(ev.uuid, () => this.workloadStopped(ev.uuid, ev.state, ev.reason));
+    });
+  }
+
+  endpoints(): Endpoint[] {
+    const m =
+      (fn: (args: Args, incoming: Incoming) => Promise<unknown>, name: string) =>
+      async (args: Args, incoming: Incoming) => {
+        const started = process.hrtime.bigint();
+        let ok = false;
+        try {
+          const result = await fn.call(this, args, incoming);
+          ok = true;
+          return result;
+        } finally {
+          this.o.observe?.(name, ok, Number(process.hrtime.bigint() - started) / 1e9);
+        }
+      };
+    const methods = {
+      build_and_run_instance: this.buildAndRunInstance,
+      terminate_instance: this.terminateInstance,
+      reboot_instance: this.rebootInstance,
+      stop_instance: this.stopInstance,
+      start_instance: this.startInstance,
+      pause_instance: this.pauseInstance,
+      unpause_instance: this.unpauseInstance,
+      suspend_instance: this.suspendInstance,
+      resume_instance: this.resumeInstance,
+      get_console_output: this.getConsoleOutput,
+      get_instance_diagnostics: this.getInstanceDiagnostics,
+      get_diagnostics: this.getInstanceDiagnostics,
+      get_host_uptime: this.getHostUptime,
+    };
+    return [
+      {
+        version: COMPUTE_RPC_VERSION,
+        methods: Object.fromEntries(
+          Object.entries(methods).map(([name, fn]) => [name, m(fn, name)]),
+        ),
+      },
+      {
+        version: '1.1',
+        namespace: 'baseapi',
+        methods: { ping: async (args: Args) => ({ service: 'nova-compute', arg: args.arg }) },
+      },
+    ];
+  }
+
+  /** Runs `fn` after every earlier operation on this instance has finished. */
+  private inTurn<T>(uuid: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(uuid, fn);
+  }
+
+  private logFor(uuid: string, context: RequestContext): Logger {
+    return forInstance(this.o.log, uuid, context.request_id);
+  }
+
+  private persist(
+    r: ManagedInstance,
+    expected: TaskState | TaskState[] | undefined,
+    context: RequestContext,
+  ) {
+    this.o.store.save(r);
+    return this.conductor.saveInstance(r, expected, context);
+  }
+
+  private record(uuid: string): ManagedInstance {
+    const r = this.o.store.get(uuid);
+    if (!r) throw new InstanceNotFound(uuid);
+    return r;
+  }
+
+  private guard(r: ManagedInstance, action: Action, method: string): void {
+    if (r.task_state !== null || !ALLOWED[action].includes(r.vm_state))
+      throw new InstanceInvalidState(r.uuid, r.task_state ?? r.vm_state, method);
+  }
+
+  private async refreshPower(r: ManagedInstance): Promise<void> {
+    try {
+      r.power_state = (await this.o.driver.getInfo(r.spec)).state;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      r.power_state = PowerState.NOSTATE;
+    }
+  }
+
+  // ---- build and delete ----
+
+  private buildAndRunInstance(args: Args, incoming: Incoming): Promise<void> {
+    const instance = parseInstance(args.instance);
+    const image = parseImage(args.image, instance.spec.imageRef);
+    const { context } = incoming;
+    return this.inTurn(instance.uuid, async () => {
+      const log = this.logFor(instance.uuid, context);
+      const existing = this.o.store.get(instance.uuid);
+      if (existing && existing.vm_state !== VmState.ERROR) {
+        // A redelivered or repeated build: the instance is already ours.
+        log.info('build for an existing instance ignored', { vm_state: existing.vm_state });
+        return;
+      }
+      const r: ManagedInstance = {
+        uuid: instance.uuid,
+        vm_state: VmState.BUILDING,
+        task_state: TaskState.SPAWNING,
+        power_state: PowerState.NOSTATE,
+        spec: instance.spec,
+        image,
+        data: { ...instance.data, host: this.o.host, node: this.o.host },
+        updated_at: '',
+      };
+      await this.persist(r, undefined, context);
+      await this.notifier.emit('create', 'start', r, context);
+      try {
+        await this.o.driver.spawn(r.spec, image);
+        await this.refreshPower(r);
+        Object.assign(r, {
+          vm_state: VmState.ACTIVE,
+          task_state: null,
+          launched_at: new Date().toISOString(),
+        });
+        await this.persist(r, TaskState.SPAWNING, context);
+        await this.notifier.emit('create', 'end', r, context);
+        log.info('instance spawned');
+      } catch (err) {
+        // The driver rolled back its part; make sure nothing is left either way.
+        await this.o.driver.destroy(r.spec).catch(() => undefined);
+        Object.assign(r, {
+          vm_state: VmState.ERROR,
+          task_state: null,
+          power_state: PowerState.NOSTATE,
+          fault: {
+            code: 500,
+            message: (err as Error).message,
+            created_at: new Date().toISOString(),
+          },
+        });
+        await this.persist(r, TaskState.SPAWNING, context);
+        await this.notifier.emit('create', 'error', r, context, err as Error);
+        log.error('build failed', { error: (err as Error).message });
+        throw err;
+      }
+    });
+  }
+
+  private terminateInstance(args: Args, incoming: Incoming): Promise<void> {
+    const instance = parseInstance(args.instance);
+    const { context } = incoming;
+    return this.inTurn(instance.uuid, async () => {
+      const r = this.o.store.get(instance.uuid);
+      if (!r) {
+        // Nothing recorded here; still make sure no container of it is left.
+        await this.o.driver.destroy(instance.spec);
+        return;
+      }
+      this.guard(r, 'terminate', 'terminate_instance');
+      r.task_state = TaskState.DELETING;
+      await this.persist(r, [null, TaskState.DELETING], context);
+      await this.notifier.emit('delete', 'start', r, context);
+      await this.o.driver.destroy(r.spec);
+      Object.assign(r, {
+        vm_state: VmState.DELETED,
+        task_state: null,
+        power_state: PowerState.NOSTATE,
+      });
+      await this.conductor.saveInstance(r, TaskState.DELETING, context);
+      await this.notifier.emit('delete', 'end', r, context);
+      this.o.store.remove(r.uuid);
+      this.logFor(r.uuid, context).info('instance deleted');
+    });
+  }
+
+  // ---- power and lifecycle ----
+
+  private transition(args: Args, incoming: Incoming, t: Transition): Promise<void> {
+    const instance = parseInstance(args.instance);
+    const { context } = incoming;
+    return this.inTurn(instance.uuid, async () => {
+      const r = this.record(instance.uuid);
+      this.guard(r, t.action, t.method);
+      r.task_state = t.task;
+      await this.persist(r, [null, t.task], context);
+      await this.notifier.emit(t.event, 'start', r, context);
+      try {
+        await t.run(r.spec);
+      } catch (err) {
+        // Nova's reverts_task_state: the task ends, the instance keeps what it really is.
+        r.task_state = null;
+        await this.refreshPower(r);
+        r.fault = {
+          code: 500,
+          message: (err as Error).message,
+          created_at: new Date().toISOString(),
+        };
+        await this.persist(r, t.task, context);
+        await this.notifier.emit(t.event, 'error', r, context, err as Error);
+        throw err;
+      }
+      r.task_state = null;
+      r.vm_state = t.vmState;
+      await this.refreshPower(r);
+      await this.persist(r, t.task, context);
+      await this.notifier.emit(t.event, 'end', r, context);
+    });
+  }
+
+  private stopInstance(args: Args, incoming: Incoming) {
+    const clean = args.clean_shutdown !== false;
+    return this.transition(args, incoming, {
+      action: 'stop',
+      method: 'stop_instance',
+      task: TaskState.POWERING_OFF,
+      event: 'power_off',
+      vmState: VmState.STOPPED,
+      run: (spec) => this.o.driver.powerOff(spec, clean ? this.o.stopTimeout : 0),
+    });
+  }
+
+  private startInstance(args: Args, incoming: Incoming) {
+    return this.transition(args, incoming, {
+      action: 'start',
+      method: 'start_instance',
+      task: TaskState.POWERING_ON,
+      event: 'power_on',
+      vmState: VmState.ACTIVE,
+      run: (spec) => this.o.driver.powerOn(spec),
+    });
+  }
+
+  private rebootInstance(args: Args, incoming: Incoming) {
+    const type = args.reboot_type ?? 'SOFT';
+    if (type !== 'SOFT' && type !== 'HARD')
+      return Promise.reject(
+        new InvalidArgumentError(`reboot_type must be SOFT or HARD, got ${JSON.stringify(type)}`),
+      );
+    return this.transition(args, incoming, {
+      action: type === 'SOFT' ? 'reboot_soft' : 'reboot_hard',
+      method: 'reboot_instance',
+      task: type === 'SOFT' ? TaskState.REBOOTING : TaskState.REBOOTING_HARD,
+      event: 'reboot',
+      vmState: VmState.ACTIVE,
+      run: (spec) => this.o.driver.reboot(spec, type),
+    });
+  }
+
+  private pauseInstance(args: Args, incoming: Incoming) {
+    return this.transition(args, incoming, {
+      action: 'pause',
+      method: 'pause_instance',
+      task: TaskState.PAUSING,
+      event: 'pause',
+      vmState: VmState.PAUSED,
+      run: (spec) => this.o.driver.pause(spec),
+    });
+  }
+
+  private unpauseInstance(args: Args, incoming: Incoming) {
+    return this.transition(args, incoming, {
+      action: 'unpause',
+      method: 'unpause_instance',
+      task: TaskState.UNPAUSING,
+      event: 'unpause',
+      vmState: VmState.ACTIVE,
+      run: (spec) => this.o.driver.unpause(spec),
+    });
+  }
+
+  private suspendInstance(args: Args, incoming: Incoming) {
+    return this.transition(args, incoming, {
+      action: 'suspend',
+      method: 'suspend_instance',
+      task: TaskState.SUSPENDING,
+      event: 'suspend',
+      vmState: VmState.SUSPENDED,
+      run: (spec) => this.o.driver.suspend(spec),
+    });
+  }
+
+  private resumeInstance(args: Args, incoming: Incoming) {
+    return this.transition(args, incoming, {
+      action: 'resume',
+      method: 'resume_instance',
+      task: TaskState.RESUMING,
+      event: 'resume',
+      vmState: VmState.ACTIVE,
+      run: (spec) => this.o.driver.resume(spec),
+    });
+  }
+
+  // ---- queries ----
+
+  private async getConsoleOutput(args: Args): Promise<string> {
+    const instance = parseInstance(args.instance);
+    const tail = args.tail_length;
+    if (tail !== undefined && tail !== null && !(Number.isInteger(tail) && (tail as number) >= 0))
+      throw new InvalidArgumentError(
+        `tail_length must be a non-negative integer, got ${JSON.stringify(tail)}`,
+      );
+    const r = this.record(instance.uuid);
+    this.guard({ ...r, task_state: null }, 'console', 'get_console_output');
+    return this.o.driver.getConsoleOutput(r.spec, (tail as number | null) ?? undefined);
+  }
+
+  private async getInstanceDiagnostics(args: Args): Promise<unknown> {
+    const instance = parseInstance(args.instance);
+    const r = this.record(instance.uuid);
+    this.guard({ ...r, task_state: null }, 'diagnostics', 'get_instance_diagnostics');
+    const d = await this.o.driver.getDiagnostics(r.spec);
+    return {
+      'nova_object.name': 'Diagnostics',
+      'nova_object.namespace': 'nova',
+      'nova_object.version': '1.0',
+      'nova_object.data': {
+        state: d.state,
+        driver: d.driver,
+        hypervisor: 'lxc',
+        hypervisor_os: 'linux',
+        uptime: d.uptimeSeconds ?? null,
+        config_drive: false,
+        num_cpus: r.spec.vcpus,
+        num_nics: d.nics.length,
+        num_disks: d.disks.length,
+        memory_details: { maximum: d.memoryLimitBytes ?? null, used: d.memoryBytes ?? null },
+        cpu_details: [{ id: 0, time: d.cpuNanos ?? null, utilisation: null }],
+        nic_details: d.nics.map((n) => ({
+          rx_octets: n.rxBytes,
+          tx_octets: n.txBytes,
+          rx_packets: n.rxPackets,
+          tx_packets: n.txPackets,
+        })),
+        disk_details: d.disks.map((k) => ({ read_bytes: k.readBytes, write_bytes: k.writeBytes })),
+        pids: d.pids ?? null,
+        oom_killed: d.oomKilled ?? false,
+      },
+    };
+  }
+
+  private getHostUptime(): Promise<string> {
+    return this.o.driver.getHostUptime();
+  }
+
+  // ---- what the driver and the kernel say on their own ----
+
+  /** A workload that exited by itself: the instance becomes stopped, as Nova's power sync does. */
+  private async workloadStopped(uuid: string, state: PowerState, reason?: string): Promise<void> {
+    const r = this.o.store.get(uuid);
+    if (!r || r.task_state !== null || r.vm_state !== VmState.ACTIVE) return;
+    const context: RequestContext = { request_id: `req-power-sync-${uuid}` };
+    this.logFor(uuid, context).warn('workload stopped on its own', { power_state: state, reason });
+    r.task_state = TaskState.POWERING_OFF;
+    await this.notifier.emit('power_off', 'start', r, context);
+    Object.assign(r, { vm_state: VmState.STOPPED, task_state: null, power_state: state });
+    await this.persist(r, null, context);
+    await this.notifier.emit('power_off', 'end', r, context);
+  }
+
+  /**
+   * Reconciles every recorded instance with the driver (at start, and
+   * periodically): an interrupted task is finished or ends in ERROR, never
+   * left in a task_state; a container without a record is removed.
+   */
+  async reconcile(): Promise<void> {
+    const context: RequestContext = { request_id: 'req-reconcile' };
+    const known = new Set<string>();
+    for (const r of this.o.store.all()) {
+      known.add(r.uuid);
+      await this.inTurn(r.uuid, () => this.reconcileOne(r.uuid, context));
+    }
+    for (const uuid of await this.o.driver.listInstanceUuids()) {
+      if (known.has(uuid)) continue;
+      await this.inTurn(uuid, async () => {
+        if (this.o.store.get(uuid)) return; // built while this pass ran
+        this.logFor(uuid, context).warn('removing a container with no instance record');
+        await this.o.driver.destroy({
+          uuid,
+          name: uuid,
+          vcpus: 1,
+          memoryMb: 0,
+          rootGb: 0,
+          imageRef: '',
+        });
+      });
+    }
+  }
+
+  private async reconcileOne(uuid: string, context: RequestContext): Promise<void> {
+    const r = this.o.store.get(uuid);
+    if (!r) return;
+    const log = this.logFor(uuid, context);
+    const interrupted = r.task_state;
+    if (interrupted === TaskState.DELETING) {
+      await this.o.driver.destroy(r.spec);
+      Object.assign(r, {
+        vm_state: VmState.DELETED,
+        task_state: null,
+        power_state: PowerState.NOSTATE,
+      });
+      await this.conductor.saveInstance(r, TaskState.DELETING, context);
+      this.o.store.remove(uuid);
+      log.warn('finished a delete interrupted by a restart');
+      return;
+    }
+    await this.refreshPower(r);
+    const exists = r.power_state !== PowerState.NOSTATE;
+    const before = `${r.vm_state}/${r.task_state}`;
+    if (interrupted === TaskState.SPAWNING || (!exists && r.vm_state !== VmState.ERROR)) {
+      if (interrupted === TaskState.SPAWNING && exists && r.power_state === PowerState.RUNNING) {
+        Object.assign(r, {
+          vm_state: VmState.ACTIVE,
+          task_state: null,
+          launched_at: new Date().toISOString(),
+        });
+      } else {
+        await this.o.driver.destroy(r.spec);
+        const message = interrupted
+          ? `interrupted by a compute service restart while ${interrupted}`
+          : 'instance lost: no container found';
+        Object.assign(r, {
+          vm_state: VmState.ERROR,
+          task_state: null,
+          power_state: PowerState.NOSTATE,
+          fault: { code: 500, message, created_at: new Date().toISOString() },
+        });
+      }
+    } else if (r.vm_state === VmState.ERROR) {
+      r.task_state = null;
+    } else {
+      // Whatever the task was, the instance is what its container is now.
+      r.task_state = null;
+      r.vm_state = powerToVmState(r.power_state);
+    }
+    if (`${r.vm_state}/${r.task_state}` !== before || interrupted) {
+      log.warn('reconciled', {
+        from: before,
+        to: `${r.vm_state}/${r.task_state}`,
+        power_state: r.power_state,
+      });
+      await this.persist(r, interrupted ?? null, context);
+    } else {
+      this.o.store.save(r);
+    }
+  }
+}

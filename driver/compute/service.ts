@@ -1,0 +1,127 @@
+/**
+ * `berth compute`: the compute node. Wires the transport, the driver, the
+ * manager and the status API; reconciles at start; sends heartbeats and
+ * syncs power states periodically; stops gracefully (instances keep
+ * running).
+ */
+import path from 'node:path';
+import type { Server as HttpServer } from 'node:http';
+import type { Logger } from 'winston';
+import type { BerthConfig } from '../../config/schema';
+import { AmqpTransport, transportOptionsFromConfig } from '../../messaging/amqp-transport';
+import type { Server, Transport } from '../../messaging/transport';
+import { LocalImageStore } from '../image/local-image-store';
+import { ContainerDriver } from '../virt/container-driver';
+import type { ComputeDriver } from '../virt/driver';
+import { ConductorAPI } from './conductor';
+import { InstanceRecords } from './instance-records';
+import { ComputeManager } from './manager';
+import { ComputeMetrics, listen, statusApp } from './status-api';
+
+/** How often the power states of all instances are compared with the driver's. */
+const POWER_SYNC_INTERVAL_S = 60;
+
+export interface ComputeServiceOptions {
+  config: BerthConfig;
+  log: Logger;
+  /** defaults: AmqpTransport from the config, ContainerDriver on the local image store */
+  transport?: Transport;
+  driver?: ComputeDriver;
+}
+
+export class ComputeService {
+  private timers: NodeJS.Timeout[] = [];
+  private stopping?: Promise<void>;
+
+  private constructor(
+    readonly manager: ComputeManager,
+    readonly metrics: ComputeMetrics,
+    private readonly transport: Transport,
+    private readonly driver: ComputeDriver,
+    private readonly rpc: Server,
+    private readonly status: HttpServer,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(o: ComputeServiceOptions): Promise<ComputeService> {
+    const { config, log } = o;
+    const host = config.DEFAULT.host;
+    const state = config.DEFAULT.state_path;
+    const transport = o.transport ?? new AmqpTransport(transportOptionsFromConfig(config));
+    const driver =
+      o.driver ??
+      new ContainerDriver({
+        images: new LocalImageStore(path.join(state, 'images')),
+        statePath: state,
+        compute: config.compute,
+        logger: log,
+      });
+    await driver.initHost(host);
+    const records = new InstanceRecords(path.join(state, 'compute'));
+    const metrics = new ComputeMetrics();
+    const manager = new ComputeManager({
+      driver,
+      transport,
+      store: records,
+      host,
+      log,
+      stopTimeout: config.compute.stop_timeout,
+      observe: (method, ok, seconds) => metrics.observe(method, ok, seconds),
+    });
+    await manager.reconcile();
+    const rpc = await transport.serve({ topic: 'compute', server: host }, manager.endpoints(), {
+      fanout: true,
+    });
+    const status = await listen(
+      statusApp({ store: records, driver, transport, metrics, log }),
+      config.compute.status_listen,
+    );
+    const service = new ComputeService(manager, metrics, transport, driver, rpc, status, log);
+    service.startPeriodicTasks(config, host);
+    log.info('compute service started', { host, status_listen: config.compute.status_listen });
+    return service;
+  }
+
+  private startPeriodicTasks(config: BerthConfig, host: string): void {
+    const conductor = new ConductorAPI(this.transport, this.log);
+    const interval = config.DEFAULT.report_interval;
+    let reports = 0;
+    let reported = true;
+    const heartbeat = async () => {
+      try {
+        await conductor.reportHeartbeat(
+          host,
+          ++reports,
+          await this.driver.getAvailableResource(),
+          interval,
+        );
+        if (!reported) this.log.info('heartbeats reach the conductor again');
+        reported = true;
+      } catch (err) {
+        // Logged once per outage, not every interval.
+        if (reported) this.log.warn('heartbeat not delivered', { error: (err as Error).message });
+        reported = false;
+      }
+    };
+    const sync = () =>
+      this.manager
+        .reconcile()
+        .catch((err: Error) => this.log.error('power state sync failed', { error: err.message }));
+    void heartbeat();
+    this.timers.push(setInterval(() => void heartbeat(), interval * 1000));
+    this.timers.push(setInterval(() => void sync(), POWER_SYNC_INTERVAL_S * 1000));
+  }
+
+  /** Stops consuming, lets in-flight operations finish, and disconnects; instances keep running. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      for (const t of this.timers) clearInterval(t);
+      await this.rpc.stop();
+      await new Promise<void>((resolve) => this.status.close(() => resolve()));
+      await this.driver.cleanupHost();
+      await this.transport.close();
+      this.log.info('compute service stopped');
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,333 @@
+/**
+ * What every ComputeDriver must do, as one suite each driver's tests run
+ * (Nova's test_virt_drivers.py): the FakeDriver in unit tests, the
+ * ContainerDriver against the real kernel. A manager tested on the fake
+ * can then trust the real driver to answer the same way.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConflictError, NotFoundError } from '../errors';
+import {
+  type ComputeDriver,
+  type ImageMeta,
+  type InstanceSpec,
+  type LifecycleEvent,
+  PowerState,
+} from './driver';
+
+export interface DriverUnderTest {
+  /** not yet initialised: the suite calls initHost(host) */
+  driver: ComputeDriver;
+  host: string;
+  image: ImageMeta;
+  /** matches the console line the workload prints each time it starts */
+  bootMarker: RegExp;
+  /** ends the workload without the driver asking: it exits with status 0, or SIGKILL kills it */
+  endWorkload(instance: InstanceSpec, how: 'exit' | 'kill'): Promise<void>;
+  /** the instance's writable files, for drivers that have them */
+  writableLayer?: {
+    write(instance: InstanceSpec, text: string): Promise<void>;
+    read(instance: InstanceSpec): Promise<string>;
+  };
+  /** after the suite destroyed its instances and called cleanupHost */
+  cleanup(): Promise<void>;
+}
+
+const { RUNNING, PAUSED, SHUTDOWN, CRASHED, SUSPENDED } = PowerState;
+
+async function eventually<T>(what: string, probe: () => Promise<T>, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+export function computeDriverConformance(
+  name: string,
+  setup: () => Promise<DriverUnderTest>,
+  opts: { skip?: string } = {},
+) {
+  describe(`ComputeDriver conformance: ${name}`, { skip: opts.skip }, () => {
+    let sut: DriverUnderTest;
+    let driver: ComputeDriver;
+    const events: LifecycleEvent[] = [];
+
+    before(async () => {
+      sut = await setup();
+      driver = sut.driver;
+      driver.onLifecycleEvent((event) => events.push(event));
+      await driver.initHost(sut.host);
+    });
+
+    after(async () => {
+      if (!driver) return;
+      for (const uuid of await driver.listInstanceUuids()) await driver.destroy(spec({ uuid }));
+      await driver.cleanupHost();
+      await sut.cleanup();
+    });
+
+    function spec(overrides: Partial<InstanceSpec> = {}): InstanceSpec {
+      return {
+        uuid: randomUUID(),
+        name: 'conformance',
+        hostname: 'conformance',
+        vcpus: 1,
+        memoryMb: 64,
+        rootGb: 1,
+        imageRef: sut.image.id,
+        ...overrides,
+      };
+    }
+
+    const state = async (instance: InstanceSpec) => (await driver.getInfo(instance)).state;
+
+    /** The boot marker as a line pattern (flags 'm'), or to count boots (flags 'gm'). */
+    const marker = (flags: string) => new RegExp(sut.bootMarker.source, flags);
+
+    async function boots(instance: InstanceSpec): Promise<number> {
+      return (await driver.getConsoleOutput(instance)).match(marker('gm'))?.length ?? 0;
+    }
+
+    const booted = (instance: InstanceSpec, count: number) =>
+      eventually(
+        `boot ${count} of ${instance.uuid}`,
+        async () => (await boots(instance)) === count,
+      );
+
+    /** Spawns an instance and waits until its workload is up. */
+    async function spawned(overrides: Partial<InstanceSpec> = {}): Promise<InstanceSpec> {
+      const instance = spec(overrides);
+      await driver.spawn(instance, sut.image);
+      await booted(instance, 1);
+      return instance;
+    }
+
+    /** Writes through the writable layer, when the driver has one; returns a check for later. */
+    async function markDisk(instance: InstanceSpec): Promise<() => Promise<void>> {
+      const layer = sut.writableLayer;
+      if (!layer) return async () => {};
+      const text = `written before ${randomUUID()}`;
+      await layer.write(instance, text);
+      return async () => assert.equal((await layer.read(instance)).trim(), text);
+    }
+
+    const eventsFor = (instance: InstanceSpec) => events.filter((e) => e.uuid === instance.uuid);
+    const firstEvent = (instance: InstanceSpec) =>
+      eventually('a lifecycle event', async () => eventsFor(instance)[0]);
+
+    test('spawn runs the instance: RUNNING, listed, existing', async () => {
+      const instance = await spawned();
+      assert.equal(await state(instance), RUNNING);
+      assert.ok((await driver.listInstanceUuids()).includes(instance.uuid));
+      assert.equal(await driver.instanceExists(instance.uuid), true);
+      await driver.destroy(instance);
+    });
+
+    test('a second spawn of a running instance makes no second workload', async () => {
+      const instance = await spawned();
+      await driver.spawn(instance, sut.image);
+      const listed = (await driver.listInstanceUuids()).filter((u) => u === instance.uuid);
+      assert.equal(listed.length, 1);
+      assert.equal(await state(instance), RUNNING);
+      await sleep(200);
+      assert.equal(await boots(instance), 1, 'the workload was restarted');
+      await driver.destroy(instance);
+    });
+
+    test('powerOff gives SHUTDOWN, idempotently and without a lifecycle event', async () => {
+      const instance = await spawned();
+      await driver.powerOff(instance, 5);
+      assert.equal(await state(instance), SHUTDOWN);
+      await driver.powerOff(instance, 5);
+      assert.equal(await state(instance), SHUTDOWN);
+      await driver.powerOff(instance, 0);
+      await sleep(100);
+      assert.deepEqual(eventsFor(instance), [], 'a requested stop is not news');
+      await driver.destroy(instance);
+    });
+
+    test('powerOn starts a stopped instance again on the same writable data', async () => {
+      const instance = await spawned();
+      const stillThere = await markDisk(instance);
+      await driver.powerOff(instance, 5);
+      await driver.powerOn(instance);
+      assert.equal(await state(instance), RUNNING);
+      await booted(instance, 2);
+      await stillThere();
+      await driver.powerOn(instance);
+      await sleep(200);
+      assert.equal(await boots(instance), 2, 'powerOn of a running instance restarted it');
+      await driver.destroy(instance);
+    });
+
+    test('pause freezes (PAUSED) and unpause thaws; other requests in between conflict', async () => {
+      const instance = await spawned();
+      await driver.pause(instance);
+      assert.equal(await state(instance), PAUSED);
+      await assert.rejects(driver.pause(instance), ConflictError);
+      await assert.rejects(driver.suspend(instance), ConflictError);
+      await assert.rejects(driver.resume(instance), ConflictError);
+      await assert.rejects(driver.powerOn(instance), ConflictError);
+      await driver.unpause(instance);
+      assert.equal(await state(instance), RUNNING);
+      await assert.rejects(driver.unpause(instance), ConflictError);
+      await driver.destroy(instance);
+    });
+
+    test('suspend is told apart from pause (SUSPENDED) and resume undoes it', async () => {
+      const instance = await spawned();
+      await driver.suspend(instance);
+      assert.equal(await state(instance), SUSPENDED);
+      await assert.rejects(driver.unpause(instance), ConflictError);
+      await assert.rejects(driver.pause(instance), ConflictError);
+      await driver.resume(instance);
+      assert.equal(await state(instance), RUNNING);
+      await assert.rejects(driver.resume(instance), ConflictError);
+      await driver.destroy(instance);
+    });
+
+    test('reboot SOFT and HARD restart the workload and keep its writable data', async () => {
+      const instance = await spawned();
+      const stillThere = await markDisk(instance);
+      await driver.reboot(instance, 'SOFT');
+      assert.equal(await state(instance), RUNNING);
+      await booted(instance, 2);
+      await stillThere();
+      await driver.reboot(instance, 'HARD');
+      assert.equal(await state(instance), RUNNING);
+      await booted(instance, 3);
+      await stillThere();
+      assert.deepEqual(eventsFor(instance), [], 'a requested reboot is not news');
+      await driver.destroy(instance);
+    });
+
+    test('reboot brings a stopped, paused or suspended instance back to RUNNING', async () => {
+      const instance = await spawned();
+      const stops = [
+        () => driver.powerOff(instance, 5),
+        () => driver.pause(instance),
+        () => driver.suspend(instance),
+      ];
+      for (const [i, stop] of stops.entries()) {
+        await stop();
+        await driver.reboot(instance, 'SOFT');
+        assert.equal(await state(instance), RUNNING);
+        await booted(instance, i + 2);
+      }
+      await driver.destroy(instance);
+    });
+
+    test('destroy removes any instance; destroying again or an unknown one succeeds', async () => {
+      for (const leave of ['running', 'paused', 'suspended', 'stopped']) {
+        const instance = await spawned();
+        if (leave === 'paused') await driver.pause(instance);
+        if (leave === 'suspended') await driver.suspend(instance);
+        if (leave === 'stopped') await driver.powerOff(instance, 5);
+        await driver.destroy(instance);
+        await assert.rejects(driver.getInfo(instance), NotFoundError, leave);
+        assert.equal(await driver.instanceExists(instance.uuid), false);
+        assert.ok(!(await driver.listInstanceUuids()).includes(instance.uuid));
+        await driver.destroy(instance);
+      }
+      await driver.destroy(spec());
+    });
+
+    test('an unknown instance is NotFoundError for getInfo and every operation', async () => {
+      const unknown = spec();
+      const operations = [
+        () => driver.getInfo(unknown),
+        () => driver.reboot(unknown, 'HARD'),
+        () => driver.powerOff(unknown),
+        () => driver.powerOn(unknown),
+        () => driver.pause(unknown),
+        () => driver.unpause(unknown),
+        () => driver.suspend(unknown),
+        () => driver.resume(unknown),
+        () => driver.getConsoleOutput(unknown),
+        () => driver.getDiagnostics(unknown),
+      ];
+      for (const operation of operations) await assert.rejects(operation(), NotFoundError);
+      assert.equal(await driver.instanceExists(unknown.uuid), false);
+    });
+
+    test('console output holds what the workload printed; tailLength keeps the last lines', async () => {
+      const instance = await spawned();
+      assert.match(await driver.getConsoleOutput(instance), marker('m'));
+      await driver.reboot(instance, 'HARD');
+      await booted(instance, 2);
+      const last = await driver.getConsoleOutput(instance, 1);
+      assert.equal(last.trimEnd().split('\n').length, 1);
+      assert.match(last, marker('m'));
+      assert.equal(await driver.getConsoleOutput(instance, 0), '');
+      await driver.destroy(instance);
+    });
+
+    test('diagnostics report the state, the memory limit, cpu time and processes', async () => {
+      const instance = await spawned({ memoryMb: 96 });
+      const d = await driver.getDiagnostics(instance);
+      assert.equal(d.state, 'running');
+      assert.ok(d.driver);
+      assert.equal(d.memoryLimitBytes, 96 * 2 ** 20);
+      assert.equal(typeof d.cpuNanos, 'number');
+      assert.ok(d.pids! >= 1);
+      assert.ok(d.uptimeSeconds! >= 0);
+      assert.deepEqual([d.nics, d.disks, d.oomKilled], [[], [], false]);
+      await driver.pause(instance);
+      assert.equal((await driver.getDiagnostics(instance)).state, 'paused');
+      await driver.destroy(instance);
+    });
+
+    test("available resource: host totals, and each instance's flavor counted until destroy", async () => {
+      const before = await driver.getAvailableResource();
+      assert.equal(before.hypervisor_hostname, sut.host);
+      assert.ok(before.hypervisor_type);
+      for (const key of ['vcpus', 'memory_mb', 'local_gb', 'hypervisor_version'] as const)
+        assert.ok(Number.isInteger(before[key]) && before[key] > 0, key);
+      const instance = await spawned({ vcpus: 2, memoryMb: 96, rootGb: 3 });
+      const used = await driver.getAvailableResource();
+      const delta = (r: typeof used) => [
+        r.vcpus_used - before.vcpus_used,
+        r.memory_mb_used - before.memory_mb_used,
+        r.local_gb_used - before.local_gb_used,
+        r.running_vms - before.running_vms,
+      ];
+      assert.deepEqual(delta(used), [2, 96, 3, 1]);
+      await driver.powerOff(instance, 5);
+      assert.deepEqual(delta(await driver.getAvailableResource()), [2, 96, 3, 0]);
+      await driver.destroy(instance);
+      assert.deepEqual(delta(await driver.getAvailableResource()), [0, 0, 0, 0]);
+    });
+
+    test('a workload that exits by itself is SHUTDOWN and reported; powerOn restarts it', async () => {
+      const instance = await spawned();
+      await sut.endWorkload(instance, 'exit');
+      const event = await firstEvent(instance);
+      assert.deepEqual([event.state, event.reason], [SHUTDOWN, 'exited with code 0']);
+      assert.equal(await state(instance), SHUTDOWN);
+      await driver.powerOn(instance);
+      assert.equal(await state(instance), RUNNING);
+      await driver.destroy(instance);
+      assert.equal(eventsFor(instance).length, 1, 'destroy is not news');
+    });
+
+    test('a workload killed by a signal berth did not send is CRASHED and reported', async () => {
+      const instance = await spawned();
+      await sut.endWorkload(instance, 'kill');
+      const event = await firstEvent(instance);
+      assert.deepEqual([event.state, event.reason], [CRASHED, 'killed by signal 9']);
+      assert.equal(await state(instance), CRASHED);
+      await driver.reboot(instance, 'HARD');
+      assert.equal(await state(instance), RUNNING);
+      await driver.destroy(instance);
+    });
+
+    test('host uptime reads like uptime(1)', async () => {
+      assert.match(await driver.getHostUptime(), /^ \d\d:\d\d:\d\d up .+ load average: /);
+    });
+  });
+}

@@ -1,0 +1,418 @@
+/**
+ * The ComputeDriver on berth's native containers: one container per
+ * instance, named by the instance uuid, created on the image's unpacked
+ * layers and owned by the host's berth-monitor, so instances outlive the
+ * compute service. Each operation reads the same way: look the instance
+ * up, guard its power state, record the intent, act on the runtime.
+ */
+import path from 'node:path';
+import type { Logger } from 'winston';
+import { forInstance, log as defaultLog } from '../../config/log';
+import type { ComputeSection } from '../../config/schema';
+import { NotFoundError, UnavailableError } from '../errors';
+import type { ImageService } from '../image/image-service';
+import { type ContainerInfo, ContainerRuntime } from '../runtime/runtime';
+import { UndoStack } from '../undo-stack';
+import { MAX_CONSOLE_BYTES, tailLines } from './console';
+import {
+  type AvailableResource,
+  type ComputeDriver,
+  type Diagnostics,
+  type DriverCapabilities,
+  type ImageMeta,
+  type InstanceInfo,
+  type InstanceSpec,
+  type LifecycleEvent,
+  PowerState,
+} from './driver';
+import { availableResource, hostTotals, kernelVersion, uptimeText } from './host-resources';
+import { instanceContainerConfig } from './instance-config';
+import { InstanceLocks } from './instance-locks';
+import { type InstanceRecord, InstanceStore, type PowerIntent } from './instance-store';
+import { LifecycleListeners } from './lifecycle-listeners';
+import {
+  describeExit,
+  type GuardedOperation,
+  guardTransition,
+  powerStateName,
+  unrequestedEndState,
+  type WorkloadExit,
+} from './power-state';
+
+export interface ContainerDriverOptions {
+  images: ImageService;
+  /** DEFAULT.state_path: containers, instance records, and the disk reported as local_gb */
+  statePath: string;
+  compute: ComputeSection;
+  logger?: Logger;
+  /** how initHost gets the runtime; by default it opens the host's, under statePath */
+  openRuntime?: () => Promise<ContainerRuntime>;
+}
+
+/** What getInfo reports for a container, given the power state berth last asked for. */
+export function containerPowerState(
+  info: Pick<ContainerInfo, 'state' | 'exit'>,
+  intent: PowerIntent,
+): PowerState {
+  switch (info.state) {
+    case 'running':
+      return PowerState.RUNNING;
+    // Both are a frozen cgroup; only the intent tells them apart.
+    case 'paused':
+      return intent === 'suspended' ? PowerState.SUSPENDED : PowerState.PAUSED;
+    case 'created':
+      return PowerState.NOSTATE;
+    case 'exited':
+      return intent === 'stopped' ? PowerState.SHUTDOWN : unrequestedEndState(info.exit!);
+  }
+}
+
+export class ContainerDriver implements ComputeDriver {
+  readonly capabilities: DriverCapabilities = {
+    supports_pause: true,
+    supports_suspend: true,
+    supports_console_output: true,
+    supports_diagnostics: true,
+    supports_attach_interface: false,
+    has_imagecache: false,
+  };
+  private rt?: ContainerRuntime;
+  private host = '';
+  private readonly records: InstanceStore;
+  private readonly locks = new InstanceLocks();
+  private readonly log: Logger;
+  private readonly listeners: LifecycleListeners;
+  private readonly openRuntime: () => Promise<ContainerRuntime>;
+
+  constructor(private readonly opts: ContainerDriverOptions) {
+    this.log = opts.logger ?? defaultLog;
+    this.listeners = new LifecycleListeners(this.log);
+    this.records = new InstanceStore(path.join(opts.statePath, 'instances'));
+    this.openRuntime =
+      opts.openRuntime ??
+      (() =>
+        ContainerRuntime.open({
+          stateDir: opts.statePath,
+          cgroupParent: opts.compute.cgroup_parent,
+          logger: this.log,
+        }));
+  }
+
+  /** Re-adopts the containers of the state directory and forgets records whose container is gone. */
+  async initHost(host: string): Promise<void> {
+    await this.records.load();
+    const rt = await this.openRuntime();
+    rt.onExit((uuid, exit) => this.onWorkloadExit(uuid, exit));
+    this.rt = rt;
+    this.host = host;
+    for (const record of this.records.all()) {
+      if (rt.has(record.uuid)) continue;
+      forInstance(this.log, record.uuid).warn(
+        'instance container is gone; forgetting the instance',
+      );
+      await this.records.remove(record.uuid);
+    }
+    this.log.info('container driver ready', { host, instances: this.records.all().length });
+  }
+
+  async cleanupHost(): Promise<void> {
+    const rt = this.rt;
+    this.rt = undefined;
+    await rt?.close();
+  }
+
+  /** Idempotent: a container that exists is started if need be, never made twice. */
+  spawn(instance: InstanceSpec, image: ImageMeta): Promise<void> {
+    return this.locks.run(instance.uuid, async () => {
+      const rt = this.runtime();
+      const log = forInstance(this.log, instance.uuid);
+      if (!rt.has(instance.uuid)) return this.create(instance, image, log);
+      const { state } = rt.info(instance.uuid);
+      if (state === 'running' || state === 'paused') {
+        log.info('spawn: instance already exists and runs');
+        return;
+      }
+      if (!this.records.get(instance.uuid)) await this.records.save(newRecord(instance, image));
+      await this.startWorkload(instance.uuid);
+      log.info('spawn: existing instance started');
+    });
+  }
+
+  /** Stops (within compute.stop_timeout) and removes the instance; absent instances are fine. */
+  destroy(instance: InstanceSpec): Promise<void> {
+    return this.locks.run(instance.uuid, async () => {
+      const rt = this.runtime();
+      if (rt.has(instance.uuid)) {
+        await this.stopWorkload(instance.uuid, this.graceMs);
+        await rt.delete(instance.uuid);
+      }
+      await this.records.remove(instance.uuid);
+      forInstance(this.log, instance.uuid).info('instance destroyed');
+    });
+  }
+
+  /** SOFT: SIGTERM and the grace period, then SIGKILL; HARD: SIGKILL. The writable layer stays. */
+  reboot(instance: InstanceSpec, type: 'SOFT' | 'HARD'): Promise<void> {
+    return this.locks.run(instance.uuid, async () => {
+      this.lookup(instance.uuid);
+      await this.stopWorkload(instance.uuid, type === 'SOFT' ? this.graceMs : 0);
+      await this.startWorkload(instance.uuid);
+      forInstance(this.log, instance.uuid).info('instance rebooted', { type });
+    });
+  }
+
+  powerOff(instance: InstanceSpec, timeoutSeconds?: number): Promise<void> {
+    return this.locks.run(instance.uuid, async () => {
+      this.lookup(instance.uuid);
+      const graceMs = timeoutSeconds === undefined ? this.graceMs : timeoutSeconds * 1000;
+      await this.stopWorkload(instance.uuid, graceMs);
+      forInstance(this.log, instance.uuid).info('instance powered off');
+    });
+  }
+
+  powerOn(instance: InstanceSpec): Promise<void> {
+    return this.locks.run(instance.uuid, async () => {
+      const state = this.powerState(instance.uuid);
+      guardTransition(instance.uuid, 'powerOn', state);
+      if (state === PowerState.RUNNING) return;
+      await this.startWorkload(instance.uuid);
+      forInstance(this.log, instance.uuid).info('instance powered on');
+    });
+  }
+
+  pause(instance: InstanceSpec): Promise<void> {
+    return this.freezerTransition(instance, 'pause', 'paused', (rt) => rt.pause(instance.uuid));
+  }
+
+  unpause(instance: InstanceSpec): Promise<void> {
+    return this.freezerTransition(instance, 'unpause', 'running', (rt) =>
+      rt.unpause(instance.uuid),
+    );
+  }
+
+  /**
+   * Design §5: suspend = freeze + release what can be released. Nothing can
+   * be yet: cgroup v1 refuses memory.force_empty while the cgroup has
+   * tasks, and proactive reclaim (v2 memory.reclaim) is not wired. So a
+   * suspended instance holds its memory as a paused one does; it differs in
+   * what it reports and in needing resume rather than unpause.
+   */
+  suspend(instance: InstanceSpec): Promise<void> {
+    return this.freezerTransition(instance, 'suspend', 'suspended', (rt) =>
+      rt.pause(instance.uuid),
+    );
+  }
+
+  resume(instance: InstanceSpec): Promise<void> {
+    return this.freezerTransition(instance, 'resume', 'running', (rt) => rt.unpause(instance.uuid));
+  }
+
+  async getInfo(instance: InstanceSpec): Promise<InstanceInfo> {
+    const { record, info } = this.lookup(instance.uuid);
+    return {
+      state: containerPowerState(info, record.intent),
+      internalId: info.pid === undefined ? undefined : String(info.pid),
+    };
+  }
+
+  async listInstanceUuids(): Promise<string[]> {
+    return this.instances().map((r) => r.uuid);
+  }
+
+  async instanceExists(uuid: string): Promise<boolean> {
+    return this.records.get(uuid) !== undefined && this.runtime().has(uuid);
+  }
+
+  async getConsoleOutput(instance: InstanceSpec, tailLength?: number): Promise<string> {
+    this.lookup(instance.uuid);
+    const text = await this.runtime().consoleOutput(instance.uuid, MAX_CONSOLE_BYTES);
+    return tailLines(text, tailLength);
+  }
+
+  async getDiagnostics(instance: InstanceSpec): Promise<Diagnostics> {
+    const { record, info } = this.lookup(instance.uuid);
+    const stats = this.runtime().stats(instance.uuid);
+    const up = info.state === 'running' || info.state === 'paused';
+    return {
+      state: powerStateName(containerPowerState(info, record.intent)),
+      driver: 'berth',
+      uptimeSeconds:
+        up && record.startedAt ? Math.floor((Date.now() - record.startedAt) / 1000) : undefined,
+      cpuNanos: stats.cpuNanos,
+      memoryBytes: stats.memoryBytes,
+      memoryLimitBytes: stats.memoryLimitBytes,
+      pids: stats.pids,
+      // Instances have no network or volumes of their own yet.
+      nics: [],
+      disks: [],
+      oomKilled: info.exit?.oomKilled ?? false,
+    };
+  }
+
+  async getAvailableResource(): Promise<AvailableResource> {
+    const rt = this.runtime();
+    const instances = this.instances();
+    return availableResource({
+      hostname: this.host,
+      // libvirt's name for Linux containers: a valid Nova HVType, which 'berth' would not be.
+      hypervisorType: 'lxc',
+      hypervisorVersion: kernelVersion(),
+      totals: hostTotals(this.opts.statePath),
+      instances,
+      runningVms: instances.filter((r) => ['running', 'paused'].includes(rt.info(r.uuid).state))
+        .length,
+    });
+  }
+
+  async getHostUptime(): Promise<string> {
+    return uptimeText();
+  }
+
+  onLifecycleEvent(listener: (event: LifecycleEvent) => void): void {
+    this.listeners.add(listener);
+  }
+
+  private async create(instance: InstanceSpec, image: ImageMeta, log: Logger): Promise<void> {
+    const rt = this.runtime();
+    const record = await this.opts.images.show(image.id);
+    const layers = await this.opts.images.layers(image.id);
+    // Properties handed to spawn win: Nova passes the image meta it booted the instance with.
+    const properties = { ...record.properties, ...image.properties };
+    const config = instanceContainerConfig(
+      instance,
+      { config: record.config, properties },
+      layers,
+      this.opts.compute,
+    );
+    const undo = new UndoStack(log);
+    try {
+      await this.records.save(newRecord(instance, image));
+      undo.push('forget the instance', () => this.records.remove(instance.uuid));
+      await rt.create(config);
+      undo.push('delete the container', () => rt.delete(instance.uuid));
+      await this.startWorkload(instance.uuid);
+    } catch (err) {
+      log.error('spawn failed; undoing it', { err });
+      await undo.rollback();
+      throw err;
+    }
+    log.info('instance spawned', {
+      image: image.id,
+      command: config.command,
+      hostname: config.hostname,
+    });
+  }
+
+  private startWorkload(uuid: string): Promise<void> {
+    return this.withIntent(uuid, 'running', () => this.runtime().start(uuid), {
+      startedAt: Date.now(),
+    });
+  }
+
+  /** Stops the workload if it runs; the exit it causes is known to be requested. */
+  private async stopWorkload(uuid: string, graceMs: number): Promise<void> {
+    const rt = this.runtime();
+    const stop = async () => {
+      const { state } = rt.info(uuid);
+      if (state !== 'running' && state !== 'paused') return;
+      // A frozen workload cannot act on SIGTERM: thaw it so that it can shut down cleanly.
+      if (state === 'paused' && graceMs > 0) await rt.unpause(uuid);
+      await rt.stop(uuid, graceMs);
+    };
+    if (this.records.get(uuid)) await this.withIntent(uuid, 'stopped', stop);
+    else await stop();
+  }
+
+  private freezerTransition(
+    instance: InstanceSpec,
+    operation: GuardedOperation,
+    intent: PowerIntent,
+    act: (rt: ContainerRuntime) => Promise<void>,
+  ): Promise<void> {
+    return this.locks.run(instance.uuid, async () => {
+      guardTransition(instance.uuid, operation, this.powerState(instance.uuid));
+      await this.withIntent(instance.uuid, intent, () => act(this.runtime()));
+      forInstance(this.log, instance.uuid).info(`instance ${operation} done`);
+    });
+  }
+
+  /**
+   * Records the intent before acting, so that the exit listener knows an
+   * exit the act causes was asked for; puts the old record back if the act
+   * fails.
+   */
+  private async withIntent(
+    uuid: string,
+    intent: PowerIntent,
+    act: () => Promise<unknown>,
+    changes: Partial<InstanceRecord> = {},
+  ): Promise<void> {
+    const before = this.records.get(uuid)!;
+    await this.records.save({ ...before, ...changes, intent });
+    try {
+      await act();
+    } catch (err) {
+      await this.records
+        .save(before)
+        .catch((saveErr: unknown) =>
+          forInstance(this.log, uuid).error('cannot restore the instance record', { err: saveErr }),
+        );
+      throw err;
+    }
+  }
+
+  private onWorkloadExit(uuid: string, exit: WorkloadExit): void {
+    const record = this.records.get(uuid);
+    if (!record || record.intent === 'stopped') return;
+    const event: LifecycleEvent = {
+      uuid,
+      state: unrequestedEndState(exit),
+      reason: describeExit(exit),
+    };
+    forInstance(this.log, uuid).warn('instance workload ended on its own', {
+      power_state: powerStateName(event.state),
+      reason: event.reason,
+    });
+    this.listeners.emit(event);
+  }
+
+  private instances(): InstanceRecord[] {
+    const rt = this.runtime();
+    return this.records.all().filter((r) => rt.has(r.uuid));
+  }
+
+  private powerState(uuid: string): PowerState {
+    const { record, info } = this.lookup(uuid);
+    return containerPowerState(info, record.intent);
+  }
+
+  /** The instance's record and container; NotFoundError unless the driver has both. */
+  private lookup(uuid: string): { record: InstanceRecord; info: ContainerInfo } {
+    const rt = this.runtime();
+    const record = this.records.get(uuid);
+    if (!record || !rt.has(uuid))
+      throw new NotFoundError(`instance ${uuid} not found on this host`);
+    return { record, info: rt.info(uuid) };
+  }
+
+  private runtime(): ContainerRuntime {
+    if (!this.rt) throw new UnavailableError('container driver not initialised: call initHost');
+    return this.rt;
+  }
+
+  private get graceMs(): number {
+    return this.opts.compute.stop_timeout * 1000;
+  }
+}
+
+function newRecord(instance: InstanceSpec, image: ImageMeta): InstanceRecord {
+  return {
+    uuid: instance.uuid,
+    name: instance.name,
+    imageId: image.id,
+    vcpus: instance.vcpus,
+    memoryMb: instance.memoryMb,
+    rootGb: instance.rootGb,
+    intent: 'stopped',
+  };
+}

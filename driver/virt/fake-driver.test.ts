@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { test } from 'node:test';
+import { UnavailableError } from '../errors';
+import { computeDriverConformance } from './conformance';
+import { PowerState, type InstanceSpec } from './driver';
+import { FakeDriver } from './fake-driver';
+
+computeDriverConformance('FakeDriver', async () => {
+  const driver = new FakeDriver();
+  return {
+    driver,
+    host: 'fake-host',
+    image: { id: randomUUID(), name: 'fake-image' },
+    bootMarker: /booted/,
+    endWorkload: async (instance, how) =>
+      driver.endWorkload(
+        instance.uuid,
+        how === 'exit'
+          ? { code: 0, signal: 0, oomKilled: false }
+          : { code: 137, signal: 9, oomKilled: false },
+      ),
+    cleanup: async () => {},
+  };
+});
+
+const instance = (): InstanceSpec => ({
+  uuid: randomUUID(),
+  name: 'unit',
+  vcpus: 1,
+  memoryMb: 64,
+  rootGb: 1,
+  imageRef: 'img',
+});
+
+test('FakeDriver: failNext fails one call and changes nothing', async () => {
+  const driver = new FakeDriver();
+  const i = instance();
+  driver.failNext('spawn', new UnavailableError('no capacity'));
+  await assert.rejects(driver.spawn(i, { id: 'img' }), UnavailableError);
+  assert.equal(await driver.instanceExists(i.uuid), false);
+  await driver.spawn(i, { id: 'img' });
+  assert.equal((await driver.getInfo(i)).state, PowerState.RUNNING);
+});
+
+test('FakeDriver: an OOM kill is CRASHED and shows in diagnostics', async () => {
+  const driver = new FakeDriver();
+  const i = instance();
+  await driver.spawn(i, { id: 'img' });
+  driver.endWorkload(i.uuid, { code: 137, signal: 9, oomKilled: true });
+  assert.equal((await driver.getInfo(i)).state, PowerState.CRASHED);
+  assert.equal((await driver.getDiagnostics(i)).oomKilled, true);
+});

@@ -1,0 +1,220 @@
+/**
+ * A ComputeDriver that keeps instances in memory (Nova's fake.py), so the
+ * compute manager is testable without a kernel. It follows the same
+ * power-state rules as the ContainerDriver (the conformance suite holds
+ * both to them) and lets a test make a workload end on its own or an
+ * operation fail.
+ */
+import { NotFoundError } from '../errors';
+import { tailLines } from './console';
+import {
+  type AvailableResource,
+  type ComputeDriver,
+  type Diagnostics,
+  type DriverCapabilities,
+  type ImageMeta,
+  type InstanceInfo,
+  type InstanceSpec,
+  type LifecycleEvent,
+  PowerState,
+} from './driver';
+import { availableResource, type HostTotals, uptimeText } from './host-resources';
+import { LifecycleListeners } from './lifecycle-listeners';
+import {
+  describeExit,
+  type GuardedOperation,
+  guardTransition,
+  powerStateName,
+  unrequestedEndState,
+  type WorkloadExit,
+} from './power-state';
+
+interface FakeInstance {
+  spec: InstanceSpec;
+  state: PowerState;
+  console: string[];
+  startedAt?: number;
+  exit?: WorkloadExit;
+}
+
+/** Operations a test can make fail once with `failNext`. */
+export type FakeOperation = Exclude<keyof ComputeDriver, 'capabilities' | 'onLifecycleEvent'>;
+
+const WORKLOAD = new Set<PowerState>([PowerState.RUNNING, PowerState.PAUSED, PowerState.SUSPENDED]);
+
+export class FakeDriver implements ComputeDriver {
+  readonly capabilities: DriverCapabilities = {
+    supports_pause: true,
+    supports_suspend: true,
+    supports_console_output: true,
+    supports_diagnostics: true,
+    supports_attach_interface: false,
+    has_imagecache: false,
+  };
+  private readonly instances = new Map<string, FakeInstance>();
+  private readonly failures = new Map<FakeOperation, Error>();
+  private readonly listeners = new LifecycleListeners();
+  private host = '';
+
+  constructor(
+    private readonly totals: HostTotals = { vcpus: 16, memoryMb: 32768, localGb: 1024 },
+  ) {}
+
+  /** Makes the next call of `operation` reject with `error` and change nothing. */
+  failNext(operation: FakeOperation, error: Error): void {
+    this.failures.set(operation, error);
+  }
+
+  /** The workload ends without the driver asking: it exits, or a signal or the OOM killer ends it. */
+  endWorkload(uuid: string, exit: WorkloadExit): void {
+    const instance = this.get(uuid);
+    instance.state = unrequestedEndState(exit);
+    instance.exit = exit;
+    this.listeners.emit({ uuid, state: instance.state, reason: describeExit(exit) });
+  }
+
+  async initHost(host: string): Promise<void> {
+    this.failIfAsked('initHost');
+    this.host = host;
+  }
+
+  async cleanupHost(): Promise<void> {
+    this.failIfAsked('cleanupHost');
+  }
+
+  async spawn(instance: InstanceSpec, _image: ImageMeta): Promise<void> {
+    this.failIfAsked('spawn');
+    const existing = this.instances.get(instance.uuid);
+    if (existing && WORKLOAD.has(existing.state)) return;
+    const fake = existing ?? { spec: { ...instance }, state: PowerState.NOSTATE, console: [] };
+    this.instances.set(instance.uuid, fake);
+    this.boot(fake);
+  }
+
+  async destroy(instance: InstanceSpec): Promise<void> {
+    this.failIfAsked('destroy');
+    this.instances.delete(instance.uuid);
+  }
+
+  async reboot(instance: InstanceSpec, _type: 'SOFT' | 'HARD'): Promise<void> {
+    this.failIfAsked('reboot');
+    this.boot(this.get(instance.uuid));
+  }
+
+  async powerOff(instance: InstanceSpec, _timeoutSeconds?: number): Promise<void> {
+    this.failIfAsked('powerOff');
+    const fake = this.get(instance.uuid);
+    fake.state = PowerState.SHUTDOWN;
+    fake.exit = undefined;
+  }
+
+  async powerOn(instance: InstanceSpec): Promise<void> {
+    this.failIfAsked('powerOn');
+    const fake = this.get(instance.uuid);
+    guardTransition(instance.uuid, 'powerOn', fake.state);
+    if (fake.state !== PowerState.RUNNING) this.boot(fake);
+  }
+
+  async pause(instance: InstanceSpec): Promise<void> {
+    this.transition('pause', instance, PowerState.PAUSED);
+  }
+
+  async unpause(instance: InstanceSpec): Promise<void> {
+    this.transition('unpause', instance, PowerState.RUNNING);
+  }
+
+  async suspend(instance: InstanceSpec): Promise<void> {
+    this.transition('suspend', instance, PowerState.SUSPENDED);
+  }
+
+  async resume(instance: InstanceSpec): Promise<void> {
+    this.transition('resume', instance, PowerState.RUNNING);
+  }
+
+  async getInfo(instance: InstanceSpec): Promise<InstanceInfo> {
+    this.failIfAsked('getInfo');
+    return { state: this.get(instance.uuid).state };
+  }
+
+  async listInstanceUuids(): Promise<string[]> {
+    this.failIfAsked('listInstanceUuids');
+    return [...this.instances.keys()];
+  }
+
+  async instanceExists(uuid: string): Promise<boolean> {
+    this.failIfAsked('instanceExists');
+    return this.instances.has(uuid);
+  }
+
+  async getConsoleOutput(instance: InstanceSpec, tailLength?: number): Promise<string> {
+    this.failIfAsked('getConsoleOutput');
+    return tailLines(this.get(instance.uuid).console.join(''), tailLength);
+  }
+
+  async getDiagnostics(instance: InstanceSpec): Promise<Diagnostics> {
+    this.failIfAsked('getDiagnostics');
+    const fake = this.get(instance.uuid);
+    const up = WORKLOAD.has(fake.state);
+    return {
+      state: powerStateName(fake.state),
+      driver: 'fake',
+      uptimeSeconds: up ? Math.floor((Date.now() - fake.startedAt!) / 1000) : undefined,
+      cpuNanos: 0,
+      memoryBytes: up ? 1 << 20 : 0,
+      memoryLimitBytes: fake.spec.memoryMb * 2 ** 20,
+      pids: up ? 1 : 0,
+      nics: [],
+      disks: [],
+      oomKilled: fake.exit?.oomKilled ?? false,
+    };
+  }
+
+  async getAvailableResource(): Promise<AvailableResource> {
+    this.failIfAsked('getAvailableResource');
+    const all = [...this.instances.values()];
+    return availableResource({
+      hostname: this.host,
+      hypervisorType: 'fake',
+      hypervisorVersion: 1000,
+      totals: this.totals,
+      instances: all.map((i) => i.spec),
+      runningVms: all.filter((i) => WORKLOAD.has(i.state)).length,
+    });
+  }
+
+  async getHostUptime(): Promise<string> {
+    this.failIfAsked('getHostUptime');
+    return uptimeText();
+  }
+
+  onLifecycleEvent(listener: (event: LifecycleEvent) => void): void {
+    this.listeners.add(listener);
+  }
+
+  private boot(fake: FakeInstance): void {
+    fake.state = PowerState.RUNNING;
+    fake.startedAt = Date.now();
+    fake.exit = undefined;
+    fake.console.push(`fake instance ${fake.spec.name} booted\n`);
+  }
+
+  private transition(operation: GuardedOperation, instance: InstanceSpec, to: PowerState): void {
+    this.failIfAsked(operation);
+    const fake = this.get(instance.uuid);
+    guardTransition(instance.uuid, operation, fake.state);
+    fake.state = to;
+  }
+
+  private failIfAsked(operation: FakeOperation): void {
+    const error = this.failures.get(operation);
+    if (!error) return;
+    this.failures.delete(operation);
+    throw error;
+  }
+
+  private get(uuid: string): FakeInstance {
+    const fake = this.instances.get(uuid);
+    if (!fake) throw new NotFoundError(`instance ${uuid} not found on this host`);
+    return fake;
+  }
+}

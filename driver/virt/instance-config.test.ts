@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { berthSchema } from '../../config/schema';
+import { validateConfig } from '../runtime/spec';
+import type { InstanceSpec } from './driver';
+import { instanceContainerConfig, instanceHostname } from './instance-config';
+
+const UUID = '1b4e28ba-2fa1-11d2-883f-0016d3cca427';
+const compute = berthSchema.validate({}).value!.compute;
+
+const instance = (overrides: Partial<InstanceSpec> = {}): InstanceSpec => ({
+  uuid: UUID,
+  name: 'instance-00000001',
+  hostname: 'web-1',
+  vcpus: 2,
+  memoryMb: 512,
+  rootGb: 10,
+  imageRef: 'img',
+  ...overrides,
+});
+
+describe('instance container config', () => {
+  test('the flavor becomes memory, cpu quota and shares; pids are always capped', () => {
+    const config = instanceContainerConfig(instance(), { properties: {} }, ['/l'], compute);
+    assert.deepEqual(config.limits, {
+      memoryBytes: 512 << 20,
+      cpus: 2,
+      cpuShares: 2048,
+      pids: 4096,
+    });
+    assert.equal(config.id, UUID);
+    assert.deepEqual(config.network, { mode: 'none' });
+    assert.deepEqual(config.command, ['/sbin/init']);
+    validateConfig(config);
+  });
+
+  test('console log and user namespace follow [compute]', () => {
+    const userns = { ...compute, user_namespace: true, console_log_max_bytes: 8192 };
+    const config = instanceContainerConfig(instance(), { properties: {} }, ['/l'], userns);
+    assert.deepEqual(config.userNamespace, { base: 100000, size: 65536 });
+    assert.deepEqual(config.consoleLog, { maxBytes: 8192, backups: 1 });
+    assert.equal(
+      instanceContainerConfig(instance(), { properties: {} }, ['/l'], compute).userNamespace,
+      undefined,
+    );
+  });
+
+  test('the command comes from the image', () => {
+    const config = instanceContainerConfig(
+      instance(),
+      { config: { cmd: ['/bin/app'] }, properties: {} },
+      ['/l'],
+      compute,
+    );
+    assert.deepEqual(config.command, ['/bin/app']);
+  });
+
+  test('hostnames are sanitized as Nova does, else the uuid prefix', () => {
+    const cases: [string | undefined, string][] = [
+      ['web-1', 'web-1'],
+      ['My Web_Server.example', 'my-web-server-example'],
+      ['--ünïcode!!--', 'ncode'],
+      ['x'.repeat(70), 'x'.repeat(63)],
+      [`${'a'.repeat(62)}-b`, 'a'.repeat(62)],
+      ['!!!', '1b4e28ba'],
+      [undefined, '1b4e28ba'],
+    ];
+    for (const [hostname, expected] of cases) {
+      const name = instanceHostname({ uuid: UUID, hostname });
+      assert.equal(name, expected, String(hostname));
+      validateConfig(
+        instanceContainerConfig(instance({ hostname }), { properties: {} }, ['/l'], compute),
+      );
+    }
+  });
+});

@@ -1,0 +1,60 @@
+/**
+ * How a Nova instance becomes a container: flavor to cgroup limits,
+ * hostname, workload command, security and logging defaults. Pure, so the
+ * policy is unit-tested without a kernel.
+ */
+import type { ComputeSection } from '../../config/schema';
+import type { Limits } from '../runtime/cgroups';
+import type { ContainerConfig } from '../runtime/spec';
+import type { InstanceSpec } from './driver';
+import { type ImageCommandSources, workloadCommand } from './workload-command';
+
+/**
+ * Flavors say nothing about processes, yet every instance needs a cap
+ * (design §6): generous for a full init system, small enough that a fork
+ * bomb cannot exhaust the host's pid space.
+ */
+export const INSTANCE_PIDS_LIMIT = 4096;
+
+/** vCPUs become both a CFS quota (a hard cap) and shares (the weight under contention). */
+export function flavorLimits(instance: Pick<InstanceSpec, 'vcpus' | 'memoryMb'>): Limits {
+  return {
+    memoryBytes: instance.memoryMb * 2 ** 20,
+    cpus: instance.vcpus,
+    cpuShares: 1024 * instance.vcpus,
+    pids: INSTANCE_PIDS_LIMIT,
+  };
+}
+
+/** Nova's sanitize_hostname rules; the first group of the uuid when nothing usable is left. */
+export function instanceHostname(instance: Pick<InstanceSpec, 'uuid' | 'hostname'>): string {
+  const sanitized = (instance.hostname ?? '')
+    .toLowerCase()
+    .replace(/[ _.]/g, '-')
+    .replace(/[^a-z0-9-]/g, '')
+    .replace(/^-+/, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
+  return sanitized || instance.uuid.slice(0, 8);
+}
+
+export function instanceContainerConfig(
+  instance: InstanceSpec,
+  image: ImageCommandSources,
+  layers: string[],
+  compute: ComputeSection,
+): ContainerConfig {
+  return {
+    id: instance.uuid,
+    layers,
+    command: workloadCommand(image, compute.default_command),
+    hostname: instanceHostname(instance),
+    limits: flavorLimits(instance),
+    // Instances get their ports from the network seam, which does not exist yet.
+    network: { mode: 'none' },
+    userNamespace: compute.user_namespace
+      ? { base: compute.userns_uid_base, size: compute.userns_size }
+      : undefined,
+    consoleLog: { maxBytes: compute.console_log_max_bytes, backups: compute.console_log_backups },
+  };
+}

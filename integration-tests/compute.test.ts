@@ -1,0 +1,270 @@
+/**
+ * `berth compute` driven over a real RabbitMQ by Debian's oslo.messaging as
+ * nova-api/nova-conductor would drive it: real containers start, print,
+ * change state and are removed. Each run gets its own RabbitMQ vhost, so it
+ * never meets a real deployment's queues, and deletes it at the end.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import { LocalImageStore } from '../driver/image/local-image-store';
+import { berthCli, imageTar, needsRoot, processAlive, tempStateDir, waitFor } from './harness';
+
+const PYTHON = '/usr/bin/python3';
+const PEER = path.join(__dirname, '..', '..', 'integration-tests', 'fixtures', 'nova_peer.py');
+const skip = needsRoot() ?? (fs.existsSync(PYTHON) ? undefined : 'Debian python3 missing');
+
+type PeerLine = Record<string, unknown> & { kind: string };
+
+describe('berth compute with oslo.messaging peers', { skip }, () => {
+  const vhost = `berth-it-compute-${process.pid}`;
+  const url = `rabbit://guest:guest@127.0.0.1:5672/${vhost}`;
+  const exchange = 'nova';
+  const host = `berth-it-node-${process.pid}`;
+  const statusPort = 20000 + (process.pid % 20000);
+  const stateDir = tempStateDir('compute');
+  const seen: PeerLine[] = [];
+  let controlPlane: ChildProcess;
+  let compute: ChildProcess;
+  let imageId: string;
+
+  function rabbitmqctl(...args: string[]) {
+    execFileSync('rabbitmqctl', ['-q', ...args], { stdio: 'ignore' });
+  }
+
+  function peer(
+    mode: 'cast' | 'call',
+    method: string,
+    args: Record<string, unknown>,
+    timeout = 30,
+  ): PeerLine {
+    const out = execFileSync(
+      PYTHON,
+      [PEER, url, exchange, mode, host, method, JSON.stringify(args), String(timeout)],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
+    return JSON.parse(out.trim().split('\n').at(-1)!) as PeerLine;
+  }
+
+  async function status(uuid: string) {
+    const res = await fetch(`http://127.0.0.1:${statusPort}/instances/${uuid}`);
+    return { code: res.status, body: (await res.json()) as { instance?: Record<string, unknown> } };
+  }
+
+  function instance(uuid: string, id: number) {
+    return {
+      'nova_object.name': 'Instance',
+      'nova_object.namespace': 'nova',
+      'nova_object.version': '2.7',
+      'nova_object.data': {
+        id,
+        uuid,
+        user_id: 'u-1',
+        project_id: 'p-1',
+        image_ref: imageId,
+        hostname: `vm-${id}`,
+        display_name: `vm-${id}`,
+        vm_state: 'building',
+        task_state: 'scheduling',
+        power_state: 0,
+        memory_mb: 64,
+        vcpus: 1,
+        root_gb: 1,
+        metadata: {},
+        flavor: {
+          'nova_object.name': 'Flavor',
+          'nova_object.namespace': 'nova',
+          'nova_object.version': '1.2',
+          'nova_object.data': {
+            id: 1,
+            name: 'm1.tiny',
+            flavorid: '1',
+            memory_mb: 64,
+            vcpus: 1,
+            root_gb: 1,
+          },
+        },
+      },
+    };
+  }
+
+  const waitSeen = (what: string, match: (l: PeerLine) => boolean) =>
+    waitFor(what, () => seen.find(match), 20000);
+
+  before(async () => {
+    rabbitmqctl('add_vhost', vhost);
+    rabbitmqctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
+    const images = new LocalImageStore(path.join(stateDir, 'images'));
+    imageId = (
+      await images.import('busybox', imageTar, {
+        command: ['sh', '-c', 'echo booted on $(hostname); while :; do sleep 1; done'],
+      })
+    ).id;
+
+    controlPlane = spawn(PYTHON, [PEER, url, exchange, 'control-plane'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    readline
+      .createInterface({ input: controlPlane.stdout! })
+      .on('line', (line) => seen.push(JSON.parse(line) as PeerLine));
+    await waitSeen('control plane ready', (l) => l.kind === 'ready');
+
+    compute = spawn(process.execPath, [berthCli, 'compute'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: {
+        ...process.env,
+        BERTH_DEFAULT_HOST: host,
+        BERTH_DEFAULT_TRANSPORT_URL: url,
+        BERTH_DEFAULT_STATE_PATH: stateDir,
+        BERTH_DEFAULT_REPORT_INTERVAL: '1',
+        BERTH_DEFAULT_LOG_LEVEL: 'warn',
+        BERTH_COMPUTE_STATUS_LISTEN: `127.0.0.1:${statusPort}`,
+        BERTH_COMPUTE_CGROUP_PARENT: `berth-it-compute-${process.pid}`,
+        BERTH_COMPUTE_STOP_TIMEOUT: '1',
+      },
+    });
+    await waitFor(
+      'compute healthy',
+      async () =>
+        (await fetch(`http://127.0.0.1:${statusPort}/healthz`).catch(() => undefined))?.ok,
+      20000,
+    );
+  });
+
+  after(async () => {
+    if (compute && compute.exitCode === null) {
+      compute.kill('SIGTERM');
+      await new Promise((r) => compute.once('exit', r));
+    }
+    controlPlane?.stdin?.end();
+    if (controlPlane && controlPlane.exitCode === null)
+      await new Promise((r) => controlPlane.once('exit', r));
+    // Instances outlive the service by design; the test owns these, so it removes them.
+    const { ContainerRuntime } = await import('../driver/runtime/runtime');
+    const rt = await ContainerRuntime.open({
+      stateDir,
+      cgroupParent: `berth-it-compute-${process.pid}`,
+    });
+    await rt.shutdown();
+    rabbitmqctl('delete_vhost', vhost);
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  test('heartbeats with the host resources reach the conductor', async () => {
+    await waitSeen('Service heartbeat', (l) => l.obj === 'Service' && Number(l.report_count) >= 1);
+    await waitSeen('ComputeNode report', (l) => l.obj === 'ComputeNode');
+  });
+
+  test('build, console output, power actions and terminate, end to end on a real container', async () => {
+    const uuid = randomUUID();
+    const inst = instance(uuid, 101);
+    assert.equal(
+      peer('cast', 'build_and_run_instance', {
+        instance: inst,
+        image: { id: imageId, properties: {} },
+      }).kind,
+      'sent',
+    );
+    await waitSeen(
+      'active reported',
+      (l) => l.kind === 'object_action' && l.uuid === uuid && l.vm_state === 'active',
+    );
+    await waitSeen('create.end', (l) => l.event_type === 'instance.create.end' && l.uuid === uuid);
+    const running = await status(uuid);
+    assert.equal(running.body.instance!.power_state, 1);
+    assert.ok(processAlive(Number(running.body.instance!.pid)), 'container process not running');
+
+    const out = await waitFor('console output', () => {
+      const r = peer('call', 'get_console_output', { instance: inst, tail_length: 5 });
+      return r.kind === 'result' && String(r.result).includes('booted on vm-101') ? r : undefined;
+    });
+    assert.equal(out?.kind, 'result');
+
+    const steps: [string, Record<string, unknown>, string, number][] = [
+      ['stop_instance', { clean_shutdown: true }, 'stopped', 4],
+      ['start_instance', {}, 'active', 1],
+      ['pause_instance', {}, 'paused', 3],
+      ['unpause_instance', {}, 'active', 1],
+      ['suspend_instance', {}, 'suspended', 7],
+      ['resume_instance', {}, 'active', 1],
+      ['reboot_instance', { reboot_type: 'HARD', block_device_info: null }, 'active', 1],
+    ];
+    for (const [method, args, vmState, power] of steps) {
+      const r = peer('call', method, { instance: inst, ...args });
+      assert.equal(r.kind, 'result', `${method}: ${JSON.stringify(r)}`);
+      const s = (await status(uuid)).body.instance!;
+      assert.deepEqual([s.vm_state, s.task_state, s.power_state], [vmState, null, power], method);
+    }
+
+    const refused = peer('call', 'unpause_instance', { instance: inst });
+    assert.deepEqual([refused.kind, refused.exc_type], ['failure', 'InstanceInvalidState']);
+
+    const diag = peer('call', 'get_instance_diagnostics', { instance: inst });
+    assert.equal((diag.result as Record<string, string>)['nova_object.name'], 'Diagnostics');
+    assert.equal(peer('call', 'get_host_uptime', {}).kind, 'result');
+
+    assert.equal(peer('cast', 'terminate_instance', { instance: inst, bdms: null }).kind, 'sent');
+    await waitSeen('delete.end', (l) => l.event_type === 'instance.delete.end' && l.uuid === uuid);
+    await waitFor('instance gone', async () => (await status(uuid)).code === 404);
+    assert.equal(fs.existsSync(path.join(stateDir, 'containers', uuid)), false);
+    for (const phase of [
+      'instance.create.start',
+      'instance.power_off.end',
+      'instance.pause.end',
+      'instance.suspend.end',
+      'instance.reboot.end',
+      'instance.delete.start',
+    ])
+      assert.ok(
+        seen.some((l) => l.event_type === phase && l.uuid === uuid),
+        `no ${phase} notification`,
+      );
+    assert.ok(seen.some((l) => l.publisher_id === `nova-compute:${host}`));
+  });
+
+  test('malformed requests get failures for calls, and the service keeps serving', async () => {
+    const missing = peer('call', 'stop_instance', {});
+    assert.equal(missing.kind, 'failure');
+    const wrongType = peer('call', 'stop_instance', { instance: 'not an object' });
+    assert.deepEqual([wrongType.kind, wrongType.exc_type], ['failure', 'InvalidInput']);
+    const newer = instance(randomUUID(), 7);
+    newer['nova_object.version'] = '3.0';
+    assert.deepEqual(
+      peer('call', 'get_console_output', { instance: newer }).exc_type,
+      'IncompatibleObjectVersion',
+    );
+    assert.equal(peer('call', 'no_such_method', {}).exc_type, 'NoSuchMethod');
+    assert.equal(peer('cast', 'stop_instance', { instance: 42 }).kind, 'sent'); // logged and dropped
+    assert.equal(peer('call', 'get_host_uptime', {}).kind, 'result');
+  });
+
+  test('a build that fails leaves nothing behind and reports ERROR with a fault', async () => {
+    const uuid = randomUUID();
+    const inst = instance(uuid, 202);
+    inst['nova_object.data'].image_ref = randomUUID();
+    peer('cast', 'build_and_run_instance', {
+      instance: inst,
+      image: { id: inst['nova_object.data'].image_ref },
+    });
+    await waitSeen(
+      'error reported',
+      (l) => l.kind === 'object_action' && l.uuid === uuid && l.vm_state === 'error',
+    );
+    const err = await waitSeen(
+      'create.error',
+      (l) => l.event_type === 'instance.create.error' && l.uuid === uuid,
+    );
+    assert.ok(err?.fault, 'create.error carries the fault');
+    const s = (await status(uuid)).body.instance!;
+    assert.equal(s.vm_state, 'error');
+    assert.ok((s.fault as { message: string }).message.length > 0);
+    assert.equal(fs.existsSync(path.join(stateDir, 'containers', uuid)), false);
+  });
+});
