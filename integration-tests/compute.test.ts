@@ -6,13 +6,22 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { LocalImageStore } from '../driver/image/local-image-store';
-import { berthCli, imageTar, needsRoot, processAlive, tempStateDir, waitFor } from './harness';
+import {
+  cleanUpNode,
+  createVhost,
+  importImage,
+  instanceStatus,
+  novaInstance,
+  startCompute,
+  stopProcess,
+} from './compute-harness';
+import { needsRoot, processAlive, tempStateDir, waitFor } from './harness';
 
 const PYTHON = '/usr/bin/python3';
 const PEER = path.join(__dirname, '..', '..', 'integration-tests', 'fixtures', 'nova_peer.py');
@@ -22,7 +31,6 @@ type PeerLine = Record<string, unknown> & { kind: string };
 
 describe('berth compute with oslo.messaging peers', { skip }, () => {
   const vhost = `berth-it-compute-${process.pid}`;
-  const url = `rabbit://guest:guest@127.0.0.1:5672/${vhost}`;
   const exchange = 'nova';
   const host = `berth-it-node-${process.pid}`;
   const statusPort = 20000 + (process.pid % 20000);
@@ -32,10 +40,6 @@ describe('berth compute with oslo.messaging peers', { skip }, () => {
   let compute: ChildProcess;
   let imageId: string;
 
-  function rabbitmqctl(...args: string[]) {
-    execFileSync('rabbitmqctl', ['-q', ...args], { stdio: 'ignore' });
-  }
-
   function peer(
     mode: 'cast' | 'call',
     method: string,
@@ -44,7 +48,7 @@ describe('berth compute with oslo.messaging peers', { skip }, () => {
   ): PeerLine {
     const out = execFileSync(
       PYTHON,
-      [PEER, url, exchange, mode, host, method, JSON.stringify(args), String(timeout)],
+      [PEER, node.url, exchange, mode, host, method, JSON.stringify(args), String(timeout)],
       {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'ignore'],
@@ -53,107 +57,45 @@ describe('berth compute with oslo.messaging peers', { skip }, () => {
     return JSON.parse(out.trim().split('\n').at(-1)!) as PeerLine;
   }
 
-  async function status(uuid: string) {
-    const res = await fetch(`http://127.0.0.1:${statusPort}/instances/${uuid}`);
-    return { code: res.status, body: (await res.json()) as { instance?: Record<string, unknown> } };
-  }
-
-  function instance(uuid: string, id: number) {
-    return {
-      'nova_object.name': 'Instance',
-      'nova_object.namespace': 'nova',
-      'nova_object.version': '2.7',
-      'nova_object.data': {
-        id,
-        uuid,
-        user_id: 'u-1',
-        project_id: 'p-1',
-        image_ref: imageId,
-        hostname: `vm-${id}`,
-        display_name: `vm-${id}`,
-        vm_state: 'building',
-        task_state: 'scheduling',
-        power_state: 0,
-        memory_mb: 64,
-        vcpus: 1,
-        root_gb: 1,
-        metadata: {},
-        flavor: {
-          'nova_object.name': 'Flavor',
-          'nova_object.namespace': 'nova',
-          'nova_object.version': '1.2',
-          'nova_object.data': {
-            id: 1,
-            name: 'm1.tiny',
-            flavorid: '1',
-            memory_mb: 64,
-            vcpus: 1,
-            root_gb: 1,
-          },
-        },
-      },
-    };
-  }
+  const status = async (uuid: string) => {
+    const r = await instanceStatus(statusPort, uuid);
+    return { code: r.code, body: { instance: r.instance as unknown as Record<string, unknown> } };
+  };
+  const instance = (uuid: string, id: number) => novaInstance(uuid, id, imageId);
 
   const waitSeen = (what: string, match: (l: PeerLine) => boolean) =>
     waitFor(what, () => seen.find(match), 20000);
 
-  before(async () => {
-    rabbitmqctl('add_vhost', vhost);
-    rabbitmqctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
-    const images = new LocalImageStore(path.join(stateDir, 'images'));
-    imageId = (
-      await images.import('busybox', imageTar, {
-        command: ['sh', '-c', 'echo booted on $(hostname); while :; do sleep 1; done'],
-      })
-    ).id;
+  const node = {
+    host,
+    stateDir,
+    statusPort,
+    url: '',
+    cgroupParent: `berth-it-compute-${process.pid}`,
+  };
 
-    controlPlane = spawn(PYTHON, [PEER, url, exchange, 'control-plane'], {
+  before(async () => {
+    node.url = createVhost(vhost);
+    imageId = await importImage(stateDir, [
+      'sh',
+      '-c',
+      'echo booted on $(hostname); while :; do sleep 1; done',
+    ]);
+    controlPlane = spawn(PYTHON, [PEER, node.url, exchange, 'control-plane'], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     readline
       .createInterface({ input: controlPlane.stdout! })
       .on('line', (line) => seen.push(JSON.parse(line) as PeerLine));
     await waitSeen('control plane ready', (l) => l.kind === 'ready');
-
-    compute = spawn(process.execPath, [berthCli, 'compute'], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: {
-        ...process.env,
-        BERTH_DEFAULT_HOST: host,
-        BERTH_DEFAULT_TRANSPORT_URL: url,
-        BERTH_DEFAULT_STATE_PATH: stateDir,
-        BERTH_DEFAULT_REPORT_INTERVAL: '1',
-        BERTH_DEFAULT_LOG_LEVEL: 'warn',
-        BERTH_COMPUTE_STATUS_LISTEN: `127.0.0.1:${statusPort}`,
-        BERTH_COMPUTE_CGROUP_PARENT: `berth-it-compute-${process.pid}`,
-        BERTH_COMPUTE_STOP_TIMEOUT: '1',
-      },
-    });
-    await waitFor(
-      'compute healthy',
-      async () =>
-        (await fetch(`http://127.0.0.1:${statusPort}/healthz`).catch(() => undefined))?.ok,
-      20000,
-    );
+    compute = await startCompute(node);
   });
 
   after(async () => {
-    if (compute && compute.exitCode === null) {
-      compute.kill('SIGTERM');
-      await new Promise((r) => compute.once('exit', r));
-    }
+    await stopProcess(compute);
     controlPlane?.stdin?.end();
-    if (controlPlane && controlPlane.exitCode === null)
-      await new Promise((r) => controlPlane.once('exit', r));
-    // Instances outlive the service by design; the test owns these, so it removes them.
-    const { ContainerRuntime } = await import('../driver/runtime/runtime');
-    const rt = await ContainerRuntime.open({
-      stateDir,
-      cgroupParent: `berth-it-compute-${process.pid}`,
-    });
-    await rt.shutdown();
-    rabbitmqctl('delete_vhost', vhost);
+    if (controlPlane && controlPlane.exitCode === null) await once(controlPlane, 'exit');
+    await cleanUpNode(node, vhost);
     fs.rmSync(stateDir, { recursive: true, force: true });
   });
 

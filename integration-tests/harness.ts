@@ -46,11 +46,11 @@ export async function waitFor<T>(
   what: string,
   probe: () => T | Promise<T>,
   timeoutMs = 10000,
-): Promise<T> {
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
-    if (value) return value;
+    if (value) return value as NonNullable<T>;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }

@@ -131,11 +131,9 @@ export function statusApp(o: StatusApiOptions): express.Express {
   app.get('/instances/:uuid', async (req, res) => {
     const r = o.store.get(req.params.uuid);
     if (!r) {
-      res
-        .status(404)
-        .json({
-          itemNotFound: { code: 404, message: `Instance ${req.params.uuid} could not be found.` },
-        });
+      res.status(404).json({
+        itemNotFound: { code: 404, message: `Instance ${req.params.uuid} could not be found.` },
+      });
       return;
     }
     res.json({ instance: await describe(o, r) });

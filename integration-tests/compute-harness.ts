@@ -1,0 +1,140 @@
+/** Running `berth compute` in tests: an isolated RabbitMQ vhost, the child process, Nova-shaped instances. */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { LocalImageStore } from '../driver/image/local-image-store';
+import { ContainerRuntime } from '../driver/runtime/runtime';
+import { berthCli, imageTar, waitFor } from './harness';
+
+export function rabbitmqctl(...args: string[]): void {
+  execFileSync('rabbitmqctl', ['-q', ...args], { stdio: 'ignore' });
+}
+
+/** A vhost of its own keeps a test's queues apart from any real deployment's. */
+export function createVhost(name: string): string {
+  rabbitmqctl('add_vhost', name);
+  rabbitmqctl('set_permissions', '-p', name, 'guest', '.*', '.*', '.*');
+  return `rabbit://guest:guest@127.0.0.1:5672/${name}`;
+}
+
+export interface ComputeNode {
+  host: string;
+  stateDir: string;
+  statusPort: number;
+  cgroupParent: string;
+  url: string;
+  durable?: boolean;
+}
+
+export async function startCompute(node: ComputeNode): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [berthCli, 'compute'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env,
+      BERTH_DEFAULT_HOST: node.host,
+      BERTH_DEFAULT_TRANSPORT_URL: node.url,
+      BERTH_DEFAULT_STATE_PATH: node.stateDir,
+      BERTH_DEFAULT_REPORT_INTERVAL: '1',
+      BERTH_DEFAULT_LOG_LEVEL: 'warn',
+      BERTH_COMPUTE_STATUS_LISTEN: `127.0.0.1:${node.statusPort}`,
+      BERTH_COMPUTE_CGROUP_PARENT: node.cgroupParent,
+      BERTH_COMPUTE_STOP_TIMEOUT: '1',
+      BERTH_OSLO_MESSAGING_RABBIT_AMQP_DURABLE_QUEUES: node.durable ? 'true' : 'false',
+    },
+  });
+  await waitFor(
+    'compute healthy',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`berth compute exited with ${child.exitCode}`);
+      return (await fetch(`http://127.0.0.1:${node.statusPort}/healthz`).catch(() => undefined))
+        ?.ok;
+    },
+    30000,
+  );
+  return child;
+}
+
+export async function stopProcess(
+  child: ChildProcess | undefined,
+  signal: NodeJS.Signals = 'SIGTERM',
+) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill(signal);
+  await once(child, 'exit');
+}
+
+/** Removes what the node's instances left (they outlive the service by design) and its vhost. */
+export async function cleanUpNode(node: ComputeNode, vhost: string): Promise<void> {
+  const rt = await ContainerRuntime.open({
+    stateDir: node.stateDir,
+    cgroupParent: node.cgroupParent,
+  });
+  await rt.shutdown();
+  rabbitmqctl('delete_vhost', vhost);
+}
+
+export async function importImage(stateDir: string, command: string[]): Promise<string> {
+  const images = new LocalImageStore(path.join(stateDir, 'images'));
+  return (await images.import('busybox', imageTar, { command })).id;
+}
+
+export interface InstanceStatus {
+  uuid: string;
+  vm_state: string;
+  task_state: string | null;
+  power_state: number;
+  pid: number | null;
+  fault: { message: string } | null;
+}
+
+export async function instanceStatus(
+  port: number,
+  uuid: string,
+): Promise<{ code: number; instance?: InstanceStatus }> {
+  const res = await fetch(`http://127.0.0.1:${port}/instances/${uuid}`);
+  const body = (await res.json()) as { instance?: InstanceStatus };
+  return { code: res.status, instance: body.instance };
+}
+
+export async function allInstances(port: number): Promise<InstanceStatus[]> {
+  const res = await fetch(`http://127.0.0.1:${port}/instances`);
+  return ((await res.json()) as { instances: InstanceStatus[] }).instances;
+}
+
+/** An Instance primitive as nova-conductor sends it in build_and_run_instance. */
+export function novaInstance(uuid: string, id: number, imageId: string) {
+  return {
+    'nova_object.name': 'Instance',
+    'nova_object.namespace': 'nova',
+    'nova_object.version': '2.7',
+    'nova_object.data': {
+      id,
+      uuid,
+      user_id: 'u-1',
+      project_id: 'p-1',
+      image_ref: imageId,
+      hostname: `vm-${id}`,
+      display_name: `vm-${id}`,
+      vm_state: 'building',
+      task_state: 'scheduling',
+      power_state: 0,
+      memory_mb: 64,
+      vcpus: 1,
+      root_gb: 1,
+      metadata: {},
+      flavor: {
+        'nova_object.name': 'Flavor',
+        'nova_object.namespace': 'nova',
+        'nova_object.version': '1.2',
+        'nova_object.data': {
+          id: 1,
+          name: 'm1.tiny',
+          flavorid: '1',
+          memory_mb: 64,
+          vcpus: 1,
+          root_gb: 1,
+        },
+      },
+    },
+  };
+}
