@@ -1,11 +1,12 @@
 /**
- * Durable replacement of small state files (design §4): a reader sees the
- * old content or the new, never a torn write, even across a power cut.
+ * Atomic replacement of small state files (design §4): a reader sees the
+ * old content or the new, never a torn write.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
+/** Survives a power cut too: for records nothing else can rebuild. */
 export async function writeFileAtomic(file: string, content: string): Promise<void> {
   const tmp = path.join(
     path.dirname(file),
@@ -37,4 +38,15 @@ export async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Survives a crash of this process, not a power cut: for state on the
+ * spawn path, where an fsync would cost more than the spawn, and that a
+ * power cut makes moot (the containers it describes die with the host).
+ */
+export function replaceFileSync(file: string, content: string): void {
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, content);
+  fs.renameSync(tmp, file);
 }

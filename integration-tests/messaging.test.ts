@@ -602,8 +602,8 @@ describe('messaging against RabbitMQ and oslo.messaging', () => {
         durableQueues: flags.durable,
         quorumQueues: flags.quorum,
       });
-      const served = await berth.serve({ topic, server: 'd1' }, computeEndpoints(newRecorder()));
       try {
+        await berth.serve({ topic, server: 'd1' }, computeEndpoints(newRecorder()));
         // A transient, classic redeclaration of berth's queue is refused.
         const conn = await amqp.connect(AMQP_URL);
         const channel = await conn.createChannel();
@@ -627,7 +627,6 @@ describe('messaging against RabbitMQ and oslo.messaging', () => {
         });
         assert.deepEqual((outcome.result as Line).args, { mode });
       } finally {
-        await served.stop();
         await berth.close();
       }
     });

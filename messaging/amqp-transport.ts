@@ -49,7 +49,7 @@ export interface AmqpTransportOptions {
   durableQueues?: boolean;
   /** [oslo_messaging_rabbit] rabbit_quorum_queue of the deployment */
   quorumQueues?: boolean;
-  /** unacknowledged requests per server, which bounds the handlers running at once */
+  /** unacknowledged requests per queue a server consumes: bounds the handlers running at once */
   prefetch?: number;
   /** seconds a call waits for its reply when the caller gives no timeout (oslo: 60) */
   callTimeout?: number;

@@ -13,6 +13,7 @@ export type ConsumerSetUp = (channel: Channel) => Promise<string[]>;
 // Channel close events fire before the connection's, so wait a moment to tell
 // a closed channel from a lost connection (which the reconnect loop handles).
 const REOPEN_DELAY_MS = 1000;
+const START_ATTEMPTS = 3;
 
 interface Active {
   conn: ChannelModel;
@@ -36,17 +37,24 @@ export class ConsumerChannel {
     return this.active?.channel;
   }
 
-  /** Consumes on the current connection (waiting for one until `deadline`) and every later one. */
+  /**
+   * Consumes on the current connection (waiting for one until `deadline`), then on every
+   * later one. A set-up the broker refuses fails here rather than on every reconnect.
+   */
   async start(deadline: number): Promise<void> {
     this.stopped = false;
-    this.unregister = this.connection.onConnect((conn) => this.openOn(conn));
-    try {
-      await this.openOn(await this.connection.get(deadline));
-    } catch (err) {
-      this.stopped = true;
-      this.unregister();
-      throw err;
+    for (let attempt = 1; ; attempt++) {
+      const conn = await this.connection.get(deadline);
+      try {
+        await this.openOn(conn);
+        break;
+      } catch (err) {
+        // Losing the connection mid-set-up is worth another try, unless it keeps
+        // happening: some refusals (e.g. 540 NOT_IMPLEMENTED) close the whole connection.
+        if (this.connection.isAlive(conn) || attempt === START_ATTEMPTS) throw err;
+      }
     }
+    this.unregister = this.connection.onConnect((conn) => this.openOn(conn));
   }
 
   /** Stops deliveries; those already received are still being handled by their callbacks. */

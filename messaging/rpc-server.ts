@@ -83,8 +83,8 @@ export class RpcServer implements Server {
 
   private async declareAndConsume(channel: Channel): Promise<string[]> {
     const { controlExchange, flags, topic, server, prefetch } = this.opts;
-    // Global: one bound for the server, not one per queue it consumes.
-    await channel.prefetch(prefetch, true);
+    // Per consumer: RabbitMQ refuses global QoS on quorum queues, closing the connection (540).
+    await channel.prefetch(prefetch);
     await channel.assertExchange(controlExchange, 'topic', controlExchangeOptions(flags));
     const queues = [topic, `${topic}.${server}`];
     for (const queue of queues) {

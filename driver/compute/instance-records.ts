@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeAtomic } from '../runtime/container-dir';
+import { replaceFileSync } from '../atomic-file';
 import type { ImageMeta, InstanceSpec, PowerState } from '../virt/driver';
 import type { TaskState, VmState } from './states';
 
@@ -61,7 +61,7 @@ export class InstanceRecords {
 
   save(record: ManagedInstance): void {
     record.updated_at = new Date().toISOString();
-    writeAtomic(path.join(this.dir, `${record.uuid}.json`), JSON.stringify(record));
+    replaceFileSync(path.join(this.dir, `${record.uuid}.json`), JSON.stringify(record));
     this.records.set(record.uuid, record);
   }
 

@@ -66,9 +66,3 @@ export function readPidFile(file: string): number | undefined {
     return undefined;
   }
 }
-
-export function writeAtomic(file: string, content: string): void {
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, content);
-  fs.renameSync(tmp, file);
-}

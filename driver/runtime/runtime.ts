@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'winston';
+import { replaceFileSync } from '../atomic-file';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors';
 import { monitorBinary } from '../../native';
 import {
@@ -31,7 +32,6 @@ import {
   prepareStateDir,
   readExitFile,
   readPidFile,
-  writeAtomic,
 } from './container-dir';
 import { type ExitEvent, MonitorClient, MonitorError } from './monitor-client';
 import {
@@ -142,7 +142,7 @@ export class ContainerRuntime {
     const entry: Entry = { config, plan, paths, waiters: [] };
     this.entries.set(config.id, entry);
     try {
-      writeAtomic(paths.config, JSON.stringify({ config, plan } satisfies Persisted));
+      replaceFileSync(paths.config, JSON.stringify({ config, plan } satisfies Persisted));
     } catch (err) {
       this.entries.delete(config.id);
       fs.rmSync(paths.dir, { recursive: true, force: true });
@@ -443,7 +443,7 @@ export class ContainerRuntime {
         removeCgroups(e.plan);
         e.pid = pid;
         e.exit = { code: 137, signal: 9, oomKilled: false, finishedAt: Date.now() };
-        writeAtomic(paths.exitFile, `137 9 0 ${Date.now()}\n`);
+        replaceFileSync(paths.exitFile, `137 9 0 ${Date.now()}\n`);
         this.log?.warn('container lost its monitor; killed', { container: id, pids: left });
       }
     }
