@@ -18,7 +18,7 @@ import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqp
 import winston from 'winston';
 import { log } from '../config/log';
 import { ConflictError, NotFoundError } from '../driver/errors';
-import { AmqpTransport } from '../messaging/amqp-transport';
+import { AmqpTransport, type AmqpTransportOptions } from '../messaging/amqp-transport';
 import { decodeBody, encodeEnvelope } from '../messaging/envelope';
 import { MessagingTimeout, RemoteError, type Endpoint, type Server } from '../messaging/transport';
 import { projectRoot, waitFor } from './harness';
@@ -201,6 +201,15 @@ class CuttableProxy {
   }
 }
 
+/** Every transport a test opens is closed in `after`, even when the test failed midway. */
+const transports: AmqpTransport[] = [];
+
+function openTransport(opts: AmqpTransportOptions): AmqpTransport {
+  const transport = new AmqpTransport(opts);
+  transports.push(transport);
+  return transport;
+}
+
 interface Recorder {
   notes: unknown[];
   started: string[];
@@ -245,7 +254,7 @@ function computeEndpoints(recorder: Recorder): Endpoint[] {
   ];
 }
 
-describe('messaging against RabbitMQ and oslo.messaging', () => {
+describe('messaging against RabbitMQ and oslo.messaging', { timeout: 300_000 }, () => {
   const compute = `${RUN}-compute`;
   const recorder = newRecorder();
   let transport: AmqpTransport;
@@ -253,7 +262,7 @@ describe('messaging against RabbitMQ and oslo.messaging', () => {
 
   before(async () => {
     log.add(logCapture);
-    transport = new AmqpTransport({
+    transport = openTransport({
       transportUrl: BROKER,
       controlExchange: RUN,
       connectionName: RUN,
@@ -270,7 +279,7 @@ describe('messaging against RabbitMQ and oslo.messaging', () => {
 
   after(async () => {
     await server?.stop();
-    await transport?.close();
+    await Promise.all(transports.map((t) => t.close()));
     log.remove(logCapture);
     await deleteDeclared();
   });
@@ -589,6 +598,25 @@ describe('messaging against RabbitMQ and oslo.messaging', () => {
     });
   });
 
+  test('serve() fails at once with the refusal when the flags do not match the deployment', async () => {
+    const mismatched = openTransport({
+      transportUrl: BROKER,
+      controlExchange: RUN,
+      durableQueues: true,
+    });
+    try {
+      const started = Date.now();
+      await assert.rejects(
+        mismatched.serve({ topic: compute, server: 'node-1' }, []),
+        /PRECONDITION_FAILED - inequivalent arg 'durable' for exchange/,
+      );
+      assert.ok(Date.now() - started < 5000);
+      assert.equal(mismatched.connected, true);
+    } finally {
+      await mismatched.close();
+    }
+  });
+
   for (const mode of ['durable', 'quorum'] as const) {
     test(`${mode} queues: declared with the flags oslo uses in that mode`, async () => {
       const exchange = `${RUN}-${mode}`;
@@ -596,7 +624,7 @@ describe('messaging against RabbitMQ and oslo.messaging', () => {
       declared.exchanges.add(exchange);
       declaredTopic(topic, 'd1');
       const flags = { durable: mode === 'durable', quorum: mode === 'quorum' };
-      const berth = new AmqpTransport({
+      const berth = openTransport({
         transportUrl: BROKER,
         controlExchange: exchange,
         durableQueues: flags.durable,
@@ -638,7 +666,7 @@ describe('messaging against RabbitMQ and oslo.messaging', () => {
     const topic = `${RUN}-proxied`;
     const local = newRecorder();
     // The first host refuses connections: berth moves on to the next one.
-    const proxied = new AmqpTransport({
+    const proxied = openTransport({
       transportUrl: `rabbit://guest:guest@127.0.0.1:1,guest:guest@127.0.0.1:${port}/`,
       controlExchange: RUN,
       reconnect: { initialDelayMs: 50, maxDelayMs: 400 },
@@ -690,7 +718,7 @@ describe('messaging against RabbitMQ and oslo.messaging', () => {
     async () => {
       const topic = `${RUN}-restart`;
       const local = newRecorder();
-      const restarted = new AmqpTransport({
+      const restarted = openTransport({
         transportUrl: BROKER,
         controlExchange: RUN,
         reconnect: { initialDelayMs: 100, maxDelayMs: 1000 },
