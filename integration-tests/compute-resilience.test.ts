@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
+import { detectCgroupLayout } from '../driver/runtime/cgroups';
 import { AmqpTransport } from '../messaging/amqp-transport';
 import {
   allInstances,
@@ -108,6 +109,15 @@ async function assertSettled(node: ComputeNode, uuids: string[]) {
     [...uuids].sort(),
     'orphan or missing container',
   );
+  const layout = detectCgroupLayout();
+  const hierarchies = new Set([...layout.v1.values(), ...(layout.v2 ? [layout.v2.mount] : [])]);
+  for (const mount of hierarchies) {
+    // Only the hierarchies this host's containers use have the parent.
+    if (!fs.existsSync(path.join(mount, node.cgroupParent))) continue;
+    const groups = fs.readdirSync(path.join(mount, node.cgroupParent), { withFileTypes: true });
+    const dirs = groups.filter((d) => d.isDirectory()).map((d) => d.name);
+    assert.deepEqual(dirs.sort(), [...uuids].sort(), `orphan or missing cgroup under ${mount}`);
+  }
 }
 
 describe('compute service resilience', { skip: needsRoot() }, () => {

@@ -136,6 +136,7 @@ describe('berth compute with oslo.messaging peers', { skip }, () => {
       ['unpause_instance', {}, 'active', 1],
       ['suspend_instance', {}, 'suspended', 7],
       ['resume_instance', {}, 'active', 1],
+      ['reboot_instance', { reboot_type: 'SOFT', block_device_info: null }, 'active', 1],
       ['reboot_instance', { reboot_type: 'HARD', block_device_info: null }, 'active', 1],
     ];
     for (const [method, args, vmState, power] of steps) {
