@@ -2,17 +2,43 @@
 // which prints a readable table and, as its last line, one JSON object.
 
 import { parseArgs } from 'node:util';
-import { spawnBenchmark, type SpawnOptions } from './spawn';
+import { rpcBenchmark } from './rpc';
+import { spawnBenchmark } from './spawn';
+
+type Values = ReturnType<typeof parse>['values'];
 
 // A Map rather than an object literal, so `toString` and friends are not benchmarks.
-const BENCHMARKS = new Map<string, (opts: SpawnOptions) => Promise<void>>([
-  ['spawn', spawnBenchmark],
+const BENCHMARKS = new Map<string, (values: Values, signal: AbortSignal) => Promise<void>>([
+  [
+    'spawn',
+    (values, signal) =>
+      spawnBenchmark({
+        iterations: positiveInteger('iterations', values.iterations),
+        concurrent: positiveInteger('concurrent', values.concurrent),
+        signal,
+      }),
+  ],
+  [
+    'rpc',
+    (values, signal) =>
+      rpcBenchmark({
+        builds: positiveInteger('builds', values.builds),
+        inFlight: positiveInteger('in-flight', values['in-flight']),
+        calls: positiveInteger('calls', values.calls),
+        signal,
+      }),
+  ],
 ]);
 
-const USAGE = `usage: npm run bench -- NAME [--iterations N] [--concurrent N]
+const USAGE = `usage: npm run bench -- NAME [options]
 benchmarks: ${[...BENCHMARKS.keys()].join(', ')}
+spawn:
   --iterations N   timed samples per runtime in the latency test (default 200)
-  --concurrent N   containers started at once in the concurrency test (default 200)`;
+  --concurrent N   containers started at once in the concurrency test (default 200)
+rpc:
+  --builds N       instances built and terminated through berth compute (default 200)
+  --in-flight N    builds (and terminates) awaiting their notification at once (default 10)
+  --calls N        timed sequential calls per messaging stack (default 500)`;
 
 function usage(problem: string): never {
   console.error(`bench: ${problem}\n${USAGE}`);
@@ -32,6 +58,9 @@ function parse(args: string[]) {
       options: {
         iterations: { type: 'string', default: '200' },
         concurrent: { type: 'string', default: '200' },
+        builds: { type: 'string', default: '200' },
+        'in-flight': { type: 'string', default: '10' },
+        calls: { type: 'string', default: '500' },
       },
       allowPositionals: true,
     });
@@ -57,11 +86,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', interrupt).on('SIGTERM', interrupt);
 
-  await bench({
-    iterations: positiveInteger('iterations', parsed.values.iterations),
-    concurrent: positiveInteger('concurrent', parsed.values.concurrent),
-    signal: controller.signal,
-  });
+  await bench(parsed.values, controller.signal);
 }
 
 main().catch((err: unknown) => {

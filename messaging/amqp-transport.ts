@@ -111,6 +111,7 @@ export class AmqpTransport implements Transport {
     args: Record<string, unknown>,
     opts: CallOptions = {},
   ): Promise<unknown> {
+    if (this.closing) throw new UnavailableError('the transport is closed');
     const timeoutMs = (opts.timeout ?? this.opts.callTimeout ?? DEFAULT_TIMEOUT_S) * 1000;
     const deadline = Date.now() + timeoutMs;
     const monitor = opts.callMonitorTimeout;

@@ -1,0 +1,544 @@
+// The rpc benchmark: what berth's messaging costs a control plane. End to end,
+// the time from a build cast to the instance's create.end notification through a
+// real `berth compute`; per call, berth's transport next to oslo.messaging's on
+// the same broker in the same run.
+
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { access, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import amqp, { type Channel, type ChannelModel } from 'amqplib';
+import { createLogger } from '../config/log';
+import { NOTIFICATION_TOPIC } from '../driver/compute/notifications';
+import { LocalImageStore } from '../driver/image/local-image-store';
+import { MonitorClient } from '../driver/runtime/monitor-client';
+import { ContainerRuntime } from '../driver/runtime/runtime';
+import { UndoStack } from '../driver/undo-stack';
+import { AmqpTransport } from '../messaging/amqp-transport';
+import { decodeBody, type OsloMessage } from '../messaging/envelope';
+import { notificationRoutingKey } from '../messaging/notification';
+import { controlExchangeOptions } from '../messaging/topology';
+import type { Transport } from '../messaging/transport';
+import { quantile } from './stats';
+
+export interface RpcOptions {
+  /** instances built, then terminated, through `berth compute` */
+  builds: number;
+  /** build (and terminate) casts awaiting their notification at any one time */
+  inFlight: number;
+  /** timed sequential calls per messaging stack in the round-trip test */
+  calls: number;
+  /** stops the benchmark at the next point where it can still clean up */
+  signal: AbortSignal;
+}
+
+interface Latency {
+  p50: number;
+  p99: number;
+}
+
+interface Throughput extends Latency {
+  wallMs: number;
+}
+
+interface Report {
+  build: Throughput;
+  terminate: Throughput;
+  berthCall: Latency;
+  osloCall: Latency;
+}
+
+const execFileAsync = promisify(execFile);
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const BERTH_CLI = path.join(ROOT, 'dist', 'cli', 'berth.js');
+const IMAGE_TAR = path.join(ROOT, 'build', 'images', 'busybox.tar');
+const OSLO_PAIR = path.join(ROOT, 'bench', 'fixtures', 'oslo_rpc_pair.py');
+// Debian's, with python3-oslo.messaging; the python3 on PATH may be another.
+const PYTHON = '/usr/bin/python3';
+const EXCHANGE = 'nova';
+// Matches berth compute's declarations: the bench never sets amqp_durable_queues.
+const QUEUE_FLAGS = { durableQueues: false, quorumQueues: false };
+const CGROUP_PARENT = 'berth-bench-rpc';
+const CGROUP_ROOT = '/sys/fs/cgroup';
+const COMPUTE_API = { topic: 'compute', version: '6.0' };
+const ECHO = { topic: 'bench-berth-echo', version: '1.0' };
+const CONTEXT = { user_id: 'u-bench', project_id: 'p-bench', is_admin: true };
+// The first calls set up reply queues and channels on both stacks.
+const WARMUP_CALLS = 20;
+const CALL_TIMEOUT_S = 30;
+const HEALTHY_TIMEOUT_MS = 30_000;
+// Generous: with many builds in flight on 2 cores, one instance can queue for a while.
+const EVENT_TIMEOUT_MS = 120_000;
+
+export async function rpcBenchmark(opts: RpcOptions): Promise<void> {
+  if (process.geteuid?.() !== 0) throw new Error('the rpc benchmark must run as root');
+  await access(IMAGE_TAR).catch(() => {
+    throw new Error(`test image missing (${IMAGE_TAR}); run scripts/build.sh`);
+  });
+  await access(PYTHON).catch(() => {
+    throw new Error(`${PYTHON} missing: the oslo.messaging peer needs Debian's python3`);
+  });
+  // This process's transports would otherwise log every (re)connection at info.
+  process.env.BERTH_LOG_LEVEL ??= 'warn';
+
+  const vhost = `berth-bench-rpc-${process.pid}`;
+  const stateDir = await mkdtemp(path.join(os.tmpdir(), 'berth-bench-rpc-'));
+  const cleanup = new UndoStack(createLogger({ level: 'warn', json: false }));
+  cleanup.push('state directory', () => rm(stateDir, { recursive: true, force: true }));
+  let report: Report;
+  let left: string[];
+  try {
+    report = await measure(vhost, stateDir, opts, cleanup);
+  } finally {
+    await cleanup.rollback();
+    // Reported even when the benchmark failed: that is when leaks are likeliest.
+    left = await leftovers(stateDir, vhost);
+    for (const what of left) console.error(`rpc: left behind: ${what}`);
+  }
+  printReport(report, opts);
+  if (left.length > 0) throw new Error('the rpc benchmark did not clean up after itself');
+}
+
+async function measure(
+  vhost: string,
+  stateDir: string,
+  opts: RpcOptions,
+  cleanup: UndoStack,
+): Promise<Report> {
+  await rabbitmqctl('add_vhost', vhost);
+  cleanup.push('vhost', async () => {
+    await rabbitmqctl('delete_vhost', vhost);
+  });
+  await rabbitmqctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
+  // Runs once `berth compute` has stopped: its instances outlive it by design.
+  cleanup.push('containers', async () => {
+    const rt = await ContainerRuntime.open({ stateDir, cgroupParent: CGROUP_PARENT });
+    await rt.shutdown();
+  });
+  const url = `rabbit://guest:guest@127.0.0.1:5672/${vhost}`;
+  const transport = new AmqpTransport({
+    transportUrl: url,
+    controlExchange: EXCHANGE,
+    callTimeout: CALL_TIMEOUT_S,
+    connectionName: `berth-bench-rpc:${process.pid}`,
+  });
+  cleanup.push('transport', () => transport.close());
+
+  // Timed before the compute starts, so neither stack shares the broker or the
+  // CPUs with heartbeats and builds.
+  await transport.serve({ topic: ECHO.topic, server: 'bench' }, [
+    { version: ECHO.version, methods: { echo: (args) => args.arg } },
+  ]);
+  const berthCall = await berthRoundTrips(transport, opts);
+  const osloCall = await osloRoundTrips(url, opts);
+  return {
+    ...(await buildAndTerminate(transport, url, stateDir, opts, cleanup)),
+    berthCall,
+    osloCall,
+  };
+}
+
+async function buildAndTerminate(
+  transport: Transport,
+  url: string,
+  stateDir: string,
+  opts: RpcOptions,
+  cleanup: UndoStack,
+): Promise<Pick<Report, 'build' | 'terminate'>> {
+  // amqplib reads the same URL under its own scheme.
+  const events = await NotificationWaiter.open(url.replace(/^rabbit:/, 'amqp:'), opts.signal);
+  cleanup.push('notification listener', () => events.close());
+  // Stands in for nova-conductor, which the compute reports every state change to.
+  await transport.serve({ topic: 'conductor', server: 'berth-bench-conductor' }, [
+    { version: '3.0', methods: { object_action: () => [{}, null] } },
+  ]);
+  const images = new LocalImageStore(path.join(stateDir, 'images'));
+  const image = await images.import('busybox', IMAGE_TAR, { command: ['sleep', '3600'] });
+  const host = `berth-bench-${process.pid}`;
+  const compute = await startCompute(url, host, stateDir, opts.signal, cleanup);
+  // Rather than waiting out EVENT_TIMEOUT_MS for notifications that cannot come.
+  compute.once('exit', (code, signal) =>
+    events.failAll(new Error(`berth compute exited (${code ?? signal})`)),
+  );
+
+  const instances = new Map(
+    Array.from({ length: opts.builds }, (_, i) => {
+      const uuid: string = randomUUID();
+      return [uuid, novaInstance(uuid, i + 1, image.id)] as const;
+    }),
+  );
+  const castEach = (method: string, event: string, args: Record<string, unknown>) =>
+    pipelined([...instances.keys()], event, opts, events, (uuid) =>
+      transport.cast(
+        { ...COMPUTE_API, server: host },
+        method,
+        { instance: instances.get(uuid), ...args },
+        { context: { ...CONTEXT, request_id: `req-${uuid}` } },
+      ),
+    );
+  return {
+    build: await castEach('build_and_run_instance', 'instance.create.end', {
+      image: { id: image.id, properties: {} },
+    }),
+    terminate: await castEach('terminate_instance', 'instance.delete.end', { bdms: null }),
+  };
+}
+
+async function berthRoundTrips(transport: Transport, opts: RpcOptions): Promise<Latency> {
+  const times: number[] = [];
+  for (let i = -WARMUP_CALLS; i < opts.calls; i++) {
+    opts.signal.throwIfAborted();
+    const start = performance.now();
+    const reply = await transport.call(ECHO, 'echo', { arg: i });
+    const elapsed = performance.now() - start;
+    if (reply !== i) throw new Error(`echo ${i} came back as ${JSON.stringify(reply)}`);
+    if (i >= 0) times.push(elapsed);
+  }
+  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
+}
+
+/** The same loop in oslo.messaging, client and server in one Python process. */
+async function osloRoundTrips(url: string, opts: RpcOptions): Promise<Latency> {
+  const args = [OSLO_PAIR, url, EXCHANGE, String(opts.calls), String(WARMUP_CALLS)];
+  const { stdout } = await execFileAsync(PYTHON, args, { signal: opts.signal }).catch(
+    (err: Error & { stderr?: string }) => {
+      throw new Error(`oslo_rpc_pair.py failed: ${err.stderr?.trim() || err.message}`);
+    },
+  );
+  const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, number>;
+  return { p50: result.p50_ms, p99: result.p99_ms };
+}
+
+async function startCompute(
+  url: string,
+  host: string,
+  stateDir: string,
+  signal: AbortSignal,
+  cleanup: UndoStack,
+): Promise<ChildProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [BERTH_CLI, 'compute'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env,
+      BERTH_DEFAULT_HOST: host,
+      BERTH_DEFAULT_TRANSPORT_URL: url,
+      BERTH_DEFAULT_CONTROL_EXCHANGE: EXCHANGE,
+      BERTH_DEFAULT_STATE_PATH: stateDir,
+      BERTH_DEFAULT_LOG_LEVEL: 'warn',
+      BERTH_COMPUTE_STATUS_LISTEN: `127.0.0.1:${port}`,
+      BERTH_COMPUTE_CGROUP_PARENT: CGROUP_PARENT,
+      // `sleep` as PID 1 ignores SIGTERM, so every terminate would wait out the whole
+      // grace period; Nova's own terminate (libvirt destroy) powers off hard too.
+      BERTH_COMPUTE_STOP_TIMEOUT: '0',
+    },
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  cleanup.push('berth compute', async () => {
+    child.kill('SIGTERM');
+    await exited;
+  });
+  const deadline = Date.now() + HEALTHY_TIMEOUT_MS;
+  for (;;) {
+    signal.throwIfAborted();
+    const exit = child.exitCode ?? child.signalCode;
+    if (exit !== null) throw new Error(`berth compute exited (${exit})`);
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+    if (res?.ok) return child;
+    if (Date.now() > deadline) throw new Error('berth compute did not become healthy');
+    await sleep(50);
+  }
+}
+
+// Closed again before the compute binds it; nothing else on a benchmark host
+// is expected to grab it in between.
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/**
+ * Sends `send(uuid)` for each instance, keeping at most `inFlight` of them
+ * waiting for `event`, and times each from its publishing to its event.
+ */
+async function pipelined(
+  uuids: string[],
+  event: string,
+  opts: RpcOptions,
+  events: NotificationWaiter,
+  send: (uuid: string) => Promise<void>,
+): Promise<Throughput> {
+  const times: number[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < uuids.length) {
+      opts.signal.throwIfAborted();
+      const uuid = uuids[next++];
+      const arrived = events.wait(uuid, event);
+      // Awaited below unless the cast fails, which is reported instead.
+      arrived.catch(() => undefined);
+      const start = performance.now();
+      await send(uuid);
+      await arrived;
+      times.push(performance.now() - start);
+    }
+  };
+  const start = performance.now();
+  const workers = Array.from({ length: Math.min(opts.inFlight, uuids.length) }, () =>
+    worker().catch((err: unknown) => {
+      // The other workers would otherwise keep sending until the end.
+      events.failAll(err);
+      throw err;
+    }),
+  );
+  // Settled rather than raced, so no cast is still being sent when cleanup starts.
+  const failed = (await Promise.allSettled(workers)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return {
+    p50: quantile(times, 0.5),
+    p99: quantile(times, 0.99),
+    wallMs: performance.now() - start,
+  };
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Versioned notifications about the benchmark's instances, on a queue of its
+ * own: berth's Transport sends notifications but has no listener.
+ */
+class NotificationWaiter {
+  private readonly waiters = new Map<string, Waiter>();
+  private failure?: unknown;
+  private readonly onAbort = () => this.failAll(this.signal.reason);
+
+  private constructor(
+    private readonly conn: ChannelModel,
+    private readonly signal: AbortSignal,
+  ) {
+    signal.addEventListener('abort', this.onAbort);
+  }
+
+  static async open(amqpUrl: string, signal: AbortSignal): Promise<NotificationWaiter> {
+    const conn = await amqp.connect(amqpUrl);
+    const waiter = new NotificationWaiter(conn, signal);
+    try {
+      await waiter.consume(await conn.createChannel());
+    } catch (err) {
+      await waiter.close();
+      throw err;
+    }
+    return waiter;
+  }
+
+  /** Resolves when `event` arrives for `uuid`; rejects if the operation reports an error. */
+  wait(uuid: string, event: string): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const key = `${event} ${uuid}`;
+      const timer = setTimeout(
+        () => this.settle(key, new Error(`no ${event} for instance ${uuid}`)),
+        EVENT_TIMEOUT_MS,
+      );
+      this.waiters.set(key, { resolve, reject, timer });
+    });
+  }
+
+  failAll(err: unknown): void {
+    this.failure ??= err;
+    for (const key of [...this.waiters.keys()]) this.settle(key, err);
+  }
+
+  async close(): Promise<void> {
+    this.signal.removeEventListener('abort', this.onAbort);
+    this.failAll(new Error('the notification listener was closed'));
+    await this.conn.close();
+  }
+
+  private async consume(channel: Channel): Promise<void> {
+    await channel.assertExchange(EXCHANGE, 'topic', controlExchangeOptions(QUEUE_FLAGS));
+    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
+    for (const priority of ['INFO', 'ERROR'] as const) {
+      await channel.bindQueue(
+        queue,
+        EXCHANGE,
+        notificationRoutingKey(NOTIFICATION_TOPIC, priority),
+      );
+    }
+    await channel.consume(
+      queue,
+      (msg) => {
+        if (!msg) return this.failAll(new Error('the notification queue was cancelled'));
+        try {
+          this.deliver(decodeBody(msg.content, msg.properties));
+        } catch (err) {
+          this.failAll(err);
+        }
+      },
+      { noAck: true },
+    );
+  }
+
+  private deliver(message: OsloMessage): void {
+    const eventType = String(message.event_type);
+    const data = (message.payload as { 'nova_object.data'?: Record<string, unknown> } | null)?.[
+      'nova_object.data'
+    ];
+    const uuid = String(data?.uuid);
+    // instance.create.error answers whoever waits for instance.create.end.
+    const failed = eventType.endsWith('.error');
+    const key = `${failed ? eventType.replace(/\.error$/, '.end') : eventType} ${uuid}`;
+    const fault = (data?.fault as { 'nova_object.data'?: { exception_message?: string } } | null)?.[
+      'nova_object.data'
+    ];
+    if (failed) {
+      this.settle(key, new Error(`${eventType} for ${uuid}: ${fault?.exception_message}`));
+    } else if (eventType === 'instance.create.end' && data?.power_state !== 'running') {
+      // The build is timed until the workload runs, not merely until berth answers.
+      this.settle(key, new Error(`instance ${uuid} built but ${data?.power_state}`));
+    } else {
+      this.settle(key);
+    }
+  }
+
+  private settle(key: string, err?: unknown): void {
+    const waiter = this.waiters.get(key);
+    if (!waiter) return;
+    this.waiters.delete(key);
+    clearTimeout(waiter.timer);
+    if (err === undefined) waiter.resolve();
+    else waiter.reject(err);
+  }
+}
+
+/** An Instance primitive as nova-conductor sends it in build_and_run_instance. */
+function novaInstance(uuid: string, id: number, imageId: string) {
+  const flavor = { id: 1, name: 'm1.bench', flavorid: '1', memory_mb: 64, vcpus: 1, root_gb: 1 };
+  return {
+    'nova_object.name': 'Instance',
+    'nova_object.namespace': 'nova',
+    'nova_object.version': '2.7',
+    'nova_object.data': {
+      id,
+      uuid,
+      user_id: CONTEXT.user_id,
+      project_id: CONTEXT.project_id,
+      image_ref: imageId,
+      hostname: `bench-${id}`,
+      display_name: `bench-${id}`,
+      vm_state: 'building',
+      task_state: 'scheduling',
+      power_state: 0,
+      memory_mb: flavor.memory_mb,
+      vcpus: flavor.vcpus,
+      root_gb: flavor.root_gb,
+      metadata: {},
+      flavor: {
+        'nova_object.name': 'Flavor',
+        'nova_object.namespace': 'nova',
+        'nova_object.version': '1.2',
+        'nova_object.data': flavor,
+      },
+    },
+  };
+}
+
+async function rabbitmqctl(...args: string[]): Promise<string> {
+  return (await execFileAsync('rabbitmqctl', ['-q', ...args])).stdout;
+}
+
+async function leftovers(stateDir: string, vhost: string): Promise<string[]> {
+  const left = (await monitorPids(stateDir)).map((pid) => `berth-monitor process ${pid}`);
+  for (const hierarchy of await readdir(CGROUP_ROOT)) {
+    const dir = path.join(CGROUP_ROOT, hierarchy);
+    for (const name of await readdir(dir).catch(() => [])) {
+      if (name.startsWith(CGROUP_PARENT)) left.push(`cgroup ${path.join(dir, name)}`);
+    }
+  }
+  if ((await rabbitmqctl('list_vhosts')).split('\n').includes(vhost)) left.push(`vhost ${vhost}`);
+  await access(stateDir).then(
+    () => left.push(`directory ${stateDir}`),
+    () => undefined,
+  );
+  return left;
+}
+
+/** Processes running the monitor binary for this state directory. */
+async function monitorPids(stateDir: string): Promise<number[]> {
+  const socket = MonitorClient.paths(stateDir).socket;
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    // Gone since the listing, or a kernel thread: not a monitor either way.
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    const argv = cmdline.split('\0');
+    if (path.basename(argv[0]) === 'berth-monitor' && argv.includes(socket)) pids.push(+entry);
+  }
+  return pids;
+}
+
+function printReport(r: Report, opts: RpcOptions): void {
+  const cell = (n: number, digits = 2) => n.toFixed(digits).padStart(9);
+  const perSecond = (t: Throughput) => (opts.builds * 1000) / t.wallMs;
+  console.log(
+    `rpc: cast until its notification, through \`berth compute\` (ms; ${opts.builds} ` +
+      `instances of 64 MiB / 1 vCPU running \`sleep\`, ${opts.inFlight} in flight)`,
+  );
+  console.log(
+    `${'operation'.padEnd(34)}${['p50', 'p99', 'wall s', 'per s'].map((h) => h.padStart(9)).join('')}`,
+  );
+  for (const [name, t] of [
+    ['build_and_run_instance → create.end', r.build],
+    ['terminate_instance → delete.end', r.terminate],
+  ] as const) {
+    console.log(
+      `${name.padEnd(34)}${cell(t.p50)}${cell(t.p99)}${cell(t.wallMs / 1000)}${cell(perSecond(t), 1)}`,
+    );
+  }
+  console.log(
+    `\ncall round trip to an echo endpoint (ms; ${opts.calls} sequential calls ` +
+      `after ${WARMUP_CALLS} untimed, client and server in one process)`,
+  );
+  console.log(`${'stack'.padEnd(34)}${'p50'.padStart(9)}${'p99'.padStart(9)}`);
+  console.log(`${'berth'.padEnd(34)}${cell(r.berthCall.p50)}${cell(r.berthCall.p99)}`);
+  console.log(`${'oslo.messaging'.padEnd(34)}${cell(r.osloCall.p50)}${cell(r.osloCall.p99)}`);
+  const ratio = { p50: r.berthCall.p50 / r.osloCall.p50, p99: r.berthCall.p99 / r.osloCall.p99 };
+  console.log(`${'berth/oslo'.padEnd(34)}${cell(ratio.p50)}${cell(ratio.p99)}`);
+
+  const round = (n: number, digits: number) => Number(n.toFixed(digits));
+  const throughput = (t: Throughput) => ({
+    p50Ms: round(t.p50, 3),
+    p99Ms: round(t.p99, 3),
+    wallMs: round(t.wallMs, 1),
+    perSecond: round(perSecond(t), 2),
+  });
+  const latency = (l: Latency) => ({ p50Ms: round(l.p50, 3), p99Ms: round(l.p99, 3) });
+  const json = {
+    benchmark: 'rpc',
+    builds: opts.builds,
+    inFlight: opts.inFlight,
+    calls: opts.calls,
+    build: throughput(r.build),
+    terminate: throughput(r.terminate),
+    callRoundTrip: {
+      berth: latency(r.berthCall),
+      oslo: latency(r.osloCall),
+      ratios: { 'berth/oslo': { p50: round(ratio.p50, 3), p99: round(ratio.p99, 3) } },
+    },
+  };
+  console.log(JSON.stringify(json));
+}
