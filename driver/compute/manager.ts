@@ -40,9 +40,70 @@ interface Transition {
   task: Exclude<TaskState, null>;
   /** the versioned notification action: instance.<event>.start/end/error */
   event: string;
-  run: (spec: InstanceSpec) => Promise<void>;
+  /** the vm_state once the driver has done its part */
   vmState: VmState;
 }
+
+const transition = (
+  method: string,
+  action: Action,
+  task: Exclude<TaskState, null>,
+  event: string,
+  vmState: VmState,
+): Transition => ({ method, action, task, event, vmState });
+
+const SIMPLE = {
+  stop_instance: transition(
+    'stop_instance',
+    'stop',
+    TaskState.POWERING_OFF,
+    'power_off',
+    VmState.STOPPED,
+  ),
+  start_instance: transition(
+    'start_instance',
+    'start',
+    TaskState.POWERING_ON,
+    'power_on',
+    VmState.ACTIVE,
+  ),
+  pause_instance: transition('pause_instance', 'pause', TaskState.PAUSING, 'pause', VmState.PAUSED),
+  unpause_instance: transition(
+    'unpause_instance',
+    'unpause',
+    TaskState.UNPAUSING,
+    'unpause',
+    VmState.ACTIVE,
+  ),
+  suspend_instance: transition(
+    'suspend_instance',
+    'suspend',
+    TaskState.SUSPENDING,
+    'suspend',
+    VmState.SUSPENDED,
+  ),
+  resume_instance: transition(
+    'resume_instance',
+    'resume',
+    TaskState.RESUMING,
+    'resume',
+    VmState.ACTIVE,
+  ),
+} as const;
+const REBOOT_SOFT = transition(
+  'reboot_instance',
+  'reboot_soft',
+  TaskState.REBOOTING,
+  'reboot',
+  VmState.ACTIVE,
+);
+const REBOOT_HARD = transition(
+  'reboot_instance',
+  'reboot_hard',
+  TaskState.REBOOTING_HARD,
+  'reboot',
+  VmState.ACTIVE,
+);
 
 type Args = Record<string, unknown>;
 
@@ -241,7 +302,12 @@ export class ComputeManager {
 
   // ---- power and lifecycle ----
 
-  private transition(args: Args, incoming: Incoming, t: Transition): Promise<void> {
+  private transition(
+    args: Args,
+    incoming: Incoming,
+    t: Transition,
+    run: (spec: InstanceSpec) => Promise<void>,
+  ): Promise<void> {
     const instance = parseInstance(args.instance);
     const { context } = incoming;
     return this.inTurn(instance.uuid, async () => {
@@ -251,7 +317,7 @@ export class ComputeManager {
       await this.persist(r, [null, t.task], context);
       await this.notifier.emit(t.event, 'start', r, context);
       try {
-        await t.run(r.spec);
+        await run(r.spec);
       } catch (err) {
         // Nova's reverts_task_state: the task ends, the instance keeps what it really is.
         r.task_state = null;
@@ -274,26 +340,10 @@ export class ComputeManager {
   }
 
   private stopInstance(args: Args, incoming: Incoming) {
-    const clean = args.clean_shutdown !== false;
-    return this.transition(args, incoming, {
-      action: 'stop',
-      method: 'stop_instance',
-      task: TaskState.POWERING_OFF,
-      event: 'power_off',
-      vmState: VmState.STOPPED,
-      run: (spec) => this.o.driver.powerOff(spec, clean ? this.o.stopTimeout : 0),
-    });
-  }
-
-  private startInstance(args: Args, incoming: Incoming) {
-    return this.transition(args, incoming, {
-      action: 'start',
-      method: 'start_instance',
-      task: TaskState.POWERING_ON,
-      event: 'power_on',
-      vmState: VmState.ACTIVE,
-      run: (spec) => this.o.driver.powerOn(spec),
-    });
+    const timeout = args.clean_shutdown !== false ? this.o.stopTimeout : 0;
+    return this.transition(args, incoming, SIMPLE.stop_instance, (spec) =>
+      this.o.driver.powerOff(spec, timeout),
+    );
   }
 
   private rebootInstance(args: Args, incoming: Incoming) {
@@ -302,59 +352,21 @@ export class ComputeManager {
       return Promise.reject(
         new InvalidArgumentError(`reboot_type must be SOFT or HARD, got ${JSON.stringify(type)}`),
       );
-    return this.transition(args, incoming, {
-      action: type === 'SOFT' ? 'reboot_soft' : 'reboot_hard',
-      method: 'reboot_instance',
-      task: type === 'SOFT' ? TaskState.REBOOTING : TaskState.REBOOTING_HARD,
-      event: 'reboot',
-      vmState: VmState.ACTIVE,
-      run: (spec) => this.o.driver.reboot(spec, type),
-    });
+    const t = type === 'SOFT' ? REBOOT_SOFT : REBOOT_HARD;
+    return this.transition(args, incoming, t, (spec) => this.o.driver.reboot(spec, type));
   }
 
-  private pauseInstance(args: Args, incoming: Incoming) {
-    return this.transition(args, incoming, {
-      action: 'pause',
-      method: 'pause_instance',
-      task: TaskState.PAUSING,
-      event: 'pause',
-      vmState: VmState.PAUSED,
-      run: (spec) => this.o.driver.pause(spec),
-    });
+  /** A method whose driver call takes nothing but the instance. */
+  private simple(method: keyof typeof SIMPLE, call: (spec: InstanceSpec) => Promise<void>) {
+    return (args: Args, incoming: Incoming) =>
+      this.transition(args, incoming, SIMPLE[method], call);
   }
 
-  private unpauseInstance(args: Args, incoming: Incoming) {
-    return this.transition(args, incoming, {
-      action: 'unpause',
-      method: 'unpause_instance',
-      task: TaskState.UNPAUSING,
-      event: 'unpause',
-      vmState: VmState.ACTIVE,
-      run: (spec) => this.o.driver.unpause(spec),
-    });
-  }
-
-  private suspendInstance(args: Args, incoming: Incoming) {
-    return this.transition(args, incoming, {
-      action: 'suspend',
-      method: 'suspend_instance',
-      task: TaskState.SUSPENDING,
-      event: 'suspend',
-      vmState: VmState.SUSPENDED,
-      run: (spec) => this.o.driver.suspend(spec),
-    });
-  }
-
-  private resumeInstance(args: Args, incoming: Incoming) {
-    return this.transition(args, incoming, {
-      action: 'resume',
-      method: 'resume_instance',
-      task: TaskState.RESUMING,
-      event: 'resume',
-      vmState: VmState.ACTIVE,
-      run: (spec) => this.o.driver.resume(spec),
-    });
-  }
+  private startInstance = this.simple('start_instance', (s) => this.o.driver.powerOn(s));
+  private pauseInstance = this.simple('pause_instance', (s) => this.o.driver.pause(s));
+  private unpauseInstance = this.simple('unpause_instance', (s) => this.o.driver.unpause(s));
+  private suspendInstance = this.simple('suspend_instance', (s) => this.o.driver.suspend(s));
+  private resumeInstance = this.simple('resume_instance', (s) => this.o.driver.resume(s));
 
   // ---- queries ----
 
