@@ -325,6 +325,25 @@ describe('container runtime', { skip }, () => {
     await rt.delete(config.id);
   });
 
+  test('a root disk size caps the writable layer and is unmounted on delete', async () => {
+    const config = containerConfig(
+      ['sh', '-c', 'dd if=/dev/zero of=/big bs=1M count=64 2>&1; echo "dd=$?"; df -k / | tail -1'],
+      { rootDiskBytes: 32 << 20 },
+    );
+    await rt.run(config);
+    await rt.wait(config.id);
+    const output = await rt.consoleOutput(config.id);
+    assert.match(output, /No space left on device/);
+    assert.match(output, /^dd=1$/m);
+    const disk = path.join(rt.stateDir, 'containers', config.id, 'disk');
+    assert.ok(fs.readFileSync('/proc/mounts', 'utf8').includes(disk), 'the sized disk is mounted');
+    await rt.delete(config.id);
+    assert.ok(
+      !fs.readFileSync('/proc/mounts', 'utf8').includes(disk),
+      'the sized disk is still mounted',
+    );
+  });
+
   test('bad input gets a clear error and leaves nothing behind', async () => {
     const containers = path.join(stateDir, 'containers');
     const before = fs.readdirSync(containers).sort();

@@ -13,8 +13,9 @@ fi
 
 # gcc/g++/make/python3: node-gyp; libc6-dev: the static test probe;
 # busybox-static: the test image; crun/runc: benchmark peers; iproute2, tar, util-linux: runtime;
+# e2fsprogs, mount: instances' sized root disks;
 # rabbitmq-server: the broker; python3-oslo.messaging: the real oslo peer of the messaging tests.
-packages=(build-essential python3 libc6-dev busybox-static crun runc iproute2 tar util-linux
+packages=(build-essential python3 libc6-dev busybox-static crun runc iproute2 tar util-linux e2fsprogs mount
   rabbitmq-server python3-oslo.messaging)
 missing=()
 for p in "${packages[@]}"; do

@@ -3,9 +3,11 @@
  * point, console log and the files through which the monitor records its
  * pid and exit.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConflictError } from '../errors';
+import { native } from '../../native';
+import { ConflictError, InternalError } from '../errors';
 import type { ContainerConfig, ContainerPaths } from './spec';
 
 export interface ExitStatus {
@@ -34,6 +36,7 @@ export function makeContainerDir(paths: ContainerPaths, config: ContainerConfig)
     throw err;
   }
   try {
+    if (config.rootDiskBytes) makeDisk(paths, config.rootDiskBytes);
     for (const d of [paths.upper, paths.work, paths.rootfs]) fs.mkdirSync(d);
     // The overlay's upper layer must belong to the container's root.
     if (config.userNamespace) {
@@ -42,8 +45,50 @@ export function makeContainerDir(paths: ContainerPaths, config: ContainerConfig)
       config.layers.forEach((_, i) => fs.mkdirSync(paths.layerMount(i), { recursive: true }));
     }
   } catch (err) {
+    if (config.rootDiskBytes) unmountDisk(paths);
     fs.rmSync(paths.dir, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/**
+ * The writable layer's own file system: a sparse file of the flavor's
+ * root_gb, ext4, loop-mounted in the container's directory. Costs a few
+ * milliseconds and no space until written; the loop device goes away with
+ * the unmount (autoclear).
+ */
+function makeDisk(paths: ContainerPaths, bytes: number): void {
+  fs.writeFileSync(paths.diskImage, '');
+  fs.truncateSync(paths.diskImage, bytes);
+  const run = (cmd: string, args: string[]) => {
+    try {
+      execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (err) {
+      const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
+      throw new InternalError(`${cmd} ${args.join(' ')}: ${stderr || (err as Error).message}`);
+    }
+  };
+  // No reserved blocks: the whole size is the instance's.
+  run('mkfs.ext4', [
+    '-q',
+    '-F',
+    '-m',
+    '0',
+    '-E',
+    'lazy_itable_init=1,lazy_journal_init=1',
+    paths.diskImage,
+  ]);
+  fs.mkdirSync(paths.disk);
+  run('mount', ['-o', 'loop,nodev,nosuid', paths.diskImage, paths.disk]);
+}
+
+/** Idempotent: reconcile after a crash runs it on half-removed containers. */
+export function unmountDisk(paths: ContainerPaths): void {
+  try {
+    native().umount(paths.disk, true);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code !== 'EINVAL' && code !== 'ENOENT') throw err;
   }
 }
 

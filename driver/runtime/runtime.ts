@@ -29,6 +29,7 @@ import {
 import {
   type ExitStatus,
   makeContainerDir,
+  unmountDisk,
   prepareStateDir,
   readExitFile,
   readPidFile,
@@ -136,7 +137,7 @@ export class ContainerRuntime {
     checkLayers(config.layers);
     if (this.entries.has(config.id))
       throw new ConflictError(`container ${config.id} already exists`);
-    const paths = containerPaths(this.stateDir, config.id);
+    const paths = containerPaths(this.stateDir, config.id, !!config.rootDiskBytes);
     const plan = planCgroups(this.layout, this.cgroupParent, config.id, config.limits);
     makeContainerDir(paths, config);
     const entry: Entry = { config, plan, paths, waiters: [] };
@@ -324,6 +325,7 @@ export class ContainerRuntime {
     const e = this.get(id);
     if (e.pid !== undefined && !e.exit) throw new ConflictError(`container ${id} is running`);
     removeCgroups(e.plan);
+    if (e.config.rootDiskBytes) unmountDisk(e.paths);
     this.discard(e.paths.dir);
     this.entries.delete(id);
   }
@@ -427,9 +429,16 @@ export class ContainerRuntime {
       try {
         persisted = JSON.parse(await fs.promises.readFile(paths.config, 'utf8')) as Persisted;
       } catch {
-        continue; // a create interrupted before its config was written
+        // A create interrupted before its config was written: nothing ran yet.
+        unmountDisk(containerPaths(this.stateDir, id, true));
+        this.discard(path.join(root, id));
+        continue;
       }
-      const e: Entry = { ...persisted, paths, waiters: [] };
+      const e: Entry = {
+        ...persisted,
+        paths: containerPaths(this.stateDir, id, !!persisted.config.rootDiskBytes),
+        waiters: [],
+      };
       this.entries.set(id, e);
       const exit = readExitFile(paths.exitFile);
       const pid = running.get(id) ?? readPidFile(paths.pidFile);

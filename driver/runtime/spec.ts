@@ -24,10 +24,18 @@ export interface ContainerConfig {
   /** map container root to host uid/gid `base` .. base+size-1 */
   userNamespace?: { base: number; size: number };
   consoleLog: { maxBytes: number; backups: number };
+  /**
+   * Caps the writable layer: it then lives on a file system of its own, of
+   * this size, so a container cannot fill the host's disk.
+   */
+  rootDiskBytes?: number;
 }
 
 export interface ContainerPaths {
   dir: string;
+  /** with rootDiskBytes: the sparse file holding the writable layer's file system, and its mount point */
+  diskImage: string;
+  disk: string;
   config: string;
   rootfs: string;
   upper: string;
@@ -39,14 +47,18 @@ export interface ContainerPaths {
   layerMount: (i: number) => string;
 }
 
-export function containerPaths(stateDir: string, id: string): ContainerPaths {
+export function containerPaths(stateDir: string, id: string, sizedDisk = false): ContainerPaths {
   const dir = path.join(stateDir, 'containers', id);
+  // Overlay wants upper and work on one file system: the sized disk when there is one.
+  const writable = sizedDisk ? path.join(dir, 'disk') : dir;
   return {
     dir,
+    diskImage: path.join(dir, 'disk.img'),
+    disk: path.join(dir, 'disk'),
     config: path.join(dir, 'config.json'),
     rootfs: path.join(dir, 'rootfs'),
-    upper: path.join(dir, 'upper'),
-    work: path.join(dir, 'work'),
+    upper: path.join(writable, 'upper'),
+    work: path.join(writable, 'work'),
     consoleLog: path.join(dir, 'console.log'),
     exitFile: path.join(dir, 'exit'),
     pidFile: path.join(dir, 'pid'),
@@ -86,6 +98,9 @@ export function validateConfig(c: ContainerConfig): void {
     bad(`pids limit must be ≥ 1, got ${pids}`);
   if (c.network.mode === 'netns' && !path.isAbsolute(c.network.path))
     bad('netns path must be absolute');
+  const disk = c.rootDiskBytes;
+  if (disk !== undefined && !(Number.isInteger(disk) && disk >= 16 << 20))
+    bad(`root disk must be at least 16 MiB, got ${disk}`);
 }
 
 class SpecWriter {

@@ -56,5 +56,6 @@ export function instanceContainerConfig(
       ? { base: compute.userns_uid_base, size: compute.userns_size }
       : undefined,
     consoleLog: { maxBytes: compute.console_log_max_bytes, backups: compute.console_log_backups },
+    rootDiskBytes: instance.rootGb > 0 ? instance.rootGb * 2 ** 30 : undefined,
   };
 }
