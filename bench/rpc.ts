@@ -6,7 +6,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { access, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +16,6 @@ import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { createLogger } from '../config/log';
 import { NOTIFICATION_TOPIC } from '../driver/compute/notifications';
 import { LocalImageStore } from '../driver/image/local-image-store';
-import { MonitorClient } from '../driver/runtime/monitor-client';
 import { ContainerRuntime } from '../driver/runtime/runtime';
 import { UndoStack } from '../driver/undo-stack';
 import { AmqpTransport } from '../messaging/amqp-transport';
@@ -24,6 +23,8 @@ import { decodeBody, type OsloMessage } from '../messaging/envelope';
 import { notificationRoutingKey } from '../messaging/notification';
 import { controlExchangeOptions } from '../messaging/topology';
 import type { Transport } from '../messaging/transport';
+import { novaInstance } from '../integration-tests/compute-harness';
+import { hostLeftovers } from './leftovers';
 import { quantile } from './stats';
 
 export interface RpcOptions {
@@ -65,7 +66,6 @@ const EXCHANGE = 'nova';
 // Matches berth compute's declarations: the bench never sets amqp_durable_queues.
 const QUEUE_FLAGS = { durableQueues: false, quorumQueues: false };
 const CGROUP_PARENT = 'berth-bench-rpc';
-const CGROUP_ROOT = '/sys/fs/cgroup';
 const COMPUTE_API = { topic: 'compute', version: '6.0' };
 const ECHO = { topic: 'bench-berth-echo', version: '1.0' };
 const CONTEXT = { user_id: 'u-bench', project_id: 'p-bench', is_admin: true };
@@ -425,70 +425,18 @@ class NotificationWaiter {
   }
 }
 
-/** An Instance primitive as nova-conductor sends it in build_and_run_instance. */
-function novaInstance(uuid: string, id: number, imageId: string) {
-  const flavor = { id: 1, name: 'm1.bench', flavorid: '1', memory_mb: 64, vcpus: 1, root_gb: 1 };
-  return {
-    'nova_object.name': 'Instance',
-    'nova_object.namespace': 'nova',
-    'nova_object.version': '2.7',
-    'nova_object.data': {
-      id,
-      uuid,
-      user_id: CONTEXT.user_id,
-      project_id: CONTEXT.project_id,
-      image_ref: imageId,
-      hostname: `bench-${id}`,
-      display_name: `bench-${id}`,
-      vm_state: 'building',
-      task_state: 'scheduling',
-      power_state: 0,
-      memory_mb: flavor.memory_mb,
-      vcpus: flavor.vcpus,
-      root_gb: flavor.root_gb,
-      metadata: {},
-      flavor: {
-        'nova_object.name': 'Flavor',
-        'nova_object.namespace': 'nova',
-        'nova_object.version': '1.2',
-        'nova_object.data': flavor,
-      },
-    },
-  };
-}
-
 async function rabbitmqctl(...args: string[]): Promise<string> {
   return (await execFileAsync('rabbitmqctl', ['-q', ...args])).stdout;
 }
 
 async function leftovers(stateDir: string, vhost: string): Promise<string[]> {
-  const left = (await monitorPids(stateDir)).map((pid) => `berth-monitor process ${pid}`);
-  for (const hierarchy of await readdir(CGROUP_ROOT)) {
-    const dir = path.join(CGROUP_ROOT, hierarchy);
-    for (const name of await readdir(dir).catch(() => [])) {
-      if (name.startsWith(CGROUP_PARENT)) left.push(`cgroup ${path.join(dir, name)}`);
-    }
-  }
+  const left = await hostLeftovers(stateDir, (name) => name.startsWith(CGROUP_PARENT));
   if ((await rabbitmqctl('list_vhosts')).split('\n').includes(vhost)) left.push(`vhost ${vhost}`);
   await access(stateDir).then(
     () => left.push(`directory ${stateDir}`),
     () => undefined,
   );
   return left;
-}
-
-/** Processes running the monitor binary for this state directory. */
-async function monitorPids(stateDir: string): Promise<number[]> {
-  const socket = MonitorClient.paths(stateDir).socket;
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    // Gone since the listing, or a kernel thread: not a monitor either way.
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    const argv = cmdline.split('\0');
-    if (path.basename(argv[0]) === 'berth-monitor' && argv.includes(socket)) pids.push(+entry);
-  }
-  return pids;
 }
 
 function printReport(r: Report, opts: RpcOptions): void {

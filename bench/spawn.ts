@@ -9,8 +9,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { ContainerRuntime } from '../driver/runtime/runtime';
-import { MonitorClient } from '../driver/runtime/monitor-client';
 import type { ContainerConfig } from '../driver/runtime/spec';
+import { hostLeftovers, monitorPids } from './leftovers';
 import { measurePeer, peerAvailable, type PeerRuntime } from './peers';
 import { ratio, summarize, type Summary } from './stats';
 
@@ -56,7 +56,6 @@ const KIB = 1024;
 const MIB = 1024 * KIB;
 const IMAGE_DIR = path.resolve(__dirname, '..', '..', 'build', 'images', 'busybox-rootfs');
 const CGROUP_PARENT = 'berth-bench';
-const CGROUP_ROOT = '/sys/fs/cgroup';
 // The limits of the peers' bundle (bench/peers.ts), so that every runtime pays for
 // the same cgroup writes.
 const LIMITS = { memoryBytes: 256 * MIB, pids: 256, cpuShares: 512 };
@@ -279,20 +278,6 @@ async function rssBytes(pid: number): Promise<number> {
   return Number(m[1]) * KIB;
 }
 
-/** Processes running the monitor binary for this state directory. */
-async function monitorPids(stateDir: string): Promise<number[]> {
-  const socket = MonitorClient.paths(stateDir).socket;
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    // Gone since the listing, or a kernel thread: not a monitor either way.
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    const argv = cmdline.split('\0');
-    if (path.basename(argv[0]) === 'berth-monitor' && argv.includes(socket)) pids.push(+entry);
-  }
-  return pids;
-}
-
 // Only valid while no container is starting: until it execs, a new container
 // is a clone of the monitor with the same command line.
 async function findMonitorPid(stateDir: string): Promise<number> {
@@ -302,16 +287,11 @@ async function findMonitorPid(stateDir: string): Promise<number> {
 }
 
 async function leftovers(stateDir: string): Promise<string[]> {
-  const left = (await monitorPids(stateDir)).map((pid) => `berth-monitor process ${pid}`);
-  for (const hierarchy of await readdir(CGROUP_ROOT)) {
-    const dir = path.join(CGROUP_ROOT, hierarchy);
-    for (const name of await readdir(dir).catch(() => [])) {
-      // The peers name their cgroups after their work directories (bench/peers.ts).
-      if (name === CGROUP_PARENT || name.startsWith('berth-peer-')) {
-        left.push(`cgroup ${path.join(dir, name)}`);
-      }
-    }
-  }
+  // The peers name their cgroups after their work directories (bench/peers.ts).
+  const left = await hostLeftovers(
+    stateDir,
+    (name) => name === CGROUP_PARENT || name.startsWith('berth-peer-'),
+  );
   // berth mounts container roots in the containers' own mount namespaces; any
   // of its mounts that shows up here has escaped.
   const mounts = (await readFile('/proc/mounts', 'utf8')).split('\n');

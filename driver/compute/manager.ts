@@ -287,17 +287,22 @@ export class ComputeManager {
       r.task_state = TaskState.DELETING;
       await this.persist(r, [null, TaskState.DELETING], context);
       await this.notifier.emit('delete', 'start', r, context);
-      await this.o.driver.destroy(r.spec);
-      Object.assign(r, {
-        vm_state: VmState.DELETED,
-        task_state: null,
-        power_state: PowerState.NOSTATE,
-      });
-      await this.conductor.saveInstance(r, TaskState.DELETING, context);
+      await this.finishDelete(r, context);
       await this.notifier.emit('delete', 'end', r, context);
-      this.o.store.remove(r.uuid);
       this.logFor(r.uuid, context).info('instance deleted');
     });
+  }
+
+  /** The part of a delete a restart may interrupt: idempotent, so reconcile can finish it. */
+  private async finishDelete(r: ManagedInstance, context: RequestContext): Promise<void> {
+    await this.o.driver.destroy(r.spec);
+    Object.assign(r, {
+      vm_state: VmState.DELETED,
+      task_state: null,
+      power_state: PowerState.NOSTATE,
+    });
+    await this.conductor.saveInstance(r, TaskState.DELETING, context);
+    this.o.store.remove(r.uuid);
   }
 
   // ---- power and lifecycle ----
@@ -470,14 +475,7 @@ export class ComputeManager {
     const log = this.logFor(uuid, context);
     const interrupted = r.task_state;
     if (interrupted === TaskState.DELETING) {
-      await this.o.driver.destroy(r.spec);
-      Object.assign(r, {
-        vm_state: VmState.DELETED,
-        task_state: null,
-        power_state: PowerState.NOSTATE,
-      });
-      await this.conductor.saveInstance(r, TaskState.DELETING, context);
-      this.o.store.remove(uuid);
+      await this.finishDelete(r, context);
       log.warn('finished a delete interrupted by a restart');
       return;
     }
