@@ -53,7 +53,14 @@ test('defaults apply when there is no file and no environment', () => {
     default_command: '/sbin/init',
     cgroup_parent: 'berth',
   });
-  assert.deepEqual(config.api, { listen: '127.0.0.1:8774', auth_strategy: 'noauth2' });
+  assert.equal(config.DEFAULT.service_down_time, 20);
+  assert.deepEqual(config.api, {
+    listen: '127.0.0.1:8774',
+    auth_strategy: 'noauth2',
+    max_limit: 1000,
+    max_request_body_size: 114688,
+  });
+  assert.equal(config.filter_scheduler.enabled_filters[0], 'ComputeFilter');
   assert.deepEqual(config.keystone_authtoken, {
     www_authenticate_uri: 'http://127.0.0.1:5000/v3',
     auth_url: 'http://127.0.0.1:5000/v3',
@@ -64,7 +71,21 @@ test('defaults apply when there is no file and no environment', () => {
     project_domain_name: 'Default',
   });
   assert.deepEqual(config.database, { connection: 'sqlite:////var/lib/berth/berth.sqlite' });
-  assert.deepEqual(config.glance, { api_servers: 'http://127.0.0.1:9292' });
+  assert.deepEqual(config.glance, { api_servers: 'http://127.0.0.1:8774/image' });
+});
+
+test('list options are comma-separated and name only known items', () => {
+  const config = loadConfig({
+    env: { BERTH_FILTER_SCHEDULER_ENABLED_FILTERS: 'ComputeFilter, AvailabilityZoneFilter' },
+  });
+  assert.deepEqual(config.filter_scheduler.enabled_filters, [
+    'ComputeFilter',
+    'AvailabilityZoneFilter',
+  ]);
+  assert.throws(
+    () => loadConfig({ env: { BERTH_FILTER_SCHEDULER_ENABLED_FILTERS: 'ComputeFilter,NoSuch' } }),
+    /NoSuch is not one of/,
+  );
 });
 
 test('INI values are parsed and converted to their types', () => {

@@ -13,6 +13,11 @@ export interface DefaultSection {
   report_interval: number;
   debug: boolean;
   log_level: LogLevel;
+  default_availability_zone: string;
+  service_down_time: number;
+  cpu_allocation_ratio: number;
+  ram_allocation_ratio: number;
+  disk_allocation_ratio: number;
 }
 
 export interface OsloMessagingRabbitSection {
@@ -35,6 +40,29 @@ export interface ComputeSection {
 export interface ApiSection {
   listen: string;
   auth_strategy: 'noauth2' | 'keystone';
+  max_limit: number;
+  max_request_body_size: number;
+}
+
+export interface SchedulerSection {
+  max_attempts: number;
+}
+
+export interface FilterSchedulerSection {
+  enabled_filters: string[];
+  ram_weight_multiplier: number;
+  cpu_weight_multiplier: number;
+  disk_weight_multiplier: number;
+}
+
+export interface QuotaSection {
+  instances: number;
+  cores: number;
+  ram: number;
+  metadata_items: number;
+  key_pairs: number;
+  server_groups: number;
+  server_group_members: number;
 }
 
 export interface KeystoneAuthtokenSection {
@@ -60,6 +88,9 @@ export interface BerthConfig {
   oslo_messaging_rabbit: OsloMessagingRabbitSection;
   compute: ComputeSection;
   api: ApiSection;
+  scheduler: SchedulerSection;
+  filter_scheduler: FilterSchedulerSection;
+  quota: QuotaSection;
   keystone_authtoken: KeystoneAuthtokenSection;
   database: DatabaseSection;
   glance: GlanceSection;
@@ -90,6 +121,34 @@ const hostPort = (fallback: string) =>
     .default(fallback)
     .messages({ 'string.hostPort': 'must be host:port, e.g. 127.0.0.1:8774 or [::1]:8774' });
 
+const ratio = (fallback: number) => Joi.number().greater(0).default(fallback);
+
+// -1 is Nova's "unlimited".
+const quotaLimit = (fallback: number) => Joi.number().integer().min(-1).default(fallback);
+
+/** The scheduler filters berth has, in the order they run by default. */
+export const SCHEDULER_FILTERS = [
+  'ComputeFilter',
+  'AvailabilityZoneFilter',
+  'ComputeCapabilitiesFilter',
+  'ServerGroupAntiAffinityFilter',
+  'ServerGroupAffinityFilter',
+] as const;
+
+// A comma-separated list, as oslo.config's ListOpt reads it.
+const list = (allowed: readonly string[], fallback: string[]) =>
+  Joi.string()
+    .custom((value: string, helpers) => {
+      const items = value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean);
+      const unknown = items.find((item) => !allowed.includes(item));
+      return unknown === undefined ? items : helpers.error('list.item', { unknown });
+    })
+    .default(fallback)
+    .messages({ 'list.item': `{#unknown} is not one of ${allowed.join(', ')}` });
+
 const httpUri = (fallback: string) =>
   Joi.string()
     .uri({ scheme: ['http', 'https'] })
@@ -112,6 +171,12 @@ const sections: Record<SectionName, Joi.ObjectSchema> = {
       .valid(...LOG_LEVELS)
       .insensitive()
       .default('info'),
+    default_availability_zone: Joi.string().default('nova'),
+    // 0: twice report_interval, filled in by deriveDefaults.
+    service_down_time: integer(0, 0),
+    cpu_allocation_ratio: ratio(4.0),
+    ram_allocation_ratio: ratio(1.0),
+    disk_allocation_ratio: ratio(1.0),
   }),
   oslo_messaging_rabbit: Joi.object({
     amqp_durable_queues: bool(false),
@@ -133,6 +198,26 @@ const sections: Record<SectionName, Joi.ObjectSchema> = {
   api: Joi.object({
     listen: hostPort('127.0.0.1:8774'),
     auth_strategy: Joi.string().valid('noauth2', 'keystone').default('noauth2'),
+    max_limit: integer(1, 1000),
+    max_request_body_size: integer(1024, 114688),
+  }),
+  scheduler: Joi.object({
+    max_attempts: integer(1, 3),
+  }),
+  filter_scheduler: Joi.object({
+    enabled_filters: list(SCHEDULER_FILTERS, [...SCHEDULER_FILTERS]),
+    ram_weight_multiplier: Joi.number().default(1.0),
+    cpu_weight_multiplier: Joi.number().default(1.0),
+    disk_weight_multiplier: Joi.number().default(1.0),
+  }),
+  quota: Joi.object({
+    instances: quotaLimit(10),
+    cores: quotaLimit(20),
+    ram: quotaLimit(51200),
+    metadata_items: quotaLimit(128),
+    key_pairs: quotaLimit(100),
+    server_groups: quotaLimit(10),
+    server_group_members: quotaLimit(10),
   }),
   keystone_authtoken: Joi.object({
     www_authenticate_uri: httpUri('http://127.0.0.1:5000/v3'),
@@ -148,7 +233,8 @@ const sections: Record<SectionName, Joi.ObjectSchema> = {
     connection: Joi.string(),
   }),
   glance: Joi.object({
-    api_servers: Joi.string().default('http://127.0.0.1:9292'),
+    // Left unset here: the default is berth api's own image endpoint, filled in by deriveDefaults.
+    api_servers: Joi.string().uri({ scheme: ['http', 'https'] }),
   }),
 };
 
@@ -164,11 +250,17 @@ export const OPTION_NAMES: Readonly<Record<SectionName, readonly string[]>> = ma
 );
 
 function deriveDefaults(config: BerthConfig): BerthConfig {
-  const { DEFAULT, database } = config;
+  const { DEFAULT, database, glance, api } = config;
   return {
     ...config,
-    // debug = true means DEBUG logging in oslo.log; mirror that so code only reads log_level.
-    DEFAULT: DEFAULT.debug ? { ...DEFAULT, log_level: 'debug' } : DEFAULT,
+    DEFAULT: {
+      ...DEFAULT,
+      // debug = true means DEBUG logging in oslo.log; mirror that so code only reads log_level.
+      log_level: DEFAULT.debug ? 'debug' : DEFAULT.log_level,
+      // Two missed heartbeats mark a service down.
+      service_down_time: DEFAULT.service_down_time || 2 * DEFAULT.report_interval,
+    },
+    glance: { api_servers: glance.api_servers ?? `http://${api.listen}/image` },
     // Four slashes after "sqlite:" is SQLAlchemy's absolute-path form, as nova uses.
     database: {
       connection:

@@ -1,0 +1,154 @@
+/**
+ * The express application of `berth api`: version discovery, request ids,
+ * body limits, authentication, microversions, the compute routes under
+ * /v2.1, the embedded image API under /image, and one fault handler.
+ */
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Authenticator } from './auth/authenticator';
+import { baseUrl, type ApiContext } from './context';
+import type { ApiDeps } from './deps';
+import { ApiFault, badRequest, itemNotFound, overLimit, toApiFault } from './faults';
+import { MAX_VERSION, MIN_VERSION, requestedVersion } from './microversion';
+import { availabilityZonesRouter } from './routes/availability-zones';
+import { flavorsRouter } from './routes/flavors';
+import { hypervisorsRouter } from './routes/hypervisors';
+import { imagesRouter } from './routes/images';
+import { keypairsRouter } from './routes/keypairs';
+import { limitsRouter } from './routes/limits';
+import { quotaSetsRouter } from './routes/quota-sets';
+import { serverGroupsRouter } from './routes/server-groups';
+import { serversRouter } from './routes/servers';
+import { servicesRouter } from './routes/services';
+import { glanceRouter } from './image/glance-router';
+
+const UPDATED = '2022-09-16T00:00:00Z';
+
+function versionDoc(base: string) {
+  return {
+    id: 'v2.1',
+    status: 'CURRENT',
+    version: MAX_VERSION,
+    min_version: MIN_VERSION,
+    updated: UPDATED,
+    links: [{ rel: 'self', href: `${base}/v2.1/` }],
+    'media-types': [
+      { base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2.1' },
+    ],
+  };
+}
+
+/** Parses JSON bodies of any declared type; an empty body is {}. Oversize bodies are 413. */
+function jsonBody(limit: number) {
+  const raw = express.raw({ type: () => true, limit });
+  return (req: Request, res: Response, next: NextFunction) => {
+    raw(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      const buf = req.body as Buffer | undefined;
+      if (!Buffer.isBuffer(buf) || buf.length === 0) {
+        req.body = undefined;
+        return next();
+      }
+      try {
+        req.body = JSON.parse(buf.toString('utf8'));
+        next();
+      } catch {
+        next(badRequest('Malformed request body'));
+      }
+    });
+  };
+}
+
+export function createApiApp(deps: ApiDeps, auth: Authenticator) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'extended');
+
+  app.use((_req, res, next) => {
+    const requestId = `req-${randomUUID()}`;
+    res.locals.requestId = requestId;
+    res.setHeader('x-openstack-request-id', requestId);
+    res.setHeader('x-compute-request-id', requestId);
+    next();
+  });
+
+  // Version discovery answers without a token: clients ask before they authenticate.
+  app.get('/', (req, res) => {
+    res.status(300).json({ versions: [versionDoc(baseUrl(req))] });
+  });
+  app.get(['/v2.1', '/v2.1/'], (req, res) => {
+    res.json({ version: versionDoc(baseUrl(req)) });
+  });
+
+  const authenticate = (req: Request, res: Response, next: NextFunction) => {
+    auth
+      .authenticate(req.get('x-auth-token'))
+      .then((credentials) => {
+        const requestId = res.locals.requestId as string;
+        const ctx: ApiContext = {
+          ...credentials,
+          requestId,
+          version: requestedVersion({}),
+          log: deps.log.child({ request_id: requestId }),
+        };
+        res.locals.ctx = ctx;
+        next();
+      })
+      .catch(next);
+  };
+
+  const microversion = (req: Request, res: Response, next: NextFunction) => {
+    res.setHeader('Vary', 'OpenStack-API-Version, X-OpenStack-Nova-API-Version');
+    const v = requestedVersion(req.headers);
+    (res.locals.ctx as ApiContext).version = v;
+    res.setHeader('OpenStack-API-Version', `compute ${v}`);
+    res.setHeader('X-OpenStack-Nova-API-Version', v.toString());
+    next();
+  };
+
+  const body = jsonBody(deps.config.api.max_request_body_size);
+
+  const compute = express.Router();
+  compute.use(authenticate, microversion, body);
+  compute.use('/servers', serversRouter(deps));
+  compute.use('/flavors', flavorsRouter(deps));
+  compute.use('/images', imagesRouter(deps));
+  compute.use('/os-hypervisors', hypervisorsRouter(deps));
+  compute.use('/os-services', servicesRouter(deps));
+  compute.use('/os-availability-zone', availabilityZonesRouter(deps));
+  compute.use('/limits', limitsRouter(deps));
+  compute.use('/os-quota-sets', quotaSetsRouter(deps));
+  compute.use('/os-server-groups', serverGroupsRouter(deps));
+  compute.use('/os-keypairs', keypairsRouter(deps));
+  app.use('/v2.1', compute);
+
+  // Glance lets image uploads be large: they stream to the store, not through the JSON parser.
+  app.use('/image', glanceRouter(deps, authenticate));
+
+  app.use((_req: Request, _res: Response, next: NextFunction) => {
+    next(itemNotFound('The resource could not be found.'));
+  });
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    void _next;
+    let fault: ApiFault;
+    const status = (err as { status?: number; type?: string }).status;
+    if (err instanceof ApiFault) fault = err;
+    else if (status === 413) fault = overLimit('Request is too large.');
+    else if (status && status >= 400 && status < 500)
+      fault = badRequest((err as Error).message || 'Bad request');
+    else fault = toApiFault(err);
+    const log = (res.locals.ctx as ApiContext | undefined)?.log ?? deps.log;
+    if (fault.status >= 500)
+      log.error('request failed', {
+        request_id: res.locals.requestId,
+        method: req.method,
+        path: req.path,
+        error: err instanceof Error ? err.stack : String(err),
+      });
+    if (res.headersSent) return res.end();
+    res.status(fault.status).json(fault.body());
+  });
+  return app;
+}

@@ -1,0 +1,211 @@
+/**
+ * The schema, as an ordered list of migrations kept in code (no migration
+ * files to ship or find at run time). knex records which ones ran in
+ * `knex_migrations`; add a new entry for every change, never edit one that
+ * has shipped.
+ *
+ * Conventions: timestamps are ISO-8601 UTC strings (portable between
+ * SQLite and PostgreSQL, and they sort); structured values are JSON text;
+ * booleans come back as 0/1 from SQLite and true/false from PostgreSQL, so
+ * readers wrap them in Boolean().
+ */
+import type { Knex } from 'knex';
+
+interface Migration {
+  name: string;
+  up(db: Knex): Promise<void>;
+}
+
+const timestamps = (t: Knex.CreateTableBuilder) => {
+  t.string('created_at', 32).notNullable();
+  t.string('updated_at', 32).nullable();
+};
+
+const MIGRATIONS: Migration[] = [
+  {
+    name: '0001_initial',
+    async up(db) {
+      await db.schema.createTable('flavors', (t) => {
+        t.increments('id');
+        t.string('flavorid', 255).notNullable().unique();
+        t.string('name', 255).notNullable().unique();
+        t.integer('memory_mb').notNullable();
+        t.integer('vcpus').notNullable();
+        t.integer('root_gb').notNullable();
+        t.integer('ephemeral_gb').notNullable().defaultTo(0);
+        t.integer('swap').notNullable().defaultTo(0);
+        t.float('rxtx_factor').notNullable().defaultTo(1.0);
+        t.boolean('is_public').notNullable().defaultTo(true);
+        t.boolean('disabled').notNullable().defaultTo(false);
+        t.text('description').nullable();
+        t.text('extra_specs').notNullable().defaultTo('{}');
+        timestamps(t);
+      });
+      await db.schema.createTable('instances', (t) => {
+        t.increments('id');
+        t.string('uuid', 36).notNullable().unique();
+        t.string('project_id', 255).notNullable();
+        t.string('user_id', 255).notNullable();
+        t.string('display_name', 255).notNullable();
+        t.text('display_description').nullable();
+        t.string('hostname', 255).notNullable();
+        t.string('host', 255).nullable();
+        t.string('node', 255).nullable();
+        t.string('availability_zone', 255).nullable();
+        t.string('flavorid', 255).notNullable();
+        t.text('flavor').notNullable();
+        t.string('image_ref', 255).notNullable();
+        t.string('key_name', 255).nullable();
+        t.text('key_data').nullable();
+        t.string('vm_state', 32).notNullable();
+        t.string('task_state', 32).nullable();
+        t.integer('power_state').notNullable().defaultTo(0);
+        t.text('metadata').notNullable().defaultTo('{}');
+        t.text('tags').notNullable().defaultTo('[]');
+        t.text('user_data').nullable();
+        t.string('access_ip_v4', 64).notNullable().defaultTo('');
+        t.string('access_ip_v6', 64).notNullable().defaultTo('');
+        t.string('reservation_id', 64).notNullable();
+        t.integer('launch_index').notNullable().defaultTo(0);
+        t.boolean('locked').notNullable().defaultTo(false);
+        t.string('locked_by', 16).nullable();
+        t.text('locked_reason').nullable();
+        // What the scheduler needs again on a reschedule: hints, group, requested zone.
+        t.text('request_spec').notNullable().defaultTo('{}');
+        t.integer('attempts').notNullable().defaultTo(0);
+        t.text('tried_hosts').notNullable().defaultTo('[]');
+        // The latest fault: {code, message, details, created_at}.
+        t.text('fault').nullable();
+        t.string('launched_at', 32).nullable();
+        t.string('terminated_at', 32).nullable();
+        t.boolean('deleted').notNullable().defaultTo(false);
+        t.string('deleted_at', 32).nullable();
+        timestamps(t);
+        t.index(['project_id', 'deleted']);
+        t.index(['host', 'deleted']);
+        t.index(['updated_at']);
+      });
+      await db.schema.createTable('services', (t) => {
+        t.increments('id');
+        t.string('uuid', 36).notNullable().unique();
+        t.string('host', 255).notNullable();
+        t.string('binary', 255).notNullable();
+        t.string('topic', 255).notNullable();
+        t.integer('report_count').notNullable().defaultTo(0);
+        t.boolean('disabled').notNullable().defaultTo(false);
+        t.text('disabled_reason').nullable();
+        t.boolean('forced_down').notNullable().defaultTo(false);
+        t.integer('version').notNullable().defaultTo(0);
+        t.string('availability_zone', 255).notNullable();
+        t.string('last_seen_up', 32).nullable();
+        timestamps(t);
+        t.unique(['host', 'binary']);
+      });
+      await db.schema.createTable('compute_nodes', (t) => {
+        t.increments('id');
+        t.string('uuid', 36).notNullable().unique();
+        t.string('host', 255).notNullable().unique();
+        t.string('hypervisor_hostname', 255).notNullable();
+        t.string('hypervisor_type', 255).notNullable();
+        t.integer('hypervisor_version').notNullable().defaultTo(0);
+        t.string('host_ip', 64).notNullable().defaultTo('');
+        t.integer('vcpus').notNullable();
+        t.integer('memory_mb').notNullable();
+        t.integer('local_gb').notNullable();
+        t.integer('vcpus_used').notNullable().defaultTo(0);
+        t.integer('memory_mb_used').notNullable().defaultTo(0);
+        t.integer('local_gb_used').notNullable().defaultTo(0);
+        t.integer('running_vms').notNullable().defaultTo(0);
+        // Bumped by every claim, as placement's resource provider generation:
+        // a claim that read an older generation retries instead of overcommitting.
+        t.integer('generation').notNullable().defaultTo(0);
+        timestamps(t);
+      });
+      await db.schema.createTable('allocations', (t) => {
+        t.increments('id');
+        t.string('instance_uuid', 36).notNullable().unique();
+        t.string('host', 255).notNullable().index();
+        t.integer('vcpus').notNullable();
+        t.integer('memory_mb').notNullable();
+        t.integer('disk_gb').notNullable();
+        t.string('created_at', 32).notNullable();
+      });
+      await db.schema.createTable('server_groups', (t) => {
+        t.increments('id');
+        t.string('uuid', 36).notNullable().unique();
+        t.string('name', 255).notNullable();
+        t.string('project_id', 255).notNullable().index();
+        t.string('user_id', 255).notNullable();
+        t.string('policy', 32).notNullable();
+        t.text('rules').notNullable().defaultTo('{}');
+        timestamps(t);
+      });
+      await db.schema.createTable('server_group_members', (t) => {
+        t.increments('id');
+        t.string('group_uuid', 36).notNullable().index();
+        t.string('instance_uuid', 36).notNullable().index();
+        t.unique(['group_uuid', 'instance_uuid']);
+      });
+      await db.schema.createTable('key_pairs', (t) => {
+        t.increments('id');
+        t.string('name', 255).notNullable();
+        t.string('user_id', 255).notNullable();
+        t.string('project_id', 255).notNullable();
+        t.string('fingerprint', 255).notNullable();
+        t.text('public_key').notNullable();
+        t.string('type', 16).notNullable().defaultTo('ssh');
+        timestamps(t);
+        t.unique(['user_id', 'name']);
+      });
+      await db.schema.createTable('quotas', (t) => {
+        t.increments('id');
+        t.string('project_id', 255).notNullable();
+        t.string('resource', 255).notNullable();
+        t.integer('hard_limit').notNullable();
+        timestamps(t);
+        t.unique(['project_id', 'resource']);
+      });
+      await db.schema.createTable('instance_actions', (t) => {
+        t.increments('id');
+        t.string('action', 255).notNullable();
+        t.string('instance_uuid', 36).notNullable().index();
+        t.string('request_id', 255).notNullable();
+        t.string('user_id', 255).nullable();
+        t.string('project_id', 255).nullable();
+        t.string('start_time', 32).notNullable();
+        t.string('finish_time', 32).nullable();
+        t.text('message').nullable();
+        t.string('updated_at', 32).nullable();
+      });
+      await db.schema.createTable('instance_actions_events', (t) => {
+        t.increments('id');
+        t.integer('action_id').notNullable().references('id').inTable('instance_actions');
+        t.string('event', 255).notNullable();
+        t.string('start_time', 32).notNullable();
+        t.string('finish_time', 32).nullable();
+        t.string('result', 255).nullable();
+        t.text('traceback').nullable();
+        t.string('host', 255).nullable();
+        t.text('details').nullable();
+        t.index(['action_id']);
+      });
+    },
+  },
+];
+
+class CodeMigrationSource implements Knex.MigrationSource<Migration> {
+  async getMigrations() {
+    return MIGRATIONS;
+  }
+  getMigrationName(m: Migration) {
+    return m.name;
+  }
+  async getMigration(m: Migration): Promise<Knex.Migration> {
+    return { up: (db) => m.up(db), down: async () => undefined };
+  }
+}
+
+/** Applies every migration not yet applied; safe to run on each start and from several processes. */
+export async function migrate(db: Knex): Promise<void> {
+  await db.migrate.latest({ migrationSource: new CodeMigrationSource() });
+}

@@ -1,0 +1,29 @@
+/** Service liveness as os-services, os-hypervisors and the scheduler see it. */
+import type { Database } from './connection';
+
+export interface ServiceRow {
+  id: number;
+  uuid: string;
+  host: string;
+  binary: string;
+  topic: string;
+  report_count: number;
+  disabled: boolean | number;
+  disabled_reason: string | null;
+  forced_down: boolean | number;
+  version: number;
+  availability_zone: string;
+  last_seen_up: string | null;
+  created_at: string;
+  updated_at: string | null;
+}
+
+/** Up when not forced down and heard from within service_down_time seconds. */
+export function isUp(s: ServiceRow, serviceDownTime: number, now = Date.now()): boolean {
+  if (Boolean(s.forced_down) || !s.last_seen_up) return false;
+  return now - Date.parse(s.last_seen_up) <= serviceDownTime * 1000;
+}
+
+export function computeServices(db: Database): Promise<ServiceRow[]> {
+  return db<ServiceRow>('services').where({ binary: 'nova-compute' }).orderBy('id');
+}

@@ -1,0 +1,17 @@
+/** What the API's routers are built from; one object so that tests can wire fakes. */
+import type { Logger } from 'winston';
+import type { BerthConfig } from '../config/schema';
+import type { ImageService } from '../driver/image/image-service';
+import type { Database } from './db/connection';
+import type { ComputeRpcAPI } from './compute-rpc';
+import type { Scheduler } from './scheduler/scheduler';
+
+export interface ApiDeps {
+  config: BerthConfig;
+  db: Database;
+  log: Logger;
+  /** the image store the embedded image API serves and servers boot from */
+  images: ImageService;
+  compute: ComputeRpcAPI;
+  scheduler: Scheduler;
+}
