@@ -1,0 +1,103 @@
+/**
+ * An API wired for unit tests: in-memory SQLite (or a URL), the fake
+ * transport and image service, a listening server on an ephemeral port,
+ * and a small client that speaks as a given project.
+ */
+import type { AddressInfo } from 'node:net';
+import winston from 'winston';
+import { berthSchema, type BerthConfig } from '../config/schema';
+import { FakeImageService } from '../driver/image/fake-image-service';
+import type { ImageService } from '../driver/image/image-service';
+import { FakeTransport } from '../messaging/fake-transport';
+import { createApiApp } from './app';
+import type { Authenticator } from './auth/authenticator';
+import { noauth2Credentials } from './auth/noauth2';
+import { TransportComputeRpcAPI, type ComputeRpcAPI } from './compute-rpc';
+import { openDatabase } from './db/connection';
+import type { ApiDeps } from './deps';
+import type { Scheduler } from './scheduler/scheduler';
+
+export const noauth2: Authenticator = { authenticate: async (t) => noauth2Credentials(t) };
+
+export interface TestApi {
+  deps: ApiDeps;
+  transport: FakeTransport;
+  url: string;
+  /** fetch as `token` (default "demo:demo"); `version` sets both microversion headers */
+  request(
+    method: string,
+    path: string,
+    o?: {
+      body?: unknown;
+      token?: string | null;
+      version?: string;
+      headers?: Record<string, string>;
+    },
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests index response bodies freely
+  ): Promise<{ status: number; body: any; headers: Headers }>;
+  close(): Promise<void>;
+}
+
+export async function startTestApi(
+  o: {
+    config?: Partial<Record<keyof BerthConfig, Record<string, unknown>>>;
+    images?: ImageService;
+    scheduler?: Scheduler;
+    compute?: ComputeRpcAPI;
+    connection?: string;
+    auth?: Authenticator;
+  } = {},
+): Promise<TestApi> {
+  const { value: config } = berthSchema.validate({
+    DEFAULT: { state_path: '/tmp/berth-api-test', host: 'api-test' },
+    ...o.config,
+  });
+  const db = await openDatabase(o.connection ?? 'sqlite://');
+  const transport = new FakeTransport();
+  const log = winston.createLogger({ silent: true });
+  const deps: ApiDeps = {
+    config: config as BerthConfig,
+    db,
+    log,
+    images: o.images ?? new FakeImageService(),
+    compute: o.compute ?? new TransportComputeRpcAPI(transport),
+    scheduler: o.scheduler ?? {
+      selectAndClaim: async () => 'node-1',
+      release: async () => undefined,
+    },
+  };
+  const server = createApiApp(deps, o.auth ?? noauth2).listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    deps,
+    transport,
+    url,
+    async request(method, path, r = {}) {
+      const headers: Record<string, string> = { accept: 'application/json', ...r.headers };
+      if (r.token !== null) headers['x-auth-token'] = r.token ?? 'demo:demo';
+      if (r.version) {
+        headers['x-openstack-nova-api-version'] = r.version;
+        headers['openstack-api-version'] = `compute ${r.version}`;
+      }
+      let body: string | undefined;
+      if (r.body !== undefined) {
+        headers['content-type'] ??= 'application/json';
+        body = typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
+      }
+      const res = await fetch(url + path, { method, headers, body });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        // not JSON: keep the text
+      }
+      return { status: res.status, body: parsed, headers: res.headers };
+    },
+    async close() {
+      await new Promise((resolve) => server.close(resolve));
+      await db.destroy();
+    },
+  };
+}
