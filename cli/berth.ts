@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../config/loader';
 import { BerthError } from '../driver/errors';
+import { allInOneCommand, apiCommand } from './api';
 import { computeCommand } from './compute';
 import { demoCommand } from './demo';
 import { IMAGE_USAGE, imageCommand } from './image';
@@ -11,6 +12,8 @@ import { RUN_USAGE, runCommand } from './run';
 const USAGE = `usage: berth <command> [--config FILE] [options]
 
 commands:
+  all-in-one  run the API and a compute node for this host in one process
+  api     run the control plane: Nova compute API v2.1, image API, scheduler, conductor
   compute run the compute node: serve Nova's compute RPC from RabbitMQ with containers
   run     run a container in the foreground and exit with its status
           ${RUN_USAGE.replace(/\n/g, '\n          ')}
@@ -43,6 +46,10 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'compute':
       return computeCommand(config);
+    case 'api':
+      return apiCommand(config);
+    case 'all-in-one':
+      return allInOneCommand(config);
     case 'run':
       return runCommand(rest, config);
     case 'image':

@@ -3,6 +3,15 @@
  * resources there in the database, so that concurrent requests (from this
  * or another API process) never overcommit a host.
  */
+import type { Logger } from 'winston';
+import type { BerthConfig } from '../../config/schema';
+import type { Database } from '../db/connection';
+import { claimFirstFitting } from './claims';
+import { filtersFor, runFilters, type HostFilter } from './filters';
+import { loadHostStates } from './host-state';
+import { loadGroupState, policyEnforced } from './server-group';
+import { rankHosts, weighersFor, type HostWeigher } from './weighers';
+
 export interface ScheduleRequest {
   instanceUuid: string;
   projectId: string;
@@ -31,4 +40,57 @@ export interface Scheduler {
   selectAndClaim(req: ScheduleRequest): Promise<string>;
   /** drops the instance's allocation (on delete, or before a reschedule); idempotent */
   release(instanceUuid: string): Promise<void>;
+}
+
+/**
+ * Nova's filter scheduler over the database: filter the compute hosts,
+ * weigh the survivors, then claim on the best one, falling back to the
+ * next when a concurrent request filled it first.
+ */
+export class FilterScheduler implements Scheduler {
+  private readonly filters: HostFilter[];
+  private readonly weighers: HostWeigher[];
+
+  constructor(
+    private readonly db: Database,
+    private readonly config: BerthConfig,
+    private readonly log: Logger,
+  ) {
+    this.filters = filtersFor(config.filter_scheduler.enabled_filters);
+    this.weighers = weighersFor(config.filter_scheduler);
+  }
+
+  async selectAndClaim(req: ScheduleRequest): Promise<string> {
+    const hosts = await loadHostStates(this.db, this.config, { instanceUuid: req.instanceUuid });
+    const group = await loadGroupState(this.db, req);
+    const input = { req, group };
+    const filtered = runFilters(hosts, input, this.filters, this.log);
+    if (filtered.hosts.length === 0) {
+      throw new NoValidHost(
+        filtered.emptiedBy
+          ? `${filtered.emptiedBy} removed the last of ${hosts.length} host(s).`
+          : 'No compute host has reported its resources yet.',
+      );
+    }
+    const ranked = rankHosts(filtered.hosts, input, this.weighers, this.log);
+    const host = await claimFirstFitting(
+      this.db,
+      ranked.map((w) => w.host.host),
+      req,
+      {
+        config: this.config,
+        enforceGroupPolicy: policyEnforced(group, this.config.filter_scheduler.enabled_filters),
+        log: this.log,
+      },
+    );
+    if (host === undefined) {
+      throw new NoValidHost('Concurrent requests took the room on every host that passed.');
+    }
+    this.log.debug('scheduler claimed host', { instance_uuid: req.instanceUuid, host });
+    return host;
+  }
+
+  async release(instanceUuid: string): Promise<void> {
+    await this.db('allocations').where({ instance_uuid: instanceUuid }).del();
+  }
 }

@@ -31,13 +31,19 @@ export class ConductorAPI {
     context: RequestContext,
   ) {
     const changes = ['vm_state', 'task_state', 'power_state', 'host', 'node', 'launched_at'];
-    const data = {
+    const data: Record<string, unknown> = {
       ...r.data,
       vm_state: r.vm_state,
       task_state: r.task_state,
       power_state: r.power_state,
       launched_at: r.launched_at ?? null,
     };
+    // Nova records faults through InstanceFault.create; carrying the latest
+    // one with the save keeps the two in one committed update.
+    if (r.fault) {
+      data.fault = r.fault;
+      changes.push('fault');
+    }
     try {
       await this.transport.call(
         CONDUCTOR,
@@ -59,8 +65,39 @@ export class ConductorAPI {
     }
   }
 
+  /**
+   * A build that failed here goes back to the conductor to be tried on
+   * another host (Nova's compute_task build_instances with retry info).
+   */
+  async reschedule(
+    r: ManagedInstance,
+    retry: Record<string, unknown>,
+    reason: string,
+    context: RequestContext,
+  ): Promise<void> {
+    await this.transport.cast(
+      { ...CONDUCTOR, namespace: 'compute_task', version: '1.25' },
+      'build_instances',
+      {
+        instances: [instancePrimitive({ ...r.data, uuid: r.uuid }, [])],
+        image: r.image ?? null,
+        filter_properties: { retry: { ...retry, exc_reason: reason } },
+        admin_password: null,
+        injected_files: [],
+        requested_networks: null,
+        security_groups: null,
+        block_device_mapping: null,
+        legacy_bdm: false,
+        request_spec: null,
+        host_lists: null,
+      },
+      { context },
+    );
+  }
+
   async reportHeartbeat(
     host: string,
+    zone: string,
     reportCount: number,
     resources: AvailableResource,
     timeoutS: number,
@@ -75,6 +112,7 @@ export class ConductorAPI {
         topic: 'compute',
         report_count: reportCount,
         version: 64,
+        availability_zone: zone,
       },
       'nova_object.changes': ['report_count'],
     };

@@ -255,6 +255,11 @@ export class ComputeManager {
       } catch (err) {
         // The driver rolled back its part; make sure nothing is left either way.
         await this.o.driver.destroy(r.spec).catch(() => undefined);
+        const retry = (args.filter_properties as Args | undefined)?.retry as Args | undefined;
+        if (retry) {
+          await this.rescheduleBuild(r, retry, err as Error, context);
+          return;
+        }
         Object.assign(r, {
           vm_state: VmState.ERROR,
           task_state: null,
@@ -273,14 +278,52 @@ export class ComputeManager {
     });
   }
 
+  /**
+   * Gives a failed build back to the conductor for another host: the
+   * instance is no longer this host's, so its record here goes too.
+   */
+  private async rescheduleBuild(
+    r: ManagedInstance,
+    retry: Args,
+    err: Error,
+    context: RequestContext,
+  ): Promise<void> {
+    Object.assign(r, {
+      vm_state: VmState.BUILDING,
+      task_state: TaskState.SCHEDULING,
+      power_state: PowerState.NOSTATE,
+      data: { ...r.data, host: null, node: null },
+    });
+    await this.conductor.saveInstance(r, TaskState.SPAWNING, context);
+    this.o.store.remove(r.uuid);
+    await this.notifier.emit('create', 'error', r, context, err);
+    await this.conductor.reschedule(r, retry, err.message, context);
+    this.logFor(r.uuid, context).warn('build failed; rescheduled', { error: err.message });
+  }
+
   private terminateInstance(args: Args, incoming: Incoming): Promise<void> {
     const instance = parseInstance(args.instance);
     const { context } = incoming;
     return this.inTurn(instance.uuid, async () => {
       const r = this.o.store.get(instance.uuid);
       if (!r) {
-        // Nothing recorded here; still make sure no container of it is left.
+        // Nothing recorded here (the build never arrived, or went
+        // elsewhere): make sure no container is left, and say it is gone.
         await this.o.driver.destroy(instance.spec);
+        await this.conductor.saveInstance(
+          {
+            uuid: instance.uuid,
+            vm_state: VmState.DELETED,
+            task_state: null,
+            power_state: PowerState.NOSTATE,
+            spec: instance.spec,
+            image: { id: instance.spec.imageRef },
+            data: instance.data,
+            updated_at: '',
+          },
+          TaskState.DELETING,
+          context,
+        );
         return;
       }
       this.guard(r, 'terminate', 'terminate_instance');

@@ -10,6 +10,7 @@ import type { Logger } from 'winston';
 import type { BerthConfig } from '../../config/schema';
 import { AmqpTransport, transportOptionsFromConfig } from '../../messaging/amqp-transport';
 import type { Server, Transport } from '../../messaging/transport';
+import type { ImageService } from '../image/image-service';
 import { LocalImageStore } from '../image/local-image-store';
 import { ContainerDriver } from '../virt/container-driver';
 import type { ComputeDriver } from '../virt/driver';
@@ -27,6 +28,8 @@ export interface ComputeServiceOptions {
   /** defaults: AmqpTransport from the config, ContainerDriver on the local image store */
   transport?: Transport;
   driver?: ComputeDriver;
+  /** the image store instances boot from (all-in-one shares the API's) */
+  images?: ImageService;
 }
 
 export class ComputeService {
@@ -51,7 +54,7 @@ export class ComputeService {
     const driver =
       o.driver ??
       new ContainerDriver({
-        images: new LocalImageStore(path.join(state, 'images')),
+        images: o.images ?? new LocalImageStore(path.join(state, 'images')),
         statePath: state,
         compute: config.compute,
         logger: log,
@@ -91,6 +94,7 @@ export class ComputeService {
       try {
         await conductor.reportHeartbeat(
           host,
+          config.DEFAULT.default_availability_zone,
           ++reports,
           await this.driver.getAvailableResource(),
           interval,

@@ -17,6 +17,7 @@ export const VmState = {
 export type VmState = (typeof VmState)[keyof typeof VmState];
 
 export const TaskState = {
+  SCHEDULING: 'scheduling',
   SPAWNING: 'spawning',
   DELETING: 'deleting',
   POWERING_OFF: 'powering-off',

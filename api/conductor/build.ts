@@ -1,0 +1,150 @@
+/**
+ * Scheduling and building (Nova's conductor schedule_and_build_instances
+ * and build_instances): pick a host and claim it, record the host, cast
+ * build_and_run_instance to it. A build that fails on a host comes back
+ * here (compute_task build_instances) and is tried elsewhere, up to
+ * [scheduler] max_attempts; then the instance goes to ERROR with "No
+ * valid host was found".
+ */
+import type { Logger } from 'winston';
+import type { BerthConfig } from '../../config/schema';
+import type { ImageService } from '../../driver/image/image-service';
+import type { ComputeRpcAPI, RpcContext } from '../compute-rpc';
+import type { Database } from '../db/connection';
+import { getInstance, type Instance } from '../db/instances';
+import { finishAction } from '../db/instance-actions';
+import { now } from '../http';
+import { NoValidHost, type Scheduler } from '../scheduler/scheduler';
+
+export interface BuildDeps {
+  db: Database;
+  config: BerthConfig;
+  log: Logger;
+  images: ImageService;
+  compute: ComputeRpcAPI;
+  scheduler: Scheduler;
+}
+
+export class BuildCoordinator {
+  constructor(private readonly d: BuildDeps) {}
+
+  /**
+   * Schedules one instance that is in task_state scheduling. Never throws:
+   * every outcome is recorded on the instance.
+   */
+  async schedule(uuid: string, context: RpcContext, lastError?: string): Promise<void> {
+    const log = this.d.log.child({ instance_uuid: uuid, request_id: context.request_id });
+    try {
+      await this.scheduleOnce(uuid, context, lastError, log);
+    } catch (err) {
+      log.error('scheduling failed', { error: (err as Error).message });
+      await this.fail(uuid, `Build of instance ${uuid} failed: ${(err as Error).message}`);
+    }
+  }
+
+  private async scheduleOnce(
+    uuid: string,
+    context: RpcContext,
+    lastError: string | undefined,
+    log: Logger,
+  ): Promise<void> {
+    const { db, scheduler, config } = this.d;
+    const inst = await getInstance(db, uuid);
+    // Deleted meanwhile, or already moved on: nothing to do.
+    if (!inst || inst.task_state !== 'scheduling') return;
+    await scheduler.release(uuid);
+    const max = config.scheduler.max_attempts;
+    if (inst.attempts >= max) {
+      await this.fail(
+        uuid,
+        `No valid host was found. Exceeded max scheduling attempts ${max} for instance ${uuid}. Last exception: ${lastError ?? 'unknown'}`,
+      );
+      return;
+    }
+    let host: string;
+    try {
+      host = await scheduler.selectAndClaim({
+        instanceUuid: uuid,
+        projectId: inst.project_id,
+        vcpus: inst.flavor.vcpus,
+        memoryMb: inst.flavor.memory_mb,
+        diskGb: inst.flavor.root_gb + inst.flavor.ephemeral_gb + Math.ceil(inst.flavor.swap / 1024),
+        availabilityZone: inst.request_spec.availability_zone,
+        group: inst.request_spec.group,
+        ignoreHosts: inst.tried_hosts,
+      });
+    } catch (err) {
+      if (!(err instanceof NoValidHost)) throw err;
+      await this.fail(
+        uuid,
+        lastError ? `${err.message} Last exception: ${lastError}` : err.message,
+      );
+      return;
+    }
+    const tried = [...inst.tried_hosts, host];
+    const updated = await db('instances')
+      .where({ uuid, deleted: false, task_state: 'scheduling' })
+      .update({
+        host,
+        node: host,
+        attempts: inst.attempts + 1,
+        tried_hosts: JSON.stringify(tried),
+        availability_zone: await this.zoneOf(host),
+        updated_at: now(),
+      });
+    if (updated === 0) {
+      // Deleted while the scheduler ran.
+      await scheduler.release(uuid);
+      return;
+    }
+    const image = await this.d.images.show(inst.image_ref);
+    const placed = (await getInstance(db, uuid)) as Instance;
+    await this.d.compute.buildAndRunInstance(
+      placed,
+      {
+        image,
+        retry:
+          max > 1
+            ? { num_attempts: inst.attempts + 1, hosts: tried.map((h) => [h, h]) }
+            : undefined,
+      },
+      context,
+    );
+    log.info('instance scheduled', { host, attempt: inst.attempts + 1 });
+  }
+
+  private async zoneOf(host: string): Promise<string> {
+    const s = await this.d.db('services').where({ host, binary: 'nova-compute' }).first();
+    return (s?.availability_zone as string) ?? this.d.config.DEFAULT.default_availability_zone;
+  }
+
+  private async fail(uuid: string, message: string): Promise<void> {
+    const { db, scheduler } = this.d;
+    await scheduler.release(uuid);
+    const t = now();
+    await db('instances')
+      .where({ uuid, deleted: false })
+      .update({
+        vm_state: 'error',
+        task_state: null,
+        fault: JSON.stringify({ code: 500, message, created_at: t }),
+        updated_at: t,
+      });
+    await finishAction(db, uuid, { host: null, error: message });
+    this.d.log.warn('instance build failed', { instance_uuid: uuid, error: message });
+  }
+
+  /**
+   * Instances accepted but never scheduled (the API stopped between its
+   * 202 and the cast): scheduled again, so none stays in BUILD forever.
+   */
+  async resumeUnscheduled(context: RpcContext): Promise<number> {
+    const rows = await this.d
+      .db('instances')
+      .where({ deleted: false, task_state: 'scheduling' })
+      .whereNull('host')
+      .select('uuid');
+    for (const { uuid } of rows as { uuid: string }[]) await this.schedule(uuid, context);
+    return rows.length;
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * The conductor's RPC server (topic `conductor`): what computes report —
+ * instance saves (with expected_task_state), faults, service heartbeats
+ * and compute node resources — committed to the database before the
+ * message is acknowledged; and reschedules of failed builds
+ * (compute_task build_instances).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { Logger } from 'winston';
+import type { BerthConfig } from '../../config/schema';
+import type { Endpoint, Incoming, Server, Transport } from '../../messaging/transport';
+import { NotFoundError, ConflictError, InvalidArgumentError } from '../../driver/errors';
+import type { NovaFault } from '../../messaging/failures';
+import type { Database } from '../db/connection';
+import { finishAction } from '../db/instance-actions';
+import type { InstanceRow } from '../db/instances';
+import { now } from '../http';
+import type { BuildCoordinator } from './build';
+
+type Args = Record<string, unknown>;
+type ObjData = Record<string, unknown>;
+
+class InstanceNotFound extends NotFoundError {
+  readonly novaFault: NovaFault;
+  constructor(uuid: string) {
+    super(`Instance ${uuid} could not be found.`);
+    this.novaFault = { class: 'InstanceNotFound', kwargs: { instance_id: uuid } };
+  }
+}
+
+class UnexpectedTaskState extends ConflictError {
+  readonly novaFault: NovaFault;
+  constructor(uuid: string, expected: unknown, actual: string | null) {
+    const cls =
+      actual === 'deleting' ? 'UnexpectedDeletingTaskStateError' : 'UnexpectedTaskStateError';
+    super(
+      `Conflict updating instance ${uuid}. Expected: {'task_state': ${JSON.stringify(expected)}}. Actual: {'task_state': ${JSON.stringify(actual)}}`,
+    );
+    this.novaFault = {
+      class: cls,
+      kwargs: {
+        instance_uuid: uuid,
+        expected: { task_state: expected },
+        actual: { task_state: actual },
+      },
+    };
+  }
+}
+
+/** Instance fields a compute may change. */
+const INSTANCE_FIELDS = ['vm_state', 'task_state', 'power_state', 'host', 'node', 'launched_at'];
+
+export class Conductor {
+  constructor(
+    private readonly db: Database,
+    private readonly config: BerthConfig,
+    private readonly builds: BuildCoordinator,
+    private readonly log: Logger,
+  ) {}
+
+  serve(transport: Transport, host: string): Promise<Server> {
+    return transport.serve({ topic: 'conductor', server: host }, this.endpoints());
+  }
+
+  endpoints(): Endpoint[] {
+    return [
+      {
+        version: '3.0',
+        methods: {
+          object_action: (args: Args) => this.objectAction(args),
+        },
+      },
+      {
+        version: '1.25',
+        namespace: 'compute_task',
+        methods: {
+          build_instances: (args: Args, incoming: Incoming) => this.buildInstances(args, incoming),
+        },
+      },
+    ];
+  }
+
+  private async objectAction(args: Args): Promise<unknown> {
+    const obj = args.objinst as { 'nova_object.name'?: string; 'nova_object.data'?: ObjData };
+    const data = obj?.['nova_object.data'];
+    if (!obj || typeof data !== 'object' || data === null)
+      throw new InvalidArgumentError('object_action: objinst is not a versioned object');
+    const kwargs = (args.kwargs ?? {}) as Args;
+    const what = `${obj['nova_object.name']}.${String(args.objmethod)}`;
+    switch (what) {
+      case 'Instance.save':
+        await this.saveInstance(data, kwargs);
+        break;
+      case 'Service.save':
+      case 'Service.create':
+        await this.saveService(data);
+        break;
+      case 'ComputeNode.save':
+      case 'ComputeNode.create':
+        await this.saveComputeNode(data);
+        break;
+      default:
+        throw new InvalidArgumentError(`object_action: ${what} is not supported`);
+    }
+    // oslo's object_action returns (updates, result).
+    return [{}, null];
+  }
+
+  private async saveInstance(data: ObjData, kwargs: Args): Promise<void> {
+    const uuid = String(data.uuid);
+    let finished: { host: string | null; error?: string } | undefined;
+    await this.db.transaction(async (trx) => {
+      const row = await trx<InstanceRow>('instances').where({ uuid }).first();
+      if (!row || Boolean(row.deleted)) throw new InstanceNotFound(uuid);
+      if ('expected_task_state' in kwargs) {
+        const expected = ([] as unknown[]).concat(kwargs.expected_task_state);
+        if (!expected.includes(row.task_state))
+          throw new UnexpectedTaskState(uuid, kwargs.expected_task_state, row.task_state);
+      }
+      const t = now();
+      if (data.vm_state === 'deleted') {
+        await this.destroy(trx, row, t);
+        finished = { host: row.host };
+        return;
+      }
+      const update: Record<string, unknown> = { updated_at: t };
+      for (const f of INSTANCE_FIELDS) if (f in data) update[f] = data[f] ?? null;
+      const fault = data.fault as { message?: string; created_at?: string } | undefined;
+      if (fault?.message) update.fault = JSON.stringify({ code: 500, ...fault });
+      await trx('instances').where({ id: row.id }).update(update);
+      if (row.task_state !== null && update.task_state === null)
+        finished = {
+          host: (update.host as string) ?? row.host,
+          error: data.vm_state === 'error' ? fault?.message : undefined,
+        };
+    });
+    if (finished) await finishAction(this.db, uuid, finished);
+  }
+
+  /** Nova's Instance.destroy: the row is soft-deleted; its claim and group membership go. */
+  private async destroy(trx: Knex.Transaction, row: InstanceRow, t: string): Promise<void> {
+    await trx('instances').where({ id: row.id }).update({
+      vm_state: 'deleted',
+      task_state: null,
+      power_state: 0,
+      deleted: true,
+      deleted_at: t,
+      terminated_at: t,
+      updated_at: t,
+    });
+    await trx('allocations').where({ instance_uuid: row.uuid }).delete();
+    await trx('server_group_members').where({ instance_uuid: row.uuid }).delete();
+  }
+
+  private async saveService(data: ObjData): Promise<void> {
+    const host = String(data.host);
+    const binary = String(data.binary ?? 'nova-compute');
+    const t = now();
+    await this.db('services')
+      .insert({
+        uuid: randomUUID(),
+        host,
+        binary,
+        topic: String(data.topic ?? 'compute'),
+        report_count: Number(data.report_count ?? 0),
+        version: Number(data.version ?? 0),
+        availability_zone:
+          (data.availability_zone as string) || this.config.DEFAULT.default_availability_zone,
+        last_seen_up: t,
+        created_at: t,
+        updated_at: t,
+      })
+      .onConflict(['host', 'binary'])
+      .merge(['report_count', 'version', 'availability_zone', 'last_seen_up', 'updated_at']);
+  }
+
+  private async saveComputeNode(data: ObjData): Promise<void> {
+    const host = String(data.host);
+    const t = now();
+    const num = (k: string) => Number(data[k] ?? 0);
+    const values = {
+      hypervisor_hostname: String(data.hypervisor_hostname ?? host),
+      hypervisor_type: String(data.hypervisor_type ?? 'berth'),
+      hypervisor_version: num('hypervisor_version'),
+      host_ip: String(data.host_ip ?? ''),
+      vcpus: num('vcpus'),
+      memory_mb: num('memory_mb'),
+      local_gb: num('local_gb'),
+      vcpus_used: num('vcpus_used'),
+      memory_mb_used: num('memory_mb_used'),
+      local_gb_used: num('local_gb_used'),
+      running_vms: num('running_vms'),
+      updated_at: t,
+    };
+    await this.db('compute_nodes')
+      .insert({ uuid: randomUUID(), host, created_at: t, ...values })
+      .onConflict('host')
+      .merge(Object.keys(values));
+  }
+
+  /** A compute gave a failed build back for another host (Nova's reschedule). */
+  private async buildInstances(args: Args, incoming: Incoming): Promise<void> {
+    const instances = (args.instances ?? []) as { 'nova_object.data'?: ObjData }[];
+    const retry = ((args.filter_properties ?? {}) as Args).retry as
+      { exc_reason?: string } | undefined;
+    const context = {
+      ...incoming.context,
+      request_id: String(incoming.context.request_id ?? `req-${randomUUID()}`),
+    };
+    for (const inst of instances) {
+      const uuid = inst?.['nova_object.data']?.uuid;
+      if (typeof uuid !== 'string') continue;
+      this.log.warn('rescheduling a failed build', {
+        instance_uuid: uuid,
+        request_id: context.request_id,
+        reason: retry?.exc_reason,
+      });
+      await this.builds.schedule(uuid, context, retry?.exc_reason);
+    }
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Fresh, migrated databases for tests: in-memory SQLite, or a throwaway
+ * PostgreSQL database created on the server BERTH_TEST_POSTGRES_URL names
+ * (default: the local trust-auth server) and dropped afterwards.
+ */
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { UnavailableError } from '../../driver/errors';
+import { openDatabase, type Database } from './connection';
+
+export type TestDatabaseKind = 'sqlite' | 'postgresql';
+
+export interface TestDatabase {
+  db: Database;
+  url: string;
+  /** closes the connections and, for PostgreSQL, drops the database */
+  drop(): Promise<void>;
+}
+
+/** A maintenance database on the server tests create their databases on. */
+const ADMIN_URL =
+  process.env.BERTH_TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+
+function redacted(url: string): string {
+  return url.replace(/:[^:@/]*@/, ':***@');
+}
+
+async function withAdmin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3000 });
+  // An unreachable server also emits 'error'; without a listener that would crash the test run.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new UnavailableError(
+      `PostgreSQL not reachable at ${redacted(ADMIN_URL)} (${(err as Error).message}); set BERTH_TEST_POSTGRES_URL to test against it`,
+      { cause: err },
+    );
+  }
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+let reachability: Promise<string | undefined> | undefined;
+
+/** Why PostgreSQL tests must be skipped, or undefined when the server answers. */
+export function postgresUnavailable(): Promise<string | undefined> {
+  reachability ??= withAdmin(async () => undefined).catch((err: Error) => err.message);
+  return reachability;
+}
+
+/** Opens a new empty database of `kind` with the schema applied; throws UnavailableError when PostgreSQL is unreachable. */
+export async function withTestDatabase(kind: TestDatabaseKind): Promise<TestDatabase> {
+  if (kind === 'sqlite') {
+    const url = 'sqlite://';
+    const db = await openDatabase(url);
+    return { db, url, drop: () => db.destroy() };
+  }
+  const name = `berth_test_${randomBytes(6).toString('hex')}`;
+  await withAdmin((admin) => admin.query(`CREATE DATABASE ${name}`));
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const drop = async () => {
+    await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+  };
+  let db: Database;
+  try {
+    db = await openDatabase(url.toString());
+  } catch (err) {
+    await drop();
+    throw err;
+  }
+  return {
+    db,
+    url: url.toString(),
+    async drop() {
+      await db.destroy();
+      await drop();
+    },
+  };
+}

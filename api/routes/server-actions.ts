@@ -1,0 +1,165 @@
+/**
+ * POST /servers/{id}/action: the power and lifecycle actions, checked
+ * against the instance's state as nova-api checks them, the task recorded
+ * (so a second request conflicts), then cast to the instance's host; and
+ * os-getConsoleOutput, a call.
+ */
+import { Router } from 'express';
+import Joi from 'joi';
+import { ALLOWED, TaskState, type Action } from '../../driver/compute/states';
+import type { ComputeRpcAPI } from '../compute-rpc';
+import { ctxOf, rpcContext } from '../context';
+import { getInstance } from '../db/instances';
+import { recordAction } from '../db/instance-actions';
+import type { ApiDeps } from '../deps';
+import { badRequest, conflictingRequest } from '../faults';
+import { now, route } from '../http';
+import { validate } from '../validate';
+import { callCompute } from './compute-errors';
+import { findServer } from './server-lookup';
+
+interface CastAction {
+  action: Action;
+  /** the action's name in os-instance-actions and error messages */
+  name: string;
+  task: string;
+  method: Parameters<ComputeRpcAPI['lifecycle']>[0];
+  args?: Record<string, unknown>;
+}
+
+const CASTS: Record<string, (body: unknown) => CastAction> = {
+  'os-stop': () => ({
+    action: 'stop',
+    name: 'stop',
+    task: TaskState.POWERING_OFF,
+    method: 'stop_instance',
+    args: { clean_shutdown: true },
+  }),
+  'os-start': () => ({
+    action: 'start',
+    name: 'start',
+    task: TaskState.POWERING_ON,
+    method: 'start_instance',
+  }),
+  pause: () => ({
+    action: 'pause',
+    name: 'pause',
+    task: TaskState.PAUSING,
+    method: 'pause_instance',
+  }),
+  unpause: () => ({
+    action: 'unpause',
+    name: 'unpause',
+    task: TaskState.UNPAUSING,
+    method: 'unpause_instance',
+  }),
+  suspend: () => ({
+    action: 'suspend',
+    name: 'suspend',
+    task: TaskState.SUSPENDING,
+    method: 'suspend_instance',
+  }),
+  resume: () => ({
+    action: 'resume',
+    name: 'resume',
+    task: TaskState.RESUMING,
+    method: 'resume_instance',
+  }),
+  reboot: (body) => {
+    const { type } = validate<{ type: string }>(
+      Joi.object({
+        type: Joi.string().valid('SOFT', 'HARD', 'soft', 'hard').required(),
+      }).required(),
+      body,
+      'reboot',
+    );
+    const hard = type.toUpperCase() === 'HARD';
+    return {
+      action: hard ? 'reboot_hard' : 'reboot_soft',
+      name: 'reboot',
+      task: hard ? TaskState.REBOOTING_HARD : TaskState.REBOOTING,
+      method: 'reboot_instance',
+      args: { reboot_type: hard ? 'HARD' : 'SOFT', block_device_info: null },
+    };
+  },
+};
+
+const NO_ARGS = Joi.alternatives(Joi.object({}).unknown(false), Joi.valid(null));
+
+export function serverActionsRouter(deps: ApiDeps): Router {
+  const { db } = deps;
+  const r = Router({ mergeParams: true });
+  r.post(
+    '/',
+    route(async (req, res) => {
+      const ctx = ctxOf(res);
+      const body = req.body as Record<string, unknown> | undefined;
+      if (
+        !body ||
+        typeof body !== 'object' ||
+        Array.isArray(body) ||
+        Object.keys(body).length !== 1
+      )
+        throw badRequest('Invalid input: the action body must name exactly one action');
+      const [key] = Object.keys(body);
+      const uuid = (req.params as { id: string }).id;
+
+      if (key === 'os-getConsoleOutput') {
+        const { length } = validate<{ length?: number | string | null }>(
+          Joi.object({
+            length: Joi.alternatives(
+              Joi.number().integer().min(-1),
+              Joi.string().pattern(/^-?\d+$/),
+              Joi.valid(null),
+            ),
+          }).required(),
+          body[key],
+          'os-getConsoleOutput',
+        );
+        const inst = await findServer(db, ctx, uuid);
+        if (!inst.host || !ALLOWED.console.includes(inst.vm_state as never))
+          throw conflictingRequest(
+            `Cannot 'get_console_output' instance ${inst.uuid} while it is in vm_state ${inst.vm_state}`,
+          );
+        const n = length === undefined || length === null ? null : Number(length);
+        const output = await callCompute(() =>
+          deps.compute.getConsoleOutput(inst, n === null || n < 0 ? null : n, rpcContext(ctx)),
+        );
+        return res.json({ output });
+      }
+
+      const make = CASTS[key];
+      if (!make) throw badRequest(`There is no such action: ${key}`);
+      if (key !== 'reboot') validate(NO_ARGS, body[key], key);
+      const a = make(body[key]);
+      const inst = await findServer(db, ctx, uuid);
+      if (Boolean(inst.locked) && !ctx.isAdmin)
+        throw conflictingRequest(`Instance ${inst.uuid} is locked`);
+      const refuse = () =>
+        conflictingRequest(
+          `Cannot '${a.method.replace(/_instance$/, '')}' instance ${inst.uuid} while it is in ${inst.task_state ? `task_state ${inst.task_state}` : `vm_state ${inst.vm_state}`}`,
+        );
+      if (!inst.host) throw refuse();
+      // The state check and the task are one conditional update: of two
+      // concurrent requests, the second sees the first's task and conflicts.
+      const updated = await db('instances')
+        .where({ uuid: inst.uuid, deleted: false })
+        .whereNull('task_state')
+        .whereIn('vm_state', ALLOWED[a.action] as string[])
+        .update({ task_state: a.task, updated_at: now() });
+      if (updated === 0) throw refuse();
+      await recordAction(db, inst.uuid, a.name, ctx);
+      const current = (await getInstance(db, inst.uuid))!;
+      try {
+        await deps.compute.lifecycle(a.method, current, rpcContext(ctx), a.args);
+      } catch (err) {
+        await db('instances')
+          .where({ uuid: inst.uuid, task_state: a.task })
+          .update({ task_state: null });
+        throw err;
+      }
+      res.status(202).end();
+    }),
+  );
+  return r;
+}

@@ -1,0 +1,95 @@
+/** /servers/{id}/metadata: the user's key/value pairs on a server, within the metadata_items quota. */
+import { Router } from 'express';
+import Joi from 'joi';
+import { ctxOf } from '../context';
+import type { Database } from '../db/connection';
+import type { ApiDeps } from '../deps';
+import { badRequest, forbidden, itemNotFound } from '../faults';
+import { now, route } from '../http';
+import { validate } from '../validate';
+import { findServer } from './server-lookup';
+
+export const metadataSchema = Joi.object()
+  .pattern(Joi.string().min(1).max(255), Joi.string().max(255).allow(''))
+  .unknown(true);
+
+export function serverMetadataRouter(deps: ApiDeps): Router {
+  const { db, config } = deps;
+  const r = Router({ mergeParams: true });
+  const id = (p: unknown) => (p as { id: string }).id;
+
+  async function write(uuid: string, metadata: Record<string, string>) {
+    const limit = config.quota.metadata_items;
+    if (limit >= 0 && Object.keys(metadata).length > limit)
+      throw forbidden(`Quota exceeded for metadata_items: the maximum is ${limit}`);
+    await setMetadata(db, uuid, metadata);
+    return metadata;
+  }
+
+  r.get(
+    '/',
+    route(async (req, res) => {
+      const inst = await findServer(db, ctxOf(res), id(req.params));
+      res.json({ metadata: inst.metadata });
+    }),
+  );
+  // POST merges, PUT replaces.
+  for (const [method, merge] of [
+    ['post', true],
+    ['put', false],
+  ] as const) {
+    r[method](
+      '/',
+      route(async (req, res) => {
+        const { metadata } = validate<{ metadata: Record<string, string> }>(
+          Joi.object({ metadata: metadataSchema.required() }).required(),
+          req.body,
+        );
+        const inst = await findServer(db, ctxOf(res), id(req.params));
+        res.json({
+          metadata: await write(inst.uuid, merge ? { ...inst.metadata, ...metadata } : metadata),
+        });
+      }),
+    );
+  }
+  r.get(
+    '/:key',
+    route(async (req, res) => {
+      const inst = await findServer(db, ctxOf(res), id(req.params));
+      const value = inst.metadata[req.params.key];
+      if (value === undefined) throw itemNotFound('Metadata item was not found');
+      res.json({ meta: { [req.params.key]: value } });
+    }),
+  );
+  r.put(
+    '/:key',
+    route(async (req, res) => {
+      const { meta } = validate<{ meta: Record<string, string> }>(
+        Joi.object({ meta: metadataSchema.min(1).max(1).required() }).required(),
+        req.body,
+      );
+      if (!(req.params.key in meta)) throw badRequest('Request body and URI mismatch');
+      const inst = await findServer(db, ctxOf(res), id(req.params));
+      await write(inst.uuid, { ...inst.metadata, ...meta });
+      res.json({ meta });
+    }),
+  );
+  r.delete(
+    '/:key',
+    route(async (req, res) => {
+      const inst = await findServer(db, ctxOf(res), id(req.params));
+      if (!(req.params.key in inst.metadata)) throw itemNotFound('Metadata item was not found');
+      const { [req.params.key]: _gone, ...rest } = inst.metadata;
+      void _gone;
+      await setMetadata(db, inst.uuid, rest);
+      res.status(204).end();
+    }),
+  );
+  return r;
+}
+
+async function setMetadata(db: Database, uuid: string, metadata: Record<string, string>) {
+  await db('instances')
+    .where({ uuid, deleted: false })
+    .update({ metadata: JSON.stringify(metadata), updated_at: now() });
+}

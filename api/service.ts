@@ -1,0 +1,100 @@
+/**
+ * `berth api`: opens the database (migrating it), seeds the default
+ * flavors, serves the conductor topic for the computes, and listens with
+ * the Nova compute API and the embedded image API. Instances accepted but
+ * never scheduled before a restart are scheduled again.
+ */
+import type { Server as HttpServer } from 'node:http';
+import path from 'node:path';
+import type { Logger } from 'winston';
+import type { BerthConfig } from '../config/schema';
+import { LocalImageStore } from '../driver/image/local-image-store';
+import type { ImageService } from '../driver/image/image-service';
+import { AmqpTransport, transportOptionsFromConfig } from '../messaging/amqp-transport';
+import type { Server, Transport } from '../messaging/transport';
+import { createApiApp } from './app';
+import { createAuthenticator, type Authenticator } from './auth';
+import { TransportComputeRpcAPI } from './compute-rpc';
+import { BuildCoordinator } from './conductor/build';
+import { Conductor } from './conductor/conductor';
+import { openDatabase, type Database } from './db/connection';
+import { seedDefaultFlavors } from './db/flavors';
+import type { ApiDeps } from './deps';
+import { FilterScheduler } from './scheduler/scheduler';
+
+export interface ApiServiceOptions {
+  config: BerthConfig;
+  log: Logger;
+  /** defaults: AmqpTransport from the config, the local image store under state_path */
+  transport?: Transport;
+  images?: ImageService;
+  auth?: Authenticator;
+}
+
+/** Splits host:port, including [v6]:port. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const at = listen.lastIndexOf(':');
+  return { host: listen.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(listen.slice(at + 1)) };
+}
+
+export class ApiService {
+  private stopping?: Promise<void>;
+
+  private constructor(
+    readonly deps: ApiDeps,
+    readonly url: string,
+    private readonly http: HttpServer,
+    private readonly conductor: Server,
+    private readonly transport: Transport,
+    private readonly db: Database,
+  ) {}
+
+  static async start(o: ApiServiceOptions): Promise<ApiService> {
+    const { config, log } = o;
+    const auth = o.auth ?? createAuthenticator(config, log);
+    const db = await openDatabase(config.database.connection);
+    try {
+      await seedDefaultFlavors(db);
+      const transport = o.transport ?? new AmqpTransport(transportOptionsFromConfig(config));
+      const deps: ApiDeps = {
+        config,
+        db,
+        log,
+        images: o.images ?? new LocalImageStore(path.join(config.DEFAULT.state_path, 'images')),
+        compute: new TransportComputeRpcAPI(transport),
+        scheduler: new FilterScheduler(db, config, log),
+      };
+      const builds = new BuildCoordinator(deps);
+      const conductor = await new Conductor(db, config, builds, log).serve(
+        transport,
+        config.DEFAULT.host,
+      );
+      const { host, port } = parseListen(config.api.listen);
+      const http = createApiApp(deps, auth).listen(port, host);
+      await new Promise<void>((resolve, reject) => {
+        http.once('listening', resolve);
+        http.once('error', reject);
+      });
+      const address = http.address() as { port: number };
+      const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+      const resumed = await builds.resumeUnscheduled({ request_id: 'req-api-start' });
+      log.info('api service started', { url, resumed_builds: resumed });
+      return new ApiService(deps, url, http, conductor, transport, db);
+    } catch (err) {
+      await db.destroy();
+      throw err;
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.http.closeAllConnections?.();
+      await new Promise<void>((resolve) => this.http.close(() => resolve()));
+      await this.conductor.stop();
+      await this.transport.close();
+      await this.db.destroy();
+      this.deps.log.info('api service stopped');
+    })();
+    return this.stopping;
+  }
+}

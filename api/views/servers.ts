@@ -1,0 +1,135 @@
+/**
+ * The server resource as Nova's view builder shapes it
+ * (nova/api/openstack/compute/views/servers.py), per microversion and per
+ * caller: extended attributes are for admins.
+ */
+import { createHash } from 'node:crypto';
+import { apiStatus, type TaskState, type VmState } from '../../driver/compute/states';
+import type { ApiContext } from '../context';
+import type { Instance } from '../db/instances';
+import { isoSeconds } from '../http';
+
+export interface ViewOptions {
+  base: string;
+  ctx: ApiContext;
+  /** "UP", "DOWN", … for 2.16 host_status, by host */
+  hostStatus?: (host: string | null) => string;
+  /** uuids of the server groups the instance is in (2.71, show only) */
+  serverGroups?: string[];
+}
+
+const POWER_STATES = [0, 1, 3, 4, 6, 7];
+
+export const statusOf = (i: Pick<Instance, 'vm_state' | 'task_state'>) =>
+  apiStatus(i.vm_state as VmState, i.task_state as TaskState);
+
+function links(base: string, kind: string, id: string) {
+  return [
+    { rel: 'self', href: `${base}/v2.1/${kind}/${id}` },
+    { rel: 'bookmark', href: `${base}/${kind}/${id}` },
+  ];
+}
+
+/** Nova's hostId: an opaque per-project id of the host. */
+function hostId(i: Instance): string {
+  return i.host
+    ? createHash('sha224')
+        .update(i.project_id + i.host)
+        .digest('hex')
+    : '';
+}
+
+/** Nova prints launched_at/terminated_at with microseconds and no zone. */
+const usageTime = (t: string | null) => (t ? `${t.slice(0, 19)}.000000` : null);
+
+export function serverBrief(i: Instance, base: string) {
+  return {
+    id: i.uuid,
+    name: i.display_name,
+    links: links(base, 'servers', i.uuid),
+  };
+}
+
+export function serverDetail(i: Instance, o: ViewOptions) {
+  const { ctx, base } = o;
+  const v = ctx.version;
+  const status = statusOf(i);
+  const s: Record<string, unknown> = {
+    id: i.uuid,
+    name: i.display_name,
+    status,
+    tenant_id: i.project_id,
+    user_id: i.user_id,
+    metadata: i.metadata,
+    hostId: hostId(i),
+    image: i.image_ref
+      ? { id: i.image_ref, links: [{ rel: 'bookmark', href: `${base}/images/${i.image_ref}` }] }
+      : '',
+    flavor: v.ge('2.47')
+      ? {
+          vcpus: i.flavor.vcpus,
+          ram: i.flavor.memory_mb,
+          disk: i.flavor.root_gb,
+          ephemeral: i.flavor.ephemeral_gb,
+          swap: i.flavor.swap,
+          original_name: i.flavor.name,
+          extra_specs: i.flavor.extra_specs,
+        }
+      : {
+          id: i.flavorid,
+          links: [{ rel: 'bookmark', href: `${base}/flavors/${i.flavorid}` }],
+        },
+    created: isoSeconds(i.created_at),
+    updated: isoSeconds(i.updated_at ?? i.created_at),
+    addresses: {},
+    accessIPv4: i.access_ip_v4,
+    accessIPv6: i.access_ip_v6,
+    links: links(base, 'servers', i.uuid),
+    'OS-DCF:diskConfig': 'MANUAL',
+    'OS-EXT-AZ:availability_zone': i.availability_zone ?? '',
+    config_drive: '',
+    key_name: i.key_name,
+    'OS-SRV-USG:launched_at': usageTime(i.launched_at),
+    'OS-SRV-USG:terminated_at': usageTime(i.terminated_at),
+    'OS-EXT-STS:task_state': i.task_state,
+    'OS-EXT-STS:vm_state': i.vm_state,
+    'OS-EXT-STS:power_state': POWER_STATES.includes(i.power_state) ? i.power_state : 0,
+    'os-extended-volumes:volumes_attached': [],
+    security_groups: [{ name: 'default' }],
+  };
+  if (status === 'BUILD' || status === 'ACTIVE') s.progress = 0;
+  if (ctx.isAdmin) {
+    s['OS-EXT-SRV-ATTR:host'] = i.host;
+    s['OS-EXT-SRV-ATTR:hypervisor_hostname'] = i.node;
+    s['OS-EXT-SRV-ATTR:instance_name'] = `instance-${i.id.toString(16).padStart(8, '0')}`;
+    if (v.ge('2.3')) {
+      Object.assign(s, {
+        'OS-EXT-SRV-ATTR:reservation_id': i.reservation_id,
+        'OS-EXT-SRV-ATTR:launch_index': i.launch_index,
+        'OS-EXT-SRV-ATTR:hostname': i.hostname,
+        'OS-EXT-SRV-ATTR:kernel_id': '',
+        'OS-EXT-SRV-ATTR:ramdisk_id': '',
+        'OS-EXT-SRV-ATTR:root_device_name': null,
+        'OS-EXT-SRV-ATTR:user_data': i.user_data,
+      });
+    }
+  } else if (v.ge('2.90')) {
+    s['OS-EXT-SRV-ATTR:hostname'] = i.hostname;
+  }
+  if (v.ge('2.9')) s.locked = Boolean(i.locked);
+  if (v.ge('2.16')) s.host_status = o.hostStatus ? o.hostStatus(i.host) : '';
+  if (v.ge('2.19')) s.description = i.display_description;
+  if (v.ge('2.26')) s.tags = i.tags;
+  if (v.ge('2.63')) s.trusted_image_certificates = null;
+  if (v.ge('2.71') && o.serverGroups) s.server_groups = o.serverGroups;
+  if (v.ge('2.73')) s.locked_reason = i.locked_reason;
+  if ((status === 'ERROR' || status === 'DELETED') && i.fault) {
+    s.fault = {
+      code: i.fault.code,
+      created: isoSeconds(i.fault.created_at),
+      message: i.fault.message,
+      ...(ctx.isAdmin && i.fault.details ? { details: i.fault.details } : {}),
+    };
+  }
+  return s;
+}

@@ -1,0 +1,42 @@
+/**
+ * `berth api --config FILE`: the control plane (Nova API, image API,
+ * scheduler, conductor); `berth all-in-one`: the same plus a compute
+ * node for this host in one process, on one image store.
+ */
+import path from 'node:path';
+import { createLogger } from '../config/log';
+import type { BerthConfig } from '../config/schema';
+import { ApiService } from '../api/service';
+import { ComputeService } from '../driver/compute/service';
+import { LocalImageStore } from '../driver/image/local-image-store';
+import { untilStopped } from './signals';
+
+export async function apiCommand(config: BerthConfig): Promise<number> {
+  const log = createLogger({ level: config.DEFAULT.log_level });
+  const api = await ApiService.start({ config, log });
+  const signal = await untilStopped();
+  log.info('stopping', { signal });
+  await api.stop();
+  return 0;
+}
+
+export async function allInOneCommand(config: BerthConfig): Promise<number> {
+  const log = createLogger({ level: config.DEFAULT.log_level });
+  const images = new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'));
+  const api = await ApiService.start({ config, log, images });
+  let compute: ComputeService;
+  try {
+    compute = await ComputeService.start({ config, log, images });
+  } catch (err) {
+    await api.stop();
+    throw err;
+  }
+  process.stdout.write(
+    `berth all-in-one: compute API at ${api.url}/v2.1, image API at ${api.url}/image\n`,
+  );
+  const signal = await untilStopped();
+  log.info('stopping: instances keep running', { signal });
+  await compute.stop();
+  await api.stop();
+  return 0;
+}
