@@ -148,6 +148,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
         error: err instanceof Error ? err.stack : String(err),
       });
     if (res.headersSent) return res.end();
+    for (const [name, value] of Object.entries(fault.headers)) res.setHeader(name, value);
     res.status(fault.status).json(fault.body());
   });
   return app;

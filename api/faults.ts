@@ -10,6 +10,8 @@ export class ApiFault extends Error {
     readonly status: number,
     readonly faultName: string,
     message: string,
+    /** response headers the fault carries, e.g. WWW-Authenticate on a 401 */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
     this.name = 'ApiFault';
@@ -21,8 +23,10 @@ export class ApiFault extends Error {
 }
 
 export const badRequest = (message: string) => new ApiFault(400, 'badRequest', message);
-export const unauthorized = (message = 'The request you have made requires authentication.') =>
-  new ApiFault(401, 'unauthorized', message);
+export const unauthorized = (
+  message = 'The request you have made requires authentication.',
+  headers: Record<string, string> = {},
+) => new ApiFault(401, 'unauthorized', message, headers);
 export const forbidden = (message: string) => new ApiFault(403, 'forbidden', message);
 export const itemNotFound = (message: string) => new ApiFault(404, 'itemNotFound', message);
 export const notAcceptable = (message: string) => new ApiFault(406, 'notAcceptable', message);

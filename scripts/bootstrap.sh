@@ -14,9 +14,11 @@ fi
 # gcc/g++/make/python3: node-gyp; libc6-dev: the static test probe;
 # busybox-static: the test image; crun/runc: benchmark peers; iproute2, tar, util-linux: runtime;
 # e2fsprogs, mount: instances' sized root disks;
-# rabbitmq-server: the broker; python3-oslo.messaging: the real oslo peer of the messaging tests.
+# rabbitmq-server: the broker; python3-oslo.messaging: the real oslo peer of the messaging tests;
+# postgresql: the second database the API suite runs on; python3-openstackclient: the real
+# client of the API tests; keystone: the real Keystone the auth_strategy = keystone test runs.
 packages=(build-essential python3 libc6-dev busybox-static crun runc iproute2 tar util-linux e2fsprogs mount
-  rabbitmq-server python3-oslo.messaging)
+  rabbitmq-server python3-oslo.messaging postgresql python3-openstackclient keystone)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -26,6 +28,10 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # keystone's package enables a service of its own; berth's tests start a private Keystone.
+  if [[ " ${missing[*]} " == *" keystone "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now keystone >/dev/null 2>&1 || true
+  fi
 fi
 
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
@@ -34,5 +40,6 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
 fi
 
 bash scripts/ensure-rabbitmq.sh
+bash scripts/ensure-postgresql.sh
 
 bash scripts/build.sh

@@ -6,6 +6,7 @@
  */
 import type { Credentials } from '../context';
 import { unauthorized } from '../faults';
+import type { Authenticator } from './authenticator';
 
 export function noauth2Credentials(token: string | undefined): Credentials {
   if (!token) throw unauthorized();
@@ -20,6 +21,12 @@ export function noauth2Credentials(token: string | undefined): Credentials {
     isAdmin,
     roles: isAdmin ? ['admin', 'member', 'reader'] : ['member', 'reader'],
   };
+}
+
+export class Noauth2Authenticator implements Authenticator {
+  async authenticate(token: string | undefined): Promise<Credentials> {
+    return noauth2Credentials(token);
+  }
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost):\d+$/;

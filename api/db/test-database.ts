@@ -19,7 +19,7 @@ export interface TestDatabase {
 
 /** A maintenance database on the server tests create their databases on. */
 const ADMIN_URL =
-  process.env.BERTH_TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+  process.env.BERTH_TEST_POSTGRES_URL ?? 'postgresql://berth:berth@127.0.0.1:5432/postgres';
 
 function redacted(url: string): string {
   return url.replace(/:[^:@/]*@/, ':***@');

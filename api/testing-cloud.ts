@@ -1,0 +1,134 @@
+/**
+ * A whole cloud in one process for tests: `berth api` (real scheduler,
+ * conductor and database) and compute services on FakeDrivers, all on one
+ * FakeTransport — Nova's functional-test shape. Integration tests use the
+ * real broker and containers instead.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import winston from 'winston';
+import { berthSchema, type BerthConfig } from '../config/schema';
+import { ComputeService } from '../driver/compute/service';
+import { FakeImageService } from '../driver/image/fake-image-service';
+import type { ImageRecord } from '../driver/image/image-service';
+import { FakeDriver } from '../driver/virt/fake-driver';
+import { FakeTransport } from '../messaging/fake-transport';
+import { ApiService } from './service';
+import { noauth2, type TestApi } from './testing';
+
+export interface TestCloud extends Omit<TestApi, 'deps'> {
+  api: ApiService;
+  computes: Map<string, { service: ComputeService; driver: FakeDriver }>;
+  image: ImageRecord;
+  /** polls GET /servers/{id} until its status is one of `statuses` */
+  waitForStatus(id: string, statuses: string[], token?: string): Promise<Record<string, unknown>>;
+  stopCompute(host: string): Promise<void>;
+}
+
+const TAR_BLOCK = (() => {
+  // A one-entry tar header is enough for the fake store to call it an image.
+  const b = Buffer.alloc(1024);
+  b.write('rootfs/', 0);
+  b.write('ustar', 257);
+  return b;
+})();
+
+export async function startTestCloud(
+  o: {
+    hosts?: string[];
+    connection?: string;
+    config?: Partial<Record<keyof BerthConfig, Record<string, unknown>>>;
+  } = {},
+): Promise<TestCloud> {
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cloud-'));
+  const base = {
+    ...o.config,
+    DEFAULT: { state_path: state, host: 'api', report_interval: 1, ...o.config?.DEFAULT },
+    api: { listen: '127.0.0.1:0', ...o.config?.api },
+    compute: { status_listen: '127.0.0.1:0' },
+    database: { connection: o.connection ?? 'sqlite://' },
+  };
+  const configFor = (extra: Record<string, unknown>) =>
+    berthSchema.validate({ ...base, DEFAULT: { ...base.DEFAULT, ...extra } }).value as BerthConfig;
+  const log = winston.createLogger({ silent: true });
+  const transport = new FakeTransport();
+  const images = new FakeImageService();
+  const created = await images.create({
+    name: 'busybox',
+    container_format: 'bare',
+    disk_format: 'raw',
+  } as never);
+  const image = await images.upload(created.id, Readable.from([TAR_BLOCK]));
+  const api = await ApiService.start({
+    config: configFor({}),
+    log,
+    transport,
+    images,
+    auth: noauth2,
+  });
+  const computes = new Map<string, { service: ComputeService; driver: FakeDriver }>();
+  for (const host of o.hosts ?? ['node-1']) {
+    const driver = new FakeDriver();
+    const config = configFor({ host, state_path: path.join(state, host) });
+    const service = await ComputeService.start({ config, log, transport, driver, images });
+    computes.set(host, { service, driver });
+  }
+  // Computes are candidates once their first heartbeat is committed.
+  for (let i = 0; i < 100; i++) {
+    const n = await api.deps.db('compute_nodes').count({ n: '*' }).first();
+    if (Number(n?.n) >= computes.size) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+
+  const request: TestApi['request'] = async (method, p, r = {}) => {
+    const headers: Record<string, string> = { accept: 'application/json', ...r.headers };
+    if (r.token !== null) headers['x-auth-token'] = r.token ?? 'demo:demo';
+    if (r.version) {
+      headers['x-openstack-nova-api-version'] = r.version;
+      headers['openstack-api-version'] = `compute ${r.version}`;
+    }
+    let body: string | undefined;
+    if (r.body !== undefined) {
+      headers['content-type'] ??= 'application/json';
+      body = typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
+    }
+    const res = await fetch(api.url + p, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+
+  return {
+    api,
+    computes,
+    image,
+    transport,
+    url: api.url,
+    request,
+    async waitForStatus(id, statuses, token) {
+      for (let i = 0; i < 500; i++) {
+        const r = await request('GET', `/v2.1/servers/${id}`, { token });
+        if (r.status === 404 && statuses.includes('DELETED')) return {};
+        if (r.status === 200 && statuses.includes(r.body.server.status)) return r.body.server;
+        await new Promise((res) => setTimeout(res, 10));
+      }
+      throw new Error(`server ${id} never reached ${statuses.join('/')}`);
+    },
+    async stopCompute(host) {
+      await computes.get(host)?.service.stop();
+      computes.delete(host);
+    },
+    async close() {
+      for (const { service } of computes.values()) await service.stop();
+      await api.stop();
+      fs.rmSync(state, { recursive: true, force: true });
+    },
+  };
+}
