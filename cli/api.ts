@@ -9,6 +9,7 @@ import type { BerthConfig } from '../config/schema';
 import { ApiService } from '../api/service';
 import { ComputeService } from '../driver/compute/service';
 import { LocalImageStore } from '../driver/image/local-image-store';
+import { bootDemoServer } from './demo-server';
 import { untilStopped } from './signals';
 
 export async function apiCommand(config: BerthConfig): Promise<number> {
@@ -20,7 +21,8 @@ export async function apiCommand(config: BerthConfig): Promise<number> {
   return 0;
 }
 
-export async function allInOneCommand(config: BerthConfig): Promise<number> {
+/** `demoImage`: a rootfs tar to boot one demo server from once the services are up (`npm start`). */
+export async function allInOneCommand(config: BerthConfig, demoImage?: string): Promise<number> {
   const log = createLogger({ level: config.DEFAULT.log_level });
   const images = new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'));
   const api = await ApiService.start({ config, log, images });
@@ -34,6 +36,10 @@ export async function allInOneCommand(config: BerthConfig): Promise<number> {
   process.stdout.write(
     `berth all-in-one: compute API at ${api.url}/v2.1, image API at ${api.url}/image\n`,
   );
+  if (demoImage)
+    await bootDemoServer(api.url, demoImage).catch((err: Error) =>
+      log.error('demo server not booted', { error: err.message }),
+    );
   const signal = await untilStopped();
   log.info('stopping: instances keep running', { signal });
   await compute.stop();

@@ -13,6 +13,7 @@ const USAGE = `usage: berth <command> [--config FILE] [options]
 
 commands:
   all-in-one  run the API and a compute node for this host in one process
+          [--boot-demo IMAGE_TAR]: then boot one demo server from IMAGE_TAR through the API
   api     run the control plane: Nova compute API v2.1, image API, scheduler, conductor
   compute run the compute node: serve Nova's compute RPC from RabbitMQ with containers
   run     run a container in the foreground and exit with its status
@@ -48,8 +49,10 @@ async function main(argv: string[]): Promise<number> {
       return computeCommand(config);
     case 'api':
       return apiCommand(config);
-    case 'all-in-one':
-      return allInOneCommand(config);
+    case 'all-in-one': {
+      const at = rest.indexOf('--boot-demo');
+      return allInOneCommand(config, at >= 0 ? rest[at + 1] : undefined);
+    }
     case 'run':
       return runCommand(rest, config);
     case 'image':

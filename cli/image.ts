@@ -90,23 +90,24 @@ function listRow(r: ImageRecord): string[] {
 
 /** Glance's fields, then the recorded command, then custom properties flat, as Glance lists them. */
 function showRows(r: ImageRecord): string[][] {
-  const rows = [
+  const rows: [string, string | number | null][] = [
     ['id', r.id],
     ['name', r.name],
     ['status', r.status],
     ['container_format', r.container_format],
     ['disk_format', r.disk_format],
-    ['size', String(r.size)],
+    ['size', r.size],
     ['checksum', r.checksum],
     ['os_hash_algo', r.os_hash_algo],
     ['os_hash_value', r.os_hash_value],
     ['created_at', r.created_at],
     ['updated_at', r.updated_at],
   ];
-  if (r.config?.entrypoint) rows.push(['entrypoint', JSON.stringify(r.config.entrypoint)]);
-  if (r.config?.cmd) rows.push(['command', JSON.stringify(r.config.cmd)]);
-  for (const [key, value] of Object.entries(r.properties)) rows.push([key, value]);
-  return rows;
+  const text = rows.map(([key, value]): string[] => [key, value === null ? '' : String(value)]);
+  if (r.config?.entrypoint) text.push(['entrypoint', JSON.stringify(r.config.entrypoint)]);
+  if (r.config?.cmd) text.push(['command', JSON.stringify(r.config.cmd)]);
+  for (const [key, value] of Object.entries(r.properties)) text.push([key, value]);
+  return text;
 }
 
 /** Left-aligned columns two spaces apart, no trailing blanks. */

@@ -138,12 +138,16 @@ export class ContainerDriver implements ComputeDriver {
     });
   }
 
-  /** Stops (within compute.stop_timeout) and removes the instance; absent instances are fine. */
+  /**
+   * Kills and removes the instance; absent instances are fine. No grace
+   * period, as Nova's libvirt destroy is a hard power-off: a delete must not
+   * wait on a PID 1 that ignores SIGTERM (the kernel's default for an init).
+   */
   destroy(instance: InstanceSpec): Promise<void> {
     return this.locks.run(instance.uuid, async () => {
       const rt = this.runtime();
       if (rt.has(instance.uuid)) {
-        await this.stopWorkload(instance.uuid, this.graceMs);
+        await this.stopWorkload(instance.uuid, 0);
         await rt.delete(instance.uuid);
       }
       await this.records.remove(instance.uuid);
