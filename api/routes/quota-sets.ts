@@ -1,6 +1,149 @@
-import { Router } from 'express';
+/**
+ * /v2.1/os-quota-sets/{project_id}: a project's limits (its own, or any
+ * for an admin), the defaults, limits with usage (detail), and the
+ * admin's update and reset. berth keeps project quotas only: Nova's
+ * per-user quotas (?user_id on update/delete) are refused.
+ */
+import { Router, type Request } from 'express';
+import Joi from 'joi';
+import { ctxOf, type ApiContext } from '../context';
+import {
+  defaultLimits,
+  deleteLimits,
+  limitsFor,
+  setLimits,
+  usageFor,
+  type Limits,
+  type QuotaResource,
+} from '../db/quotas';
 import type { ApiDeps } from '../deps';
+import { badRequest } from '../faults';
+import { route } from '../http';
+import type { Microversion } from '../microversion';
+import { ADMIN_RULES, requireAdmin, requireOwnerOrAdmin } from '../policy';
+import { validate, validateQuery } from '../validate';
+import { inUse, quotaDetailView, quotaSetView, visibleResources } from '../views/quota-sets';
 
-export function quotaSetsRouter(_deps: ApiDeps): Router {
-  return Router();
+const MAX_INT = 0x7fffffff;
+
+/** Nova's quota value: an integer or a string of one, from -1 (unlimited) to MAX_INT. */
+const quotaValue = Joi.any()
+  .custom((value: unknown, helpers) => {
+    const n =
+      typeof value === 'string' && /^-?[0-9]+$/.test(value)
+        ? Number(value)
+        : typeof value === 'number'
+          ? value
+          : NaN;
+    if (!Number.isSafeInteger(n) || n < -1 || n > MAX_INT) return helpers.error('any.invalid');
+    return n;
+  })
+  .messages({ 'any.invalid': `{#label} must be an integer from -1 to ${MAX_INT}` });
+
+const TRUE_STRINGS = ['True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes'];
+const FALSE_STRINGS = ['False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no'];
+const novaBoolean = Joi.any()
+  .custom((value: unknown, helpers) => {
+    if (value === true || TRUE_STRINGS.includes(value as string)) return true;
+    if (value === false || FALSE_STRINGS.includes(value as string)) return false;
+    return helpers.error('any.invalid');
+  })
+  .messages({ 'any.invalid': '{#label} must be a boolean' });
+
+function updateSchema(v: Microversion) {
+  const keys: Record<string, Joi.Schema> = { force: novaBoolean };
+  for (const r of visibleResources(v)) keys[r] = quotaValue;
+  return Joi.object({ quota_set: Joi.object(keys).required() }).required();
+}
+
+const userQuery = Joi.object({ user_id: Joi.string() });
+
+function parseQuery(req: Request, ctx: ApiContext): { user_id?: string } {
+  const schema = ctx.version.ge('2.75') ? userQuery.pattern(/./, Joi.any().forbidden()) : userQuery;
+  return validateQuery<{ user_id?: string }>(schema, req.query);
+}
+
+const noUserQuotas = () =>
+  badRequest('Per-user quotas are not supported by berth; set quotas for the project.');
+
+export function quotaSetsRouter(deps: ApiDeps): Router {
+  const { db, config } = deps;
+  const router = Router();
+
+  router.get(
+    '/:project_id/defaults',
+    route(async (req, res) => {
+      const ctx = ctxOf(res);
+      res.json({
+        quota_set: quotaSetView(defaultLimits(config), ctx.version, req.params.project_id),
+      });
+    }),
+  );
+
+  router.get(
+    '/:project_id/detail',
+    route(async (req, res) => {
+      const ctx = ctxOf(res);
+      const projectId = req.params.project_id;
+      requireOwnerOrAdmin(ctx, projectId, ADMIN_RULES.quotaDetail);
+      parseQuery(req, ctx);
+      const [limits, usage] = await Promise.all([
+        limitsFor(db, config, projectId),
+        usageFor(db, projectId),
+      ]);
+      res.json({ quota_set: quotaDetailView(limits, usage, ctx.version, projectId) });
+    }),
+  );
+
+  router.get(
+    '/:project_id',
+    route(async (req, res) => {
+      const ctx = ctxOf(res);
+      const projectId = req.params.project_id;
+      requireOwnerOrAdmin(ctx, projectId, ADMIN_RULES.quotaShow);
+      parseQuery(req, ctx);
+      const limits = await limitsFor(db, config, projectId);
+      res.json({ quota_set: quotaSetView(limits, ctx.version, projectId) });
+    }),
+  );
+
+  router.put(
+    '/:project_id',
+    route(async (req, res) => {
+      const ctx = ctxOf(res);
+      const projectId = req.params.project_id;
+      requireAdmin(ctx, ADMIN_RULES.quotaUpdate);
+      if (parseQuery(req, ctx).user_id !== undefined) throw noUserQuotas();
+      const body = validate<{ quota_set: Partial<Limits> & { force?: boolean } }>(
+        updateSchema(ctx.version),
+        req.body,
+      );
+      const { force, ...values } = body.quota_set;
+      if (!force) {
+        // A limit below what is already used would leave the project over quota at once.
+        const usage = await usageFor(db, projectId);
+        for (const [r, limit] of Object.entries(values) as [QuotaResource, number][]) {
+          const used = inUse(usage, r);
+          if (limit !== -1 && limit < used)
+            throw badRequest(
+              `Quota limit ${limit} for ${r} must be greater than or equal to already used and reserved ${used}.`,
+            );
+        }
+      }
+      await setLimits(db, projectId, values);
+      res.json({ quota_set: quotaSetView(await limitsFor(db, config, projectId), ctx.version) });
+    }),
+  );
+
+  router.delete(
+    '/:project_id',
+    route(async (req, res) => {
+      const ctx = ctxOf(res);
+      requireAdmin(ctx, ADMIN_RULES.quotaDelete);
+      if (parseQuery(req, ctx).user_id !== undefined) throw noUserQuotas();
+      await deleteLimits(db, req.params.project_id);
+      res.status(202).end();
+    }),
+  );
+  return router;
 }

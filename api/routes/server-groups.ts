@@ -64,11 +64,16 @@ function createSchema(v: Microversion) {
           .length(1)
           .required(),
       };
-  return Joi.object({ server_group: Joi.object(group).required() });
+  return Joi.object({ server_group: Joi.object(group).required() }).required();
 }
 
 interface CreateBody {
-  server_group: { name: string; policy?: GroupPolicy; policies?: GroupPolicy[]; rules?: GroupRules };
+  server_group: {
+    name: string;
+    policy?: GroupPolicy;
+    policies?: GroupPolicy[];
+    rules?: GroupRules;
+  };
 }
 
 const listQuery = Joi.object({
@@ -122,7 +127,7 @@ export function serverGroupsRouter(deps: ApiDeps): Router {
       // As Nova: all_projects from a non-admin is ignored, not refused.
       const all = q.all_projects !== undefined && ctx.isAdmin;
       const limit = Math.min(q.limit || config.api.max_limit, config.api.max_limit);
-      const rows = await db<ServerGroupRow>('server_groups')
+      const rows: ServerGroupRow[] = await db<ServerGroupRow>('server_groups')
         .modify((b) => {
           if (!all) b.where({ project_id: ctx.projectId });
         })

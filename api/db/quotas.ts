@@ -1,0 +1,219 @@
+/**
+ * Nova's DB quota driver, counting usage rather than reserving it: the
+ * limits of a project are the [quota] defaults overlaid with its rows in
+ * the quotas table; usage is counted from instances, server groups and key
+ * pairs whenever it is checked.
+ */
+import type { BerthConfig } from '../../config/schema';
+import { ResourceExhaustedError } from '../../driver/errors';
+import type { Database } from './connection';
+
+/** Every resource Nova's quota engine knows, in the order its responses list them. */
+export const QUOTA_RESOURCES = [
+  'cores',
+  'fixed_ips',
+  'floating_ips',
+  'injected_file_content_bytes',
+  'injected_file_path_bytes',
+  'injected_files',
+  'instances',
+  'key_pairs',
+  'metadata_items',
+  'ram',
+  'security_group_rules',
+  'security_groups',
+  'server_group_members',
+  'server_groups',
+] as const;
+
+export type QuotaResource = (typeof QUOTA_RESOURCES)[number];
+export type Limits = Record<QuotaResource, number>;
+
+/** The resources a usage count exists for; the rest are limits only (Nova's AbsoluteResource). */
+export interface Usage {
+  instances: number;
+  cores: number;
+  ram: number;
+  server_groups: number;
+  /** the given user's key pairs; 0 when no user was given */
+  key_pairs: number;
+}
+
+/** Nova's defaults for what berth's config has no option for; -1 is unlimited. */
+const FIXED_DEFAULTS = {
+  injected_files: 5,
+  injected_file_content_bytes: 10240,
+  injected_file_path_bytes: 255,
+  // nova-network's quotas: kept in responses for old clients, never enforced.
+  fixed_ips: -1,
+  floating_ips: -1,
+  security_groups: -1,
+  security_group_rules: -1,
+} as const;
+
+export function defaultLimits(config: BerthConfig): Limits {
+  const q = config.quota;
+  return {
+    ...FIXED_DEFAULTS,
+    instances: q.instances,
+    cores: q.cores,
+    ram: q.ram,
+    metadata_items: q.metadata_items,
+    key_pairs: q.key_pairs,
+    server_groups: q.server_groups,
+    server_group_members: q.server_group_members,
+  };
+}
+
+export async function limitsFor(
+  db: Database,
+  config: BerthConfig,
+  projectId: string,
+): Promise<Limits> {
+  const limits = defaultLimits(config);
+  const rows = await db('quotas')
+    .where({ project_id: projectId })
+    .select<{ resource: string; hard_limit: number }[]>('resource', 'hard_limit');
+  for (const r of rows)
+    if ((QUOTA_RESOURCES as readonly string[]).includes(r.resource))
+      limits[r.resource as QuotaResource] = Number(r.hard_limit);
+  return limits;
+}
+
+/** Writes per-project limits, replacing any earlier value for the same resource. */
+export async function setLimits(
+  db: Database,
+  projectId: string,
+  values: Partial<Limits>,
+): Promise<void> {
+  const t = new Date().toISOString();
+  for (const [resource, hard_limit] of Object.entries(values))
+    await db('quotas')
+      .insert({ project_id: projectId, resource, hard_limit, created_at: t, updated_at: t })
+      .onConflict(['project_id', 'resource'])
+      .merge(['hard_limit', 'updated_at']);
+}
+
+/** Back to the defaults: Nova's quota-set delete. */
+export async function deleteLimits(db: Database, projectId: string): Promise<void> {
+  await db('quotas').where({ project_id: projectId }).delete();
+}
+
+/**
+ * What a project uses: instances, cores and RAM from the flavor snapshots
+ * of its live instances (soft-deleted ones no longer count, as in Nova),
+ * its server groups, and `userId`'s key pairs.
+ */
+export async function usageFor(db: Database, projectId: string, userId?: string): Promise<Usage> {
+  const instances = await db('instances')
+    .where({ project_id: projectId, deleted: false })
+    .whereNot({ vm_state: 'soft-delete' })
+    .select<{ flavor: string }[]>('flavor');
+  let cores = 0;
+  let ram = 0;
+  for (const i of instances) {
+    const f = JSON.parse(i.flavor) as { vcpus?: number; memory_mb?: number };
+    cores += Number(f.vcpus ?? 0);
+    ram += Number(f.memory_mb ?? 0);
+  }
+  const groups = await db('server_groups')
+    .where({ project_id: projectId })
+    .count({ n: '*' })
+    .first();
+  const keys =
+    userId === undefined
+      ? undefined
+      : await db('key_pairs').where({ user_id: userId }).count({ n: '*' }).first();
+  return {
+    instances: instances.length,
+    cores,
+    ram,
+    server_groups: Number(groups?.n ?? 0),
+    key_pairs: Number(keys?.n ?? 0),
+  };
+}
+
+/** True when `inUse + delta` goes past the project's limit for `resource` (-1 never does). */
+export async function overQuota(
+  db: Database,
+  config: BerthConfig,
+  projectId: string,
+  resource: QuotaResource,
+  inUse: number,
+  delta: number,
+): Promise<boolean> {
+  const limit = (await limitsFor(db, config, projectId))[resource];
+  return limit >= 0 && inUse + delta > limit;
+}
+
+type InstanceResource = 'instances' | 'cores' | 'ram';
+const INSTANCE_RESOURCES: InstanceResource[] = ['cores', 'instances', 'ram'];
+
+/**
+ * Nova's check_num_instances_quota: may the project start between
+ * `counts.min` and `counts.max` more instances, each taking `perInstance`?
+ * Returns how many it may start (max when all fit, else the most that fit
+ * when that is at least min); otherwise throws ResourceExhaustedError
+ * (a 403) worded as Nova's TooManyInstances: "Quota exceeded for
+ * instances: Requested 1, but already used 10 of 10 instances".
+ *
+ * Pass the create transaction as `db` so that the count and the insert
+ * that follows are one unit.
+ */
+export async function checkQuota(
+  db: Database,
+  config: BerthConfig,
+  projectId: string,
+  perInstance: Partial<Record<InstanceResource, number>>,
+  counts: { min: number; max: number } = { min: 1, max: 1 },
+): Promise<number> {
+  const [limits, used] = await Promise.all([
+    limitsFor(db, config, projectId),
+    usageFor(db, projectId),
+  ]);
+  const each = (r: InstanceResource) => perInstance[r] ?? 0;
+  const headroom = (r: InstanceResource) =>
+    limits[r] < 0 ? Infinity : Math.max(0, limits[r] - used[r]);
+  let allowed = Infinity;
+  for (const r of INSTANCE_RESOURCES)
+    if (each(r) > 0) allowed = Math.min(allowed, Math.floor(headroom(r) / each(r)));
+  if (allowed >= counts.max) return counts.max;
+  if (allowed >= counts.min && allowed > 0) return allowed;
+
+  const overs = INSTANCE_RESOURCES.filter(
+    (r) => limits[r] >= 0 && used[r] + each(r) * counts.max > limits[r],
+  );
+  const requested = (r: InstanceResource) =>
+    r === 'instances'
+      ? counts.min === counts.max
+        ? String(counts.max)
+        : `${counts.min}-${counts.max}`
+      : String(each(r) * counts.max);
+  const list = (f: (r: InstanceResource) => string | number) => overs.map(f).join(', ');
+  const names = overs.join(', ');
+  throw new ResourceExhaustedError(
+    `Quota exceeded for ${names}: Requested ${list(requested)}, but already used ${list((r) => used[r])} of ${list((r) => limits[r])} ${names}`,
+  );
+}
+
+/**
+ * Nova's server_group_members quota: may `adding` more instances join
+ * the group? Throws Nova's 403 message when not.
+ */
+export async function checkServerGroupMembers(
+  db: Database,
+  config: BerthConfig,
+  projectId: string,
+  groupUuid: string,
+  adding: number,
+): Promise<void> {
+  const members = await db('server_group_members as m')
+    .join('instances as i', 'i.uuid', 'm.instance_uuid')
+    .where({ 'm.group_uuid': groupUuid, 'i.deleted': false })
+    .count({ n: '*' })
+    .first();
+  if (
+    await overQuota(db, config, projectId, 'server_group_members', Number(members?.n ?? 0), adding)
+  )
+    throw new ResourceExhaustedError('Quota exceeded, too many servers in group');
+}

@@ -1,0 +1,95 @@
+/** Nova's image proxy: Nova's shape over the image store, gone from 2.36. */
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { FakeImageService } from '../../driver/image/fake-image-service';
+import { startTestApi, type TestApi } from '../testing';
+
+describe('/v2.1/images (Nova image proxy)', () => {
+  let api: TestApi;
+  const images = new FakeImageService();
+  let activeId: string;
+  let queuedId: string;
+  let privateId: string;
+
+  before(async () => {
+    api = await startTestApi({ images });
+    const active = await images.create({
+      name: 'proxy-active',
+      container_format: 'bare',
+      disk_format: 'raw',
+      visibility: 'public',
+      min_ram: 128,
+      properties: { os_command_line: 'sleep 1' },
+    });
+    await images.upload(active.id, Readable.from([Buffer.from('data')]));
+    activeId = active.id;
+    queuedId = (await images.create({ name: 'proxy-queued', owner: 'demo' })).id;
+    privateId = (
+      await images.create({ name: 'proxy-private', owner: 'other', visibility: 'private' })
+    ).id;
+  });
+
+  after(() => api.close());
+
+  test('show: Nova fields, statuses and links', async () => {
+    const r = await api.request('GET', `/v2.1/images/${activeId}`);
+    assert.equal(r.status, 200);
+    const img = r.body.image;
+    assert.equal(img.name, 'proxy-active');
+    assert.equal(img.status, 'ACTIVE');
+    assert.equal(img.progress, 100);
+    assert.equal(img.minRam, 128);
+    assert.equal(img.minDisk, 0);
+    assert.equal(img['OS-EXT-IMG-SIZE:size'], 4);
+    assert.deepEqual(img.metadata, { os_command_line: 'sleep 1' });
+    assert.match(img.created, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    assert.deepEqual(
+      img.links.map((l: { rel: string }) => l.rel),
+      ['self', 'bookmark', 'alternate'],
+    );
+    assert.equal(img.links[0].href, `${api.url}/v2.1/images/${activeId}`);
+    const queued = (await api.request('GET', `/v2.1/images/${queuedId}`)).body.image;
+    assert.deepEqual([queued.status, queued.progress], ['SAVING', 25]);
+  });
+
+  test('private images of other projects and unknown ids are 404', async () => {
+    assert.equal((await api.request('GET', `/v2.1/images/${privateId}`)).status, 404);
+    assert.equal(
+      (await api.request('GET', `/v2.1/images/${privateId}`, { token: 'admin' })).status,
+      200,
+    );
+    const missing = await api.request('GET', '/v2.1/images/00000000-0000-0000-0000-000000000000');
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.itemNotFound.message, 'Image not found.');
+  });
+
+  test('list and detail, with filters and limit/marker links', async () => {
+    const list = await api.request('GET', '/v2.1/images');
+    assert.deepEqual(list.body.images.map((i: { name: string }) => i.name).sort(), [
+      'proxy-active',
+      'proxy-queued',
+    ]);
+    assert.deepEqual(Object.keys(list.body.images[0]).sort(), ['id', 'links', 'name']);
+    const detail = await api.request('GET', '/v2.1/images/detail?status=ACTIVE');
+    assert.deepEqual(
+      detail.body.images.map((i: { id: string }) => i.id),
+      [activeId],
+    );
+    assert.equal(
+      (await api.request('GET', '/v2.1/images/detail?minRam=256')).body.images.length,
+      0,
+    );
+    const paged = await api.request('GET', '/v2.1/images?limit=1');
+    assert.equal(paged.body.images.length, 1);
+    assert.match(paged.body.images_links[0].href, /marker=/);
+    assert.equal((await api.request('GET', '/v2.1/images?minRam=x')).status, 400);
+  });
+
+  test('gone from microversion 2.36', async () => {
+    for (const p of ['/v2.1/images', '/v2.1/images/detail', `/v2.1/images/${activeId}`]) {
+      assert.equal((await api.request('GET', p, { version: '2.36' })).status, 404);
+      assert.equal((await api.request('GET', p, { version: '2.35' })).status, 200);
+    }
+  });
+});
