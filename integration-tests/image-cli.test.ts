@@ -65,8 +65,8 @@ describe('berth image', { skip: needsRoot() }, () => {
       const f = fields(show.stdout);
       assert.equal(f.get('id'), id);
       assert.equal(f.get('status'), 'active');
-      assert.equal(f.get('os_hash_algo'), 'sha256');
-      assert.match(f.get('os_hash_value')!, /^[0-9a-f]{64}$/);
+      assert.equal(f.get('os_hash_algo'), 'sha512');
+      assert.match(f.get('os_hash_value')!, /^[0-9a-f]{128}$/);
       assert.equal(f.get('command'), '["sh","-c","echo hi"]');
       assert.equal(f.get('os_command_line'), 'sleep 5');
     }

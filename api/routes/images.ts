@@ -1,6 +1,158 @@
-import { Router } from 'express';
+/**
+ * /v2.1/images: Nova's deprecated image proxy, read-only, over the same
+ * store and visibility rules as the image API. Like Nova, it is gone
+ * (404) from microversion 2.36 on.
+ */
+import { Router, type Request, type Response } from 'express';
+import Joi from 'joi';
+import { ConflictError, NotFoundError } from '../../driver/errors';
+import type { ImageRecord } from '../../driver/image/image-service';
+import { baseUrl, ctxOf } from '../context';
 import type { ApiDeps } from '../deps';
+import { badRequest, itemNotFound } from '../faults';
+import { isoSeconds, nextLinks, route } from '../http';
+import { canSee, listed } from '../image/image-policy';
+import { validateQuery } from '../validate';
 
-export function imagesRouter(_deps: ApiDeps): Router {
-  return Router();
+/** Nova's view of Glance statuses, and the progress it reports for each. */
+const NOVA_STATUS: Record<string, string> = {
+  active: 'ACTIVE',
+  queued: 'SAVING',
+  saving: 'SAVING',
+  deleted: 'DELETED',
+  pending_delete: 'DELETED',
+  killed: 'ERROR',
+};
+const PROGRESS: Record<string, number> = { queued: 25, saving: 50, active: 100 };
+
+const listQuery = Joi.object({
+  name: Joi.string(),
+  status: Joi.string(),
+  server: Joi.string(),
+  type: Joi.string(),
+  minRam: Joi.number().integer().min(0),
+  minDisk: Joi.number().integer().min(0),
+  'changes-since': Joi.date().iso(),
+  limit: Joi.number().integer().min(0),
+  marker: Joi.string(),
+});
+
+interface ListQuery {
+  name?: string;
+  status?: string;
+  server?: string;
+  type?: string;
+  minRam?: number;
+  minDisk?: number;
+  'changes-since'?: Date;
+  limit?: number;
+  marker?: string;
+}
+
+export function imagesRouter(deps: ApiDeps): Router {
+  const router = Router();
+
+  const links = (req: Request, id: string) => [
+    { rel: 'self', href: `${baseUrl(req)}/v2.1/images/${id}` },
+    { rel: 'bookmark', href: `${baseUrl(req)}/images/${id}` },
+    {
+      rel: 'alternate',
+      type: 'application/vnd.openstack.image',
+      href: `${deps.config.glance.api_servers}/images/${id}`,
+    },
+  ];
+
+  const brief = (req: Request, r: ImageRecord) => ({
+    id: r.id,
+    name: r.name || null,
+    links: links(req, r.id),
+  });
+
+  const detail = (req: Request, r: ImageRecord) => ({
+    id: r.id,
+    name: r.name || null,
+    minRam: r.min_ram,
+    minDisk: r.min_disk,
+    metadata: { ...r.properties },
+    created: isoSeconds(r.created_at),
+    updated: isoSeconds(r.updated_at),
+    status: NOVA_STATUS[r.status] ?? 'UNKNOWN',
+    progress: PROGRESS[r.status] ?? 0,
+    'OS-EXT-IMG-SIZE:size': r.size,
+    ...(r.properties.instance_uuid
+      ? {
+          server: {
+            id: r.properties.instance_uuid,
+            links: [
+              { rel: 'self', href: `${baseUrl(req)}/v2.1/servers/${r.properties.instance_uuid}` },
+              { rel: 'bookmark', href: `${baseUrl(req)}/servers/${r.properties.instance_uuid}` },
+            ],
+          },
+        }
+      : {}),
+    links: links(req, r.id),
+  });
+
+  // Nova removed the proxy at 2.36: every path under it is then unknown.
+  router.use((_req, res, next) => {
+    if (ctxOf(res).version.ge('2.36'))
+      return next(itemNotFound('The resource could not be found.'));
+    next();
+  });
+
+  async function page(req: Request, res: Response) {
+    const ctx = ctxOf(res);
+    const q = validateQuery<ListQuery>(listQuery, req.query);
+    const since = q['changes-since']?.toISOString();
+    let rows = (await deps.images.list())
+      .filter((r) => listed(r, ctx, undefined) && !r.os_hidden)
+      .filter(
+        (r) =>
+          (q.name === undefined || r.name === q.name) &&
+          (q.status === undefined ||
+            r.status === q.status.toLowerCase() ||
+            NOVA_STATUS[r.status] === q.status.toUpperCase()) &&
+          (q.server === undefined || r.properties.instance_uuid === q.server) &&
+          (q.type === undefined || r.properties.image_type === q.type) &&
+          (q.minRam === undefined || r.min_ram >= q.minRam) &&
+          (q.minDisk === undefined || r.min_disk >= q.minDisk) &&
+          (since === undefined || r.updated_at >= since),
+      )
+      .sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id));
+    if (q.marker !== undefined) {
+      const at = rows.findIndex((r) => r.id === q.marker);
+      if (at < 0) throw badRequest(`marker [${q.marker}] not found`);
+      rows = rows.slice(at + 1);
+    }
+    const limit = Math.min(q.limit ?? deps.config.api.max_limit, deps.config.api.max_limit);
+    return { rows: rows.slice(0, limit), limit: q.limit === undefined ? undefined : limit };
+  }
+
+  const listHandler = (view: typeof brief, path: string) =>
+    route(async (req, res) => {
+      const { rows, limit } = await page(req, res);
+      const images_links = nextLinks(baseUrl(req), path, req.query, rows, limit);
+      res.json({
+        images: rows.map((r) => view(req, r)),
+        ...(images_links ? { images_links } : {}),
+      });
+    });
+
+  router.get('/', listHandler(brief, '/v2.1/images'));
+  router.get('/detail', listHandler(detail, '/v2.1/images/detail'));
+
+  router.get(
+    '/:id',
+    route(async (req, res) => {
+      const notFound = itemNotFound('Image not found.');
+      // Only ids: a name that one image has is not an image reference here.
+      const record = await deps.images.show(req.params.id).catch((err: unknown) => {
+        throw err instanceof NotFoundError || err instanceof ConflictError ? notFound : err;
+      });
+      if (record.id !== req.params.id || !canSee(record, ctxOf(res))) throw notFound;
+      res.json({ image: detail(req, record) });
+    }),
+  );
+
+  return router;
 }

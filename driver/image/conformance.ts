@@ -5,13 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors';
-import type { ImageService } from './image-service';
+import { ImageForbiddenError, type ImageService } from './image-service';
 
 export interface ImageServiceUnderTest {
   service: ImageService;
@@ -72,8 +74,10 @@ export function imageServiceConformance(
       assert.equal(record.name, 'conf-one');
       assert.equal(record.status, 'active');
       assert.equal(record.size, fs.statSync(tars.one).size);
-      assert.equal(record.os_hash_algo, 'sha256');
-      assert.equal(record.os_hash_value, digest('sha256', tars.one));
+      assert.equal(record.os_hash_algo, 'sha512');
+      assert.equal(record.os_hash_value, digest('sha512', tars.one));
+      assert.equal(record.visibility, 'public');
+      assert.equal(record.protected, false);
       assert.equal(record.checksum, digest('md5', tars.one));
       assert.deepEqual([record.container_format, record.disk_format], ['bare', 'raw']);
       assert.ok(!Number.isNaN(Date.parse(record.created_at)));
@@ -128,6 +132,130 @@ export function imageServiceConformance(
       for (const command of [[], [''], [1], 'sh'] as unknown as string[][])
         await assert.rejects(images.import('x', tars.one, { command }), InvalidArgumentError);
       assert.equal((await images.list()).length, before);
+    });
+
+    test('create makes a queued record with Glance defaults, under a given id', async () => {
+      const id = randomUUID();
+      const record = await images.create({
+        id,
+        name: 'conf-queued',
+        tags: ['a', 'a', 'b'],
+        owner: 'p1',
+        properties: { hw_architecture: 'x86_64' },
+      });
+      assert.deepEqual(
+        {
+          ...record,
+          created_at: undefined,
+          updated_at: undefined,
+        },
+        {
+          id,
+          name: 'conf-queued',
+          status: 'queued',
+          container_format: null,
+          disk_format: null,
+          size: null,
+          checksum: null,
+          os_hash_algo: null,
+          os_hash_value: null,
+          visibility: 'shared',
+          protected: false,
+          os_hidden: false,
+          min_disk: 0,
+          min_ram: 0,
+          owner: 'p1',
+          tags: ['a', 'b'],
+          created_at: undefined,
+          updated_at: undefined,
+          properties: { hw_architecture: 'x86_64' },
+        },
+      );
+      assert.deepEqual(await images.show(id), record);
+      await assert.rejects(images.create({ id, name: 'again' }), ConflictError);
+      assert.equal(await images.download(id), undefined, 'a queued image has no data');
+      await assert.rejects(images.layers(id), ConflictError);
+      await images.delete(id);
+    });
+
+    test('upload: queued → active with sha512, md5 and size; download gives the bytes', async () => {
+      const { id } = await images.create({ name: 'conf-upload' });
+      const bytes = fs.readFileSync(tars.one);
+      await assert.rejects(images.upload(id, Readable.from([bytes])), InvalidArgumentError);
+      assert.equal((await images.show(id)).status, 'queued', 'a refused upload left it queued');
+      await images.update(id, { container_format: 'bare', disk_format: 'raw' });
+      const active = await images.upload(id, Readable.from([bytes]));
+      assert.equal(active.status, 'active');
+      assert.equal(active.size, bytes.length);
+      assert.equal(active.os_hash_algo, 'sha512');
+      assert.equal(active.os_hash_value, digest('sha512', tars.one));
+      assert.equal(active.checksum, digest('md5', tars.one));
+      assert.deepEqual(await images.show(id), active);
+      const data = await images.download(id);
+      assert.ok(data);
+      assert.equal(data.size, bytes.length);
+      assert.equal(await text(data.stream), bytes.toString());
+      const part = await images.download(id, { start: 1, end: 3 });
+      assert.equal(await text(part!.stream), bytes.subarray(1, 4).toString());
+      assert.equal((await images.layers(id)).length, 1);
+      await assert.rejects(images.upload(id, Readable.from([bytes])), ConflictError);
+      await images.delete(id);
+    });
+
+    test('upload refuses data that does not match what was promised; the image stays queued', async () => {
+      const { id } = await images.create({
+        name: 'conf-expect',
+        container_format: 'bare',
+        disk_format: 'raw',
+      });
+      const bytes = fs.readFileSync(tars.two);
+      await assert.rejects(
+        images.upload(id, Readable.from([bytes]), { expect: { os_hash_value: 'ab'.repeat(64) } }),
+        InvalidArgumentError,
+      );
+      assert.equal((await images.show(id)).status, 'queued');
+      const record = await images.upload(id, Readable.from([bytes]), {
+        expect: { os_hash_value: digest('sha512', tars.two), checksum: digest('md5', tars.two) },
+      });
+      assert.equal(record.status, 'active');
+      await images.delete(id);
+    });
+
+    test('any bytes upload; only their layers are refused when they are not a tar', async () => {
+      const { id } = await images.create({
+        name: 'conf-not-tar',
+        container_format: 'bare',
+        disk_format: 'qcow2',
+      });
+      const record = await images.upload(id, Readable.from([fs.readFileSync(tars.notTar)]));
+      assert.equal(record.status, 'active');
+      await assert.rejects(images.layers(id), InvalidArgumentError);
+      await images.delete(id);
+    });
+
+    test('update sets fields, replaces properties; a protected image is not deleted', async () => {
+      const record = await images.import('conf-update', tars.one, {
+        properties: { a: '1', b: '2' },
+      });
+      const updated = await images.update(record.id, {
+        name: 'conf-renamed',
+        protected: true,
+        min_ram: 64,
+        tags: ['x'],
+        properties: { a: '1', c: '3' },
+      });
+      assert.equal(updated.name, 'conf-renamed');
+      assert.equal(updated.min_ram, 64);
+      assert.deepEqual(updated.tags, ['x']);
+      assert.deepEqual(updated.properties, { a: '1', c: '3' });
+      assert.equal(updated.os_hash_value, record.os_hash_value);
+      assert.deepEqual(await images.show(record.id), updated);
+      await assert.rejects(images.delete(record.id), ImageForbiddenError);
+      assert.equal((await images.show(record.id)).id, record.id);
+      await images.update(record.id, { protected: false });
+      await images.delete(record.id);
+      await assert.rejects(images.update(record.id, { name: 'x' }), NotFoundError);
+      await assert.rejects(images.update(randomUUID(), { name: 'x' }), NotFoundError);
     });
   });
 }

@@ -1,11 +1,13 @@
 /**
  * The ImageService seam (design §3): where a compute host gets an image's
- * metadata and its unpacked root filesystem. Records are shaped like
- * Glance v2 images (reference/nova-wire.md §5) so that the local store, a
- * real Glance and an OCI registry can stand behind the same interface.
- * Images are keyed by id, never by name (nova-docker's name matching was
- * fragile, §4.4).
+ * metadata and its unpacked root filesystem, and where the embedded image
+ * API keeps images. Records are shaped like Glance v2 images
+ * (reference/nova-wire.md §5) so that the local store, a real Glance and
+ * an OCI registry can stand behind the same interface. Images are keyed by
+ * id, never by name (nova-docker's name matching was fragile, §4.4).
  */
+import type { Readable } from 'node:stream';
+import { ConflictError } from '../errors';
 
 /** Glance v2 image statuses. */
 export type ImageStatus =
@@ -19,6 +21,18 @@ export type ImageStatus =
   | 'uploading'
   | 'importing';
 
+export type ImageVisibility = 'public' | 'private' | 'shared' | 'community';
+
+export const VISIBILITIES: readonly ImageVisibility[] = [
+  'public',
+  'private',
+  'shared',
+  'community',
+];
+
+/** Glance's default `hashing_algorithm`; what clients verify downloads with. */
+export const HASH_ALGO = 'sha512';
+
 /** The part of an OCI image config that says what the workload runs. */
 export interface ImageCommandConfig {
   entrypoint?: string[];
@@ -28,17 +42,28 @@ export interface ImageCommandConfig {
 export interface ImageRecord {
   /** a uuid */
   id: string;
+  /** '' when the image has none (Glance shows null): callers may treat it as a string */
   name: string;
   status: ImageStatus;
-  container_format: string;
-  disk_format: string;
-  /** bytes of the image data */
-  size: number;
+  container_format: string | null;
+  disk_format: string | null;
+  /** bytes of the image data; null until data is uploaded */
+  size: number | null;
   /** MD5 hex of the data: Glance's legacy checksum, which clients still verify */
-  checksum: string;
-  os_hash_algo: 'sha256';
-  /** sha256 hex of the data, also the key of its blob and unpacked layer */
-  os_hash_value: string;
+  checksum: string | null;
+  os_hash_algo: typeof HASH_ALGO | null;
+  /** sha512 hex of the data */
+  os_hash_value: string | null;
+  visibility: ImageVisibility;
+  protected: boolean;
+  os_hidden: boolean;
+  /** GB of root disk the image needs */
+  min_disk: number;
+  /** MB of memory the image needs */
+  min_ram: number;
+  /** the project owning the image; null for images the operator imported */
+  owner: string | null;
+  tags: string[];
   created_at: string;
   updated_at: string;
   /** Glance custom properties, flat strings (e.g. os_command_line) */
@@ -47,20 +72,85 @@ export interface ImageRecord {
   config?: ImageCommandConfig;
 }
 
+/** What a caller may set on an image: at creation, or later as a change. */
+export interface ImageMetadata {
+  name?: string | null;
+  container_format?: string | null;
+  disk_format?: string | null;
+  visibility?: ImageVisibility;
+  protected?: boolean;
+  os_hidden?: boolean;
+  min_disk?: number;
+  min_ram?: number;
+  owner?: string | null;
+  tags?: string[];
+  /** replaces every custom property */
+  properties?: Record<string, string>;
+  /** null removes it */
+  config?: ImageCommandConfig | null;
+}
+
+/** A Glance create: `queued` metadata, with the id chosen by the caller or a new uuid. */
+export interface NewImage extends ImageMetadata {
+  id?: string;
+}
+
 export interface ImportOptions {
   /** the workload's argv, recorded as the image's Cmd: a rootfs tar carries none of its own */
   command?: string[];
   /** Glance custom properties, e.g. os_command_line */
   properties?: Record<string, string>;
+  /** default public: an imported image is the operator's, for every project */
+  visibility?: ImageVisibility;
+  owner?: string | null;
 }
+
+export interface UploadOptions {
+  /** digests the data must have (a copy from another image service); refused otherwise */
+  expect?: { os_hash_value?: string | null; checksum?: string | null; size?: number | null };
+}
+
+/** An image's data, or part of it: `[start, end]` inclusive, as HTTP ranges count. */
+export interface ImageData {
+  /** bytes of the whole image */
+  size: number;
+  start: number;
+  end: number;
+  stream: Readable;
+}
+
+/**
+ * The image may not be changed this way (Glance answers 403): it is
+ * protected. A Conflict everywhere else.
+ */
+export class ImageForbiddenError extends ConflictError {}
 
 export interface ImageService {
   /** by id, or by a name that exactly one image has; NotFoundError / ConflictError otherwise */
   show(ref: string): Promise<ImageRecord>;
   list(): Promise<ImageRecord[]>;
-  /** read-only lower layer directories for a container, top-most first */
+  /**
+   * Read-only lower layer directories for a container, top-most first.
+   * ConflictError while the image has no data; InvalidArgumentError when
+   * its data is not a root filesystem tar.
+   */
   layers(ref: string): Promise<string[]>;
   /** registers a root filesystem tar; the record is active when this resolves */
   import(name: string, tarPath: string, opts?: ImportOptions): Promise<ImageRecord>;
+  /** refuses a protected image with ImageForbiddenError */
   delete(ref: string): Promise<void>;
+
+  /** Glance's lifecycle: a `queued` record without data (ConflictError if the id is taken) */
+  create(image: NewImage): Promise<ImageRecord>;
+  /** sets the given fields; `properties`, when given, replaces them all */
+  update(id: string, changes: ImageMetadata): Promise<ImageRecord>;
+  /**
+   * queued → saving → active. ConflictError unless queued,
+   * InvalidArgumentError without disk and container formats or when
+   * `expect` does not match, ResourceExhaustedError over the size cap; on
+   * failure the image is queued again.
+   */
+  upload(id: string, data: Readable, opts?: UploadOptions): Promise<ImageRecord>;
+  /** the data, or undefined when the image has none yet */
+  download(id: string, range?: { start: number; end: number }): Promise<ImageData | undefined>;
 }

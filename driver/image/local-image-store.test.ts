@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { NotFoundError, ResourceExhaustedError } from '../errors';
 import { imageServiceConformance, makeTarFixtures, type TarFixtures } from './conformance';
 import { LocalImageStore } from './local-image-store';
 
@@ -32,7 +35,7 @@ describe('LocalImageStore on disk', () => {
     root = tempRoot();
     return new LocalImageStore(root);
   };
-  const blobs = () => fs.readdirSync(path.join(root, 'blobs', 'sha256'));
+  const blobs = () => listDir(path.join('blobs', 'sha256'));
   const cleanup = () => fs.rmSync(root, { recursive: true, force: true });
 
   test('an import survives a new store on the same directory, layers unpacked', async () => {
@@ -45,17 +48,18 @@ describe('LocalImageStore on disk', () => {
     cleanup();
   });
 
-  test('the same bytes are stored once; the blob goes with the last image that uses it', async () => {
+  test('the same bytes are stored once, by sha256; the blob goes with the last image using it', async () => {
     const store = fresh();
     const a = await store.import('a', tars.one);
     const b = await store.import('b', tars.one);
-    assert.deepEqual(blobs(), [a.os_hash_value]);
+    const key = sha256(tars.one);
+    assert.deepEqual(blobs(), [key]);
     await store.delete(a.id);
-    assert.deepEqual(blobs(), [b.os_hash_value]);
+    assert.deepEqual(blobs(), [key]);
     await store.delete(b.id);
     assert.deepEqual(blobs(), []);
     assert.ok(
-      fs.existsSync(path.join(root, 'layers', b.os_hash_value)),
+      fs.existsSync(path.join(root, 'layers', key)),
       'the unpacked layer stays for the instances using it',
     );
     cleanup();
@@ -65,19 +69,101 @@ describe('LocalImageStore on disk', () => {
     const store = fresh();
     await assert.rejects(store.import('bad', tars.notTar), /not a valid image archive/);
     assert.deepEqual(blobs(), []);
-    assert.deepEqual(fs.readdirSync(path.join(root, 'metadata')), []);
+    assert.deepEqual(listDir('metadata'), []);
     assert.deepEqual(
-      fs.readdirSync(path.join(root, 'layers')).filter((n) => !n.startsWith('.')),
+      listDir('layers').filter((n) => !n.startsWith('.')),
       [],
     );
     cleanup();
   });
 
-  test('metadata is readable JSON named by the id', async () => {
+  test('metadata is readable JSON named by the id, with the blob key beside Glance fields', async () => {
     const store = fresh();
     const record = await store.import('json', tars.two);
     const file = path.join(root, 'metadata', `${record.id}.json`);
-    assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')), record);
+    assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')), {
+      ...record,
+      blob_sha256: sha256(tars.two),
+    });
     cleanup();
   });
+
+  test('an upload over the size cap is 413-worthy, leaves the image queued and nothing behind', async () => {
+    root = tempRoot();
+    const store = new LocalImageStore(root, { sizeCap: 1000 });
+    const { id } = await store.create({
+      name: 'big',
+      container_format: 'bare',
+      disk_format: 'raw',
+    });
+    await assert.rejects(
+      store.upload(id, Readable.from([Buffer.alloc(600), Buffer.alloc(600)])),
+      ResourceExhaustedError,
+    );
+    assert.equal((await store.show(id)).status, 'queued');
+    assert.deepEqual(blobs(), []);
+    const ok = await store.upload(id, Readable.from([Buffer.alloc(1000)]));
+    assert.equal(ok.size, 1000);
+    cleanup();
+  });
+
+  test('an image deleted while its data streams in is gone, and so is the data', async () => {
+    const store = fresh();
+    const { id } = await store.create({
+      name: 'racing',
+      container_format: 'bare',
+      disk_format: 'raw',
+    });
+    const source = new PassThrough();
+    const upload = store.upload(id, source);
+    source.write(Buffer.alloc(100));
+    await waitForStatus(store, id, 'saving');
+    await store.delete(id);
+    source.end(Buffer.alloc(100));
+    await assert.rejects(upload, NotFoundError);
+    assert.deepEqual(blobs(), []);
+    assert.deepEqual(listDir('metadata'), []);
+    cleanup();
+  });
+
+  test('records of older stores (sha256 hashes, no visibility) are upgraded on first use', async () => {
+    const store = fresh();
+    const record = await store.import('legacy', tars.one, { command: ['/bin/true'] });
+    const file = path.join(root, 'metadata', `${record.id}.json`);
+    const legacy = {
+      id: record.id,
+      name: 'legacy',
+      status: 'active',
+      container_format: 'bare',
+      disk_format: 'raw',
+      size: record.size,
+      checksum: record.checksum,
+      os_hash_algo: 'sha256',
+      os_hash_value: sha256(tars.one),
+      created_at: record.created_at,
+      updated_at: record.updated_at,
+      properties: {},
+      config: { cmd: ['/bin/true'] },
+    };
+    fs.writeFileSync(file, JSON.stringify(legacy));
+    const reopened = new LocalImageStore(root);
+    const upgraded = await reopened.show(record.id);
+    assert.deepEqual(upgraded, { ...record, visibility: 'public', owner: null });
+    assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).os_hash_algo, 'sha512');
+    assert.equal((await reopened.layers(record.id)).length, 1);
+    await reopened.delete(record.id);
+    assert.deepEqual(blobs(), []);
+    cleanup();
+  });
+
+  const listDir = (dir: string) =>
+    fs.existsSync(path.join(root, dir)) ? fs.readdirSync(path.join(root, dir)) : [];
 });
+
+const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
+async function waitForStatus(store: LocalImageStore, id: string, status: string) {
+  for (let i = 0; i < 200 && (await store.show(id)).status !== status; i++)
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal((await store.show(id)).status, status);
+}

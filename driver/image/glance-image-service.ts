@@ -1,0 +1,363 @@
+/**
+ * The ImageService of a compute host whose images live in an image
+ * service: `berth api`'s embedded one, or a real Glance (reference
+ * §5). Metadata calls go to Glance; an image's data is downloaded once,
+ * verified against os_hash_value (or checksum), into the host's own
+ * LocalImageStore under the same id, and booted from there: "local cache
+ * first, then Glance". Concurrent builds of one image share one download.
+ */
+import fs from 'node:fs';
+import { PassThrough, Readable, Transform, Writable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  BerthError,
+  ConflictError,
+  InvalidArgumentError,
+  NotFoundError,
+  ResourceExhaustedError,
+  UnavailableError,
+} from '../errors';
+import { CONFIG_PROPERTY, fromGlanceImage, type GlanceImage } from './glance-wire';
+import {
+  ImageForbiddenError,
+  type ImageData,
+  type ImageMetadata,
+  type ImageRecord,
+  type ImageService,
+  type ImportOptions,
+  type NewImage,
+  type UploadOptions,
+} from './image-service';
+import { checkExpected, checkImport, looksLikeTar, streamWithDigests, UUID } from './image-record';
+
+export interface GlanceImageServiceOptions {
+  /** the unversioned image endpoint, e.g. `http://127.0.0.1:8774/image` ([glance] api_servers) */
+  endpoint: string;
+  /** sent as X-Auth-Token: fixed (noauth2 "admin:admin"), or asked for per request (Keystone) */
+  token: string | (() => string | Promise<string>);
+  /** this host's store: where downloaded images are kept and unpacked */
+  cache: ImageService;
+  /** for metadata calls; data transfers are not limited. Default 30 s. */
+  timeoutMs?: number;
+}
+
+export class GlanceImageService implements ImageService {
+  private readonly endpoint: string;
+  private readonly downloads = new Map<string, Promise<ImageRecord>>();
+
+  constructor(private readonly opts: GlanceImageServiceOptions) {
+    this.endpoint = opts.endpoint.replace(/\/+$/, '').replace(/\/v2$/, '');
+  }
+
+  async show(ref: string): Promise<ImageRecord> {
+    if (UUID.test(ref)) {
+      const cached = await this.opts.cache.show(ref).catch(ignoreNotFound);
+      if (cached) return cached;
+      return this.remote(ref);
+    }
+    const named = (await this.list({ name: ref })).filter((r) => r.name === ref);
+    if (named.length > 1)
+      throw new ConflictError(`${named.length} images are named ${ref}; use the image id`);
+    if (!named.length) throw new NotFoundError(`image ${ref} not found`);
+    return named[0];
+  }
+
+  /** every image the token may list, following Glance's `next` links */
+  async list(filters: Record<string, string> = {}): Promise<ImageRecord[]> {
+    const out: ImageRecord[] = [];
+    let next: string | undefined =
+      `/v2/images?${new URLSearchParams({ ...filters, limit: '1000' })}`;
+    while (next) {
+      const body = (await this.json('GET', next)) as { images: GlanceImage[]; next?: string };
+      out.push(...body.images.map(fromGlanceImage));
+      next = body.next;
+    }
+    return out;
+  }
+
+  async layers(ref: string): Promise<string[]> {
+    const { id } = await this.show(ref);
+    await this.cached(id);
+    return this.opts.cache.layers(id);
+  }
+
+  async import(name: string, tarPath: string, opts: ImportOptions = {}): Promise<ImageRecord> {
+    await checkImport(name, tarPath, opts);
+    if (!(await looksLikeTar(tarPath)))
+      throw new InvalidArgumentError(`image ${tarPath}: not a valid image archive`);
+    const { id } = await this.create({
+      name,
+      container_format: 'bare',
+      disk_format: 'raw',
+      visibility: opts.visibility ?? 'public',
+      ...(opts.owner ? { owner: opts.owner } : {}),
+      properties: opts.properties,
+      ...(opts.command ? { config: { cmd: opts.command } } : {}),
+    });
+    try {
+      return await this.upload(id, fs.createReadStream(tarPath));
+    } catch (err) {
+      await this.delete(id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async delete(ref: string): Promise<void> {
+    const { id } = await this.show(ref);
+    await this.request('DELETE', `/v2/images/${id}`);
+    await this.forget(id);
+  }
+
+  async create(image: NewImage): Promise<ImageRecord> {
+    const { properties, config, ...base } = image;
+    const body: GlanceImage = { ...properties, ...base };
+    if (config) body[CONFIG_PROPERTY] = JSON.stringify(config);
+    return fromGlanceImage((await this.json('POST', '/v2/images', { body })) as GlanceImage);
+  }
+
+  async update(id: string, changes: ImageMetadata): Promise<ImageRecord> {
+    const current = await this.remote(id);
+    const patch = patchFor(current, changes);
+    if (!patch.length) return current;
+    const updated = await this.json('PATCH', `/v2/images/${id}`, {
+      body: patch,
+      contentType: 'application/openstack-images-v2.1-json-patch',
+    });
+    return fromGlanceImage(updated as GlanceImage);
+  }
+
+  async upload(id: string, data: Readable, opts: UploadOptions = {}): Promise<ImageRecord> {
+    const body = opts.expect ? data.pipe(verifiedBeforeLastChunk(opts.expect)) : data;
+    try {
+      await this.request('PUT', `/v2/images/${id}/file`, {
+        body,
+        contentType: 'application/octet-stream',
+        timeout: false,
+      });
+    } catch (err) {
+      // The image service puts a failed upload back to queued once it sees the abort.
+      await this.settled(id);
+      throw body.errored ?? err;
+    }
+    return this.remote(id);
+  }
+
+  async download(
+    id: string,
+    range?: { start: number; end: number },
+  ): Promise<ImageData | undefined> {
+    const res = await this.request('GET', `/v2/images/${id}/file`, {
+      headers: range ? { range: `bytes=${range.start}-${range.end}` } : {},
+      timeout: false,
+    });
+    if (res.status === 204 || !res.body) return undefined;
+    const length = Number(res.headers.get('content-length'));
+    const span = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get('content-range') ?? '');
+    return {
+      size: span ? Number(span[3]) : length,
+      start: span ? Number(span[1]) : 0,
+      end: span ? Number(span[2]) : length - 1,
+      stream: Readable.fromWeb(res.body as WebReadableStream<Uint8Array>),
+    };
+  }
+
+  /** The image in this host's store, downloading it first if needed; one download per id. */
+  private cached(id: string): Promise<ImageRecord> {
+    let job = this.downloads.get(id);
+    if (!job) {
+      job = this.copyToCache(id).finally(() => this.downloads.delete(id));
+      this.downloads.set(id, job);
+    }
+    return job;
+  }
+
+  private async copyToCache(id: string): Promise<ImageRecord> {
+    const local = await this.opts.cache.show(id).catch(ignoreNotFound);
+    if (local?.status === 'active') return local;
+    if (local) await this.forget(id); // a copy that failed part-way
+    const image = await this.remote(id);
+    if (image.status !== 'active')
+      throw new ConflictError(`image ${id} is ${image.status} in the image service, not active`);
+    const data = await this.download(id);
+    if (!data) throw new ConflictError(`image ${id} has no data in the image service`);
+    const { id: _id, status: _s, size, checksum, os_hash_value, ...meta } = image;
+    void [_id, _s];
+    await this.opts.cache.create({ ...pickMetadata(meta), id });
+    try {
+      return await this.opts.cache.upload(id, data.stream, {
+        expect: { size, checksum, os_hash_value },
+      });
+    } catch (err) {
+      await this.forget(id);
+      throw err;
+    }
+  }
+
+  /** Drops the local copy, protected or not: protection is the image service's business. */
+  private async forget(id: string): Promise<void> {
+    const local = await this.opts.cache.show(id).catch(ignoreNotFound);
+    if (!local) return;
+    if (local.protected) await this.opts.cache.update(id, { protected: false });
+    await this.opts.cache.delete(id);
+  }
+
+  private async remote(id: string): Promise<ImageRecord> {
+    return fromGlanceImage((await this.json('GET', `/v2/images/${id}`)) as GlanceImage);
+  }
+
+  /** Waits (briefly) until an upload's failure has been seen and the image is no longer saving. */
+  private async settled(id: string): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      const image = await this.remote(id).catch(() => undefined);
+      if (image?.status !== 'saving') return;
+      await sleep(20);
+    }
+  }
+
+  private async json(
+    method: string,
+    path: string,
+    o: { body?: unknown; contentType?: string } = {},
+  ): Promise<unknown> {
+    const res = await this.request(method, path, {
+      body: o.body === undefined ? undefined : JSON.stringify(o.body),
+      contentType: o.contentType ?? 'application/json',
+    });
+    return res.json();
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    o: {
+      body?: RequestInit['body'] | Readable;
+      contentType?: string;
+      headers?: Record<string, string>;
+      timeout?: false;
+    } = {},
+  ): Promise<Response> {
+    const token = typeof this.opts.token === 'string' ? this.opts.token : await this.opts.token();
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'x-auth-token': token,
+      ...o.headers,
+    };
+    if (o.body !== undefined) headers['content-type'] = o.contentType ?? 'application/json';
+    const url = `${this.endpoint}${path}`;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        body: o.body,
+        signal: o.timeout === false ? undefined : AbortSignal.timeout(this.opts.timeoutMs ?? 30000),
+        ...(o.body instanceof Readable ? { duplex: 'half' } : {}),
+      } as RequestInit);
+    } catch (err) {
+      throw new UnavailableError(`image service ${method} ${url}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    if (res.status >= 400) throw await errorOf(res, `${method} ${url}`);
+    return res;
+  }
+}
+
+async function errorOf(res: Response, what: string): Promise<BerthError> {
+  const text = await res.text().catch(() => '');
+  let message = text.trim();
+  try {
+    message = (JSON.parse(text) as { message?: string }).message ?? message;
+  } catch {
+    // not JSON: keep the text
+  }
+  const m = `image service ${what}: ${res.status} ${message}`;
+  switch (res.status) {
+    case 400:
+    case 416:
+      return new InvalidArgumentError(m);
+    case 403:
+      return new ImageForbiddenError(m);
+    case 404:
+      return new NotFoundError(m);
+    case 409:
+      return new ConflictError(m);
+    case 413:
+      return new ResourceExhaustedError(m);
+    default:
+      return new UnavailableError(m);
+  }
+}
+
+function ignoreNotFound(err: unknown): undefined {
+  if (err instanceof NotFoundError) return undefined;
+  throw err;
+}
+
+function pickMetadata(
+  meta: Omit<ImageRecord, 'id' | 'status' | 'size' | 'checksum' | 'os_hash_value'>,
+): ImageMetadata {
+  return {
+    name: meta.name,
+    container_format: meta.container_format,
+    disk_format: meta.disk_format,
+    visibility: meta.visibility,
+    protected: meta.protected,
+    os_hidden: meta.os_hidden,
+    min_disk: meta.min_disk,
+    min_ram: meta.min_ram,
+    owner: meta.owner,
+    tags: meta.tags,
+    properties: meta.properties,
+    ...(meta.config ? { config: meta.config } : {}),
+  };
+}
+
+/** The JSON-patch (v2.1) that turns `current` into `current` with `changes`. */
+function patchFor(current: ImageRecord, changes: ImageMetadata) {
+  const ops: { op: 'add' | 'replace' | 'remove'; path: string; value?: unknown }[] = [];
+  const pointer = (key: string) => `/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+  const { properties, config, ...base } = changes;
+  for (const [key, value] of Object.entries(base))
+    if (value !== undefined) ops.push({ op: 'replace', path: pointer(key), value });
+  const props = { ...current.properties };
+  if (current.config) props[CONFIG_PROPERTY] = JSON.stringify(current.config);
+  const wanted = { ...(properties ?? current.properties) };
+  if (config) wanted[CONFIG_PROPERTY] = JSON.stringify(config);
+  else if (config === undefined && current.config) wanted[CONFIG_PROPERTY] = props[CONFIG_PROPERTY];
+  for (const key of Object.keys(props))
+    if (!(key in wanted)) ops.push({ op: 'remove', path: pointer(key) });
+  for (const [key, value] of Object.entries(wanted))
+    if (props[key] !== value) ops.push({ op: 'add', path: pointer(key), value });
+  return ops;
+}
+
+/**
+ * Passes data through but holds its last chunk back until the digests of
+ * the whole match `expect`: on a mismatch the upload is cut short, so the
+ * image service never activates data it was not promised.
+ */
+function verifiedBeforeLastChunk(expect: UploadOptions['expect']): Transform {
+  let held: Buffer | undefined;
+  const tee = new PassThrough();
+  const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const finished = streamWithDigests(tee, discard);
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      tee.write(chunk);
+      const previous = held;
+      held = chunk;
+      done(null, previous);
+    },
+    flush(done) {
+      tee.end();
+      finished
+        .then((got) => {
+          checkExpected(got, expect);
+          done(null, held);
+        })
+        .catch((err: Error) => done(err));
+    },
+  });
+}
