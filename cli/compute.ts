@@ -1,12 +1,41 @@
 /** `berth compute --config FILE`: the compute node, until SIGTERM or SIGINT. */
+import path from 'node:path';
+import type { Logger } from 'winston';
+import { KeystoneSession } from '../api/auth/keystone-session';
 import { createLogger } from '../config/log';
 import type { BerthConfig } from '../config/schema';
 import { ComputeService } from '../driver/compute/service';
+import { GlanceImageService } from '../driver/image/glance-image-service';
+import type { ImageService } from '../driver/image/image-service';
+import { LocalImageStore } from '../driver/image/local-image-store';
 import { untilStopped } from './signals';
+
+/**
+ * Images come from the image service ([glance] api_servers: berth api's
+ * own by default) and are kept in this host's store; what is already
+ * there is used without asking.
+ */
+function imagesFor(config: BerthConfig, log: Logger): ImageService {
+  const cache = new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'));
+  let token: string | (() => Promise<string>);
+  if (config.api.auth_strategy === 'keystone') {
+    const session = new KeystoneSession({
+      settings: config.keystone_authtoken,
+      log,
+      now: Date.now,
+      timeoutMs: 10_000,
+    });
+    token = () => session.serviceToken();
+  } else {
+    // noauth2: the compute acts as an admin, as nova-compute's service user does.
+    token = 'admin:admin';
+  }
+  return new GlanceImageService({ endpoint: config.glance.api_servers, token, cache });
+}
 
 export async function computeCommand(config: BerthConfig): Promise<number> {
   const log = createLogger({ level: config.DEFAULT.log_level });
-  const service = await ComputeService.start({ config, log });
+  const service = await ComputeService.start({ config, log, images: imagesFor(config, log) });
   const signal = await untilStopped();
   log.info('stopping: finishing in-flight work; instances keep running', { signal });
   await service.stop();

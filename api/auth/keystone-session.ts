@@ -90,7 +90,7 @@ export class KeystoneSession {
   }
 
   /** The current service token; concurrent callers share one fetch of a new one. */
-  private async serviceToken(): Promise<string> {
+  async serviceToken(): Promise<string> {
     if (this.service && this.o.now() < this.service.refreshAt) return this.service.token;
     this.fetching ??= this.issueServiceToken().finally(() => {
       this.fetching = undefined;
