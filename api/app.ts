@@ -9,6 +9,7 @@ import type { Authenticator } from './auth/authenticator';
 import { baseUrl, type ApiContext } from './context';
 import type { ApiDeps } from './deps';
 import { ApiFault, badRequest, itemNotFound, overLimit, toApiFault } from './faults';
+import { jsonBody } from './json-body';
 import { MAX_VERSION, MIN_VERSION, requestedVersion } from './microversion';
 import { availabilityZonesRouter } from './routes/availability-zones';
 import { flavorsRouter } from './routes/flavors';
@@ -35,27 +36,6 @@ function versionDoc(base: string) {
     'media-types': [
       { base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2.1' },
     ],
-  };
-}
-
-/** Parses JSON bodies of any declared type; an empty body is {}. Oversize bodies are 413. */
-function jsonBody(limit: number) {
-  const raw = express.raw({ type: () => true, limit });
-  return (req: Request, res: Response, next: NextFunction) => {
-    raw(req, res, (err?: unknown) => {
-      if (err) return next(err);
-      const buf = req.body as Buffer | undefined;
-      if (!Buffer.isBuffer(buf) || buf.length === 0) {
-        req.body = undefined;
-        return next();
-      }
-      try {
-        req.body = JSON.parse(buf.toString('utf8'));
-        next();
-      } catch {
-        next(badRequest('Malformed request body'));
-      }
-    });
   };
 }
 
@@ -107,7 +87,9 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
     next();
   };
 
-  const body = jsonBody(deps.config.api.max_request_body_size);
+  const body = jsonBody(deps.config.api.max_request_body_size, () =>
+    badRequest('Malformed request body'),
+  );
 
   const compute = express.Router();
   compute.use(authenticate, microversion, body);

@@ -6,7 +6,8 @@
  * without a token; everything else is authenticated. Image data streams
  * between the socket and the store; only small JSON bodies are parsed.
  */
-import express, { Router, type Request, type RequestHandler, type Response } from 'express';
+import { jsonBody } from '../json-body';
+import { Router, type Request, type RequestHandler } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError } from '../../driver/errors';
 import { toGlanceImage } from '../../driver/image/glance-wire';
@@ -50,7 +51,9 @@ export function glanceRouter(deps: ApiDeps, authenticate: RequestHandler): Route
   });
 
   router.use(authenticate);
-  const json = jsonBody(deps.config.api.max_request_body_size);
+  const json = jsonBody(deps.config.api.max_request_body_size, () =>
+    badRequest('Malformed JSON in request body.'),
+  );
 
   /** The image `id` names, if the caller may see it; 404 as Glance answers otherwise. */
   async function visible(id: string, who: Credentials): Promise<ImageRecord> {
@@ -217,25 +220,4 @@ function requestedRange(
   }
   if (start > end || start >= size) return 'unsatisfiable';
   return { start, end };
-}
-
-/** Parses a JSON body up to `limit` bytes; an empty body is undefined. */
-function jsonBody(limit: number): RequestHandler {
-  const raw = express.raw({ type: () => true, limit });
-  return (req, res: Response, next) => {
-    raw(req, res, (err?: unknown) => {
-      if (err) return next(err);
-      const buf = req.body as Buffer | undefined;
-      if (!Buffer.isBuffer(buf) || buf.length === 0) {
-        req.body = undefined;
-        return next();
-      }
-      try {
-        req.body = JSON.parse(buf.toString('utf8'));
-        next();
-      } catch {
-        next(badRequest('Malformed JSON in request body.'));
-      }
-    });
-  };
 }
