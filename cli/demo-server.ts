@@ -77,8 +77,34 @@ export function fieldTable(rows: [string, string][]): string {
   return [line, row('Field', 'Value'), line, ...rows.map(([k, v]) => row(k, v)), line].join('\n');
 }
 
+const POWER_STATES: Record<number, string> = {
+  0: 'NOSTATE',
+  1: 'Running',
+  3: 'Paused',
+  4: 'Shutdown',
+  6: 'Crashed',
+  7: 'Suspended',
+};
+
 const show = (v: unknown) =>
   v === null || v === undefined ? 'None' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+
+/** The fields the openstack CLI rewrites for reading: names next to ids, power state words. */
+async function readable(api: ApiClient, server: Json): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(server)) if (k !== 'links') out[k] = show(v);
+  const flavor = (await api.call('GET', `/v2.1/flavors/${server.flavor.id}`)).flavor as Json;
+  const image = (await api.call('GET', `/image/v2/images/${server.image.id}`)) as Json;
+  out.flavor = `${flavor.name} (${flavor.id})`;
+  out.image = `${image.name} (${image.id})`;
+  out['OS-EXT-STS:power_state'] = POWER_STATES[server['OS-EXT-STS:power_state']] ?? 'NOSTATE';
+  out.security_groups = (server.security_groups as Json[])
+    .map((g) => `name='${g.name}'`)
+    .join(', ');
+  out.addresses = '';
+  out.metadata = '';
+  return out;
+}
 
 export async function bootDemoServer(base: string, tarPath: string): Promise<void> {
   const api = new ApiClient(base, 'admin:admin');
@@ -90,10 +116,10 @@ export async function bootDemoServer(base: string, tarPath: string): Promise<voi
     if (server.status !== 'BUILD') break;
     await sleep(100);
   }
-  const rows = Object.keys(server)
-    .filter((k) => k !== 'links')
+  const fields = await readable(api, server);
+  const rows = Object.keys(fields)
     .sort()
-    .map((k): [string, string] => [k, show(server[k])]);
+    .map((k): [string, string] => [k, fields[k]]);
   process.stdout.write(`${fieldTable(rows)}\n`);
   if (server.status === 'ACTIVE') {
     const out = await api.call('POST', `/v2.1/servers/${id}/action`, {
