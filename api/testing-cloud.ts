@@ -1,8 +1,8 @@
 /**
  * A whole cloud in one process for tests: `berth api` (real scheduler,
- * conductor and database) and compute services on FakeDrivers, all on one
- * FakeTransport — Nova's functional-test shape. Integration tests use the
- * real broker and containers instead.
+ * conductor and database, SQLite or PostgreSQL) and compute services on
+ * FakeDrivers, all on one FakeTransport — Nova's functional-test shape.
+ * Integration tests use the real broker and containers instead.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,7 +16,8 @@ import type { ImageRecord } from '../driver/image/image-service';
 import { FakeDriver } from '../driver/virt/fake-driver';
 import { FakeTransport } from '../messaging/fake-transport';
 import { ApiService } from './service';
-import { noauth2, type TestApi } from './testing';
+import { withTestDatabase, type TestDatabaseKind } from './db/test-database';
+import { apiClient, noauth2, type TestApi } from './testing';
 
 export interface TestCloud extends Omit<TestApi, 'deps'> {
   api: ApiService;
@@ -38,17 +39,25 @@ const TAR_BLOCK = (() => {
 export async function startTestCloud(
   o: {
     hosts?: string[];
+    /** default sqlite; the database is dropped on close */
+    database?: TestDatabaseKind;
+    /** instead of `database`: a URL of the caller's, left in place on close */
     connection?: string;
     config?: Partial<Record<keyof BerthConfig, Record<string, unknown>>>;
   } = {},
 ): Promise<TestCloud> {
+  // berth api opens the database by its URL, as it would in production.
+  const database =
+    o.connection === undefined
+      ? await withTestDatabase(o.database ?? 'sqlite')
+      : { url: o.connection, drop: async () => undefined };
   const state = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cloud-'));
   const base = {
     ...o.config,
     DEFAULT: { state_path: state, host: 'api', report_interval: 1, ...o.config?.DEFAULT },
     api: { listen: '127.0.0.1:0', ...o.config?.api },
     compute: { status_listen: '127.0.0.1:0' },
-    database: { connection: o.connection ?? 'sqlite://' },
+    database: { connection: database.url },
   };
   const configFor = (extra: Record<string, unknown>) =>
     berthSchema.validate({ ...base, DEFAULT: { ...base.DEFAULT, ...extra } }).value as BerthConfig;
@@ -61,49 +70,35 @@ export async function startTestCloud(
     disk_format: 'raw',
   } as never);
   const image = await images.upload(created.id, Readable.from([TAR_BLOCK]));
-  const api = await ApiService.start({
-    config: configFor({}),
-    log,
-    transport,
-    images,
-    auth: noauth2,
-  });
   const computes = new Map<string, { service: ComputeService; driver: FakeDriver }>();
-  for (const host of o.hosts ?? ['node-1']) {
-    const driver = new FakeDriver();
-    const config = configFor({ host, state_path: path.join(state, host) });
-    const service = await ComputeService.start({ config, log, transport, driver, images });
-    computes.set(host, { service, driver });
-  }
-  // Computes are candidates once their first heartbeat is committed.
-  for (let i = 0; i < 100; i++) {
-    const n = await api.deps.db('compute_nodes').count({ n: '*' }).first();
-    if (Number(n?.n) >= computes.size) break;
-    await new Promise((r) => setTimeout(r, 20));
+  let api: ApiService | undefined;
+  const stopAll = async () => {
+    for (const { service } of computes.values()) await service.stop();
+    computes.clear();
+    await api?.stop();
+    await database.drop();
+    fs.rmSync(state, { recursive: true, force: true });
+  };
+  try {
+    api = await ApiService.start({ config: configFor({}), log, transport, images, auth: noauth2 });
+    for (const host of o.hosts ?? ['node-1']) {
+      const driver = new FakeDriver();
+      const config = configFor({ host, state_path: path.join(state, host) });
+      const service = await ComputeService.start({ config, log, transport, driver, images });
+      computes.set(host, { service, driver });
+    }
+    // Computes are candidates once their first heartbeat is committed.
+    for (let i = 0; i < 100; i++) {
+      const n = await api.deps.db('compute_nodes').count({ n: '*' }).first();
+      if (Number(n?.n) >= computes.size) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } catch (err) {
+    await stopAll();
+    throw err;
   }
 
-  const request: TestApi['request'] = async (method, p, r = {}) => {
-    const headers: Record<string, string> = { accept: 'application/json', ...r.headers };
-    if (r.token !== null) headers['x-auth-token'] = r.token ?? 'demo:demo';
-    if (r.version) {
-      headers['x-openstack-nova-api-version'] = r.version;
-      headers['openstack-api-version'] = `compute ${r.version}`;
-    }
-    let body: string | undefined;
-    if (r.body !== undefined) {
-      headers['content-type'] ??= 'application/json';
-      body = typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
-    }
-    const res = await fetch(api.url + p, { method, headers, body });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      // not JSON: keep the text
-    }
-    return { status: res.status, body: parsed, headers: res.headers };
-  };
+  const request = apiClient(api.url);
 
   return {
     api,
@@ -125,10 +120,6 @@ export async function startTestCloud(
       await computes.get(host)?.service.stop();
       computes.delete(host);
     },
-    async close() {
-      for (const { service } of computes.values()) await service.stop();
-      await api.stop();
-      fs.rmSync(state, { recursive: true, force: true });
-    },
+    close: stopAll,
   };
 }

@@ -1,9 +1,12 @@
 /**
- * An API wired for unit tests: in-memory SQLite (or a URL), the fake
- * transport and image service, a listening server on an ephemeral port,
- * and a small client that speaks as a given project.
+ * An API wired for unit tests: a fresh database (in-memory SQLite, or a
+ * throwaway PostgreSQL one), the fake transport and image service, a
+ * listening server on an ephemeral port, and a small client that speaks
+ * as a given project. `describeEachDatabase` runs a suite on both
+ * databases.
  */
 import type { AddressInfo } from 'node:net';
+import { describe } from 'node:test';
 import winston from 'winston';
 import { berthSchema, type BerthConfig } from '../config/schema';
 import { FakeImageService } from '../driver/image/fake-image-service';
@@ -13,9 +16,31 @@ import { createApiApp } from './app';
 import type { Authenticator } from './auth/authenticator';
 import { noauth2Credentials } from './auth/noauth2';
 import { TransportComputeRpcAPI, type ComputeRpcAPI } from './compute-rpc';
-import { openDatabase } from './db/connection';
+import {
+  postgresUnavailableSync,
+  withTestDatabase,
+  type TestDatabaseKind,
+} from './db/test-database';
 import type { ApiDeps } from './deps';
 import type { Scheduler } from './scheduler/scheduler';
+
+export const DATABASE_KINDS: readonly TestDatabaseKind[] = ['sqlite', 'postgresql'];
+
+/** Why suites on `kind` are skipped: PostgreSQL's, when its server does not answer. */
+function skipOn(kind: TestDatabaseKind): string | undefined {
+  return kind === 'postgresql' ? postgresUnavailableSync() : undefined;
+}
+
+/**
+ * A drop-in for a file's `describe(title, …)`: the suite once per database
+ * kind, which it passes on to startTestApi or startTestCloud. A broken
+ * migration or query on PostgreSQL fails like any other; only an
+ * unreachable server skips, saying so.
+ */
+export function describeEachDatabase(title: string, suite: (kind: TestDatabaseKind) => void): void {
+  for (const kind of DATABASE_KINDS)
+    describe(`${title} (${kind})`, { skip: skipOn(kind) }, () => suite(kind));
+}
 
 export const noauth2: Authenticator = { authenticate: async (t) => noauth2Credentials(t) };
 
@@ -38,13 +63,40 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
+/** A TestApi-style `request` for an API at `url` (this process's, or a `berth api` child's). */
+export function apiClient(url: string): TestApi['request'] {
+  return async (method, path, r = {}) => {
+    const headers: Record<string, string> = { accept: 'application/json', ...r.headers };
+    if (r.token !== null) headers['x-auth-token'] = r.token ?? 'demo:demo';
+    if (r.version) {
+      headers['x-openstack-nova-api-version'] = r.version;
+      headers['openstack-api-version'] = `compute ${r.version}`;
+    }
+    let body: string | undefined;
+    if (r.body !== undefined) {
+      headers['content-type'] ??= 'application/json';
+      body = typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
+    }
+    const res = await fetch(url + path, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+}
+
 export async function startTestApi(
   o: {
     config?: Partial<Record<keyof BerthConfig, Record<string, unknown>>>;
     images?: ImageService;
     scheduler?: Scheduler;
     compute?: ComputeRpcAPI;
-    connection?: string;
+    /** default sqlite; the database is dropped on close */
+    database?: TestDatabaseKind;
     auth?: Authenticator;
   } = {},
 ): Promise<TestApi> {
@@ -52,12 +104,12 @@ export async function startTestApi(
     DEFAULT: { state_path: '/tmp/berth-api-test', host: 'api-test' },
     ...o.config,
   });
-  const db = await openDatabase(o.connection ?? 'sqlite://');
+  const database = await withTestDatabase(o.database ?? 'sqlite');
   const transport = new FakeTransport();
   const log = winston.createLogger({ silent: true });
   const deps: ApiDeps = {
     config: config as BerthConfig,
-    db,
+    db: database.db,
     log,
     images: o.images ?? new FakeImageService(),
     compute: o.compute ?? new TransportComputeRpcAPI(transport),
@@ -67,37 +119,24 @@ export async function startTestApi(
     },
   };
   const server = createApiApp(deps, o.auth ?? noauth2).listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
+  try {
+    await new Promise((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+    });
+  } catch (err) {
+    await database.drop();
+    throw err;
+  }
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     deps,
     transport,
     url,
-    async request(method, path, r = {}) {
-      const headers: Record<string, string> = { accept: 'application/json', ...r.headers };
-      if (r.token !== null) headers['x-auth-token'] = r.token ?? 'demo:demo';
-      if (r.version) {
-        headers['x-openstack-nova-api-version'] = r.version;
-        headers['openstack-api-version'] = `compute ${r.version}`;
-      }
-      let body: string | undefined;
-      if (r.body !== undefined) {
-        headers['content-type'] ??= 'application/json';
-        body = typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
-      }
-      const res = await fetch(url + path, { method, headers, body });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {
-        // not JSON: keep the text
-      }
-      return { status: res.status, body: parsed, headers: res.headers };
-    },
+    request: apiClient(url),
     async close() {
       await new Promise((resolve) => server.close(resolve));
-      await db.destroy();
+      await database.drop();
     },
   };
 }

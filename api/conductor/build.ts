@@ -30,7 +30,9 @@ export class BuildCoordinator {
 
   /**
    * Schedules one instance that is in task_state scheduling. Never throws:
-   * every outcome is recorded on the instance.
+   * every outcome is recorded on the instance, unless the database itself
+   * is what failed — then it is logged. Callers run this detached, where a
+   * rejection would take the whole process down.
    */
   async schedule(uuid: string, context: RpcContext, lastError?: string): Promise<void> {
     const log = this.d.log.child({ instance_uuid: uuid, request_id: context.request_id });
@@ -38,7 +40,9 @@ export class BuildCoordinator {
       await this.scheduleOnce(uuid, context, lastError, log);
     } catch (err) {
       log.error('scheduling failed', { error: (err as Error).message });
-      await this.fail(uuid, `Build of instance ${uuid} failed: ${(err as Error).message}`);
+      await this.fail(uuid, `Build of instance ${uuid} failed: ${(err as Error).message}`).catch(
+        (failed: Error) => log.error('failed build not recorded', { error: failed.message }),
+      );
     }
   }
 

@@ -1,8 +1,10 @@
 /**
  * Fresh, migrated databases for tests: in-memory SQLite, or a throwaway
  * PostgreSQL database created on the server BERTH_TEST_POSTGRES_URL names
- * (default: the local trust-auth server) and dropped afterwards.
+ * (default: the local one, as role berth/berth that
+ * scripts/ensure-postgresql.sh creates) and dropped afterwards.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { UnavailableError } from '../../driver/errors';
@@ -25,6 +27,10 @@ function redacted(url: string): string {
   return url.replace(/:[^:@/]*@/, ':***@');
 }
 
+function unreachable(reason: string): string {
+  return `PostgreSQL not reachable at ${redacted(ADMIN_URL)} (${reason}); set BERTH_TEST_POSTGRES_URL to test against it`;
+}
+
 async function withAdmin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3000 });
   // An unreachable server also emits 'error'; without a listener that would crash the test run.
@@ -32,10 +38,7 @@ async function withAdmin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
   try {
     await client.connect();
   } catch (err) {
-    throw new UnavailableError(
-      `PostgreSQL not reachable at ${redacted(ADMIN_URL)} (${(err as Error).message}); set BERTH_TEST_POSTGRES_URL to test against it`,
-      { cause: err },
-    );
+    throw new UnavailableError(unreachable((err as Error).message), { cause: err });
   }
   try {
     return await fn(client);
@@ -50,6 +53,36 @@ let reachability: Promise<string | undefined> | undefined;
 export function postgresUnavailable(): Promise<string | undefined> {
   reachability ??= withAdmin(async () => undefined).catch((err: Error) => err.message);
   return reachability;
+}
+
+/** Connects as withAdmin does, in a child: prints why it could not, exits 1. */
+const PROBE = `
+const { Client } = require(${JSON.stringify(require.resolve('pg'))});
+const client = new Client({ connectionString: process.argv[1], connectionTimeoutMillis: 3000 });
+client.on('error', () => undefined);
+client.connect().then(
+  () => client.end(),
+  (err) => { process.stdout.write(err.message); process.exitCode = 1; },
+);`;
+
+let reachabilityNow: { why: string | undefined } | undefined;
+
+/**
+ * postgresUnavailable for callers that cannot wait: a test file deciding,
+ * as it declares its suites, which to skip (node:test takes `skip` then).
+ * Asked once per process.
+ */
+export function postgresUnavailableSync(): string | undefined {
+  if (!reachabilityNow) {
+    const r = spawnSync(process.execPath, ['-e', PROBE, ADMIN_URL], {
+      encoding: 'utf8',
+      timeout: 10000,
+    });
+    const why =
+      r.status === 0 ? undefined : unreachable(r.stdout || r.error?.message || `probe ${r.signal}`);
+    reachabilityNow = { why };
+  }
+  return reachabilityNow.why;
 }
 
 /** Opens a new empty database of `kind` with the schema applied; throws UnavailableError when PostgreSQL is unreachable. */

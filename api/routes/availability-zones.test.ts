@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import type { Database } from '../db/connection';
-import { startTestApi, type TestApi } from '../testing';
+import { describeEachDatabase, startTestApi, type TestApi } from '../testing';
 
 async function addService(
   db: Database,
@@ -25,10 +25,10 @@ async function addService(
   });
 }
 
-describe('os-availability-zone API', () => {
+describeEachDatabase('os-availability-zone API', (database) => {
   let api: TestApi;
   before(async () => {
-    api = await startTestApi();
+    api = await startTestApi({ database });
   });
   after(() => api.close());
 

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { findFlavor, seedDefaultFlavors } from '../db/flavors';
-import { startTestApi, type TestApi } from '../testing';
+import { describeEachDatabase, startTestApi, type TestApi } from '../testing';
 
 const ADMIN = 'admin:admin';
 
-describe('flavors API', () => {
+describeEachDatabase('flavors API', (database) => {
   let api: TestApi;
   before(async () => {
-    api = await startTestApi();
+    api = await startTestApi({ database });
   });
   after(() => api.close());
 

@@ -1,11 +1,11 @@
 /** Nova's image proxy: Nova's shape over the image store, gone from 2.36. */
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { FakeImageService } from '../../driver/image/fake-image-service';
-import { startTestApi, type TestApi } from '../testing';
+import { describeEachDatabase, startTestApi, type TestApi } from '../testing';
 
-describe('/v2.1/images (Nova image proxy)', () => {
+describeEachDatabase('/v2.1/images (Nova image proxy)', (database) => {
   let api: TestApi;
   const images = new FakeImageService();
   let activeId: string;
@@ -13,7 +13,7 @@ describe('/v2.1/images (Nova image proxy)', () => {
   let privateId: string;
 
   before(async () => {
-    api = await startTestApi({ images });
+    api = await startTestApi({ database, images });
     const active = await images.create({
       name: 'proxy-active',
       container_format: 'bare',

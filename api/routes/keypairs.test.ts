@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { sshFingerprint } from '../db/keypairs';
-import { startTestApi, type TestApi } from '../testing';
+import { describeEachDatabase, startTestApi, type TestApi } from '../testing';
 
 // An ed25519 public key in OpenSSH form, built from a fresh key's raw 32 bytes.
 function ed25519Line(): string {
@@ -13,10 +13,10 @@ function ed25519Line(): string {
   return `ssh-ed25519 ${blob.toString('base64')} me@host`;
 }
 
-describe('os-keypairs API', () => {
+describeEachDatabase('os-keypairs API', (database) => {
   let api: TestApi;
   before(async () => {
-    api = await startTestApi({ config: { quota: { key_pairs: 3 } } });
+    api = await startTestApi({ database, config: { quota: { key_pairs: 3 } } });
   });
   after(() => api.close());
 

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { startTestApi, type TestApi } from '../testing';
+import { after, before, it } from 'node:test';
+import { describeEachDatabase, startTestApi, type TestApi } from '../testing';
 
-describe('limits API', () => {
+describeEachDatabase('limits API', (database) => {
   let api: TestApi;
   before(async () => {
-    api = await startTestApi({ config: { quota: { instances: 5 } } });
+    api = await startTestApi({ database, config: { quota: { instances: 5 } } });
     const t = new Date().toISOString();
     for (const [project, deleted] of [
       ['demo', false],

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { checkQuota, usageFor } from '../db/quotas';
-import { startTestApi, type TestApi } from '../testing';
+import { describeEachDatabase, startTestApi, type TestApi } from '../testing';
 
 const ADMIN = 'admin:admin';
 
-describe('os-quota-sets API and quota checks', () => {
+describeEachDatabase('os-quota-sets API and quota checks', (database) => {
   let api: TestApi;
   before(async () => {
-    api = await startTestApi();
+    api = await startTestApi({ database });
     const t = new Date().toISOString();
     for (let n = 0; n < 2; n++)
       await api.deps.db('instances').insert({

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import type { ApiContext } from '../context';
 import { getGroup } from '../db/server-groups';
-import { startTestApi, type TestApi } from '../testing';
+import { describeEachDatabase, startTestApi, type TestApi } from '../testing';
 
-describe('os-server-groups API', () => {
+describeEachDatabase('os-server-groups API', (database) => {
   let api: TestApi;
   before(async () => {
-    api = await startTestApi({ config: { quota: { server_groups: 2 } } });
+    api = await startTestApi({ database, config: { quota: { server_groups: 2 } } });
   });
   after(() => api.close());
 

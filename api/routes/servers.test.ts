@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
+import { describeEachDatabase } from '../testing';
 import { startTestCloud, type TestCloud } from '../testing-cloud';
 
 const create = (
@@ -13,10 +14,10 @@ const create = (
     body: { server: { name, imageRef: cloud.image.id, flavorRef: '1', ...extra } },
   });
 
-describe('servers on a cloud of FakeDriver computes', () => {
+describeEachDatabase('servers on a cloud of FakeDriver computes', (database) => {
   let cloud: TestCloud;
   before(async () => {
-    cloud = await startTestCloud({ hosts: ['node-1', 'node-2'] });
+    cloud = await startTestCloud({ hosts: ['node-1', 'node-2'], database });
   });
   after(() => cloud.close());
 
@@ -208,12 +209,14 @@ describe('servers on a cloud of FakeDriver computes', () => {
     const two = await create(cloud, 'q2', {}, token);
     assert.equal(two.status, 403);
     assert.match(two.body.forbidden.message, /Quota exceeded for instances/);
+    // Its build must not outlive the cloud, which closes after this test.
+    await cloud.waitForStatus(one.body.server.id, ['ACTIVE'], token);
   });
 });
 
-describe('servers when a host fails them', () => {
+describeEachDatabase('servers when a host fails them', (database) => {
   test('a build that fails on one host is rescheduled to another', async () => {
-    const cloud = await startTestCloud({ hosts: ['node-1', 'node-2'] });
+    const cloud = await startTestCloud({ hosts: ['node-1', 'node-2'], database });
     try {
       // Equal hosts tie, and ties go by name: node-1 is tried first.
       cloud.computes.get('node-1')!.driver.failNext('spawn', new Error('disk on fire'));
@@ -229,7 +232,7 @@ describe('servers when a host fails them', () => {
   });
 
   test('the server goes to ERROR with "No valid host was found"', async () => {
-    const cloud = await startTestCloud({ hosts: [] });
+    const cloud = await startTestCloud({ hosts: [], database });
     try {
       const r = await create(cloud, 'homeless');
       const s = await cloud.waitForStatus(r.body.server.id, ['ERROR', 'ACTIVE']);
@@ -246,6 +249,7 @@ describe('servers when a host fails them', () => {
   test('repeated failures end in ERROR after max_attempts', async () => {
     const cloud = await startTestCloud({
       hosts: ['node-1'],
+      database,
       config: { scheduler: { max_attempts: 2 } },
     });
     try {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, beforeEach, describe, it } from 'node:test';
+import { after, beforeEach, it } from 'node:test';
 import type { Database } from '../db/connection';
-import { startTestApi, type TestApi } from '../testing';
+import { describeEachDatabase, startTestApi, type TestApi } from '../testing';
 
 const ADMIN = 'admin:admin';
 
@@ -38,12 +38,12 @@ async function addService(
   return uuid;
 }
 
-describe('os-services API', () => {
+describeEachDatabase('os-services API', (database) => {
   let api: TestApi;
   let computeUuid: string;
   beforeEach(async () => {
     await api?.close();
-    api = await startTestApi();
+    api = await startTestApi({ database });
     computeUuid = await addService(api.deps.db, 'node-1');
     await addService(api.deps.db, 'ctl', 'nova-conductor');
     await addService(api.deps.db, 'ctl', 'nova-osapi_compute');
