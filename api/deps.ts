@@ -4,6 +4,7 @@ import type { BerthConfig } from '../config/schema';
 import type { ImageService } from '../driver/image/image-service';
 import type { Database } from './db/connection';
 import type { ComputeRpcAPI } from './compute-rpc';
+import type { BuildCoordinator } from './conductor/build';
 import type { Scheduler } from './scheduler/scheduler';
 
 export interface ApiDeps {
@@ -14,4 +15,6 @@ export interface ApiDeps {
   images: ImageService;
   compute: ComputeRpcAPI;
   scheduler: Scheduler;
+  /** schedules accepted servers and reschedules failed builds */
+  builds: BuildCoordinator;
 }

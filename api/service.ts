@@ -56,7 +56,7 @@ export class ApiService {
     try {
       await seedDefaultFlavors(db);
       const transport = o.transport ?? new AmqpTransport(transportOptionsFromConfig(config));
-      const deps: ApiDeps = {
+      const parts = {
         config,
         db,
         log,
@@ -64,7 +64,8 @@ export class ApiService {
         compute: new TransportComputeRpcAPI(transport),
         scheduler: new FilterScheduler(db, config, log),
       };
-      const builds = new BuildCoordinator(deps);
+      const builds = new BuildCoordinator(parts);
+      const deps: ApiDeps = { ...parts, builds };
       const conductor = await new Conductor(db, config, builds, log).serve(
         transport,
         config.DEFAULT.host,
@@ -91,6 +92,7 @@ export class ApiService {
       this.http.closeAllConnections?.();
       await new Promise<void>((resolve) => this.http.close(() => resolve()));
       await this.conductor.stop();
+      await this.deps.builds.drain();
       await this.transport.close();
       await this.db.destroy();
       this.deps.log.info('api service stopped');

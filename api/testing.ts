@@ -15,6 +15,7 @@ import { FakeTransport } from '../messaging/fake-transport';
 import { createApiApp } from './app';
 import type { Authenticator } from './auth/authenticator';
 import { noauth2Credentials } from './auth/noauth2';
+import { BuildCoordinator } from './conductor/build';
 import { TransportComputeRpcAPI, type ComputeRpcAPI } from './compute-rpc';
 import {
   postgresUnavailableSync,
@@ -107,7 +108,7 @@ export async function startTestApi(
   const database = await withTestDatabase(o.database ?? 'sqlite');
   const transport = new FakeTransport();
   const log = winston.createLogger({ silent: true });
-  const deps: ApiDeps = {
+  const parts = {
     config: config as BerthConfig,
     db: database.db,
     log,
@@ -118,6 +119,7 @@ export async function startTestApi(
       release: async () => undefined,
     },
   };
+  const deps: ApiDeps = { ...parts, builds: new BuildCoordinator(parts) };
   const server = createApiApp(deps, o.auth ?? noauth2).listen(0, '127.0.0.1');
   try {
     await new Promise((resolve, reject) => {
@@ -136,6 +138,7 @@ export async function startTestApi(
     request: apiClient(url),
     async close() {
       await new Promise((resolve) => server.close(resolve));
+      await deps.builds.drain();
       await database.drop();
     },
   };

@@ -26,7 +26,27 @@ export interface BuildDeps {
 }
 
 export class BuildCoordinator {
+  private readonly inFlight = new Set<Promise<void>>();
+
   constructor(private readonly d: BuildDeps) {}
+
+  /**
+   * Schedules the instances one after another without holding up the
+   * caller (the API's 202 goes out first); `drain()` waits for them.
+   */
+  scheduleLater(uuids: string[], context: RpcContext): void {
+    const run = (async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      for (const uuid of uuids) await this.schedule(uuid, context);
+    })();
+    this.inFlight.add(run);
+    void run.finally(() => this.inFlight.delete(run));
+  }
+
+  /** Waits for every scheduling under way: the service stops only after them. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size) await Promise.all([...this.inFlight]);
+  }
 
   /**
    * Schedules one instance that is in task_state scheduling. Never throws:

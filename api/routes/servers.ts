@@ -5,7 +5,6 @@
 import { randomUUID } from 'node:crypto';
 import { Router, type Request } from 'express';
 import Joi from 'joi';
-import { BuildCoordinator } from '../conductor/build';
 import { baseUrl, ctxOf, rpcContext, type ApiContext } from '../context';
 import type { Database } from '../db/connection';
 import { findFlavor, flavorSnapshot } from '../db/flavors';
@@ -18,7 +17,7 @@ import { badRequest, conflictingRequest } from '../faults';
 import { nextLinks, now, route } from '../http';
 import { requireAdmin } from '../policy';
 import { validate, validateQuery } from '../validate';
-import { serverBrief, serverDetail, statusOf } from '../views/servers';
+import { serverBrief, serverDetail, serverDetails, statusOf } from '../views/servers';
 import { callCompute } from './compute-errors';
 import { serverActionsRouter } from './server-actions';
 import { instanceActionsRouter } from './instance-actions';
@@ -174,7 +173,13 @@ async function listInstances(db: Database, ctx: ApiContext, q: ListQuery, maxLim
   const order = keys.length ? keys : ['created_at'];
   order.forEach((k, n) => (query = query.orderBy(k, dirs[n] ?? dirs[0] ?? 'desc')));
   query = query.orderBy('id', dirs[0] ?? 'desc');
-  let rows = (await query).map(decodeInstance);
+  const statuses = asList(q.status).map((s) => s.toUpperCase());
+  const limit = Math.min(q.limit ?? maxLimit, maxLimit);
+  // A name (a regular expression), a status (derived from two columns) or a
+  // marker is applied below, over every row; without them the page is all
+  // there is to read.
+  if (!q.name && !statuses.length && q.marker === undefined) query = query.limit(limit);
+  let rows = await query;
 
   if (q.name) {
     let re: RegExp;
@@ -185,20 +190,21 @@ async function listInstances(db: Database, ctx: ApiContext, q: ListQuery, maxLim
     }
     rows = rows.filter((i) => re.test(i.display_name));
   }
-  const statuses = asList(q.status).map((s) => s.toUpperCase());
   if (statuses.length) rows = rows.filter((i) => statuses.includes(statusOf(i)));
   if (q.marker !== undefined) {
     const at = rows.findIndex((i) => i.uuid === q.marker);
     if (at < 0) throw badRequest(`marker [${q.marker}] not found`);
     rows = rows.slice(at + 1);
   }
-  const limit = Math.min(q.limit ?? maxLimit, maxLimit);
-  return { rows: rows.slice(0, limit), limit: q.limit === undefined ? undefined : limit };
+  // Decoded once filtered and paged: the JSON columns of rows not shown are not parsed.
+  return {
+    rows: rows.slice(0, limit).map(decodeInstance),
+    limit: q.limit === undefined ? undefined : limit,
+  };
 }
 
 export function serversRouter(deps: ApiDeps): Router {
   const { db, config } = deps;
-  const builds = new BuildCoordinator(deps);
   const r = Router();
 
   const list = (detail: boolean) =>
@@ -210,9 +216,9 @@ export function serversRouter(deps: ApiDeps): Router {
       const hostStatus = ctx.isAdmin
         ? await hostStatusReader(db, config.DEFAULT.service_down_time)
         : undefined;
-      const servers = rows.map((i) =>
-        detail ? serverDetail(i, { base, ctx, hostStatus }) : serverBrief(i, base),
-      );
+      const servers = detail
+        ? serverDetails(rows, { base, ctx, hostStatus })
+        : rows.map((i) => serverBrief(i, base));
       const links = nextLinks(
         base,
         `/v2.1/servers${detail ? '/detail' : ''}`,
@@ -260,8 +266,7 @@ export function serversRouter(deps: ApiDeps): Router {
         throw badRequest('Unable to set hostname for more than one instance at a time.');
 
       const flavor = await findFlavor(db, String(s.flavorRef), { ctx, asBadRequest: true });
-      if (Boolean(flavor.disabled))
-        throw badRequest(`Flavor ${flavor.flavorid} could not be found.`);
+      if (flavor.disabled) throw badRequest(`Flavor ${flavor.flavorid} could not be found.`);
       let image;
       try {
         image = await deps.images.show(s.imageRef);
@@ -339,12 +344,7 @@ export function serversRouter(deps: ApiDeps): Router {
         }
       });
       const context = rpcContext(ctx);
-      // The 202 goes out first; scheduling continues on its own and records its outcome.
-      setImmediate(() => {
-        void (async () => {
-          for (const uuid of uuids) await builds.schedule(uuid, context);
-        })();
-      });
+      deps.builds.scheduleLater(uuids, context);
       if (s.return_reservation_id) return res.status(202).json({ reservation_id: reservationId });
       const base = baseUrl(req);
       res.setHeader('Location', `${base}/v2.1/servers/${uuids[0]}`);
