@@ -2,6 +2,7 @@
 // which prints a readable table and, as its last line, one JSON object.
 
 import { parseArgs } from 'node:util';
+import { apiBenchmark } from './api';
 import { rpcBenchmark } from './rpc';
 import { spawnBenchmark } from './spawn';
 
@@ -28,6 +29,18 @@ const BENCHMARKS = new Map<string, (values: Values, signal: AbortSignal) => Prom
         signal,
       }),
   ],
+  [
+    'api',
+    (values, signal) =>
+      apiBenchmark({
+        servers: positiveInteger('servers', values.servers),
+        inFlight: positiveInteger('in-flight', values['in-flight']),
+        instances: positiveInteger('instances', values.instances),
+        requests: positiveInteger('requests', values.requests),
+        connections: positiveInteger('connections', values.connections),
+        signal,
+      }),
+  ],
 ]);
 
 const USAGE = `usage: npm run bench -- NAME [options]
@@ -38,7 +51,13 @@ spawn:
 rpc:
   --builds N       instances built and terminated through berth compute (default 200)
   --in-flight N    builds (and terminates) awaiting their notification at once (default 10)
-  --calls N        timed sequential calls per messaging stack (default 500)`;
+  --calls N        timed sequential calls per messaging stack (default 500)
+api:
+  --servers N      servers built on containers, then deleted, through the API (default 100)
+  --in-flight N    servers being built (or deleted) at once (default 10)
+  --instances N    servers in the database for GET /servers/detail (default 1000)
+  --requests N     timed GET /servers/detail requests to berth and to the stub each (default 400)
+  --connections N  keep-alive connections those requests share (default 4)`;
 
 function usage(problem: string): never {
   console.error(`bench: ${problem}\n${USAGE}`);
@@ -61,6 +80,10 @@ function parse(args: string[]) {
         builds: { type: 'string', default: '200' },
         'in-flight': { type: 'string', default: '10' },
         calls: { type: 'string', default: '500' },
+        servers: { type: 'string', default: '100' },
+        instances: { type: 'string', default: '1000' },
+        requests: { type: 'string', default: '400' },
+        connections: { type: 'string', default: '4' },
       },
       allowPositionals: true,
     });

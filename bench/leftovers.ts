@@ -33,3 +33,23 @@ export async function hostLeftovers(
   }
   return left;
 }
+
+/**
+ * Mounts and loop devices under `dir`: instances' root disks are loop-mounted
+ * ext4 files in their container directories, in the host's mount namespace.
+ */
+export async function mountsUnder(dir: string): Promise<string[]> {
+  const inside = (p: string) => p === dir || p.startsWith(`${dir}/`);
+  const left: string[] = [];
+  for (const line of (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')) {
+    // Field 5 is the mount point, with spaces and the like octal-escaped.
+    const mountPoint = line.split(' ')[4];
+    if (mountPoint && inside(mountPoint)) left.push(`mount ${mountPoint}`);
+  }
+  for (const dev of await readdir('/sys/block').catch(() => [])) {
+    if (!dev.startsWith('loop')) continue;
+    const backing = await readFile(`/sys/block/${dev}/loop/backing_file`, 'utf8').catch(() => '');
+    if (inside(backing.trim())) left.push(`loop device /dev/${dev} on ${backing.trim()}`);
+  }
+  return left;
+}

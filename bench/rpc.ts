@@ -3,14 +3,11 @@
 // real `berth compute`; per call, berth's transport next to oslo.messaging's on
 // the same broker in the same run.
 
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { access, mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { createLogger } from '../config/log';
@@ -24,6 +21,7 @@ import { notificationRoutingKey } from '../messaging/notification';
 import { controlExchangeOptions } from '../messaging/topology';
 import type { Transport } from '../messaging/transport';
 import { novaInstance } from '../integration-tests/compute-harness';
+import { privateVhost, startComputeProcess, vhostExists } from './compute-process';
 import { hostLeftovers } from './leftovers';
 import { quantile } from './stats';
 
@@ -57,7 +55,6 @@ interface Report {
 const execFileAsync = promisify(execFile);
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const BERTH_CLI = path.join(ROOT, 'dist', 'cli', 'berth.js');
 const IMAGE_TAR = path.join(ROOT, 'build', 'images', 'busybox.tar');
 const OSLO_PAIR = path.join(ROOT, 'bench', 'fixtures', 'oslo_rpc_pair.py');
 // Debian's, with python3-oslo.messaging; the python3 on PATH may be another.
@@ -72,7 +69,6 @@ const CONTEXT = { user_id: 'u-bench', project_id: 'p-bench', is_admin: true };
 // The first calls set up reply queues and channels on both stacks.
 const WARMUP_CALLS = 20;
 const CALL_TIMEOUT_S = 30;
-const HEALTHY_TIMEOUT_MS = 30_000;
 // Generous: with many builds in flight on 2 cores, one instance can queue for a while.
 const EVENT_TIMEOUT_MS = 120_000;
 
@@ -111,17 +107,12 @@ async function measure(
   opts: RpcOptions,
   cleanup: UndoStack,
 ): Promise<Report> {
-  await rabbitmqctl('add_vhost', vhost);
-  cleanup.push('vhost', async () => {
-    await rabbitmqctl('delete_vhost', vhost);
-  });
-  await rabbitmqctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
+  const url = await privateVhost(vhost, cleanup);
   // Runs once `berth compute` has stopped: its instances outlive it by design.
   cleanup.push('containers', async () => {
     const rt = await ContainerRuntime.open({ stateDir, cgroupParent: CGROUP_PARENT });
     await rt.shutdown();
   });
-  const url = `rabbit://guest:guest@127.0.0.1:5672/${vhost}`;
   const transport = new AmqpTransport({
     transportUrl: url,
     controlExchange: EXCHANGE,
@@ -161,7 +152,15 @@ async function buildAndTerminate(
   const images = new LocalImageStore(path.join(stateDir, 'images'));
   const image = await images.import('busybox', IMAGE_TAR, { command: ['sleep', '3600'] });
   const host = `berth-bench-${process.pid}`;
-  const compute = await startCompute(url, host, stateDir, opts.signal, cleanup);
+  const compute = await startComputeProcess({
+    url,
+    host,
+    stateDir,
+    cgroupParent: CGROUP_PARENT,
+    signal: opts.signal,
+    cleanup,
+    env: { BERTH_DEFAULT_CONTROL_EXCHANGE: EXCHANGE },
+  });
   // Rather than waiting out EVENT_TIMEOUT_MS for notifications that cannot come.
   compute.once('exit', (code, signal) =>
     events.failAll(new Error(`berth compute exited (${code ?? signal})`)),
@@ -213,58 +212,6 @@ async function osloRoundTrips(url: string, opts: RpcOptions): Promise<Latency> {
   );
   const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, number>;
   return { p50: result.p50_ms, p99: result.p99_ms };
-}
-
-async function startCompute(
-  url: string,
-  host: string,
-  stateDir: string,
-  signal: AbortSignal,
-  cleanup: UndoStack,
-): Promise<ChildProcess> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [BERTH_CLI, 'compute'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: {
-      ...process.env,
-      BERTH_DEFAULT_HOST: host,
-      BERTH_DEFAULT_TRANSPORT_URL: url,
-      BERTH_DEFAULT_CONTROL_EXCHANGE: EXCHANGE,
-      BERTH_DEFAULT_STATE_PATH: stateDir,
-      BERTH_DEFAULT_LOG_LEVEL: 'warn',
-      BERTH_COMPUTE_STATUS_LISTEN: `127.0.0.1:${port}`,
-      BERTH_COMPUTE_CGROUP_PARENT: CGROUP_PARENT,
-      // `sleep` as PID 1 ignores SIGTERM, so every terminate would wait out the whole
-      // grace period; Nova's own terminate (libvirt destroy) powers off hard too.
-      BERTH_COMPUTE_STOP_TIMEOUT: '0',
-    },
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  cleanup.push('berth compute', async () => {
-    child.kill('SIGTERM');
-    await exited;
-  });
-  const deadline = Date.now() + HEALTHY_TIMEOUT_MS;
-  for (;;) {
-    signal.throwIfAborted();
-    const exit = child.exitCode ?? child.signalCode;
-    if (exit !== null) throw new Error(`berth compute exited (${exit})`);
-    const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
-    if (res?.ok) return child;
-    if (Date.now() > deadline) throw new Error('berth compute did not become healthy');
-    await sleep(50);
-  }
-}
-
-// Closed again before the compute binds it; nothing else on a benchmark host
-// is expected to grab it in between.
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /**
@@ -425,13 +372,9 @@ class NotificationWaiter {
   }
 }
 
-async function rabbitmqctl(...args: string[]): Promise<string> {
-  return (await execFileAsync('rabbitmqctl', ['-q', ...args])).stdout;
-}
-
 async function leftovers(stateDir: string, vhost: string): Promise<string[]> {
   const left = await hostLeftovers(stateDir, (name) => name.startsWith(CGROUP_PARENT));
-  if ((await rabbitmqctl('list_vhosts')).split('\n').includes(vhost)) left.push(`vhost ${vhost}`);
+  if (await vhostExists(vhost)) left.push(`vhost ${vhost}`);
   await access(stateDir).then(
     () => left.push(`directory ${stateDir}`),
     () => undefined,
