@@ -23,6 +23,7 @@ import { serverActionsRouter } from './server-actions';
 import { instanceActionsRouter } from './instance-actions';
 import { serverMetadataRouter, metadataSchema } from './server-metadata';
 import { findServer, hostStatusReader } from './server-lookup';
+import { isUp, type ServiceRow } from '../db/services';
 
 const name = Joi.string()
   .min(1)
@@ -424,7 +425,9 @@ export function serversRouter(deps: ApiDeps): Router {
         .update({ task_state: 'deleting', updated_at: now() });
       await recordAction(db, inst.uuid, 'delete', ctx);
       const current = await getInstance(db, inst.uuid);
-      if (current && !current.host) {
+      // As Nova: a server that never reached a host, or whose host is down,
+      // is deleted here; a host that comes back removes what it still has.
+      if (current && (!current.host || !(await hostIsUp(db, current.host, config)))) {
         await localDelete(db, inst.uuid);
       } else if (current) {
         await deps.compute.terminateInstance(current, rpcContext(ctx));
@@ -464,7 +467,12 @@ export function serversRouter(deps: ApiDeps): Router {
   return r;
 }
 
-/** A server that never reached a host is deleted here, as Nova's local delete. */
+async function hostIsUp(db: Database, host: string, config: ApiDeps['config']): Promise<boolean> {
+  const service = await db<ServiceRow>('services').where({ host, binary: 'nova-compute' }).first();
+  return service !== undefined && isUp(service, config.DEFAULT.service_down_time);
+}
+
+/** Nova's local delete: the row, its claim and its group membership go at once. */
 export async function localDelete(db: Database, uuid: string): Promise<void> {
   const t = now();
   await db.transaction(async (trx) => {

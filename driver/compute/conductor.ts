@@ -5,7 +5,7 @@
  * ComputeNode (the host's resources).
  */
 import type { Logger } from 'winston';
-import type { RequestContext, Transport } from '../../messaging/transport';
+import { RemoteError, type RequestContext, type Transport } from '../../messaging/transport';
 import type { AvailableResource } from '../virt/driver';
 import { instancePrimitive } from './instance-object';
 import type { ManagedInstance } from './instance-records';
@@ -23,13 +23,15 @@ export class ConductorAPI {
   /**
    * Reports the record's state. A control plane that is away does not
    * stop the compute: the local record stays authoritative and the next
-   * save or power-state sync carries the state again.
+   * save or power-state sync carries the state again. Resolves 'gone'
+   * when the control plane no longer has the instance (deleted there while
+   * this host was away).
    */
   async saveInstance(
     r: ManagedInstance,
     expectedTaskState: TaskState | TaskState[] | undefined,
     context: RequestContext,
-  ) {
+  ): Promise<'saved' | 'gone' | 'unreported'> {
     const changes = ['vm_state', 'task_state', 'power_state', 'host', 'node', 'launched_at'];
     const data: Record<string, unknown> = {
       ...r.data,
@@ -56,12 +58,15 @@ export class ConductorAPI {
         },
         { timeout: SAVE_TIMEOUT_S, context },
       );
+      return 'saved';
     } catch (err) {
+      if (err instanceof RemoteError && err.exceptionClass === 'InstanceNotFound') return 'gone';
       this.log.warn('instance state not reported to conductor', {
         instance_uuid: r.uuid,
         request_id: context.request_id,
         error: (err as Error).message,
       });
+      return 'unreported';
     }
   }
 

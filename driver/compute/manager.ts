@@ -122,6 +122,8 @@ function powerToVmState(state: PowerState): VmState {
 
 export class ComputeManager {
   private readonly locks = new InstanceLocks();
+  /** set once the first reconcile has reported every instance */
+  private announced = false;
   private readonly conductor: ConductorAPI;
   private readonly notifier: InstanceNotifier;
 
@@ -186,13 +188,19 @@ export class ComputeManager {
     return forInstance(this.o.log, uuid, context.request_id);
   }
 
-  private persist(
+  private async persist(
     r: ManagedInstance,
     expected: TaskState | TaskState[] | undefined,
     context: RequestContext,
-  ) {
+  ): Promise<void> {
     this.o.store.save(r);
-    return this.conductor.saveInstance(r, expected, context);
+    if ((await this.conductor.saveInstance(r, expected, context)) === 'gone') {
+      // Deleted by the control plane while this host could not be reached
+      // (Nova's local delete): what is left here goes too.
+      await this.o.driver.destroy(r.spec);
+      this.o.store.remove(r.uuid);
+      this.logFor(r.uuid, context).warn('instance was deleted while this host was away: removed');
+    }
   }
 
   private record(uuid: string): ManagedInstance {
@@ -495,6 +503,7 @@ export class ComputeManager {
       known.add(r.uuid);
       await this.inTurn(r.uuid, () => this.reconcileOne(r.uuid, context));
     }
+    this.announced = true;
     for (const uuid of await this.o.driver.listInstanceUuids()) {
       if (known.has(uuid)) continue;
       await this.inTurn(uuid, async () => {
@@ -558,8 +567,12 @@ export class ComputeManager {
         power_state: r.power_state,
       });
       await this.persist(r, interrupted ?? null, context);
-    } else {
+    } else if (this.announced) {
       this.o.store.save(r);
+    } else {
+      // The first pass after a start reports every instance, so that the
+      // control plane hears what this host has (and says what it deleted).
+      await this.persist(r, undefined, context);
     }
   }
 }
