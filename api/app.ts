@@ -11,6 +11,7 @@ import type { ApiDeps } from './deps';
 import { ApiFault, badRequest, itemNotFound, overLimit, toApiFault } from './faults';
 import { jsonBody } from './json-body';
 import { MAX_VERSION, MIN_VERSION, requestedVersion } from './microversion';
+import { aggregatesRouter } from './routes/aggregates';
 import { availabilityZonesRouter } from './routes/availability-zones';
 import { flavorsRouter } from './routes/flavors';
 import { hypervisorsRouter } from './routes/hypervisors';
@@ -99,6 +100,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use('/os-hypervisors', hypervisorsRouter(deps));
   compute.use('/os-services', servicesRouter(deps));
   compute.use('/os-availability-zone', availabilityZonesRouter(deps));
+  compute.use('/os-aggregates', aggregatesRouter());
   compute.use('/limits', limitsRouter(deps));
   compute.use('/os-quota-sets', quotaSetsRouter(deps));
   compute.use('/os-server-groups', serverGroupsRouter(deps));

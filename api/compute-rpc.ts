@@ -75,6 +75,8 @@ export interface ComputeRpcAPI {
   ): Promise<void>;
   getConsoleOutput(i: Instance, tailLength: number | null, ctx: RpcContext): Promise<string>;
   getDiagnostics(i: Instance, ctx: RpcContext): Promise<Record<string, unknown>>;
+  /** what `uptime` prints on the host */
+  getHostUptime(host: string, ctx: RpcContext): Promise<string>;
 }
 
 export class TransportComputeRpcAPI implements ComputeRpcAPI {
@@ -156,5 +158,14 @@ export class TransportComputeRpcAPI implements ComputeRpcAPI {
       { instance: instanceObject(i) },
       { context, timeout: CALL_TIMEOUT_S },
     )) as Record<string, unknown>;
+  }
+
+  async getHostUptime(host: string, context: RpcContext) {
+    return (await this.transport.call(
+      { topic: 'compute', server: host, version: VERSION },
+      'get_host_uptime',
+      {},
+      { context, timeout: CALL_TIMEOUT_S },
+    )) as string;
   }
 }

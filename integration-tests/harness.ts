@@ -41,18 +41,19 @@ export function containerConfig(
   };
 }
 
-/** Polls `probe` until it returns a truthy value or the timeout passes. */
+/** Polls `probe` every `intervalMs` until it returns a truthy value or the timeout passes. */
 export async function waitFor<T>(
   what: string,
   probe: () => T | Promise<T>,
   timeoutMs = 10000,
+  intervalMs = 20,
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value) return value as NonNullable<T>;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
+    await sleep(intervalMs);
   }
 }
 

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import type { Database } from '../db/connection';
-import { startTestApi, type TestApi } from '../testing';
+import { describeEachDatabase, startTestApi, type TestApi } from '../testing';
 
 const ADMIN = 'admin:admin';
+const UPTIME = ' 10:20:30 up 3 days,  2:01,  1 user,  load average: 0.10, 0.20, 0.30';
 
 /** What the conductor writes from a compute's heartbeat and resource report. */
 async function addCompute(
@@ -64,11 +65,11 @@ async function addInstance(db: Database, host: string, name: string, taskState: 
   return uuid;
 }
 
-describe('os-hypervisors API', () => {
+describeEachDatabase('os-hypervisors API', (database) => {
   let api: TestApi;
   let vmUuid: string;
   before(async () => {
-    api = await startTestApi();
+    api = await startTestApi({ database });
     await addCompute(api.deps.db, 'node-1');
     await addCompute(api.deps.db, 'node-2', { lastSeen: null, disabled: true, vcpus: 4 });
     // A node whose service was deleted is not listed.
@@ -83,6 +84,10 @@ describe('os-hypervisors API', () => {
       created_at: new Date().toISOString(),
     });
     vmUuid = await addInstance(api.deps.db, 'node-1', 'vm-a', 'rebooting');
+    // node-1's compute answers; node-2's is down, so it is not asked.
+    await api.transport.serve({ topic: 'compute', server: 'node-1' }, [
+      { version: '6.0', methods: { get_host_uptime: async () => UPTIME } },
+    ]);
   });
   after(() => api.close());
 
@@ -217,15 +222,21 @@ describe('os-hypervisors API', () => {
     assert.equal(badMarker.status, 400);
   });
 
-  it('drops usage figures, statistics and uptime at 2.88', async () => {
+  it('drops usage figures, statistics and the uptime route at 2.88, and details uptime', async () => {
     const r = await api.request('GET', '/v2.1/os-hypervisors/detail', {
       token: ADMIN,
       version: '2.88',
     });
-    const h = r.body.hypervisors[0];
+    const [h, down] = r.body.hypervisors;
     assert.equal(h.vcpus, undefined);
     assert.equal(h.cpu_info, undefined);
-    assert.equal(h.uptime, null);
+    assert.equal(h.uptime, UPTIME);
+    assert.equal(down.uptime, null);
+    const shown = await api.request('GET', `/v2.1/os-hypervisors/${h.id}`, {
+      token: ADMIN,
+      version: '2.88',
+    });
+    assert.equal(shown.body.hypervisor.uptime, UPTIME);
     const stats = await api.request('GET', '/v2.1/os-hypervisors/statistics', {
       token: ADMIN,
       version: '2.88',
@@ -257,9 +268,22 @@ describe('os-hypervisors API', () => {
     });
   });
 
-  it('answers uptime with 501 as Nova does for a driver without it, and keeps the old search routes', async () => {
+  it("answers uptime from the host's compute, 400 for a host that is down, and keeps the old search routes", async () => {
     const up = await api.request('GET', '/v2.1/os-hypervisors/1/uptime', { token: ADMIN });
-    assert.equal(up.status, 501);
+    assert.equal(up.status, 200);
+    assert.deepEqual(up.body.hypervisor, {
+      id: 1,
+      hypervisor_hostname: 'node-1.example',
+      state: 'up',
+      status: 'enabled',
+      uptime: UPTIME,
+    });
+    const down = await api.request('GET', '/v2.1/os-hypervisors/2/uptime', { token: ADMIN });
+    assert.equal(down.status, 400);
+    assert.equal(
+      down.body.badRequest.message,
+      'Compute service of node-2 is unavailable at this time.',
+    );
     const search = await api.request('GET', '/v2.1/os-hypervisors/node/search', { token: ADMIN });
     assert.equal(search.body.hypervisors.length, 2);
     const servers = await api.request('GET', '/v2.1/os-hypervisors/node-1/servers', {

@@ -3,20 +3,22 @@
  * records from compute resource reports, each seen with its nova-compute
  * service for state (heartbeats) and status (enabled/disabled). From 2.53
  * ids are uuids and search moves into query parameters; at 2.88 the usage
- * figures, statistics and uptime routes go away.
+ * figures, statistics and uptime routes go away and the detail view
+ * carries the host's uptime instead.
  */
 import { Router, type Request, type Response } from 'express';
 import Joi from 'joi';
-import { baseUrl, ctxOf } from '../context';
+import { baseUrl, ctxOf, rpcContext, type ApiContext } from '../context';
 import type { Database } from '../db/connection';
 import { isUp, type ServiceRow } from '../db/services';
 import type { ApiDeps } from '../deps';
-import { ApiFault, badRequest, itemNotFound } from '../faults';
+import { badRequest, itemNotFound } from '../faults';
 import { nextLinks, route } from '../http';
 import type { Microversion } from '../microversion';
 import { ADMIN_RULES, requireAdmin } from '../policy';
 import { validateQuery } from '../validate';
 import { hypervisorView, nodeFigures, type ComputeNodeRow } from '../views/hypervisors';
+import { callCompute } from './compute-errors';
 
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
@@ -154,24 +156,40 @@ export function hypervisorsRouter(deps: ApiDeps): Router {
   const router = Router();
   const up = (s: ServiceRow) => isUp(s, config.DEFAULT.service_down_time);
 
+  /** Asked of the compute, as Nova does; a host that is down or does not answer has none. */
+  async function uptimeOf(h: Hypervisor, ctx: ApiContext): Promise<string | null> {
+    if (!up(h.service)) return null;
+    try {
+      return await deps.compute.getHostUptime(h.node.host, rpcContext(ctx));
+    } catch (err) {
+      ctx.log.warn('host uptime not available', {
+        host: h.node.host,
+        error: (err as Error).message,
+      });
+      return null;
+    }
+  }
+
   async function render(
     hs: Hypervisor[],
-    v: Microversion,
+    ctx: ApiContext,
     o: { detail: boolean; withServers?: boolean },
   ) {
+    const v = ctx.version;
     const load = await workloads(
       db,
       hs.map((h) => h.node.host),
     );
     return Promise.all(
-      hs.map(async ({ node, service }) =>
-        hypervisorView(node, service, {
+      hs.map(async (h) =>
+        hypervisorView(h.node, h.service, {
           v,
           detail: o.detail,
-          up: up(service),
-          workload: load.get(node.host) ?? 0,
-          servers: o.withServers ? await serversOn(db, node.host) : undefined,
+          up: up(h.service),
+          workload: load.get(h.node.host) ?? 0,
+          servers: o.withServers ? await serversOn(db, h.node.host) : undefined,
           withServers: o.withServers,
+          uptime: o.detail && v.ge('2.88') ? await uptimeOf(h, ctx) : undefined,
         }),
       ),
     );
@@ -202,7 +220,7 @@ export function hypervisorsRouter(deps: ApiDeps): Router {
         hs = await pageOfNodes(db, v, limit, v.ge('2.33') ? q.marker : undefined);
       }
       const body: Record<string, unknown> = {
-        hypervisors: await render(hs, v, { detail, withServers }),
+        hypervisors: await render(hs, ctx, { detail, withServers }),
       };
       const links =
         limit === undefined
@@ -266,7 +284,7 @@ export function hypervisorsRouter(deps: ApiDeps): Router {
         ? validateQuery<{ with_servers?: string }>(showQuery253, req.query)
         : {};
       const h = await showNode(db, v, req.params.id);
-      const [view] = await render([h], v, { detail: true, withServers: isTrue(q.with_servers) });
+      const [view] = await render([h], ctx, { detail: true, withServers: isTrue(q.with_servers) });
       res.json({ hypervisor: view });
     }),
   );
@@ -278,9 +296,14 @@ export function hypervisorsRouter(deps: ApiDeps): Router {
       const v = ctx.version;
       if (v.ge('2.88')) throw itemNotFound('The resource could not be found.');
       requireAdmin(ctx, ADMIN_RULES.hypervisorUptime);
-      await showNode(db, v, req.params.id);
-      // Nova answers so for drivers without get_host_uptime; berth's compute RPC has no such call.
-      throw new ApiFault(501, 'notImplemented', 'The requested functionality is not supported.');
+      const h = await showNode(db, v, req.params.id);
+      if (!up(h.service))
+        throw badRequest(`Compute service of ${h.node.host} is unavailable at this time.`);
+      const uptime = await callCompute(() =>
+        deps.compute.getHostUptime(h.node.host, rpcContext(ctx)),
+      );
+      const [view] = await render([h], ctx, { detail: false });
+      res.json({ hypervisor: { ...view, uptime } });
     }),
   );
 
@@ -292,7 +315,7 @@ export function hypervisorsRouter(deps: ApiDeps): Router {
       if (v.ge('2.53')) throw itemNotFound('The resource could not be found.');
       requireAdmin(ctx, servers ? ADMIN_RULES.hypervisorServers : ADMIN_RULES.hypervisorSearch);
       const hs = await searchNodes(db, req.params.pattern);
-      res.json({ hypervisors: await render(hs, v, { detail: false, withServers: servers }) });
+      res.json({ hypervisors: await render(hs, ctx, { detail: false, withServers: servers }) });
     });
   router.get('/:pattern/search', byPattern(false));
   router.get('/:pattern/servers', byPattern(true));

@@ -34,6 +34,8 @@ export interface HypervisorViewOptions {
   /** the host's servers, when asked for */
   servers?: { name: string; uuid: string }[];
   withServers?: boolean;
+  /** from 2.88, in the detail view: what `uptime` printed on the host, null when it could not be asked */
+  uptime?: string | null;
 }
 
 /** The usage figures Nova reported before 2.88 (and in statistics). */
@@ -77,8 +79,7 @@ export function hypervisorView(n: ComputeNodeRow, s: ServiceRow, o: HypervisorVi
       // The node reports no CPU model; Nova gives a JSON string before 2.28, an object from it.
       view.cpu_info = o.v.ge('2.28') ? {} : '{}';
     } else {
-      // Uptime needs a call to the compute, which berth's compute RPC does not offer.
-      view.uptime = null;
+      view.uptime = o.uptime ?? null;
     }
   }
   if (o.servers && o.servers.length > 0) view.servers = o.servers;
