@@ -2,6 +2,7 @@
 /** The one berth executable: `berth <command> [--config FILE] ...` */
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../config/loader';
+import { log } from '../config/log';
 import { BerthError } from '../driver/errors';
 import { allInOneCommand, apiCommand } from './api';
 import { computeCommand } from './compute';
@@ -44,6 +45,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const { configPath, rest } = takeConfigPath(args);
   const config = loadConfig({ path: configPath });
+  // Modules without a logger of their own (messaging) log through the default one.
+  log.level = config.DEFAULT.log_level;
   switch (command) {
     case 'compute':
       return computeCommand(config);
