@@ -14,6 +14,7 @@ export interface DefaultSection {
   debug: boolean;
   log_level: LogLevel;
   default_availability_zone: string;
+  my_ip: string;
   service_down_time: number;
   cpu_allocation_ratio: number;
   ram_allocation_ratio: number;
@@ -109,6 +110,13 @@ const bool = (fallback: boolean) =>
 const integer = (min: number, fallback: number) =>
   Joi.number().integer().min(min).default(fallback);
 
+/** Nova's my_ip default: this host's first non-loopback IPv4 address. */
+function firstAddress(): string {
+  for (const addresses of Object.values(os.networkInterfaces()))
+    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return '127.0.0.1';
+}
+
 // Port 0 is allowed so tests can ask the kernel for a free port.
 const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
 
@@ -172,6 +180,9 @@ const sections: Record<SectionName, Joi.ObjectSchema> = {
       .insensitive()
       .default('info'),
     default_availability_zone: Joi.string().default('nova'),
+    my_ip: Joi.string()
+      .ip({ cidr: 'forbidden' })
+      .default(() => firstAddress()),
     // 0: twice report_interval, filled in by deriveDefaults.
     service_down_time: integer(0, 0),
     cpu_allocation_ratio: ratio(4.0),

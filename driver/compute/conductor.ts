@@ -102,6 +102,7 @@ export class ConductorAPI {
 
   async reportHeartbeat(
     host: string,
+    hostIp: string,
     zone: string,
     reportCount: number,
     resources: AvailableResource,
@@ -125,8 +126,8 @@ export class ConductorAPI {
       'nova_object.name': 'ComputeNode',
       'nova_object.namespace': 'nova',
       'nova_object.version': '1.19',
-      'nova_object.data': { host, ...resources },
-      'nova_object.changes': Object.keys(resources),
+      'nova_object.data': { host, host_ip: hostIp, ...resources },
+      'nova_object.changes': ['host_ip', ...Object.keys(resources)],
     };
     for (const objinst of [service, node]) {
       await this.transport.call(

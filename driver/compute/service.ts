@@ -94,6 +94,7 @@ export class ComputeService {
       try {
         await conductor.reportHeartbeat(
           host,
+          config.DEFAULT.my_ip,
           config.DEFAULT.default_availability_zone,
           ++reports,
           await this.driver.getAvailableResource(),
