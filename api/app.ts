@@ -10,6 +10,7 @@ import { baseUrl, type ApiContext } from './context';
 import type { ApiDeps } from './deps';
 import { ApiFault, badRequest, itemNotFound, overLimit, toApiFault } from './faults';
 import { jsonBody } from './json-body';
+import { refuseNulInUrl } from './nul-chars';
 import { MAX_VERSION, MIN_VERSION, requestedVersion } from './microversion';
 import { aggregatesRouter } from './routes/aggregates';
 import { availabilityZonesRouter } from './routes/availability-zones';
@@ -93,7 +94,8 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   );
 
   const compute = express.Router();
-  compute.use(authenticate, microversion, body);
+  const nul = refuseNulInUrl(() => badRequest('A NUL character is not allowed in a request.'));
+  compute.use(authenticate, microversion, nul, body);
   compute.use('/servers', serversRouter(deps));
   compute.use('/flavors', flavorsRouter(deps));
   compute.use('/images', imagesRouter(deps));

@@ -7,6 +7,7 @@
  * between the socket and the store; only small JSON bodies are parsed.
  */
 import { jsonBody } from '../json-body';
+import { refuseNulInUrl } from '../nul-chars';
 import { Router, type Request, type RequestHandler } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError } from '../../driver/errors';
@@ -51,6 +52,7 @@ export function glanceRouter(deps: ApiDeps, authenticate: RequestHandler): Route
   });
 
   router.use(authenticate);
+  router.use(refuseNulInUrl(() => badRequest('A NUL character is not allowed in a request.')));
   const json = jsonBody(deps.config.api.max_request_body_size, () =>
     badRequest('Malformed JSON in request body.'),
   );

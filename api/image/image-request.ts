@@ -81,8 +81,12 @@ function checkWritableKey(key: string, creating: boolean): void {
     throw forbidden(`Attribute '${key}' is reserved.`);
 }
 
+/** A base field's schema; own keys only, so that `constructor` is a custom property like any other. */
+const writable = (key: string): Joi.Schema | undefined =>
+  Object.hasOwn(WRITABLE, key) ? WRITABLE[key] : undefined;
+
 function checkValue(key: string, value: unknown): void {
-  const schema = WRITABLE[key];
+  const schema = writable(key);
   if (schema) {
     const { error } = schema.validate(value, { convert: false });
     if (error)
@@ -110,7 +114,8 @@ export function createRequest(body: unknown, who: Credentials): NewImage {
   if (!body || typeof body !== 'object' || Array.isArray(body))
     throw badRequest('Body expected in request.');
   const image: NewImage = { owner: who.projectId };
-  const properties: Record<string, string> = {};
+  // Without a prototype, `__proto__` and `constructor` are property names like any other.
+  const properties: Record<string, string> = Object.create(null);
   for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
     checkWritableKey(key, true);
     if (key === 'id') {
@@ -122,7 +127,7 @@ export function createRequest(body: unknown, who: Credentials): NewImage {
       continue;
     }
     checkValue(key, value);
-    if (key in WRITABLE) (image as Record<string, unknown>)[key] = value;
+    if (writable(key)) (image as Record<string, unknown>)[key] = value;
     else properties[key] = value as string;
   }
   Object.assign(image, propertiesAndConfig(properties));
@@ -213,11 +218,11 @@ export function patchChanges(
   who: Credentials,
 ): ImageMetadata {
   const base: Record<string, unknown> = {};
-  const properties: Record<string, string> = { ...record.properties };
+  const properties: Record<string, string> = Object.assign(Object.create(null), record.properties);
   if (record.config) properties[CONFIG_PROPERTY] = JSON.stringify(record.config);
   for (const { op, key, value } of ops) {
     checkWritableKey(key, false);
-    if (key in WRITABLE) {
+    if (writable(key)) {
       if (op === 'remove') throw forbidden(`Property ${key} may not be removed.`);
       if (op === 'add' && draft === 4) throw conflictingRequest(`Property ${key} already present.`);
       checkValue(key, value);

@@ -22,32 +22,20 @@ import { badRequest, conflictingRequest, itemNotFound } from '../faults';
 import { nextLinks, now, route } from '../http';
 import type { Microversion } from '../microversion';
 import { ADMIN_RULES, requireAdmin } from '../policy';
-import { validate, validateQuery } from '../validate';
+import {
+  integerLike,
+  METADATA_KEY,
+  novaBoolean,
+  novaName,
+  QUERY_FALSE,
+  QUERY_TRUE,
+  refuseUnknownFrom275,
+  validate,
+  validateQuery,
+} from '../validate';
 import { flavorBrief, flavorDetail } from '../views/flavors';
 
-const MAX_INT = 0x7fffffff;
 const SQL_SP_FLOAT_MAX = 3.40282e38;
-
-// Nova's "name" format: printable characters, no leading or trailing whitespace.
-const novaName = Joi.string()
-  .min(1)
-  .max(255)
-  .pattern(/^(?![\p{C}\p{Z}])[^\p{C}\p{Zl}\p{Zp}]*(?<![\p{C}\p{Z}])$/u, 'printable characters');
-
-/** Nova's integer-or-digit-string parameters (flavor_param_positive/non_negative). */
-const intLike = (min: number) =>
-  Joi.any()
-    .custom((value: unknown, helpers) => {
-      const n =
-        typeof value === 'string' && /^[0-9]+$/.test(value)
-          ? Number(value)
-          : typeof value === 'number'
-            ? value
-            : NaN;
-      if (!Number.isSafeInteger(n) || n < min || n > MAX_INT) return helpers.error('any.invalid');
-      return n;
-    })
-    .messages({ 'any.invalid': `{#label} must be an integer from ${min} to ${MAX_INT}` });
 
 const rxtxFactor = Joi.any()
   .custom((value: unknown, helpers) => {
@@ -61,16 +49,6 @@ const rxtxFactor = Joi.any()
     return n;
   })
   .messages({ 'any.invalid': '{#label} must be a number greater than 0' });
-
-const TRUE_STRINGS = ['True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes'];
-const FALSE_STRINGS = ['False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no'];
-const novaBoolean = Joi.any()
-  .custom((value: unknown, helpers) => {
-    if (value === true || TRUE_STRINGS.includes(value as string)) return true;
-    if (value === false || FALSE_STRINGS.includes(value as string)) return false;
-    return helpers.error('any.invalid');
-  })
-  .messages({ 'any.invalid': '{#label} must be a boolean' });
 
 const description = Joi.string()
   .max(65535)
@@ -90,11 +68,11 @@ function createSchema(v: Microversion) {
   const flavor: Record<string, Joi.Schema> = {
     name: novaName.required(),
     id: flavorId,
-    ram: intLike(1).required(),
-    vcpus: intLike(1).required(),
-    disk: intLike(0).required(),
-    'OS-FLV-EXT-DATA:ephemeral': intLike(0),
-    swap: intLike(0),
+    ram: integerLike(1).required(),
+    vcpus: integerLike(1).required(),
+    disk: integerLike(0).required(),
+    'OS-FLV-EXT-DATA:ephemeral': integerLike(0),
+    swap: integerLike(0),
     rxtx_factor: rxtxFactor,
     'os-flavor-access:is_public': novaBoolean,
   };
@@ -121,9 +99,8 @@ const updateSchema = Joi.object({
   flavor: Joi.object({ description: description.required() }).required(),
 }).required();
 
-const SPEC_KEY = /^[a-zA-Z0-9-_:. ]{1,255}$/;
 const specValue = Joi.alternatives(Joi.string().max(255), Joi.number());
-const extraSpecsSchema = Joi.object().pattern(SPEC_KEY, specValue);
+const extraSpecsSchema = Joi.object().pattern(METADATA_KEY, specValue);
 const createSpecsSchema = Joi.object({ extra_specs: extraSpecsSchema.required() }).required();
 const updateSpecSchema = extraSpecsSchema.min(1).max(1).required();
 
@@ -165,17 +142,13 @@ interface ListQuery {
   sort_dir?: 'asc' | 'desc';
 }
 
-/** From 2.75 Nova refuses query parameters it does not know. */
-const strictFrom275 = (schema: Joi.ObjectSchema, v: Microversion) =>
-  v.ge('2.75') ? schema.pattern(/./, Joi.any().forbidden()) : schema;
-
 /** oslo's bool_from_string(strict=True), with "none" meaning both (Nova's is_public filter). */
 function parseIsPublic(text: string | undefined): boolean | null {
   if (text === undefined) return true;
   const t = text.trim().toLowerCase();
   if (t === 'none') return null;
-  if (['1', 't', 'true', 'on', 'y', 'yes'].includes(t)) return true;
-  if (['0', 'f', 'false', 'off', 'n', 'no'].includes(t)) return false;
+  if (QUERY_TRUE.includes(t)) return true;
+  if (QUERY_FALSE.includes(t)) return false;
   throw badRequest(`Invalid is_public filter [${text}]`);
 }
 
@@ -265,13 +238,14 @@ async function saveExtraSpecs(db: Database, f: FlavorRow, specs: Record<string, 
 
 /** Nova stores every extra spec value as a string; numbers are accepted and converted. */
 function specStrings(body: Record<string, string | number>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, value] of Object.entries(body)) {
-    const s = String(value);
-    if (s.length > 255) throw badRequest('extra_specs value has more than 255 characters.');
-    out[k] = s;
-  }
-  return out;
+  // fromEntries defines keys, so that a spec named `__proto__` is kept rather than ignored.
+  return Object.fromEntries(
+    Object.entries(body).map(([k, value]) => {
+      const s = String(value);
+      if (s.length > 255) throw badRequest('extra_specs value has more than 255 characters.');
+      return [k, s];
+    }),
+  );
 }
 
 export function flavorsRouter(deps: ApiDeps): Router {
@@ -286,7 +260,7 @@ export function flavorsRouter(deps: ApiDeps): Router {
     route(async (req: Request, res: Response) => {
       const ctx = ctxOf(res);
       const v = ctx.version;
-      const q = validateQuery<ListQuery>(strictFrom275(listQuery, v), req.query);
+      const q = validateQuery<ListQuery>(refuseUnknownFrom275(listQuery, v), req.query);
       const { page, limit } = await listFlavors(db, ctx, q, config.api.max_limit);
       const base = baseUrl(req);
       const view = detail ? flavorDetail : flavorBrief;

@@ -16,29 +16,28 @@ import { badRequest, itemNotFound } from '../faults';
 import { nextLinks, route } from '../http';
 import type { Microversion } from '../microversion';
 import { ADMIN_RULES, requireAdmin } from '../policy';
-import { validateQuery } from '../validate';
+import {
+  integerId,
+  isQueryTrue,
+  queryBoolean,
+  refuseUnknown,
+  UUID_LIKE,
+  validateQuery,
+} from '../validate';
 import { hypervisorView, nodeFigures, type ComputeNodeRow } from '../views/hypervisors';
 import { callCompute } from './compute-errors';
 
-const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
-
-const novaBoolean = Joi.string()
-  .valid('1', 't', 'true', 'on', 'y', 'yes', '0', 'f', 'false', 'off', 'n', 'no')
-  .insensitive();
-const isTrue = (s: string | undefined) =>
-  s !== undefined && ['1', 't', 'true', 'on', 'y', 'yes'].includes(s.toLowerCase());
-
 const query233 = Joi.object({ limit: Joi.number().integer().min(0), marker: Joi.string() });
-const query253 = query233
-  .keys({
+const query253 = refuseUnknown(
+  query233.keys({
     hypervisor_hostname_pattern: Joi.string()
       .min(1)
       .max(255)
       .pattern(/^[a-zA-Z0-9-._]*$/, 'a host name'),
-    with_servers: novaBoolean,
-  })
-  .pattern(/./, Joi.any().forbidden());
-const showQuery253 = Joi.object({ with_servers: novaBoolean }).pattern(/./, Joi.any().forbidden());
+    with_servers: queryBoolean,
+  }),
+);
+const showQuery253 = refuseUnknown(Joi.object({ with_servers: queryBoolean }));
 
 interface ListQuery {
   limit?: number;
@@ -111,19 +110,17 @@ async function nodeById(
   id: string,
 ): Promise<ComputeNodeRow | undefined> {
   if (v.ge('2.53'))
-    return UUID.test(id) ? db('compute_nodes').where({ uuid: id }).first() : undefined;
-  return /^\d{1,15}$/.test(id)
-    ? db('compute_nodes')
-        .where({ id: Number(id) })
-        .first()
-    : undefined;
+    return UUID_LIKE.test(id) ? db('compute_nodes').where({ uuid: id }).first() : undefined;
+  // Past the id column's range there is no node, and PostgreSQL would refuse the query.
+  const n = integerId(id);
+  return n === undefined ? undefined : db('compute_nodes').where({ id: n }).first();
 }
 
 const notFound = (id: string) => itemNotFound(`Hypervisor with ID '${id}' could not be found.`);
 
 /** Nova's _validate_id: a non-uuid is a 400 from 2.53, a non-integer a 404 before. */
 async function showNode(db: Database, v: Microversion, id: string): Promise<Hypervisor> {
-  if (v.ge('2.53') && !UUID.test(id)) throw badRequest(`Invalid uuid ${id}`);
+  if (v.ge('2.53') && !UUID_LIKE.test(id)) throw badRequest(`Invalid uuid ${id}`);
   const node = await nodeById(db, v, id);
   if (!node) throw notFound(id);
   const [h] = await withServices(db, [node]);
@@ -204,7 +201,7 @@ export function hypervisorsRouter(deps: ApiDeps): Router {
         ? validateQuery<ListQuery>(v.ge('2.53') ? query253 : query233, req.query)
         : ({} as ListQuery);
       const pattern = v.ge('2.53') ? q.hypervisor_hostname_pattern : undefined;
-      const withServers = v.ge('2.53') && isTrue(q.with_servers);
+      const withServers = v.ge('2.53') && isQueryTrue(q.with_servers);
       let hs: Hypervisor[];
       let limit: number | undefined;
       if (pattern !== undefined) {
@@ -284,7 +281,10 @@ export function hypervisorsRouter(deps: ApiDeps): Router {
         ? validateQuery<{ with_servers?: string }>(showQuery253, req.query)
         : {};
       const h = await showNode(db, v, req.params.id);
-      const [view] = await render([h], ctx, { detail: true, withServers: isTrue(q.with_servers) });
+      const [view] = await render([h], ctx, {
+        detail: true,
+        withServers: isQueryTrue(q.with_servers),
+      });
       res.json({ hypervisor: view });
     }),
   );

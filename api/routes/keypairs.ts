@@ -25,7 +25,7 @@ import { forbidden } from '../faults';
 import { nextLinks, route } from '../http';
 import type { Microversion } from '../microversion';
 import { ADMIN_RULES, requireUserOrAdmin } from '../policy';
-import { validate, validateQuery } from '../validate';
+import { refuseUnknownFrom275, validate, validateQuery } from '../validate';
 import { keypairBrief, keypairCreated, keypairDetail } from '../views/keypairs';
 
 // Printable, no leading or trailing whitespace, and only these characters (2.92 adds "@" and ".").
@@ -60,8 +60,7 @@ function querySchema(v: Microversion, list: boolean) {
   if (v.ge('2.10')) keys.user_id = Joi.string();
   if (list && v.ge('2.35'))
     Object.assign(keys, { limit: Joi.number().integer().min(0), marker: Joi.string() });
-  const schema = Joi.object(keys);
-  return v.ge('2.75') ? schema.pattern(/./, Joi.any().forbidden()) : schema;
+  return refuseUnknownFrom275(Joi.object(keys), v);
 }
 
 interface Query {
@@ -78,7 +77,8 @@ function actingUser(
   rule: string,
 ): Query & { userId: string } {
   const q = validateQuery<Query>(querySchema(ctx.version, list), req.query);
-  const userId = q.user_id ?? ctx.userId;
+  // Before 2.10 user_id is not a parameter: unvalidated, and ignored as Nova ignores it.
+  const userId = (ctx.version.ge('2.10') ? q.user_id : undefined) ?? ctx.userId;
   requireUserOrAdmin(ctx, userId, rule);
   return { ...q, userId };
 }

@@ -9,7 +9,7 @@ import { limitsFor, usageFor } from '../db/quotas';
 import type { ApiDeps } from '../deps';
 import { route } from '../http';
 import { ADMIN_RULES, requireAdmin } from '../policy';
-import { validateQuery } from '../validate';
+import { refuseUnknownFrom275, validateQuery } from '../validate';
 import { limitsView } from '../views/quota-sets';
 
 const query = Joi.object({ tenant_id: Joi.string().min(1).max(255) });
@@ -23,7 +23,7 @@ export function limitsRouter(deps: ApiDeps): Router {
     route(async (req, res) => {
       const ctx = ctxOf(res);
       const v = ctx.version;
-      const schema = v.ge('2.75') ? query.pattern(/./, Joi.any().forbidden()) : query;
+      const schema = refuseUnknownFrom275(query, v);
       const q = validateQuery<{ tenant_id?: string }>(schema, req.query);
       let projectId = ctx.projectId;
       if (q.tenant_id !== undefined) {

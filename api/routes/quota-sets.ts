@@ -21,34 +21,17 @@ import { badRequest } from '../faults';
 import { route } from '../http';
 import type { Microversion } from '../microversion';
 import { ADMIN_RULES, requireAdmin, requireOwnerOrAdmin } from '../policy';
-import { validate, validateQuery } from '../validate';
+import {
+  integerLike,
+  novaBoolean,
+  refuseUnknownFrom275,
+  validate,
+  validateQuery,
+} from '../validate';
 import { inUse, quotaDetailView, quotaSetView, visibleResources } from '../views/quota-sets';
 
-const MAX_INT = 0x7fffffff;
-
-/** Nova's quota value: an integer or a string of one, from -1 (unlimited) to MAX_INT. */
-const quotaValue = Joi.any()
-  .custom((value: unknown, helpers) => {
-    const n =
-      typeof value === 'string' && /^-?[0-9]+$/.test(value)
-        ? Number(value)
-        : typeof value === 'number'
-          ? value
-          : NaN;
-    if (!Number.isSafeInteger(n) || n < -1 || n > MAX_INT) return helpers.error('any.invalid');
-    return n;
-  })
-  .messages({ 'any.invalid': `{#label} must be an integer from -1 to ${MAX_INT}` });
-
-const TRUE_STRINGS = ['True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes'];
-const FALSE_STRINGS = ['False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no'];
-const novaBoolean = Joi.any()
-  .custom((value: unknown, helpers) => {
-    if (value === true || TRUE_STRINGS.includes(value as string)) return true;
-    if (value === false || FALSE_STRINGS.includes(value as string)) return false;
-    return helpers.error('any.invalid');
-  })
-  .messages({ 'any.invalid': '{#label} must be a boolean' });
+/** Nova's quota value: an integer or a string of one, from -1 (unlimited). */
+const quotaValue = integerLike(-1);
 
 function updateSchema(v: Microversion) {
   const keys: Record<string, Joi.Schema> = { force: novaBoolean };
@@ -59,7 +42,7 @@ function updateSchema(v: Microversion) {
 const userQuery = Joi.object({ user_id: Joi.string() });
 
 function parseQuery(req: Request, ctx: ApiContext): { user_id?: string } {
-  const schema = ctx.version.ge('2.75') ? userQuery.pattern(/./, Joi.any().forbidden()) : userQuery;
+  const schema = refuseUnknownFrom275(userQuery, ctx.version);
   return validateQuery<{ user_id?: string }>(schema, req.query);
 }
 
@@ -113,6 +96,9 @@ export function quotaSetsRouter(deps: ApiDeps): Router {
       const ctx = ctxOf(res);
       const projectId = req.params.project_id;
       requireAdmin(ctx, ADMIN_RULES.quotaUpdate);
+      // Project ids are the quotas table's 255 characters at most; a longer one names no project.
+      if (projectId.length > 255)
+        throw badRequest(`Project ID ${projectId.slice(0, 64)}… is not a valid project.`);
       if (parseQuery(req, ctx).user_id !== undefined) throw noUserQuotas();
       const body = validate<{ quota_set: Partial<Limits> & { force?: boolean } }>(
         updateSchema(ctx.version),

@@ -128,7 +128,7 @@ export function serverActionsRouter(deps: ApiDeps): Router {
         return res.json({ output });
       }
 
-      const make = CASTS[key];
+      const make = Object.hasOwn(CASTS, key) ? CASTS[key] : undefined;
       if (!make) throw badRequest(`There is no such action: ${key}`);
       if (key !== 'reboot') validate(NO_ARGS, body[key], key);
       const a = make(body[key]);

@@ -24,27 +24,8 @@ import type { ApiDeps } from '../deps';
 import { badRequest, forbidden } from '../faults';
 import { now, route } from '../http';
 import type { Microversion } from '../microversion';
-import { validate, validateQuery } from '../validate';
+import { integerLike, novaName, refuseUnknownFrom275, validate, validateQuery } from '../validate';
 import { serverGroupView } from '../views/server-groups';
-
-// Nova's "name" format: printable characters, no leading or trailing whitespace.
-const novaName = Joi.string()
-  .min(1)
-  .max(255)
-  .pattern(/^(?![\p{C}\p{Z}])[^\p{C}\p{Zl}\p{Zp}]*(?<![\p{C}\p{Z}])$/u, 'printable characters');
-
-const positiveInteger = Joi.any()
-  .custom((value: unknown, helpers) => {
-    const n =
-      typeof value === 'string' && /^[0-9]+$/.test(value)
-        ? Number(value)
-        : typeof value === 'number'
-          ? value
-          : NaN;
-    if (!Number.isSafeInteger(n) || n < 1) return helpers.error('any.invalid');
-    return n;
-  })
-  .messages({ 'any.invalid': '{#label} must be a positive integer' });
 
 function createSchema(v: Microversion) {
   // The soft policies arrived in 2.15.
@@ -55,7 +36,7 @@ function createSchema(v: Microversion) {
         policy: Joi.string()
           .valid(...policies)
           .required(),
-        rules: Joi.object({ max_server_per_host: positiveInteger }),
+        rules: Joi.object({ max_server_per_host: integerLike(1) }),
       }
     : {
         name: novaName.required(),
@@ -119,7 +100,7 @@ export function serverGroupsRouter(deps: ApiDeps): Router {
     route(async (req, res) => {
       const ctx = ctxOf(res);
       const v = ctx.version;
-      const schema = v.ge('2.75') ? listQuery.pattern(/./, Joi.any().forbidden()) : listQuery;
+      const schema = refuseUnknownFrom275(listQuery, v);
       const q = validateQuery<{ all_projects?: string; limit?: number; offset?: number }>(
         schema,
         req.query,

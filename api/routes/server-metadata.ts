@@ -6,12 +6,11 @@ import type { Database } from '../db/connection';
 import type { ApiDeps } from '../deps';
 import { badRequest, forbidden, itemNotFound } from '../faults';
 import { now, route } from '../http';
-import { validate } from '../validate';
+import { METADATA_KEY, validate } from '../validate';
 import { findServer } from './server-lookup';
 
-export const metadataSchema = Joi.object()
-  .pattern(Joi.string().min(1).max(255), Joi.string().max(255).allow(''))
-  .unknown(true);
+/** Nova's parameter_types.metadata: no other keys, and only string values. */
+export const metadataSchema = Joi.object().pattern(METADATA_KEY, Joi.string().max(255).allow(''));
 
 export function serverMetadataRouter(deps: ApiDeps): Router {
   const { db, config } = deps;
@@ -56,9 +55,9 @@ export function serverMetadataRouter(deps: ApiDeps): Router {
     '/:key',
     route(async (req, res) => {
       const inst = await findServer(db, ctxOf(res), id(req.params));
-      const value = inst.metadata[req.params.key];
-      if (value === undefined) throw itemNotFound('Metadata item was not found');
-      res.json({ meta: { [req.params.key]: value } });
+      if (!Object.hasOwn(inst.metadata, req.params.key))
+        throw itemNotFound('Metadata item was not found');
+      res.json({ meta: { [req.params.key]: inst.metadata[req.params.key] } });
     }),
   );
   r.put(
@@ -68,7 +67,7 @@ export function serverMetadataRouter(deps: ApiDeps): Router {
         Joi.object({ meta: metadataSchema.min(1).max(1).required() }).required(),
         req.body,
       );
-      if (!(req.params.key in meta)) throw badRequest('Request body and URI mismatch');
+      if (!Object.hasOwn(meta, req.params.key)) throw badRequest('Request body and URI mismatch');
       const inst = await findServer(db, ctxOf(res), id(req.params));
       await write(inst.uuid, { ...inst.metadata, ...meta });
       res.json({ meta });
@@ -78,7 +77,8 @@ export function serverMetadataRouter(deps: ApiDeps): Router {
     '/:key',
     route(async (req, res) => {
       const inst = await findServer(db, ctxOf(res), id(req.params));
-      if (!(req.params.key in inst.metadata)) throw itemNotFound('Metadata item was not found');
+      if (!Object.hasOwn(inst.metadata, req.params.key))
+        throw itemNotFound('Metadata item was not found');
       const { [req.params.key]: _gone, ...rest } = inst.metadata;
       void _gone;
       await setMetadata(db, inst.uuid, rest);

@@ -10,13 +10,15 @@ import type { Database } from '../db/connection';
 import { findFlavor, flavorSnapshot } from '../db/flavors';
 import { decodeInstance, getInstance, type InstanceRow, type RequestSpec } from '../db/instances';
 import { recordAction } from '../db/instance-actions';
+import { getKeypair } from '../db/keypairs';
 import { checkQuota, checkServerGroupMembers } from '../db/quotas';
 import { getGroup } from '../db/server-groups';
 import type { ApiDeps } from '../deps';
 import { badRequest, conflictingRequest } from '../faults';
 import { nextLinks, now, route } from '../http';
+import { canSee } from '../image/image-policy';
 import { requireAdmin } from '../policy';
-import { validate, validateQuery } from '../validate';
+import { novaName, validate, validateQuery } from '../validate';
 import { serverBrief, serverDetail, serverDetails, statusOf } from '../views/servers';
 import { callCompute } from './compute-errors';
 import { serverActionsRouter } from './server-actions';
@@ -24,11 +26,6 @@ import { instanceActionsRouter } from './instance-actions';
 import { serverMetadataRouter, metadataSchema } from './server-metadata';
 import { findServer, hostStatusReader } from './server-lookup';
 import { isUp, type ServiceRow } from '../db/services';
-
-const name = Joi.string()
-  .min(1)
-  .max(255)
-  .pattern(/^\S(.*\S)?$/, 'no leading or trailing spaces');
 
 const networkSchema = Joi.alternatives(
   Joi.string().valid('none', 'auto'),
@@ -44,7 +41,7 @@ const networkSchema = Joi.alternatives(
 
 const createSchema = Joi.object({
   server: Joi.object({
-    name: name.required(),
+    name: novaName.required(),
     imageRef: Joi.string().min(1).max(255).required(),
     flavorRef: Joi.alternatives(Joi.string().min(1).max(255), Joi.number().integer()).required(),
     min_count: Joi.number().integer().min(1).max(1000),
@@ -83,7 +80,7 @@ const createSchema = Joi.object({
 
 const updateSchema = Joi.object({
   server: Joi.object({
-    name,
+    name: novaName,
     description: Joi.string().max(255).allow('', null),
     accessIPv4: Joi.string().ip({ version: ['ipv4'], cidr: 'forbidden' }),
     accessIPv6: Joi.string().ip({ version: ['ipv6'], cidr: 'forbidden' }),
@@ -268,18 +265,20 @@ export function serversRouter(deps: ApiDeps): Router {
 
       const flavor = await findFlavor(db, String(s.flavorRef), { ctx, asBadRequest: true });
       if (flavor.disabled) throw badRequest(`Flavor ${flavor.flavorid} could not be found.`);
-      let image;
-      try {
-        image = await deps.images.show(s.imageRef);
-      } catch {
+      const image = await deps.images.show(s.imageRef).catch(() => undefined);
+      // Glance does not show another project's private image; Nova then says it was not found.
+      if (!image || !canSee(image, ctx))
         throw badRequest(`Image ${s.imageRef} could not be found.`);
-      }
       if (image.status !== 'active') throw badRequest(`Image ${image.id} is not active.`);
       const hints = body['os:scheduler_hints'] ?? body['OS-SCH-HNT:scheduler_hints'] ?? {};
       const group =
         typeof hints.group === 'string'
           ? await getGroup(db, hints.group, ctx, { asBadRequest: true })
           : undefined;
+      // A key pair is its user's: another user's name is as unknown as a made-up one.
+      const keypair =
+        s.key_name === undefined ? undefined : await getKeypair(db, ctx.userId, s.key_name);
+      if (s.key_name !== undefined && !keypair) throw badRequest('Invalid key_name provided.');
       const zone: string | undefined = s.availability_zone;
       if (zone !== undefined) {
         const known = await db('services')
@@ -321,6 +320,7 @@ export function serversRouter(deps: ApiDeps): Router {
             flavor: JSON.stringify(flavorSnapshot(flavor)),
             image_ref: image.id,
             key_name: s.key_name ?? null,
+            key_data: keypair?.public_key ?? null,
             vm_state: 'building',
             task_state: 'scheduling',
             power_state: 0,

@@ -15,20 +15,15 @@ import { badRequest, conflictingRequest, itemNotFound } from '../faults';
 import { now, route } from '../http';
 import type { Microversion } from '../microversion';
 import { ADMIN_RULES, requireAdmin } from '../policy';
-import { validate, validateQuery } from '../validate';
+import {
+  integerId,
+  novaBoolean,
+  refuseUnknownFrom275,
+  UUID_LIKE,
+  validate,
+  validateQuery,
+} from '../validate';
 import { API_SERVICE_BINARIES, serviceView } from '../views/services';
-
-const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
-
-const TRUE_STRINGS = ['True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes'];
-const FALSE_STRINGS = ['False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no'];
-const novaBoolean = Joi.any()
-  .custom((value: unknown, helpers) => {
-    if (value === true || TRUE_STRINGS.includes(value as string)) return true;
-    if (value === false || FALSE_STRINGS.includes(value as string)) return false;
-    return helpers.error('any.invalid');
-  })
-  .messages({ 'any.invalid': '{#label} must be a boolean' });
 
 const reason = Joi.string().min(1).max(255);
 const hostBinary = {
@@ -114,7 +109,7 @@ async function legacyAction(db: Database, ctx: ApiContext, action: string, raw: 
 
 /** PUT /os-services/{uuid} from 2.53: status and forced_down in one body. */
 async function updateByUuid(db: Database, uuid: string, raw: unknown): Promise<ServiceRow> {
-  if (!UUID.test(uuid)) throw badRequest(`Invalid uuid ${uuid}`);
+  if (!UUID_LIKE.test(uuid)) throw badRequest(`Invalid uuid ${uuid}`);
   const body = validate<Update253>(updateSchema253, raw);
   const service = await db<ServiceRow>('services').where({ uuid }).first();
   if (!service) throw itemNotFound(`Service ${uuid} could not be found.`);
@@ -145,10 +140,13 @@ async function updateByUuid(db: Database, uuid: string, raw: unknown): Promise<S
  * with it.
  */
 async function deleteService(db: Database, v: Microversion, id: string): Promise<void> {
-  if (v.ge('2.53') && !UUID.test(id)) throw badRequest(`Invalid uuid ${id}`);
-  if (v.lt('2.53') && !/^\d{1,15}$/.test(id))
+  if (v.ge('2.53') && !UUID_LIKE.test(id)) throw badRequest(`Invalid uuid ${id}`);
+  if (v.lt('2.53') && !/^[0-9]+$/.test(id))
     throw badRequest('Invalid input received: id must be an integer.');
-  const where = v.ge('2.53') ? { uuid: id } : { id: Number(id) };
+  // Past the id column's range there is no service, and PostgreSQL would refuse the query.
+  const intId = integerId(id);
+  if (v.lt('2.53') && intId === undefined) throw itemNotFound(`Service ${id} not found.`);
+  const where = v.ge('2.53') ? { uuid: id } : { id: intId };
   await db.transaction(async (trx) => {
     const service = await trx<ServiceRow>('services').where(where).first();
     if (!service) throw itemNotFound(`Service ${id} not found.`);
@@ -182,7 +180,7 @@ export function servicesRouter(deps: ApiDeps): Router {
       const ctx = ctxOf(res);
       const v = ctx.version;
       requireAdmin(ctx, ADMIN_RULES.servicesList);
-      const schema = v.ge('2.75') ? listQuery.pattern(/./, Joi.any().forbidden()) : listQuery;
+      const schema = refuseUnknownFrom275(listQuery, v);
       const q = validateQuery<{ host?: string; binary?: string }>(schema, req.query);
       const rows: ServiceRow[] = await db<ServiceRow>('services')
         .whereNotIn('binary', API_SERVICE_BINARIES)

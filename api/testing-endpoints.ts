@@ -1,0 +1,547 @@
+/**
+ * Every endpoint the API serves, for the tests that go over all of them
+ * (fuzz.test.ts, policy.test.ts): its method and express path, a valid
+ * body for those that take one, and the real rows of a test cloud that
+ * path parameters can name. `mountedRoutes` reads what the express app
+ * really mounts, so that a route added without an entry here fails those
+ * tests instead of going untested.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Application } from 'express';
+import { generateSshKeypair } from './db/keypairs';
+import type { TestCloud } from './testing-cloud';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
+
+export interface Endpoint {
+  method: Method;
+  /** as express mounts it: `/v2.1/servers/:id/metadata/:key` */
+  path: string;
+  /** answered without a token (version discovery) */
+  public?: true;
+  /** the media type of the body; JSON unless said */
+  contentType?: string;
+  /** valid bodies for the fixtures; `unique` keeps names of created things apart */
+  bodies?: (f: Fixtures, unique: string) => unknown[];
+}
+
+/** The real rows of a test cloud, all but the public flavor and services owned by user demo of project demo. */
+export interface Fixtures {
+  serverId: string;
+  metadataKey: string;
+  /** a request id in the server's os-instance-actions */
+  requestId: string;
+  /** an admin-made public flavor with one extra spec */
+  flavorId: string;
+  extraSpecKey: string;
+  keypairName: string;
+  publicKey: string;
+  groupId: string;
+  /** demo's private, active image, with a tag */
+  imageId: string;
+  imageTag: string;
+  /** the cloud's ownerless image */
+  cloudImageId: string;
+  /** a nova-compute service: its 2.53 uuid and its older integer id */
+  serviceId: string;
+  serviceIntId: string;
+  /** that service's compute node: 2.53 uuid, older integer id, hypervisor_hostname */
+  hypervisorId: string;
+  hypervisorIntId: string;
+  hypervisorName: string;
+}
+
+export const OWNER = 'demo:demo';
+export const OTHER = 'alice:other';
+export const ADMIN = 'admin:admin';
+
+const specKey = (f: Fixtures) => f.extraSpecKey;
+
+export const ENDPOINTS: readonly Endpoint[] = [
+  { method: 'GET', path: '/', public: true },
+  { method: 'GET', path: '/v2.1', public: true },
+  { method: 'GET', path: '/v2.1/', public: true },
+
+  { method: 'GET', path: '/v2.1/servers' },
+  { method: 'GET', path: '/v2.1/servers/detail' },
+  {
+    method: 'POST',
+    path: '/v2.1/servers',
+    bodies: (f, u) => [
+      { server: { name: `vm-${u}`, imageRef: f.imageId, flavorRef: f.flavorId } },
+      {
+        server: {
+          name: `vm-${u}`,
+          imageRef: f.cloudImageId,
+          flavorRef: f.flavorId,
+          networks: 'none',
+          metadata: { a: 'b' },
+          key_name: f.keypairName,
+          min_count: 1,
+          max_count: 2,
+        },
+        'os:scheduler_hints': { group: f.groupId },
+      },
+    ],
+  },
+  { method: 'GET', path: '/v2.1/servers/:id' },
+  {
+    method: 'PUT',
+    path: '/v2.1/servers/:id',
+    bodies: () => [{ server: { name: 'renamed', accessIPv4: '10.0.0.1' } }],
+  },
+  { method: 'DELETE', path: '/v2.1/servers/:id' },
+  {
+    method: 'POST',
+    path: '/v2.1/servers/:id/action',
+    bodies: () => [
+      { 'os-getConsoleOutput': { length: 10 } },
+      { 'os-stop': null },
+      { 'os-start': null },
+      { pause: null },
+      { unpause: null },
+      { suspend: null },
+      { resume: null },
+      { reboot: { type: 'SOFT' } },
+    ],
+  },
+  { method: 'GET', path: '/v2.1/servers/:id/metadata' },
+  {
+    method: 'POST',
+    path: '/v2.1/servers/:id/metadata',
+    bodies: (f) => [{ metadata: { [f.metadataKey]: 'web', tier: 'front' } }],
+  },
+  {
+    method: 'PUT',
+    path: '/v2.1/servers/:id/metadata',
+    bodies: (f) => [{ metadata: { [f.metadataKey]: 'web' } }],
+  },
+  { method: 'GET', path: '/v2.1/servers/:id/metadata/:key' },
+  {
+    method: 'PUT',
+    path: '/v2.1/servers/:id/metadata/:key',
+    bodies: (f) => [{ meta: { [f.metadataKey]: 'db' } }],
+  },
+  { method: 'DELETE', path: '/v2.1/servers/:id/metadata/:key' },
+  { method: 'GET', path: '/v2.1/servers/:id/os-instance-actions' },
+  { method: 'GET', path: '/v2.1/servers/:id/os-instance-actions/:requestId' },
+  { method: 'GET', path: '/v2.1/servers/:id/diagnostics' },
+
+  { method: 'GET', path: '/v2.1/flavors' },
+  { method: 'GET', path: '/v2.1/flavors/detail' },
+  { method: 'GET', path: '/v2.1/flavors/:id' },
+  {
+    method: 'POST',
+    path: '/v2.1/flavors',
+    bodies: (_f, u) => [
+      { flavor: { name: `f-${u}`, ram: 64, vcpus: 1, disk: 1 } },
+      {
+        flavor: {
+          name: `f-${u}`,
+          id: `id-${u}`,
+          ram: '128',
+          vcpus: 2,
+          disk: 0,
+          swap: 0,
+          'OS-FLV-EXT-DATA:ephemeral': 0,
+          rxtx_factor: 1.5,
+          'os-flavor-access:is_public': 'false',
+          description: 'fuzzed',
+        },
+      },
+    ],
+  },
+  {
+    method: 'PUT',
+    path: '/v2.1/flavors/:id',
+    bodies: () => [{ flavor: { description: 'a flavor' } }],
+  },
+  { method: 'DELETE', path: '/v2.1/flavors/:id' },
+  { method: 'GET', path: '/v2.1/flavors/:id/os-extra_specs' },
+  {
+    method: 'POST',
+    path: '/v2.1/flavors/:id/os-extra_specs',
+    bodies: () => [{ extra_specs: { 'hw:cpu_policy': 'shared', 'quota:cpu_shares': 512 } }],
+  },
+  { method: 'GET', path: '/v2.1/flavors/:id/os-extra_specs/:key' },
+  {
+    method: 'PUT',
+    path: '/v2.1/flavors/:id/os-extra_specs/:key',
+    bodies: (f) => [{ [specKey(f)]: 'dedicated' }],
+  },
+  { method: 'DELETE', path: '/v2.1/flavors/:id/os-extra_specs/:key' },
+
+  { method: 'GET', path: '/v2.1/images' },
+  { method: 'GET', path: '/v2.1/images/detail' },
+  { method: 'GET', path: '/v2.1/images/:id' },
+
+  { method: 'GET', path: '/v2.1/os-hypervisors' },
+  { method: 'GET', path: '/v2.1/os-hypervisors/detail' },
+  { method: 'GET', path: '/v2.1/os-hypervisors/statistics' },
+  { method: 'GET', path: '/v2.1/os-hypervisors/:id' },
+  { method: 'GET', path: '/v2.1/os-hypervisors/:id/uptime' },
+  { method: 'GET', path: '/v2.1/os-hypervisors/:pattern/search' },
+  { method: 'GET', path: '/v2.1/os-hypervisors/:pattern/servers' },
+
+  { method: 'GET', path: '/v2.1/os-services' },
+  {
+    method: 'PUT',
+    path: '/v2.1/os-services/:id',
+    bodies: (f) => [
+      { status: 'enabled', forced_down: false },
+      { status: 'disabled', disabled_reason: 'fuzz' },
+      { host: f.hypervisorName, binary: 'nova-compute' },
+      { host: f.hypervisorName, binary: 'nova-compute', disabled_reason: 'fuzz' },
+      { host: f.hypervisorName, binary: 'nova-compute', forced_down: 'false' },
+    ],
+  },
+  { method: 'DELETE', path: '/v2.1/os-services/:id' },
+
+  { method: 'GET', path: '/v2.1/os-availability-zone' },
+  { method: 'GET', path: '/v2.1/os-availability-zone/detail' },
+  { method: 'GET', path: '/v2.1/os-aggregates' },
+  { method: 'GET', path: '/v2.1/limits' },
+
+  { method: 'GET', path: '/v2.1/os-quota-sets/:project_id/defaults' },
+  { method: 'GET', path: '/v2.1/os-quota-sets/:project_id/detail' },
+  { method: 'GET', path: '/v2.1/os-quota-sets/:project_id' },
+  {
+    method: 'PUT',
+    path: '/v2.1/os-quota-sets/:project_id',
+    bodies: () => [
+      { quota_set: { instances: 20, cores: '40' } },
+      { quota_set: { instances: -1, force: 'True' } },
+    ],
+  },
+  { method: 'DELETE', path: '/v2.1/os-quota-sets/:project_id' },
+
+  { method: 'GET', path: '/v2.1/os-server-groups' },
+  {
+    method: 'POST',
+    path: '/v2.1/os-server-groups',
+    bodies: (_f, u) => [
+      { server_group: { name: `g-${u}`, policies: ['affinity'] } },
+      {
+        server_group: {
+          name: `g-${u}`,
+          policy: 'anti-affinity',
+          rules: { max_server_per_host: 2 },
+        },
+      },
+    ],
+  },
+  { method: 'GET', path: '/v2.1/os-server-groups/:id' },
+  { method: 'DELETE', path: '/v2.1/os-server-groups/:id' },
+
+  { method: 'GET', path: '/v2.1/os-keypairs' },
+  {
+    method: 'POST',
+    path: '/v2.1/os-keypairs',
+    bodies: (f, u) => [
+      { keypair: { name: `k-${u}`, public_key: f.publicKey } },
+      { keypair: { name: `k-${u}`, public_key: f.publicKey, type: 'ssh', user_id: 'demo' } },
+    ],
+  },
+  { method: 'GET', path: '/v2.1/os-keypairs/:name' },
+  { method: 'DELETE', path: '/v2.1/os-keypairs/:name' },
+
+  { method: 'GET', path: '/image', public: true },
+  { method: 'GET', path: '/image/v2', public: true },
+  { method: 'GET', path: '/image/v2/', public: true },
+  { method: 'GET', path: '/image/versions', public: true },
+  { method: 'GET', path: '/image/v2/schemas/image' },
+  { method: 'GET', path: '/image/v2/schemas/images' },
+  { method: 'GET', path: '/image/v2/images' },
+  {
+    method: 'POST',
+    path: '/image/v2/images',
+    bodies: (_f, u) => [
+      { name: `img-${u}`, container_format: 'bare', disk_format: 'raw' },
+      { name: `img-${u}`, visibility: 'private', tags: ['a'], min_ram: 0, hw_arch: 'x86_64' },
+    ],
+  },
+  { method: 'GET', path: '/image/v2/images/:id' },
+  {
+    method: 'PATCH',
+    path: '/image/v2/images/:id',
+    contentType: 'application/openstack-images-v2.1-json-patch',
+    bodies: () => [
+      [{ op: 'replace', path: '/name', value: 'renamed' }],
+      [
+        { op: 'add', path: '/hw_disk_bus', value: 'scsi' },
+        { op: 'replace', path: '/min_ram', value: 0 },
+      ],
+    ],
+  },
+  { method: 'DELETE', path: '/image/v2/images/:id' },
+  { method: 'PUT', path: '/image/v2/images/:id/tags/:tag' },
+  { method: 'DELETE', path: '/image/v2/images/:id/tags/:tag' },
+  {
+    method: 'PUT',
+    path: '/image/v2/images/:id/file',
+    contentType: 'application/octet-stream',
+    bodies: () => [TAR_HEADER],
+  },
+  { method: 'GET', path: '/image/v2/images/:id/file' },
+];
+
+/** Enough of a tar archive for the fake image store to call it an image. */
+export const TAR_HEADER = (() => {
+  const b = Buffer.alloc(1024);
+  b.write('rootfs/', 0);
+  b.write('ustar', 257);
+  return b;
+})();
+
+/** The rows each path parameter names, by the path up to and including it. */
+const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
+  '/v2.1/servers/:id': (f) => [f.serverId],
+  '/v2.1/servers/:id/metadata/:key': (f) => [f.metadataKey],
+  '/v2.1/servers/:id/os-instance-actions/:requestId': (f) => [f.requestId],
+  '/v2.1/flavors/:id': (f) => [f.flavorId, '1'],
+  '/v2.1/flavors/:id/os-extra_specs/:key': (f) => [f.extraSpecKey],
+  '/v2.1/images/:id': (f) => [f.imageId, f.cloudImageId],
+  '/v2.1/os-hypervisors/:id': (f) => [f.hypervisorId, f.hypervisorIntId],
+  '/v2.1/os-hypervisors/:pattern': (f) => [f.hypervisorName, 'node'],
+  '/v2.1/os-services/:id': (f) => [
+    f.serviceId,
+    f.serviceIntId,
+    'enable',
+    'disable',
+    'disable-log-reason',
+    'force-down',
+  ],
+  '/v2.1/os-quota-sets/:project_id': () => ['demo', 'other', 'admin'],
+  '/v2.1/os-server-groups/:id': (f) => [f.groupId],
+  '/v2.1/os-keypairs/:name': (f) => [f.keypairName],
+  '/image/v2/images/:id': (f) => [f.imageId, f.cloudImageId],
+  '/image/v2/images/:id/tags/:tag': (f) => [f.imageTag],
+};
+
+/** The names of `path`'s parameters, in order, each with the real values that fit it. */
+export function pathParams(path: string, f: Fixtures): { name: string; real: string[] }[] {
+  const out: { name: string; real: string[] }[] = [];
+  for (const m of path.matchAll(/:([A-Za-z_]+)/g)) {
+    const upTo = path.slice(0, m.index + m[0].length);
+    const real = REAL_PARAMS[upTo];
+    if (!real) throw new Error(`no real values for ${upTo}`);
+    out.push({ name: m[1], real: real(f) });
+  }
+  return out;
+}
+
+/** `path` with its parameters replaced, in order, by `values` (already URL-encoded). */
+export function fillPath(path: string, values: string[]): string {
+  let n = 0;
+  return path.replace(/:[A-Za-z_]+/g, () => values[n++]);
+}
+
+/** `path` with every parameter set to its first real value. */
+export function realPath(path: string, f: Fixtures): string {
+  return fillPath(
+    path,
+    pathParams(path, f).map((p) => encodeURIComponent(p.real[0])),
+  );
+}
+
+interface Layer {
+  regexp: RegExp & { fast_slash?: boolean };
+  keys: { name: string }[];
+  route?: { path: string | string[]; methods: Record<string, boolean> };
+  handle: { stack?: Layer[] };
+}
+
+/** A mount path back from the regular expression express 4 compiled it to. */
+function mountPath(layer: Layer): string {
+  if (layer.regexp.fast_slash) return '';
+  let n = 0;
+  return layer.regexp.source
+    .replace(/^\^/, '')
+    .replace(/\\\/\?\(\?=\\\/\|\$\)$/, '')
+    .replace(/\(\?:\\\/\(\[\^\\?\/\]\+\?\)\)/g, () => `/:${layer.keys[n++].name}`)
+    .replace(/\\(.)/g, '$1');
+}
+
+/** Every `METHOD path` the express app routes, nested routers included. */
+export function mountedRoutes(app: Application): string[] {
+  const out = new Set<string>();
+  const walk = (stack: Layer[], prefix: string) => {
+    for (const layer of stack) {
+      if (layer.route) {
+        const paths = ([] as string[]).concat(layer.route.path);
+        for (const [method, on] of Object.entries(layer.route.methods))
+          if (on && method !== '_all')
+            for (const p of paths)
+              // A nested router's '/' is its mount point itself.
+              out.add(`${method.toUpperCase()} ${p === '/' && prefix ? prefix : prefix + p}`);
+      } else if (layer.handle.stack) {
+        walk(layer.handle.stack, prefix + mountPath(layer));
+      }
+    }
+  };
+  walk((app as unknown as { _router: { stack: Layer[] } })._router.stack, '');
+  return [...out].sort();
+}
+
+const ok = (r: { status: number; body: unknown }, what: string) => {
+  if (r.status >= 300) throw new Error(`${what}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+};
+
+/**
+ * Creates the fixtures on `cloud` — demo's ACTIVE server (booted from
+ * demo's private image, with metadata), keypair, server group and tagged
+ * image, an admin-made flavor with an extra spec — and reads the ids of
+ * the first compute service and its node.
+ */
+export async function createFixtures(cloud: TestCloud): Promise<Fixtures> {
+  const { publicKey } = await generateSshKeypair();
+  const f = {
+    metadataKey: 'role',
+    extraSpecKey: 'hw:cpu_policy',
+    imageTag: 'fixture',
+    publicKey,
+    cloudImageId: cloud.image.id,
+  } as Fixtures;
+  await ensureFixtures(cloud, f);
+  return f;
+}
+
+/**
+ * Brings the fixtures back after a test removed or changed them: demo's
+ * quotas reset, compute services enabled and up, and every row that is
+ * gone made again (under a new id where the id is the server's).
+ */
+export async function ensureFixtures(cloud: TestCloud, f: Fixtures): Promise<void> {
+  const req = cloud.request;
+  const admin = { token: ADMIN };
+  const exists = async (path: string, token = OWNER, version?: string) =>
+    (await req('GET', path, { token, version })).status === 200;
+
+  await req('DELETE', '/v2.1/os-quota-sets/demo', admin);
+  const services = ok(
+    await req('GET', '/v2.1/os-services?binary=nova-compute', { ...admin, version: '2.53' }),
+    'list services',
+  ).services as { id: string; host: string }[];
+  for (const s of services)
+    await req('PUT', `/v2.1/os-services/${s.id}`, {
+      ...admin,
+      version: '2.53',
+      body: { status: 'enabled', forced_down: false },
+    });
+  if (services.length) {
+    const legacy = ok(
+      await req('GET', '/v2.1/os-services?binary=nova-compute', admin),
+      'list services',
+    ).services as { id: number; host: string }[];
+    const first = services[0];
+    f.serviceId = first.id;
+    f.serviceIntId = String(legacy.find((s) => s.host === first.host)?.id ?? 1);
+    const nodes = ok(
+      await req('GET', '/v2.1/os-hypervisors', { ...admin, version: '2.53' }),
+      'list hypervisors',
+    ).hypervisors as { id: string; hypervisor_hostname: string }[];
+    const intNodes = ok(await req('GET', '/v2.1/os-hypervisors', admin), 'list hypervisors')
+      .hypervisors as { id: number; hypervisor_hostname: string }[];
+    if (nodes.length) {
+      f.hypervisorId = nodes[0].id;
+      f.hypervisorName = nodes[0].hypervisor_hostname;
+      f.hypervisorIntId = String(
+        intNodes.find((n) => n.hypervisor_hostname === f.hypervisorName)?.id,
+      );
+    }
+  }
+
+  if (!f.flavorId || !(await exists(`/v2.1/flavors/${encodeURIComponent(f.flavorId)}`))) {
+    f.flavorId = `fixture-${randomUUID().slice(0, 8)}`;
+    ok(
+      await req('POST', '/v2.1/flavors', {
+        ...admin,
+        body: { flavor: { name: f.flavorId, id: f.flavorId, ram: 64, vcpus: 1, disk: 1 } },
+      }),
+      'create flavor',
+    );
+  }
+  await req('POST', `/v2.1/flavors/${f.flavorId}/os-extra_specs`, {
+    ...admin,
+    body: { extra_specs: { [f.extraSpecKey]: 'shared' } },
+  });
+
+  if (!f.keypairName || !(await exists(`/v2.1/os-keypairs/${f.keypairName}`))) {
+    f.keypairName = `fixture-${randomUUID().slice(0, 8)}`;
+    ok(
+      await req('POST', '/v2.1/os-keypairs', {
+        body: { keypair: { name: f.keypairName, public_key: f.publicKey } },
+      }),
+      'create keypair',
+    );
+  }
+
+  if (!f.groupId || !(await exists(`/v2.1/os-server-groups/${f.groupId}`))) {
+    f.groupId = ok(
+      await req('POST', '/v2.1/os-server-groups', {
+        body: { server_group: { name: 'fixture', policies: ['anti-affinity'] } },
+      }),
+      'create server group',
+    ).server_group.id;
+  }
+
+  if (!f.imageId || !(await imageActive(cloud, f.imageId))) {
+    f.imageId = await createImage(cloud, OWNER, 'fixture');
+  }
+  await req('PUT', `/image/v2/images/${f.imageId}/tags/${f.imageTag}`, {});
+
+  if (!f.serverId || !(await exists(`/v2.1/servers/${f.serverId}`))) {
+    f.serverId = ok(
+      await req('POST', '/v2.1/servers', {
+        body: {
+          server: {
+            name: 'fixture',
+            imageRef: f.imageId,
+            flavorRef: f.flavorId,
+            metadata: { [f.metadataKey]: 'web' },
+          },
+        },
+      }),
+      'create server',
+    ).server.id;
+    await cloud.waitForStatus(f.serverId, ['ACTIVE', 'ERROR']);
+  }
+  await req('POST', `/v2.1/servers/${f.serverId}/metadata`, {
+    body: { metadata: { [f.metadataKey]: 'web' } },
+  });
+  const actions = ok(
+    await req('GET', `/v2.1/servers/${f.serverId}/os-instance-actions`, {}),
+    'list instance actions',
+  ).instanceActions as { request_id: string }[];
+  f.requestId = actions[actions.length - 1].request_id;
+}
+
+async function imageActive(cloud: TestCloud, id: string): Promise<boolean> {
+  const r = await cloud.request('GET', `/image/v2/images/${id}`, { token: OWNER });
+  return r.status === 200 && r.body.status === 'active';
+}
+
+/** A private image of `token`'s project, active with a tar header's worth of data, or queued. */
+export async function createImage(
+  cloud: Pick<TestCloud, 'request' | 'url'>,
+  token: string,
+  name: string,
+  o: { queued?: boolean } = {},
+): Promise<string> {
+  const id = ok(
+    await cloud.request('POST', '/image/v2/images', {
+      token,
+      body: { name, container_format: 'bare', disk_format: 'raw', visibility: 'private' },
+    }),
+    'create image',
+  ).id as string;
+  if (o.queued) return id;
+  const up = await fetch(`${cloud.url}/image/v2/images/${id}/file`, {
+    method: 'PUT',
+    headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' },
+    body: TAR_HEADER,
+  });
+  if (up.status !== 204) throw new Error(`upload image: ${up.status} ${await up.text()}`);
+  return id;
+}
