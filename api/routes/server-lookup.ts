@@ -21,6 +21,6 @@ export async function hostStatusReader(db: Database, serviceDownTime: number) {
     const s = byHost.get(host);
     if (!s) return 'UNKNOWN';
     if (!isUp(s, serviceDownTime)) return 'DOWN';
-    return Boolean(s.disabled) ? 'MAINTENANCE' : 'UP';
+    return s.disabled ? 'MAINTENANCE' : 'UP';
   };
 }
