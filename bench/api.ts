@@ -19,8 +19,8 @@ import { berthSchema, type BerthConfig } from '../config/schema';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import { ContainerRuntime } from '../driver/runtime/runtime';
 import { UndoStack } from '../driver/undo-stack';
-import { privateVhost, startComputeProcess, vhostExists } from './compute-process';
-import { hostLeftovers, mountsUnder } from './leftovers';
+import { privateVhost, startComputeProcess } from './compute-process';
+import { inScratchEnvironment } from './leftovers';
 import { quantile } from './stats';
 
 export interface ApiOptions {
@@ -111,24 +111,10 @@ export async function apiBenchmark(opts: ApiOptions): Promise<void> {
 }
 
 /** POST → ACTIVE and DELETE → 404 through `berth api` and `berth compute` over RabbitMQ. */
-async function onContainers(opts: ApiOptions): Promise<Pick<Report, 'build' | 'remove'>> {
-  const vhost = `berth-bench-api-${process.pid}`;
-  const stateDir = await mkdtemp(path.join(os.tmpdir(), 'berth-bench-api-'));
-  const log = createLogger({ level: 'warn', json: false });
-  const cleanup = new UndoStack(log);
-  cleanup.push('state directory', () => rm(stateDir, { recursive: true, force: true }));
-  let timed: Pick<Report, 'build' | 'remove'>;
-  let left: string[];
-  try {
-    timed = await startAndTime(vhost, stateDir, opts, cleanup);
-  } finally {
-    await cleanup.rollback();
-    // Reported even when the benchmark failed: that is when leaks are likeliest.
-    left = await leftovers(stateDir, vhost);
-    for (const what of left) console.error(`api: left behind: ${what}`);
-  }
-  if (left.length > 0) throw new Error('the api benchmark did not clean up after itself');
-  return timed;
+function onContainers(opts: ApiOptions): Promise<Pick<Report, 'build' | 'remove'>> {
+  return inScratchEnvironment('api', CGROUP_PARENT, (vhost, stateDir, cleanup) =>
+    startAndTime(vhost, stateDir, opts, cleanup),
+  );
 }
 
 async function startAndTime(
@@ -160,19 +146,6 @@ async function startAndTime(
   });
   await computeRegistered(api.deps.db, [host], opts.signal);
   return buildAndDelete(new ApiClient(api.url), image.id, compute.pid!, opts);
-}
-
-async function leftovers(stateDir: string, vhost: string): Promise<string[]> {
-  const left = [
-    ...(await hostLeftovers(stateDir, (name) => name.startsWith(CGROUP_PARENT))),
-    ...(await mountsUnder(stateDir)),
-  ];
-  if (await vhostExists(vhost)) left.push(`vhost ${vhost}`);
-  await access(stateDir).then(
-    () => left.push(`directory ${stateDir}`),
-    () => undefined,
-  );
-  return left;
 }
 
 function apiConfig(stateDir: string, url: string, opts: ApiOptions): BerthConfig {

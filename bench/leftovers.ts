@@ -1,7 +1,11 @@
 /** What a benchmark run may have left on the host: its monitor process and cgroups. */
-import { readdir, readFile } from 'node:fs/promises';
+import { access, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { createLogger } from '../config/log';
 import { MonitorClient } from '../driver/runtime/monitor-client';
+import { UndoStack } from '../driver/undo-stack';
+import { vhostExists } from './compute-process';
 
 /** Processes running the monitor binary for this state directory. */
 export async function monitorPids(stateDir: string): Promise<number[]> {
@@ -52,4 +56,41 @@ export async function mountsUnder(dir: string): Promise<string[]> {
     if (inside(backing.trim())) left.push(`loop device /dev/${dev} on ${backing.trim()}`);
   }
   return left;
+}
+
+/**
+ * Runs a benchmark in a scratch environment — a private vhost name, a temp
+ * state directory, an undo stack — then undoes everything and fails when
+ * anything is left (containers, cgroups named `cgroupPrefix*`, mounts, the
+ * vhost, the directory): reported even when the benchmark failed, which is
+ * when leaks are likeliest.
+ */
+export async function inScratchEnvironment<T>(
+  name: string,
+  cgroupPrefix: string,
+  measure: (vhost: string, stateDir: string, cleanup: UndoStack) => Promise<T>,
+): Promise<T> {
+  const vhost = `berth-bench-${name}-${process.pid}`;
+  const stateDir = await mkdtemp(path.join(os.tmpdir(), `berth-bench-${name}-`));
+  const cleanup = new UndoStack(createLogger({ level: 'warn', json: false }));
+  cleanup.push('state directory', () => rm(stateDir, { recursive: true, force: true }));
+  let result: T;
+  const left: string[] = [];
+  try {
+    result = await measure(vhost, stateDir, cleanup);
+  } finally {
+    await cleanup.rollback();
+    left.push(
+      ...(await hostLeftovers(stateDir, (c) => c.startsWith(cgroupPrefix))),
+      ...(await mountsUnder(stateDir)),
+    );
+    if (await vhostExists(vhost)) left.push(`vhost ${vhost}`);
+    await access(stateDir).then(
+      () => left.push(`directory ${stateDir}`),
+      () => undefined,
+    );
+    for (const what of left) console.error(`${name}: left behind: ${what}`);
+  }
+  if (left.length > 0) throw new Error(`the ${name} benchmark did not clean up after itself`);
+  return result;
 }

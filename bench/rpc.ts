@@ -5,12 +5,10 @@
 
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { access, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
-import { createLogger } from '../config/log';
 import { NOTIFICATION_TOPIC } from '../driver/compute/notifications';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import { ContainerRuntime } from '../driver/runtime/runtime';
@@ -21,8 +19,8 @@ import { notificationRoutingKey } from '../messaging/notification';
 import { controlExchangeOptions } from '../messaging/topology';
 import type { Transport } from '../messaging/transport';
 import { novaInstance } from '../integration-tests/compute-harness';
-import { privateVhost, startComputeProcess, vhostExists } from './compute-process';
-import { hostLeftovers } from './leftovers';
+import { privateVhost, startComputeProcess } from './compute-process';
+import { inScratchEnvironment } from './leftovers';
 import { quantile } from './stats';
 
 export interface RpcOptions {
@@ -83,22 +81,10 @@ export async function rpcBenchmark(opts: RpcOptions): Promise<void> {
   // This process's transports would otherwise log every (re)connection at info.
   process.env.BERTH_LOG_LEVEL ??= 'warn';
 
-  const vhost = `berth-bench-rpc-${process.pid}`;
-  const stateDir = await mkdtemp(path.join(os.tmpdir(), 'berth-bench-rpc-'));
-  const cleanup = new UndoStack(createLogger({ level: 'warn', json: false }));
-  cleanup.push('state directory', () => rm(stateDir, { recursive: true, force: true }));
-  let report: Report;
-  let left: string[];
-  try {
-    report = await measure(vhost, stateDir, opts, cleanup);
-  } finally {
-    await cleanup.rollback();
-    // Reported even when the benchmark failed: that is when leaks are likeliest.
-    left = await leftovers(stateDir, vhost);
-    for (const what of left) console.error(`rpc: left behind: ${what}`);
-  }
+  const report = await inScratchEnvironment('rpc', CGROUP_PARENT, (vhost, stateDir, cleanup) =>
+    measure(vhost, stateDir, opts, cleanup),
+  );
   printReport(report, opts);
-  if (left.length > 0) throw new Error('the rpc benchmark did not clean up after itself');
 }
 
 async function measure(
@@ -370,16 +356,6 @@ class NotificationWaiter {
     if (err === undefined) waiter.resolve();
     else waiter.reject(err);
   }
-}
-
-async function leftovers(stateDir: string, vhost: string): Promise<string[]> {
-  const left = await hostLeftovers(stateDir, (name) => name.startsWith(CGROUP_PARENT));
-  if (await vhostExists(vhost)) left.push(`vhost ${vhost}`);
-  await access(stateDir).then(
-    () => left.push(`directory ${stateDir}`),
-    () => undefined,
-  );
-  return left;
 }
 
 function printReport(r: Report, opts: RpcOptions): void {
