@@ -371,6 +371,8 @@ const token = fc.oneof(
       ' : ',
       'a:b:c',
       'ADMIN:admin',
+      `${'u'.repeat(256)}:demo`,
+      `demo:${'p'.repeat(256)}`,
     ),
   },
   { weight: 1, arbitrary: fc.string({ maxLength: 60 }) },

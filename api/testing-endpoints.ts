@@ -407,91 +407,108 @@ export async function createFixtures(cloud: TestCloud): Promise<Fixtures> {
   return f;
 }
 
+type Request = TestCloud['request'];
+const asAdmin = { token: ADMIN };
+const exists = async (req: Request, path: string) =>
+  (await req('GET', path, { token: OWNER })).status === 200;
+
 /**
  * Brings the fixtures back after a test removed or changed them: demo's
- * quotas reset, compute services enabled and up, and every row that is
- * gone made again (under a new id where the id is the server's).
+ * quotas unlimited, compute services enabled and up, and every row that
+ * is gone made again (under a new id).
  */
 export async function ensureFixtures(cloud: TestCloud, f: Fixtures): Promise<void> {
   const req = cloud.request;
-  const admin = { token: ADMIN };
-  const exists = async (path: string, token = OWNER, version?: string) =>
-    (await req('GET', path, { token, version })).status === 200;
+  // Unlimited, so that what a test created cannot keep a fixture from being made again.
+  await req('PUT', '/v2.1/os-quota-sets/demo', {
+    ...asAdmin,
+    body: { quota_set: { instances: -1, cores: -1, ram: -1, key_pairs: -1, server_groups: -1 } },
+  });
+  await ensureComputes(req, f);
+  await ensureFlavor(req, f);
+  await ensureKeypair(req, f);
+  await ensureGroup(req, f);
+  await ensureImage(cloud, f);
+  await ensureServer(cloud, f);
+}
 
-  await req('DELETE', '/v2.1/os-quota-sets/demo', admin);
-  const services = ok(
-    await req('GET', '/v2.1/os-services?binary=nova-compute', { ...admin, version: '2.53' }),
-    'list services',
-  ).services as { id: string; host: string }[];
+/** Every compute service enabled and not forced down; the first one's ids and its node's. */
+async function ensureComputes(req: Request, f: Fixtures): Promise<void> {
+  const list = async (version?: string) =>
+    ok(
+      await req('GET', '/v2.1/os-services?binary=nova-compute', { ...asAdmin, version }),
+      'list services',
+    ).services as { id: string | number; host: string }[];
+  const services = await list('2.53');
   for (const s of services)
     await req('PUT', `/v2.1/os-services/${s.id}`, {
-      ...admin,
+      ...asAdmin,
       version: '2.53',
       body: { status: 'enabled', forced_down: false },
     });
-  if (services.length) {
-    const legacy = ok(
-      await req('GET', '/v2.1/os-services?binary=nova-compute', admin),
-      'list services',
-    ).services as { id: number; host: string }[];
-    const first = services[0];
-    f.serviceId = first.id;
-    f.serviceIntId = String(legacy.find((s) => s.host === first.host)?.id ?? 1);
-    const nodes = ok(
-      await req('GET', '/v2.1/os-hypervisors', { ...admin, version: '2.53' }),
-      'list hypervisors',
-    ).hypervisors as { id: string; hypervisor_hostname: string }[];
-    const intNodes = ok(await req('GET', '/v2.1/os-hypervisors', admin), 'list hypervisors')
-      .hypervisors as { id: number; hypervisor_hostname: string }[];
-    if (nodes.length) {
-      f.hypervisorId = nodes[0].id;
-      f.hypervisorName = nodes[0].hypervisor_hostname;
-      f.hypervisorIntId = String(
-        intNodes.find((n) => n.hypervisor_hostname === f.hypervisorName)?.id,
-      );
-    }
-  }
+  if (!services.length) return;
+  const first = services[0];
+  f.serviceId = String(first.id);
+  f.serviceIntId = String((await list()).find((s) => s.host === first.host)?.id ?? 1);
+  const nodes = async (version?: string) =>
+    ok(await req('GET', '/v2.1/os-hypervisors', { ...asAdmin, version }), 'list hypervisors')
+      .hypervisors as { id: string | number; hypervisor_hostname: string }[];
+  const [node] = await nodes('2.53');
+  if (!node) return;
+  f.hypervisorId = String(node.id);
+  f.hypervisorName = node.hypervisor_hostname;
+  const legacy = (await nodes()).find((n) => n.hypervisor_hostname === node.hypervisor_hostname);
+  f.hypervisorIntId = String(legacy?.id ?? 1);
+}
 
-  if (!f.flavorId || !(await exists(`/v2.1/flavors/${encodeURIComponent(f.flavorId)}`))) {
+async function ensureFlavor(req: Request, f: Fixtures): Promise<void> {
+  if (!f.flavorId || !(await exists(req, `/v2.1/flavors/${encodeURIComponent(f.flavorId)}`))) {
     f.flavorId = `fixture-${randomUUID().slice(0, 8)}`;
     ok(
       await req('POST', '/v2.1/flavors', {
-        ...admin,
+        ...asAdmin,
         body: { flavor: { name: f.flavorId, id: f.flavorId, ram: 64, vcpus: 1, disk: 1 } },
       }),
       'create flavor',
     );
   }
   await req('POST', `/v2.1/flavors/${f.flavorId}/os-extra_specs`, {
-    ...admin,
+    ...asAdmin,
     body: { extra_specs: { [f.extraSpecKey]: 'shared' } },
   });
+}
 
-  if (!f.keypairName || !(await exists(`/v2.1/os-keypairs/${f.keypairName}`))) {
-    f.keypairName = `fixture-${randomUUID().slice(0, 8)}`;
-    ok(
-      await req('POST', '/v2.1/os-keypairs', {
-        body: { keypair: { name: f.keypairName, public_key: f.publicKey } },
-      }),
-      'create keypair',
-    );
-  }
+async function ensureKeypair(req: Request, f: Fixtures): Promise<void> {
+  if (f.keypairName && (await exists(req, `/v2.1/os-keypairs/${f.keypairName}`))) return;
+  f.keypairName = `fixture-${randomUUID().slice(0, 8)}`;
+  ok(
+    await req('POST', '/v2.1/os-keypairs', {
+      body: { keypair: { name: f.keypairName, public_key: f.publicKey } },
+    }),
+    'create keypair',
+  );
+}
 
-  if (!f.groupId || !(await exists(`/v2.1/os-server-groups/${f.groupId}`))) {
-    f.groupId = ok(
-      await req('POST', '/v2.1/os-server-groups', {
-        body: { server_group: { name: 'fixture', policies: ['anti-affinity'] } },
-      }),
-      'create server group',
-    ).server_group.id;
-  }
+async function ensureGroup(req: Request, f: Fixtures): Promise<void> {
+  if (f.groupId && (await exists(req, `/v2.1/os-server-groups/${f.groupId}`))) return;
+  f.groupId = ok(
+    await req('POST', '/v2.1/os-server-groups', {
+      body: { server_group: { name: 'fixture', policies: ['anti-affinity'] } },
+    }),
+    'create server group',
+  ).server_group.id;
+}
 
-  if (!f.imageId || !(await imageActive(cloud, f.imageId))) {
+async function ensureImage(cloud: TestCloud, f: Fixtures): Promise<void> {
+  if (!f.imageId || !(await imageActive(cloud, f.imageId)))
     f.imageId = await createImage(cloud, OWNER, 'fixture');
-  }
-  await req('PUT', `/image/v2/images/${f.imageId}/tags/${f.imageTag}`, {});
+  await cloud.request('PUT', `/image/v2/images/${f.imageId}/tags/${f.imageTag}`, {});
+}
 
-  if (!f.serverId || !(await exists(`/v2.1/servers/${f.serverId}`))) {
+/** demo's server, ACTIVE (or ERROR) on a host, with its metadata key and an instance action. */
+async function ensureServer(cloud: TestCloud, f: Fixtures): Promise<void> {
+  const req = cloud.request;
+  if (!f.serverId || !(await exists(req, `/v2.1/servers/${f.serverId}`))) {
     f.serverId = ok(
       await req('POST', '/v2.1/servers', {
         body: {

@@ -13,7 +13,8 @@ export function noauth2Credentials(token: string | undefined): Credentials {
   const [user, project] = token.split(':', 2);
   const userId = user.trim();
   const projectId = (project ?? '').trim() || userId;
-  if (!userId) throw unauthorized();
+  // Ids are stored in 255-character columns; a longer one could name no user or project.
+  if (!userId || userId.length > 255 || projectId.length > 255) throw unauthorized();
   const isAdmin = userId === 'admin';
   return {
     userId,
