@@ -10,6 +10,8 @@ import type { Logger } from 'winston';
 import type { BerthConfig } from '../config/schema';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import type { ImageService } from '../driver/image/image-service';
+import { UnavailableError } from '../driver/errors';
+import { UndoStack } from '../driver/undo-stack';
 import { AmqpTransport, transportOptionsFromConfig } from '../messaging/amqp-transport';
 import type { Server, Transport } from '../messaging/transport';
 import { createApiApp } from './app';
@@ -52,10 +54,15 @@ export class ApiService {
   static async start(o: ApiServiceOptions): Promise<ApiService> {
     const { config, log } = o;
     const auth = o.auth ?? createAuthenticator(config, log);
-    const db = await openDatabase(config.database.connection);
+    // A start that fails half way (port in use, broker away) leaves no
+    // open connection behind to keep the process alive.
+    const undo = new UndoStack(log);
     try {
+      const db = await openDatabase(config.database.connection);
+      undo.push('database', () => db.destroy());
       await seedDefaultFlavors(db);
       const transport = o.transport ?? new AmqpTransport(transportOptionsFromConfig(config));
+      undo.push('transport', () => transport.close());
       const parts = {
         config,
         db,
@@ -70,11 +77,15 @@ export class ApiService {
         transport,
         config.DEFAULT.host,
       );
+      undo.push('conductor', () => conductor.stop());
       const { host, port } = parseListen(config.api.listen);
       const http = createApiApp(deps, auth).listen(port, host);
+      undo.push('listener', () => new Promise<void>((resolve) => http.close(() => resolve())));
       await new Promise<void>((resolve, reject) => {
         http.once('listening', resolve);
-        http.once('error', reject);
+        http.once('error', (e: Error) =>
+          reject(new UnavailableError(`[api] listen = ${config.api.listen}: ${e.message}`)),
+        );
       });
       const address = http.address() as { port: number };
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
@@ -82,7 +93,7 @@ export class ApiService {
       log.info('api service started', { url, resumed_builds: resumed });
       return new ApiService(deps, url, http, conductor, transport, db);
     } catch (err) {
-      await db.destroy();
+      await undo.rollback();
       throw err;
     }
   }
