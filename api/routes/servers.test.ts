@@ -195,6 +195,24 @@ describeEachDatabase('servers on a cloud of FakeDriver computes', (database) => 
     assert.equal(badSort.status, 400);
     const badRegex = await cloud.request('GET', '/v2.1/servers?name=(', { token });
     assert.equal(badRegex.status, 400);
+    for (const evil of ['(a+)+$', '(a|a)*b', '(.*a){20}', '(x*)*y'])
+      assert.equal(
+        (await cloud.request('GET', `/v2.1/servers?name=${encodeURIComponent(evil)}`, { token }))
+          .status,
+        400,
+        evil,
+      );
+    const grouped = await cloud.request(
+      'GET',
+      `/v2.1/servers?name=${encodeURIComponent('^(web)-1$')}`,
+      {
+        token,
+      },
+    );
+    assert.deepEqual(
+      grouped.body.servers.map((s: { name: string }) => s.name),
+      ['web-1'],
+    );
   });
 
   test('quota: a project cannot start more instances than its limit', async () => {

@@ -180,12 +180,7 @@ async function listInstances(db: Database, ctx: ApiContext, q: ListQuery, maxLim
   let rows = await query;
 
   if (q.name) {
-    let re: RegExp;
-    try {
-      re = new RegExp(q.name);
-    } catch {
-      throw badRequest(`Invalid input for query parameters name. Not a valid regular expression.`);
-    }
+    const re = nameFilter(q.name);
     rows = rows.filter((i) => re.test(i.display_name));
   }
   if (statuses.length) rows = rows.filter((i) => statuses.includes(statusOf(i)));
@@ -199,6 +194,47 @@ async function listInstances(db: Database, ctx: ApiContext, q: ListQuery, maxLim
     rows: rows.slice(0, limit).map(decodeInstance),
     limit: q.limit === undefined ? undefined : limit,
   };
+}
+
+/**
+ * True when a repeated group contains repetition or alternation, e.g.
+ * (a+)+, ((a|a))* or (.*a){20}: the shapes whose backtracking grows
+ * exponentially and would hold the event loop (JavaScript regular
+ * expressions have no time limit).
+ */
+function hasNestedRepetition(pattern: string): boolean {
+  const groups: boolean[] = []; // per open group: does it repeat or alternate inside?
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    const mark = () => {
+      if (groups.length) groups[groups.length - 1] = true;
+    };
+    if (c === '\\') i++;
+    else if (inClass) inClass = c !== ']';
+    else if (c === '[') inClass = true;
+    else if (c === '(') groups.push(false);
+    else if (c === ')') {
+      const inner = groups.pop() ?? false;
+      const repeated = /^[+*{]|^\?(?![:=!<])/.test(pattern.slice(i + 1));
+      if (inner && repeated) return true;
+      if (inner || repeated) mark();
+    } else if ('+*|{'.includes(c) || (c === '?' && pattern[i - 1] !== '(')) mark();
+  }
+  return false;
+}
+
+/** Nova reads the `name` filter as a regular expression; berth refuses the catastrophic ones. */
+function nameFilter(pattern: string): RegExp {
+  if (hasNestedRepetition(pattern))
+    throw badRequest(
+      'Invalid input for query parameters name. Repeated groups that contain repetition or alternation are not supported.',
+    );
+  try {
+    return new RegExp(pattern);
+  } catch {
+    throw badRequest(`Invalid input for query parameters name. Not a valid regular expression.`);
+  }
 }
 
 export function serversRouter(deps: ApiDeps): Router {
