@@ -3,11 +3,23 @@
  * HTTP status / Nova fault and one RPC failure, so callers branch on the
  * class, never on message text.
  */
+/** What native code reports as failed, so that callers can tell by errno. */
+export interface SyscallFault {
+  errno: number;
+  /** the errno's name, e.g. ENOENT */
+  code: string;
+  syscall: string;
+  path?: string;
+}
+
 export abstract class BerthError extends Error {
   abstract readonly kind: string;
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** set when a syscall in native code is what failed */
+  readonly fault?: SyscallFault;
+  constructor(message: string, options?: { cause?: unknown; fault?: SyscallFault }) {
     super(message, options);
     this.name = new.target.name;
+    if (options?.fault) this.fault = options.fault;
   }
 }
 

@@ -17,7 +17,11 @@
         "helper/oneshot.c",
         "helper/spawn.c",
         "helper/spec.c",
-        "helper/console.c"
+        "helper/console.c",
+        "helper/fault.c",
+        "helper/frame.c",
+        "helper/keeper.c",
+        "helper/protocol.c"
       ],
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
     }

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'winston';
 import { replaceFileSync } from '../atomic-file';
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors';
+import { ConflictError, InvalidArgumentError, NotFoundError, UnavailableError } from '../errors';
 import { monitorBinary } from '../../native';
 import {
   type CgroupLayout,
@@ -35,6 +35,8 @@ import {
   readPidFile,
 } from './container-dir';
 import { type ExitEvent, MonitorClient, MonitorError } from './monitor-client';
+import { decodeFault, type Verb } from './monitor-protocol';
+import { nativeError } from './native-errors';
 import {
   type ContainerConfig,
   type ContainerPaths,
@@ -101,15 +103,64 @@ export class ContainerRuntime {
   private exitsDuringAdopt: ExitEvent[] | undefined = [];
   private discarded = 0;
   private emptying: Promise<void> = Promise.resolve();
+  private monitor!: MonitorClient;
+  /** set while a lost monitor connection is being replaced; requests wait for it */
+  private reconnecting: Promise<void> | undefined;
+  private closing = false;
 
   private constructor(
     readonly stateDir: string,
     private readonly cgroupParent: string,
     private readonly layout: CgroupLayout,
-    private readonly monitor: MonitorClient,
+    monitor: MonitorClient,
     private readonly log?: Logger,
   ) {
+    this.attach(monitor);
+  }
+
+  private attach(monitor: MonitorClient): void {
+    this.monitor = monitor;
     monitor.on('exit', (ev) => this.onMonitorExit(ev));
+    monitor.once('close', () => {
+      if (!this.closing) this.reconnecting ??= this.reconnect();
+    });
+  }
+
+  /**
+   * The monitor went away (it crashed and its keeper restarts it, or it was
+   * killed): connect to its successor, starting one if need be, and
+   * re-adopt, so that exits that happened meanwhile reach the listeners.
+   */
+  private async reconnect(): Promise<void> {
+    this.log?.warn('berth-monitor connection lost; reconnecting', { stateDir: this.stateDir });
+    this.exitsDuringAdopt = [];
+    for (let delay = 10; !this.closing; delay = Math.min(delay * 2, 2000)) {
+      try {
+        this.attach(await MonitorClient.connect(this.stateDir));
+        await this.adopt();
+        this.log?.info('berth-monitor reconnected', { containers: this.entries.size });
+        break;
+      } catch (err) {
+        this.log?.error('berth-monitor reconnect failed', { err, retryInMs: delay });
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+    this.reconnecting = undefined;
+  }
+
+  /**
+   * A monitor request that survives the connection being replaced: it
+   * waits for the new one, and idempotent verbs are sent again once.
+   */
+  private async call(verb: Verb, args?: Buffer): Promise<string[]> {
+    if (this.reconnecting) await this.reconnecting;
+    try {
+      return await this.monitor.request(verb, args);
+    } catch (err) {
+      if (!(err instanceof UnavailableError) || verb === 'spawn' || this.closing) throw err;
+      if (this.reconnecting) await this.reconnecting;
+      return this.monitor.request(verb, args);
+    }
   }
 
   static async open(opts: RuntimeOptions): Promise<ContainerRuntime> {
@@ -161,11 +212,14 @@ export class ContainerRuntime {
     e.exit = undefined;
     e.starting = true;
     try {
-      const [pid] = await this.monitor.request('spawn', encodeSpawnSpec(e.config, e.plan, e.paths));
+      const [pid] = await this.call('spawn', encodeSpawnSpec(e.config, e.plan, e.paths));
       e.pid = Number(pid);
     } catch (err) {
-      if (err instanceof MonitorError) throw classifySpawnError(id, err.message);
-      throw err;
+      if (err instanceof MonitorError) throw nativeError(`container ${id}`, err.nativeFault);
+      // The monitor died with the spawn in flight: the re-adoption says
+      // whether it started (its keeper holds it) or not.
+      if (err instanceof UnavailableError && this.reconnecting) await this.reconnecting;
+      if (e.pid === undefined || e.exit) throw err;
     } finally {
       e.starting = false;
     }
@@ -204,7 +258,7 @@ export class ContainerRuntime {
   async kill(id: string, signal: NodeJS.Signals | number = 'SIGKILL'): Promise<void> {
     const e = this.running(id);
     const signo = typeof signal === 'number' ? signal : signalNumber(signal);
-    await this.monitor.request('kill', Buffer.from(`${id}\0${signo}\0`)).catch((err: Error) => {
+    await this.call('kill', Buffer.from(`${id}\0${signo}\0`)).catch((err: Error) => {
       if (!e.exit) throw err; // it exited in between: nothing left to signal
     });
     // A v1-frozen task cannot act on SIGKILL until thawed.
@@ -265,7 +319,7 @@ export class ContainerRuntime {
       child.on('error', reject);
       child.on('close', (code, signal) => {
         if (out.failure)
-          return reject(classifySpawnError(id, out.failure.trim().replace(/^berth: /, '')));
+          return reject(nativeError(`container ${id}: exec`, decodeFault(out.failure.split('\0'))));
         resolve({
           code: code ?? 128 + signalNumber(signal!),
           stdout: out.stdout,
@@ -354,12 +408,16 @@ export class ContainerRuntime {
 
   /** Disconnects; containers keep running under the monitor. */
   async close(): Promise<void> {
+    this.closing = true;
+    await this.reconnecting;
     this.monitor.close();
     await this.emptying;
   }
 
   /** Kills every container of this state directory and stops the monitor (tests, `berth run`). */
   async shutdown(): Promise<void> {
+    if (this.reconnecting) await this.reconnecting;
+    this.closing = true;
     await this.monitor.shutdown();
     this.monitor.close();
     for (const id of [...this.entries.keys()]) {
@@ -414,14 +472,23 @@ export class ContainerRuntime {
   }
 
   /**
-   * Rebuilds the table from the state directory and the monitor: running
-   * containers are those the monitor still owns; an exit that happened
+   * Rebuilds the table from the monitor and, the first time, the state
+   * directory: running containers are those the monitor lists (the list is
+   * always whole: the protocol has no size limit); an exit that happened
    * while no berth process was connected is in the container's exit file.
    */
   private async adopt(): Promise<void> {
     const running = new Map<string, number>();
     const fields = await this.monitor.request('list');
     for (let i = 0; i + 1 < fields.length; i += 2) running.set(fields[i], Number(fields[i + 1]));
+    if (!this.entries.size) await this.load();
+    for (const e of this.entries.values()) this.reconcile(e, running);
+    const early = this.exitsDuringAdopt ?? [];
+    this.exitsDuringAdopt = undefined;
+    for (const ev of early) this.onMonitorExit(ev);
+  }
+
+  private async load(): Promise<void> {
     const root = path.join(this.stateDir, 'containers');
     for (const id of await fs.promises.readdir(root)) {
       const paths = containerPaths(this.stateDir, id);
@@ -434,31 +501,44 @@ export class ContainerRuntime {
         this.discard(path.join(root, id));
         continue;
       }
-      const e: Entry = {
+      this.entries.set(id, {
         ...persisted,
         paths: containerPaths(this.stateDir, id, !!persisted.config.rootDiskBytes),
         waiters: [],
-      };
-      this.entries.set(id, e);
-      const exit = readExitFile(paths.exitFile);
-      const pid = running.get(id) ?? readPidFile(paths.pidFile);
-      if (running.has(id)) e.pid = running.get(id);
-      else if (exit) Object.assign(e, { pid, exit });
-      else if (pid !== undefined) {
-        // Started, but neither running under the monitor nor recorded as
-        // exited: the monitor itself died. Its cgroups say what is left.
-        const left = cgroupPids(e.plan);
-        for (const p of left) process.kill(p, 'SIGKILL');
-        removeCgroups(e.plan);
-        e.pid = pid;
-        e.exit = { code: 137, signal: 9, oomKilled: false, finishedAt: Date.now() };
-        replaceFileSync(paths.exitFile, `137 9 0 ${Date.now()}\n`);
-        this.log?.warn('container lost its monitor; killed', { container: id, pids: left });
-      }
+      });
     }
-    const early = this.exitsDuringAdopt ?? [];
-    this.exitsDuringAdopt = undefined;
-    for (const ev of early) this.onMonitorExit(ev);
+  }
+
+  private reconcile(e: Entry, running: Map<string, number>): void {
+    const id = e.config.id;
+    const listed = running.get(id);
+    if (listed !== undefined) {
+      if (!e.exit) e.pid = listed;
+      return;
+    }
+    if (e.exit || e.starting) return;
+    const exit = readExitFile(e.paths.exitFile);
+    const pid = e.pid ?? readPidFile(e.paths.pidFile);
+    if (exit) {
+      e.pid = pid;
+      // Settled, not just set: a process that was connected before learns of it.
+      this.settle(e, exit);
+    } else if (pid !== undefined) {
+      // Started, yet neither its monitor nor the keeper knows it: both
+      // died (or the host rebooted). Whatever is left of it in its cgroups
+      // has no console and no one to record its end.
+      const left = cgroupPids(e.plan);
+      for (const p of left) process.kill(p, 'SIGKILL');
+      removeCgroups(e.plan);
+      e.pid = pid;
+      const status = { code: 137, signal: 9, oomKilled: false, finishedAt: Date.now() };
+      replaceFileSync(e.paths.exitFile, `137 9 0 ${status.finishedAt}\n`);
+      this.log?.warn('container outlived its monitor and keeper; killed', {
+        container: id,
+        pids: left,
+      });
+      this.settle(e, status);
+    }
   }
 }
 
@@ -467,15 +547,6 @@ function checkLayers(layers: string[]): void {
     if (!fs.statSync(layer, { throwIfNoEntry: false })?.isDirectory())
       throw new NotFoundError(`root filesystem layer ${layer}: no such directory`);
   }
-}
-
-function classifySpawnError(id: string, message: string): Error {
-  if (/execve .*(ENOENT|No such file)/.test(message))
-    return new InvalidArgumentError(`container ${id}: command not found: ${message}`);
-  if (/execve .*(Permission denied|Exec format)/.test(message))
-    return new InvalidArgumentError(`container ${id}: command cannot be executed: ${message}`);
-  if (/already exists/.test(message)) return new ConflictError(`container ${id}: ${message}`);
-  return new MonitorError(`container ${id}: ${message}`);
 }
 
 function signalNumber(sig: NodeJS.Signals): number {

@@ -3,11 +3,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "monitor.h"
+#include "keeper.h"
 #include "oneshot.h"
 
 int main(int argc, char **argv) {
-  if (argc == 4 && !strcmp(argv[1], "serve")) return monitor_main(argv[2], argv[3]);
+  if (argc == 4 && !strcmp(argv[1], "serve")) return keeper_main(argv[2], argv[3]);
   if (argc == 2 && !strcmp(argv[1], "run")) return run_main();
   if (argc == 2 && !strcmp(argv[1], "exec")) return exec_main();
   fprintf(stderr,

@@ -1,6 +1,8 @@
 #ifndef BERTH_MONITOR_H
 #define BERTH_MONITOR_H
 
-int monitor_main(const char *socket_path, const char *lock_path);
+/* Serves clients on listen_fd until told to shut down; keeper_fd is its
+ * end of the pair with the keeper (see keeper.h). */
+int monitor_main(int listen_fd, int keeper_fd);
 
 #endif

@@ -35,8 +35,17 @@ static void forward_signals(void) {
 static char *read_all(int fd, size_t *len) {
   size_t cap = 65536, n = 0;
   char *buf = malloc(cap);
+  *len = 0;
+  if (!buf) return NULL;
   for (;;) {
-    if (n == cap) buf = realloc(buf, cap *= 2);
+    if (n == cap) {
+      char *nb = realloc(buf, cap *= 2);
+      if (!nb) {
+        free(buf);
+        return NULL;
+      }
+      buf = nb;
+    }
     ssize_t r = read(fd, buf + n, cap - n);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
@@ -46,24 +55,36 @@ static char *read_all(int fd, size_t *len) {
   return buf;
 }
 
-static int load_spec(struct spec *s, char **blob) {
-  size_t len;
-  char err[512];
-  *blob = read_all(3, &len);
-  close(3);
-  if (spec_parse(*blob, len, s, err, sizeof err)) {
-    fprintf(stderr, "berth: %s\n", err);
-    return -1;
+/* A caller that wants setup failures apart from the workload's own output
+ * passes fd 4 and reads them there as protocol fields (errno, syscall,
+ * path, message: see protocol.h); the terminal user of `berth run` reads
+ * the message on stderr. */
+static int report_setup_failure(const struct fault *f) {
+  char msg[1600];
+  fault_message(f, msg, sizeof msg);
+  if (fcntl(4, F_GETFD) >= 0) {
+    dprintf(4, "%d%c%s%c%s%c%s%c", f->err, 0, f->syscall, 0, f->path, 0, msg, 0);
+  } else {
+    fprintf(stderr, "berth: %s\n", msg);
   }
-  return 0;
+  return fault_exit_code(f);
 }
 
-/* A caller that wants setup failures apart from the workload's own output
- * passes fd 4; the terminal user of `berth run` just reads stderr. */
-static int report_setup_failure(const char *what, const char *err) {
-  int fd = fcntl(4, F_GETFD) >= 0 ? 4 : 2;
-  dprintf(fd, "berth: %s: %s\n", what, err);
-  return setup_failure_exit_code(err);
+static int setup_failed(int err, const char *syscall, const char *path, const char *detail) {
+  struct fault f;
+  fault_set(&f, err, syscall, path, detail);
+  return report_setup_failure(&f);
+}
+
+/* 0, or the exit code of a spec that cannot be read. */
+static int load_spec(struct spec *s, char **blob) {
+  size_t len = 0;
+  struct fault f;
+  *blob = read_all(3, &len);
+  close(3);
+  if (!*blob) return setup_failed(ENOMEM, "malloc", "", "spec");
+  if (spec_parse(*blob, len, s, 0, &f)) return report_setup_failure(&f);
+  return 0;
 }
 
 static int wait_status(pid_t pid) {
@@ -88,27 +109,28 @@ static void record_exit(const struct spec *s, int status) {
 
 int run_main(void) {
   struct spec s;
-  char *blob, err[512];
-  if (load_spec(&s, &blob)) return 125;
+  struct fault f;
+  char *blob;
+  int bad = load_spec(&s, &blob);
+  if (bad) return bad;
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   spawn_init();
   struct spawn_stdio io = {-1, -1, -1};
   struct spawned sp;
-  if (spawn_container(&s, &io, &sp, err, sizeof err))
-    return report_setup_failure("cannot create container", err);
+  if (spawn_container(&s, &io, &sp, &f)) return report_setup_failure(&f);
   forward_to = sp.pid;
   forward_signals();
-  int failed = read_child_error(sp.error_fd, err, sizeof err);
+  int failed = read_child_error(sp.error_fd, &f);
   close(sp.error_fd);
   int status = wait_status(sp.pid);
   /* The pid namespace died with its init; the cgroups hold nothing now. */
   if (!failed) record_exit(&s, status);
   cgroups_remove(&s);
-  if (failed) return report_setup_failure("cannot start container", err);
+  if (failed) return report_setup_failure(&f);
   return exit_code(status);
 }
 
-static int join_namespaces(const struct spec *s, char *err, size_t errlen) {
+static int join_namespaces(const struct spec *s, struct fault *f) {
   static const struct { const char *name; int type; } order[] = {
     {"user", CLONE_NEWUSER}, {"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC},
     {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}, {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS},
@@ -121,16 +143,14 @@ static int join_namespaces(const struct spec *s, char *err, size_t errlen) {
     fds[i] = -1;
     if (order[i].type == CLONE_NEWUSER && !s->userns) continue;
     snprintf(path, sizeof path, "/proc/%d/ns/%s", s->target_pid, order[i].name);
-    if ((fds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-      snprintf(err, errlen, "open '%s': %s", path, strerror(errno));
-      return -1;
-    }
+    if ((fds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+      return fault_set(f, errno, "open", path, "enter container");
   }
   for (int i = 0; i < 7; i++) {
     if (fds[i] < 0) continue;
     if (setns(fds[i], order[i].type) < 0) {
-      snprintf(err, errlen, "setns %s: %s", order[i].name, strerror(errno));
-      return -1;
+      snprintf(path, sizeof path, "/proc/%d/ns/%s", s->target_pid, order[i].name);
+      return fault_set(f, errno, "setns", path, "enter container");
     }
     close(fds[i]);
   }
@@ -139,45 +159,40 @@ static int join_namespaces(const struct spec *s, char *err, size_t errlen) {
 
 int exec_main(void) {
   struct spec s;
-  char *blob, err[512];
-  if (load_spec(&s, &blob)) return 125;
-  if (s.target_pid <= 0) {
-    fprintf(stderr, "berth: exec needs the container's pid\n");
-    return 125;
-  }
+  struct fault f;
+  char *blob;
+  int bad = load_spec(&s, &blob);
+  if (bad) return bad;
+  if (s.target_pid <= 0) return setup_failed(EINVAL, "spec", "", "exec needs the container's pid");
   char self[32];
   snprintf(self, sizeof self, "%d", getpid());
   /* Join the container's cgroups first, so the child is born charged. */
   for (int i = 0; i < s.ncgroups + !!s.cgroup2; i++) {
     char path[4096];
     snprintf(path, sizeof path, "%s/cgroup.procs", i < s.ncgroups ? s.cgroups[i] : s.cgroup2);
-    if (write_file(path, self)) {
-      snprintf(err, sizeof err, "write '%.300s': %s", path, strerror(errno));
-      return report_setup_failure("cannot join cgroup", err);
-    }
+    if (write_file(path, self))
+      return setup_failed(errno, "write", path, "join cgroup");
   }
   spawn_init();
-  if (join_namespaces(&s, err, sizeof err)) return report_setup_failure("cannot enter container", err);
+  if (join_namespaces(&s, &f)) return report_setup_failure(&f);
   int errp[2];
-  if (pipe2(errp, O_CLOEXEC)) return 125;
+  if (pipe2(errp, O_CLOEXEC)) return setup_failed(errno, "pipe2", "", "");
   pid_t pid = fork(); /* the pid namespace applies to children only */
   if (pid == 0) {
     close(errp[0]);
     if (s.userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
-      child_fail(errp[1], "setresuid", NULL);
-    if (chdir(s.cwd ? s.cwd : "/") < 0) child_fail(errp[1], "chdir", s.cwd ? s.cwd : "/");
+      child_fail(errp[1], "setresuid", NULL, NULL);
+    if (chdir(s.cwd ? s.cwd : "/") < 0)
+      child_fail(errp[1], "chdir", s.cwd ? s.cwd : "/", "working directory");
     child_apply_security(&s, errp[1]);
     child_exec(&s, errp[1]);
   }
   close(errp[1]);
-  if (pid < 0) {
-    fprintf(stderr, "berth: fork: %s\n", strerror(errno));
-    return 125;
-  }
+  if (pid < 0) return setup_failed(errno, "fork", "", "");
   forward_to = pid;
   forward_signals();
-  int failed = read_child_error(errp[0], err, sizeof err);
+  int failed = read_child_error(errp[0], &f);
   int status = wait_status(pid);
-  if (failed) return report_setup_failure("cannot exec in container", err);
+  if (failed) return report_setup_failure(&f);
   return exit_code(status);
 }

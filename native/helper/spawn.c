@@ -24,8 +24,12 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <stdint.h>
 #include <unistd.h>
 
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
@@ -65,21 +69,16 @@ static int mkdir_p(const char *path) {
   return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
 
-int cgroups_prepare(const struct spec *s, char *err, size_t errlen) {
+int cgroups_prepare(const struct spec *s, struct fault *f) {
   for (int i = 0; i < s->ncgroups; i++)
-    if (mkdir_p(s->cgroups[i])) {
-      snprintf(err, errlen, "mkdir '%s': %s", s->cgroups[i], strerror(errno));
-      return -1;
-    }
-  if (s->cgroup2 && mkdir_p(s->cgroup2)) {
-    snprintf(err, errlen, "mkdir '%s': %s", s->cgroup2, strerror(errno));
-    return -1;
-  }
+    if (mkdir_p(s->cgroups[i])) return fault_set(f, errno, "mkdir", s->cgroups[i], "cgroup");
+  if (s->cgroup2 && mkdir_p(s->cgroup2))
+    return fault_set(f, errno, "mkdir", s->cgroup2, "cgroup");
   for (int i = 0; i < s->nwrites; i++)
     if (write_file(s->writes[i].path, s->writes[i].value)) {
-      snprintf(err, errlen, "write '%s' = '%s': %s", s->writes[i].path, s->writes[i].value,
-               strerror(errno));
-      return -1;
+      char detail[160];
+      snprintf(detail, sizeof detail, "set limit to '%.120s'", s->writes[i].value);
+      return fault_set(f, errno, "write", s->writes[i].path, detail);
     }
   return 0;
 }
@@ -115,23 +114,17 @@ static size_t scopy(char *dst, size_t cap, size_t at, const char *src) {
   return at;
 }
 
-void child_fail(int errfd, const char *what, const char *path) {
-  struct child_error e;
-  e.err = errno;
-  size_t n = scopy(e.what, sizeof e.what, 0, what);
-  if (path) {
-    n = scopy(e.what, sizeof e.what, n, " '");
-    n = scopy(e.what, sizeof e.what, n, path);
-    scopy(e.what, sizeof e.what, n, "'");
-  }
-  ssize_t ignored = write(errfd, &e, sizeof e);
+void child_fail(int errfd, const char *syscall, const char *path, const char *detail) {
+  struct fault f;
+  fault_set(&f, errno, syscall, path, detail);
+  ssize_t ignored = write(errfd, &f, sizeof f);
   (void)ignored;
   _exit(127);
 }
 
-#define CHECK(expr, what, path) \
-  do {                          \
-    if ((expr) < 0) child_fail(errfd, what, path); \
+#define CHECK(expr, syscall, path, detail) \
+  do {                                     \
+    if ((expr) < 0) child_fail(errfd, syscall, path, detail); \
   } while (0)
 
 static void bind_device(int errfd, const char *name) {
@@ -139,30 +132,30 @@ static void bind_device(int errfd, const char *name) {
   scopy(host, sizeof host, 5, name);
   scopy(inside, sizeof inside, 4, name);
   int fd = open(inside, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
-  CHECK(fd, "create device node", inside);
+  CHECK(fd, "open", inside, "create device node");
   close(fd);
-  CHECK(mount(host, inside, NULL, MS_BIND, NULL), "bind device", host);
+  CHECK(mount(host, inside, NULL, MS_BIND, NULL), "mount", host, "bind device");
 }
 
 static void mount_dev(const struct spec *s, int errfd) {
   const unsigned long nsd = MS_NOSUID | MS_NOEXEC | MS_NODEV;
   mkdir("dev", 0755);
   CHECK(mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"),
-        "mount tmpfs", "/dev");
+        "mount", "/dev", "tmpfs");
   for (int i = 0; i < s->ndevices; i++) bind_device(errfd, s->devices[i]);
-  CHECK(mkdir("dev/pts", 0755), "mkdir", "/dev/pts");
+  CHECK(mkdir("dev/pts", 0755), "mkdir", "/dev/pts", NULL);
   CHECK(mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
               "newinstance,ptmxmode=0666,mode=0620"),
-        "mount devpts", "/dev/pts");
-  CHECK(symlink("pts/ptmx", "dev/ptmx"), "symlink", "/dev/ptmx");
-  CHECK(mkdir("dev/shm", 01777), "mkdir", "/dev/shm");
-  CHECK(mount("shm", "dev/shm", "tmpfs", nsd, "mode=1777,size=65536k"), "mount tmpfs",
-        "/dev/shm");
+        "mount", "/dev/pts", "devpts");
+  CHECK(symlink("pts/ptmx", "dev/ptmx"), "symlink", "/dev/ptmx", NULL);
+  CHECK(mkdir("dev/shm", 01777), "mkdir", "/dev/shm", NULL);
+  CHECK(mount("shm", "dev/shm", "tmpfs", nsd, "mode=1777,size=65536k"), "mount", "/dev/shm",
+        "tmpfs");
   if (mkdir("dev/mqueue", 0755) == 0) mount("mqueue", "dev/mqueue", "mqueue", nsd, NULL);
-  CHECK(symlink("/proc/self/fd", "dev/fd"), "symlink", "/dev/fd");
-  CHECK(symlink("/proc/self/fd/0", "dev/stdin"), "symlink", "/dev/stdin");
-  CHECK(symlink("/proc/self/fd/1", "dev/stdout"), "symlink", "/dev/stdout");
-  CHECK(symlink("/proc/self/fd/2", "dev/stderr"), "symlink", "/dev/stderr");
+  CHECK(symlink("/proc/self/fd", "dev/fd"), "symlink", "/dev/fd", NULL);
+  CHECK(symlink("/proc/self/fd/0", "dev/stdin"), "symlink", "/dev/stdin", NULL);
+  CHECK(symlink("/proc/self/fd/1", "dev/stdout"), "symlink", "/dev/stdout", NULL);
+  CHECK(symlink("/proc/self/fd/2", "dev/stderr"), "symlink", "/dev/stderr", NULL);
 }
 
 static void mount_sys(int errfd) {
@@ -171,8 +164,9 @@ static void mount_sys(int errfd) {
   if (mount("sysfs", "sys", "sysfs", flags, NULL) == 0) return;
   /* Without owning the netns (user namespace joining a prepared netns) the
    * kernel refuses a new sysfs: expose the host's read-only instead. */
-  CHECK(mount("/sys", "sys", NULL, MS_BIND | MS_REC, NULL), "bind", "/sys");
-  CHECK(mount(NULL, "sys", NULL, MS_BIND | MS_REMOUNT | flags, NULL), "remount ro", "/sys");
+  CHECK(mount("/sys", "sys", NULL, MS_BIND | MS_REC, NULL), "mount", "/sys", "bind");
+  CHECK(mount(NULL, "sys", NULL, MS_BIND | MS_REMOUNT | flags, NULL), "mount", "/sys",
+        "remount read-only");
 }
 
 static void mask_and_protect(const struct spec *s, int errfd) {
@@ -180,50 +174,52 @@ static void mask_and_protect(const struct spec *s, int errfd) {
     struct stat st;
     if (stat(s->masks[i], &st) < 0) continue;
     if (S_ISDIR(st.st_mode))
-      CHECK(mount("tmpfs", s->masks[i], "tmpfs", MS_RDONLY, "size=0"), "mask", s->masks[i]);
+      CHECK(mount("tmpfs", s->masks[i], "tmpfs", MS_RDONLY, "size=0"), "mount", s->masks[i],
+            "mask");
     else
-      CHECK(mount("/dev/null", s->masks[i], NULL, MS_BIND, NULL), "mask", s->masks[i]);
+      CHECK(mount("/dev/null", s->masks[i], NULL, MS_BIND, NULL), "mount", s->masks[i], "mask");
   }
   for (int i = 0; i < s->nreadonly; i++) {
     if (mount(s->readonly[i], s->readonly[i], NULL, MS_BIND | MS_REC, NULL) < 0) {
       if (errno == ENOENT) continue;
-      child_fail(errfd, "bind", s->readonly[i]);
+      child_fail(errfd, "mount", s->readonly[i], "bind");
     }
     CHECK(mount(NULL, s->readonly[i], NULL,
                 MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
-          "remount ro", s->readonly[i]);
+          "mount", s->readonly[i], "remount read-only");
   }
 }
 
 static void loopback_up(int errfd) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  CHECK(fd, "socket", NULL);
+  CHECK(fd, "socket", NULL, "loopback");
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   scopy(ifr.ifr_name, sizeof ifr.ifr_name, 0, "lo");
-  CHECK(ioctl(fd, SIOCGIFFLAGS, &ifr), "SIOCGIFFLAGS", "lo");
+  CHECK(ioctl(fd, SIOCGIFFLAGS, &ifr), "ioctl", "lo", "SIOCGIFFLAGS");
   ifr.ifr_flags |= IFF_UP;
-  CHECK(ioctl(fd, SIOCSIFFLAGS, &ifr), "SIOCSIFFLAGS", "lo");
+  CHECK(ioctl(fd, SIOCSIFFLAGS, &ifr), "ioctl", "lo", "SIOCSIFFLAGS");
   close(fd);
 }
 
 static void setup_root(const struct spec *s, int errfd) {
   if (s->overlay_opts)
-    CHECK(mount("overlay", s->rootfs, "overlay", MS_NODEV, s->overlay_opts), "mount overlay",
-          s->rootfs);
+    CHECK(mount("overlay", s->rootfs, "overlay", MS_NODEV, s->overlay_opts), "mount", s->rootfs,
+          "overlay root");
   else
-    CHECK(mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL), "bind rootfs", s->rootfs);
-  CHECK(chdir(s->rootfs), "chdir", s->rootfs);
+    CHECK(mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL), "mount", s->rootfs,
+          "bind root");
+  CHECK(chdir(s->rootfs), "chdir", s->rootfs, NULL);
   mkdir("proc", 0555);
-  CHECK(mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mount proc",
-        "/proc");
+  CHECK(mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mount", "/proc",
+        "proc");
   mount_sys(errfd);
   mount_dev(s, errfd);
   /* pivot_root(".", ".") stacks the old root on top of the new one; the
    * lazy unmount then drops it without needing a put_old directory. */
-  CHECK(syscall(SYS_pivot_root, ".", "."), "pivot_root", s->rootfs);
-  CHECK(umount2(".", MNT_DETACH), "umount old root", NULL);
-  CHECK(chdir("/"), "chdir", "/");
+  CHECK(syscall(SYS_pivot_root, ".", "."), "pivot_root", s->rootfs, NULL);
+  CHECK(umount2(".", MNT_DETACH), "umount2", "/", "old root");
+  CHECK(chdir("/"), "chdir", "/", NULL);
   mask_and_protect(s, errfd);
 }
 
@@ -232,8 +228,9 @@ void child_apply_security(const struct spec *s, int errfd) {
   for (int cap = 0; cap <= last_cap; cap++)
     if (!(s->caps & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
         errno != EINVAL)
-      child_fail(errfd, "drop capability from bounding set", NULL);
-  CHECK(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient caps", NULL);
+      child_fail(errfd, "prctl", NULL, "PR_CAPBSET_DROP");
+  CHECK(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "prctl", NULL,
+        "PR_CAP_AMBIENT_CLEAR_ALL");
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);
@@ -241,11 +238,11 @@ void child_apply_security(const struct spec *s, int errfd) {
     uint32_t word = (uint32_t)(s->caps >> (32 * i));
     data[i].effective = data[i].permitted = data[i].inheritable = word;
   }
-  CHECK(syscall(SYS_capset, &hdr, data), "capset", NULL);
-  CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs", NULL);
+  CHECK(syscall(SYS_capset, &hdr, data), "capset", NULL, NULL);
+  CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl", NULL, "PR_SET_NO_NEW_PRIVS");
   if (s->seccomp) {
     struct sock_fprog prog = {s->seccomp_len, s->seccomp};
-    CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), "seccomp", NULL);
+    CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), "prctl", NULL, "PR_SET_SECCOMP");
   }
 }
 
@@ -260,7 +257,7 @@ void child_exec(const struct spec *s, int errfd) {
   const char *cmd = s->argv[0];
   if (strchr(cmd, '/')) {
     execve(cmd, (char *const *)s->argv, (char *const *)s->env);
-    child_fail(errfd, "execve", cmd);
+    child_fail(errfd, "execve", cmd, NULL);
   }
   int saved = ENOENT;
   for (const char *p = env_path(s); *p;) {
@@ -277,7 +274,7 @@ void child_exec(const struct spec *s, int errfd) {
     p = end ? end + 1 : p + len;
   }
   errno = saved;
-  child_fail(errfd, "execve", cmd);
+  child_fail(errfd, "execve", cmd, NULL);
 }
 
 static void child_main(const struct spec *s, const struct spawn_stdio *io, const int *idmapped,
@@ -295,9 +292,10 @@ static void child_main(const struct spec *s, const struct spawn_stdio *io, const
   signal(SIGHUP, SIG_DFL);
   /* Unshared only now that the parent has moved us into our cgroups, so the
    * namespace's root is the container's own cgroup. */
-  if (s->clone_flags & CLONE_NEWCGROUP) CHECK(unshare(CLONE_NEWCGROUP), "unshare cgroup ns", NULL);
+  if (s->clone_flags & CLONE_NEWCGROUP)
+    CHECK(unshare(CLONE_NEWCGROUP), "unshare", NULL, "CLONE_NEWCGROUP");
   if (s->clone_flags & CLONE_NEWNS)
-    CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private", NULL);
+    CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "mount", "/", "make private");
   /* Attach each id-mapped image layer, in this namespace only, where the
    * overlay expects it: the image's root-owned files then belong to the
    * container's root. Done while we still act as the host's root for path
@@ -305,89 +303,82 @@ static void child_main(const struct spec *s, const struct spawn_stdio *io, const
    * private checkout, say) stay reachable. */
   for (int i = 0; idmapped && i < s->nlower; i++)
     CHECK(move_mount(idmapped[i], "", AT_FDCWD, s->lower[i], MOVE_MOUNT_F_EMPTY_PATH),
-          "attach id-mapped layer", s->lower[i]);
+          "move_mount", s->lower[i], "attach id-mapped layer");
   if (s->clone_flags & CLONE_NEWUSER) {
-    CHECK(setresgid(0, 0, 0), "setresgid", NULL);
-    CHECK(setresuid(0, 0, 0), "setresuid", NULL);
+    CHECK(setresgid(0, 0, 0), "setresgid", NULL, NULL);
+    CHECK(setresuid(0, 0, 0), "setresuid", NULL, NULL);
   } else {
-    CHECK(setgroups(0, NULL), "setgroups", NULL);
+    CHECK(setgroups(0, NULL), "setgroups", NULL, NULL);
   }
   if (s->clone_flags & CLONE_NEWNS) setup_root(s, errfd);
   if (s->hostname && (s->clone_flags & CLONE_NEWUTS))
-    CHECK(sethostname(s->hostname, strlen(s->hostname)), "sethostname", s->hostname);
+    CHECK(sethostname(s->hostname, strlen(s->hostname)), "sethostname", s->hostname, NULL);
   if (s->loopback_up) loopback_up(errfd);
-  CHECK(setsid(), "setsid", NULL);
-  if (io->in >= 0) CHECK(dup2(io->in, 0), "dup2 stdin", NULL);
-  if (io->out >= 0) CHECK(dup2(io->out, 1), "dup2 stdout", NULL);
-  if (io->err >= 0) CHECK(dup2(io->err, 2), "dup2 stderr", NULL);
-  CHECK(chdir(s->cwd ? s->cwd : "/"), "chdir", s->cwd ? s->cwd : "/");
+  CHECK(setsid(), "setsid", NULL, NULL);
+  if (io->in >= 0) CHECK(dup2(io->in, 0), "dup2", NULL, "stdin");
+  if (io->out >= 0) CHECK(dup2(io->out, 1), "dup2", NULL, "stdout");
+  if (io->err >= 0) CHECK(dup2(io->err, 2), "dup2", NULL, "stderr");
+  CHECK(chdir(s->cwd ? s->cwd : "/"), "chdir", s->cwd ? s->cwd : "/", "working directory");
   child_apply_security(s, errfd);
   child_exec(s, errfd);
 }
 
 /* ---- parent side ---- */
 
-static pid_t do_clone(const struct spec *s, int cgroup_fd) {
+static pid_t do_clone(const struct spec *s, int cgroup_fd, int *pidfd) {
   uint64_t flags = (uint64_t)s->clone_flags;
   if (s->netns) flags &= ~(uint64_t)CLONE_NEWNET;
   flags &= ~(uint64_t)CLONE_NEWCGROUP;
   struct clone_args args;
   memset(&args, 0, sizeof args);
   args.exit_signal = SIGCHLD;
-  args.flags = flags;
+  args.flags = flags | CLONE_PIDFD;
+  args.pidfd = (uint64_t)(uintptr_t)pidfd;
   if (cgroup_fd >= 0) {
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = (uint64_t)cgroup_fd;
   }
   pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
-  if (pid < 0 && errno == ENOSYS)
+  if (pid < 0 && errno == ENOSYS) {
     pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, 0, 0, 0, 0);
+    /* Our unreaped child: its pid cannot be reused before we open it. */
+    if (pid > 0) *pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  }
   return pid;
 }
 
-static int join_cgroups(const struct spec *s, pid_t pid, int joined_v2, char *err,
-                        size_t errlen) {
+static int join_cgroups(const struct spec *s, pid_t pid, int joined_v2, struct fault *f) {
   char buf[32], path[4096];
   snprintf(buf, sizeof buf, "%d", pid);
   for (int i = 0; i < s->ncgroups + (joined_v2 ? 0 : !!s->cgroup2); i++) {
     const char *dir = i < s->ncgroups ? s->cgroups[i] : s->cgroup2;
     snprintf(path, sizeof path, "%s/cgroup.procs", dir);
-    if (write_file(path, buf)) {
-      snprintf(err, errlen, "write '%s': %s", path, strerror(errno));
-      return -1;
-    }
+    if (write_file(path, buf)) return fault_set(f, errno, "write", path, "join cgroup");
   }
   return 0;
 }
 
-
-static int write_id_maps(const struct spec *s, pid_t pid, char *err, size_t errlen) {
+static int write_id_maps(const struct spec *s, pid_t pid, struct fault *f) {
   char path[64];
   const char *files[] = {"setgroups", "uid_map", "gid_map"};
   const char *values[] = {"deny", s->uid_map, s->gid_map};
   for (int i = 0; i < 3; i++) {
     if (!values[i]) continue;
     snprintf(path, sizeof path, "/proc/%d/%s", pid, files[i]);
-    if (write_file(path, values[i])) {
-      snprintf(err, errlen, "write '%s': %s", path, strerror(errno));
-      return -1;
-    }
+    if (write_file(path, values[i])) return fault_set(f, errno, "write", path, "id map");
   }
   return 0;
 }
 
 /* An id-mapped mount needs a user namespace holding the mapping; one
  * made once per mapping by a throwaway child serves every container. */
-static int userns_for_map(const struct spec *s, char *err, size_t errlen) {
+static int userns_for_map(const struct spec *s, struct fault *f) {
   static struct { char map[64]; int fd; } cache[8];
   static int ncache;
   for (int i = 0; i < ncache; i++)
     if (!strcmp(cache[i].map, s->uid_map)) return cache[i].fd;
   int holdp[2];
-  if (pipe2(holdp, O_CLOEXEC)) {
-    snprintf(err, errlen, "pipe: %s", strerror(errno));
-    return -1;
-  }
+  if (pipe2(holdp, O_CLOEXEC)) return fault_set(f, errno, "pipe2", NULL, "user namespace");
   struct clone_args args = {.flags = CLONE_NEWUSER, .exit_signal = SIGCHLD};
   pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
   if (pid == 0) {
@@ -400,11 +391,10 @@ static int userns_for_map(const struct spec *s, char *err, size_t errlen) {
   close(holdp[0]);
   int fd = -1;
   char path[64];
-  if (pid < 0) snprintf(err, errlen, "clone user namespace: %s", strerror(errno));
-  else if (write_id_maps(s, pid, err, errlen) == 0) {
+  if (pid < 0) fault_set(f, errno, "clone3", NULL, "user namespace");
+  else if (write_id_maps(s, pid, f) == 0) {
     snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-      snprintf(err, errlen, "open '%s': %s", path, strerror(errno));
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) fault_set(f, errno, "open", path, NULL);
   }
   close(holdp[1]);
   if (pid > 0) waitpid(pid, NULL, 0);
@@ -415,52 +405,61 @@ static int userns_for_map(const struct spec *s, char *err, size_t errlen) {
   return fd;
 }
 
-static int open_idmapped_layers(const struct spec *s, int *fds, char *err, size_t errlen) {
-  int userns = userns_for_map(s, err, errlen);
+static int open_idmapped_layers(const struct spec *s, int *fds, struct fault *f) {
+  int userns = userns_for_map(s, f);
   if (userns < 0) return -1;
   for (int i = 0; i < s->nlower; i++) {
     fds[i] = open_tree(AT_FDCWD, s->idmap_source[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    if (fds[i] < 0) return fault_set(f, errno, "open_tree", s->idmap_source[i], "id-map layer");
     struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
-    if (fds[i] < 0 ||
-        mount_setattr(fds[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
-      snprintf(err, errlen, "id-map layer '%s': %s", s->idmap_source[i], strerror(errno));
-      return -1;
-    }
+    if (mount_setattr(fds[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+      return fault_set(f, errno, "mount_setattr", s->idmap_source[i], "id-map layer");
   }
   return 0;
 }
 
+/* The child is still waiting on the sync pipe: nothing of it ran. */
+static void discard_child(pid_t pid, int pidfd) {
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  if (pidfd >= 0) close(pidfd);
+}
+
 int spawn_container(const struct spec *s, const struct spawn_stdio *io, struct spawned *out,
-                    char *err, size_t errlen) {
+                    struct fault *f) {
   int idmapped[SPEC_MAX_LIST];
   int use_idmap = (s->clone_flags & CLONE_NEWUSER) && s->uid_map && s->nidmap_source > 0;
   for (int i = 0; i < SPEC_MAX_LIST; i++) idmapped[i] = -1;
-  int syncp[2] = {-1, -1}, errp[2] = {-1, -1}, cgfd = -1, netfd = -1;
+  int syncp[2] = {-1, -1}, errp[2] = {-1, -1}, cgfd = -1, netfd = -1, pidfd = -1;
   int rc = -1;
   pid_t pid = -1;
-  if (cgroups_prepare(s, err, errlen)) goto fail;
-  if (use_idmap && open_idmapped_layers(s, idmapped, err, errlen)) goto fail;
+  if (cgroups_prepare(s, f)) goto fail;
+  if (use_idmap && open_idmapped_layers(s, idmapped, f)) goto fail;
   if (pipe2(syncp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
-    snprintf(err, errlen, "pipe: %s", strerror(errno));
+    fault_set(f, errno, "pipe2", NULL, NULL);
     goto fail;
   }
   if (s->cgroup2 && (cgfd = open(s->cgroup2, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-    snprintf(err, errlen, "open '%s': %s", s->cgroup2, strerror(errno));
+    fault_set(f, errno, "open", s->cgroup2, "cgroup");
     goto fail;
   }
   /* Joining a prepared netns from inside a new user namespace is refused
    * (the netns belongs to the host's), so the single-threaded helper steps
    * into it for the clone and back out right after. */
   if (s->netns) {
-    if ((netfd = open(s->netns, O_RDONLY | O_CLOEXEC)) < 0 || setns(netfd, CLONE_NEWNET) < 0) {
-      snprintf(err, errlen, "join netns '%s': %s", s->netns, strerror(errno));
+    if ((netfd = open(s->netns, O_RDONLY | O_CLOEXEC)) < 0) {
+      fault_set(f, errno, "open", s->netns, "network namespace");
+      goto fail;
+    }
+    if (setns(netfd, CLONE_NEWNET) < 0) {
+      fault_set(f, errno, "setns", s->netns, "network namespace");
       goto fail;
     }
   }
-  pid = do_clone(s, cgfd);
+  pid = do_clone(s, cgfd, &pidfd);
   int joined_v2 = 1;
   if (pid < 0 && cgfd >= 0 && (errno == EINVAL || errno == EOPNOTSUPP || errno == E2BIG)) {
-    pid = do_clone(s, -1);
+    pid = do_clone(s, -1, &pidfd);
     joined_v2 = 0;
   }
   if (pid == 0) {
@@ -469,29 +468,35 @@ int spawn_container(const struct spec *s, const struct spawn_stdio *io, struct s
     child_main(s, io, use_idmap ? idmapped : NULL, syncp[0], errp[1]);
   }
   int clone_errno = errno;
-  if (s->netns && setns(host_netns_fd, CLONE_NEWNET) < 0) abort(); /* never run in the wrong netns */
+  if (s->netns && setns(host_netns_fd, CLONE_NEWNET) < 0) {
+    /* Every later clone would land in this container's network: stop here,
+     * and let the keeper start a clean monitor, which takes the running
+     * containers over. */
+    fprintf(stderr, "berth-monitor: cannot return to the host network namespace: %s\n",
+            strerror(errno));
+    _exit(70);
+  }
   if (pid < 0) {
-    snprintf(err, errlen, "clone: %s", strerror(clone_errno));
+    fault_set(f, clone_errno, "clone3", NULL, NULL);
     goto fail;
   }
   close(syncp[0]);
   close(errp[1]);
   syncp[0] = errp[1] = -1;
-  if (join_cgroups(s, pid, joined_v2 && cgfd >= 0, err, errlen) ||
-      ((s->clone_flags & CLONE_NEWUSER) && write_id_maps(s, pid, err, errlen))) {
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    pid = -1;
+  if (join_cgroups(s, pid, joined_v2 && cgfd >= 0, f) ||
+      ((s->clone_flags & CLONE_NEWUSER) && write_id_maps(s, pid, f))) {
+    discard_child(pid, pidfd);
+    pidfd = -1;
     goto fail;
   }
   if (write(syncp[1], "1", 1) != 1) {
-    snprintf(err, errlen, "release child: %s", strerror(errno));
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    pid = -1;
+    fault_set(f, errno, "write", NULL, "release child");
+    discard_child(pid, pidfd);
+    pidfd = -1;
     goto fail;
   }
   out->pid = pid;
+  out->pidfd = pidfd;
   out->error_fd = errp[0];
   errp[0] = -1;
   rc = 0;
@@ -508,23 +513,13 @@ fail:
   return rc;
 }
 
-/* Returns 0 when the pipe closed without a report (exec succeeded), 1 with
- * msg filled when the child reported a failure. */
-int read_child_error(int fd, char *msg, size_t msglen) {
-  struct child_error e;
+int read_child_error(int fd, struct fault *f) {
   ssize_t n;
-  do n = read(fd, &e, sizeof e);
+  do n = read(fd, f, sizeof *f);
   while (n < 0 && errno == EINTR);
-  if (n != (ssize_t)sizeof e) return 0;
-  e.what[sizeof e.what - 1] = 0;
-  snprintf(msg, msglen, "%s: %s", e.what, strerror(e.err));
+  if (n != (ssize_t)sizeof *f) return 0;
+  f->syscall[sizeof f->syscall - 1] = 0;
+  f->path[sizeof f->path - 1] = 0;
+  f->detail[sizeof f->detail - 1] = 0;
   return 1;
-}
-
-/* The shell's convention, which `docker run` follows too: 127 when the
- * command does not exist, 126 when it cannot be executed, 125 for any
- * other failure to set the container up. */
-int setup_failure_exit_code(const char *msg) {
-  if (strncmp(msg, "execve", 6)) return 125;
-  return strstr(msg, strerror(ENOENT)) ? 127 : 126;
 }

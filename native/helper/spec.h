@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <linux/filter.h>
 
+#include "fault.h"
+
 #define SPEC_MAX_LIST 64
 
 struct spec_write {
@@ -63,9 +65,15 @@ struct spec {
   int userns;     /* exec: the container has a user namespace */
 };
 
+/* A record is the part of a spec the keeper stores so that a new monitor
+ * can take a running container over: no command, no namespaces. */
+#define SPEC_RECORD 1
+
 /* Parses buf[0..len) in place (the spec points into buf). Returns 0, or -1
- * with a message in err. */
-int spec_parse(char *buf, size_t len, struct spec *s, char *err, size_t errlen);
+ * with f filled. */
+int spec_parse(char *buf, size_t len, struct spec *s, int flags, struct fault *f);
+/* The record of s (a malloc'd spec blob), or NULL when out of memory. */
+char *spec_record(const struct spec *s, size_t *len);
 void spec_free(struct spec *s);
 
 #endif
