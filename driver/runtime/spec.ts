@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import type { CgroupPlan, Limits } from './cgroups';
+import type { SpecKey } from './monitor-protocol';
 import { compileSeccomp } from './seccomp';
 import { capabilityMask, DEFAULT_ENV, DEVICES, MASKED_PATHS, READONLY_PATHS } from './security';
 
@@ -105,14 +106,14 @@ export function validateConfig(c: ContainerConfig): void {
 
 class SpecWriter {
   private parts: string[] = [];
-  add(key: string, value: string | number): this {
+  add(key: SpecKey, value: string | number): this {
     // A NUL would shift every later pair (exec args, env and cwd are not
     // validated elsewhere), letting a value smuggle in keys such as caps.
     if (String(value).includes('\0')) throw new InvalidArgumentError(`${key}: value contains NUL`);
     this.parts.push(key, String(value));
     return this;
   }
-  addAll(key: string, values: readonly string[]): this {
+  addAll(key: SpecKey, values: readonly string[]): this {
     for (const v of values) this.add(key, v);
     return this;
   }
