@@ -23,7 +23,7 @@ import {
   startCompute,
   stopProcess,
 } from './compute-harness';
-import { needsRoot, processAlive, tempStateDir, waitFor } from './harness';
+import { needsRoot, processAlive, tempStateDir, waitFor, runName } from './harness';
 
 const COMPUTE_VERSION = '6.0';
 
@@ -38,12 +38,12 @@ async function withNode(
     restart: (signal?: NodeJS.Signals) => Promise<void>;
   }) => Promise<void>,
 ) {
-  const vhost = `berth-it-${name}-${process.pid}`;
+  const vhost = runName(name);
   const node: ComputeNode = {
-    host: `berth-it-${name}-${process.pid}`,
+    host: vhost,
     stateDir: tempStateDir(name),
     statusPort: 20000 + ((process.pid + name.length * 7) % 20000),
-    cgroupParent: `berth-it-${name}-${process.pid}`,
+    cgroupParent: vhost,
     url: createVhost(vhost),
     durable,
   };

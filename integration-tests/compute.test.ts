@@ -21,7 +21,7 @@ import {
   startCompute,
   stopProcess,
 } from './compute-harness';
-import { needsRoot, processAlive, tempStateDir, waitFor } from './harness';
+import { needsRoot, processAlive, tempStateDir, waitFor, runName } from './harness';
 
 const PYTHON = '/usr/bin/python3';
 const PEER = path.join(__dirname, '..', '..', 'integration-tests', 'fixtures', 'nova_peer.py');
@@ -30,9 +30,9 @@ const skip = needsRoot() ?? (fs.existsSync(PYTHON) ? undefined : 'Debian python3
 type PeerLine = Record<string, unknown> & { kind: string };
 
 describe('berth compute with oslo.messaging peers', { skip }, () => {
-  const vhost = `berth-it-compute-${process.pid}`;
+  const vhost = runName('compute');
   const exchange = 'nova';
-  const host = `berth-it-node-${process.pid}`;
+  const host = runName('node');
   const statusPort = 20000 + (process.pid % 20000);
   const stateDir = tempStateDir('compute');
   const seen: PeerLine[] = [];
@@ -71,7 +71,7 @@ describe('berth compute with oslo.messaging peers', { skip }, () => {
     stateDir,
     statusPort,
     url: '',
-    cgroupParent: `berth-it-compute-${process.pid}`,
+    cgroupParent: runName('compute'),
   };
 
   before(async () => {

@@ -23,7 +23,7 @@ import {
   type LifecycleEvent,
   PowerState,
 } from '../driver/virt/driver';
-import { imageTar, needsRoot, tempStateDir, waitFor } from './harness';
+import { imageTar, needsRoot, tempStateDir, waitFor, runName } from './harness';
 
 const skip = needsRoot();
 
@@ -60,7 +60,7 @@ class DriverHost {
 
   constructor(name: string) {
     this.stateDir = tempStateDir(name);
-    this.cgroupParent = `berth-it-${name}-${process.pid}`;
+    this.cgroupParent = runName(name);
     this.images = new LocalImageStore(path.join(this.stateDir, 'images'));
     this.compute = berthSchema.validate({
       compute: { stop_timeout: 5, cgroup_parent: this.cgroupParent },

@@ -21,13 +21,13 @@ import { ConflictError, NotFoundError } from '../driver/errors';
 import { AmqpTransport, type AmqpTransportOptions } from '../messaging/amqp-transport';
 import { decodeBody, encodeEnvelope } from '../messaging/envelope';
 import { MessagingTimeout, RemoteError, type Endpoint, type Server } from '../messaging/transport';
-import { projectRoot, waitFor } from './harness';
+import { projectRoot, waitFor, runName } from './harness';
 
 const BROKER = 'rabbit://guest:guest@127.0.0.1:5672/';
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672/';
 const PYTHON = '/usr/bin/python3';
 const FIXTURES = path.join(projectRoot, 'integration-tests', 'fixtures');
-const RUN = `berth-it-${process.pid}`;
+const RUN = runName('messaging');
 const JSON_PROPERTIES = { contentType: 'application/json', contentEncoding: 'utf-8' };
 
 type Line = Record<string, unknown>;

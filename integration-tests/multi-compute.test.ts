@@ -19,7 +19,7 @@ import { cgroupPids, detectCgroupLayout, planCgroups } from '../driver/runtime/c
 import { ContainerRuntime } from '../driver/runtime/runtime';
 import { createVhost, rabbitmqctl, stopProcess } from './compute-harness';
 import { assertRunning, freePort, spawnBerth, writeConfig } from './fixtures/berth-processes';
-import { imageTar, needsRoot, tempStateDir, waitFor } from './harness';
+import { imageTar, needsRoot, tempStateDir, waitFor, runName } from './harness';
 
 const REPORT_INTERVAL = 2;
 /** service_down_time's default: two missed heartbeats. */
@@ -63,15 +63,17 @@ function assertActive(servers: Server[]): void {
 }
 
 describe('one berth api, three berth computes', { skip: needsRoot() }, () => {
-  const tag = `multi-${process.pid}`;
-  const vhost = `berth-it-${tag}`;
+  const vhost = runName('multi');
   const root = tempStateDir('multi');
-  const nodes: Node[] = ['a', 'b', 'c'].map((name) => ({
-    host: `berth-it-${tag}-${name}`,
-    stateDir: path.join(root, name),
-    cgroupParent: `berth-it-${tag}-${name}`,
-    configFile: path.join(root, `compute-${name}.conf`),
-  }));
+  const nodes: Node[] = ['a', 'b', 'c'].map((name) => {
+    const tag = runName(`multi-${name}`);
+    return {
+      host: tag,
+      stateDir: path.join(root, name),
+      cgroupParent: tag,
+      configFile: path.join(root, `compute-${name}.conf`),
+    };
+  });
   const victim = nodes[2];
   let transportUrl: string;
   let api: ChildProcess | undefined;
@@ -148,7 +150,7 @@ describe('one berth api, three berth computes', { skip: needsRoot() }, () => {
       // Three hosts of this machine's CPUs must take 30 one-vCPU servers with room to spare.
       DEFAULT: {
         ...common,
-        host: `berth-it-${tag}-api`,
+        host: runName('multi-api'),
         state_path: path.join(root, 'api'),
         cpu_allocation_ratio: 32,
       },
@@ -205,7 +207,7 @@ describe('one berth api, three berth computes', { skip: needsRoot() }, () => {
     // Root disks of 0 GB skip the per-instance loop-mounted file system: builds stay quick.
     const flavor = await request('POST', '/v2.1/flavors', {
       token: ADMIN,
-      body: { flavor: { name: `it.${tag}`, ram: 64, vcpus: 1, disk: 0 } },
+      body: { flavor: { name: `it.${vhost}`, ram: 64, vcpus: 1, disk: 0 } },
     });
     assert.equal(flavor.status, 200, JSON.stringify(flavor.body));
     flavorId = flavor.body.flavor.id;

@@ -17,7 +17,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { apiClient } from '../api/testing';
 import { detectCgroupLayout } from '../driver/runtime/cgroups';
 import { cleanUpNode, createVhost, stopProcess } from './compute-harness';
-import { berthCli, imageTar, needsRoot, processAlive, tempStateDir, waitFor } from './harness';
+import { berthCli, imageTar, needsRoot, processAlive, tempStateDir, waitFor, runName } from './harness';
 
 const OPENSTACK = '/usr/bin/openstack';
 const ADMIN = 'admin:admin';
@@ -47,7 +47,7 @@ async function freePort(): Promise<number> {
 }
 
 describe('python-openstackclient against berth all-in-one', { skip, concurrency: true }, () => {
-  const tag = `berth-it-osc-${process.pid}`;
+  const tag = runName('osc');
   const host = tag;
   const cgroupParent = tag;
   const vhost = tag;

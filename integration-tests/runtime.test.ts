@@ -11,17 +11,18 @@ import { InvalidArgumentError, NotFoundError } from '../driver/errors';
 import { detectCgroupLayout } from '../driver/runtime/cgroups';
 import { ContainerRuntime } from '../driver/runtime/runtime';
 import type { ContainerConfig } from '../driver/runtime/spec';
-import { containerConfig, needsRoot, tempStateDir, waitFor } from './harness';
+import { containerConfig, needsRoot, tempStateDir, waitFor, runName } from './harness';
 
 const skip = needsRoot();
 
 describe('container runtime', { skip }, () => {
   let rt: ContainerRuntime;
   let stateDir: string;
+  const cgroupParent = runName('runtime');
 
   before(async () => {
     stateDir = tempStateDir('runtime');
-    rt = await ContainerRuntime.open({ stateDir, cgroupParent: `berth-it-${process.pid}` });
+    rt = await ContainerRuntime.open({ stateDir, cgroupParent });
   });
 
   after(async () => {
@@ -367,7 +368,7 @@ describe('container runtime', { skip }, () => {
     const layout = detectCgroupLayout();
     for (const id of [missingCommand.id, missingRoot.id]) {
       for (const mount of layout.v1.values())
-        assert.ok(!fs.existsSync(path.join(mount, `berth-it-${process.pid}`, id)));
+        assert.ok(!fs.existsSync(path.join(mount, cgroupParent, id)));
     }
   });
 });
@@ -376,9 +377,10 @@ describe('container runtime without cgroup2 (pure v1 layout)', { skip }, () => {
   test('freezer, limits and OOM work through the v1 controllers alone', async () => {
     const stateDir = tempStateDir('v1');
     const layout = { ...detectCgroupLayout(), v2: undefined };
+    const cgroupParent = runName('v1');
     const rt = await ContainerRuntime.open({
       stateDir,
-      cgroupParent: `berth-it-v1-${process.pid}`,
+      cgroupParent,
       cgroupLayout: layout,
     });
     try {
@@ -386,7 +388,7 @@ describe('container runtime without cgroup2 (pure v1 layout)', { skip }, () => {
       await rt.run(config);
       const freezerState = path.join(
         layout.v1.get('freezer')!,
-        `berth-it-v1-${process.pid}`,
+        cgroupParent,
         config.id,
         'freezer.state',
       );
@@ -412,7 +414,7 @@ test(
   { skip, timeout: 30000 },
   async () => {
     const stateDir = tempStateDir('adopt-race');
-    const opts = { stateDir, cgroupParent: `berth-it-adopt-${process.pid}` };
+    const opts = { stateDir, cgroupParent: runName('adopt-race') };
     let rt = await ContainerRuntime.open(opts);
     try {
       // The kill races the monitor's list reply: repeated, so that the

@@ -10,14 +10,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ContainerRuntime } from '../driver/runtime/runtime';
-import { needsRoot, processAlive, tempStateDir, waitFor } from './harness';
+import { needsRoot, processAlive, tempStateDir, waitFor, runName } from './harness';
 
 test(
   'kill -9 of the berth process leaves containers running; a new process re-adopts them',
   { skip: needsRoot() },
   async () => {
     const stateDir = tempStateDir('survival');
-    const cgroupParent = `berth-it-survival-${process.pid}`;
+    const cgroupParent = runName('survival');
     const holder = spawn(
       process.execPath,
       [path.join(__dirname, 'fixtures', 'hold-containers.js'), stateDir, cgroupParent],
