@@ -18,6 +18,7 @@ import {
   importImage,
   instanceStatus,
   novaInstance,
+  type RunningCompute,
   startCompute,
   stopProcess,
 } from './compute-harness';
@@ -33,11 +34,10 @@ describe('berth compute with oslo.messaging peers', { skip }, () => {
   const vhost = runName('compute');
   const exchange = 'nova';
   const host = runName('node');
-  const statusPort = 20000 + (process.pid % 20000);
   const stateDir = tempStateDir('compute');
   const seen: PeerLine[] = [];
   let controlPlane: ChildProcess;
-  let compute: ChildProcess;
+  let compute: RunningCompute | undefined;
   let imageId: string;
 
   function peer(
@@ -58,7 +58,7 @@ describe('berth compute with oslo.messaging peers', { skip }, () => {
   }
 
   const status = async (uuid: string) => {
-    const r = await instanceStatus(statusPort, uuid);
+    const r = await instanceStatus(compute!.statusUrl, uuid);
     return { code: r.code, body: { instance: r.instance as unknown as Record<string, unknown> } };
   };
   const instance = (uuid: string, id: number) => novaInstance(uuid, id, imageId);
@@ -69,7 +69,6 @@ describe('berth compute with oslo.messaging peers', { skip }, () => {
   const node = {
     host,
     stateDir,
-    statusPort,
     url: '',
     cgroupParent: runName('compute'),
   };
@@ -92,7 +91,7 @@ describe('berth compute with oslo.messaging peers', { skip }, () => {
   });
 
   after(async () => {
-    await stopProcess(compute);
+    await stopProcess(compute?.child);
     controlPlane?.stdin?.end();
     if (controlPlane && controlPlane.exitCode === null) await once(controlPlane, 'exit');
     await cleanUpNode(node, vhost);

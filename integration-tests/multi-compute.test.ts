@@ -18,7 +18,7 @@ import { LocalImageStore } from '../driver/image/local-image-store';
 import { cgroupPids, detectCgroupLayout, planCgroups } from '../driver/runtime/cgroups';
 import { ContainerRuntime } from '../driver/runtime/runtime';
 import { createVhost, rabbitmqctl, stopProcess } from './compute-harness';
-import { assertRunning, freePort, spawnBerth, writeConfig } from './fixtures/berth-processes';
+import { announcedUrl, assertRunning, spawnBerth, writeConfig } from './fixtures/berth-processes';
 import { imageTar, needsRoot, tempStateDir, waitFor, runName } from './harness';
 
 const REPORT_INTERVAL = 2;
@@ -138,9 +138,6 @@ describe('one berth api, three berth computes', { skip: needsRoot() }, () => {
 
   before(async () => {
     transportUrl = createVhost(vhost);
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    request = apiClient(url);
     const common = {
       transport_url: transportUrl,
       report_interval: REPORT_INTERVAL,
@@ -154,9 +151,13 @@ describe('one berth api, three berth computes', { skip: needsRoot() }, () => {
         state_path: path.join(root, 'api'),
         cpu_allocation_ratio: 32,
       },
-      api: { listen: `127.0.0.1:${port}` },
+      api: { listen: '127.0.0.1:0' },
       quota: { instances: -1, cores: -1, ram: -1 },
     });
+    api = spawnBerth('api', apiConfig);
+    // The computes' [glance] api_servers names the port the kernel gave the api.
+    url = await announcedUrl(api, 'compute API');
+    request = apiClient(url);
     for (const node of nodes)
       writeConfig(node.configFile, {
         DEFAULT: { ...common, host: node.host, state_path: node.stateDir },
@@ -167,20 +168,6 @@ describe('one berth api, three berth computes', { skip: needsRoot() }, () => {
         },
         glance: { api_servers: `${url}/image` },
       });
-
-    api = spawnBerth('api', apiConfig);
-    await waitFor(
-      'berth api listening',
-      async () => {
-        processesRunning();
-        return (
-          await fetch(`${url}/v2.1/flavors`, { headers: { 'x-auth-token': USER } }).catch(
-            () => undefined,
-          )
-        )?.ok;
-      },
-      20000,
-    );
 
     const created = await request('POST', '/image/v2/images', {
       token: ADMIN,
