@@ -234,20 +234,27 @@ describe('container runtime', { skip }, () => {
   });
 
   test('stop sends SIGTERM first and SIGKILL only after the grace period', async () => {
+    // A SIGTERM before the shell has set its trap would end it at once: wait for its word.
+    const trapped = (id: string) =>
+      waitFor('the TERM trap set', async () => /trapped/.test(await rt.consoleOutput(id)));
     const graceful = containerConfig([
       'sh',
       '-c',
-      'trap "echo bye; exit 0" TERM; while :; do sleep 0.05; done',
+      'trap "echo bye; exit 0" TERM; echo trapped; while :; do sleep 0.05; done',
     ]);
     await rt.run(graceful);
-    await sleep(200);
+    await trapped(graceful.id);
     assert.equal((await rt.stop(graceful.id, 5000)).code, 0);
     assert.match(await rt.consoleOutput(graceful.id), /bye/);
     await rt.delete(graceful.id);
 
-    const stubborn = containerConfig(['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done']);
+    const stubborn = containerConfig([
+      'sh',
+      '-c',
+      'trap "" TERM; echo trapped; while :; do sleep 0.05; done',
+    ]);
     await rt.run(stubborn);
-    await sleep(200);
+    await trapped(stubborn.id);
     const started = Date.now();
     const exit = await rt.stop(stubborn.id, 400);
     assert.equal(exit.code, 137);
@@ -411,7 +418,8 @@ describe('container runtime without cgroup2 (pure v1 layout)', { skip }, () => {
 
 test(
   'a container that dies while a new process adopts it is seen to exit',
-  { skip, timeout: 30000 },
+  // Ten starts and adoptions: a busy host needs seconds for each; a lost exit hangs for good.
+  { skip, timeout: 120_000 },
   async () => {
     const stateDir = tempStateDir('adopt-race');
     const opts = { stateDir, cgroupParent: runName('adopt-race') };
