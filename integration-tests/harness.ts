@@ -64,11 +64,15 @@ export function containerConfig(
   };
 }
 
-/** Polls `probe` every `intervalMs` until it returns a truthy value or the timeout passes. */
+/**
+ * Polls `probe` every `intervalMs` until it returns a truthy value or the timeout passes.
+ * The default is a deadline, not a pace: generous, because on a busy host a container
+ * start or a broker round trip takes seconds.
+ */
 export async function waitFor<T>(
   what: string,
   probe: () => T | Promise<T>,
-  timeoutMs = 10000,
+  timeoutMs = 30000,
   intervalMs = 20,
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
