@@ -14,6 +14,7 @@ import { ComputeService } from '../driver/compute/service';
 import { FakeImageService } from '../driver/image/fake-image-service';
 import type { ImageRecord } from '../driver/image/image-service';
 import { FakeDriver } from '../driver/virt/fake-driver';
+import { waitFor } from '../integration-tests/harness';
 import { FakeTransport } from '../messaging/fake-transport';
 import { ApiService } from './service';
 import { withTestDatabase, type TestDatabaseKind } from './db/test-database';
@@ -88,11 +89,10 @@ export async function startTestCloud(
       computes.set(host, { service, driver });
     }
     // Computes are candidates once their first heartbeat is committed.
-    for (let i = 0; i < 100; i++) {
+    await waitFor('the first heartbeat of every compute', async () => {
       const n = await api.deps.db('compute_nodes').count({ n: '*' }).first();
-      if (Number(n?.n) >= computes.size) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+      return Number(n?.n) >= computes.size;
+    });
   } catch (err) {
     await stopAll();
     throw err;
@@ -107,14 +107,18 @@ export async function startTestCloud(
     transport,
     url: api.url,
     request,
-    async waitForStatus(id, statuses, token) {
-      for (let i = 0; i < 500; i++) {
-        const r = await request('GET', `/v2.1/servers/${id}`, { token });
-        if (r.status === 404 && statuses.includes('DELETED')) return {};
-        if (r.status === 200 && statuses.includes(r.body.server.status)) return r.body.server;
-        await new Promise((res) => setTimeout(res, 10));
-      }
-      throw new Error(`server ${id} never reached ${statuses.join('/')}`);
+    waitForStatus(id, statuses, token) {
+      return waitFor(
+        `server ${id} ${statuses.join('/')}`,
+        async () => {
+          const r = await request('GET', `/v2.1/servers/${id}`, { token });
+          if (r.status === 404 && statuses.includes('DELETED')) return {};
+          if (r.status === 200 && statuses.includes(r.body.server.status)) return r.body.server;
+          return undefined;
+        },
+        undefined,
+        10,
+      );
     },
     async stopCompute(host) {
       await computes.get(host)?.service.stop();

@@ -4,12 +4,11 @@
  * stopped as an operator's service manager would.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { UndoStack } from '../driver/undo-stack';
+import { announcedUrl } from '../integration-tests/fixtures/berth-processes';
 
 const execFileAsync = promisify(execFile);
 
@@ -50,16 +49,15 @@ export interface ComputeProcessOptions {
 
 /** `berth compute`, once its status API answers /healthz. */
 export async function startComputeProcess(o: ComputeProcessOptions): Promise<ChildProcess> {
-  const port = await freePort();
   const child = spawn(process.execPath, [BERTH_CLI, 'compute'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
     env: {
       ...process.env,
       BERTH_DEFAULT_HOST: o.host,
       BERTH_DEFAULT_TRANSPORT_URL: o.url,
       BERTH_DEFAULT_STATE_PATH: o.stateDir,
       BERTH_DEFAULT_LOG_LEVEL: 'warn',
-      BERTH_COMPUTE_STATUS_LISTEN: `127.0.0.1:${port}`,
+      BERTH_COMPUTE_STATUS_LISTEN: '127.0.0.1:0',
       BERTH_COMPUTE_CGROUP_PARENT: o.cgroupParent,
       // `sleep` as PID 1 ignores SIGTERM, so every stop would wait out the whole
       // grace period; Nova's own terminate (libvirt destroy) powers off hard too.
@@ -72,25 +70,15 @@ export async function startComputeProcess(o: ComputeProcessOptions): Promise<Chi
     child.kill('SIGTERM');
     await exited;
   });
+  const statusUrl = await announcedUrl(child, 'status API');
   const deadline = Date.now() + HEALTHY_TIMEOUT_MS;
   for (;;) {
     o.signal.throwIfAborted();
     const exit = child.exitCode ?? child.signalCode;
     if (exit !== null) throw new Error(`berth compute exited (${exit})`);
-    const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+    const res = await fetch(`${statusUrl}/healthz`).catch(() => undefined);
     if (res?.ok) return child;
     if (Date.now() > deadline) throw new Error('berth compute did not become healthy');
     await sleep(50);
   }
-}
-
-// Closed again before the compute binds it; nothing else on a benchmark host
-// is expected to grab it in between.
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }

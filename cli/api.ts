@@ -15,6 +15,9 @@ import { untilStopped } from './signals';
 export async function apiCommand(config: BerthConfig): Promise<number> {
   const log = createLogger({ level: config.DEFAULT.log_level });
   const api = await ApiService.start({ config, log });
+  process.stdout.write(
+    `berth api: compute API at ${api.url}/v2.1, image API at ${api.url}/image\n`,
+  );
   const signal = await untilStopped();
   log.info('stopping', { signal });
   await api.stop();
@@ -34,7 +37,8 @@ export async function allInOneCommand(config: BerthConfig, demoImage?: string): 
     throw err;
   }
   process.stdout.write(
-    `berth all-in-one: compute API at ${api.url}/v2.1, image API at ${api.url}/image\n`,
+    `berth all-in-one: compute API at ${api.url}/v2.1, image API at ${api.url}/image, ` +
+      `status API at ${compute.statusUrl}\n`,
   );
   if (demoImage)
     await bootDemoServer(api.url, demoImage).catch((err: Error) =>

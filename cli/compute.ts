@@ -36,6 +36,7 @@ function imagesFor(config: BerthConfig, log: Logger): ImageService {
 export async function computeCommand(config: BerthConfig): Promise<number> {
   const log = createLogger({ level: config.DEFAULT.log_level });
   const service = await ComputeService.start({ config, log, images: imagesFor(config, log) });
+  process.stdout.write(`berth compute: status API at ${service.statusUrl}\n`);
   const signal = await untilStopped();
   log.info('stopping: finishing in-flight work; instances keep running', { signal });
   await service.stop();

@@ -5,11 +5,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { detectCgroupLayout } from '../driver/runtime/cgroups';
-import { berthCli, imageDir, imageTar, needsRoot, tempStateDir } from './harness';
+import { berthCli, imageDir, imageTar, needsRoot, tempStateDir, runName } from './harness';
 
 describe('berth run', { skip: needsRoot() }, () => {
   const stateDir = tempStateDir('cli');
-  const cgroupParent = `berth-it-cli-${process.pid}`;
+  const cgroupParent = runName('cli');
   const env = {
     ...process.env,
     BERTH_DEFAULT_STATE_PATH: stateDir,

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import { ContainerRuntime } from '../driver/runtime/runtime';
+import { announcedUrl } from './fixtures/berth-processes';
 import { berthCli, imageTar, waitFor } from './harness';
 
 export function rabbitmqctl(...args: string[]): void {
@@ -17,18 +18,33 @@ export function createVhost(name: string): string {
   return `rabbit://guest:guest@127.0.0.1:5672/${name}`;
 }
 
+/** Consumers of `queue` on the vhost of `transportUrl` (0 while it does not exist). */
+export function queueConsumers(transportUrl: string, queue: string): number {
+  const vhost = decodeURIComponent(new URL(transportUrl).pathname.slice(1));
+  const out = execFileSync('rabbitmqctl', ['-q', 'list_queues', '-p', vhost, 'name', 'consumers'], {
+    encoding: 'utf8',
+  });
+  const row = out.split('\n').find((line) => line.split('\t')[0] === queue);
+  return row ? Number(row.split('\t')[1]) : 0;
+}
+
 export interface ComputeNode {
   host: string;
   stateDir: string;
-  statusPort: number;
   cgroupParent: string;
   url: string;
   durable?: boolean;
 }
 
-export async function startCompute(node: ComputeNode): Promise<ChildProcess> {
+export interface RunningCompute {
+  child: ChildProcess;
+  /** the status API, on a port the kernel chose: a new one at each start */
+  statusUrl: string;
+}
+
+export async function startCompute(node: ComputeNode): Promise<RunningCompute> {
   const child = spawn(process.execPath, [berthCli, 'compute'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
     env: {
       ...process.env,
       BERTH_DEFAULT_HOST: node.host,
@@ -36,22 +52,23 @@ export async function startCompute(node: ComputeNode): Promise<ChildProcess> {
       BERTH_DEFAULT_STATE_PATH: node.stateDir,
       BERTH_DEFAULT_REPORT_INTERVAL: '1',
       BERTH_DEFAULT_LOG_LEVEL: 'warn',
-      BERTH_COMPUTE_STATUS_LISTEN: `127.0.0.1:${node.statusPort}`,
+      BERTH_COMPUTE_STATUS_LISTEN: '127.0.0.1:0',
       BERTH_COMPUTE_CGROUP_PARENT: node.cgroupParent,
       BERTH_COMPUTE_STOP_TIMEOUT: '1',
       BERTH_OSLO_MESSAGING_RABBIT_AMQP_DURABLE_QUEUES: node.durable ? 'true' : 'false',
     },
   });
+  const statusUrl = await announcedUrl(child, 'status API');
+  // Announced once it serves RPC; healthy also means the broker and the driver answer.
   await waitFor(
     'compute healthy',
     async () => {
       if (child.exitCode !== null) throw new Error(`berth compute exited with ${child.exitCode}`);
-      return (await fetch(`http://127.0.0.1:${node.statusPort}/healthz`).catch(() => undefined))
-        ?.ok;
+      return (await fetch(`${statusUrl}/healthz`).catch(() => undefined))?.ok;
     },
     30000,
   );
-  return child;
+  return { child, statusUrl };
 }
 
 export async function stopProcess(
@@ -88,16 +105,16 @@ export interface InstanceStatus {
 }
 
 export async function instanceStatus(
-  port: number,
+  statusUrl: string,
   uuid: string,
 ): Promise<{ code: number; instance?: InstanceStatus }> {
-  const res = await fetch(`http://127.0.0.1:${port}/instances/${uuid}`);
+  const res = await fetch(`${statusUrl}/instances/${uuid}`);
   const body = (await res.json()) as { instance?: InstanceStatus };
   return { code: res.status, instance: body.instance };
 }
 
-export async function allInstances(port: number): Promise<InstanceStatus[]> {
-  const res = await fetch(`http://127.0.0.1:${port}/instances`);
+export async function allInstances(statusUrl: string): Promise<InstanceStatus[]> {
+  const res = await fetch(`${statusUrl}/instances`);
   return ((await res.json()) as { instances: InstanceStatus[] }).instances;
 }
 

@@ -4,7 +4,6 @@
  * exists exactly once and none is left in a task_state.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,11 +18,13 @@ import {
   createVhost,
   importImage,
   novaInstance,
+  queueConsumers,
   rabbitmqctl,
+  type RunningCompute,
   startCompute,
   stopProcess,
 } from './compute-harness';
-import { needsRoot, processAlive, tempStateDir, waitFor } from './harness';
+import { needsRoot, processAlive, tempStateDir, waitFor, runName } from './harness';
 
 const COMPUTE_VERSION = '6.0';
 
@@ -35,15 +36,16 @@ async function withNode(
     node: ComputeNode;
     api: AmqpTransport;
     imageId: string;
+    /** the running compute's status API: a restart moves it to a new port */
+    statusUrl: () => string;
     restart: (signal?: NodeJS.Signals) => Promise<void>;
   }) => Promise<void>,
 ) {
-  const vhost = `berth-it-${name}-${process.pid}`;
+  const vhost = runName(name);
   const node: ComputeNode = {
-    host: `berth-it-${name}-${process.pid}`,
+    host: vhost,
     stateDir: tempStateDir(name),
-    statusPort: 20000 + ((process.pid + name.length * 7) % 20000),
-    cgroupParent: `berth-it-${name}-${process.pid}`,
+    cgroupParent: vhost,
     url: createVhost(vhost),
     durable,
   };
@@ -52,7 +54,7 @@ async function withNode(
     controlExchange: 'nova',
     durableQueues: durable,
   });
-  let compute: ChildProcess | undefined;
+  let compute: RunningCompute | undefined;
   try {
     await api.serve({ topic: 'conductor', server: 'it' }, [
       { version: '3.0', methods: { object_action: () => [{}, null] } },
@@ -60,12 +62,12 @@ async function withNode(
     const imageId = await importImage(node.stateDir, ['sh', '-c', 'while :; do sleep 1; done']);
     compute = await startCompute(node);
     const restart = async (signal: NodeJS.Signals = 'SIGKILL') => {
-      await stopProcess(compute, signal);
+      await stopProcess(compute?.child, signal);
       compute = await startCompute(node);
     };
-    await body({ node, api, imageId, restart });
+    await body({ node, api, imageId, statusUrl: () => compute!.statusUrl, restart });
   } finally {
-    await stopProcess(compute);
+    await stopProcess(compute?.child);
     await api.close();
     await cleanUpNode(node, vhost);
     fs.rmSync(node.stateDir, { recursive: true, force: true });
@@ -88,11 +90,11 @@ async function castBuilds(api: AmqpTransport, node: ComputeNode, imageId: string
 }
 
 /** Every instance settled, exactly once, with exactly one running container each and nothing else. */
-async function assertSettled(node: ComputeNode, uuids: string[]) {
+async function assertSettled(node: ComputeNode, statusUrl: string, uuids: string[]) {
   const settled = await waitFor(
     'all instances active',
     async () => {
-      const all = await allInstances(node.statusPort);
+      const all = await allInstances(statusUrl);
       return all.length === uuids.length &&
         all.every((i) => i.vm_state === 'active' && i.task_state === null)
         ? all
@@ -120,59 +122,63 @@ async function assertSettled(node: ComputeNode, uuids: string[]) {
   }
 }
 
+/** Waits until `count` builds are active, generously: on a busy host each takes seconds. */
+function someActive(statusUrl: string, count: number) {
+  return waitFor(
+    `${count} builds active`,
+    async () =>
+      (await allInstances(statusUrl)).filter((i) => i.vm_state === 'active').length >= count,
+    60000,
+  );
+}
+
 describe('compute service resilience', { skip: needsRoot() }, () => {
   test('kill -9 during builds, then restart: no duplicate or orphan, nothing stuck in a task_state', async () => {
-    await withNode('kill9', false, async ({ node, api, imageId, restart }) => {
+    await withNode('kill9', false, async ({ node, api, imageId, statusUrl, restart }) => {
       const uuids = await castBuilds(api, node, imageId, 12);
-      await waitFor(
-        'some builds done',
-        async () =>
-          (await allInstances(node.statusPort)).filter((i) => i.vm_state === 'active').length >= 3,
-      );
+      await someActive(statusUrl(), 3);
       await restart('SIGKILL');
-      await assertSettled(node, uuids);
+      await assertSettled(node, statusUrl(), uuids);
     });
   });
 
   test('RabbitMQ restarted in the middle of 50 builds with durable queues: all 50 exist once and are active', async () => {
-    await withNode('durable', true, async ({ node, api, imageId }) => {
+    await withNode('durable', true, async ({ node, api, imageId, statusUrl }) => {
       const uuids = await castBuilds(api, node, imageId, 50);
-      await waitFor(
-        'some builds done',
-        async () =>
-          (await allInstances(node.statusPort)).filter((i) => i.vm_state === 'active').length >= 5,
-      );
+      await someActive(statusUrl(), 5);
       rabbitmqctl('stop_app');
       await sleep(1000);
       rabbitmqctl('start_app');
       rabbitmqctl('await_startup');
-      await assertSettled(node, uuids);
+      await assertSettled(node, statusUrl(), uuids);
     });
   });
 
   test('with non-durable queues the service reconnects by itself and serves new requests', async () => {
-    await withNode('transient', false, async ({ node, api, imageId }) => {
+    await withNode('transient', false, async ({ node, api, imageId, statusUrl }) => {
       rabbitmqctl('stop_app');
       await sleep(1000);
       rabbitmqctl('start_app');
       rabbitmqctl('await_startup');
       await waitFor(
         'compute reconnected',
-        async () => (await fetch(`http://127.0.0.1:${node.statusPort}/healthz`)).ok,
+        async () => (await fetch(`${statusUrl()}/healthz`)).ok,
         30000,
       );
-      const uuids = await waitFor(
-        'a build after the restart',
-        async () => {
-          // The queues vanished with the broker; a cast sent before the server re-declared them is lost.
-          const sent = await castBuilds(api, node, imageId, 1);
-          await sleep(2000);
-          const all = await allInstances(node.statusPort);
-          return all.some((i) => i.uuid === sent[0] && i.vm_state === 'active') ? sent : undefined;
-        },
+      // The queues vanished with the broker; a cast sent before the compute has
+      // declared its queue again would be dropped, so wait until it consumes.
+      await waitFor(
+        'the compute consuming again',
+        () => api.connected && queueConsumers(node.url, `compute.${node.host}`) > 0,
+        30000,
+      );
+      const [uuid] = await castBuilds(api, node, imageId, 1);
+      await waitFor(
+        'the build after the restart',
+        async () =>
+          (await allInstances(statusUrl())).some((i) => i.uuid === uuid && i.vm_state === 'active'),
         60000,
       );
-      assert.equal(uuids.length, 1);
     });
   });
 });

@@ -18,10 +18,11 @@ import {
   importImage,
   instanceStatus,
   novaInstance,
+  type RunningCompute,
   startCompute,
   stopProcess,
 } from './compute-harness';
-import { needsRoot, processAlive, tempStateDir, waitFor } from './harness';
+import { needsRoot, processAlive, tempStateDir, waitFor, runName } from './harness';
 
 const PYTHON = '/usr/bin/python3';
 const PEER = path.join(__dirname, '..', '..', 'integration-tests', 'fixtures', 'nova_peer.py');
@@ -30,14 +31,13 @@ const skip = needsRoot() ?? (fs.existsSync(PYTHON) ? undefined : 'Debian python3
 type PeerLine = Record<string, unknown> & { kind: string };
 
 describe('berth compute with oslo.messaging peers', { skip }, () => {
-  const vhost = `berth-it-compute-${process.pid}`;
+  const vhost = runName('compute');
   const exchange = 'nova';
-  const host = `berth-it-node-${process.pid}`;
-  const statusPort = 20000 + (process.pid % 20000);
+  const host = runName('node');
   const stateDir = tempStateDir('compute');
   const seen: PeerLine[] = [];
   let controlPlane: ChildProcess;
-  let compute: ChildProcess;
+  let compute: RunningCompute | undefined;
   let imageId: string;
 
   function peer(
@@ -58,7 +58,7 @@ describe('berth compute with oslo.messaging peers', { skip }, () => {
   }
 
   const status = async (uuid: string) => {
-    const r = await instanceStatus(statusPort, uuid);
+    const r = await instanceStatus(compute!.statusUrl, uuid);
     return { code: r.code, body: { instance: r.instance as unknown as Record<string, unknown> } };
   };
   const instance = (uuid: string, id: number) => novaInstance(uuid, id, imageId);
@@ -69,9 +69,8 @@ describe('berth compute with oslo.messaging peers', { skip }, () => {
   const node = {
     host,
     stateDir,
-    statusPort,
     url: '',
-    cgroupParent: `berth-it-compute-${process.pid}`,
+    cgroupParent: runName('compute'),
   };
 
   before(async () => {
@@ -92,7 +91,7 @@ describe('berth compute with oslo.messaging peers', { skip }, () => {
   });
 
   after(async () => {
-    await stopProcess(compute);
+    await stopProcess(compute?.child);
     controlPlane?.stdin?.end();
     if (controlPlane && controlPlane.exitCode === null) await once(controlPlane, 'exit');
     await cleanUpNode(node, vhost);

@@ -23,15 +23,18 @@ import {
   type LifecycleEvent,
   PowerState,
 } from '../driver/virt/driver';
-import { imageTar, needsRoot, tempStateDir, waitFor } from './harness';
+import { imageTar, needsRoot, tempStateDir, waitFor, runName } from './harness';
 
 const skip = needsRoot();
 
-/** Prints a boot marker, then idles; SIGTERM makes it exit 0 at once, so stops are quick. */
+/**
+ * Prints a boot marker, then idles; SIGTERM makes it exit 0 at once, so stops are quick.
+ * The trap comes first: once the marker is out, a SIGTERM cannot find the shell without it.
+ */
 const WORKLOAD = [
   'sh',
   '-c',
-  'echo booted; trap "exit 0" TERM; while :; do sleep 1 & wait $!; done',
+  'trap "exit 0" TERM; echo booted; while :; do sleep 1 & wait $!; done',
 ];
 
 /** A state directory with the test image imported, and drivers on it. */
@@ -60,7 +63,7 @@ class DriverHost {
 
   constructor(name: string) {
     this.stateDir = tempStateDir(name);
-    this.cgroupParent = `berth-it-${name}-${process.pid}`;
+    this.cgroupParent = runName(name);
     this.images = new LocalImageStore(path.join(this.stateDir, 'images'));
     this.compute = berthSchema.validate({
       compute: { stop_timeout: 5, cgroup_parent: this.cgroupParent },
@@ -174,7 +177,7 @@ describe('ContainerDriver on a real host', { skip }, () => {
     await waitFor('boot', async () => (await console(instance)).includes('booted'));
     const inside = await host.exec(instance, 'hostname; cat /proc/1/cmdline | tr "\\0" " "');
     assert.equal(inside.stdout.split('\n')[0], 'web-server-01');
-    assert.match(inside.stdout, /^sh -c echo booted;/m);
+    assert.match(inside.stdout, /^sh -c trap "exit 0" TERM; echo booted;/m);
     assert.equal((await driver.getDiagnostics(instance)).memoryLimitBytes, 48 << 20);
     const layout = detectCgroupLayout();
     const pidsRoot = layout.v1.get('pids') ?? layout.v2!.mount;

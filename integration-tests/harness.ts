@@ -1,4 +1,5 @@
 /** Shared set-up for integration tests: real containers need root and the built test image. */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,13 +18,35 @@ export function needsRoot(): string | undefined {
   return undefined;
 }
 
-export function tempStateDir(name: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `berth-it-${name}-`));
+/**
+ * This test run's id: scripts/test.sh sets BERTH_TEST_RUN so that its
+ * leftover check and sweep look only at what this run made, never at
+ * another run's or a real berth on the same host. A file run by hand gets
+ * an id of its own.
+ */
+export const testRun = process.env.BERTH_TEST_RUN ?? randomBytes(4).toString('hex');
+/** Test files run as separate processes of one run: this keeps their names apart. */
+const processTag = randomBytes(2).toString('hex');
+let serial = 0;
+
+/**
+ * A name for something a test makes on the host (state directory, cgroup
+ * parent, host, RabbitMQ vhost): `berth-it-<run>-<kind>-<unique>`, the
+ * pattern scripts/check-leftovers.sh and scripts/sweep-test-leftovers.sh look for.
+ */
+export function runName(kind: string): string {
+  return `berth-it-${testRun}-${kind}-${processTag}${serial++}`;
 }
 
-let serial = 0;
+export function tempStateDir(kind: string): string {
+  const dir = path.join(os.tmpdir(), runName(kind));
+  fs.mkdirSync(dir, { mode: 0o700 });
+  return dir;
+}
+
+/** An id unique within this run, for things that live inside a run-named parent (containers). */
 export function uniqueId(prefix: string): string {
-  return `${prefix}-${process.pid}-${serial++}`;
+  return `${prefix}-${processTag}${serial++}`;
 }
 
 export function containerConfig(
@@ -41,11 +64,15 @@ export function containerConfig(
   };
 }
 
-/** Polls `probe` every `intervalMs` until it returns a truthy value or the timeout passes. */
+/**
+ * Polls `probe` every `intervalMs` until it returns a truthy value or the timeout passes.
+ * The default is a deadline, not a pace: generous, because on a busy host a container
+ * start or a broker round trip takes seconds.
+ */
 export async function waitFor<T>(
   what: string,
   probe: () => T | Promise<T>,
-  timeoutMs = 10000,
+  timeoutMs = 30000,
   intervalMs = 20,
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;

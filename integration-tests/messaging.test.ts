@@ -21,13 +21,13 @@ import { ConflictError, NotFoundError } from '../driver/errors';
 import { AmqpTransport, type AmqpTransportOptions } from '../messaging/amqp-transport';
 import { decodeBody, encodeEnvelope } from '../messaging/envelope';
 import { MessagingTimeout, RemoteError, type Endpoint, type Server } from '../messaging/transport';
-import { projectRoot, waitFor } from './harness';
+import { projectRoot, waitFor, runName } from './harness';
 
 const BROKER = 'rabbit://guest:guest@127.0.0.1:5672/';
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672/';
 const PYTHON = '/usr/bin/python3';
 const FIXTURES = path.join(projectRoot, 'integration-tests', 'fixtures');
-const RUN = `berth-it-${process.pid}`;
+const RUN = runName('messaging');
 const JSON_PROPERTIES = { contentType: 'application/json', contentEncoding: 'utf-8' };
 
 type Line = Record<string, unknown>;
@@ -557,8 +557,14 @@ describe('messaging against RabbitMQ and oslo.messaging', { timeout: 300_000 }, 
       publish(encodeEnvelope({ method: 'note', args: {} }), { contentType: 'text/plain' });
       const rejections = () =>
         logged.slice(before).filter((l) => l.message === 'rejected an RPC message');
+      // A message put back on the queue returns to its head: once the call
+      // published after them is answered, a redelivered one would have been seen.
+      publish({ method: 'echo', args: { ok: 1 }, version: '6.0', ...callFields('good') });
+      const good = await waitForValue('the good reply', () =>
+        replies.find((r) => r._msg_id === 'good'),
+      );
+      assert.deepEqual([good.failure, (good.result as Line).args], [null, { ok: 1 }]);
       await waitFor('four rejections', () => rejections().length >= 4);
-      await sleep(500);
       const reasons = rejections().map((l) => String(l.reason));
       assert.equal(reasons.length, 4, 'each rejected once: acknowledged, not redelivered');
       assert.match(reasons[0], /^message body is not JSON: /);
@@ -567,12 +573,6 @@ describe('messaging against RabbitMQ and oslo.messaging', { timeout: 300_000 }, 
         'unsupported envelope version "3.0"',
         'unsupported content type "text/plain"',
       ]);
-
-      publish({ method: 'echo', args: { ok: 1 }, version: '6.0', ...callFields('good') });
-      const good = await waitForValue('the good reply', () =>
-        replies.find((r) => r._msg_id === 'good'),
-      );
-      assert.deepEqual([good.failure, (good.result as Line).args], [null, { ok: 1 }]);
       assert.deepEqual(await transport.call({ topic: compute, version: '6.0' }, 'echo', {}), {
         args: {},
         context: {},
@@ -590,10 +590,11 @@ describe('messaging against RabbitMQ and oslo.messaging', { timeout: 300_000 }, 
       publish(cast);
       publish(cast);
       publish({ method: 'echo', args: {}, version: '6.0', ...callFields('after-dup') });
+      // Both copies were delivered before the call published after them.
       await waitFor('the call after the duplicates', () =>
         replies.find((r) => r._msg_id === 'after-dup'),
       );
-      await sleep(200);
+      await waitFor('the cast handled', () => recorder.notes.length > count);
       assert.equal(recorder.notes.length, count + 1);
     });
   });

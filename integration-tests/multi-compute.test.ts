@@ -18,8 +18,8 @@ import { LocalImageStore } from '../driver/image/local-image-store';
 import { cgroupPids, detectCgroupLayout, planCgroups } from '../driver/runtime/cgroups';
 import { ContainerRuntime } from '../driver/runtime/runtime';
 import { createVhost, rabbitmqctl, stopProcess } from './compute-harness';
-import { assertRunning, freePort, spawnBerth, writeConfig } from './fixtures/berth-processes';
-import { imageTar, needsRoot, tempStateDir, waitFor } from './harness';
+import { announcedUrl, assertRunning, spawnBerth, writeConfig } from './fixtures/berth-processes';
+import { imageTar, needsRoot, tempStateDir, waitFor, runName } from './harness';
 
 const REPORT_INTERVAL = 2;
 /** service_down_time's default: two missed heartbeats. */
@@ -63,15 +63,17 @@ function assertActive(servers: Server[]): void {
 }
 
 describe('one berth api, three berth computes', { skip: needsRoot() }, () => {
-  const tag = `multi-${process.pid}`;
-  const vhost = `berth-it-${tag}`;
+  const vhost = runName('multi');
   const root = tempStateDir('multi');
-  const nodes: Node[] = ['a', 'b', 'c'].map((name) => ({
-    host: `berth-it-${tag}-${name}`,
-    stateDir: path.join(root, name),
-    cgroupParent: `berth-it-${tag}-${name}`,
-    configFile: path.join(root, `compute-${name}.conf`),
-  }));
+  const nodes: Node[] = ['a', 'b', 'c'].map((name) => {
+    const tag = runName(`multi-${name}`);
+    return {
+      host: tag,
+      stateDir: path.join(root, name),
+      cgroupParent: tag,
+      configFile: path.join(root, `compute-${name}.conf`),
+    };
+  });
   const victim = nodes[2];
   let transportUrl: string;
   let api: ChildProcess | undefined;
@@ -136,9 +138,6 @@ describe('one berth api, three berth computes', { skip: needsRoot() }, () => {
 
   before(async () => {
     transportUrl = createVhost(vhost);
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    request = apiClient(url);
     const common = {
       transport_url: transportUrl,
       report_interval: REPORT_INTERVAL,
@@ -148,13 +147,17 @@ describe('one berth api, three berth computes', { skip: needsRoot() }, () => {
       // Three hosts of this machine's CPUs must take 30 one-vCPU servers with room to spare.
       DEFAULT: {
         ...common,
-        host: `berth-it-${tag}-api`,
+        host: runName('multi-api'),
         state_path: path.join(root, 'api'),
         cpu_allocation_ratio: 32,
       },
-      api: { listen: `127.0.0.1:${port}` },
+      api: { listen: '127.0.0.1:0' },
       quota: { instances: -1, cores: -1, ram: -1 },
     });
+    api = spawnBerth('api', apiConfig);
+    // The computes' [glance] api_servers names the port the kernel gave the api.
+    url = await announcedUrl(api, 'compute API');
+    request = apiClient(url);
     for (const node of nodes)
       writeConfig(node.configFile, {
         DEFAULT: { ...common, host: node.host, state_path: node.stateDir },
@@ -165,20 +168,6 @@ describe('one berth api, three berth computes', { skip: needsRoot() }, () => {
         },
         glance: { api_servers: `${url}/image` },
       });
-
-    api = spawnBerth('api', apiConfig);
-    await waitFor(
-      'berth api listening',
-      async () => {
-        processesRunning();
-        return (
-          await fetch(`${url}/v2.1/flavors`, { headers: { 'x-auth-token': USER } }).catch(
-            () => undefined,
-          )
-        )?.ok;
-      },
-      20000,
-    );
 
     const created = await request('POST', '/image/v2/images', {
       token: ADMIN,
@@ -205,7 +194,7 @@ describe('one berth api, three berth computes', { skip: needsRoot() }, () => {
     // Root disks of 0 GB skip the per-instance loop-mounted file system: builds stay quick.
     const flavor = await request('POST', '/v2.1/flavors', {
       token: ADMIN,
-      body: { flavor: { name: `it.${tag}`, ram: 64, vcpus: 1, disk: 0 } },
+      body: { flavor: { name: `it.${vhost}`, ram: 64, vcpus: 1, disk: 0 } },
     });
     assert.equal(flavor.status, 200, JSON.stringify(flavor.body));
     flavorId = flavor.body.flavor.id;

@@ -11,13 +11,21 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { apiClient } from '../api/testing';
 import { detectCgroupLayout } from '../driver/runtime/cgroups';
 import { cleanUpNode, createVhost, stopProcess } from './compute-harness';
-import { berthCli, imageTar, needsRoot, processAlive, tempStateDir, waitFor } from './harness';
+import { announcedUrl } from './fixtures/berth-processes';
+import {
+  berthCli,
+  imageTar,
+  needsRoot,
+  processAlive,
+  tempStateDir,
+  waitFor,
+  runName,
+} from './harness';
 
 const OPENSTACK = '/usr/bin/openstack';
 const ADMIN = 'admin:admin';
@@ -37,24 +45,15 @@ interface OscResult {
   stderr: string;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
 describe('python-openstackclient against berth all-in-one', { skip, concurrency: true }, () => {
-  const tag = `berth-it-osc-${process.pid}`;
+  const tag = runName('osc');
   const host = tag;
   const cgroupParent = tag;
   const vhost = tag;
   const dir = tempStateDir('osc');
   const stateDir = path.join(dir, 'state');
   const cloudsFile = path.join(dir, 'clouds.yaml');
-  const node = { host, stateDir, statusPort: 0, cgroupParent, url: '' };
+  const node = { host, stateDir, cgroupParent, url: '' };
   let berth: ChildProcess | undefined;
   let api: ReturnType<typeof apiClient>;
   // The first lane uploads the image the server lanes boot from; they wait for its id.
@@ -158,8 +157,6 @@ describe('python-openstackclient against berth all-in-one', { skip, concurrency:
   before(
     async () => {
       node.url = createVhost(vhost);
-      const port = await freePort();
-      const url = `http://127.0.0.1:${port}`;
       const config = path.join(dir, 'berth.conf');
       fs.writeFileSync(
         config,
@@ -179,10 +176,15 @@ describe('python-openstackclient against berth all-in-one', { skip, concurrency:
           // Quoted whole: unquoted, the ";" would start an INI comment.
           `default_command = ${JSON.stringify(WORKLOAD)}`,
           '[api]',
-          `listen = 127.0.0.1:${port}`,
+          'listen = 127.0.0.1:0',
           '',
         ].join('\n'),
       );
+      const child = spawn(process.execPath, [berthCli, 'all-in-one', '--config', config], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      berth = child;
+      const url = await announcedUrl(child, 'compute API');
       const cloud = (token: string) => [
         '    auth_type: admin_token',
         '    auth:',
@@ -195,21 +197,6 @@ describe('python-openstackclient against berth all-in-one', { skip, concurrency:
       fs.writeFileSync(
         cloudsFile,
         ['clouds:', '  berth:', ...cloud(ADMIN), '  demo:', ...cloud('demo:demo'), ''].join('\n'),
-      );
-
-      const child = spawn(process.execPath, [berthCli, 'all-in-one', '--config', config], {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      berth = child;
-      let stdout = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      await waitFor(
-        'berth all-in-one to listen',
-        () => {
-          if (child.exitCode !== null) throw new Error(`berth all-in-one exited ${child.exitCode}`);
-          return stdout.includes(`compute API at ${url}/v2.1`);
-        },
-        30_000,
       );
       api = apiClient(url);
       // The scheduler places servers only on a compute that has reported in.

@@ -11,17 +11,18 @@ import { InvalidArgumentError, NotFoundError } from '../driver/errors';
 import { detectCgroupLayout } from '../driver/runtime/cgroups';
 import { ContainerRuntime } from '../driver/runtime/runtime';
 import type { ContainerConfig } from '../driver/runtime/spec';
-import { containerConfig, needsRoot, tempStateDir, waitFor } from './harness';
+import { containerConfig, needsRoot, tempStateDir, waitFor, runName } from './harness';
 
 const skip = needsRoot();
 
 describe('container runtime', { skip }, () => {
   let rt: ContainerRuntime;
   let stateDir: string;
+  const cgroupParent = runName('runtime');
 
   before(async () => {
     stateDir = tempStateDir('runtime');
-    rt = await ContainerRuntime.open({ stateDir, cgroupParent: `berth-it-${process.pid}` });
+    rt = await ContainerRuntime.open({ stateDir, cgroupParent });
   });
 
   after(async () => {
@@ -233,20 +234,27 @@ describe('container runtime', { skip }, () => {
   });
 
   test('stop sends SIGTERM first and SIGKILL only after the grace period', async () => {
+    // A SIGTERM before the shell has set its trap would end it at once: wait for its word.
+    const trapped = (id: string) =>
+      waitFor('the TERM trap set', async () => /trapped/.test(await rt.consoleOutput(id)));
     const graceful = containerConfig([
       'sh',
       '-c',
-      'trap "echo bye; exit 0" TERM; while :; do sleep 0.05; done',
+      'trap "echo bye; exit 0" TERM; echo trapped; while :; do sleep 0.05; done',
     ]);
     await rt.run(graceful);
-    await sleep(200);
+    await trapped(graceful.id);
     assert.equal((await rt.stop(graceful.id, 5000)).code, 0);
     assert.match(await rt.consoleOutput(graceful.id), /bye/);
     await rt.delete(graceful.id);
 
-    const stubborn = containerConfig(['sh', '-c', 'trap "" TERM; while :; do sleep 0.05; done']);
+    const stubborn = containerConfig([
+      'sh',
+      '-c',
+      'trap "" TERM; echo trapped; while :; do sleep 0.05; done',
+    ]);
     await rt.run(stubborn);
-    await sleep(200);
+    await trapped(stubborn.id);
     const started = Date.now();
     const exit = await rt.stop(stubborn.id, 400);
     assert.equal(exit.code, 137);
@@ -367,7 +375,7 @@ describe('container runtime', { skip }, () => {
     const layout = detectCgroupLayout();
     for (const id of [missingCommand.id, missingRoot.id]) {
       for (const mount of layout.v1.values())
-        assert.ok(!fs.existsSync(path.join(mount, `berth-it-${process.pid}`, id)));
+        assert.ok(!fs.existsSync(path.join(mount, cgroupParent, id)));
     }
   });
 });
@@ -376,9 +384,10 @@ describe('container runtime without cgroup2 (pure v1 layout)', { skip }, () => {
   test('freezer, limits and OOM work through the v1 controllers alone', async () => {
     const stateDir = tempStateDir('v1');
     const layout = { ...detectCgroupLayout(), v2: undefined };
+    const cgroupParent = runName('v1');
     const rt = await ContainerRuntime.open({
       stateDir,
-      cgroupParent: `berth-it-v1-${process.pid}`,
+      cgroupParent,
       cgroupLayout: layout,
     });
     try {
@@ -386,7 +395,7 @@ describe('container runtime without cgroup2 (pure v1 layout)', { skip }, () => {
       await rt.run(config);
       const freezerState = path.join(
         layout.v1.get('freezer')!,
-        `berth-it-v1-${process.pid}`,
+        cgroupParent,
         config.id,
         'freezer.state',
       );
@@ -409,10 +418,11 @@ describe('container runtime without cgroup2 (pure v1 layout)', { skip }, () => {
 
 test(
   'a container that dies while a new process adopts it is seen to exit',
-  { skip, timeout: 30000 },
+  // Ten starts and adoptions: a busy host needs seconds for each; a lost exit hangs for good.
+  { skip, timeout: 120_000 },
   async () => {
     const stateDir = tempStateDir('adopt-race');
-    const opts = { stateDir, cgroupParent: `berth-it-adopt-${process.pid}` };
+    const opts = { stateDir, cgroupParent: runName('adopt-race') };
     let rt = await ContainerRuntime.open(opts);
     try {
       // The kill races the monitor's list reply: repeated, so that the

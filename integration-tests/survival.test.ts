@@ -8,16 +8,17 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
+import readline from 'node:readline';
 import { test } from 'node:test';
 import { ContainerRuntime } from '../driver/runtime/runtime';
-import { needsRoot, processAlive, tempStateDir, waitFor } from './harness';
+import { needsRoot, processAlive, tempStateDir, waitFor, runName } from './harness';
 
 test(
   'kill -9 of the berth process leaves containers running; a new process re-adopts them',
   { skip: needsRoot() },
   async () => {
     const stateDir = tempStateDir('survival');
-    const cgroupParent = `berth-it-survival-${process.pid}`;
+    const cgroupParent = runName('survival');
     const holder = spawn(
       process.execPath,
       [path.join(__dirname, 'fixtures', 'hold-containers.js'), stateDir, cgroupParent],
@@ -27,8 +28,10 @@ test(
     );
     let rt: ContainerRuntime | undefined;
     try {
-      const [line] = (await once(holder.stdout!, 'data')) as [Buffer];
-      const pids = JSON.parse(line.toString()) as { long: number; short: number; berth: number };
+      const [line] = (await once(readline.createInterface({ input: holder.stdout! }), 'line')) as [
+        string,
+      ];
+      const pids = JSON.parse(line) as { long: number; short: number; berth: number };
 
       holder.kill('SIGKILL');
       await once(holder, 'exit');
@@ -36,6 +39,7 @@ test(
       assert.ok(processAlive(pids.short), 'the short container died with berth');
 
       // 'short' exits with 7 while no berth process is running.
+      process.kill(pids.short, 'SIGUSR1');
       await waitFor('short container to exit', () => !processAlive(pids.short));
 
       rt = await ContainerRuntime.open({ stateDir, cgroupParent });

@@ -24,9 +24,15 @@ fi
 
 if ! newer_than dist/.built cli config driver native/index.ts messaging api bench integration-tests tsconfig.json package.json; then
   echo "berth: compiling TypeScript"
-  npx --no-install tsc -p .
-  chmod +x dist/cli/berth.js
-  touch dist/.built
+  # Into a new directory swapped in whole: tsc never removes the output of a
+  # deleted source, and a berth running from dist/ (npm start) keeps its files.
+  rm -rf dist.new dist.old
+  npx --no-install tsc -p . --outDir dist.new
+  chmod +x dist.new/cli/berth.js
+  touch dist.new/.built
+  [[ -d dist ]] && mv dist dist.old
+  mv dist.new dist
+  rm -rf dist.old
 fi
 
 bash scripts/build-test-image.sh build/images >/dev/null

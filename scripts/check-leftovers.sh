@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Fails when berth left anything on the host: monitor processes, cgroups,
-# overlay mounts or network namespaces made by tests.
+# Fails when this test run (BERTH_TEST_RUN) left anything on the host:
+# processes, cgroups, mounts, loop devices, network namespaces, RabbitMQ
+# vhosts, queues or exchanges, state directories. Only names carrying the
+# run id are looked at (scripts/test-run-things.sh).
 set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/test-run-things.sh"
 found=0
-report() {
-  echo "berth: left behind: $*" >&2
+report() { # report WHAT LIST
+  [[ -z $2 ]] && return
+  echo "berth: left behind: $1: ${2//$'\n'/ }" >&2
   found=1
 }
-pids=$(pgrep -f 'native/build/Release/berth-monitor' || true)
-[[ -n $pids ]] && report "berth-monitor processes $(echo $pids)"
-cg=$(find /sys/fs/cgroup -maxdepth 3 -type d -iname '*berth*' 2>/dev/null)
-[[ -n $cg ]] && report "cgroups: $(echo $cg)"
-mounts=$(grep -E 'overlay|berth' /proc/mounts)
-[[ -n $mounts ]] && report "mounts: $(echo "$mounts" | cut -d' ' -f2 | tr '\n' ' ')"
-netns=$(ip netns list 2>/dev/null | grep -i berth)
-[[ -n $netns ]] && report "network namespaces: $(echo $netns)"
+report processes "$(run_processes)"
+report cgroups "$(run_cgroups)"
+report mounts "$(run_mounts)"
+report "loop devices" "$(run_loops)"
+report "network namespaces" "$(run_netns)"
+if have_broker; then
+  report "RabbitMQ vhosts" "$(run_vhosts)"
+  report "RabbitMQ queues in /" "$(run_queues)"
+  report "RabbitMQ exchanges in /" "$(run_exchanges)"
+fi
+report "state directories" "$(run_dirs)"
 exit $found

@@ -3,7 +3,17 @@
 # containers: needs root), and a final check that nothing was left behind.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Always a fresh build (scripts/build.sh compiles into a clean dist/): a test file
+# deleted from the tree must not run on as a stale .js.
+rm -f dist/.built
 bash scripts/bootstrap.sh
+
+# This run's id: every name a test makes carries it (integration-tests/harness.ts
+# runName), so that the leftover check and the sweep below look only at what this
+# run made, never at another run's or a berth running on this host.
+BERTH_TEST_RUN=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+export BERTH_TEST_RUN
+echo "berth: test run $BERTH_TEST_RUN"
 
 echo "berth: lint"
 npx --no-install eslint --max-warnings=0 .

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { describeEachDatabase } from '../testing';
 import { startTestCloud, type TestCloud } from '../testing-cloud';
+import { waitFor } from '../../integration-tests/harness';
 
 const create = (
   cloud: TestCloud,
@@ -46,14 +47,10 @@ describeEachDatabase('servers on a cloud of FakeDriver computes', (database) => 
     for (const [body, status] of steps) {
       const a = await cloud.request('POST', `/v2.1/servers/${id}/action`, { body });
       assert.equal(a.status, 202, JSON.stringify(body));
-      for (let i = 0; i < 200; i++) {
+      await waitFor(`${JSON.stringify(body)} settled in ${status}`, async () => {
         const s = await cloud.request('GET', `/v2.1/servers/${id}`);
-        if (s.body.server.status === status && s.body.server['OS-EXT-STS:task_state'] === null)
-          break;
-        await new Promise((res) => setTimeout(res, 10));
-      }
-      const s = await cloud.request('GET', `/v2.1/servers/${id}`);
-      assert.equal(s.body.server.status, status, JSON.stringify(body));
+        return s.body.server.status === status && s.body.server['OS-EXT-STS:task_state'] === null;
+      });
     }
     const unpause = await cloud.request('POST', `/v2.1/servers/${id}/action`, {
       body: { unpause: null },

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import winston from 'winston';
+import { waitFor } from '../../integration-tests/harness';
 import { FakeTransport } from '../../messaging/fake-transport';
 import { RemoteError } from '../../messaging/transport';
 import { FakeDriver } from '../virt/fake-driver';
@@ -199,8 +200,10 @@ describe('ComputeManager', () => {
       transport.cast(COMPUTE, 'pause_instance', { instance: inst }),
     ]);
     await call('get_host_uptime', {}); // the casts are in flight; wait for their turn to end
-    for (let i = 0; i < 50 && records.get(uuidOf(inst))!.vm_state !== 'paused'; i++)
-      await new Promise((r) => setTimeout(r, 10));
+    await waitFor(
+      'the pause, last of the casts',
+      () => records.get(uuidOf(inst))!.vm_state === 'paused',
+    );
     assert.deepEqual(state(uuidOf(inst)), ['paused', null, PowerState.PAUSED]);
   });
 
@@ -256,8 +259,9 @@ describe('ComputeManager', () => {
     driver.endWorkload(uuidOf(a), { code: 0, signal: 0, oomKilled: false });
     const b = await build();
     driver.endWorkload(uuidOf(b), { code: 137, signal: 9, oomKilled: true });
-    await call('get_host_uptime', {});
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor('both exits recorded', () =>
+      [a, b].every((i) => records.get(uuidOf(i))!.vm_state === 'stopped'),
+    );
     assert.deepEqual(state(uuidOf(a)), ['stopped', null, PowerState.SHUTDOWN]);
     assert.deepEqual(state(uuidOf(b)), ['stopped', null, PowerState.CRASHED]);
   });

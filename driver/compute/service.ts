@@ -17,7 +17,7 @@ import type { ComputeDriver } from '../virt/driver';
 import { ConductorAPI } from './conductor';
 import { InstanceRecords } from './instance-records';
 import { ComputeManager } from './manager';
-import { ComputeMetrics, listen, statusApp } from './status-api';
+import { ComputeMetrics, listen, listeningUrl, statusApp } from './status-api';
 
 /** How often the power states of all instances are compared with the driver's. */
 const POWER_SYNC_INTERVAL_S = 60;
@@ -36,6 +36,9 @@ export class ComputeService {
   private timers: NodeJS.Timeout[] = [];
   private stopping?: Promise<void>;
 
+  /** The status API's address as bound: with port 0 in status_listen, only the kernel knows it. */
+  readonly statusUrl: string;
+
   private constructor(
     readonly manager: ComputeManager,
     readonly metrics: ComputeMetrics,
@@ -44,7 +47,9 @@ export class ComputeService {
     private readonly rpc: Server,
     private readonly status: HttpServer,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.statusUrl = listeningUrl(status);
+  }
 
   static async start(o: ComputeServiceOptions): Promise<ComputeService> {
     const { config, log } = o;
@@ -81,7 +86,7 @@ export class ComputeService {
     );
     const service = new ComputeService(manager, metrics, transport, driver, rpc, status, log);
     service.startPeriodicTasks(config, host);
-    log.info('compute service started', { host, status_listen: config.compute.status_listen });
+    log.info('compute service started', { host, status_url: service.statusUrl });
     return service;
   }
 

@@ -5,6 +5,7 @@
  */
 import express from 'express';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import client from 'prom-client';
 import type { Logger } from 'winston';
 import type { Transport } from '../../messaging/transport';
@@ -153,4 +154,10 @@ export function listen(app: express.Express, address: string): Promise<Server> {
     const server = app.listen(port, host, () => resolve(server));
     server.once('error', reject);
   });
+}
+
+/** Where a listening `server` is bound, e.g. http://127.0.0.1:8780. */
+export function listeningUrl(server: Server): string {
+  const { address, port } = server.address() as AddressInfo;
+  return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
 }

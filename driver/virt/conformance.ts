@@ -37,7 +37,8 @@ export interface DriverUnderTest {
 
 const { RUNNING, PAUSED, SHUTDOWN, CRASHED, SUSPENDED } = PowerState;
 
-async function eventually<T>(what: string, probe: () => Promise<T>, timeoutMs = 10000) {
+// A deadline, not a pace: generous, because on a busy host a boot takes seconds.
+async function eventually<T>(what: string, probe: () => Promise<T>, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
