@@ -89,8 +89,9 @@ export async function startTestCloud(
       computes.set(host, { service, driver });
     }
     // Computes are candidates once their first heartbeat is committed.
+    const db = api.deps.db;
     await waitFor('the first heartbeat of every compute', async () => {
-      const n = await api.deps.db('compute_nodes').count({ n: '*' }).first();
+      const n = await db('compute_nodes').count({ n: '*' }).first();
       return Number(n?.n) >= computes.size;
     });
   } catch (err) {

@@ -26,7 +26,10 @@ export function nativeError(context: string, f: NativeFault): BerthError {
   const message = `${context}: ${f.message} (${f.code})`;
   const opts = { fault: { errno: f.errno, code: f.code, syscall: f.syscall, path: f.path } };
   if (isCommandMissing(f))
-    return new InvalidArgumentError(`${context}: command not found: ${f.message} (${f.code})`, opts);
+    return new InvalidArgumentError(
+      `${context}: command not found: ${f.message} (${f.code})`,
+      opts,
+    );
   if (f.syscall === 'execve' && NOT_EXECUTABLE.has(f.code))
     return new InvalidArgumentError(
       `${context}: command cannot be executed: ${f.message} (${f.code})`,
