@@ -9,7 +9,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import type { UndoStack } from '../driver/undo-stack';
+import type { UndoStack } from '../common/undo-stack';
 
 const execFileAsync = promisify(execFile);
 

@@ -12,7 +12,7 @@ import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { NOTIFICATION_TOPIC } from '../driver/compute/notifications';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import { ContainerRuntime } from '../driver/runtime/runtime';
-import { UndoStack } from '../driver/undo-stack';
+import { UndoStack } from '../common/undo-stack';
 import { AmqpTransport } from '../messaging/amqp-transport';
 import { decodeBody, type OsloMessage } from '../messaging/envelope';
 import { notificationRoutingKey } from '../messaging/notification';

@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import winston from 'winston';
 import { berthSchema } from '../config/schema';
-import { InvalidArgumentError } from '../driver/errors';
+import { InvalidArgumentError } from '../common/errors';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import { detectCgroupLayout } from '../driver/runtime/cgroups';
 import { ContainerRuntime } from '../driver/runtime/runtime';

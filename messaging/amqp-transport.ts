@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import type { BerthConfig } from '../config/schema';
-import { UnavailableError } from '../driver/errors';
+import { UnavailableError } from '../common/errors';
 import {
   BrokerConnection,
   BrokerUnavailable,

@@ -1,5 +1,5 @@
 /** oslo's RPC dispatch rules (oslo_messaging.rpc.dispatcher, 14.0.3) over berth endpoints. */
-import { InvalidArgumentError } from '../driver/errors';
+import { InvalidArgumentError } from '../common/errors';
 import type { NovaFault } from './failures';
 import type { RpcRequest } from './request';
 import type { Endpoint, EndpointMethod } from './transport';

@@ -7,7 +7,7 @@ import {
   NotFoundError,
   ResourceExhaustedError,
   UnavailableError,
-} from '../driver/errors';
+} from '../common/errors';
 import { decodeBody } from './envelope';
 import { decodeFailure, encodeFailure, failureOf, withNovaFault } from './failures';
 import { VALUE_ERROR_REPLY } from './fixtures/oslo-captured';

@@ -3,7 +3,7 @@
  * class, so a Python peer (nova-api, conductor) re-raises what it would get
  * from nova-compute; and failure strings from peers become RemoteErrors.
  */
-import { BerthError, NotFoundError } from '../driver/errors';
+import { BerthError, NotFoundError } from '../common/errors';
 import { RemoteError } from './transport';
 
 const NOVA_EXCEPTION_MODULE = 'nova.exception';

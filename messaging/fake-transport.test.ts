@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { NotFoundError } from '../driver/errors';
+import { NotFoundError } from '../common/errors';
 import { FakeTransport } from './fake-transport';
 import { MessagingTimeout, RemoteError, type Endpoint } from './transport';
 

@@ -4,8 +4,8 @@
  * parsing, dispatcher and failure mapping as on the wire, so version and
  * namespace rules, NoSuchMethod and RemoteError behave as with RabbitMQ.
  */
-import { log } from '../config/log';
-import { UnavailableError } from '../driver/errors';
+import { log } from '../common/log';
+import { UnavailableError } from '../common/errors';
 import { Dispatcher } from './dispatcher';
 import { decodeFailure, encodeFailure } from './failures';
 import { notificationRoutingKey, sanitizeContext } from './notification';

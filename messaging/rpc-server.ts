@@ -5,8 +5,8 @@
  * and handlers are idempotent. Prefetch bounds how many run at once.
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { log } from '../config/log';
-import { BerthError, InternalError } from '../driver/errors';
+import { log } from '../common/log';
+import { BerthError, InternalError } from '../common/errors';
 import type { BrokerConnection } from './connection';
 import { ConsumerChannel } from './consumer-channel';
 import { Dispatcher } from './dispatcher';

@@ -10,7 +10,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'winston';
 import type { BerthConfig } from '../../config/schema';
 import type { Endpoint, Incoming, Server, Transport } from '../../messaging/transport';
-import { NotFoundError, ConflictError, InvalidArgumentError } from '../../driver/errors';
+import { NotFoundError, ConflictError, InvalidArgumentError } from '../../common/errors';
 import type { NovaFault } from '../../messaging/failures';
 import type { Database } from '../db/connection';
 import { finishAction } from '../db/instance-actions';

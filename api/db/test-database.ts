@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { UnavailableError } from '../../driver/errors';
+import { UnavailableError } from '../../common/errors';
 import { openDatabase, type Database } from './connection';
 
 export type TestDatabaseKind = 'sqlite' | 'postgresql';

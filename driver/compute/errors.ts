@@ -3,7 +3,7 @@
  * peer (nova-api) re-raises the same class it would get from nova-compute.
  */
 import type { NovaFault } from '../../messaging/failures';
-import { ConflictError, NotFoundError } from '../errors';
+import { ConflictError, NotFoundError } from '../../common/errors';
 
 export class InstanceNotFound extends NotFoundError {
   readonly novaFault: NovaFault;

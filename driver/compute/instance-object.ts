@@ -4,7 +4,7 @@
  */
 import Joi from 'joi';
 import type { NovaFault } from '../../messaging/failures';
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError } from '../../common/errors';
 import type { ImageMeta, InstanceSpec } from '../virt/driver';
 import type { TaskState, VmState } from './states';
 

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { replaceFileSync } from '../atomic-file';
+import { replaceFileSync } from '../../common/atomic-file';
 import type { ImageMeta, InstanceSpec, PowerState } from '../virt/driver';
 import type { TaskState, VmState } from './states';
 

@@ -7,10 +7,10 @@
  */
 import type { Logger } from 'winston';
 import type { Endpoint, Incoming, RequestContext, Transport } from '../../messaging/transport';
-import { forInstance } from '../../config/log';
-import { InvalidArgumentError, NotFoundError } from '../errors';
+import { forInstance } from '../../common/log';
+import { InvalidArgumentError, NotFoundError } from '../../common/errors';
 import { type ComputeDriver, type InstanceSpec, PowerState } from '../virt/driver';
-import { InstanceLocks } from '../virt/instance-locks';
+import { KeyedLocks } from '../../common/keyed-locks';
 import { ConductorAPI } from './conductor';
 import { InstanceInvalidState, InstanceNotFound } from './errors';
 import { parseImage, parseInstance } from './instance-object';
@@ -121,7 +121,7 @@ function powerToVmState(state: PowerState): VmState {
 }
 
 export class ComputeManager {
-  private readonly locks = new InstanceLocks();
+  private readonly locks = new KeyedLocks();
   /** set once the first reconcile has reported every instance */
   private announced = false;
   private readonly conductor: ConductorAPI;

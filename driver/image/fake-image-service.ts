@@ -4,7 +4,7 @@
  * fixed set of layer directories instead of unpacked tars.
  */
 import { Readable, Writable } from 'node:stream';
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../../common/errors';
 import {
   ImageForbiddenError,
   type ImageData,

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startTestApi, type TestApi } from '../../api/testing';
-import { InvalidArgumentError, NotFoundError } from '../errors';
+import { InvalidArgumentError, NotFoundError } from '../../common/errors';
 import { imageServiceConformance, makeTarFixtures, type TarFixtures } from './conformance';
 import { GlanceImageService } from './glance-image-service';
 import { LocalImageStore } from './local-image-store';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { NotFoundError, ResourceExhaustedError } from '../errors';
+import { NotFoundError, ResourceExhaustedError } from '../../common/errors';
 import { imageServiceConformance, makeTarFixtures, type TarFixtures } from './conformance';
 import { LocalImageStore } from './local-image-store';
 

@@ -12,7 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { monitorBinary } from '../../native';
-import { InternalError, UnavailableError } from '../errors';
+import { InternalError, UnavailableError } from '../../common/errors';
 
 export interface ExitEvent {
   id: string;

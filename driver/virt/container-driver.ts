@@ -7,12 +7,12 @@
  */
 import path from 'node:path';
 import type { Logger } from 'winston';
-import { forInstance, log as defaultLog } from '../../config/log';
+import { forInstance, log as defaultLog } from '../../common/log';
 import type { ComputeSection } from '../../config/schema';
-import { NotFoundError, UnavailableError } from '../errors';
+import { NotFoundError, UnavailableError } from '../../common/errors';
 import type { ImageService } from '../image/image-service';
 import { type ContainerInfo, ContainerRuntime } from '../runtime/runtime';
-import { UndoStack } from '../undo-stack';
+import { UndoStack } from '../../common/undo-stack';
 import { MAX_CONSOLE_BYTES, tailLines } from './console';
 import {
   type AvailableResource,
@@ -27,7 +27,7 @@ import {
 } from './driver';
 import { availableResource, hostTotals, kernelVersion, uptimeText } from './host-resources';
 import { instanceContainerConfig } from './instance-config';
-import { InstanceLocks } from './instance-locks';
+import { KeyedLocks } from '../../common/keyed-locks';
 import { type InstanceRecord, InstanceStore, type PowerIntent } from './instance-store';
 import { LifecycleListeners } from './lifecycle-listeners';
 import {
@@ -79,7 +79,7 @@ export class ContainerDriver implements ComputeDriver {
   private rt?: ContainerRuntime;
   private host = '';
   private readonly records: InstanceStore;
-  private readonly locks = new InstanceLocks();
+  private readonly locks = new KeyedLocks();
   private readonly log: Logger;
   private readonly listeners: LifecycleListeners;
   private readonly openRuntime: () => Promise<ContainerRuntime>;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { UnavailableError } from '../errors';
+import { UnavailableError } from '../../common/errors';
 import { computeDriverConformance } from './conformance';
 import { PowerState, type InstanceSpec } from './driver';
 import { FakeDriver } from './fake-driver';

@@ -5,7 +5,7 @@
  * both to them) and lets a test make a workload end on its own or an
  * operation fail.
  */
-import { NotFoundError } from '../errors';
+import { NotFoundError } from '../../common/errors';
 import { tailLines } from './console';
 import {
   type AvailableResource,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConflictError } from '../errors';
+import { ConflictError } from '../../common/errors';
 import { containerPowerState } from './container-driver';
 import { PowerState } from './driver';
 import { describeExit, guardTransition, unrequestedEndState } from './power-state';

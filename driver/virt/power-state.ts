@@ -2,7 +2,7 @@
  * The power-state rules every ComputeDriver follows, so the manager sees
  * the same answers from the FakeDriver as from real containers.
  */
-import { ConflictError } from '../errors';
+import { ConflictError } from '../../common/errors';
 import { POWER_STATE_NAMES } from '../compute/states';
 import { PowerState } from './driver';
 
