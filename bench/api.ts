@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiService } from '../api/service';
-import { startTestCloud, type TestCloud } from '../api/testing-cloud';
+import { startTestCloud, type TestCloud } from '../testing/api/test-cloud';
 import type { Database } from '../api/db/connection';
 import { createLogger } from '../common/log';
 import { berthSchema, type BerthConfig } from '../config/schema';

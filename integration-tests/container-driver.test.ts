@@ -15,7 +15,7 @@ import { InvalidArgumentError } from '../common/errors';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import { detectCgroupLayout } from '../driver/runtime/cgroups';
 import { ContainerRuntime } from '../driver/runtime/runtime';
-import { computeDriverConformance } from '../driver/virt/conformance';
+import { computeDriverConformance } from '../testing/driver/compute-driver-conformance';
 import { ContainerDriver } from '../driver/virt/container-driver';
 import {
   type ImageMeta,

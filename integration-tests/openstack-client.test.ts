@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { apiClient } from '../api/testing';
+import { apiClient } from '../testing/api/test-api';
 import { detectCgroupLayout } from '../driver/runtime/cgroups';
 import { cleanUpNode, createVhost, stopProcess } from './compute-harness';
 import { berthCli, imageTar, needsRoot, processAlive, tempStateDir, waitFor } from './harness';

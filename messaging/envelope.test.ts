@@ -8,7 +8,7 @@ import {
   encodeEnvelope,
   peekMessage,
 } from './envelope';
-import { PING_CALL_REQUEST } from './fixtures/oslo-captured';
+import { PING_CALL_REQUEST } from '../testing/messaging/oslo-captured';
 
 const json = { contentType: 'application/json', contentEncoding: 'utf-8' };
 

@@ -10,7 +10,7 @@ import {
 } from '../common/errors';
 import { decodeBody } from './envelope';
 import { decodeFailure, encodeFailure, failureOf, withNovaFault } from './failures';
-import { VALUE_ERROR_REPLY } from './fixtures/oslo-captured';
+import { VALUE_ERROR_REPLY } from '../testing/messaging/oslo-captured';
 import { RemoteError } from './transport';
 
 test('a failure has exactly the fields oslo serialises, and travels as a JSON string', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { describeEachDatabase } from '../testing';
-import { startTestCloud, type TestCloud } from '../testing-cloud';
+import { describeEachDatabase } from '../../testing/api/test-api';
+import { startTestCloud, type TestCloud } from '../../testing/api/test-cloud';
 
 const create = (
   cloud: TestCloud,

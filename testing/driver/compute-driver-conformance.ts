@@ -15,7 +15,7 @@ import {
   type InstanceSpec,
   type LifecycleEvent,
   PowerState,
-} from './driver';
+} from '../../driver/virt/driver';
 
 export interface DriverUnderTest {
   /** not yet initialised: the suite calls initHost(host) */

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { UnavailableError } from '../../common/errors';
-import { openDatabase, type Database } from './connection';
+import { openDatabase, type Database } from '../../api/db/connection';
 
 export type TestDatabaseKind = 'sqlite' | 'postgresql';
 

@@ -6,7 +6,7 @@
  * operation fail.
  */
 import { NotFoundError } from '../../common/errors';
-import { tailLines } from './console';
+import { tailLines } from '../../driver/virt/console';
 import {
   type AvailableResource,
   type ComputeDriver,
@@ -17,9 +17,9 @@ import {
   type InstanceSpec,
   type LifecycleEvent,
   PowerState,
-} from './driver';
-import { availableResource, type HostTotals, uptimeText } from './host-resources';
-import { LifecycleListeners } from './lifecycle-listeners';
+} from '../../driver/virt/driver';
+import { availableResource, type HostTotals, uptimeText } from '../../driver/virt/host-resources';
+import { LifecycleListeners } from '../../driver/virt/lifecycle-listeners';
 import {
   describeExit,
   type GuardedOperation,
@@ -27,7 +27,7 @@ import {
   powerStateName,
   unrequestedEndState,
   type WorkloadExit,
-} from './power-state';
+} from '../../driver/virt/power-state';
 
 interface FakeInstance {
   spec: InstanceSpec;

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { UnavailableError } from '../../common/errors';
-import { computeDriverConformance } from './conformance';
-import { PowerState, type InstanceSpec } from './driver';
+import { computeDriverConformance } from './compute-driver-conformance';
+import { PowerState, type InstanceSpec } from '../../driver/virt/driver';
 import { FakeDriver } from './fake-driver';
 
 computeDriverConformance('FakeDriver', async () => {

@@ -4,12 +4,12 @@
  * parsing, dispatcher and failure mapping as on the wire, so version and
  * namespace rules, NoSuchMethod and RemoteError behave as with RabbitMQ.
  */
-import { log } from '../common/log';
-import { UnavailableError } from '../common/errors';
-import { Dispatcher } from './dispatcher';
-import { decodeFailure, encodeFailure } from './failures';
-import { notificationRoutingKey, sanitizeContext } from './notification';
-import { parseRequest, requestMessage, type RpcRequest } from './request';
+import { log } from '../../common/log';
+import { UnavailableError } from '../../common/errors';
+import { Dispatcher } from '../../messaging/dispatcher';
+import { decodeFailure, encodeFailure } from '../../messaging/failures';
+import { notificationRoutingKey, sanitizeContext } from '../../messaging/notification';
+import { parseRequest, requestMessage, type RpcRequest } from '../../messaging/request';
 import {
   MessagingTimeout,
   type CallOptions,
@@ -21,7 +21,7 @@ import {
   type ServeOptions,
   type Target,
   type Transport,
-} from './transport';
+} from '../../messaging/transport';
 
 /** A notification as the fake transport would have published it. */
 export interface SentNotification {

@@ -14,7 +14,7 @@ import {
   type ImportOptions,
   type NewImage,
   type UploadOptions,
-} from './image-service';
+} from '../../driver/image/image-service';
 import {
   activeRecord,
   changedRecord,
@@ -28,7 +28,7 @@ import {
   looksLikeTar,
   queuedRecord,
   streamWithDigests,
-} from './image-record';
+} from '../../driver/image/image-record';
 
 export class FakeImageService implements ImageService {
   private readonly records = new Map<string, ImageRecord>();
