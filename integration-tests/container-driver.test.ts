@@ -17,12 +17,9 @@ import { detectCgroupLayout } from '../driver/runtime/cgroups';
 import { ContainerRuntime } from '../driver/runtime/runtime';
 import { computeDriverConformance } from '../testing/driver/compute-driver-conformance';
 import { ContainerDriver } from '../driver/virt/container-driver';
-import {
-  type ImageMeta,
-  type InstanceSpec,
-  type LifecycleEvent,
-  PowerState,
-} from '../driver/virt/driver';
+import { type LifecycleEvent } from '../driver/virt/driver';
+import { type ImageMeta, type InstanceSpec } from '../nova/instance-object';
+import { PowerState } from '../nova/power-state';
 import { imageTar, needsRoot, tempStateDir, waitFor } from './harness';
 
 const skip = needsRoot();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { RemoteError } from '../../messaging/transport';
-import { instancePrimitive } from '../../driver/compute/instance-object';
+import { instancePrimitive } from '../../nova/instance-object';
 import { startTestCloud, type TestCloud } from '../../testing/api/test-cloud';
 
 let cloud: TestCloud;

@@ -7,8 +7,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { replaceFileSync } from '../../common/atomic-file';
-import type { ImageMeta, InstanceSpec, PowerState } from '../virt/driver';
-import type { TaskState, VmState } from './states';
+import type { ImageMeta, InstanceSpec } from '../../nova/instance-object';
+import type { PowerState } from '../../nova/power-state';
+import type { TaskState, VmState } from '../../nova/states';
 
 export interface InstanceFault {
   code: number;

@@ -7,7 +7,7 @@ import winston from 'winston';
 import { FakeTransport } from '../../testing/messaging/fake-transport';
 import { RemoteError } from '../../messaging/transport';
 import { FakeDriver } from '../../testing/driver/fake-driver';
-import { PowerState } from '../virt/driver';
+import { PowerState } from '../../nova/power-state';
 import { InstanceRecords } from './instance-records';
 import { ComputeManager } from './manager';
 

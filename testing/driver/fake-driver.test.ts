@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { UnavailableError } from '../../common/errors';
 import { computeDriverConformance } from './compute-driver-conformance';
-import { PowerState, type InstanceSpec } from '../../driver/virt/driver';
+import { type InstanceSpec } from '../../nova/instance-object';
+import { PowerState } from '../../nova/power-state';
 import { FakeDriver } from './fake-driver';
 
 computeDriverConformance('FakeDriver', async () => {

@@ -2,8 +2,8 @@
  * The nova.exception classes the compute manager raises, so that an oslo
  * peer (nova-api) re-raises the same class it would get from nova-compute.
  */
-import type { NovaFault } from '../../messaging/failures';
-import { ConflictError, NotFoundError } from '../../common/errors';
+import type { NovaFault } from '../messaging/failures';
+import { ConflictError, NotFoundError } from '../common/errors';
 
 export class InstanceNotFound extends NotFoundError {
   readonly novaFault: NovaFault;
