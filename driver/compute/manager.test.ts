@@ -279,14 +279,14 @@ describe('ComputeManager', () => {
     const spawning = instance();
     // A record written just before a crash in the middle of a build, whose container never came.
     const r = { ...records.get(uuidOf(running))! };
-    records.save({
+    await records.save({
       ...r,
       uuid: uuidOf(spawning),
       vm_state: 'building',
       task_state: 'spawning',
       spec: { ...r.spec, uuid: uuidOf(spawning) },
     });
-    records.save({ ...records.get(uuidOf(running))!, task_state: 'powering-off' });
+    await records.save({ ...records.get(uuidOf(running))!, task_state: 'powering-off' });
     await driver.spawn(
       { ...r.spec, uuid: '00000000-0000-4000-8000-999999999999' },
       { id: 'img-1' },

@@ -129,7 +129,7 @@ export class ComputeManager {
     expected: TaskState | TaskState[] | undefined,
     context: RequestContext,
   ): Promise<void> {
-    this.o.store.save(r);
+    await this.o.store.save(r);
     if ((await this.conductor.saveInstance(r, expected, context)) === 'gone') {
       // Deleted by the control plane while this host could not be reached
       // (Nova's local delete): what is left here goes too.
@@ -503,7 +503,7 @@ export class ComputeManager {
       });
       await this.persist(r, interrupted ?? null, context);
     } else if (this.announced) {
-      this.o.store.save(r);
+      await this.o.store.save(r);
     } else {
       // The first pass after a start reports every instance, so that the
       // control plane hears what this host has (and says what it deleted).
