@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import { detectCgroupLayout } from '../driver/runtime/cgroups';
 import { AmqpTransport } from '../messaging/amqp-transport';
+import { NOVA_FAULTS } from '../nova/faults';
 import {
   allInstances,
   cleanUpNode,
@@ -50,6 +51,7 @@ async function withNode(
   const api = new AmqpTransport({
     transportUrl: node.url,
     controlExchange: 'nova',
+    faults: NOVA_FAULTS,
     durableQueues: durable,
   });
   let compute: ChildProcess | undefined;

@@ -19,6 +19,7 @@ import winston from 'winston';
 import { log } from '../common/log';
 import { ConflictError, NotFoundError } from '../common/errors';
 import { AmqpTransport, type AmqpTransportOptions } from '../messaging/amqp-transport';
+import { NOVA_FAULTS } from '../nova/faults';
 import { decodeBody, encodeEnvelope } from '../messaging/envelope';
 import { MessagingTimeout, RemoteError, type Endpoint, type Server } from '../messaging/transport';
 import { projectRoot, waitFor } from './harness';
@@ -201,11 +202,14 @@ class CuttableProxy {
   }
 }
 
-/** Every transport a test opens is closed in `after`, even when the test failed midway. */
+/**
+ * Every transport a test opens is closed in `after`, even when the test
+ * failed midway; each speaks as nova-compute does.
+ */
 const transports: AmqpTransport[] = [];
 
-function openTransport(opts: AmqpTransportOptions): AmqpTransport {
-  const transport = new AmqpTransport(opts);
+function openTransport(opts: Omit<AmqpTransportOptions, 'faults'>): AmqpTransport {
+  const transport = new AmqpTransport({ ...opts, faults: NOVA_FAULTS });
   transports.push(transport);
   return transport;
 }

@@ -48,7 +48,14 @@ export const TRANSITIONS = {
     'power_off',
     STOPPED,
   ),
-  start: transition('start', 'start_instance', [STOPPED], TaskState.POWERING_ON, 'power_on', ACTIVE),
+  start: transition(
+    'start',
+    'start_instance',
+    [STOPPED],
+    TaskState.POWERING_ON,
+    'power_on',
+    ACTIVE,
+  ),
   rebootSoft: transition(
     'reboot',
     'reboot_instance',
@@ -66,9 +73,30 @@ export const TRANSITIONS = {
     ACTIVE,
   ),
   pause: transition('pause', 'pause_instance', [ACTIVE], TaskState.PAUSING, 'pause', PAUSED),
-  unpause: transition('unpause', 'unpause_instance', [PAUSED], TaskState.UNPAUSING, 'unpause', ACTIVE),
-  suspend: transition('suspend', 'suspend_instance', [ACTIVE], TaskState.SUSPENDING, 'suspend', SUSPENDED),
-  resume: transition('resume', 'resume_instance', [SUSPENDED], TaskState.RESUMING, 'resume', ACTIVE),
+  unpause: transition(
+    'unpause',
+    'unpause_instance',
+    [PAUSED],
+    TaskState.UNPAUSING,
+    'unpause',
+    ACTIVE,
+  ),
+  suspend: transition(
+    'suspend',
+    'suspend_instance',
+    [ACTIVE],
+    TaskState.SUSPENDING,
+    'suspend',
+    SUSPENDED,
+  ),
+  resume: transition(
+    'resume',
+    'resume_instance',
+    [SUSPENDED],
+    TaskState.RESUMING,
+    'resume',
+    ACTIVE,
+  ),
 } as const;
 
 export type NovaTransition = (typeof TRANSITIONS)[keyof typeof TRANSITIONS];

@@ -3,7 +3,7 @@
  * primitive), validated, and turned into what the driver needs.
  */
 import Joi from 'joi';
-import type { NovaFault } from '../messaging/failures';
+import type { RemoteFault } from '../messaging/failures';
 import { InvalidArgumentError } from '../common/errors';
 import type { TaskState, VmState } from './states';
 
@@ -41,10 +41,13 @@ export interface NovaObject {
 
 /** A primitive whose version this side cannot read (Nova: IncompatibleObjectVersion). */
 export class IncompatibleObjectVersion extends InvalidArgumentError {
-  readonly novaFault: NovaFault;
+  readonly remoteFault: RemoteFault;
   constructor(objname: string, objver: string, supported: string) {
     super(`Version ${objver} of ${objname} is not supported, supported version is ${supported}`);
-    this.novaFault = { class: 'IncompatibleObjectVersion', kwargs: { objname, objver, supported } };
+    this.remoteFault = {
+      class: 'IncompatibleObjectVersion',
+      kwargs: { objname, objver, supported },
+    };
   }
 }
 

@@ -11,7 +11,11 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startTestApi, type TestApi } from '../../testing/api/test-api';
 import { InvalidArgumentError, NotFoundError } from '../../common/errors';
-import { imageServiceConformance, makeTarFixtures, type TarFixtures } from '../../testing/driver/image-service-conformance';
+import {
+  imageServiceConformance,
+  makeTarFixtures,
+  type TarFixtures,
+} from '../../testing/driver/image-service-conformance';
 import { GlanceImageService } from './glance-image-service';
 import { LocalImageStore } from './local-image-store';
 

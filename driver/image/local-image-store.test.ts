@@ -6,7 +6,11 @@ import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { NotFoundError, ResourceExhaustedError } from '../../common/errors';
-import { imageServiceConformance, makeTarFixtures, type TarFixtures } from '../../testing/driver/image-service-conformance';
+import {
+  imageServiceConformance,
+  makeTarFixtures,
+  type TarFixtures,
+} from '../../testing/driver/image-service-conformance';
 import { LocalImageStore } from './local-image-store';
 
 const tempRoot = () => fs.mkdtempSync(path.join(os.tmpdir(), 'berth-image-store-'));

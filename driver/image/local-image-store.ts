@@ -19,7 +19,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { syncDirectory, writeFileAtomic } from '../../common/atomic-file';
-import { ConflictError, InternalError, InvalidArgumentError, NotFoundError } from '../../common/errors';
+import {
+  ConflictError,
+  InternalError,
+  InvalidArgumentError,
+  NotFoundError,
+} from '../../common/errors';
 import { KeyedLocks } from '../../common/keyed-locks';
 import {
   ImageForbiddenError,

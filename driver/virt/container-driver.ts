@@ -14,7 +14,14 @@ import type { ImageService } from '../image/image-service';
 import { type ContainerInfo, ContainerRuntime } from '../runtime/runtime';
 import { UndoStack } from '../../common/undo-stack';
 import { MAX_CONSOLE_BYTES, tailLines } from './console';
-import { type AvailableResource, type ComputeDriver, type Diagnostics, type DriverCapabilities, type InstanceInfo, type LifecycleEvent } from './driver';
+import {
+  type AvailableResource,
+  type ComputeDriver,
+  type Diagnostics,
+  type DriverCapabilities,
+  type InstanceInfo,
+  type LifecycleEvent,
+} from './driver';
 import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
 import { PowerState } from '../../nova/power-state';
 import { availableResource, hostTotals, kernelVersion, uptimeText } from './host-resources';
@@ -22,7 +29,13 @@ import { instanceContainerConfig } from './instance-config';
 import { KeyedLocks } from '../../common/keyed-locks';
 import { type InstanceRecord, InstanceStore, type PowerIntent } from './instance-store';
 import { LifecycleListeners } from './lifecycle-listeners';
-import { describeExit, type GuardedOperation, guardTransition, unrequestedEndState, type WorkloadExit } from './power-state';
+import {
+  describeExit,
+  type GuardedOperation,
+  guardTransition,
+  unrequestedEndState,
+  type WorkloadExit,
+} from './power-state';
 import { powerStateName } from '../../nova/power-state';
 
 export interface ContainerDriverOptions {

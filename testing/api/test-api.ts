@@ -17,11 +17,7 @@ import type { Authenticator } from '../../api/auth/authenticator';
 import { noauth2Credentials } from '../../api/auth/noauth2';
 import { BuildCoordinator } from '../../api/conductor/build';
 import { TransportComputeRpcAPI, type ComputeRpcAPI } from '../../api/compute-rpc';
-import {
-  postgresUnavailableSync,
-  withTestDatabase,
-  type TestDatabaseKind,
-} from './test-database';
+import { postgresUnavailableSync, withTestDatabase, type TestDatabaseKind } from './test-database';
 import type { ApiDeps } from '../../api/deps';
 import type { Scheduler } from '../../api/scheduler/scheduler';
 

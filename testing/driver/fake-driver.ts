@@ -7,12 +7,25 @@
  */
 import { NotFoundError } from '../../common/errors';
 import { tailLines } from '../../driver/virt/console';
-import { type AvailableResource, type ComputeDriver, type Diagnostics, type DriverCapabilities, type InstanceInfo, type LifecycleEvent } from '../../driver/virt/driver';
+import {
+  type AvailableResource,
+  type ComputeDriver,
+  type Diagnostics,
+  type DriverCapabilities,
+  type InstanceInfo,
+  type LifecycleEvent,
+} from '../../driver/virt/driver';
 import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
 import { PowerState } from '../../nova/power-state';
 import { availableResource, type HostTotals, uptimeText } from '../../driver/virt/host-resources';
 import { LifecycleListeners } from '../../driver/virt/lifecycle-listeners';
-import { describeExit, type GuardedOperation, guardTransition, unrequestedEndState, type WorkloadExit } from '../../driver/virt/power-state';
+import {
+  describeExit,
+  type GuardedOperation,
+  guardTransition,
+  unrequestedEndState,
+  type WorkloadExit,
+} from '../../driver/virt/power-state';
 import { powerStateName } from '../../nova/power-state';
 
 interface FakeInstance {
