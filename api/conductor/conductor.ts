@@ -12,6 +12,7 @@ import type { BerthConfig } from '../../config/schema';
 import type { Endpoint, Incoming, Server, Transport } from '../../messaging/transport';
 import { InvalidArgumentError } from '../../common/errors';
 import { InstanceNotFound, UnexpectedTaskState } from '../../nova/exceptions';
+import { VmState } from '../../nova/states';
 import type { Database } from '../db/connection';
 import { finishAction } from '../db/instance-actions';
 import type { InstanceRow } from '../db/instances';
@@ -105,7 +106,7 @@ export class Conductor {
       if (row.task_state !== null && update.task_state === null)
         finished = {
           host: (update.host as string) ?? row.host,
-          error: data.vm_state === 'error' ? fault?.message : undefined,
+          error: data.vm_state === VmState.ERROR ? fault?.message : undefined,
         };
     });
     if (finished) await finishAction(this.db, uuid, finished);
