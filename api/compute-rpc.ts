@@ -5,7 +5,8 @@
  * the compute parses.
  */
 import type { Transport } from '../messaging/transport';
-import { instancePrimitive } from '../driver/compute/instance-object';
+import type { TransitionMethod } from '../nova/actions';
+import { instancePrimitive } from '../nova/instance-object';
 import type { ImageRecord } from '../driver/image/image-service';
 import type { Instance } from './db/instances';
 
@@ -61,14 +62,7 @@ export interface ComputeRpcAPI {
   terminateInstance(i: Instance, ctx: RpcContext): Promise<void>;
   /** the power and lifecycle casts, by Nova method name */
   lifecycle(
-    method:
-      | 'stop_instance'
-      | 'start_instance'
-      | 'reboot_instance'
-      | 'pause_instance'
-      | 'unpause_instance'
-      | 'suspend_instance'
-      | 'resume_instance',
+    method: TransitionMethod,
     i: Instance,
     ctx: RpcContext,
     args?: Record<string, unknown>,
@@ -129,7 +123,7 @@ export class TransportComputeRpcAPI implements ComputeRpcAPI {
   }
 
   lifecycle(
-    method: Parameters<ComputeRpcAPI['lifecycle']>[0],
+    method: TransitionMethod,
     i: Instance,
     context: RpcContext,
     args: Record<string, unknown> = {},

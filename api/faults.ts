@@ -3,7 +3,7 @@
  * status and one `{"<faultName>": {"code", "message"}}` body. BerthError
  * kinds map once, here.
  */
-import { BerthError } from '../driver/errors';
+import { BerthError } from '../common/errors';
 
 export class ApiFault extends Error {
   constructor(

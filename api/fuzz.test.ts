@@ -13,9 +13,9 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import winston from 'winston';
-import { FakeImageService } from '../driver/image/fake-image-service';
-import { describeEachDatabase, startTestApi } from './testing';
-import { startTestCloud, type TestCloud } from './testing-cloud';
+import { FakeImageService } from '../testing/driver/fake-image-service';
+import { describeEachDatabase, startTestApi } from '../testing/api/test-api';
+import { startTestCloud, type TestCloud } from '../testing/api/test-cloud';
 import {
   ADMIN,
   createFixtures,
@@ -28,7 +28,7 @@ import {
   pathParams,
   type Endpoint,
   type Fixtures,
-} from './testing-endpoints';
+} from '../testing/api/endpoints';
 
 const SEED = process.env.FUZZ_SEED
   ? Number(process.env.FUZZ_SEED)

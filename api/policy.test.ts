@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { createApiApp } from './app';
-import { describeEachDatabase, noauth2 } from './testing';
-import { startTestCloud, type TestCloud } from './testing-cloud';
+import { describeEachDatabase, noauth2 } from '../testing/api/test-api';
+import { startTestCloud, type TestCloud } from '../testing/api/test-cloud';
 import {
   ADMIN,
   createFixtures,
@@ -26,7 +26,7 @@ import {
   realPath,
   type Endpoint,
   type Fixtures,
-} from './testing-endpoints';
+} from '../testing/api/endpoints';
 
 type Role = 'owner' | 'other' | 'admin';
 const ROLES: readonly Role[] = ['owner', 'other', 'admin'];

@@ -10,10 +10,11 @@ import type { Logger } from 'winston';
 import type { BerthConfig } from '../config/schema';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import type { ImageService } from '../driver/image/image-service';
-import { UnavailableError } from '../driver/errors';
-import { UndoStack } from '../driver/undo-stack';
+import { UnavailableError } from '../common/errors';
+import { UndoStack } from '../common/undo-stack';
 import { AmqpTransport, transportOptionsFromConfig } from '../messaging/amqp-transport';
 import type { Server, Transport } from '../messaging/transport';
+import { NOVA_FAULTS } from '../nova/faults';
 import { createApiApp } from './app';
 import { createAuthenticator, type Authenticator } from './auth';
 import { TransportComputeRpcAPI } from './compute-rpc';
@@ -61,7 +62,9 @@ export class ApiService {
       const db = await openDatabase(config.database.connection);
       undo.push('database', () => db.destroy());
       await seedDefaultFlavors(db);
-      const transport = o.transport ?? new AmqpTransport(transportOptionsFromConfig(config));
+      const transport =
+        o.transport ??
+        new AmqpTransport({ ...transportOptionsFromConfig(config), faults: NOVA_FAULTS });
       undo.push('transport', () => transport.close());
       const parts = {
         config,

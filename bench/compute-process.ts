@@ -7,7 +7,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import type { UndoStack } from '../driver/undo-stack';
+import type { UndoStack } from '../common/undo-stack';
 import { announcedUrl } from '../integration-tests/fixtures/berth-processes';
 
 const execFileAsync = promisify(execFile);

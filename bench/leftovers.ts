@@ -2,9 +2,9 @@
 import { access, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createLogger } from '../config/log';
+import { createLogger } from '../common/log';
 import { MonitorClient } from '../driver/runtime/monitor-client';
-import { UndoStack } from '../driver/undo-stack';
+import { UndoStack } from '../common/undo-stack';
 import { vhostExists } from './compute-process';
 
 /** Processes running the monitor binary for this state directory. */

@@ -12,8 +12,9 @@ import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { NOTIFICATION_TOPIC } from '../driver/compute/notifications';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import { ContainerRuntime } from '../driver/runtime/runtime';
-import { UndoStack } from '../driver/undo-stack';
+import { UndoStack } from '../common/undo-stack';
 import { AmqpTransport } from '../messaging/amqp-transport';
+import { NOVA_FAULTS } from '../nova/faults';
 import { decodeBody, type OsloMessage } from '../messaging/envelope';
 import { notificationRoutingKey } from '../messaging/notification';
 import { controlExchangeOptions } from '../messaging/topology';
@@ -102,6 +103,7 @@ async function measure(
   const transport = new AmqpTransport({
     transportUrl: url,
     controlExchange: EXCHANGE,
+    faults: NOVA_FAULTS,
     callTimeout: CALL_TIMEOUT_S,
     connectionName: `berth-bench-rpc:${process.pid}`,
   });

@@ -4,7 +4,7 @@
  * node for this host in one process, on one image store.
  */
 import path from 'node:path';
-import { createLogger } from '../config/log';
+import { createLogger } from '../common/log';
 import type { BerthConfig } from '../config/schema';
 import { ApiService } from '../api/service';
 import { ComputeService } from '../driver/compute/service';

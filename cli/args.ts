@@ -1,5 +1,5 @@
 /** Command-line parsing shared by berth's subcommands. */
-import { InvalidArgumentError } from '../driver/errors';
+import { InvalidArgumentError } from '../common/errors';
 
 export interface ParsedArgs {
   options: Map<string, string[]>;

@@ -2,8 +2,8 @@
 /** The one berth executable: `berth <command> [--config FILE] ...` */
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../config/loader';
-import { log } from '../config/log';
-import { BerthError } from '../driver/errors';
+import { log } from '../common/log';
+import { BerthError } from '../common/errors';
 import { allInOneCommand, apiCommand } from './api';
 import { computeCommand } from './compute';
 import { demoCommand } from './demo';

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { Logger } from 'winston';
 import { KeystoneSession } from '../api/auth/keystone-session';
-import { createLogger } from '../config/log';
+import { createLogger } from '../common/log';
 import type { BerthConfig } from '../config/schema';
 import { ComputeService } from '../driver/compute/service';
 import { GlanceImageService } from '../driver/image/glance-image-service';

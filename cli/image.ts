@@ -1,7 +1,7 @@
 /** `berth image …`: the host's local image store, shown the way `openstack image` shows Glance. */
 import path from 'node:path';
 import type { BerthConfig } from '../config/schema';
-import { InvalidArgumentError } from '../driver/errors';
+import { InvalidArgumentError } from '../common/errors';
 import type { ImageRecord, ImportOptions } from '../driver/image/image-service';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import { parseArgs } from './args';

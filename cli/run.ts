@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { BerthConfig } from '../config/schema';
-import { InvalidArgumentError } from '../driver/errors';
+import { InvalidArgumentError } from '../common/errors';
 import { LayerStore } from '../driver/image/layer-store';
 import { runForeground } from '../driver/runtime/foreground';
 import type { ContainerConfig, NetworkConfig } from '../driver/runtime/spec';

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import Joi from 'joi';
-import { LOG_LEVELS, LogLevel } from './log';
+import { LOG_LEVELS, LogLevel } from '../common/log';
 
 // Option names deliberately keep nova.conf's snake_case spelling so that the
 // key an operator writes is the key the code reads.

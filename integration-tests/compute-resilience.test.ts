@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import { detectCgroupLayout } from '../driver/runtime/cgroups';
 import { AmqpTransport } from '../messaging/amqp-transport';
+import { NOVA_FAULTS } from '../nova/faults';
 import {
   allInstances,
   cleanUpNode,
@@ -52,6 +53,7 @@ async function withNode(
   const api = new AmqpTransport({
     transportUrl: node.url,
     controlExchange: 'nova',
+    faults: NOVA_FAULTS,
     durableQueues: durable,
   });
   let compute: RunningCompute | undefined;

@@ -11,18 +11,15 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import winston from 'winston';
 import { berthSchema } from '../config/schema';
-import { InvalidArgumentError } from '../driver/errors';
+import { InvalidArgumentError } from '../common/errors';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import { detectCgroupLayout } from '../driver/runtime/cgroups';
 import { ContainerRuntime } from '../driver/runtime/runtime';
-import { computeDriverConformance } from '../driver/virt/conformance';
+import { computeDriverConformance } from '../testing/driver/compute-driver-conformance';
 import { ContainerDriver } from '../driver/virt/container-driver';
-import {
-  type ImageMeta,
-  type InstanceSpec,
-  type LifecycleEvent,
-  PowerState,
-} from '../driver/virt/driver';
+import { type LifecycleEvent } from '../driver/virt/driver';
+import { type ImageMeta, type InstanceSpec } from '../nova/instance-object';
+import { PowerState } from '../nova/power-state';
 import { imageTar, needsRoot, tempStateDir, waitFor, runName } from './harness';
 
 const skip = needsRoot();

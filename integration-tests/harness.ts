@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerConfig } from '../driver/runtime/spec';
 
 export const projectRoot = path.resolve(__dirname, '..', '..');
@@ -64,25 +63,7 @@ export function containerConfig(
   };
 }
 
-/**
- * Polls `probe` every `intervalMs` until it returns a truthy value or the timeout passes.
- * The default is a deadline, not a pace: generous, because on a busy host a container
- * start or a broker round trip takes seconds.
- */
-export async function waitFor<T>(
-  what: string,
-  probe: () => T | Promise<T>,
-  timeoutMs = 30000,
-  intervalMs = 20,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
+export { waitFor } from '../testing/wait-for';
 
 export function processAlive(pid: number): boolean {
   try {

@@ -11,8 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { startTestApi, type TestApi } from '../api/testing';
-import { makeTarFixtures, type TarFixtures } from '../driver/image/conformance';
+import { startTestApi, type TestApi } from '../testing/api/test-api';
+import { makeTarFixtures, type TarFixtures } from '../testing/driver/image-service-conformance';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import { tempStateDir } from './harness';
 

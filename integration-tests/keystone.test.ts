@@ -14,7 +14,7 @@ import winston from 'winston';
 import type { KeystoneAuthtokenSection } from '../config/schema';
 import { KeystoneAuthenticator } from '../api/auth/keystone';
 import { toApiFault } from '../api/faults';
-import { startTestApi } from '../api/testing';
+import { startTestApi } from '../testing/api/test-api';
 import { tempStateDir, waitFor } from './harness';
 
 const ADMIN_PASSWORD = 'it-admin-secret';

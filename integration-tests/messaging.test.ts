@@ -16,9 +16,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import winston from 'winston';
-import { log } from '../config/log';
-import { ConflictError, NotFoundError } from '../driver/errors';
+import { log } from '../common/log';
+import { ConflictError, NotFoundError } from '../common/errors';
 import { AmqpTransport, type AmqpTransportOptions } from '../messaging/amqp-transport';
+import { NOVA_FAULTS } from '../nova/faults';
 import { decodeBody, encodeEnvelope } from '../messaging/envelope';
 import { MessagingTimeout, RemoteError, type Endpoint, type Server } from '../messaging/transport';
 import { projectRoot, waitFor, runName } from './harness';
@@ -201,11 +202,14 @@ class CuttableProxy {
   }
 }
 
-/** Every transport a test opens is closed in `after`, even when the test failed midway. */
+/**
+ * Every transport a test opens is closed in `after`, even when the test
+ * failed midway; each speaks as nova-compute does.
+ */
 const transports: AmqpTransport[] = [];
 
-function openTransport(opts: AmqpTransportOptions): AmqpTransport {
-  const transport = new AmqpTransport(opts);
+function openTransport(opts: Omit<AmqpTransportOptions, 'faults'>): AmqpTransport {
+  const transport = new AmqpTransport({ ...opts, faults: NOVA_FAULTS });
   transports.push(transport);
   return transport;
 }

@@ -11,7 +11,7 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { apiClient, type TestApi } from '../api/testing';
+import { apiClient, type TestApi } from '../testing/api/test-api';
 import { fromGlanceImage } from '../driver/image/glance-wire';
 import type { ImageRecord } from '../driver/image/image-service';
 import { LocalImageStore } from '../driver/image/local-image-store';

@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { apiClient } from '../api/testing';
+import { apiClient } from '../testing/api/test-api';
 import { detectCgroupLayout } from '../driver/runtime/cgroups';
 import { cleanUpNode, createVhost, stopProcess } from './compute-harness';
 import { announcedUrl } from './fixtures/berth-processes';

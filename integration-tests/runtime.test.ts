@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InvalidArgumentError, NotFoundError } from '../driver/errors';
+import { InvalidArgumentError, NotFoundError } from '../common/errors';
 import { detectCgroupLayout } from '../driver/runtime/cgroups';
 import { ContainerRuntime } from '../driver/runtime/runtime';
 import type { ContainerConfig } from '../driver/runtime/spec';

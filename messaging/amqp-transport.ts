@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import type { BerthConfig } from '../config/schema';
-import { UnavailableError } from '../driver/errors';
+import { UnavailableError } from '../common/errors';
 import {
   BrokerConnection,
   BrokerUnavailable,
@@ -13,6 +13,7 @@ import {
   type ReconnectOptions,
 } from './connection';
 import { encodeEnvelope } from './envelope';
+import type { FaultVocabulary } from './failures';
 import { hexUuid } from './ids';
 import { notificationMessage, notificationRoutingKey } from './notification';
 import { Publisher, type Declaration } from './publisher';
@@ -45,6 +46,8 @@ export interface AmqpTransportOptions {
   /** oslo's transport_url, e.g. rabbit://guest:guest@127.0.0.1:5672/ */
   transportUrl: string;
   controlExchange: string;
+  /** the exceptions peers re-raise for what this process's servers throw */
+  faults: FaultVocabulary;
   /** [oslo_messaging_rabbit] amqp_durable_queues of the deployment */
   durableQueues?: boolean;
   /** [oslo_messaging_rabbit] rabbit_quorum_queue of the deployment */
@@ -59,7 +62,10 @@ export interface AmqpTransportOptions {
   connectionName?: string;
 }
 
-export function transportOptionsFromConfig(config: BerthConfig): AmqpTransportOptions {
+/** The broker half of the options; the caller names its fault vocabulary. */
+export function transportOptionsFromConfig(
+  config: BerthConfig,
+): Omit<AmqpTransportOptions, 'faults'> {
   return {
     transportUrl: config.DEFAULT.transport_url,
     controlExchange: config.DEFAULT.control_exchange,
@@ -208,6 +214,7 @@ export class AmqpTransport implements Transport {
       connection: this.connection,
       publisher: this.publisher,
       controlExchange: this.opts.controlExchange,
+      faults: this.opts.faults,
       flags: this.flags,
       prefetch: this.opts.prefetch ?? DEFAULT_PREFETCH,
       topic: target.topic,

@@ -5,8 +5,8 @@
  * to publish is woken, so replies never race a missing reply queue.
  */
 import amqp, { type ChannelModel } from 'amqplib';
-import { log } from '../config/log';
-import { UnavailableError } from '../driver/errors';
+import { log } from '../common/log';
+import { UnavailableError } from '../common/errors';
 import type { BrokerHost, TransportUrl } from './url';
 
 export interface ReconnectOptions {

@@ -4,7 +4,7 @@
  * cancels its consumers while the connection lives.
  */
 import type { Channel, ChannelModel } from 'amqplib';
-import { log } from '../config/log';
+import { log } from '../common/log';
 import type { BrokerConnection } from './connection';
 
 /** Declares and consumes on a fresh channel; returns the consumer tags. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Dispatcher, NoSuchMethod, UnsupportedVersion } from './dispatcher';
 import { failureOf } from './failures';
+import { PYTHON_FAULTS } from '../testing/messaging/python-faults';
 import { parseRequest } from './request';
 import type { Endpoint, Incoming } from './transport';
 import { versionIsCompatible } from './version';
@@ -97,7 +98,7 @@ test('UnsupportedVersion without a compatible endpoint, NoSuchMethod with one', 
         err.message,
         'Endpoint does not support RPC version 6.2. Attempted method: stop_instance',
       );
-      const failure = failureOf(err);
+      const failure = failureOf(err, PYTHON_FAULTS);
       assert.deepEqual(
         [failure.class, failure.module, failure.kwargs],
         ['UnsupportedVersion', 'oslo_messaging.rpc.dispatcher', {}],
@@ -110,8 +111,8 @@ test('UnsupportedVersion without a compatible endpoint, NoSuchMethod with one', 
     (err) => {
       assert.ok(err instanceof NoSuchMethod);
       assert.equal(err.message, 'Endpoint does not support RPC method reboot');
-      assert.equal(failureOf(err).class, 'NoSuchMethod');
-      assert.equal(failureOf(err).module, 'oslo_messaging.rpc.dispatcher');
+      assert.equal(failureOf(err, PYTHON_FAULTS).class, 'NoSuchMethod');
+      assert.equal(failureOf(err, PYTHON_FAULTS).module, 'oslo_messaging.rpc.dispatcher');
       return true;
     },
   );

@@ -1,6 +1,6 @@
 /** oslo's RPC dispatch rules (oslo_messaging.rpc.dispatcher, 14.0.3) over berth endpoints. */
-import { InvalidArgumentError } from '../driver/errors';
-import type { NovaFault } from './failures';
+import { InvalidArgumentError } from '../common/errors';
+import type { RemoteFault } from './failures';
 import type { RpcRequest } from './request';
 import type { Endpoint, EndpointMethod } from './transport';
 import { parseVersion, versionIsCompatible } from './version';
@@ -9,7 +9,7 @@ const DISPATCHER_MODULE = 'oslo_messaging.rpc.dispatcher';
 
 /** A compatible endpoint exists but does not expose the method. */
 export class NoSuchMethod extends InvalidArgumentError {
-  readonly novaFault: NovaFault = { class: 'NoSuchMethod', module: DISPATCHER_MODULE };
+  readonly remoteFault: RemoteFault = { class: 'NoSuchMethod', module: DISPATCHER_MODULE };
   constructor(method: string) {
     super(`Endpoint does not support RPC method ${method}`);
   }
@@ -17,7 +17,7 @@ export class NoSuchMethod extends InvalidArgumentError {
 
 /** No endpoint serves the requested namespace and version. */
 export class UnsupportedVersion extends InvalidArgumentError {
-  readonly novaFault: NovaFault = { class: 'UnsupportedVersion', module: DISPATCHER_MODULE };
+  readonly remoteFault: RemoteFault = { class: 'UnsupportedVersion', module: DISPATCHER_MODULE };
   constructor(version: string, method: string) {
     super(`Endpoint does not support RPC version ${version}. Attempted method: ${method}`);
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { InvalidArgumentError } from '../driver/errors';
+import { InvalidArgumentError } from '../common/errors';
 import {
   MalformedMessageError,
   PUBLISH_PROPERTIES,
@@ -8,7 +8,7 @@ import {
   encodeEnvelope,
   peekMessage,
 } from './envelope';
-import { PING_CALL_REQUEST } from './fixtures/oslo-captured';
+import { PING_CALL_REQUEST } from '../testing/messaging/oslo-captured';
 
 const json = { contentType: 'application/json', contentEncoding: 'utf-8' };
 

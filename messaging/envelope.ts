@@ -3,7 +3,7 @@
  * itself a JSON string (double encoding), with the AMQP properties kombu
  * puts on every publish.
  */
-import { InvalidArgumentError } from '../driver/errors';
+import { InvalidArgumentError } from '../common/errors';
 import { versionIsCompatible } from './version';
 
 const ENVELOPE_VERSION = '2.0';

@@ -1,20 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  ConflictError,
-  InternalError,
-  InvalidArgumentError,
-  NotFoundError,
-  ResourceExhaustedError,
-  UnavailableError,
-} from '../driver/errors';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../common/errors';
 import { decodeBody } from './envelope';
-import { decodeFailure, encodeFailure, failureOf, withNovaFault } from './failures';
-import { VALUE_ERROR_REPLY } from './fixtures/oslo-captured';
+import { decodeFailure, encodeFailure, failureOf, withRemoteFault } from './failures';
+import { VALUE_ERROR_REPLY } from '../testing/messaging/oslo-captured';
+import { PYTHON_FAULTS } from '../testing/messaging/python-faults';
 import { RemoteError } from './transport';
 
-test('a failure has exactly the fields oslo serialises, and travels as a JSON string', () => {
-  const encoded = encodeFailure(new NotFoundError('no such thing'));
+test("an error without a fault of its own takes the vocabulary's; it has exactly the fields oslo serialises, and travels as a JSON string", () => {
+  const encoded = encodeFailure(new NotFoundError('no such thing'), PYTHON_FAULTS);
   assert.equal(typeof encoded, 'string');
   const failure = JSON.parse(encoded);
   assert.deepEqual(Object.keys(failure), ['class', 'module', 'message', 'tb', 'args', 'kwargs']);
@@ -23,71 +17,44 @@ test('a failure has exactly the fields oslo serialises, and travels as a JSON st
   assert.ok(failure.tb.length > 1);
   assert.ok(failure.tb.every((line: unknown) => typeof line === 'string' && line.endsWith('\n')));
   assert.match(failure.tb[0], /^NotFoundError: no such thing/);
+  assert.deepEqual([failure.class, failure.module], ['Exception', 'builtins']);
 });
 
-test('maps each berth error class to one nova.exception class', () => {
-  const instanceGone = Object.assign(new NotFoundError('Instance abc could not be found.'), {
-    instanceId: 'abc',
-  });
-  const cases: [Error, string, Record<string, unknown>][] = [
-    [instanceGone, 'InstanceNotFound', { instance_id: 'abc', code: 404 }],
-    [new NotFoundError('image x: no such file'), 'NotFound', { code: 404 }],
-    [new ConflictError('container is paused'), 'InstanceInvalidState', { code: 400 }],
-    [new InvalidArgumentError('bad'), 'InvalidInput', { reason: 'bad', code: 400 }],
-    [new ResourceExhaustedError('full'), 'NovaException', { code: 500 }],
-    [new UnavailableError('down'), 'NovaException', { code: 500 }],
-    [new InternalError('bug'), 'NovaException', { code: 500 }],
-    [new TypeError('x is undefined'), 'NovaException', { code: 500 }],
-  ];
-  for (const [err, className, kwargs] of cases) {
-    const failure = failureOf(err);
-    assert.equal(failure.class, className, err.message);
-    assert.equal(failure.module, 'nova.exception');
-    assert.deepEqual(failure.kwargs, kwargs, err.message);
-  }
-});
-
-test('an attached novaFault names the class, its kwargs and optionally another module', () => {
-  const invalid = withNovaFault(new ConflictError('Instance u in vm_state stopped.'), {
+test('an attached remoteFault names the class, its kwargs and optionally its own module', () => {
+  const invalid = withRemoteFault(new ConflictError('Instance u in vm_state stopped.'), {
     class: 'InstanceInvalidState',
     kwargs: { attr: 'vm_state', instance_uuid: 'u', state: 'stopped', method: 'stop', code: 409 },
   });
-  assert.equal(invalid.novaFault.class, 'InstanceInvalidState');
-  assert.deepEqual(failureOf(invalid), {
-    ...failureOf(invalid),
+  assert.equal(invalid.remoteFault.class, 'InstanceInvalidState');
+  assert.deepEqual(failureOf(invalid, PYTHON_FAULTS), {
+    ...failureOf(invalid, PYTHON_FAULTS),
     class: 'InstanceInvalidState',
-    module: 'nova.exception',
-    kwargs: { attr: 'vm_state', instance_uuid: 'u', state: 'stopped', method: 'stop', code: 409 },
-  });
-  const builtin = withNovaFault(new Error('bad value'), {
-    class: 'ValueError',
     module: 'builtins',
+    kwargs: { attr: 'vm_state', instance_uuid: 'u', state: 'stopped', method: 'stop', code: 409 },
+  });
+  const builtin = withRemoteFault(new Error('bad value'), {
+    class: 'OtherError',
+    module: 'other.module',
   });
   assert.deepEqual(
-    [failureOf(builtin).class, failureOf(builtin).module],
-    ['ValueError', 'builtins'],
+    [failureOf(builtin, PYTHON_FAULTS).class, failureOf(builtin, PYTHON_FAULTS).module],
+    ['OtherError', 'other.module'],
   );
-  assert.deepEqual(failureOf(builtin).kwargs, {});
+  assert.deepEqual(failureOf(builtin, PYTHON_FAULTS).kwargs, {});
 
   class ComputeNotFound extends NotFoundError {
-    readonly novaFault = { class: 'InstanceNotFound', kwargs: { instance_id: 'i-1', code: 404 } };
+    readonly remoteFault = { class: 'InstanceNotFound', kwargs: { instance_id: 'i-1', code: 404 } };
   }
-  assert.equal(failureOf(new ComputeNotFound('gone')).class, 'InstanceNotFound');
+  assert.equal(failureOf(new ComputeNotFound('gone'), PYTHON_FAULTS).class, 'InstanceNotFound');
 });
 
 test('a RemoteError is relayed with its original class, module, kwargs and traceback', () => {
   const remote = new RemoteError('ValueError', 'builtins', 'bad', { k: 1 }, ['tb line\n']);
-  const failure = failureOf(remote);
+  const failure = failureOf(remote, PYTHON_FAULTS);
   assert.deepEqual(
     [failure.class, failure.module, failure.kwargs, failure.tb],
     ['ValueError', 'builtins', { k: 1 }, ['tb line\n']],
   );
-});
-
-test('things thrown that are not errors still make a failure', () => {
-  const failure = failureOf('just a string');
-  assert.equal(failure.class, 'NovaException');
-  assert.equal(failure.message, 'just a string');
 });
 
 test('decodes the failure of a reply captured from an oslo server', () => {
@@ -101,11 +68,11 @@ test('decodes the failure of a reply captured from an oslo server', () => {
   assert.match(err.traceback[0], /^Traceback/);
 });
 
-test('round-trips berth failures and strips the _Remote suffix of relayed ones', () => {
-  const err = decodeFailure(encodeFailure(new InvalidArgumentError('bad flavor')));
+test('round-trips failures and strips the _Remote suffix of relayed ones', () => {
+  const err = decodeFailure(encodeFailure(new InvalidArgumentError('bad flavor'), PYTHON_FAULTS));
   assert.deepEqual(
     [err.exceptionClass, err.module, err.message, err.kwargs],
-    ['InvalidInput', 'nova.exception', 'bad flavor', { reason: 'bad flavor', code: 400 }],
+    ['Exception', 'builtins', 'bad flavor', {}],
   );
   const relayed = JSON.stringify({
     class: 'InstanceNotFound_Remote',

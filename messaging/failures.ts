@@ -1,22 +1,26 @@
 /**
- * Errors as oslo failures: each berth error class maps to one nova.exception
- * class, so a Python peer (nova-api, conductor) re-raises what it would get
- * from nova-compute; and failure strings from peers become RemoteErrors.
+ * Errors as oslo failures: each error becomes the Python exception a peer
+ * re-raises, in the vocabulary of the service berth stands in for
+ * (nova/faults.ts); failure strings from peers become RemoteErrors.
  */
-import { BerthError, NotFoundError } from '../driver/errors';
 import { RemoteError } from './transport';
 
-const NOVA_EXCEPTION_MODULE = 'nova.exception';
 const REMOTE_SUFFIX = '_Remote';
 
-/**
- * The Python exception a peer re-raises for an error: a nova.exception class
- * unless `module` names another. Errors carry it as `novaFault`.
- */
-export interface NovaFault {
+/** The Python exception a peer re-raises for an error. Errors may carry it as `remoteFault`. */
+export interface RemoteFault {
   class: string;
   kwargs?: Record<string, unknown>;
+  /** absent: the vocabulary's module */
   module?: string;
+}
+
+/** The exceptions a service's peers expect of it. */
+export interface FaultVocabulary {
+  /** the module of a fault that names none */
+  module: string;
+  /** the fault of an error that carries none */
+  faultOf(err: Error): RemoteFault;
 }
 
 /** The failure JSON of an oslo reply (oslo_messaging._drivers.common.serialize_remote_exception). */
@@ -29,53 +33,34 @@ export interface Failure {
   kwargs: Record<string, unknown>;
 }
 
-export function withNovaFault<E extends Error>(
+export function withRemoteFault<E extends Error>(
   err: E,
-  fault: NovaFault,
-): E & { novaFault: NovaFault } {
-  return Object.assign(err, { novaFault: fault });
+  fault: RemoteFault,
+): E & { remoteFault: RemoteFault } {
+  return Object.assign(err, { remoteFault: fault });
 }
 
-function attachedFault(err: Error): NovaFault | undefined {
-  const fault = (err as { novaFault?: Partial<NovaFault> }).novaFault;
-  return typeof fault?.class === 'string' ? (fault as NovaFault) : undefined;
+function attachedFault(err: Error): RemoteFault | undefined {
+  const fault = (err as { remoteFault?: Partial<RemoteFault> }).remoteFault;
+  return typeof fault?.class === 'string' ? (fault as RemoteFault) : undefined;
 }
 
-// Codes as nova.exception sets them (NovaException puts self.code into kwargs).
-function faultForKind(err: BerthError): NovaFault {
-  switch (err.kind) {
-    case 'NotFound': {
-      const instanceId = (err as NotFoundError & { instanceId?: unknown }).instanceId;
-      return typeof instanceId === 'string'
-        ? { class: 'InstanceNotFound', kwargs: { instance_id: instanceId, code: 404 } }
-        : { class: 'NotFound', kwargs: { code: 404 } };
-    }
-    case 'Conflict':
-      return { class: 'InstanceInvalidState', kwargs: { code: 400 } };
-    case 'InvalidArgument':
-      return { class: 'InvalidInput', kwargs: { reason: err.message, code: 400 } };
-    default:
-      return { class: 'NovaException', kwargs: { code: 500 } };
-  }
-}
-
-function faultOf(err: Error): NovaFault {
+function faultOf(err: Error, vocabulary: FaultVocabulary): RemoteFault {
   const attached = attachedFault(err);
   if (attached) return attached;
   if (err instanceof RemoteError) {
     return { class: err.exceptionClass, module: err.module, kwargs: err.kwargs };
   }
-  if (err instanceof BerthError) return faultForKind(err);
-  return { class: 'NovaException', kwargs: { code: 500 } };
+  return vocabulary.faultOf(err);
 }
 
-export function failureOf(thrown: unknown): Failure {
+export function failureOf(thrown: unknown, vocabulary: FaultVocabulary): Failure {
   const err = thrown instanceof Error ? thrown : new Error(String(thrown));
-  const fault = faultOf(err);
+  const fault = faultOf(err, vocabulary);
   const tb = err instanceof RemoteError ? err.traceback : (err.stack ?? '').split('\n');
   return {
     class: fault.class,
-    module: fault.module ?? NOVA_EXCEPTION_MODULE,
+    module: fault.module ?? vocabulary.module,
     message: err.message,
     tb: tb.map((line) => (line.endsWith('\n') ? line : `${line}\n`)),
     args: [err.message],
@@ -84,8 +69,8 @@ export function failureOf(thrown: unknown): Failure {
 }
 
 /** The `failure` field of a reply: a JSON string, not an object. */
-export function encodeFailure(thrown: unknown): string {
-  return JSON.stringify(failureOf(thrown));
+export function encodeFailure(thrown: unknown, vocabulary: FaultVocabulary): string {
+  return JSON.stringify(failureOf(thrown, vocabulary));
 }
 
 function stringList(value: unknown): string[] {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeBody } from './envelope';
-import { VERSIONED_NOTIFICATION } from './fixtures/oslo-captured';
+import { VERSIONED_NOTIFICATION } from '../testing/messaging/oslo-captured';
 import {
   notificationMessage,
   notificationRoutingKey,

@@ -5,8 +5,8 @@
  * on a live connection is an error at once.
  */
 import type { Channel, ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
-import { log } from '../config/log';
-import { UnavailableError } from '../driver/errors';
+import { log } from '../common/log';
+import { UnavailableError } from '../common/errors';
 import type { BrokerConnection } from './connection';
 import { PUBLISH_PROPERTIES } from './envelope';
 

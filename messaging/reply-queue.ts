@@ -5,7 +5,7 @@
  * reconnect, so a server still working on a call across a broker restart
  * can deliver its reply.
  */
-import { log } from '../config/log';
+import { log } from '../common/log';
 import type { BrokerConnection } from './connection';
 import { ConsumerChannel } from './consumer-channel';
 import { decodeBody } from './envelope';

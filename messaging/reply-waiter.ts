@@ -4,7 +4,7 @@
  * failure before it, and every reply (heartbeats included) restarts the
  * call-monitor timer.
  */
-import { log } from '../config/log';
+import { log } from '../common/log';
 import type { OsloMessage } from './envelope';
 import { decodeFailure } from './failures';
 import { MessagingTimeout } from './transport';

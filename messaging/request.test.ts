@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MalformedMessageError, decodeBody } from './envelope';
-import { PING_CALL_REQUEST } from './fixtures/oslo-captured';
+import { PING_CALL_REQUEST } from '../testing/messaging/oslo-captured';
 import { packContext, parseRequest, requestMessage, unpackContext } from './request';
 
 const json = { contentType: 'application/json', contentEncoding: 'utf-8' };

@@ -5,14 +5,14 @@
  * and handlers are idempotent. Prefetch bounds how many run at once.
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { log } from '../config/log';
-import { BerthError, InternalError } from '../driver/errors';
+import { log } from '../common/log';
+import { BerthError, InternalError } from '../common/errors';
 import type { BrokerConnection } from './connection';
 import { ConsumerChannel } from './consumer-channel';
 import { Dispatcher } from './dispatcher';
 import { DuplicateFilter } from './duplicate-filter';
 import { decodeBody, encodeEnvelope, peekMessage, type OsloMessage } from './envelope';
-import { encodeFailure } from './failures';
+import { encodeFailure, type FaultVocabulary } from './failures';
 import { hexUuid } from './ids';
 import type { Publisher } from './publisher';
 import { parseRequest, replyAddressOf, type ReplyAddress, type RpcRequest } from './request';
@@ -34,6 +34,7 @@ export interface RpcServerOptions {
   connection: BrokerConnection;
   publisher: Publisher;
   controlExchange: string;
+  faults: FaultVocabulary;
   flags: QueueFlags;
   prefetch: number;
   topic: string;
@@ -202,12 +203,14 @@ export class RpcServer implements Server {
     try {
       content = encodeEnvelope(
         'error' in outcome
-          ? replyMessage(address, null, encodeFailure(outcome.error), true)
+          ? replyMessage(address, null, encodeFailure(outcome.error, this.opts.faults), true)
           : replyMessage(address, outcome.result, null, true),
       );
     } catch (err) {
       const failure = new InternalError(`the result is not JSON: ${(err as Error).message}`);
-      content = encodeEnvelope(replyMessage(address, null, encodeFailure(failure), true));
+      content = encodeEnvelope(
+        replyMessage(address, null, encodeFailure(failure, this.opts.faults), true),
+      );
     }
     try {
       await this.publishReply(address, content, Date.now() + REPLY_DEADLINE_MS);

@@ -2,7 +2,7 @@
  * The Transport seam (design §3): oslo.messaging semantics — targets,
  * calls, casts, fanout and notifications — with a real implementation on
  * RabbitMQ (amqp-transport.ts) and an in-memory one for unit tests
- * (fake-transport.ts). Wire format: oslo.messaging 14 / Nova Zed.
+ * (testing/messaging/fake-transport.ts). Wire format: oslo.messaging 14 / Nova Zed.
  */
 
 /** An RPC target as oslo.messaging names it. */

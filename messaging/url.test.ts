@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { InvalidArgumentError } from '../driver/errors';
+import { InvalidArgumentError } from '../common/errors';
 import { parseTransportUrl, redact } from './url';
 
 test('parses the default transport_url', () => {

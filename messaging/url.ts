@@ -1,5 +1,5 @@
 /** oslo's transport_url: rabbit://user:pass@host:port[,user:pass@host2:port2]/vhost */
-import { InvalidArgumentError } from '../driver/errors';
+import { InvalidArgumentError } from '../common/errors';
 
 export interface BrokerHost {
   hostname: string;

@@ -1,5 +1,5 @@
 /** oslo's "X.Y[.Z]" API versions and its compatibility rule (oslo_messaging._utils). */
-import { InvalidArgumentError } from '../driver/errors';
+import { InvalidArgumentError } from '../common/errors';
 
 type Version = [major: number, minor: number, revision: number];
 

@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'winston';
 import type { KeystoneAuthtokenSection } from '../../config/schema';
-import { UnavailableError } from '../../driver/errors';
+import { UnavailableError } from '../../common/errors';
 
 /** What berth needs from a validated token. */
 export interface KeystoneToken {

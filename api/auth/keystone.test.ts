@@ -7,7 +7,7 @@ import { after, afterEach, beforeEach, describe, test } from 'node:test';
 import winston from 'winston';
 import { berthSchema, type KeystoneAuthtokenSection } from '../../config/schema';
 import { ApiFault, toApiFault } from '../faults';
-import { startFakeKeystone, type FakeKeystone } from './fake-keystone';
+import { startFakeKeystone, type FakeKeystone } from '../../testing/api/fake-keystone';
 import { KeystoneAuthenticator } from './keystone';
 
 const PASSWORD = 'service-secret';
@@ -258,7 +258,7 @@ describe('KeystoneAuthenticator', () => {
 
   test('through the API, a 401 carries WWW-Authenticate', async () => {
     // Loaded here so a broken route elsewhere fails this test only.
-    const { startTestApi } = await import('../testing');
+    const { startTestApi } = await import('../../testing/api/test-api');
     const api = await startTestApi({ auth });
     try {
       const res = await api.request('GET', '/v2.1/servers', { token: 'not-a-token' });

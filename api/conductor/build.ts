@@ -9,6 +9,7 @@
 import type { Logger } from 'winston';
 import type { BerthConfig } from '../../config/schema';
 import type { ImageService } from '../../driver/image/image-service';
+import { TaskState, VmState } from '../../nova/states';
 import type { ComputeRpcAPI, RpcContext } from '../compute-rpc';
 import type { Database } from '../db/connection';
 import { getInstance, type Instance } from '../db/instances';
@@ -75,7 +76,7 @@ export class BuildCoordinator {
     const { db, scheduler, config } = this.d;
     const inst = await getInstance(db, uuid);
     // Deleted meanwhile, or already moved on: nothing to do.
-    if (!inst || inst.task_state !== 'scheduling') return;
+    if (!inst || inst.task_state !== TaskState.SCHEDULING) return;
     await scheduler.release(uuid);
     const max = config.scheduler.max_attempts;
     if (inst.attempts >= max) {
@@ -107,7 +108,7 @@ export class BuildCoordinator {
     }
     const tried = [...inst.tried_hosts, host];
     const updated = await db('instances')
-      .where({ uuid, deleted: false, task_state: 'scheduling' })
+      .where({ uuid, deleted: false, task_state: TaskState.SCHEDULING })
       .update({
         host,
         node: host,
@@ -149,7 +150,7 @@ export class BuildCoordinator {
     await db('instances')
       .where({ uuid, deleted: false })
       .update({
-        vm_state: 'error',
+        vm_state: VmState.ERROR,
         task_state: null,
         fault: JSON.stringify({ code: 500, message, created_at: t }),
         updated_at: t,
@@ -165,7 +166,7 @@ export class BuildCoordinator {
   async resumeUnscheduled(context: RpcContext): Promise<number> {
     const rows = await this.d
       .db('instances')
-      .where({ deleted: false, task_state: 'scheduling' })
+      .where({ deleted: false, task_state: TaskState.SCHEDULING })
       .whereNull('host')
       .select('uuid');
     for (const { uuid } of rows as { uuid: string }[]) await this.schedule(uuid, context);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { RemoteError } from '../../messaging/transport';
-import { instancePrimitive } from '../../driver/compute/instance-object';
-import { startTestCloud, type TestCloud } from '../testing-cloud';
+import { instancePrimitive } from '../../nova/instance-object';
+import { startTestCloud, type TestCloud } from '../../testing/api/test-cloud';
 
 let cloud: TestCloud;
 before(async () => {

@@ -10,8 +10,9 @@ import type { Knex } from 'knex';
 import type { Logger } from 'winston';
 import type { BerthConfig } from '../../config/schema';
 import type { Endpoint, Incoming, Server, Transport } from '../../messaging/transport';
-import { NotFoundError, ConflictError, InvalidArgumentError } from '../../driver/errors';
-import type { NovaFault } from '../../messaging/failures';
+import { InvalidArgumentError } from '../../common/errors';
+import { InstanceNotFound, UnexpectedTaskState } from '../../nova/exceptions';
+import { VmState } from '../../nova/states';
 import type { Database } from '../db/connection';
 import { finishAction } from '../db/instance-actions';
 import type { InstanceRow } from '../db/instances';
@@ -20,33 +21,6 @@ import type { BuildCoordinator } from './build';
 
 type Args = Record<string, unknown>;
 type ObjData = Record<string, unknown>;
-
-class InstanceNotFound extends NotFoundError {
-  readonly novaFault: NovaFault;
-  constructor(uuid: string) {
-    super(`Instance ${uuid} could not be found.`);
-    this.novaFault = { class: 'InstanceNotFound', kwargs: { instance_id: uuid } };
-  }
-}
-
-class UnexpectedTaskState extends ConflictError {
-  readonly novaFault: NovaFault;
-  constructor(uuid: string, expected: unknown, actual: string | null) {
-    const cls =
-      actual === 'deleting' ? 'UnexpectedDeletingTaskStateError' : 'UnexpectedTaskStateError';
-    super(
-      `Conflict updating instance ${uuid}. Expected: {'task_state': ${JSON.stringify(expected)}}. Actual: {'task_state': ${JSON.stringify(actual)}}`,
-    );
-    this.novaFault = {
-      class: cls,
-      kwargs: {
-        instance_uuid: uuid,
-        expected: { task_state: expected },
-        actual: { task_state: actual },
-      },
-    };
-  }
-}
 
 /** Instance fields a compute may change. */
 const INSTANCE_FIELDS = ['vm_state', 'task_state', 'power_state', 'host', 'node', 'launched_at'];
@@ -132,7 +106,7 @@ export class Conductor {
       if (row.task_state !== null && update.task_state === null)
         finished = {
           host: (update.host as string) ?? row.host,
-          error: data.vm_state === 'error' ? fault?.message : undefined,
+          error: data.vm_state === VmState.ERROR ? fault?.message : undefined,
         };
     });
     if (finished) await finishAction(this.db, uuid, finished);

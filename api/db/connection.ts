@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import knex, { type Knex } from 'knex';
-import { InvalidArgumentError } from '../../driver/errors';
+import { InvalidArgumentError } from '../../common/errors';
 import { migrate } from './migrations';
 
 export type Database = Knex;

@@ -5,7 +5,7 @@
  * pairs whenever it is checked.
  */
 import type { BerthConfig } from '../../config/schema';
-import { ResourceExhaustedError } from '../../driver/errors';
+import { ResourceExhaustedError } from '../../common/errors';
 import type { Database } from './connection';
 
 /** Every resource Nova's quota engine knows, in the order its responses list them. */

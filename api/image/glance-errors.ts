@@ -7,7 +7,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'winston';
-import { BerthError } from '../../driver/errors';
+import { BerthError } from '../../common/errors';
 import { ImageForbiddenError } from '../../driver/image/image-service';
 import type { ApiContext } from '../context';
 import { ApiFault } from '../faults';

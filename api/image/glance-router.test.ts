@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { LocalImageStore } from '../../driver/image/local-image-store';
-import { startTestApi, type TestApi } from '../testing';
+import { startTestApi, type TestApi } from '../../testing/api/test-api';
 
 const PATCH = 'application/openstack-images-v2.1-json-patch';
 const DATA = Buffer.from('not a tar, but Glance takes any bytes\n'.repeat(100));

@@ -10,7 +10,7 @@ import { jsonBody } from '../json-body';
 import { refuseNulInUrl } from '../nul-chars';
 import { Router, type Request, type RequestHandler } from 'express';
 import { pipeline } from 'node:stream/promises';
-import { NotFoundError } from '../../driver/errors';
+import { NotFoundError } from '../../common/errors';
 import { toGlanceImage } from '../../driver/image/glance-wire';
 import type { ImageRecord } from '../../driver/image/image-service';
 import { UUID } from '../../driver/image/image-record';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import type { Database } from '../db/connection';
-import { describeEachDatabase, startTestApi, type TestApi } from '../testing';
+import { describeEachDatabase, startTestApi, type TestApi } from '../../testing/api/test-api';
 
 const ADMIN = 'admin:admin';
 const UPTIME = ' 10:20:30 up 3 days,  2:01,  1 user,  load average: 0.10, 0.20, 0.30';

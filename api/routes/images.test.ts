@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
-import { FakeImageService } from '../../driver/image/fake-image-service';
-import { describeEachDatabase, startTestApi, type TestApi } from '../testing';
+import { FakeImageService } from '../../testing/driver/fake-image-service';
+import { describeEachDatabase, startTestApi, type TestApi } from '../../testing/api/test-api';
 
 describeEachDatabase('/v2.1/images (Nova image proxy)', (database) => {
   let api: TestApi;

@@ -5,7 +5,7 @@
  */
 import { Router, type Request, type Response } from 'express';
 import Joi from 'joi';
-import { ConflictError, NotFoundError } from '../../driver/errors';
+import { ConflictError, NotFoundError } from '../../common/errors';
 import type { ImageRecord } from '../../driver/image/image-service';
 import { baseUrl, ctxOf } from '../context';
 import type { ApiDeps } from '../deps';

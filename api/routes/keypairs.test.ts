@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import { sshFingerprint } from '../db/keypairs';
-import { describeEachDatabase, startTestApi, type TestApi } from '../testing';
+import { describeEachDatabase, startTestApi, type TestApi } from '../../testing/api/test-api';
 
 // An ed25519 public key in OpenSSH form, built from a fresh key's raw 32 bytes.
 function ed25519Line(): string {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, it } from 'node:test';
-import { describeEachDatabase, startTestApi, type TestApi } from '../testing';
+import { describeEachDatabase, startTestApi, type TestApi } from '../../testing/api/test-api';
 
 describeEachDatabase('limits API', (database) => {
   let api: TestApi;

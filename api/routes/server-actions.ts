@@ -6,8 +6,7 @@
  */
 import { Router } from 'express';
 import Joi from 'joi';
-import { ALLOWED, TaskState, type Action } from '../../driver/compute/states';
-import type { ComputeRpcAPI } from '../compute-rpc';
+import { CONSOLE_OUTPUT, type NovaTransition, TRANSITIONS } from '../../nova/actions';
 import { ctxOf, rpcContext } from '../context';
 import { getInstance } from '../db/instances';
 import { recordAction } from '../db/instance-actions';
@@ -19,52 +18,17 @@ import { callCompute } from './compute-errors';
 import { findServer } from './server-lookup';
 
 interface CastAction {
-  action: Action;
-  /** the action's name in os-instance-actions and error messages */
-  name: string;
-  task: string;
-  method: Parameters<ComputeRpcAPI['lifecycle']>[0];
+  transition: NovaTransition;
   args?: Record<string, unknown>;
 }
 
 const CASTS: Record<string, (body: unknown) => CastAction> = {
-  'os-stop': () => ({
-    action: 'stop',
-    name: 'stop',
-    task: TaskState.POWERING_OFF,
-    method: 'stop_instance',
-    args: { clean_shutdown: true },
-  }),
-  'os-start': () => ({
-    action: 'start',
-    name: 'start',
-    task: TaskState.POWERING_ON,
-    method: 'start_instance',
-  }),
-  pause: () => ({
-    action: 'pause',
-    name: 'pause',
-    task: TaskState.PAUSING,
-    method: 'pause_instance',
-  }),
-  unpause: () => ({
-    action: 'unpause',
-    name: 'unpause',
-    task: TaskState.UNPAUSING,
-    method: 'unpause_instance',
-  }),
-  suspend: () => ({
-    action: 'suspend',
-    name: 'suspend',
-    task: TaskState.SUSPENDING,
-    method: 'suspend_instance',
-  }),
-  resume: () => ({
-    action: 'resume',
-    name: 'resume',
-    task: TaskState.RESUMING,
-    method: 'resume_instance',
-  }),
+  'os-stop': () => ({ transition: TRANSITIONS.stop, args: { clean_shutdown: true } }),
+  'os-start': () => ({ transition: TRANSITIONS.start }),
+  pause: () => ({ transition: TRANSITIONS.pause }),
+  unpause: () => ({ transition: TRANSITIONS.unpause }),
+  suspend: () => ({ transition: TRANSITIONS.suspend }),
+  resume: () => ({ transition: TRANSITIONS.resume }),
   reboot: (body) => {
     const { type } = validate<{ type: string }>(
       Joi.object({
@@ -75,10 +39,7 @@ const CASTS: Record<string, (body: unknown) => CastAction> = {
     );
     const hard = type.toUpperCase() === 'HARD';
     return {
-      action: hard ? 'reboot_hard' : 'reboot_soft',
-      name: 'reboot',
-      task: hard ? TaskState.REBOOTING_HARD : TaskState.REBOOTING,
-      method: 'reboot_instance',
+      transition: hard ? TRANSITIONS.rebootHard : TRANSITIONS.rebootSoft,
       args: { reboot_type: hard ? 'HARD' : 'SOFT', block_device_info: null },
     };
   },
@@ -117,9 +78,9 @@ export function serverActionsRouter(deps: ApiDeps): Router {
           'os-getConsoleOutput',
         );
         const inst = await findServer(db, ctx, uuid);
-        if (!inst.host || !ALLOWED.console.includes(inst.vm_state as never))
+        if (!inst.host || !CONSOLE_OUTPUT.allowed.includes(inst.vm_state as never))
           throw conflictingRequest(
-            `Cannot 'get_console_output' instance ${inst.uuid} while it is in vm_state ${inst.vm_state}`,
+            `Cannot '${CONSOLE_OUTPUT.method}' instance ${inst.uuid} while it is in vm_state ${inst.vm_state}`,
           );
         const n = length === undefined || length === null ? null : Number(length);
         const output = await callCompute(() =>
@@ -131,13 +92,13 @@ export function serverActionsRouter(deps: ApiDeps): Router {
       const make = Object.hasOwn(CASTS, key) ? CASTS[key] : undefined;
       if (!make) throw badRequest(`There is no such action: ${key}`);
       if (key !== 'reboot') validate(NO_ARGS, body[key], key);
-      const a = make(body[key]);
+      const { transition: t, args } = make(body[key]);
       const inst = await findServer(db, ctx, uuid);
       if (Boolean(inst.locked) && !ctx.isAdmin)
         throw conflictingRequest(`Instance ${inst.uuid} is locked`);
       const refuse = () =>
         conflictingRequest(
-          `Cannot '${a.method.replace(/_instance$/, '')}' instance ${inst.uuid} while it is in ${inst.task_state ? `task_state ${inst.task_state}` : `vm_state ${inst.vm_state}`}`,
+          `Cannot '${t.name}' instance ${inst.uuid} while it is in ${inst.task_state ? `task_state ${inst.task_state}` : `vm_state ${inst.vm_state}`}`,
         );
       if (!inst.host) throw refuse();
       // The state check and the task are one conditional update: of two
@@ -145,16 +106,16 @@ export function serverActionsRouter(deps: ApiDeps): Router {
       const updated = await db('instances')
         .where({ uuid: inst.uuid, deleted: false })
         .whereNull('task_state')
-        .whereIn('vm_state', ALLOWED[a.action] as string[])
-        .update({ task_state: a.task, updated_at: now() });
+        .whereIn('vm_state', t.allowed as readonly string[])
+        .update({ task_state: t.task, updated_at: now() });
       if (updated === 0) throw refuse();
-      await recordAction(db, inst.uuid, a.name, ctx);
+      await recordAction(db, inst.uuid, t.name, ctx);
       const current = (await getInstance(db, inst.uuid))!;
       try {
-        await deps.compute.lifecycle(a.method, current, rpcContext(ctx), a.args);
+        await deps.compute.lifecycle(t.method, current, rpcContext(ctx), args);
       } catch (err) {
         await db('instances')
-          .where({ uuid: inst.uuid, task_state: a.task })
+          .where({ uuid: inst.uuid, task_state: t.task })
           .update({ task_state: null });
         throw err;
       }

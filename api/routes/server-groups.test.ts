@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import type { ApiContext } from '../context';
 import { getGroup } from '../db/server-groups';
-import { describeEachDatabase, startTestApi, type TestApi } from '../testing';
+import { describeEachDatabase, startTestApi, type TestApi } from '../../testing/api/test-api';
 
 describeEachDatabase('os-server-groups API', (database) => {
   let api: TestApi;

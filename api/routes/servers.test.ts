@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { describeEachDatabase } from '../testing';
-import { startTestCloud, type TestCloud } from '../testing-cloud';
-import { waitFor } from '../../integration-tests/harness';
+import { describeEachDatabase } from '../../testing/api/test-api';
+import { startTestCloud, type TestCloud } from '../../testing/api/test-cloud';
+import { waitFor } from '../../testing/wait-for';
 
 const create = (
   cloud: TestCloud,

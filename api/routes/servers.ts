@@ -5,6 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { Router, type Request } from 'express';
 import Joi from 'joi';
+import { DIAGNOSTICS } from '../../nova/actions';
+import { TaskState, VmState } from '../../nova/states';
 import { baseUrl, ctxOf, rpcContext, type ApiContext } from '../context';
 import type { Database } from '../db/connection';
 import { findFlavor, flavorSnapshot } from '../db/flavors';
@@ -357,8 +359,8 @@ export function serversRouter(deps: ApiDeps): Router {
             image_ref: image.id,
             key_name: s.key_name ?? null,
             key_data: keypair?.public_key ?? null,
-            vm_state: 'building',
-            task_state: 'scheduling',
+            vm_state: VmState.BUILDING,
+            task_state: TaskState.SCHEDULING,
             power_state: 0,
             metadata: JSON.stringify(s.metadata ?? {}),
             tags: JSON.stringify(s.tags ?? []),
@@ -458,7 +460,7 @@ export function serversRouter(deps: ApiDeps): Router {
         throw conflictingRequest(`Instance ${inst.uuid} is locked`);
       await db('instances')
         .where({ uuid: inst.uuid, deleted: false })
-        .update({ task_state: 'deleting', updated_at: now() });
+        .update({ task_state: TaskState.DELETING, updated_at: now() });
       await recordAction(db, inst.uuid, 'delete', ctx);
       const current = await getInstance(db, inst.uuid);
       // As Nova: a server that never reached a host, or whose host is down,
@@ -481,10 +483,7 @@ export function serversRouter(deps: ApiDeps): Router {
       const ctx = ctxOf(res);
       requireAdmin(ctx, 'os_compute_api:os-server-diagnostics');
       const inst = await findServer(db, ctx, req.params.id);
-      if (
-        !inst.host ||
-        !['active', 'paused', 'suspended', 'stopped', 'error'].includes(inst.vm_state)
-      )
+      if (!inst.host || !DIAGNOSTICS.allowed.includes(inst.vm_state as never))
         throw conflictingRequest(
           `Cannot 'get_diagnostics' instance ${inst.uuid} while it is in vm_state ${inst.vm_state}`,
         );

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, beforeEach, it } from 'node:test';
 import type { Database } from '../db/connection';
-import { describeEachDatabase, startTestApi, type TestApi } from '../testing';
+import { describeEachDatabase, startTestApi, type TestApi } from '../../testing/api/test-api';
 
 const ADMIN = 'admin:admin';
 

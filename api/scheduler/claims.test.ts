@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Database } from '../db/connection';
-import type { TestDatabaseKind } from '../db/test-database';
+import type { TestDatabaseKind } from '../../testing/api/test-database';
 import { claimFirstFitting } from './claims';
 import { FilterScheduler, NoValidHost, type ScheduleRequest } from './scheduler';
 import {
@@ -15,7 +15,7 @@ import {
   schedulerConfig,
   silentLog,
   type HostSpec,
-} from './test-fixtures';
+} from '../../testing/api/scheduler-fixtures';
 
 const KINDS: TestDatabaseKind[] = ['sqlite', 'postgresql'];
 

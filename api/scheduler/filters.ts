@@ -5,7 +5,7 @@
  * filters `[filter_scheduler] enabled_filters` names, in its order.
  */
 import type { Logger } from 'winston';
-import { InvalidArgumentError } from '../../driver/errors';
+import { InvalidArgumentError } from '../../common/errors';
 import { SCHEDULER_FILTERS } from '../../config/schema';
 import { shortfall, type HostState } from './host-state';
 import type { ScheduleRequest } from './scheduler';

@@ -12,7 +12,7 @@ import {
   schedulerConfig,
   silentLog,
   type HostSpec,
-} from './test-fixtures';
+} from '../../testing/api/scheduler-fixtures';
 
 async function withScheduler(
   hosts: HostSpec[],

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HostState } from './host-state';
 import { normalize, rankHosts, weighersFor } from './weighers';
-import { schedulerConfig, silentLog } from './test-fixtures';
+import { schedulerConfig, silentLog } from '../../testing/api/scheduler-fixtures';
 
 function hostState(host: string, freeMb: number): HostState {
   const size = { vcpus: 8, memoryMb: 8192, diskGb: 100 };

@@ -4,7 +4,7 @@
  * caller: extended attributes are for admins.
  */
 import { createHash } from 'node:crypto';
-import { apiStatus, type TaskState, type VmState } from '../../driver/compute/states';
+import { apiStatus, type TaskState, type VmState } from '../../nova/states';
 import type { ApiContext } from '../context';
 import type { Instance } from '../db/instances';
 import { isoSeconds } from '../http';

@@ -7,9 +7,9 @@
 import type { Logger } from 'winston';
 import { RemoteError, type RequestContext, type Transport } from '../../messaging/transport';
 import type { AvailableResource } from '../virt/driver';
-import { instancePrimitive } from './instance-object';
+import { instancePrimitive } from '../../nova/instance-object';
 import type { ManagedInstance } from './instance-records';
-import type { TaskState } from './states';
+import type { TaskState } from '../../nova/states';
 
 const CONDUCTOR = { topic: 'conductor', version: '3.0' };
 const SAVE_TIMEOUT_S = 30;

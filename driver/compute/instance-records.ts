@@ -1,14 +1,15 @@
 /**
- * This host's record of each instance, persisted atomically under
+ * This host's record of each instance, written atomically and durably (design §4) to
  * `<state_path>/compute/<uuid>.json`: the manager's view in Nova's terms
  * (vm_state, task_state, power_state, fault). It survives restarts and is
  * reconciled with the driver, which keeps its own records, at start.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { replaceFileSync } from '../atomic-file';
-import type { ImageMeta, InstanceSpec, PowerState } from '../virt/driver';
-import type { TaskState, VmState } from './states';
+import { writeFileAtomic } from '../../common/atomic-file';
+import type { ImageMeta, InstanceSpec } from '../../nova/instance-object';
+import type { PowerState } from '../../nova/power-state';
+import type { TaskState, VmState } from '../../nova/states';
 
 export interface InstanceFault {
   code: number;
@@ -59,9 +60,10 @@ export class InstanceRecords {
     return [...this.records.values()];
   }
 
-  save(record: ManagedInstance): void {
+  /** Durable when it resolves: a power cut cannot lose what the conductor was then told. */
+  async save(record: ManagedInstance): Promise<void> {
     record.updated_at = new Date().toISOString();
-    replaceFileSync(path.join(this.dir, `${record.uuid}.json`), JSON.stringify(record));
+    await writeFileAtomic(path.join(this.dir, `${record.uuid}.json`), JSON.stringify(record));
     this.records.set(record.uuid, record);
   }
 

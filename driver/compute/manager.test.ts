@@ -4,11 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import winston from 'winston';
-import { waitFor } from '../../integration-tests/harness';
-import { FakeTransport } from '../../messaging/fake-transport';
+import { waitFor } from '../../testing/wait-for';
+import { FakeTransport } from '../../testing/messaging/fake-transport';
 import { RemoteError } from '../../messaging/transport';
-import { FakeDriver } from '../virt/fake-driver';
-import { PowerState } from '../virt/driver';
+import { FakeDriver } from '../../testing/driver/fake-driver';
+import { PowerState } from '../../nova/power-state';
 import { InstanceRecords } from './instance-records';
 import { ComputeManager } from './manager';
 
@@ -283,14 +283,14 @@ describe('ComputeManager', () => {
     const spawning = instance();
     // A record written just before a crash in the middle of a build, whose container never came.
     const r = { ...records.get(uuidOf(running))! };
-    records.save({
+    await records.save({
       ...r,
       uuid: uuidOf(spawning),
       vm_state: 'building',
       task_state: 'spawning',
       spec: { ...r.spec, uuid: uuidOf(spawning) },
     });
-    records.save({ ...records.get(uuidOf(running))!, task_state: 'powering-off' });
+    await records.save({ ...records.get(uuidOf(running))!, task_state: 'powering-off' });
     await driver.spawn(
       { ...r.spec, uuid: '00000000-0000-4000-8000-999999999999' },
       { id: 'img-1' },

@@ -7,16 +7,25 @@
  */
 import type { Logger } from 'winston';
 import type { Endpoint, Incoming, RequestContext, Transport } from '../../messaging/transport';
-import { forInstance } from '../../config/log';
-import { InvalidArgumentError, NotFoundError } from '../errors';
-import { type ComputeDriver, type InstanceSpec, PowerState } from '../virt/driver';
-import { InstanceLocks } from '../virt/instance-locks';
+import { forInstance } from '../../common/log';
+import { InvalidArgumentError, NotFoundError } from '../../common/errors';
+import type { ComputeDriver } from '../virt/driver';
+import { PowerState } from '../../nova/power-state';
+import { KeyedLocks } from '../../common/keyed-locks';
 import { ConductorAPI } from './conductor';
-import { InstanceInvalidState, InstanceNotFound } from './errors';
-import { parseImage, parseInstance } from './instance-object';
+import { InstanceInvalidState, InstanceNotFound } from '../../nova/exceptions';
+import {
+  CONSOLE_OUTPUT,
+  DIAGNOSTICS,
+  type GuardedAction,
+  TERMINATE,
+  type Transition,
+  TRANSITIONS,
+} from '../../nova/actions';
+import { type InstanceSpec, parseImage, parseInstance } from '../../nova/instance-object';
 import type { ManagedInstance, InstanceRecords } from './instance-records';
 import { InstanceNotifier } from './notifications';
-import { type Action, ALLOWED, TaskState, VmState } from './states';
+import { TaskState, VmState } from '../../nova/states';
 
 export const COMPUTE_RPC_VERSION = '6.1';
 
@@ -31,79 +40,6 @@ export interface ManagerOptions {
   /** called with each operation's name, outcome and duration (metrics) */
   observe?: (method: string, ok: boolean, seconds: number) => void;
 }
-
-/** What a state-changing action does, in Nova's terms. */
-interface Transition {
-  action: Action;
-  /** the Nova method, for InstanceInvalidState messages */
-  method: string;
-  task: Exclude<TaskState, null>;
-  /** the versioned notification action: instance.<event>.start/end/error */
-  event: string;
-  /** the vm_state once the driver has done its part */
-  vmState: VmState;
-}
-
-const transition = (
-  method: string,
-  action: Action,
-  task: Exclude<TaskState, null>,
-  event: string,
-  vmState: VmState,
-): Transition => ({ method, action, task, event, vmState });
-
-const SIMPLE = {
-  stop_instance: transition(
-    'stop_instance',
-    'stop',
-    TaskState.POWERING_OFF,
-    'power_off',
-    VmState.STOPPED,
-  ),
-  start_instance: transition(
-    'start_instance',
-    'start',
-    TaskState.POWERING_ON,
-    'power_on',
-    VmState.ACTIVE,
-  ),
-  pause_instance: transition('pause_instance', 'pause', TaskState.PAUSING, 'pause', VmState.PAUSED),
-  unpause_instance: transition(
-    'unpause_instance',
-    'unpause',
-    TaskState.UNPAUSING,
-    'unpause',
-    VmState.ACTIVE,
-  ),
-  suspend_instance: transition(
-    'suspend_instance',
-    'suspend',
-    TaskState.SUSPENDING,
-    'suspend',
-    VmState.SUSPENDED,
-  ),
-  resume_instance: transition(
-    'resume_instance',
-    'resume',
-    TaskState.RESUMING,
-    'resume',
-    VmState.ACTIVE,
-  ),
-} as const;
-const REBOOT_SOFT = transition(
-  'reboot_instance',
-  'reboot_soft',
-  TaskState.REBOOTING,
-  'reboot',
-  VmState.ACTIVE,
-);
-const REBOOT_HARD = transition(
-  'reboot_instance',
-  'reboot_hard',
-  TaskState.REBOOTING_HARD,
-  'reboot',
-  VmState.ACTIVE,
-);
 
 type Args = Record<string, unknown>;
 
@@ -121,7 +57,7 @@ function powerToVmState(state: PowerState): VmState {
 }
 
 export class ComputeManager {
-  private readonly locks = new InstanceLocks();
+  private readonly locks = new KeyedLocks();
   /** set once the first reconcile has reported every instance */
   private announced = false;
   private readonly conductor: ConductorAPI;
@@ -193,7 +129,7 @@ export class ComputeManager {
     expected: TaskState | TaskState[] | undefined,
     context: RequestContext,
   ): Promise<void> {
-    this.o.store.save(r);
+    await this.o.store.save(r);
     if ((await this.conductor.saveInstance(r, expected, context)) === 'gone') {
       // Deleted by the control plane while this host could not be reached
       // (Nova's local delete): what is left here goes too.
@@ -209,9 +145,9 @@ export class ComputeManager {
     return r;
   }
 
-  private guard(r: ManagedInstance, action: Action, method: string): void {
-    if (r.task_state !== null || !ALLOWED[action].includes(r.vm_state))
-      throw new InstanceInvalidState(r.uuid, r.task_state ?? r.vm_state, method);
+  private guard(r: ManagedInstance, action: GuardedAction): void {
+    if (r.task_state !== null || !action.allowed.includes(r.vm_state))
+      throw new InstanceInvalidState(r.uuid, r.task_state ?? r.vm_state, action.method);
   }
 
   private async refreshPower(r: ManagedInstance): Promise<void> {
@@ -334,7 +270,7 @@ export class ComputeManager {
         );
         return;
       }
-      this.guard(r, 'terminate', 'terminate_instance');
+      this.guard(r, TERMINATE);
       r.task_state = TaskState.DELETING;
       await this.persist(r, [null, TaskState.DELETING], context);
       await this.notifier.emit('delete', 'start', r, context);
@@ -368,7 +304,7 @@ export class ComputeManager {
     const { context } = incoming;
     return this.inTurn(instance.uuid, async () => {
       const r = this.record(instance.uuid);
-      this.guard(r, t.action, t.method);
+      this.guard(r, t);
       r.task_state = t.task;
       await this.persist(r, [null, t.task], context);
       await this.notifier.emit(t.event, 'start', r, context);
@@ -397,7 +333,7 @@ export class ComputeManager {
 
   private stopInstance(args: Args, incoming: Incoming) {
     const timeout = args.clean_shutdown !== false ? this.o.stopTimeout : 0;
-    return this.transition(args, incoming, SIMPLE.stop_instance, (spec) =>
+    return this.transition(args, incoming, TRANSITIONS.stop, (spec) =>
       this.o.driver.powerOff(spec, timeout),
     );
   }
@@ -408,21 +344,20 @@ export class ComputeManager {
       return Promise.reject(
         new InvalidArgumentError(`reboot_type must be SOFT or HARD, got ${JSON.stringify(type)}`),
       );
-    const t = type === 'SOFT' ? REBOOT_SOFT : REBOOT_HARD;
+    const t = type === 'SOFT' ? TRANSITIONS.rebootSoft : TRANSITIONS.rebootHard;
     return this.transition(args, incoming, t, (spec) => this.o.driver.reboot(spec, type));
   }
 
   /** A method whose driver call takes nothing but the instance. */
-  private simple(method: keyof typeof SIMPLE, call: (spec: InstanceSpec) => Promise<void>) {
-    return (args: Args, incoming: Incoming) =>
-      this.transition(args, incoming, SIMPLE[method], call);
+  private simple(t: Transition, call: (spec: InstanceSpec) => Promise<void>) {
+    return (args: Args, incoming: Incoming) => this.transition(args, incoming, t, call);
   }
 
-  private startInstance = this.simple('start_instance', (s) => this.o.driver.powerOn(s));
-  private pauseInstance = this.simple('pause_instance', (s) => this.o.driver.pause(s));
-  private unpauseInstance = this.simple('unpause_instance', (s) => this.o.driver.unpause(s));
-  private suspendInstance = this.simple('suspend_instance', (s) => this.o.driver.suspend(s));
-  private resumeInstance = this.simple('resume_instance', (s) => this.o.driver.resume(s));
+  private startInstance = this.simple(TRANSITIONS.start, (s) => this.o.driver.powerOn(s));
+  private pauseInstance = this.simple(TRANSITIONS.pause, (s) => this.o.driver.pause(s));
+  private unpauseInstance = this.simple(TRANSITIONS.unpause, (s) => this.o.driver.unpause(s));
+  private suspendInstance = this.simple(TRANSITIONS.suspend, (s) => this.o.driver.suspend(s));
+  private resumeInstance = this.simple(TRANSITIONS.resume, (s) => this.o.driver.resume(s));
 
   // ---- queries ----
 
@@ -434,14 +369,14 @@ export class ComputeManager {
         `tail_length must be a non-negative integer, got ${JSON.stringify(tail)}`,
       );
     const r = this.record(instance.uuid);
-    this.guard({ ...r, task_state: null }, 'console', 'get_console_output');
+    this.guard({ ...r, task_state: null }, CONSOLE_OUTPUT);
     return this.o.driver.getConsoleOutput(r.spec, (tail as number | null) ?? undefined);
   }
 
   private async getInstanceDiagnostics(args: Args): Promise<unknown> {
     const instance = parseInstance(args.instance);
     const r = this.record(instance.uuid);
-    this.guard({ ...r, task_state: null }, 'diagnostics', 'get_instance_diagnostics');
+    this.guard({ ...r, task_state: null }, DIAGNOSTICS);
     const d = await this.o.driver.getDiagnostics(r.spec);
     return {
       'nova_object.name': 'Diagnostics',
@@ -568,7 +503,7 @@ export class ComputeManager {
       });
       await this.persist(r, interrupted ?? null, context);
     } else if (this.announced) {
-      this.o.store.save(r);
+      await this.o.store.save(r);
     } else {
       // The first pass after a start reports every instance, so that the
       // control plane hears what this host has (and says what it deleted).

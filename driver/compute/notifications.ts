@@ -6,7 +6,7 @@
 import type { Logger } from 'winston';
 import type { RequestContext, Transport } from '../../messaging/transport';
 import type { ManagedInstance } from './instance-records';
-import { POWER_STATE_NAMES } from './states';
+import { powerStateName } from '../../nova/power-state';
 
 export const NOTIFICATION_TOPIC = 'versioned_notifications';
 
@@ -46,7 +46,7 @@ export function instancePayload(r: ManagedInstance, host: string, action: string
     host,
     node: host,
     state: r.vm_state,
-    power_state: POWER_STATE_NAMES[r.power_state],
+    power_state: powerStateName(r.power_state),
     task_state: r.task_state,
     tenant_id: r.data.project_id ?? null,
     user_id: r.data.user_id ?? null,

@@ -10,6 +10,7 @@ import type { Logger } from 'winston';
 import type { BerthConfig } from '../../config/schema';
 import { AmqpTransport, transportOptionsFromConfig } from '../../messaging/amqp-transport';
 import type { Server, Transport } from '../../messaging/transport';
+import { NOVA_FAULTS } from '../../nova/faults';
 import type { ImageService } from '../image/image-service';
 import { LocalImageStore } from '../image/local-image-store';
 import { ContainerDriver } from '../virt/container-driver';
@@ -55,7 +56,9 @@ export class ComputeService {
     const { config, log } = o;
     const host = config.DEFAULT.host;
     const state = config.DEFAULT.state_path;
-    const transport = o.transport ?? new AmqpTransport(transportOptionsFromConfig(config));
+    const transport =
+      o.transport ??
+      new AmqpTransport({ ...transportOptionsFromConfig(config), faults: NOVA_FAULTS });
     const driver =
       o.driver ??
       new ContainerDriver({

@@ -11,7 +11,7 @@ import type { Logger } from 'winston';
 import type { Transport } from '../../messaging/transport';
 import type { ComputeDriver } from '../virt/driver';
 import type { ManagedInstance, InstanceRecords } from './instance-records';
-import { VmState } from './states';
+import { VmState } from '../../nova/states';
 
 export class ComputeMetrics {
   readonly registry = new client.Registry();

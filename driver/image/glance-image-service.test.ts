@@ -9,9 +9,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startTestApi, type TestApi } from '../../api/testing';
-import { InvalidArgumentError, NotFoundError } from '../errors';
-import { imageServiceConformance, makeTarFixtures, type TarFixtures } from './conformance';
+import { startTestApi, type TestApi } from '../../testing/api/test-api';
+import { InvalidArgumentError, NotFoundError } from '../../common/errors';
+import {
+  imageServiceConformance,
+  makeTarFixtures,
+  type TarFixtures,
+} from '../../testing/driver/image-service-conformance';
 import { GlanceImageService } from './glance-image-service';
 import { LocalImageStore } from './local-image-store';
 

@@ -17,7 +17,7 @@ import {
   NotFoundError,
   ResourceExhaustedError,
   UnavailableError,
-} from '../errors';
+} from '../../common/errors';
 import { CONFIG_PROPERTY, fromGlanceImage, type GlanceImage } from './glance-wire';
 import {
   ImageForbiddenError,

@@ -4,7 +4,7 @@
  * level. The image API serves this shape and the Glance client reads it,
  * so the two cannot drift apart.
  */
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError } from '../../common/errors';
 import { HASH_ALGO, type ImageCommandConfig, type ImageRecord } from './image-service';
 
 /**

@@ -12,7 +12,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
   ResourceExhaustedError,
-} from '../errors';
+} from '../../common/errors';
 import {
   HASH_ALGO,
   VISIBILITIES,

@@ -7,7 +7,7 @@
  * id, never by name (nova-docker's name matching was fragile, §4.4).
  */
 import type { Readable } from 'node:stream';
-import { ConflictError } from '../errors';
+import { ConflictError } from '../../common/errors';
 
 /** Glance v2 image statuses. */
 export type ImageStatus =

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { InvalidArgumentError, NotFoundError } from '../errors';
+import { InvalidArgumentError, NotFoundError } from '../../common/errors';
 
 export class LayerStore {
   private inflight = new Map<string, Promise<string>>();

@@ -5,8 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { NotFoundError, ResourceExhaustedError } from '../errors';
-import { imageServiceConformance, makeTarFixtures, type TarFixtures } from './conformance';
+import { NotFoundError, ResourceExhaustedError } from '../../common/errors';
+import {
+  imageServiceConformance,
+  makeTarFixtures,
+  type TarFixtures,
+} from '../../testing/driver/image-service-conformance';
 import { LocalImageStore } from './local-image-store';
 
 const tempRoot = () => fs.mkdtempSync(path.join(os.tmpdir(), 'berth-image-store-'));

@@ -18,9 +18,14 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { syncDirectory, writeFileAtomic } from '../atomic-file';
-import { ConflictError, InternalError, InvalidArgumentError, NotFoundError } from '../errors';
-import { InstanceLocks } from '../virt/instance-locks';
+import { syncDirectory, writeFileAtomic } from '../../common/atomic-file';
+import {
+  ConflictError,
+  InternalError,
+  InvalidArgumentError,
+  NotFoundError,
+} from '../../common/errors';
+import { KeyedLocks } from '../../common/keyed-locks';
 import {
   ImageForbiddenError,
   type ImageData,
@@ -59,7 +64,7 @@ export class LocalImageStore implements ImageService {
   private readonly layerStore: LayerStore;
   private readonly sizeCap: number;
   /** one key: every change to records and blobs is serialised (they are short) */
-  private readonly mutations = new InstanceLocks();
+  private readonly mutations = new KeyedLocks();
   private upgraded?: Promise<void>;
 
   constructor(

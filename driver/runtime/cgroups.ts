@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConflictError } from '../errors';
+import { ConflictError } from '../../common/errors';
 
 export type Controller = 'memory' | 'cpu' | 'cpuacct' | 'pids' | 'freezer';
 const CONTROLLERS: Controller[] = ['memory', 'cpu', 'cpuacct', 'pids', 'freezer'];

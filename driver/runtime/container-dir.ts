@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { native } from '../../native';
-import { ConflictError, InternalError } from '../errors';
+import { ConflictError, InternalError } from '../../common/errors';
 import type { ContainerConfig, ContainerPaths } from './spec';
 
 export interface ExitStatus {

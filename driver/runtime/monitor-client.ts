@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { monitorBinary } from '../../native';
-import { InternalError, InvalidArgumentError, UnavailableError } from '../errors';
+import { InternalError, InvalidArgumentError, UnavailableError } from '../../common/errors';
 import {
   decodeFault,
   EVENTS,

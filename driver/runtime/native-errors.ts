@@ -11,7 +11,7 @@ import {
   NotFoundError,
   ResourceExhaustedError,
   UnavailableError,
-} from '../errors';
+} from '../../common/errors';
 import type { NativeFault } from './monitor-protocol';
 
 const EXHAUSTED = new Set(['ENOMEM', 'ENOSPC', 'EAGAIN', 'EMFILE', 'ENFILE', 'EDQUOT', 'EUSERS']);

@@ -10,8 +10,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'winston';
-import { replaceFileSync } from '../atomic-file';
-import { ConflictError, InvalidArgumentError, NotFoundError, UnavailableError } from '../errors';
+import { replaceFileSync } from '../../common/atomic-file';
+import {
+  ConflictError,
+  InvalidArgumentError,
+  NotFoundError,
+  UnavailableError,
+} from '../../common/errors';
 import { monitorBinary } from '../../native';
 import {
   type CgroupLayout,

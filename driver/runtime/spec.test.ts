@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError } from '../../common/errors';
 import { planCgroups, type CgroupLayout, type CgroupPlan } from './cgroups';
 import { compileSeccomp } from './seccomp';
 import {

@@ -4,7 +4,7 @@
  * already made (paths, namespaces, limits, capabilities, filter bytes).
  */
 import path from 'node:path';
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError } from '../../common/errors';
 import type { CgroupPlan, Limits } from './cgroups';
 import type { SpecKey } from './monitor-protocol';
 import { compileSeccomp } from './seccomp';

@@ -7,37 +7,36 @@
  */
 import path from 'node:path';
 import type { Logger } from 'winston';
-import { forInstance, log as defaultLog } from '../../config/log';
+import { forInstance, log as defaultLog } from '../../common/log';
 import type { ComputeSection } from '../../config/schema';
-import { NotFoundError, UnavailableError } from '../errors';
+import { NotFoundError, UnavailableError } from '../../common/errors';
 import type { ImageService } from '../image/image-service';
 import { type ContainerInfo, ContainerRuntime } from '../runtime/runtime';
-import { UndoStack } from '../undo-stack';
+import { UndoStack } from '../../common/undo-stack';
 import { MAX_CONSOLE_BYTES, tailLines } from './console';
 import {
   type AvailableResource,
   type ComputeDriver,
   type Diagnostics,
   type DriverCapabilities,
-  type ImageMeta,
   type InstanceInfo,
-  type InstanceSpec,
   type LifecycleEvent,
-  PowerState,
 } from './driver';
+import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
+import { PowerState } from '../../nova/power-state';
 import { availableResource, hostTotals, kernelVersion, uptimeText } from './host-resources';
 import { instanceContainerConfig } from './instance-config';
-import { InstanceLocks } from './instance-locks';
+import { KeyedLocks } from '../../common/keyed-locks';
 import { type InstanceRecord, InstanceStore, type PowerIntent } from './instance-store';
 import { LifecycleListeners } from './lifecycle-listeners';
 import {
   describeExit,
   type GuardedOperation,
   guardTransition,
-  powerStateName,
   unrequestedEndState,
   type WorkloadExit,
 } from './power-state';
+import { powerStateName } from '../../nova/power-state';
 
 export interface ContainerDriverOptions {
   images: ImageService;
@@ -79,7 +78,7 @@ export class ContainerDriver implements ComputeDriver {
   private rt?: ContainerRuntime;
   private host = '';
   private readonly records: InstanceStore;
-  private readonly locks = new InstanceLocks();
+  private readonly locks = new KeyedLocks();
   private readonly log: Logger;
   private readonly listeners: LifecycleListeners;
   private readonly openRuntime: () => Promise<ContainerRuntime>;

@@ -5,38 +5,8 @@
  * rethrow the original error (Nova: "any partial instance should be
  * completely cleaned up").
  */
-
-/** Nova's power_state integers. */
-export const PowerState = {
-  NOSTATE: 0,
-  RUNNING: 1,
-  PAUSED: 3,
-  SHUTDOWN: 4,
-  CRASHED: 6,
-  SUSPENDED: 7,
-} as const;
-export type PowerState = (typeof PowerState)[keyof typeof PowerState];
-
-/** What the driver needs to know of an instance (a view of Nova's Instance object). */
-export interface InstanceSpec {
-  uuid: string;
-  /** instance-%08x, or the display name when there is no id */
-  name: string;
-  hostname?: string;
-  vcpus: number;
-  memoryMb: number;
-  rootGb: number;
-  imageRef: string;
-  metadata?: Record<string, string>;
-  userData?: string;
-}
-
-/** Glance-style image metadata (id, name, properties such as os_command_line). */
-export interface ImageMeta {
-  id: string;
-  name?: string;
-  properties?: Record<string, unknown>;
-}
+import type { ImageMeta, InstanceSpec } from '../../nova/instance-object';
+import type { PowerState } from '../../nova/power-state';
 
 export interface InstanceInfo {
   state: PowerState;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { berthSchema } from '../../config/schema';
 import { validateConfig } from '../runtime/spec';
-import type { InstanceSpec } from './driver';
+import type { InstanceSpec } from '../../nova/instance-object';
 import { instanceContainerConfig, instanceHostname } from './instance-config';
 
 const UUID = '1b4e28ba-2fa1-11d2-883f-0016d3cca427';

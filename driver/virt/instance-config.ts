@@ -6,7 +6,7 @@
 import type { ComputeSection } from '../../config/schema';
 import type { Limits } from '../runtime/cgroups';
 import type { ContainerConfig } from '../runtime/spec';
-import type { InstanceSpec } from './driver';
+import type { InstanceSpec } from '../../nova/instance-object';
 import { type ImageCommandSources, workloadCommand } from './workload-command';
 
 /**

@@ -8,8 +8,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../atomic-file';
-import { InternalError, InvalidArgumentError } from '../errors';
+import { writeFileAtomic } from '../../common/atomic-file';
+import { InternalError, InvalidArgumentError } from '../../common/errors';
 import { UUID } from '../image/image-record';
 import type { FlavorUsage } from './host-resources';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConflictError } from '../errors';
+import { ConflictError } from '../../common/errors';
 import { containerPowerState } from './container-driver';
-import { PowerState } from './driver';
+import { PowerState } from '../../nova/power-state';
 import { describeExit, guardTransition, unrequestedEndState } from './power-state';
 
 const { NOSTATE, RUNNING, PAUSED, SHUTDOWN, CRASHED, SUSPENDED } = PowerState;

@@ -2,9 +2,8 @@
  * The power-state rules every ComputeDriver follows, so the manager sees
  * the same answers from the FakeDriver as from real containers.
  */
-import { ConflictError } from '../errors';
-import { POWER_STATE_NAMES } from '../compute/states';
-import { PowerState } from './driver';
+import { ConflictError } from '../../common/errors';
+import { PowerState, powerStateName } from '../../nova/power-state';
 
 const { NOSTATE, RUNNING, PAUSED, SHUTDOWN, CRASHED, SUSPENDED } = PowerState;
 
@@ -49,10 +48,6 @@ const STARTS_FROM: Record<GuardedOperation, readonly PowerState[]> = {
 export function guardTransition(uuid: string, operation: GuardedOperation, current: PowerState) {
   if (!STARTS_FROM[operation].includes(current))
     throw new ConflictError(
-      `instance ${uuid} is ${POWER_STATE_NAMES[current]}: cannot ${operation} it`,
+      `instance ${uuid} is ${powerStateName(current)}: cannot ${operation} it`,
     );
-}
-
-export function powerStateName(state: PowerState): string {
-  return POWER_STATE_NAMES[state];
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError } from '../../common/errors';
 import { parseCommandLine, workloadCommand } from './workload-command';
 
 describe('workload command', () => {

@@ -4,7 +4,7 @@
  * is kept and `os_command_line` replaces its Cmd; an image that records
  * neither boots `compute.default_command`.
  */
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError } from '../../common/errors';
 import type { ImageCommandConfig } from '../image/image-service';
 
 export interface ImageCommandSources {

@@ -3,10 +3,30 @@
  * primitive), validated, and turned into what the driver needs.
  */
 import Joi from 'joi';
-import type { NovaFault } from '../../messaging/failures';
-import { InvalidArgumentError } from '../errors';
-import type { ImageMeta, InstanceSpec } from '../virt/driver';
+import type { RemoteFault } from '../messaging/failures';
+import { InvalidArgumentError } from '../common/errors';
 import type { TaskState, VmState } from './states';
+
+/** What the driver needs to know of an instance (a view of Nova's Instance object). */
+export interface InstanceSpec {
+  uuid: string;
+  /** instance-%08x, or the display name when there is no id */
+  name: string;
+  hostname?: string;
+  vcpus: number;
+  memoryMb: number;
+  rootGb: number;
+  imageRef: string;
+  metadata?: Record<string, string>;
+  userData?: string;
+}
+
+/** Glance-style image metadata (id, name, properties such as os_command_line). */
+export interface ImageMeta {
+  id: string;
+  name?: string;
+  properties?: Record<string, unknown>;
+}
 
 /** The newest Instance version this compute understands (Zed). */
 export const INSTANCE_VERSION = { major: 2, minor: 7 };
@@ -21,10 +41,13 @@ export interface NovaObject {
 
 /** A primitive whose version this side cannot read (Nova: IncompatibleObjectVersion). */
 export class IncompatibleObjectVersion extends InvalidArgumentError {
-  readonly novaFault: NovaFault;
+  readonly remoteFault: RemoteFault;
   constructor(objname: string, objver: string, supported: string) {
     super(`Version ${objver} of ${objname} is not supported, supported version is ${supported}`);
-    this.novaFault = { class: 'IncompatibleObjectVersion', kwargs: { objname, objver, supported } };
+    this.remoteFault = {
+      class: 'IncompatibleObjectVersion',
+      kwargs: { objname, objver, supported },
+    };
   }
 }
 

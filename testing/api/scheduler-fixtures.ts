@@ -4,14 +4,14 @@ import type { TestContext } from 'node:test';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { berthSchema, type BerthConfig } from '../../config/schema';
-import type { Database } from '../db/connection';
+import type { Database } from '../../api/db/connection';
 import {
   postgresUnavailable,
   withTestDatabase,
   type TestDatabase,
   type TestDatabaseKind,
-} from '../db/test-database';
-import type { ScheduleRequest } from './scheduler';
+} from './test-database';
+import type { ScheduleRequest } from '../../api/scheduler/scheduler';
 
 export const silentLog = winston.createLogger({ silent: true });
 

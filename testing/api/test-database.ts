@@ -7,8 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { UnavailableError } from '../../driver/errors';
-import { openDatabase, type Database } from './connection';
+import { UnavailableError } from '../../common/errors';
+import { openDatabase, type Database } from '../../api/db/connection';
 
 export type TestDatabaseKind = 'sqlite' | 'postgresql';
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { UnavailableError } from '../errors';
-import { computeDriverConformance } from './conformance';
-import { PowerState, type InstanceSpec } from './driver';
+import { UnavailableError } from '../../common/errors';
+import { computeDriverConformance } from './compute-driver-conformance';
+import { type InstanceSpec } from '../../nova/instance-object';
+import { PowerState } from '../../nova/power-state';
 import { FakeDriver } from './fake-driver';
 
 computeDriverConformance('FakeDriver', async () => {

@@ -8,14 +8,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConflictError, NotFoundError } from '../errors';
-import {
-  type ComputeDriver,
-  type ImageMeta,
-  type InstanceSpec,
-  type LifecycleEvent,
-  PowerState,
-} from './driver';
+import { ConflictError, NotFoundError } from '../../common/errors';
+import { type ComputeDriver, type LifecycleEvent } from '../../driver/virt/driver';
+import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
+import { PowerState } from '../../nova/power-state';
 
 export interface DriverUnderTest {
   /** not yet initialised: the suite calls initHost(host) */

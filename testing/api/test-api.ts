@@ -8,22 +8,18 @@
 import type { AddressInfo } from 'node:net';
 import { describe } from 'node:test';
 import winston from 'winston';
-import { berthSchema, type BerthConfig } from '../config/schema';
-import { FakeImageService } from '../driver/image/fake-image-service';
-import type { ImageService } from '../driver/image/image-service';
+import { berthSchema, type BerthConfig } from '../../config/schema';
+import { FakeImageService } from '../driver/fake-image-service';
+import type { ImageService } from '../../driver/image/image-service';
 import { FakeTransport } from '../messaging/fake-transport';
-import { createApiApp } from './app';
-import type { Authenticator } from './auth/authenticator';
-import { noauth2Credentials } from './auth/noauth2';
-import { BuildCoordinator } from './conductor/build';
-import { TransportComputeRpcAPI, type ComputeRpcAPI } from './compute-rpc';
-import {
-  postgresUnavailableSync,
-  withTestDatabase,
-  type TestDatabaseKind,
-} from './db/test-database';
-import type { ApiDeps } from './deps';
-import type { Scheduler } from './scheduler/scheduler';
+import { createApiApp } from '../../api/app';
+import type { Authenticator } from '../../api/auth/authenticator';
+import { noauth2Credentials } from '../../api/auth/noauth2';
+import { BuildCoordinator } from '../../api/conductor/build';
+import { TransportComputeRpcAPI, type ComputeRpcAPI } from '../../api/compute-rpc';
+import { postgresUnavailableSync, withTestDatabase, type TestDatabaseKind } from './test-database';
+import type { ApiDeps } from '../../api/deps';
+import type { Scheduler } from '../../api/scheduler/scheduler';
 
 export const DATABASE_KINDS: readonly TestDatabaseKind[] = ['sqlite', 'postgresql'];
 

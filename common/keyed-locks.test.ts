@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InstanceLocks } from './instance-locks';
+import { KeyedLocks } from './keyed-locks';
 
 test('operations on one instance run one at a time, in order, past failures', async () => {
-  const locks = new InstanceLocks();
+  const locks = new KeyedLocks();
   const trace: string[] = [];
   const op = (name: string, ms: number, fail = false) =>
     locks.run('a', async () => {
@@ -30,7 +30,7 @@ test('operations on one instance run one at a time, in order, past failures', as
 });
 
 test('operations on different instances overlap', async () => {
-  const locks = new InstanceLocks();
+  const locks = new KeyedLocks();
   let inside = 0;
   let most = 0;
   const op = (uuid: string) =>

@@ -5,29 +5,28 @@
  * both to them) and lets a test make a workload end on its own or an
  * operation fail.
  */
-import { NotFoundError } from '../errors';
-import { tailLines } from './console';
+import { NotFoundError } from '../../common/errors';
+import { tailLines } from '../../driver/virt/console';
 import {
   type AvailableResource,
   type ComputeDriver,
   type Diagnostics,
   type DriverCapabilities,
-  type ImageMeta,
   type InstanceInfo,
-  type InstanceSpec,
   type LifecycleEvent,
-  PowerState,
-} from './driver';
-import { availableResource, type HostTotals, uptimeText } from './host-resources';
-import { LifecycleListeners } from './lifecycle-listeners';
+} from '../../driver/virt/driver';
+import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
+import { PowerState } from '../../nova/power-state';
+import { availableResource, type HostTotals, uptimeText } from '../../driver/virt/host-resources';
+import { LifecycleListeners } from '../../driver/virt/lifecycle-listeners';
 import {
   describeExit,
   type GuardedOperation,
   guardTransition,
-  powerStateName,
   unrequestedEndState,
   type WorkloadExit,
-} from './power-state';
+} from '../../driver/virt/power-state';
+import { powerStateName } from '../../nova/power-state';
 
 interface FakeInstance {
   spec: InstanceSpec;

@@ -9,16 +9,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import winston from 'winston';
-import { berthSchema, type BerthConfig } from '../config/schema';
-import { ComputeService } from '../driver/compute/service';
-import { FakeImageService } from '../driver/image/fake-image-service';
-import type { ImageRecord } from '../driver/image/image-service';
-import { FakeDriver } from '../driver/virt/fake-driver';
-import { waitFor } from '../integration-tests/harness';
+import { berthSchema, type BerthConfig } from '../../config/schema';
+import { ComputeService } from '../../driver/compute/service';
+import { FakeImageService } from '../driver/fake-image-service';
+import type { ImageRecord } from '../../driver/image/image-service';
+import { FakeDriver } from '../driver/fake-driver';
+import { waitFor } from '../wait-for';
 import { FakeTransport } from '../messaging/fake-transport';
-import { ApiService } from './service';
-import { withTestDatabase, type TestDatabaseKind } from './db/test-database';
-import { apiClient, noauth2, type TestApi } from './testing';
+import { ApiService } from '../../api/service';
+import { withTestDatabase, type TestDatabaseKind } from './test-database';
+import { apiClient, noauth2, type TestApi } from './test-api';
 
 export interface TestCloud extends Omit<TestApi, 'deps'> {
   api: ApiService;

@@ -1,5 +1,5 @@
 import { FakeImageService } from './fake-image-service';
-import { imageServiceConformance } from './conformance';
+import { imageServiceConformance } from './image-service-conformance';
 
 imageServiceConformance('FakeImageService', async () => ({
   service: new FakeImageService(),

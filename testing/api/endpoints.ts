@@ -1,6 +1,6 @@
 /**
  * Every endpoint the API serves, for the tests that go over all of them
- * (fuzz.test.ts, policy.test.ts): its method and express path, a valid
+ * (api/fuzz.test.ts, api/policy.test.ts): its method and express path, a valid
  * body for those that take one, and the real rows of a test cloud that
  * path parameters can name. `mountedRoutes` reads what the express app
  * really mounts, so that a route added without an entry here fails those
@@ -8,8 +8,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Application } from 'express';
-import { generateSshKeypair } from './db/keypairs';
-import type { TestCloud } from './testing-cloud';
+import { generateSshKeypair } from '../../api/db/keypairs';
+import type { TestCloud } from './test-cloud';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 

@@ -1,15 +1,17 @@
 /**
  * An in-memory Transport for unit tests of what sits on top of messaging:
  * requests and results travel as JSON and go through the same request
- * parsing, dispatcher and failure mapping as on the wire, so version and
- * namespace rules, NoSuchMethod and RemoteError behave as with RabbitMQ.
+ * parsing, dispatcher and failure mapping (Nova's) as on the wire, so
+ * version and namespace rules, NoSuchMethod and RemoteError behave as with
+ * RabbitMQ.
  */
-import { log } from '../config/log';
-import { UnavailableError } from '../driver/errors';
-import { Dispatcher } from './dispatcher';
-import { decodeFailure, encodeFailure } from './failures';
-import { notificationRoutingKey, sanitizeContext } from './notification';
-import { parseRequest, requestMessage, type RpcRequest } from './request';
+import { log } from '../../common/log';
+import { UnavailableError } from '../../common/errors';
+import { Dispatcher } from '../../messaging/dispatcher';
+import { decodeFailure, encodeFailure } from '../../messaging/failures';
+import { NOVA_FAULTS } from '../../nova/faults';
+import { notificationRoutingKey, sanitizeContext } from '../../messaging/notification';
+import { parseRequest, requestMessage, type RpcRequest } from '../../messaging/request';
 import {
   MessagingTimeout,
   type CallOptions,
@@ -21,7 +23,7 @@ import {
   type ServeOptions,
   type Target,
   type Transport,
-} from './transport';
+} from '../../messaging/transport';
 
 /** A notification as the fake transport would have published it. */
 export interface SentNotification {
@@ -81,7 +83,7 @@ export class FakeTransport implements Transport {
     try {
       return overTheWire(await Promise.race([server.dispatcher.dispatch(request), timeout]));
     } catch (err) {
-      throw err instanceof MessagingTimeout ? err : decodeFailure(encodeFailure(err));
+      throw err instanceof MessagingTimeout ? err : decodeFailure(encodeFailure(err, NOVA_FAULTS));
     } finally {
       clearTimeout(timer);
     }

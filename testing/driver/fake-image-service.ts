@@ -4,7 +4,7 @@
  * fixed set of layer directories instead of unpacked tars.
  */
 import { Readable, Writable } from 'node:stream';
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../../common/errors';
 import {
   ImageForbiddenError,
   type ImageData,
@@ -14,7 +14,7 @@ import {
   type ImportOptions,
   type NewImage,
   type UploadOptions,
-} from './image-service';
+} from '../../driver/image/image-service';
 import {
   activeRecord,
   changedRecord,
@@ -28,7 +28,7 @@ import {
   looksLikeTar,
   queuedRecord,
   streamWithDigests,
-} from './image-record';
+} from '../../driver/image/image-record';
 
 export class FakeImageService implements ImageService {
   private readonly records = new Map<string, ImageRecord>();

@@ -12,8 +12,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors';
-import { ImageForbiddenError, type ImageService } from './image-service';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../../common/errors';
+import { ImageForbiddenError, type ImageService } from '../../driver/image/image-service';
 
 export interface ImageServiceUnderTest {
   service: ImageService;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { NotFoundError } from '../driver/errors';
+import { NotFoundError } from '../../common/errors';
 import { FakeTransport } from './fake-transport';
-import { MessagingTimeout, RemoteError, type Endpoint } from './transport';
+import { MessagingTimeout, RemoteError, type Endpoint } from '../../messaging/transport';
 
 function computeEndpoint(log: unknown[] = []): Endpoint {
   return {

@@ -1,0 +1,117 @@
+/**
+ * The instance actions, in Nova's terms, as one table that nova-api and
+ * nova-compute both read: which vm_states let an action through (nova-api's
+ * check_instance_state), and for a state-changing action the task_state it
+ * runs under and the vm_state it ends in. The API checks and records the
+ * task; the compute checks again (the state may have moved on while the
+ * cast was queued) and finishes it.
+ */
+import { TaskState, VmState } from './states';
+
+const { ACTIVE, PAUSED, SUSPENDED, STOPPED, ERROR, BUILDING } = VmState;
+
+/** An action nova-api lets through only in some vm_states. */
+export interface GuardedAction {
+  /** the compute RPC method, as InstanceInvalidState messages name it */
+  method: string;
+  allowed: readonly VmState[];
+}
+
+/** A state-changing action: the API records its task, the compute does it. */
+export interface Transition extends GuardedAction {
+  /** the name os-instance-actions records */
+  name: string;
+  task: Exclude<TaskState, null>;
+  /** the versioned notification action: instance.<event>.start/end/error */
+  event: string;
+  /** the vm_state once the driver has done its part */
+  vmState: VmState;
+}
+
+const transition = <Method extends string>(
+  name: string,
+  method: Method,
+  allowed: readonly VmState[],
+  task: Exclude<TaskState, null>,
+  event: string,
+  vmState: VmState,
+) => ({ name, method, allowed, task, event, vmState }) satisfies Transition;
+
+const ANY_BUT_BUILDING = [ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR] as const;
+
+export const TRANSITIONS = {
+  stop: transition(
+    'stop',
+    'stop_instance',
+    [ACTIVE, ERROR],
+    TaskState.POWERING_OFF,
+    'power_off',
+    STOPPED,
+  ),
+  start: transition(
+    'start',
+    'start_instance',
+    [STOPPED],
+    TaskState.POWERING_ON,
+    'power_on',
+    ACTIVE,
+  ),
+  rebootSoft: transition(
+    'reboot',
+    'reboot_instance',
+    ANY_BUT_BUILDING,
+    TaskState.REBOOTING,
+    'reboot',
+    ACTIVE,
+  ),
+  rebootHard: transition(
+    'reboot',
+    'reboot_instance',
+    ANY_BUT_BUILDING,
+    TaskState.REBOOTING_HARD,
+    'reboot',
+    ACTIVE,
+  ),
+  pause: transition('pause', 'pause_instance', [ACTIVE], TaskState.PAUSING, 'pause', PAUSED),
+  unpause: transition(
+    'unpause',
+    'unpause_instance',
+    [PAUSED],
+    TaskState.UNPAUSING,
+    'unpause',
+    ACTIVE,
+  ),
+  suspend: transition(
+    'suspend',
+    'suspend_instance',
+    [ACTIVE],
+    TaskState.SUSPENDING,
+    'suspend',
+    SUSPENDED,
+  ),
+  resume: transition(
+    'resume',
+    'resume_instance',
+    [SUSPENDED],
+    TaskState.RESUMING,
+    'resume',
+    ACTIVE,
+  ),
+} as const;
+
+export type NovaTransition = (typeof TRANSITIONS)[keyof typeof TRANSITIONS];
+/** The compute RPC methods that carry out a transition. */
+export type TransitionMethod = NovaTransition['method'];
+
+export const TERMINATE: GuardedAction = {
+  method: 'terminate_instance',
+  allowed: [BUILDING, ...ANY_BUT_BUILDING],
+};
+export const CONSOLE_OUTPUT: GuardedAction = {
+  method: 'get_console_output',
+  allowed: ANY_BUT_BUILDING,
+};
+export const DIAGNOSTICS: GuardedAction = {
+  method: 'get_instance_diagnostics',
+  allowed: ANY_BUT_BUILDING,
+};
