@@ -363,7 +363,6 @@ static void reap(void) {
     struct container *k = find_by_pid(pid);
     if (k) container_exited(k, status);
   }
-  finish_shutdown();
 }
 
 /* An adopted container ended: its parent, the keeper, has the status. */
@@ -385,7 +384,6 @@ static void keeper_lost(void) {
     next = k->next;
     if (k->adopted && k->pidfd < 0) container_exited(k, -1);
   }
-  finish_shutdown();
 }
 
 static struct container *container_new(char *blob) {
@@ -534,7 +532,7 @@ static void handle_frame(struct client *c, char *payload, size_t len) {
     for (struct container *k = containers; k; k = k->next)
       if (k->pidfd >= 0) syscall(SYS_pidfd_send_signal, k->pidfd, SIGKILL, NULL, 0);
       else kill(k->pid, SIGKILL);
-    return reap();
+    return;
   default: return reply_error(c, req, EINVAL, "unknown verb");
   }
 }
@@ -689,7 +687,6 @@ static void keeper_readable(void) {
     if ((size_t)(status - pkt) >= (size_t)n) continue;
     struct container *k = find_by_pid(atoi(pid));
     if (k && k->adopted) container_exited(k, atoi(status));
-    finish_shutdown();
   }
 }
 
@@ -743,5 +740,6 @@ int monitor_main(int listen, int keeper) {
       }
     }
     bury();
+    finish_shutdown(); /* whichever event ended the last container */
   }
 }
