@@ -187,6 +187,30 @@ describe('berth compute with oslo.messaging peers', { skip }, () => {
     assert.equal(peer('call', 'get_host_uptime', {}).kind, 'result');
   });
 
+  test('a workload that cannot start: syscall, errno and path in the instance fault and the error notification', async () => {
+    const uuid = randomUUID();
+    peer('cast', 'build_and_run_instance', {
+      instance: instance(uuid, 203),
+      image: { id: imageId, properties: { os_command_line: '/bin/nope' } },
+    });
+    const saved = await waitSeen(
+      'error reported',
+      (l) => l.kind === 'object_action' && l.uuid === uuid && l.vm_state === 'error',
+    );
+    const notified = await waitSeen(
+      'create.error',
+      (l) => l.event_type === 'instance.create.error' && l.uuid === uuid,
+    );
+    const shown = (await status(uuid)).body.instance!.fault as { message: string };
+    for (const [where, text] of [
+      ['the instance saved to the conductor', JSON.stringify(saved?.fault)],
+      ['the create.error notification', JSON.stringify(notified?.fault)],
+      ['the status API', shown.message],
+    ])
+      assert.match(text, /execve '\/bin\/nope'.*No such file or directory \(ENOENT\)/, where);
+    assert.equal(fs.existsSync(path.join(stateDir, 'containers', uuid)), false);
+  });
+
   test('a build that fails leaves nothing behind and reports ERROR with a fault', async () => {
     const uuid = randomUUID();
     const inst = instance(uuid, 202);

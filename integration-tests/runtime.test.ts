@@ -4,10 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InvalidArgumentError, NotFoundError } from '../common/errors';
+import { type BerthError, InvalidArgumentError, NotFoundError } from '../common/errors';
 import { detectCgroupLayout } from '../driver/runtime/cgroups';
 import { ContainerRuntime } from '../driver/runtime/runtime';
 import type { ContainerConfig } from '../driver/runtime/spec';
@@ -350,6 +351,70 @@ describe('container runtime', { skip }, () => {
       !fs.readFileSync('/proc/mounts', 'utf8').includes(disk),
       'the sized disk is still mounted',
     );
+  });
+
+  test('a spawn that fails reports the syscall, errno and path, and leaves nothing behind', async () => {
+    const containers = path.join(stateDir, 'containers');
+    const before = fs.readdirSync(containers).sort();
+    /** Runs `config` expecting the failure `fault` (and `cls`), with all three in the message. */
+    async function failsWith(
+      config: ContainerConfig,
+      cls: new (...args: never[]) => BerthError,
+      fault: { syscall: string; code: string; path: string },
+    ) {
+      await assert.rejects(rt.run(config), (err: BerthError) => {
+        assert.ok(err instanceof cls, `${err.name}: ${err.message}`);
+        assert.equal(err.fault?.syscall, fault.syscall);
+        assert.equal(err.fault?.code, fault.code);
+        assert.equal(err.fault?.path, fault.path);
+        assert.equal(
+          err.fault?.errno,
+          os.constants.errno[fault.code as keyof typeof os.constants.errno],
+        );
+        for (const part of [fault.syscall, fault.code, fault.path])
+          assert.ok(err.message.includes(part), `"${part}" in: ${err.message}`);
+        return true;
+      });
+    }
+    // In the child, after the clone: the command does not exist.
+    await failsWith(containerConfig(['/bin/does-not-exist']), InvalidArgumentError, {
+      syscall: 'execve',
+      code: 'ENOENT',
+      path: '/bin/does-not-exist',
+    });
+    // In the child: the overlay root cannot be mounted (its image layer vanished after create).
+    const vanishing = fs.mkdtempSync(path.join(stateDir, 'layer-'));
+    const badMount = containerConfig(['true'], { layers: [vanishing] });
+    await rt.create(badMount);
+    fs.rmdirSync(vanishing);
+    await assert.rejects(rt.start(badMount.id), (err: BerthError) => {
+      assert.equal(err.fault?.syscall, 'mount');
+      assert.equal(err.fault?.code, 'ENOENT');
+      assert.match(err.message, /mount '.*rootfs'.*\(ENOENT\)/);
+      return true;
+    });
+    await rt.delete(badMount.id);
+    // In the monitor, before the clone: the network namespace refuses setns (not a namespace).
+    const notNetns = path.join(stateDir, 'not-a-netns');
+    fs.writeFileSync(notNetns, '');
+    await failsWith(
+      containerConfig(['true'], { network: { mode: 'netns', path: notNetns } }),
+      InvalidArgumentError,
+      { syscall: 'setns', code: 'EINVAL', path: notNetns },
+    );
+    // exec reports the same way.
+    const running = await rt.run(containerConfig(['sleep', '100']));
+    await assert.rejects(rt.exec(running.id, ['/bin/nope']), (err: BerthError) => {
+      assert.deepEqual(
+        [err.fault?.syscall, err.fault?.code, err.fault?.path],
+        ['execve', 'ENOENT', '/bin/nope'],
+      );
+      return err instanceof InvalidArgumentError;
+    });
+    await rt.stop(running.id, 0);
+    await rt.delete(running.id);
+    fs.rmSync(notNetns);
+    assert.deepEqual(fs.readdirSync(containers).sort(), before);
   });
 
   test('bad input gets a clear error and leaves nothing behind', async () => {

@@ -65,7 +65,7 @@ static int report_setup_failure(const struct fault *f) {
   if (fcntl(4, F_GETFD) >= 0) {
     dprintf(4, "%d%c%s%c%s%c%s%c", f->err, 0, f->syscall, 0, f->path, 0, msg, 0);
   } else {
-    fprintf(stderr, "berth: %s\n", msg);
+    fprintf(stderr, "berth: cannot start container: %s\n", msg);
   }
   return fault_exit_code(f);
 }
