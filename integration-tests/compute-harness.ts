@@ -1,6 +1,8 @@
 /** Running `berth compute` in tests: an isolated RabbitMQ vhost, the child process, Nova-shaped instances. */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import { ContainerRuntime } from '../driver/runtime/runtime';
@@ -42,7 +44,29 @@ export interface RunningCompute {
   statusUrl: string;
 }
 
+let emptyImageService: Promise<string> | undefined;
+
+/**
+ * An image service of this test process's own, which has no images: a
+ * compute's [glance] api_servers would otherwise default to 127.0.0.1:8774,
+ * where a berth running on this host may answer.
+ */
+function noImages(): Promise<string> {
+  emptyImageService ??= new Promise((resolve) => {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ message: 'no images here' }));
+    });
+    server.listen(0, '127.0.0.1', () => {
+      server.unref();
+      resolve(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}/image`);
+    });
+  });
+  return emptyImageService;
+}
+
 export async function startCompute(node: ComputeNode): Promise<RunningCompute> {
+  const glance = await noImages();
   const child = spawn(process.execPath, [berthCli, 'compute'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
@@ -53,6 +77,7 @@ export async function startCompute(node: ComputeNode): Promise<RunningCompute> {
       BERTH_DEFAULT_REPORT_INTERVAL: '1',
       BERTH_DEFAULT_LOG_LEVEL: 'warn',
       BERTH_COMPUTE_STATUS_LISTEN: '127.0.0.1:0',
+      BERTH_GLANCE_API_SERVERS: glance,
       BERTH_COMPUTE_CGROUP_PARENT: node.cgroupParent,
       BERTH_COMPUTE_STOP_TIMEOUT: '1',
       BERTH_OSLO_MESSAGING_RABBIT_AMQP_DURABLE_QUEUES: node.durable ? 'true' : 'false',
@@ -104,18 +129,35 @@ export interface InstanceStatus {
   fault: { message: string } | null;
 }
 
+/**
+ * GET, sent once more when the server closed a kept-alive connection just
+ * as the request went out: on a busy host the client's idle timer can fire
+ * after the server's, and the request then meets "other side closed".
+ */
+async function getJson<T>(url: string): Promise<{ code: number; body: T }> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await fetch(url);
+      return { code: res.status, body: (await res.json()) as T };
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause;
+      if (attempt > 0 || cause?.code !== 'UND_ERR_SOCKET') throw err;
+    }
+  }
+}
+
 export async function instanceStatus(
   statusUrl: string,
   uuid: string,
 ): Promise<{ code: number; instance?: InstanceStatus }> {
-  const res = await fetch(`${statusUrl}/instances/${uuid}`);
-  const body = (await res.json()) as { instance?: InstanceStatus };
-  return { code: res.status, instance: body.instance };
+  const { code, body } = await getJson<{ instance?: InstanceStatus }>(
+    `${statusUrl}/instances/${uuid}`,
+  );
+  return { code, instance: body.instance };
 }
 
 export async function allInstances(statusUrl: string): Promise<InstanceStatus[]> {
-  const res = await fetch(`${statusUrl}/instances`);
-  return ((await res.json()) as { instances: InstanceStatus[] }).instances;
+  return (await getJson<{ instances: InstanceStatus[] }>(`${statusUrl}/instances`)).body.instances;
 }
 
 /** An Instance primitive as nova-conductor sends it in build_and_run_instance. */

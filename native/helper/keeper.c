@@ -155,6 +155,7 @@ static void on_hold(const char *buf, size_t len, size_t off, int fds[2]) {
     say("cannot hold container '%s' (out of memory or bad packet)", id ? id : "?");
     if (h) {
       free(h->id);
+      free(h->record);
       free(h);
     }
     for (int i = 0; i < 2; i++)
@@ -204,8 +205,8 @@ static void send_unknown(pid_t pid) {
 /* The monitor reads nothing else until `done`, so blocking sends cannot
  * deadlock here. */
 static void send_takeover(void) {
-  char *msg = malloc(KEEP_MAX_PACKET);
-  for (struct held *h = held; msg && h; h = h->next) {
+  static char msg[KEEP_MAX_PACKET];
+  for (struct held *h = held; h; h = h->next) {
     int n = snprintf(msg, KEEP_MAX_PACKET, "%s%c%d%c%d%c%d%c", KEEP_HELD, 0, h->pid, 0, h->exited,
                      0, h->status, 0);
     if ((size_t)n + h->rlen > KEEP_MAX_PACKET) continue;
@@ -213,7 +214,6 @@ static void send_takeover(void) {
     if (keep_send(mon_fd, msg, (size_t)n + h->rlen, h->fds[0], h->fds[1], 0)) break;
     h->told = h->exited;
   }
-  free(msg);
   if (keep_send(mon_fd, KEEP_DONE, sizeof KEEP_DONE, -1, -1, 0) == 0) taken_over = 1;
 }
 

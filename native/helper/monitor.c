@@ -190,20 +190,17 @@ static void keeper_tell(const char *buf, size_t len, int fd0, int fd1) {
 }
 
 static void keeper_hold(struct container *k) {
+  static char msg[KEEP_MAX_PACKET];
   size_t rlen;
   char *record = spec_record(&k->spec, &rlen);
-  char *msg = record ? malloc(KEEP_MAX_PACKET) : NULL;
-  int n = msg ? snprintf(msg, KEEP_MAX_PACKET, "%s%c%s%c%d%c", KEEP_HOLD, 0, k->spec.id, 0,
-                         k->pid, 0)
-              : 0;
-  if (!msg || (size_t)n + rlen > KEEP_MAX_PACKET) {
+  int n = snprintf(msg, sizeof msg, "%s%c%s%c%d%c", KEEP_HOLD, 0, k->spec.id, 0, k->pid, 0);
+  if (!record || (size_t)n + rlen > sizeof msg) {
     /* It runs on, but would not survive this monitor's death. */
     log_msg("container %s: cannot hand its record to the keeper", k->spec.id);
   } else {
     memcpy(msg + n, record, rlen);
     keeper_tell(msg, (size_t)n + rlen, k->out_fd, k->pidfd);
   }
-  free(msg);
   free(record);
 }
 
