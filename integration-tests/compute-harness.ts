@@ -89,7 +89,7 @@ export async function startCompute(node: ComputeNode): Promise<RunningCompute> {
     'compute healthy',
     async () => {
       if (child.exitCode !== null) throw new Error(`berth compute exited with ${child.exitCode}`);
-      return (await fetch(`${statusUrl}/healthz`).catch(() => undefined))?.ok;
+      return (await statusGet(`${statusUrl}/healthz`).catch(() => undefined))?.ok;
     },
     30000,
   );
@@ -131,19 +131,22 @@ export interface InstanceStatus {
 
 /**
  * GET, sent once more when the server closed a kept-alive connection just
- * as the request went out: on a busy host the client's idle timer can fire
- * after the server's, and the request then meets "other side closed".
+ * as the request went out: the tests' rabbitmqctl calls block this event
+ * loop for seconds, long enough for the server's idle timeout to close a
+ * pooled socket whose close this process has not seen yet.
  */
-async function getJson<T>(url: string): Promise<{ code: number; body: T }> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const res = await fetch(url);
-      return { code: res.status, body: (await res.json()) as T };
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause;
-      if (attempt > 0 || cause?.code !== 'UND_ERR_SOCKET') throw err;
-    }
+export async function statusGet(url: string): Promise<Response> {
+  try {
+    return await fetch(url);
+  } catch (err) {
+    if ((err as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw err;
+    return fetch(url);
   }
+}
+
+async function getJson<T>(url: string): Promise<{ code: number; body: T }> {
+  const res = await statusGet(url);
+  return { code: res.status, body: (await res.json()) as T };
 }
 
 export async function instanceStatus(

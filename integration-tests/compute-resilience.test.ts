@@ -24,6 +24,7 @@ import {
   type RunningCompute,
   startCompute,
   stopProcess,
+  statusGet,
 } from './compute-harness';
 import { needsRoot, processAlive, tempStateDir, waitFor, runName } from './harness';
 
@@ -164,7 +165,7 @@ describe('compute service resilience', { skip: needsRoot() }, () => {
       rabbitmqctl('await_startup');
       await waitFor(
         'compute reconnected',
-        async () => (await fetch(`${statusUrl()}/healthz`)).ok,
+        async () => (await statusGet(`${statusUrl()}/healthz`)).ok,
         30000,
       );
       // The queues vanished with the broker; a cast sent before the compute has

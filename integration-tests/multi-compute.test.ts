@@ -285,12 +285,13 @@ describe('one berth api, three berth computes', { skip: needsRoot() }, () => {
     await waitFor(
       `${victim.host} reported down`,
       async () => (await serviceStates())[victim.host] === 'down',
-      DOWN_AFTER_MS + 3000,
+      DOWN_AFTER_MS + 10000,
     );
     const downAfter = Date.now() - stopping;
     t.diagnostic(`${victim.host} down ${downAfter} ms after SIGTERM`);
     assert.ok(
-      downAfter <= DOWN_AFTER_MS + 1500,
+      // the slack is what polling may lag on a busy host, not a pace
+      downAfter <= DOWN_AFTER_MS + 3000,
       `down only after ${downAfter} ms (service_down_time ${DOWN_AFTER_MS} ms)`,
     );
     const states = await serviceStates();
