@@ -23,18 +23,13 @@ function isCommandMissing(f: NativeFault): boolean {
 
 /** The class a failure belongs to, with the whole fault in its message and `fault`. */
 export function nativeError(context: string, f: NativeFault): BerthError {
-  const message = `${context}: ${f.message} (${f.code})`;
   const opts = { fault: { errno: f.errno, code: f.code, syscall: f.syscall, path: f.path } };
+  const why = `${f.message} (${f.code})`;
   if (isCommandMissing(f))
-    return new InvalidArgumentError(
-      `${context}: command not found: ${f.message} (${f.code})`,
-      opts,
-    );
+    return new InvalidArgumentError(`${context}: command not found: ${why}`, opts);
   if (f.syscall === 'execve' && NOT_EXECUTABLE.has(f.code))
-    return new InvalidArgumentError(
-      `${context}: command cannot be executed: ${f.message} (${f.code})`,
-      opts,
-    );
+    return new InvalidArgumentError(`${context}: command cannot be executed: ${why}`, opts);
+  const message = `${context}: ${why}`;
   if (f.code === 'EEXIST') return new ConflictError(message, opts);
   if (f.code === 'ENOENT' || f.code === 'ESRCH') return new NotFoundError(message, opts);
   if (f.code === 'EINVAL') return new InvalidArgumentError(message, opts);

@@ -183,6 +183,7 @@ export class ContainerRuntime {
       monitor,
       opts.logger,
     );
+    await rt.load();
     await rt.adopt();
     return rt;
   }
@@ -477,16 +478,15 @@ export class ContainerRuntime {
   }
 
   /**
-   * Rebuilds the table from the monitor and, the first time, the state
-   * directory: running containers are those the monitor lists (the list is
-   * always whole: the protocol has no size limit); an exit that happened
-   * while no berth process was connected is in the container's exit file.
+   * Brings the table (loaded from the state directory) in line with the
+   * monitor: running containers are those it lists (the list is always
+   * whole: the protocol has no size limit); an exit that happened while no
+   * berth process was connected is in the container's exit file.
    */
   private async adopt(): Promise<void> {
     const running = new Map<string, number>();
     const fields = await this.monitor.request('list');
     for (let i = 0; i + 1 < fields.length; i += 2) running.set(fields[i], Number(fields[i + 1]));
-    if (!this.entries.size) await this.load();
     for (const e of this.entries.values()) this.reconcile(e, running);
     const early = this.exitsDuringAdopt ?? [];
     this.exitsDuringAdopt = undefined;

@@ -174,9 +174,13 @@ static void on_hold(const char *buf, size_t len, size_t off, int fds[2]) {
 
 /* ---- talking to the monitor ---- */
 
-static void watch_monitor(int events) {
-  struct epoll_event ev = {.events = events, .data.fd = mon_fd};
-  if (epoll_ctl(epfd, EPOLL_CTL_MOD, mon_fd, &ev) < 0) epoll_ctl(epfd, EPOLL_CTL_ADD, mon_fd, &ev);
+static int mon_writable_watched; /* EPOLLOUT is on: exits wait to be told */
+
+static void watch_monitor(int writable) {
+  if (writable == mon_writable_watched) return;
+  struct epoll_event ev = {.events = writable ? EPOLLIN | EPOLLOUT : EPOLLIN, .data.fd = mon_fd};
+  epoll_ctl(epfd, EPOLL_CTL_MOD, mon_fd, &ev);
+  mon_writable_watched = writable;
 }
 
 /* Tells the monitor of exits it has not heard of, as far as its socket
@@ -188,12 +192,12 @@ static void tell_exits(void) {
     char msg[64];
     int n = snprintf(msg, sizeof msg, "%s%c%d%c%d%c", KEEP_EXIT, 0, h->pid, 0, h->status, 0);
     if (keep_send(mon_fd, msg, (size_t)n, -1, -1, MSG_DONTWAIT)) {
-      if (errno == EAGAIN) watch_monitor(EPOLLIN | EPOLLOUT);
+      if (errno == EAGAIN) watch_monitor(1);
       return;
     }
     h->told = 1;
   }
-  watch_monitor(EPOLLIN);
+  watch_monitor(0);
 }
 
 static void send_unknown(pid_t pid) {
@@ -318,7 +322,9 @@ static void start_monitor(void) {
   mon_fd = sv[0];
   taken_over = 0;
   fcntl(mon_fd, F_SETFL, O_NONBLOCK);
-  watch_monitor(EPOLLIN);
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = mon_fd};
+  epoll_ctl(epfd, EPOLL_CTL_ADD, mon_fd, &ev);
+  mon_writable_watched = 0;
 }
 
 static void monitor_ended(int status) {

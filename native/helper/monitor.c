@@ -41,6 +41,7 @@ struct watch {
 
 struct client {
   int fd;
+  int writable_watched; /* EPOLLOUT is on: output is waiting */
   struct watch w;
   struct buf in, out;
 };
@@ -84,13 +85,11 @@ static void log_msg(const char *fmt, ...) {
 /* Every watched descriptor carries its owner, so an event can be routed
  * without lookups. Owners of a finished container are only freed after the
  * current batch of events, which may still name them. */
-static void watch(int fd, struct watch *w, int tag, void *ptr, int events) {
+static void watch(int fd, struct watch *w, int tag, void *ptr) {
   w->tag = tag;
   w->ptr = ptr;
-  struct epoll_event ev = {.events = events, .data.ptr = w};
-  if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 &&
-      (errno != EEXIST || epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) < 0))
-    log_msg("epoll_ctl: %s", strerror(errno));
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) log_msg("epoll_ctl: %s", strerror(errno));
 }
 
 static void unwatch(int fd) { epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); }
@@ -102,6 +101,7 @@ static void client_close(struct client *c) {
   unwatch(c->fd);
   close(c->fd);
   c->fd = -1;
+  c->writable_watched = 0;
   buf_free(&c->in);
   buf_free(&c->out);
   for (struct container *k = containers; k; k = k->next)
@@ -119,7 +119,13 @@ static void client_flush(struct client *c) {
     sent += (size_t)n;
   }
   buf_consume(&c->out, sent);
-  watch(c->fd, &c->w, TAG_CLIENT, c, c->out.len ? EPOLLIN | EPOLLOUT : EPOLLIN);
+  /* Only when it changes: this runs for every reply. */
+  int want = c->out.len > 0;
+  if (want != c->writable_watched) {
+    struct epoll_event ev = {.events = want ? EPOLLIN | EPOLLOUT : EPOLLIN, .data.ptr = &c->w};
+    epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->writable_watched = want;
+  }
 }
 
 /* Queues a whole frame or, when it cannot, closes the connection: a
@@ -453,8 +459,8 @@ static void handle_spawn(struct client *c, const char *req, char *blob, size_t l
   k->requester = c;
   k->next = containers;
   containers = k;
-  watch(k->err_fd, &k->werr, TAG_ERR, k, EPOLLIN);
-  watch(k->out_fd, &k->wout, TAG_OUT, k, EPOLLIN);
+  watch(k->err_fd, &k->werr, TAG_ERR, k);
+  watch(k->out_fd, &k->wout, TAG_OUT, k);
   /* Before anyone learns it started (the pid file, the reply): a container
    * berth knows of is always one the keeper holds. */
   keeper_hold(k);
@@ -483,16 +489,18 @@ static void handle_list(struct client *c, const char *req) {
   frame_free(&f);
 }
 
+/* The pidfd names this very process, even once its pid is reused. */
+static long signal_container(const struct container *k, int sig) {
+  return k->pidfd >= 0 ? syscall(SYS_pidfd_send_signal, k->pidfd, sig, NULL, 0) : kill(k->pid, sig);
+}
+
 static void handle_kill(struct client *c, const char *req, const char *args, size_t alen) {
   size_t idlen = strnlen(args, alen);
   if (idlen >= alen) return reply_error(c, req, EINVAL, "kill: no container id");
   int sig = idlen + 1 < alen ? atoi(args + idlen + 1) : SIGKILL;
   struct container *k = find_by_id(args);
   if (!k || !k->started) return reply_error(c, req, ESRCH, "kill: no such container");
-  /* The pidfd names this very process, even once its pid is reused. */
-  long rc = k->pidfd >= 0 ? syscall(SYS_pidfd_send_signal, k->pidfd, sig, NULL, 0)
-                          : kill(k->pid, sig);
-  if (rc < 0) {
+  if (signal_container(k, sig) < 0) {
     struct fault fl;
     fault_set(&fl, errno, k->pidfd >= 0 ? "pidfd_send_signal" : "kill", "", k->spec.id);
     return reply_fault(c, req, &fl);
@@ -526,9 +534,7 @@ static void handle_frame(struct client *c, char *payload, size_t len) {
     shutdown_requester = c;
     snprintf(shutdown_req, sizeof shutdown_req, "%s", req);
     keeper_tell(KEEP_SHUTDOWN, sizeof KEEP_SHUTDOWN, -1, -1);
-    for (struct container *k = containers; k; k = k->next)
-      if (k->pidfd >= 0) syscall(SYS_pidfd_send_signal, k->pidfd, SIGKILL, NULL, 0);
-      else kill(k->pid, SIGKILL);
+    for (struct container *k = containers; k; k = k->next) signal_container(k, SIGKILL);
     return;
   default: return reply_error(c, req, EINVAL, "unknown verb");
   }
@@ -565,7 +571,7 @@ static void accept_client(void) {
   for (int i = 0; i < MAX_CLIENTS; i++)
     if (clients[i].fd < 0) {
       clients[i].fd = fd;
-      watch(fd, &clients[i].w, TAG_CLIENT, &clients[i], EPOLLIN);
+      watch(fd, &clients[i].w, TAG_CLIENT, &clients[i]);
       return;
     }
   log_msg("refusing a client: %d are connected", MAX_CLIENTS);
@@ -596,7 +602,8 @@ static int ended_add(struct ended *e, struct container *k, int status) {
   return 0;
 }
 
-static void adopt_record(char *pkt, size_t len, const int fds[2], struct ended *ended) {
+/* 0 when the container was adopted. */
+static int adopt_record(char *pkt, size_t len, const int fds[2], struct ended *ended) {
   size_t off = 0;
   const char *fields[4];
   for (int i = 0; i < 4; i++) {
@@ -625,7 +632,7 @@ static void adopt_record(char *pkt, size_t len, const int fds[2], struct ended *
   k->started = k->adopted = 1;
   if (k->out_fd >= 0) {
     fcntl(k->out_fd, F_SETFL, O_NONBLOCK);
-    watch(k->out_fd, &k->wout, TAG_OUT, k, EPOLLIN);
+    watch(k->out_fd, &k->wout, TAG_OUT, k);
   }
   if (k->spec.log_path &&
       console_open(&k->log, k->spec.log_path, k->spec.log_max, k->spec.log_keep))
@@ -633,12 +640,13 @@ static void adopt_record(char *pkt, size_t len, const int fds[2], struct ended *
   k->next = containers;
   containers = k;
   /* One whose end cannot be queued is asked about again through its pidfd. */
-  if (atoi(fields[2]) && ended_add(ended, k, atoi(fields[3])) == 0) return;
-  if (k->pidfd >= 0) watch(k->pidfd, &k->wpid, TAG_PIDFD, k, EPOLLIN);
-  return;
+  if (atoi(fields[2]) && ended_add(ended, k, atoi(fields[3])) == 0) return 0;
+  if (k->pidfd >= 0) watch(k->pidfd, &k->wpid, TAG_PIDFD, k);
+  return 0;
 close_fds:
   for (int i = 0; i < 2; i++)
     if (fds[i] >= 0) close(fds[i]);
+  return -1;
 }
 
 /* Asks the keeper for every container it holds and adopts them; those that
@@ -658,8 +666,7 @@ static void takeover(void) {
     pkt[n] = 0;
     if (!strcmp(pkt, KEEP_DONE)) break;
     if (strcmp(pkt, KEEP_HELD)) continue; /* an exit sent before it saw our request */
-    adopt_record(pkt, (size_t)n, fds, &ended);
-    adopted++;
+    if (adopt_record(pkt, (size_t)n, fds, &ended) == 0) adopted++;
   }
   for (int i = 0; i < ended.n; i++) container_exited(ended.k[i], ended.status[i]);
   if (adopted) log_msg("took over %d containers, %d of them ended", adopted, ended.n);
@@ -706,10 +713,10 @@ int monitor_main(int listen, int keeper) {
     return 1;
   }
   static struct watch wlisten, wsignal, wkeeper;
-  watch(sig_fd, &wsignal, TAG_SIGNAL, NULL, EPOLLIN);
+  watch(sig_fd, &wsignal, TAG_SIGNAL, NULL);
   takeover();
-  if (keeper_fd >= 0) watch(keeper_fd, &wkeeper, TAG_KEEPER, NULL, EPOLLIN);
-  watch(listen_fd, &wlisten, TAG_LISTEN, NULL, EPOLLIN);
+  if (keeper_fd >= 0) watch(keeper_fd, &wkeeper, TAG_KEEPER, NULL);
+  watch(listen_fd, &wlisten, TAG_LISTEN, NULL);
   keeper_tell(KEEP_READY, sizeof KEEP_READY, -1, -1);
   for (;;) {
     struct epoll_event evs[64];
