@@ -84,6 +84,38 @@ export interface GlanceSection {
   api_servers: string;
 }
 
+/** The embedded network service (control plane) and each compute's data plane. */
+export interface NetworkSection {
+  /** the external network `public`, created at the first start */
+  public_cidr: string;
+  public_gateway: string;
+  public_mtu: number;
+  /** MTU of tenant networks: the underlay's 1500 less VXLAN's 50 bytes */
+  default_mtu: number;
+  /** VXLAN network identifiers handed to tenant networks */
+  vni_min: number;
+  vni_max: number;
+  vxlan_port: number;
+  /** DNS domain of instance names (Neutron's dns_domain) */
+  dns_domain: string;
+  /** upstream resolvers for names that are not instances' (empty: none, only instance names resolve) */
+  dns_servers: string[];
+  /** network namespace that holds this compute's data plane ('' = the compute's own) */
+  host_netns: string;
+  /** first characters of every device, namespace and nft table the data plane makes */
+  device_prefix: string;
+  /** link-local range for the legs between the host and router / DNS namespaces */
+  uplink_cidr: string;
+  /** Neutron's quotas per project (-1 = unlimited) */
+  quota_network: number;
+  quota_subnet: number;
+  quota_port: number;
+  quota_router: number;
+  quota_floatingip: number;
+  quota_security_group: number;
+  quota_security_group_rule: number;
+}
+
 export interface BerthConfig {
   DEFAULT: DefaultSection;
   oslo_messaging_rabbit: OsloMessagingRabbitSection;
@@ -95,6 +127,7 @@ export interface BerthConfig {
   keystone_authtoken: KeystoneAuthtokenSection;
   database: DatabaseSection;
   glance: GlanceSection;
+  network: NetworkSection;
 }
 
 export type SectionName = keyof BerthConfig;
@@ -144,6 +177,21 @@ export const SCHEDULER_FILTERS = [
 ] as const;
 
 // A comma-separated list, as oslo.config's ListOpt reads it.
+/** A comma-separated list of IPv4 addresses, as oslo.config's ListOpt. */
+const ipv4List = () =>
+  Joi.string()
+    .allow('')
+    .custom((value: string, helpers) => {
+      const items = value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean);
+      const bad = items.find((item) => Joi.string().ip({ version: ['ipv4'], cidr: 'forbidden' }).validate(item).error);
+      return bad === undefined ? items : helpers.error('list.ip', { bad });
+    })
+    .default([])
+    .messages({ 'list.ip': '{#bad} is not an IPv4 address' });
+
 const list = (allowed: readonly string[], fallback: string[]) =>
   Joi.string()
     .custom((value: string, helpers) => {
@@ -246,6 +294,29 @@ const sections: Record<SectionName, Joi.ObjectSchema> = {
   glance: Joi.object({
     // Left unset here: the default is berth api's own image endpoint, filled in by deriveDefaults.
     api_servers: Joi.string().uri({ scheme: ['http', 'https'] }),
+  }),
+  network: Joi.object({
+    public_cidr: Joi.string().ip({ version: ['ipv4'], cidr: 'required' }).default('172.24.4.0/24'),
+    public_gateway: Joi.string().ip({ version: ['ipv4'], cidr: 'forbidden' }).default('172.24.4.1'),
+    public_mtu: integer(68, 1500),
+    default_mtu: integer(68, 1450),
+    vni_min: integer(1, 1000).max(16777215),
+    vni_max: integer(1, 1999).max(16777215),
+    vxlan_port: integer(1, 4789).max(65535),
+    dns_domain: Joi.string().hostname().default('berth.local'),
+    dns_servers: ipv4List(),
+    host_netns: Joi.string().allow('').default(''),
+    device_prefix: Joi.string()
+      .pattern(/^[a-z][a-z0-9]{0,3}$/, 'one to four lowercase letters or digits')
+      .default('b'),
+    uplink_cidr: Joi.string().ip({ version: ['ipv4'], cidr: 'required' }).default('169.254.64.0/18'),
+    quota_network: quotaLimit(100),
+    quota_subnet: quotaLimit(100),
+    quota_port: quotaLimit(500),
+    quota_router: quotaLimit(10),
+    quota_floatingip: quotaLimit(50),
+    quota_security_group: quotaLimit(10),
+    quota_security_group_rule: quotaLimit(100),
   }),
 };
 

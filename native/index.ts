@@ -5,12 +5,102 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+/**
+ * Every network call takes `netns`: the path of a network namespace file
+ * (/run/netns/x, /proc/<pid>/ns/net, a pinned file) to act in, or null for
+ * the calling process's own. The call switches the calling thread into it
+ * and back, so it is synchronous and leaves no thread elsewhere.
+ */
+export type Netns = string | null;
+
+export interface LinkInfo {
+  name: string;
+  index: number;
+  /** rtnetlink kind: veth, bridge, vxlan, ... (undefined for physical devices and lo) */
+  kind?: string;
+  mac: string;
+  mtu: number;
+  up: boolean;
+  /** name of the master (bridge) device */
+  master?: string;
+}
+
+export interface RouteSpec {
+  /** CIDR, or 'default' */
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  /** unicast (default), or unreachable / blackhole for a prefix nothing may leave by */
+  type?: 'unicast' | 'unreachable' | 'blackhole';
+  /** preferred source address */
+  src?: string;
+  metric?: number;
+  /** 'link' for a directly connected route (gateway-less, on `dev`) */
+  scope?: 'universe' | 'link';
+}
+
 export interface NativeAddon {
   /** Pins a new network namespace on `path` (created; must not exist). */
   netnsCreate(path: string): void;
   umount(path: string, detach?: boolean): void;
   pidfdOpen(pid: number): number;
   pidfdSendSignal(pidfd: number, signal: number): void;
+
+  /**
+   * A veth pair: `name` in `netns`, its peer created directly in `peerNetns`
+   * under the name `peer`. Both stay down.
+   */
+  linkAddVeth(
+    netns: Netns,
+    name: string,
+    peerNetns: Netns,
+    peer: string,
+    opts?: { mtu?: number; mac?: string; peerMac?: string },
+  ): void;
+  /** A bridge with STP off and no forward delay (down). */
+  linkAddBridge(netns: Netns, name: string, opts?: { mtu?: number; mac?: string }): void;
+  /** A VXLAN device without learning; its FDB is filled with fdbAppend (down). */
+  linkAddVxlan(
+    netns: Netns,
+    name: string,
+    opts: { vni: number; local: string; port: number; mtu?: number },
+  ): void;
+  /** Changes what is given; master null = release from its bridge. */
+  linkSet(
+    netns: Netns,
+    name: string,
+    opts: { up?: boolean; mtu?: number; mac?: string; master?: string | null },
+  ): void;
+  linkDel(netns: Netns, name: string): void;
+  linkList(netns: Netns): LinkInfo[];
+  /** `cidr` is address/prefix; EEXIST is not an error */
+  addrAdd(netns: Netns, dev: string, cidr: string): void;
+  addrDel(netns: Netns, dev: string, cidr: string): void;
+  addrList(netns: Netns): { dev: string; cidr: string }[];
+  /** NLM_F_REPLACE semantics: creates or replaces */
+  routeReplace(netns: Netns, route: RouteSpec): void;
+  /** ESRCH (no such route) is not an error */
+  routeDel(netns: Netns, route: RouteSpec): void;
+  /** main table, IPv4 */
+  routeList(netns: Netns): (RouteSpec & { dev?: string })[];
+  /** a permanent neighbour (ARP) entry */
+  neighReplace(netns: Netns, dev: string, ip: string, mac: string): void;
+  neighDel(netns: Netns, dev: string, ip: string): void;
+  /** `bridge fdb append <mac> dev <dev> dst <dst>` (dst: the remote VTEP); EEXIST is not an error */
+  fdbAppend(netns: Netns, dev: string, mac: string, dst: string): void;
+  fdbDel(netns: Netns, dev: string, mac: string, dst: string): void;
+  /** the FDB entries of a VXLAN device that have a remote dst */
+  fdbList(netns: Netns, dev: string): { mac: string; dst: string }[];
+  /** writes /proc/sys/<key> as seen from `netns` (key like 'net/ipv4/ip_forward') */
+  sysctlSet(netns: Netns, key: string, value: string): void;
+  sysctlGet(netns: Netns, key: string): string;
+  /**
+   * Runs an nft script (nft -f syntax) through libnftables in `netns`, as
+   * one transaction: all of it applies or none. Errors carry nft's message.
+   */
+  nftRun(netns: Netns, script: string): void;
+  /** `nft -j <command>` through libnftables: the JSON text it prints */
+  nftJson(netns: Netns, command: string): string;
 }
 
 /** Errors thrown by the addon carry the syscall, errno and path. */
