@@ -16,9 +16,12 @@ fi
 # e2fsprogs, mount: instances' sized root disks;
 # rabbitmq-server: the broker; python3-oslo.messaging: the real oslo peer of the messaging tests;
 # postgresql: the second database the API suite runs on; python3-openstackclient: the real
-# client of the API tests; keystone: the real Keystone the auth_strategy = keystone test runs.
+# client of the API tests; keystone: the real Keystone the auth_strategy = keystone test runs;
+# libnftables-dev: the addon drives nftables in process; dnsmasq-base: DNS and DHCP per network;
+# nftables: the tests read rules back with `nft`.
 packages=(build-essential python3 libc6-dev busybox-static crun runc iproute2 tar util-linux e2fsprogs mount
-  rabbitmq-server python3-oslo.messaging postgresql python3-openstackclient keystone)
+  rabbitmq-server python3-oslo.messaging postgresql python3-openstackclient keystone
+  libnftables-dev dnsmasq-base nftables)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
