@@ -180,7 +180,7 @@ export const SCHEDULER_FILTERS = [
 /** A comma-separated list of IPv4 addresses, as oslo.config's ListOpt. */
 const ipv4List = () =>
   Joi.string()
-    .allow('')
+    .empty('')
     .custom((value: string, helpers) => {
       const items = value
         .split(',')
