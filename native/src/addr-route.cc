@@ -91,8 +91,8 @@ Route ParseRoute(Napi::Env env, const Napi::Object &spec) {
   auto src = OptString(spec, "src");
   if (src) r.src = ParseIp(env, *src, "route src");
   r.dev = OptString(spec, "dev");
-  // Only these three are made by callers; the rest are for reading back.
-  r.type = OptEnum(spec, "type", kTypes, 3);
+  // local and broadcast routes are the kernel's (local table): listed, never made.
+  r.type = OptEnum(spec, "type", kTypes, 5);
   r.scope = OptEnum(spec, "scope", kScopes, 3);
   r.metric = OptUint(spec, "metric");
   r.text = (r.type && *r.type != RTN_UNICAST ? EnumName(kTypes, *r.type) + " " : "") + dst +

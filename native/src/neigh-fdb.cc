@@ -81,7 +81,11 @@ Napi::Value FdbAppend(const Napi::CallbackInfo &info) {
   return FdbChange(info, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_APPEND, {EEXIST});
 }
 
-Napi::Value FdbDel(const Napi::CallbackInfo &info) { return FdbChange(info, RTM_DELNEIGH, 0, {}); }
+// The kernel answers ENOENT for a MAC it has no entry for, but 0 for a
+// missing remote of a MAC it has: neither is an error here.
+Napi::Value FdbDel(const Napi::CallbackInfo &info) {
+  return FdbChange(info, RTM_DELNEIGH, 0, {ENOENT});
+}
 
 Napi::Value FdbList(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
