@@ -67,7 +67,8 @@ std::optional<uint8_t> OptEnum(const Napi::Object &opts, const char *key,
     if (*text == names[i].first) return names[i].second;
     choices += (i ? ", " : "") + std::string(names[i].first);
   }
-  throw Napi::TypeError::New(opts.Env(), std::string("route ") + key + " must be one of " + choices);
+  throw Napi::TypeError::New(opts.Env(),
+                             std::string("route ") + key + " must be one of " + choices);
 }
 
 template <size_t N>
@@ -112,7 +113,9 @@ NlMsg RouteMsg(Rtnl &rtnl, uint16_t type, uint16_t flags, const Route &r) {
   rtm.rtm_protocol = del ? RTPROT_UNSPEC : RTPROT_STATIC;
   rtm.rtm_type = r.type.value_or(del ? RTN_UNSPEC : RTN_UNICAST);
   bool onLink = rtm.rtm_type == RTN_UNICAST && !r.gateway && r.dev;
-  rtm.rtm_scope = r.scope.value_or(del ? RT_SCOPE_NOWHERE : onLink ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE);
+  rtm.rtm_scope = r.scope.value_or(del      ? RT_SCOPE_NOWHERE
+                                   : onLink ? RT_SCOPE_LINK
+                                            : RT_SCOPE_UNIVERSE);
   msg.Append(&rtm, sizeof rtm);
   if (r.dst.prefix) msg.Put(RTA_DST, r.dst.addr.bytes.data(), r.dst.addr.size());
   if (r.gateway) msg.Put(RTA_GATEWAY, r.gateway->bytes.data(), r.gateway->size());
@@ -180,7 +183,8 @@ Napi::Value AddrList(const Napi::CallbackInfo &info) {
     if (!a.Has(which) || !dev) return;
     Napi::Object addr = Napi::Object::New(env);
     addr.Set("dev", *dev);
-    addr.Set("cidr", FormatIp(m->ifa_family, a.Data(which)) + "/" + std::to_string(m->ifa_prefixlen));
+    addr.Set("cidr",
+             FormatIp(m->ifa_family, a.Data(which)) + "/" + std::to_string(m->ifa_prefixlen));
     out.Set(out.Length(), addr);
   });
   return out;

@@ -109,7 +109,8 @@ Napi::Value FdbList(const Napi::CallbackInfo &info) {
     // Entries without a remote are the device's own addresses or its bridge's.
     if (!a.Has(NDA_DST) || !a.Has(NDA_LLADDR)) return;
     Napi::Object entry = Napi::Object::New(env);
-    entry.Set("mac", FormatMac(static_cast<const uint8_t *>(a.Data(NDA_LLADDR)), a.Len(NDA_LLADDR)));
+    auto mac = static_cast<const uint8_t *>(a.Data(NDA_LLADDR));
+    entry.Set("mac", FormatMac(mac, a.Len(NDA_LLADDR)));
     entry.Set("dst", FormatIp(a.Len(NDA_DST) == 16 ? AF_INET6 : AF_INET, a.Data(NDA_DST)));
     out.Set(out.Length(), entry);
   });

@@ -50,5 +50,6 @@ Napi::Value NftRun(const Napi::CallbackInfo &info) {
 
 Napi::Value NftJson(const Napi::CallbackInfo &info) {
   auto netns = NetnsArg(info, 0);
-  return Napi::String::New(info.Env(), Run(info.Env(), netns, StringArg(info, 1), NFT_CTX_OUTPUT_JSON));
+  std::string json = Run(info.Env(), netns, StringArg(info, 1), NFT_CTX_OUTPUT_JSON);
+  return Napi::String::New(info.Env(), json);
 }

@@ -68,7 +68,7 @@ void NlMsg::Put(uint16_t attr, const void *data, size_t len) {
   auto rta = reinterpret_cast<rtattr *>(buf_.data() + at);
   rta->rta_type = attr;
   rta->rta_len = static_cast<unsigned short>(RTA_LENGTH(len));
-  memcpy(RTA_DATA(rta), data, len);
+  if (len) memcpy(RTA_DATA(rta), data, len);
 }
 
 size_t NlMsg::BeginNest(uint16_t attr) {
@@ -135,9 +135,9 @@ uint32_t Rtnl::Send(NlMsg &msg, uint16_t flags, const std::string &path) {
   return seq_;
 }
 
-void Rtnl::Receive(std::vector<char> &buf, const std::string &op, const std::string &path) {
-  buf.resize(kReceiveSize);
-  iovec iov{buf.data(), buf.size()};
+size_t Rtnl::Receive(const std::string &op, const std::string &path) {
+  if (rx_.empty()) rx_.resize(kReceiveSize);
+  iovec iov{rx_.data(), rx_.size()};
   msghdr mh{};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
@@ -147,18 +147,16 @@ void Rtnl::Receive(std::vector<char> &buf, const std::string &op, const std::str
   } while (n < 0 && errno == EINTR);
   if (n < 0) throw SysError(env_, errno, op, path);
   if (mh.msg_flags & MSG_TRUNC) throw SysError(env_, EMSGSIZE, op, path, "reply truncated");
-  buf.resize(static_cast<size_t>(n));
+  return static_cast<size_t>(n);
 }
 
 void Rtnl::Call(NlMsg &msg, const std::string &path, std::initializer_list<int> ok,
                 const std::string &detail) {
   std::string op = OpName(msg.type());
   uint32_t seq = Send(msg, NLM_F_ACK, path);
-  std::vector<char> buf;
   for (;;) {
-    Receive(buf, op, path);
-    int left = static_cast<int>(buf.size());
-    for (auto h = reinterpret_cast<const nlmsghdr *>(buf.data()); NLMSG_OK(h, left);
+    int left = static_cast<int>(Receive(op, path));
+    for (auto h = reinterpret_cast<const nlmsghdr *>(rx_.data()); NLMSG_OK(h, left);
          h = NLMSG_NEXT(h, left)) {
       if (h->nlmsg_seq != seq || h->nlmsg_type != NLMSG_ERROR) continue;
       int err = -static_cast<const nlmsgerr *>(NLMSG_DATA(h))->error;
@@ -181,10 +179,10 @@ void Rtnl::Dump(NlMsg &msg, const std::string &path,
     std::vector<std::vector<char>> datagrams;
     bool done = false, interrupted = false;
     while (!done) {
-      std::vector<char> &buf = datagrams.emplace_back();
-      Receive(buf, op, path);
-      int left = static_cast<int>(buf.size());
-      for (auto h = reinterpret_cast<const nlmsghdr *>(buf.data()); NLMSG_OK(h, left);
+      size_t size = Receive(op, path);
+      const std::vector<char> &datagram = datagrams.emplace_back(rx_.data(), rx_.data() + size);
+      int left = static_cast<int>(size);
+      for (auto h = reinterpret_cast<const nlmsghdr *>(datagram.data()); NLMSG_OK(h, left);
            h = NLMSG_NEXT(h, left)) {
         if (h->nlmsg_seq != seq) continue;
         if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
@@ -194,7 +192,9 @@ void Rtnl::Dump(NlMsg &msg, const std::string &path,
         }
         if (h->nlmsg_type == NLMSG_DONE) {
           // A dump that failed part way says so in its DONE message.
-          int err = h->nlmsg_len >= NLMSG_LENGTH(sizeof(int)) ? -*static_cast<const int *>(NLMSG_DATA(h)) : 0;
+          int err = 0;
+          if (h->nlmsg_len >= NLMSG_LENGTH(sizeof err)) memcpy(&err, NLMSG_DATA(h), sizeof err);
+          err = -err;
           if (err > 0) throw SysError(env_, err, op, path);
           done = true;
         }
@@ -202,9 +202,9 @@ void Rtnl::Dump(NlMsg &msg, const std::string &path,
     }
     if (interrupted && attempt < kDumpAttempts) continue;
     if (interrupted) throw SysError(env_, EAGAIN, op, path, "the dump kept being interrupted");
-    for (const auto &buf : datagrams) {
-      int left = static_cast<int>(buf.size());
-      for (auto h = reinterpret_cast<const nlmsghdr *>(buf.data()); NLMSG_OK(h, left);
+    for (const auto &datagram : datagrams) {
+      int left = static_cast<int>(datagram.size());
+      for (auto h = reinterpret_cast<const nlmsghdr *>(datagram.data()); NLMSG_OK(h, left);
            h = NLMSG_NEXT(h, left)) {
         if (h->nlmsg_seq == seq && h->nlmsg_type != NLMSG_DONE) each(h);
       }

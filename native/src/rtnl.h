@@ -28,7 +28,9 @@ class NlMsg {
   void PutU8(uint16_t attr, uint8_t value) { Put(attr, &value, sizeof value); }
   void PutU16(uint16_t attr, uint16_t value) { Put(attr, &value, sizeof value); }
   void PutU32(uint16_t attr, uint32_t value) { Put(attr, &value, sizeof value); }
-  void PutStr(uint16_t attr, const std::string &value) { Put(attr, value.c_str(), value.size() + 1); }
+  void PutStr(uint16_t attr, const std::string &value) {
+    Put(attr, value.c_str(), value.size() + 1);
+  }
   // Starts a nested attribute; EndNest(start) closes it once its members are in.
   size_t BeginNest(uint16_t attr);
   void EndNest(size_t start);
@@ -78,11 +80,12 @@ class Rtnl {
 
  private:
   uint32_t Send(NlMsg &msg, uint16_t flags, const std::string &path);
-  // One datagram into `buf` (resized to it); a datagram larger than the
+  // One datagram into rx_, its size returned; a datagram larger than the
   // buffer fails loudly rather than arriving cut.
-  void Receive(std::vector<char> &buf, const std::string &op, const std::string &path);
+  size_t Receive(const std::string &op, const std::string &path);
 
   Napi::Env env_;
   UniqueFd fd_;
   uint32_t seq_ = 0;
+  std::vector<char> rx_;
 };

@@ -14,8 +14,11 @@ namespace {
 
 // /proc/sys/<key>, for a key that stays below /proc/sys.
 std::string SysctlPath(Napi::Env env, const std::string &key) {
-  bool escapes = key.empty() || key[0] == '/' || ("/" + key + "/").find("/../") != std::string::npos;
-  if (escapes) throw Napi::TypeError::New(env, "sysctl key must be relative to /proc/sys, got '" + key + "'");
+  bool escapes =
+      key.empty() || key[0] == '/' || ("/" + key + "/").find("/../") != std::string::npos;
+  if (escapes) {
+    throw Napi::TypeError::New(env, "sysctl key must be relative to /proc/sys, got '" + key + "'");
+  }
   return "/proc/sys/" + key;
 }
 
@@ -33,7 +36,9 @@ Napi::Value SysctlSet(const Napi::CallbackInfo &info) {
   // A sysctl takes its value in one write; a short one would be a partial value.
   ssize_t n = write(fd.get(), value.data(), value.size());
   if (n < 0) throw SysError(env, errno, "write", path);
-  if (static_cast<size_t>(n) != value.size()) throw SysError(env, EIO, "write", path, "short write");
+  if (static_cast<size_t>(n) != value.size()) {
+    throw SysError(env, EIO, "write", path, "short write");
+  }
   return env.Undefined();
 }
 
