@@ -117,6 +117,32 @@ test('a veth peer is made directly in its netns with its name, MAC and MTU', { s
   assert.equal(link(host, 'tap1'), undefined);
 });
 
+test(
+  'two namespaces plugged into one bridge reach each other with their own MACs',
+  { skip },
+  (t) => {
+    const [host, ...insts] = netns(t, 3);
+    addon().linkAddBridge(host, 'br0', { mtu: 1450 });
+    addon().linkSet(host, 'br0', { up: true });
+    insts.forEach((inst, i) => {
+      // What plugging an instance's port does, call by call.
+      addon().linkAddVeth(host, `tap${i}`, inst, 'eth0', {
+        mtu: 1450,
+        peerMac: `fa:16:3e:00:00:0${i}`,
+      });
+      addon().linkSet(host, `tap${i}`, { master: 'br0', up: true });
+      addon().linkSet(inst, 'lo', { up: true });
+      addon().addrAdd(inst, 'eth0', `10.0.0.${i + 2}/24`);
+      addon().linkSet(inst, 'eth0', { up: true });
+      addon().routeReplace(inst, { dst: 'default', gateway: '10.0.0.1' });
+    });
+
+    inside(insts[0], 'busybox', 'ping', '-c', '1', '-W', '10', '10.0.0.3');
+    const [peer] = ipJson<{ lladdr?: string }>(insts[0], 'neigh', 'show', '10.0.0.3');
+    assert.equal(peer?.lladdr, 'fa:16:3e:00:00:01');
+  },
+);
+
 test('a bridge without STP or forward delay enslaves and releases a port', { skip }, (t) => {
   const [host, inst] = netns(t, 2);
   addon().linkAddBridge(host, 'br0', { mtu: 1400, mac: '02:00:00:00:0b:01' });
