@@ -700,8 +700,11 @@ function checkAnswer(req: RawRequest, res: RawResponse): void {
   const fault = body as Record<string, { code?: unknown; message?: unknown }>;
   if (NETWORK_PATH.test(req.path)) {
     // A Neutron behind keystonemiddleware answers 401 with its body; everything else is a NeutronError.
-    if (res.status === 401) return assert.equal((body as { error?: { code?: number } }).error?.code, 401, what);
-    const neutron = (body as { NeutronError?: { type?: unknown; message?: unknown; detail?: unknown } }).NeutronError;
+    if (res.status === 401)
+      return assert.equal((body as { error?: { code?: number } }).error?.code, 401, what);
+    const neutron = (
+      body as { NeutronError?: { type?: unknown; message?: unknown; detail?: unknown } }
+    ).NeutronError;
     assert.equal(typeof neutron?.type, 'string', `not a NeutronError: ${what}`);
     assert.equal(typeof neutron?.message, 'string', what);
     assert.equal(neutron?.detail, '', what);
@@ -762,7 +765,9 @@ describeEachDatabase('fuzzing every endpoint', (database) => {
   for (const ep of ALL_ENDPOINTS) groups.set(groupOf(ep), [...(groups.get(groupOf(ep)) ?? []), ep]);
 
   test('the network endpoint list is every /network route the app mounts', () => {
-    const mounted = mountedRoutes(createApiApp(cloud.api.deps, noauth2)).filter((r) => / \/network/.test(r));
+    const mounted = mountedRoutes(createApiApp(cloud.api.deps, noauth2)).filter((r) =>
+      / \/network/.test(r),
+    );
     assert.deepEqual(mounted, NETWORK_ENDPOINTS.map((ep) => `${ep.method} ${ep.path}`).sort());
   });
 
@@ -784,7 +789,9 @@ describeEachDatabase('fuzzing every endpoint', (database) => {
         checkAnswer(req, res);
         assert.deepEqual(crashes, [], `crashed after ${req.method} ${req.path}`);
         if (mayHaveChangedFixtures(req, res))
-          await (NETWORK_PATH.test(req.path) ? ensureNetworkFixtures(cloud.request, nf) : ensureFixtures(cloud, f));
+          await (NETWORK_PATH.test(req.path)
+            ? ensureNetworkFixtures(cloud.request, nf)
+            : ensureFixtures(cloud, f));
       });
       try {
         await fc.assert(property, { numRuns, seed: SEED });

@@ -84,7 +84,12 @@ export class ApiService {
         scheduler: new FilterScheduler(db, config, log),
       };
       const builds = new BuildCoordinator(parts);
-      const deps: ApiDeps = { ...parts, builds, network, instanceNetwork: new InstancePorts(network) };
+      const deps: ApiDeps = {
+        ...parts,
+        builds,
+        network,
+        instanceNetwork: new InstancePorts(network),
+      };
       const conductor = await new Conductor(db, config, builds, log).serve(
         transport,
         config.DEFAULT.host,

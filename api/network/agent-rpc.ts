@@ -38,12 +38,18 @@ const text = (v: unknown, name: string): string => {
   return v;
 };
 
-export async function hostState(svc: NetworkService, host: string, tunnelIp: string): Promise<HostNetworkState> {
+export async function hostState(
+  svc: NetworkService,
+  host: string,
+  tunnelIp: string,
+): Promise<HostNetworkState> {
   const known = await svc.db('network_agents').where({ host }).first();
   if (known?.tunnel_ip !== tunnelIp)
     await svc.write(SERVICE_CALLER, async (tx) => {
       await tx.q('network_agents').where({ host }).delete();
-      await tx.q('network_agents').insert({ host, tunnel_ip: tunnelIp, updated_at: new Date().toISOString() });
+      await tx
+        .q('network_agents')
+        .insert({ host, tunnel_ip: tunnelIp, updated_at: new Date().toISOString() });
     });
   return svc.db.transaction(async (trx) =>
     buildHostState(await loadSnapshot(trx, svc.config.network.dns_domain), host),
@@ -59,14 +65,19 @@ export async function updatePortsStatus(
   // Status is for clients to read; the data plane does not depend on it, so no revision bump —
   // but the state row is still locked, as writers lock it, so no port update interleaves.
   await svc.db.transaction(async (trx) => {
-    if (isPostgres(trx)) await trx.raw('select revision from network_state where id = 1 for update');
+    if (isPostgres(trx))
+      await trx.raw('select revision from network_state where id = 1 for update');
     for (const p of await listRows(trx, 'port'))
       if (portIds.includes(p.id) && p.body['binding:host_id'] === host && p.body.status !== status)
         await saveRow(trx, p, { body: { ...p.body, status } });
   });
 }
 
-export function serveAgentRpc(svc: NetworkService, transport: Transport, server: string): Promise<Server> {
+export function serveAgentRpc(
+  svc: NetworkService,
+  transport: Transport,
+  server: string,
+): Promise<Server> {
   return transport.serve({ topic: NETWORK_RPC.server.topic, server }, [
     {
       version: NETWORK_RPC.server.version,
@@ -75,7 +86,8 @@ export function serveAgentRpc(svc: NetworkService, transport: Transport, server:
           hostState(svc, text(args.host, 'host'), text(args.tunnel_ip, 'tunnel_ip')),
         [NETWORK_RPC.methods.portsStatus]: async (args) => {
           const status = args.status;
-          if (status !== 'ACTIVE' && status !== 'DOWN') throw new TypeError('status must be ACTIVE or DOWN');
+          if (status !== 'ACTIVE' && status !== 'DOWN')
+            throw new TypeError('status must be ACTIVE or DOWN');
           if (!Array.isArray(args.port_ids) || !args.port_ids.every((x) => typeof x === 'string'))
             throw new TypeError('port_ids must be a list of port ids');
           await updatePortsStatus(svc, text(args.host, 'host'), args.port_ids, status);

@@ -47,7 +47,8 @@ export const int =
   (min: number, max: number): Converter =>
   (v, fail) => {
     const n = typeof v === 'string' && /^-?\d{1,10}$/.test(v) ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isInteger(n)) return fail(`'${show(v)}' is not an integer`);
+    if (typeof n !== 'number' || !Number.isInteger(n))
+      return fail(`'${show(v)}' is not an integer`);
     if (n < min) fail(`'${n}' is too small - must be at least '${min}'`);
     if (n > max) fail(`'${n}' is too large - must be no larger than '${max}'`);
     return n;
@@ -94,13 +95,16 @@ export const listOf =
 export const dictOf =
   (keys: Record<string, Converter>, required: string[] = []): Converter =>
   (v, fail) => {
-    if (!v || typeof v !== 'object' || Array.isArray(v)) return fail(`'${show(v)}' is not a dictionary`);
+    if (!v || typeof v !== 'object' || Array.isArray(v))
+      return fail(`'${show(v)}' is not a dictionary`);
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
       if (!Object.hasOwn(keys, k)) fail(`Unrecognized key '${k}' in '${show(v)}'`);
       out[k] = keys[k](x, fail);
     }
-    for (const k of required) if (!(k in out)) fail(`Validation of dictionary's keys failed. Expected keys: {'${required.join("', '")}'}`);
+    for (const k of required)
+      if (!(k in out))
+        fail(`Validation of dictionary's keys failed. Expected keys: {'${required.join("', '")}'}`);
     return out;
   };
 
@@ -112,7 +116,12 @@ export const anyDict: Converter = (v, fail) => {
 export const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 export const mac: Converter = (v, fail) => {
   // Multicast and all-zero addresses cannot be a port's.
-  if (typeof v !== 'string' || !MAC.test(v) || /^(00:){5}00$/.test(v) || (parseInt(v.slice(0, 2), 16) & 1) === 1)
+  if (
+    typeof v !== 'string' ||
+    !MAC.test(v) ||
+    /^(00:){5}00$/.test(v) ||
+    (parseInt(v.slice(0, 2), 16) & 1) === 1
+  )
     return fail(`'${show(v)}' is not a valid MAC address`);
   return v.toLowerCase();
 };
@@ -129,7 +138,9 @@ export function resourceBody(body: unknown, resource: string): Record<string, un
     throw httpBadRequest(`Unable to find '${resource}' in request body`);
   const inner = (body as Record<string, unknown>)[resource];
   if (!inner || typeof inner !== 'object' || Array.isArray(inner))
-    throw httpBadRequest(`Invalid input for ${resource}. Reason: '${show(inner)}' is not a dictionary.`);
+    throw httpBadRequest(
+      `Invalid input for ${resource}. Reason: '${show(inner)}' is not a dictionary.`,
+    );
   return inner as Record<string, unknown>;
 }
 

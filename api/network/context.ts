@@ -25,7 +25,8 @@ export const SERVICE_CALLER: NetworkCaller = {
   requestId: 'req-network-service',
 };
 
-export const owns = (tx: NetTx, row: Row) => tx.caller.isAdmin || row.project_id === tx.caller.projectId;
+export const owns = (tx: NetTx, row: Row) =>
+  tx.caller.isAdmin || row.project_id === tx.caller.projectId;
 
 /** Write policy on a row the caller can see: Neutron's 403 "rule:<action> is disallowed by policy". */
 export function requireOwner(tx: NetTx, row: Row, action: string): void {
@@ -84,7 +85,12 @@ export async function quotaLimits(q: Knex, config: NetworkSection, projectId: st
 }
 
 /** Refuses one more `kind` for `projectId` when its quota is used up (409 OverQuota). */
-export async function checkQuota(tx: NetTx, kind: Kind & QuotaResource, projectId: string, adding = 1) {
+export async function checkQuota(
+  tx: NetTx,
+  kind: Kind & QuotaResource,
+  projectId: string,
+  adding = 1,
+) {
   const limit = (await quotaLimits(tx.q, tx.config, projectId))[kind];
   if (limit < 0) return;
   if ((await countRows(tx.q, kind, projectId)) + adding > limit) throw overQuota(kind);

@@ -27,7 +27,16 @@ import { parseIp } from './ipv4';
 import type { ResourceType } from './resource';
 import { standardView, STANDARD_KEYS } from './resource';
 import { routerFor } from './routers';
-import { deleteRow, findRow, getRow, insertRow, listRows, saveRow, type Body, type Row } from './store';
+import {
+  deleteRow,
+  findRow,
+  getRow,
+  insertRow,
+  listRows,
+  saveRow,
+  type Body,
+  type Row,
+} from './store';
 
 const ATTRIBUTES: AttributeMap = {
   description: DESCRIPTION,
@@ -66,12 +75,18 @@ interface Association {
   status: 'ACTIVE' | 'DOWN';
 }
 
-const NONE: Association = { port_id: null, fixed_ip_address: null, router_id: null, status: 'DOWN' };
+const NONE: Association = {
+  port_id: null,
+  fixed_ip_address: null,
+  router_id: null,
+  status: 'DOWN',
+};
 
 /** The port's IPv4 address to use (the given one, or its first) and its subnet. */
 function fixedIpOf(port: Row, wanted: string | null, resource: string): FixedIp {
   const ips = (port.body.fixed_ips as FixedIp[]).filter((f) => parseIp(f.ip_address) !== undefined);
-  if (!ips.length) throw badResourceRequest(resource, `Port ${port.id} does not have any IPv4 address`);
+  if (!ips.length)
+    throw badResourceRequest(resource, `Port ${port.id} does not have any IPv4 address`);
   if (wanted === null) return ips[0];
   const hit = ips.find((f) => f.ip_address === wanted);
   if (!hit) throw badResourceRequest(resource, `Port ${port.id} does not have fixed ip ${wanted}`);
@@ -79,7 +94,11 @@ function fixedIpOf(port: Row, wanted: string | null, resource: string): FixedIp 
 }
 
 /** Where `port_id` / `fixed_ip_address` lead: the port's address and the router that reaches `fip`'s network. */
-async function associate(tx: NetTx, fip: { id: string; network: string; address: string }, v: Body): Promise<Association> {
+async function associate(
+  tx: NetTx,
+  fip: { id: string; network: string; address: string },
+  v: Body,
+): Promise<Association> {
   if (v.port_id === null) return NONE;
   const port = await ownedRow(tx, 'port', v.port_id);
   if ((port.body.device_owner as string).startsWith('network:'))
@@ -113,7 +132,13 @@ async function associate(tx: NetTx, fip: { id: string; network: string; address:
 }
 
 async function create(tx: NetTx, body: unknown): Promise<Row> {
-  const v = parseAttributes(ATTRIBUTES, resourceBody(body, 'floatingip'), 'post', tx.caller, 'create_floatingip');
+  const v = parseAttributes(
+    ATTRIBUTES,
+    resourceBody(body, 'floatingip'),
+    'post',
+    tx.caller,
+    'create_floatingip',
+  );
   const projectId = owningProject(tx.caller, v);
   const network = await visibleNetwork(tx, v.floating_network_id);
   if (!network.body['router:external'])
@@ -125,8 +150,13 @@ async function create(tx: NetTx, body: unknown): Promise<Row> {
       ? [{ ip_address: v.floating_ip_address, subnet_id: v.subnet_id ?? undefined }]
       : undefined;
   const [address] = await allocateIps(tx, network, requested, id);
-  if (!address) throw badResourceRequest('floatingip', `External network ${network.id} has no subnet`);
-  const association = await associate(tx, { id, network: network.id, address: address.ip_address }, v);
+  if (!address)
+    throw badResourceRequest('floatingip', `External network ${network.id} has no subnet`);
+  const association = await associate(
+    tx,
+    { id, network: network.id, address: address.ip_address },
+    v,
+  );
   return insertRow(tx.q, {
     kind: 'floatingip',
     id,
@@ -148,7 +178,10 @@ async function update(tx: NetTx, row: Row, body: unknown): Promise<Row> {
   const v = parseAttributes(ATTRIBUTES, given, 'put', tx.caller, 'update_floatingip');
   const next: Body = { ...row.body, ...v };
   if (v.port_id !== undefined || v.fixed_ip_address !== undefined) {
-    if (next.port_id !== null && (await listRows(tx.q, 'port_forwarding', { parent_id: row.id })).length)
+    if (
+      next.port_id !== null &&
+      (await listRows(tx.q, 'port_forwarding', { parent_id: row.id })).length
+    )
       throw new NeutronError(
         409,
         'FipInUseByPortForwarding',
@@ -158,7 +191,15 @@ async function update(tx: NetTx, row: Row, body: unknown): Promise<Row> {
     delete next.fixed_subnet_id;
     Object.assign(
       next,
-      await associate(tx, { id: row.id, network: row.body.floating_network_id, address: row.body.floating_ip_address }, next),
+      await associate(
+        tx,
+        {
+          id: row.id,
+          network: row.body.floating_network_id,
+          address: row.body.floating_ip_address,
+        },
+        next,
+      ),
     );
   }
   return saveRow(tx.q, row, { body: next });
@@ -284,11 +325,21 @@ export function portForwardingView(row: Row) {
 }
 
 const required = (name: string) =>
-  new NeutronError(400, 'HTTPBadRequest', `Failed to parse request. Required attribute '${name}' not specified`);
+  new NeutronError(
+    400,
+    'HTTPBadRequest',
+    `Failed to parse request. Required attribute '${name}' not specified`,
+  );
 
 /** Checks a port forwarding's attributes against its floating IP, its port and its siblings. */
 async function checkPortForwarding(tx: NetTx, fip: Row, b: Body, self?: string): Promise<Body> {
-  for (const k of ['internal_port_id', 'internal_ip_address', 'internal_port', 'external_port', 'protocol'])
+  for (const k of [
+    'internal_port_id',
+    'internal_ip_address',
+    'internal_port',
+    'external_port',
+    'protocol',
+  ])
     if (b[k] === undefined) throw required(k);
   if (fip.body.port_id)
     throw badResourceRequest(
@@ -298,7 +349,8 @@ async function checkPortForwarding(tx: NetTx, fip: Row, b: Body, self?: string):
   const port = await ownedRow(tx, 'port', b.internal_port_id);
   const fixed = fixedIpOf(port, b.internal_ip_address, 'port_forwarding');
   const router = await routerFor(tx, fixed.subnet_id, fip.body.floating_network_id);
-  if (!router) throw externalGatewayNotFound(fip.body.floating_network_id, fixed.subnet_id, port.id);
+  if (!router)
+    throw externalGatewayNotFound(fip.body.floating_network_id, fixed.subnet_id, port.id);
   if (fip.body.router_id && fip.body.router_id !== router.id)
     throw badResourceRequest(
       'port_forwarding',
@@ -307,26 +359,46 @@ async function checkPortForwarding(tx: NetTx, fip: Row, b: Body, self?: string):
   for (const other of await listRows(tx.q, 'port_forwarding')) {
     if (other.id === self) continue;
     const o = other.body;
-    const sameExternal = other.parent_id === fip.id && o.external_port === b.external_port && o.protocol === b.protocol;
+    const sameExternal =
+      other.parent_id === fip.id &&
+      o.external_port === b.external_port &&
+      o.protocol === b.protocol;
     const sameInternal =
-      o.internal_ip_address === b.internal_ip_address && o.internal_port === b.internal_port && o.protocol === b.protocol;
+      o.internal_ip_address === b.internal_ip_address &&
+      o.internal_port === b.internal_port &&
+      o.protocol === b.protocol;
     if (sameExternal || sameInternal)
       throw badResourceRequest(
         'port_forwarding',
         `A duplicate port forwarding entry with same attributes already exists, conflicting values are ${JSON.stringify(
           sameExternal
             ? { floatingip_id: fip.id, external_port: b.external_port, protocol: b.protocol }
-            : { internal_ip_address: b.internal_ip_address, internal_port: b.internal_port, protocol: b.protocol },
+            : {
+                internal_ip_address: b.internal_ip_address,
+                internal_port: b.internal_port,
+                protocol: b.protocol,
+              },
         )}`,
       );
   }
-  return { ...b, internal_port_id: port.id, router_id: router.id, internal_subnet_id: fixed.subnet_id };
+  return {
+    ...b,
+    internal_port_id: port.id,
+    router_id: router.id,
+    internal_subnet_id: fixed.subnet_id,
+  };
 }
 
 /** The attributes of a request, `*_port_range` ones as the single ports they name. */
 function parsePortForwarding(tx: NetTx, body: unknown, mode: 'post' | 'put'): Body {
   const action = `${mode === 'post' ? 'create' : 'update'}_floatingip_port_forwarding`;
-  const v = parseAttributes(PF_ATTRIBUTES, resourceBody(body, 'port_forwarding'), mode, tx.caller, action);
+  const v = parseAttributes(
+    PF_ATTRIBUTES,
+    resourceBody(body, 'port_forwarding'),
+    mode,
+    tx.caller,
+    action,
+  );
   for (const single of ['internal_port', 'external_port'])
     if (v[`${single}_range`] !== undefined) {
       v[single] = v[`${single}_range`];
@@ -349,9 +421,19 @@ export async function createPortForwarding(tx: NetTx, fip: Row, body: unknown): 
   return row;
 }
 
-export async function updatePortForwarding(tx: NetTx, fip: Row, pf: Row, body: unknown): Promise<Row> {
+export async function updatePortForwarding(
+  tx: NetTx,
+  fip: Row,
+  pf: Row,
+  body: unknown,
+): Promise<Row> {
   requireOwner(tx, fip, 'update_floatingip_port_forwarding');
-  const b = await checkPortForwarding(tx, fip, { ...pf.body, ...parsePortForwarding(tx, body, 'put') }, pf.id);
+  const b = await checkPortForwarding(
+    tx,
+    fip,
+    { ...pf.body, ...parsePortForwarding(tx, body, 'put') },
+    pf.id,
+  );
   return saveRow(tx.q, pf, { body: b });
 }
 
@@ -359,7 +441,8 @@ export async function deletePortForwarding(tx: NetTx, pf: Row): Promise<void> {
   await deleteRow(tx.q, 'port_forwarding', pf.id);
   const fip = await getRow(tx.q, 'floatingip', pf.parent_id);
   const left = await listRows(tx.q, 'port_forwarding', { parent_id: fip.id });
-  if (!left.length && !fip.body.port_id) await saveRow(tx.q, fip, { body: { ...fip.body, router_id: null } });
+  if (!left.length && !fip.body.port_id)
+    await saveRow(tx.q, fip, { body: { ...fip.body, router_id: null } });
 }
 
 /** The port forwarding `id` of a floating IP the caller sees, or 404. */

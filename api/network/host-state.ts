@@ -53,9 +53,9 @@ function netPort(s: NetworkSnapshot, p: Row): NetPort {
     adminStateUp: p.body.admin_state_up,
     portSecurityEnabled: p.body.port_security_enabled,
     securityGroupIds: p.body.security_groups,
-    allowedAddressPairs: (p.body.allowed_address_pairs as { ip_address: string; mac_address: string }[]).map(
-      (a) => ({ ipAddress: a.ip_address, macAddress: a.mac_address }),
-    ),
+    allowedAddressPairs: (
+      p.body.allowed_address_pairs as { ip_address: string; mac_address: string }[]
+    ).map((a) => ({ ipAddress: a.ip_address, macAddress: a.mac_address })),
   };
 }
 
@@ -79,14 +79,19 @@ function netNetwork(s: NetworkSnapshot, n: Row): NetNetwork {
         allocationPools: x.body.allocation_pools,
       })),
     dhcpPort: dhcp
-      ? { id: dhcp.id, mac: dhcp.body.mac_address, ips: ips(dhcp).map((f) => ({ subnetId: f.subnet_id, ip: f.ip_address })) }
+      ? {
+          id: dhcp.id,
+          mac: dhcp.body.mac_address,
+          ips: ips(dhcp).map((f) => ({ subnetId: f.subnet_id, ip: f.ip_address })),
+        }
       : null,
   };
 }
 
 function netGroups(s: NetworkSnapshot, local: Row[]): NetSecurityGroup[] {
   const wanted = new Set(local.flatMap((p) => p.body.security_groups as string[]));
-  for (const r of s.rules) if (wanted.has(r.parent_id) && r.body.remote_group_id) wanted.add(r.body.remote_group_id);
+  for (const r of s.rules)
+    if (wanted.has(r.parent_id) && r.body.remote_group_id) wanted.add(r.body.remote_group_id);
   return s.securityGroups
     .filter((g) => wanted.has(g.id))
     .map((g) => ({
@@ -109,7 +114,9 @@ function netGroups(s: NetworkSnapshot, local: Row[]): NetSecurityGroup[] {
             .filter((p) => (p.body.security_groups as string[]).includes(g.id))
             .flatMap((p) => [
               ...ips(p).map((f) => f.ip_address),
-              ...(p.body.allowed_address_pairs as { ip_address: string }[]).map((a) => a.ip_address),
+              ...(p.body.allowed_address_pairs as { ip_address: string }[]).map(
+                (a) => a.ip_address,
+              ),
             ]),
         ),
       ],
@@ -119,15 +126,23 @@ function netGroups(s: NetworkSnapshot, local: Row[]): NetSecurityGroup[] {
 function netRouters(s: NetworkSnapshot, networkIds: Set<string>): NetRouter[] {
   const out: NetRouter[] = [];
   for (const r of s.routers) {
-    const legs = s.ports.filter((p) => p.device_id === r.id && p.body.device_owner === 'network:router_interface');
+    const legs = s.ports.filter(
+      (p) => p.device_id === r.id && p.body.device_owner === 'network:router_interface',
+    );
     if (!legs.some((p) => networkIds.has(p.parent_id))) continue;
-    const gw = s.ports.find((p) => p.device_id === r.id && p.body.device_owner === 'network:router_gateway');
+    const gw = s.ports.find(
+      (p) => p.device_id === r.id && p.body.device_owner === 'network:router_gateway',
+    );
     const info = r.body.external_gateway_info;
     out.push({
       id: r.id,
       externalGateway:
         gw && info && ips(gw).length
-          ? { networkId: gw.parent_id, ip: ips(gw)[0].ip_address, enableSnat: info.enable_snat !== false }
+          ? {
+              networkId: gw.parent_id,
+              ip: ips(gw)[0].ip_address,
+              enableSnat: info.enable_snat !== false,
+            }
           : null,
       interfaces: legs.flatMap((p) =>
         ips(p).map((f) => ({
@@ -135,7 +150,8 @@ function netRouters(s: NetworkSnapshot, networkIds: Set<string>): NetRouter[] {
           networkId: p.parent_id,
           subnetId: f.subnet_id,
           ip: f.ip_address,
-          prefixLen: parseCidr(s.subnets.find((x) => x.id === f.subnet_id)?.body.cidr)?.prefix ?? 32,
+          prefixLen:
+            parseCidr(s.subnets.find((x) => x.id === f.subnet_id)?.body.cidr)?.prefix ?? 32,
           mac: p.body.mac_address,
         })),
       ),
@@ -151,7 +167,9 @@ export function buildHostState(s: NetworkSnapshot, host: string): HostNetworkSta
   const networkIds = new Set(local.map((p) => p.parent_id));
   const pub = s.networks.find((n) => n.id === s.publicNetworkId);
   const pubSubnet = s.subnets.find((x) => x.parent_id === pub?.id);
-  const fips = s.floatingIps.filter((f) => f.body.port_id && localIds.has(f.body.port_id) && f.body.router_id);
+  const fips = s.floatingIps.filter(
+    (f) => f.body.port_id && localIds.has(f.body.port_id) && f.body.router_id,
+  );
   return {
     revision: s.revision,
     host,

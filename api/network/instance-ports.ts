@@ -9,7 +9,13 @@
 import type { Vif, VifSubnet } from '../../nova/network-model';
 import { tapName } from '../../nova/network-model';
 import { networkVisible, owns, visibleNetwork, type NetTx } from './context';
-import { invalidIpForNetwork, ipAlreadyAllocated, NeutronError, NOT_FOUND, portInUse } from './errors';
+import {
+  invalidIpForNetwork,
+  ipAlreadyAllocated,
+  NeutronError,
+  NOT_FOUND,
+  portInUse,
+} from './errors';
 import type {
   InstanceNetworkApi,
   InstanceOwner,
@@ -24,7 +30,15 @@ import { NETWORKS } from './networks';
 import { deletePort, insertPort } from './ports';
 import { addInterface, ROUTERS } from './routers';
 import { ensureDefaultGroup } from './security-groups';
-import { allocationsOfSubnet, findRow, getRow, listRows, saveRow, type Body, type Row } from './store';
+import {
+  allocationsOfSubnet,
+  findRow,
+  getRow,
+  listRows,
+  saveRow,
+  type Body,
+  type Row,
+} from './store';
 import { SUBNETS } from './subnets';
 
 /** Where auto-allocated /24s come from: a private range clear of devstack's and Docker's usual ones. */
@@ -34,12 +48,20 @@ const AUTO_ROUTER = 'auto_allocated_router';
 
 /** Nova's hostname as a DNS label (the port's dns_name). */
 const dnsLabel = (hostname: string) =>
-  hostname.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 63);
+  hostname
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63);
 
 export class InstancePorts implements InstanceNetworkApi {
   constructor(private readonly svc: NetworkService) {}
 
-  async validateRequested(caller: NetworkCaller, requested: RequestedNetworks, securityGroups: string[]) {
+  async validateRequested(
+    caller: NetworkCaller,
+    requested: RequestedNetworks,
+    securityGroups: string[],
+  ) {
     await this.svc.read(caller, async (tx) => {
       await resolveGroups(tx, caller.projectId, securityGroups, false);
       if (requested === 'auto' || requested === 'none') return;
@@ -56,7 +78,8 @@ export class InstancePorts implements InstanceNetworkApi {
     if (requested === 'none') return [];
     return this.svc.write(caller, async (tx) => {
       const groups = await resolveGroups(tx, owner.projectId, securityGroups, true);
-      const entries = requested === 'auto' ? [{ uuid: (await autoNetwork(tx, owner.projectId)).id }] : requested;
+      const entries =
+        requested === 'auto' ? [{ uuid: (await autoNetwork(tx, owner.projectId)).id }] : requested;
       const ports: Row[] = [];
       for (const r of entries) ports.push(await portFor(tx, owner, r, groups, null));
       return Promise.all(ports.map((p) => vifOf(tx, p)));
@@ -110,7 +133,12 @@ export class InstancePorts implements InstanceNetworkApi {
   }
 }
 
-const SERVICE: NetworkCaller = { projectId: 'admin', userId: 'berth', isAdmin: true, requestId: 'req-instance-ports' };
+const SERVICE: NetworkCaller = {
+  projectId: 'admin',
+  userId: 'berth',
+  isAdmin: true,
+  requestId: 'req-instance-ports',
+};
 
 /** A requested network, port or fixed IP that exists for the caller and is free. */
 async function checkRequest(tx: NetTx, r: RequestedNetwork): Promise<void> {
@@ -120,19 +148,32 @@ async function checkRequest(tx: NetTx, r: RequestedNetwork): Promise<void> {
     if (port.body.device_id) throw portInUse(port.id, port.parent_id, port.body.device_id);
     return;
   }
-  if (!r.uuid) throw new NeutronError(400, 'HTTPBadRequest', 'A requested network needs a network id or a port id');
+  if (!r.uuid)
+    throw new NeutronError(
+      400,
+      'HTTPBadRequest',
+      'A requested network needs a network id or a port id',
+    );
   const network = await visibleNetwork(tx, r.uuid);
   if (r.fixedIp === undefined) return;
   const ip = parseIp(r.fixedIp);
   const subnets = await listRows(tx.q, 'subnet', { parent_id: network.id });
-  const subnet = ip === undefined ? undefined : subnets.find((s) => isHostAddress(parseCidr(s.body.cidr)!, ip));
+  const subnet =
+    ip === undefined ? undefined : subnets.find((s) => isHostAddress(parseCidr(s.body.cidr)!, ip));
   if (!subnet) throw invalidIpForNetwork(r.fixedIp);
-  const taken = (await allocationsOfSubnet(tx.q, subnet.id)).some((a) => a.ip_address === r.fixedIp);
+  const taken = (await allocationsOfSubnet(tx.q, subnet.id)).some(
+    (a) => a.ip_address === r.fixedIp,
+  );
   if (taken || subnet.body.gateway_ip === r.fixedIp) throw ipAlreadyAllocated(r.fixedIp, subnet.id);
 }
 
 /** Security groups by name or id in the project; none given = its default group. */
-async function resolveGroups(tx: NetTx, projectId: string, names: string[], create: boolean): Promise<string[]> {
+async function resolveGroups(
+  tx: NetTx,
+  projectId: string,
+  names: string[],
+  create: boolean,
+): Promise<string[]> {
   const groups = await listRows(tx.q, 'security_group', { project_id: projectId });
   const out: string[] = [];
   for (const name of names) {
@@ -141,7 +182,11 @@ async function resolveGroups(tx: NetTx, projectId: string, names: string[], crea
     if (byId) out.push(byId.id);
     else if (byName.length === 1) out.push(byName[0].id);
     else if (byName.length > 1)
-      throw new NeutronError(409, 'NoUniqueMatch', `Multiple security groups found matching '${name}'. Use an ID to be more specific.`);
+      throw new NeutronError(
+        409,
+        'NoUniqueMatch',
+        `Multiple security groups found matching '${name}'. Use an ID to be more specific.`,
+      );
     else if (name === 'default' && create) out.push(await ensureDefaultGroup(tx, projectId));
     else if (name !== 'default') throw NOT_FOUND.security_group(name);
   }
@@ -222,12 +267,18 @@ async function vifOf(tx: NetTx, port: Row): Promise<Vif> {
   for (const s of await listRows(tx.q, 'subnet', { parent_id: network.id })) {
     const mine = fixed.filter((f) => f.subnet_id === s.id);
     if (!mine.length) continue;
-    const server = (dhcp?.body.fixed_ips as FixedIp[] | undefined)?.find((f) => f.subnet_id === s.id);
+    const server = (dhcp?.body.fixed_ips as FixedIp[] | undefined)?.find(
+      (f) => f.subnet_id === s.id,
+    );
     subnets.push({
       cidr: s.body.cidr,
       version: 4,
       gateway: { address: s.body.gateway_ip, type: 'gateway', version: 4 },
-      dns: (s.body.dns_nameservers as string[]).map((address) => ({ address, type: 'dns', version: 4 })),
+      dns: (s.body.dns_nameservers as string[]).map((address) => ({
+        address,
+        type: 'dns',
+        version: 4,
+      })),
       ips: mine.map((f) => ({
         address: f.ip_address,
         type: 'fixed',
@@ -276,7 +327,9 @@ async function vifOf(tx: NetTx, port: Row): Promise<Vif> {
 /** Nova's `auto`: the one network the project can use, or a topology made for it. */
 async function autoNetwork(tx: NetTx, projectId: string): Promise<Row> {
   const usable = (await listRows(tx.q, 'network')).filter(
-    (n) => !n.body['router:external'] && (n.project_id === projectId || (n.body.shared && networkVisible(tx, n))),
+    (n) =>
+      !n.body['router:external'] &&
+      (n.project_id === projectId || (n.body.shared && networkVisible(tx, n))),
   );
   const auto = usable.find((n) => n.project_id === projectId && n.body.name === AUTO_NETWORK);
   if (auto) return auto;
@@ -298,7 +351,9 @@ async function makeTopology(tx: NetTx, projectId: string): Promise<Row> {
       'AutoAllocationFailure',
       'Deployment error: No default router:external network.',
     );
-  const network = await NETWORKS.create(tx, { network: { name: AUTO_NETWORK, tenant_id: projectId } });
+  const network = await NETWORKS.create(tx, {
+    network: { name: AUTO_NETWORK, tenant_id: projectId },
+  });
   const subnet = await SUBNETS.create(tx, {
     subnet: {
       name: 'auto_allocated_subnet_v4',
@@ -329,7 +384,11 @@ async function freeBlock(tx: NetTx, projectId: string): Promise<string> {
     const block = { network: AUTO_POOL.network + i * 256, prefix: 24 };
     if (!taken.some((t) => overlaps(t, block))) return formatCidr(block);
   }
-  throw new NeutronError(409, 'AutoAllocationFailure', `No free /24 left in ${formatCidr(AUTO_POOL)}.`);
+  throw new NeutronError(
+    409,
+    'AutoAllocationFailure',
+    `No free /24 left in ${formatCidr(AUTO_POOL)}.`,
+  );
 }
 
 export type { Body };

@@ -43,7 +43,8 @@ export function requestedIps(v: unknown): RequestedIp[] {
   };
   if (!Array.isArray(v)) fail(`'${JSON.stringify(v)}' is not a list`);
   return (v as unknown[]).map((e) => {
-    if (!e || typeof e !== 'object' || Array.isArray(e)) fail(`'${JSON.stringify(e)}' is not a dictionary`);
+    if (!e || typeof e !== 'object' || Array.isArray(e))
+      fail(`'${JSON.stringify(e)}' is not a dictionary`);
     const out: RequestedIp = {};
     for (const [k, x] of Object.entries(e as Record<string, unknown>)) {
       if (k === 'subnet_id' && typeof x === 'string') out.subnet_id = x;
@@ -105,7 +106,10 @@ async function subnetFor(tx: NetTx, network: Row, subnets: Row[], r: RequestedIp
         `Failed to create port on network ${network.id}, because fixed_ips included invalid subnet ${r.subnet_id}`,
       );
     }
-    if (r.ip_address !== undefined && !isHostAddress(parseCidr(subnet.body.cidr)!, parseIp(r.ip_address)!))
+    if (
+      r.ip_address !== undefined &&
+      !isHostAddress(parseCidr(subnet.body.cidr)!, parseIp(r.ip_address)!)
+    )
       throw invalidIpForSubnet(r.ip_address);
     return subnet;
   }

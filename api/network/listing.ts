@@ -29,7 +29,11 @@ function asBool(key: string, v: string): boolean {
 }
 
 /** The list query of a request's query string, checked against the collection's keys. */
-export function parseListQuery(search: string, keys: readonly string[], taggable: boolean): ListQuery {
+export function parseListQuery(
+  search: string,
+  keys: readonly string[],
+  taggable: boolean,
+): ListQuery {
   const params = new URLSearchParams(search);
   const filters = new Map<string, string[]>();
   const tagFilters = new Map<string, string[]>();
@@ -46,15 +50,20 @@ export function parseListQuery(search: string, keys: readonly string[], taggable
     }
     filters.set(k, [...(filters.get(k) ?? []), v]);
   }
-  if (bad.length) throw httpBadRequest(`[${bad.map((k) => `'${k}'`).join(', ')}] is invalid attribute for filtering`);
+  if (bad.length)
+    throw httpBadRequest(
+      `[${bad.map((k) => `'${k}'`).join(', ')}] is invalid attribute for filtering`,
+    );
   const sortKeys = params.getAll('sort_key');
   const sortDirs = params.getAll('sort_dir');
-  if (sortDirs.length > sortKeys.length) throw httpBadRequest('The number of sort_keys and sort_dirs must be same');
+  if (sortDirs.length > sortKeys.length)
+    throw httpBadRequest('The number of sort_keys and sort_dirs must be same');
   const sort = sortKeys.map((key, i) => {
     if (!keys.includes(key) || key === 'tags')
       throw httpBadRequest(`['${key}'] is invalid attribute for sort_key`);
     const dir = sortDirs[i] ?? 'asc';
-    if (dir !== 'asc' && dir !== 'desc') throw httpBadRequest(`['${dir}'] is invalid value for sort_dir`);
+    if (dir !== 'asc' && dir !== 'desc')
+      throw httpBadRequest(`['${dir}'] is invalid value for sort_dir`);
     return { key, dir: dir === 'asc' ? (1 as const) : (-1 as const) };
   });
   const limitText = params.get('limit');
@@ -72,7 +81,9 @@ export function parseListQuery(search: string, keys: readonly string[], taggable
     sort,
     limit,
     marker: params.get('marker') ?? undefined,
-    pageReverse: params.has('page_reverse') ? asBool('page_reverse', params.get('page_reverse')!) : false,
+    pageReverse: params.has('page_reverse')
+      ? asBool('page_reverse', params.get('page_reverse')!)
+      : false,
     fields: fields.length ? fields : undefined,
   };
 }
@@ -82,7 +93,8 @@ function fixedIpsMatch(item: Body, values: string[]): boolean {
   const want: Record<string, string[]> = {};
   for (const v of values) {
     const m = /^(ip_address|subnet_id|ip_address_substr)=(.*)$/.exec(v);
-    if (!m) throw invalidAttribute('fixed_ips', `'${v}' is not of the form ip_address=X or subnet_id=X`);
+    if (!m)
+      throw invalidAttribute('fixed_ips', `'${v}' is not of the form ip_address=X or subnet_id=X`);
     (want[m[1]] ??= []).push(m[2]);
   }
   return (item.fixed_ips as { subnet_id: string; ip_address: string }[]).some(
@@ -149,7 +161,12 @@ export interface Page {
  * creation order); `marker` must be one of them. `href` is the
  * collection's absolute URL for the links.
  */
-export function listPage(all: Body[], q: ListQuery, href: string, notFound: (id: string) => Error): Page {
+export function listPage(
+  all: Body[],
+  q: ListQuery,
+  href: string,
+  notFound: (id: string) => Error,
+): Page {
   const paged = q.limit !== undefined || q.marker !== undefined;
   const cmp = comparator(q, paged);
   let items = all.filter((i) => matches(i, q));
@@ -160,7 +177,9 @@ export function listPage(all: Body[], q: ListQuery, href: string, notFound: (id:
     items = items.filter((i) => (q.pageReverse ? cmp(i, marker) < 0 : cmp(i, marker) > 0));
   }
   if (q.limit !== undefined)
-    items = q.pageReverse ? items.slice(Math.max(0, items.length - q.limit)) : items.slice(0, q.limit);
+    items = q.pageReverse
+      ? items.slice(Math.max(0, items.length - q.limit))
+      : items.slice(0, q.limit);
   const selected = q.fields ? items.map((i) => pick(i, q.fields!)) : items;
   return { items: selected, links: q.limit === undefined ? undefined : pageLinks(items, q, href) };
 }

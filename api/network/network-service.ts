@@ -63,9 +63,14 @@ export class NetworkService {
 
   private announce(revision: number): void {
     this.transport
-      ?.fanoutCast(NETWORK_RPC.agents.topic, NETWORK_RPC.methods.stateChanged, { revision }, {
-        version: NETWORK_RPC.agents.version,
-      })
+      ?.fanoutCast(
+        NETWORK_RPC.agents.topic,
+        NETWORK_RPC.methods.stateChanged,
+        { revision },
+        {
+          version: NETWORK_RPC.agents.version,
+        },
+      )
       .catch((err: Error) =>
         // The next committed change announces a newer revision, and the document is level-triggered.
         this.log.warn('network state_changed fanout failed', { revision, error: err.message }),

@@ -80,8 +80,7 @@ async function segment(tx: NetTx, v: Record<string, unknown>) {
   const type = (v['provider:network_type'] as string | undefined) ?? 'vxlan';
   const physnet = v['provider:physical_network'] as string | null | undefined;
   if (type === 'flat') {
-    if (!physnet)
-      throw invalidInput('physical_network required for flat provider network');
+    if (!physnet) throw invalidInput('physical_network required for flat provider network');
     const used = await listRows(tx.q, 'network');
     if (used.some((n) => n.unique_key === `flat:${physnet}`))
       throw new NeutronError(
@@ -93,12 +92,18 @@ async function segment(tx: NetTx, v: Record<string, unknown>) {
   }
   if (physnet) throw invalidInput('provider:physical_network specified for vxlan network');
   const used = new Set(
-    (await listRows(tx.q, 'network')).map((n) => n.body['provider:segmentation_id'] as number | null),
+    (await listRows(tx.q, 'network')).map(
+      (n) => n.body['provider:segmentation_id'] as number | null,
+    ),
   );
   let vni = v['provider:segmentation_id'] as number | null | undefined;
   if (vni != null) {
     if (vni < tx.config.vni_min || vni > tx.config.vni_max || used.has(vni))
-      throw new NeutronError(409, 'TunnelIdInUse', `Unable to create the network. The tunnel ID ${vni} is in use.`);
+      throw new NeutronError(
+        409,
+        'TunnelIdInUse',
+        `Unable to create the network. The tunnel ID ${vni} is in use.`,
+      );
   } else {
     vni = undefined;
     for (let n = tx.config.vni_min; n <= tx.config.vni_max && vni === undefined; n++)
@@ -109,7 +114,13 @@ async function segment(tx: NetTx, v: Record<string, unknown>) {
 }
 
 async function create(tx: NetTx, body: unknown): Promise<Row> {
-  const v = parseAttributes(ATTRIBUTES, resourceBody(body, 'network'), 'post', tx.caller, 'create_network');
+  const v = parseAttributes(
+    ATTRIBUTES,
+    resourceBody(body, 'network'),
+    'post',
+    tx.caller,
+    'create_network',
+  );
   const projectId = owningProject(tx.caller, v);
   await checkQuota(tx, 'network', projectId);
   const seg = await segment(tx, v);
@@ -143,7 +154,8 @@ async function update(tx: NetTx, row: Row, body: unknown): Promise<Row> {
       `Plugin does not support updating the following provider network attributes: ${provider.join(', ')}`,
     );
   const v = parseAttributes(ATTRIBUTES, given, 'put', tx.caller, 'update_network');
-  const maxMtu = row.body['provider:network_type'] === 'flat' ? tx.config.public_mtu : tx.config.default_mtu;
+  const maxMtu =
+    row.body['provider:network_type'] === 'flat' ? tx.config.public_mtu : tx.config.default_mtu;
   if (typeof v.mtu === 'number' && v.mtu > maxMtu)
     throw invalidInput(`Requested MTU is too big, maximum is ${maxMtu}`);
   return saveRow(tx.q, row, { body: { ...row.body, ...v } });
@@ -153,7 +165,9 @@ async function remove(tx: NetTx, row: Row): Promise<void> {
   requireOwner(tx, row, 'delete_network');
   const ports = await listRows(tx.q, 'port', { parent_id: row.id });
   const busy = ports.filter((p) => p.body.device_owner !== 'network:dhcp');
-  const fips = (await listRows(tx.q, 'floatingip')).filter((f) => f.body.floating_network_id === row.id);
+  const fips = (await listRows(tx.q, 'floatingip')).filter(
+    (f) => f.body.floating_network_id === row.id,
+  );
   if (busy.length || fips.length)
     throw new NeutronError(
       409,
@@ -192,7 +206,11 @@ async function view(tx: NetTx, row: Row) {
   // Neutron shows is_default on external networks only, and provider attributes to admins only.
   if (b['router:external']) out.is_default = b.is_default;
   if (tx.caller.isAdmin)
-    for (const k of ['provider:network_type', 'provider:physical_network', 'provider:segmentation_id'])
+    for (const k of [
+      'provider:network_type',
+      'provider:physical_network',
+      'provider:segmentation_id',
+    ])
       out[k] = b[k];
   return out;
 }

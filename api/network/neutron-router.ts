@@ -6,7 +6,13 @@
  * (noauth2 or keystone, with project isolation). Errors are Neutron's
  * `{"NeutronError": {"type", "message", "detail"}}`.
  */
-import { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import {
+  Router,
+  type ErrorRequestHandler,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
 import type { Logger } from 'winston';
 import { baseUrl, ctxOf, type ApiContext } from '../context';
 import type { ApiDeps } from '../deps';
@@ -14,16 +20,38 @@ import { ApiFault } from '../faults';
 import { route } from '../http';
 import { jsonBody } from '../json-body';
 import { refuseNulInUrl } from '../nul-chars';
-import { httpBadRequest, httpNotFound, NeutronError, NOT_FOUND, policyNotAuthorized } from './errors';
+import {
+  httpBadRequest,
+  httpNotFound,
+  NeutronError,
+  NOT_FOUND,
+  policyNotAuthorized,
+} from './errors';
 import { EXTENSIONS } from './extensions';
-import { FLOATING_IPS, createPortForwarding, deletePortForwarding, PF_KEYS, portForwardingOf, portForwardingView, updatePortForwarding } from './floating-ips';
+import {
+  FLOATING_IPS,
+  createPortForwarding,
+  deletePortForwarding,
+  PF_KEYS,
+  portForwardingOf,
+  portForwardingView,
+  updatePortForwarding,
+} from './floating-ips';
 import type { NetworkCaller } from './instance-network';
 import { ipAvailability } from './ip-availability';
 import { listPage, parseListQuery, pick } from './listing';
 import { NETWORKS } from './networks';
 import type { NetworkService } from './network-service';
 import { PORTS } from './ports';
-import { defaultQuotas, listQuotas, quotaDetails, quotaOf, requireQuotaReader, resetQuota, updateQuota } from './quotas';
+import {
+  defaultQuotas,
+  listQuotas,
+  quotaDetails,
+  quotaOf,
+  requireQuotaReader,
+  resetQuota,
+  updateQuota,
+} from './quotas';
 import type { ResourceType } from './resource';
 import { addInterface, removeInterface, ROUTERS } from './routers';
 import { SECURITY_GROUP_RULES, SECURITY_GROUPS } from './security-groups';
@@ -44,7 +72,12 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
 
 const callerOf = (res: Response): NetworkCaller => {
   const ctx = ctxOf(res);
-  return { projectId: ctx.projectId, userId: ctx.userId, isAdmin: ctx.isAdmin, requestId: ctx.requestId };
+  return {
+    projectId: ctx.projectId,
+    userId: ctx.userId,
+    isAdmin: ctx.isAdmin,
+    requestId: ctx.requestId,
+  };
 };
 
 const queryOf = (req: Request) => req.originalUrl.split('?')[1] ?? '';
@@ -73,7 +106,9 @@ function checkRevision(req: Request, row: Row): void {
 
 function checkTag(tag: unknown): string {
   if (typeof tag !== 'string' || tag === '')
-    throw httpBadRequest(`Invalid input for tags. Reason: '${JSON.stringify(tag)}' is not a valid string.`);
+    throw httpBadRequest(
+      `Invalid input for tags. Reason: '${JSON.stringify(tag)}' is not a valid string.`,
+    );
   if (tag.length > 60)
     throw httpBadRequest(`Invalid input for tags. Reason: '${tag}' exceeds maximum length of 60.`);
   return tag;
@@ -87,17 +122,24 @@ function mountResource(router: Router, svc: NetworkService, t: ResourceType): vo
       const q = parseListQuery(queryOf(req), t.keys, t.taggable);
       const page = await svc.read(callerOf(res), async (tx) => {
         const all: Body[] = [];
-        for (const row of await listRows(tx.q, t.kind)) if (await t.visible(tx, row)) all.push(await t.view(tx, row));
+        for (const row of await listRows(tx.q, t.kind))
+          if (await t.visible(tx, row)) all.push(await t.view(tx, row));
         return listPage(all, q, `${apiBase(req)}/${t.path}`, NOT_FOUND[t.kind]);
       });
-      res.json({ [t.collection]: page.items, ...(page.links ? { [`${t.collection}_links`]: page.links } : {}) });
+      res.json({
+        [t.collection]: page.items,
+        ...(page.links ? { [`${t.collection}_links`]: page.links } : {}),
+      });
     }),
   );
   router.post(
     `/v2.0/${t.path}`,
     route(async (req, res) => {
-      const bulk = req.body && typeof req.body === 'object' && Array.isArray(req.body[t.collection]);
-      const bodies: unknown[] = bulk ? req.body[t.collection].map((b: unknown) => ({ [t.resource]: b })) : [req.body];
+      const bulk =
+        req.body && typeof req.body === 'object' && Array.isArray(req.body[t.collection]);
+      const bodies: unknown[] = bulk
+        ? req.body[t.collection].map((b: unknown) => ({ [t.resource]: b }))
+        : [req.body];
       const views = await svc.write(callerOf(res), async (tx) => {
         const out = [];
         for (const b of bodies) out.push(await t.view(tx, await t.create(tx, b)));
@@ -110,7 +152,9 @@ function mountResource(router: Router, svc: NetworkService, t: ResourceType): vo
     one,
     route(async (req, res) => {
       const fields = new URLSearchParams(queryOf(req)).getAll('fields');
-      const view = await svc.read(callerOf(res), async (tx) => t.view(tx, await visibleRow(tx, t, req.params.id)));
+      const view = await svc.read(callerOf(res), async (tx) =>
+        t.view(tx, await visibleRow(tx, t, req.params.id)),
+      );
       res.json({ [t.resource]: fields.length ? pick(view, fields) : view });
     }),
   );
@@ -128,7 +172,9 @@ function mountResource(router: Router, svc: NetworkService, t: ResourceType): vo
   router.delete(
     one,
     route(async (req, res) => {
-      await svc.write(callerOf(res), async (tx) => t.remove(tx, await visibleRow(tx, t, req.params.id)));
+      await svc.write(callerOf(res), async (tx) =>
+        t.remove(tx, await visibleRow(tx, t, req.params.id)),
+      );
       res.status(204).end();
     }),
   );
@@ -169,7 +215,8 @@ function mountTags(router: Router, svc: NetworkService, t: ResourceType): void {
     tags,
     change((_row, req) => {
       const given = req.body?.tags;
-      if (!Array.isArray(given)) throw httpBadRequest("Invalid input for tags. Reason: 'tags' is not a list.");
+      if (!Array.isArray(given))
+        throw httpBadRequest("Invalid input for tags. Reason: 'tags' is not a list.");
       return [...new Set(given.map(checkTag))];
     }),
   );
@@ -180,7 +227,10 @@ function mountTags(router: Router, svc: NetworkService, t: ResourceType): void {
       return row.tags.includes(tag) ? row.tags : [...row.tags, tag];
     }),
   );
-  router.delete(tags, change(() => []));
+  router.delete(
+    tags,
+    change(() => []),
+  );
   router.delete(
     `${tags}/:tag`,
     change((row, req) => {
@@ -191,7 +241,11 @@ function mountTags(router: Router, svc: NetworkService, t: ResourceType): void {
 }
 
 const tagNotFound = (t: ResourceType, row: Row, tag: string) =>
-  new NeutronError(404, 'TagNotFound', `Tag ${tag} could not be found for ${t.resource} ${row.id}.`);
+  new NeutronError(
+    404,
+    'TagNotFound',
+    `Tag ${tag} could not be found for ${t.resource} ${row.id}.`,
+  );
 
 function mountRouterActions(router: Router, svc: NetworkService): void {
   for (const [action, fn] of [
@@ -201,7 +255,11 @@ function mountRouterActions(router: Router, svc: NetworkService): void {
     router.put(
       `/v2.0/routers/:id/${action}`,
       route(async (req, res) => {
-        res.json(await svc.write(callerOf(res), async (tx) => fn(tx, await visibleRow(tx, ROUTERS, req.params.id), req.body)));
+        res.json(
+          await svc.write(callerOf(res), async (tx) =>
+            fn(tx, await visibleRow(tx, ROUTERS, req.params.id), req.body),
+          ),
+        );
       }),
     );
 }
@@ -215,16 +273,28 @@ function mountPortForwardings(router: Router, svc: NetworkService): void {
       const q = parseListQuery(queryOf(req), PF_KEYS, false);
       const page = await svc.read(callerOf(res), async (tx) => {
         const fip = await fipOf(tx, req);
-        const all = (await listRows(tx.q, 'port_forwarding', { parent_id: fip.id })).map(portForwardingView);
-        return listPage(all, q, `${apiBase(req)}/floatingips/${fip.id}/port_forwardings`, NOT_FOUND.port_forwarding);
+        const all = (await listRows(tx.q, 'port_forwarding', { parent_id: fip.id })).map(
+          portForwardingView,
+        );
+        return listPage(
+          all,
+          q,
+          `${apiBase(req)}/floatingips/${fip.id}/port_forwardings`,
+          NOT_FOUND.port_forwarding,
+        );
       });
-      res.json({ port_forwardings: page.items, ...(page.links ? { port_forwardings_links: page.links } : {}) });
+      res.json({
+        port_forwardings: page.items,
+        ...(page.links ? { port_forwardings_links: page.links } : {}),
+      });
     }),
   );
   router.post(
     base,
     route(async (req, res) => {
-      const pf = await svc.write(callerOf(res), async (tx) => createPortForwarding(tx, await fipOf(tx, req), req.body));
+      const pf = await svc.write(callerOf(res), async (tx) =>
+        createPortForwarding(tx, await fipOf(tx, req), req.body),
+      );
       res.status(201).json({ port_forwarding: portForwardingView(pf) });
     }),
   );
@@ -232,7 +302,9 @@ function mountPortForwardings(router: Router, svc: NetworkService): void {
     `${base}/:pf`,
     route(async (req, res) => {
       const fields = new URLSearchParams(queryOf(req)).getAll('fields');
-      const pf = await svc.read(callerOf(res), async (tx) => portForwardingOf(tx, await fipOf(tx, req), req.params.pf));
+      const pf = await svc.read(callerOf(res), async (tx) =>
+        portForwardingOf(tx, await fipOf(tx, req), req.params.pf),
+      );
       const view = portForwardingView(pf);
       res.json({ port_forwarding: fields.length ? pick(view, fields) : view });
     }),
@@ -242,7 +314,12 @@ function mountPortForwardings(router: Router, svc: NetworkService): void {
     route(async (req, res) => {
       const pf = await svc.write(callerOf(res), async (tx) => {
         const fip = await fipOf(tx, req);
-        return updatePortForwarding(tx, fip, await portForwardingOf(tx, fip, req.params.pf), req.body);
+        return updatePortForwarding(
+          tx,
+          fip,
+          await portForwardingOf(tx, fip, req.params.pf),
+          req.body,
+        );
       });
       res.json({ port_forwarding: portForwardingView(pf) });
     }),
@@ -281,7 +358,11 @@ function mountQuotas(router: Router, svc: NetworkService): void {
   router.put(
     '/v2.0/quotas/:project',
     route(async (req, res) => {
-      res.json({ quota: await svc.write(callerOf(res), (tx) => updateQuota(tx, req.params.project, req.body)) });
+      res.json({
+        quota: await svc.write(callerOf(res), (tx) =>
+          updateQuota(tx, req.params.project, req.body),
+        ),
+      });
     }),
   );
   router.delete(
@@ -295,7 +376,10 @@ function mountQuotas(router: Router, svc: NetworkService): void {
 
 function mountReads(router: Router, svc: NetworkService): void {
   router.get('/v2.0/', (req, res) => {
-    const resources = [...RESOURCE_TYPES.map((t) => [t.resource, t.collection, t.path]), ['quota', 'quotas', 'quotas']];
+    const resources = [
+      ...RESOURCE_TYPES.map((t) => [t.resource, t.collection, t.path]),
+      ['quota', 'quotas', 'quotas'],
+    ];
     res.json({
       resources: resources.map(([name, collection, path]) => ({
         name,
@@ -310,7 +394,11 @@ function mountReads(router: Router, svc: NetworkService): void {
   router.get('/v2.0/extensions/:alias', (req, res) => {
     const e = EXTENSIONS.find((x) => x.alias === req.params.alias);
     if (!e)
-      throw new NeutronError(404, 'ExtensionNotFound', `Extension with alias ${req.params.alias} does not exist`);
+      throw new NeutronError(
+        404,
+        'ExtensionNotFound',
+        `Extension with alias ${req.params.alias} does not exist`,
+      );
     res.json({ extension: e });
   });
   // Neutron's zones come from DHCP and L3 agents; berth has none, as a Neutron without agents.
@@ -333,7 +421,9 @@ function mountReads(router: Router, svc: NetworkService): void {
     route(async (req, res) => {
       const caller = callerOf(res);
       if (!caller.isAdmin) throw policyNotAuthorized('rule:get_network_ip_availability');
-      const out = await svc.read(caller, async (tx) => ipAvailability(tx, await getRow(tx.q, 'network', req.params.id)));
+      const out = await svc.read(caller, async (tx) =>
+        ipAvailability(tx, await getRow(tx.q, 'network', req.params.id)),
+      );
       res.json({ network_ip_availability: out });
     }),
   );
@@ -345,13 +435,22 @@ export function neutronRouter(deps: ApiDeps, authenticate: RequestHandler): Rout
   const router = Router({ strict: true });
   router.get('/', (req, res) => {
     res.json({
-      versions: [{ id: 'v2.0', status: 'CURRENT', links: [{ rel: 'self', href: `${apiBase(req)}/` }] }],
+      versions: [
+        { id: 'v2.0', status: 'CURRENT', links: [{ rel: 'self', href: `${apiBase(req)}/` }] },
+      ],
     });
   });
   router.use(authenticate);
-  router.use(refuseNulInUrl(() => new ApiFault(400, 'HTTPBadRequest', 'A NUL character is not allowed in a request.')));
   router.use(
-    jsonBody(deps.config.api.max_request_body_size, () => new ApiFault(400, 'MalformedRequestBody', 'Malformed request body')),
+    refuseNulInUrl(
+      () => new ApiFault(400, 'HTTPBadRequest', 'A NUL character is not allowed in a request.'),
+    ),
+  );
+  router.use(
+    jsonBody(
+      deps.config.api.max_request_body_size,
+      () => new ApiFault(400, 'MalformedRequestBody', 'Malformed request body'),
+    ),
   );
   router.use((_req, res, next) => {
     svc.ensureDefaultGroup(callerOf(res)).then(() => next(), next);
@@ -377,10 +476,18 @@ function neutronErrorHandler(log: Logger): ErrorRequestHandler {
       for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
       res.status(401).json({ error: { code: 401, title: 'Unauthorized', message: err.message } });
       return;
-    } else if (err instanceof ApiFault) e = new NeutronError(err.status, err.faultName, err.message);
-    else if (status === 413) e = new NeutronError(413, 'HTTPRequestEntityTooLarge', 'Request is too large.');
-    else if (status && status >= 400 && status < 500) e = httpBadRequest((err as Error).message || 'Bad request');
-    else e = new NeutronError(500, 'HTTPInternalServerError', 'Request Failed: internal server error while processing your request.');
+    } else if (err instanceof ApiFault)
+      e = new NeutronError(err.status, err.faultName, err.message);
+    else if (status === 413)
+      e = new NeutronError(413, 'HTTPRequestEntityTooLarge', 'Request is too large.');
+    else if (status && status >= 400 && status < 500)
+      e = httpBadRequest((err as Error).message || 'Bad request');
+    else
+      e = new NeutronError(
+        500,
+        'HTTPInternalServerError',
+        'Request Failed: internal server error while processing your request.',
+      );
     if (e.status >= 500)
       ((res.locals.ctx as ApiContext | undefined)?.log ?? log).error('network request failed', {
         request_id: res.locals.requestId,

@@ -104,7 +104,9 @@ export const isServicePort = (p: Row) => (p.body.device_owner as string).startsW
 
 /** A random MAC with OpenStack's fa:16:3e prefix, not yet used on the network. */
 async function freeMac(tx: NetTx, networkId: string): Promise<string> {
-  const used = new Set((await listRows(tx.q, 'port', { parent_id: networkId })).map((p) => p.unique_key));
+  const used = new Set(
+    (await listRows(tx.q, 'port', { parent_id: networkId })).map((p) => p.unique_key),
+  );
   for (;;) {
     const m = `fa:16:3e:${[...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
     if (!used.has(m)) return m;
@@ -159,10 +161,14 @@ export async function insertPort(tx: NetTx, p: NewPort): Promise<Row> {
   const macAddress = await claimMac(tx, network.id, v.mac_address);
   const owner = (v.device_owner as string | undefined) ?? '';
   const service = p.service || SERVICE_OWNERS.includes(owner);
-  const security = (v.port_security_enabled as boolean | undefined) ?? (service ? false : network.body.port_security_enabled);
+  const security =
+    (v.port_security_enabled as boolean | undefined) ??
+    (service ? false : network.body.port_security_enabled);
   let groups = v.security_groups as string[] | undefined;
   if (groups) await checkGroups(tx, projectId, groups);
-  else groups = security && !owner.startsWith('network:') ? [await ensureDefaultGroup(tx, projectId)] : [];
+  else
+    groups =
+      security && !owner.startsWith('network:') ? [await ensureDefaultGroup(tx, projectId)] : [];
   const pairs = (v.allowed_address_pairs as { ip_address: string }[] | undefined) ?? [];
   checkPortSecurity(security, groups, pairs);
   const fixedIps = await allocateIps(tx, network, v.fixed_ips, id, {
@@ -201,9 +207,16 @@ export async function insertPort(tx: NetTx, p: NewPort): Promise<Row> {
 }
 
 async function create(tx: NetTx, body: unknown): Promise<Row> {
-  const v = parseAttributes(ATTRIBUTES, resourceBody(body, 'port'), 'post', tx.caller, 'create_port');
+  const v = parseAttributes(
+    ATTRIBUTES,
+    resourceBody(body, 'port'),
+    'post',
+    tx.caller,
+    'create_port',
+  );
   const network = await visibleNetwork(tx, v.network_id as string);
-  if (!owns(tx, network) && network.body.shared !== true) throw policyNotAuthorized('rule:create_port');
+  if (!owns(tx, network) && network.body.shared !== true)
+    throw policyNotAuthorized('rule:create_port');
   const projectId = owningProject(tx.caller, v);
   delete v.network_id;
   return insertPort(tx, { network, projectId, v });
@@ -220,11 +233,21 @@ async function reallocate(tx: NetTx, port: Row, requested: ReturnType<typeof req
 
 async function update(tx: NetTx, row: Row, body: unknown): Promise<Row> {
   requireOwner(tx, row, 'update_port');
-  const v = parseAttributes(ATTRIBUTES, resourceBody(body, 'port'), 'put', tx.caller, 'update_port');
+  const v = parseAttributes(
+    ATTRIBUTES,
+    resourceBody(body, 'port'),
+    'put',
+    tx.caller,
+    'update_port',
+  );
   const next: Body = { ...row.body, ...v };
   if (v.fixed_ips !== undefined) next.fixed_ips = await reallocate(tx, row, v.fixed_ips);
   if (v.security_groups !== undefined) await checkGroups(tx, row.project_id, v.security_groups);
-  if (v.port_security_enabled === false && v.security_groups === undefined && next.security_groups.length)
+  if (
+    v.port_security_enabled === false &&
+    v.security_groups === undefined &&
+    next.security_groups.length
+  )
     throw new NeutronError(
       409,
       'PortSecurityPortHasSecurityGroup',
@@ -342,12 +365,19 @@ export async function syncDhcpPort(tx: NetTx, network: Row): Promise<void> {
     });
     return;
   }
-  const kept = (port.body.fixed_ips as FixedIp[]).filter((f) => subnets.some((s) => s.id === f.subnet_id));
+  const kept = (port.body.fixed_ips as FixedIp[]).filter((f) =>
+    subnets.some((s) => s.id === f.subnet_id),
+  );
   const missing = subnets.filter((s) => !kept.some((f) => f.subnet_id === s.id));
   const gone = (port.body.fixed_ips as FixedIp[]).filter((f) => !kept.includes(f));
   if (!missing.length && !gone.length) return;
   await freeIps(tx, port.id, gone);
-  const added = await allocateIps(tx, network, missing.map((s) => ({ subnet_id: s.id })), port.id);
+  const added = await allocateIps(
+    tx,
+    network,
+    missing.map((s) => ({ subnet_id: s.id })),
+    port.id,
+  );
   await saveRow(tx.q, port, { body: { ...port.body, fixed_ips: [...kept, ...added] } });
 }
 

@@ -10,10 +10,19 @@ import { int, resourceBody } from './attributes';
 import { countRows, type Kind } from './store';
 
 const RESOURCES = Object.keys(QUOTA_RESOURCES) as QuotaResource[];
-const COUNTED: QuotaResource[] = ['network', 'subnet', 'port', 'router', 'floatingip', 'security_group', 'security_group_rule'];
+const COUNTED: QuotaResource[] = [
+  'network',
+  'subnet',
+  'port',
+  'router',
+  'floatingip',
+  'security_group',
+  'security_group_rule',
+];
 
 export function requireQuotaReader(tx: NetTx, projectId: string): void {
-  if (!tx.caller.isAdmin && tx.caller.projectId !== projectId) throw policyNotAuthorized('rule:get_quota');
+  if (!tx.caller.isAdmin && tx.caller.projectId !== projectId)
+    throw policyNotAuthorized('rule:get_quota');
 }
 
 export const quotaOf = (tx: NetTx, projectId: string) => quotaLimits(tx.q, tx.config, projectId);
@@ -57,7 +66,10 @@ export async function resetQuota(tx: NetTx, projectId: string): Promise<void> {
 /** Projects with limits of their own (Neutron lists only those). */
 export async function listQuotas(tx: NetTx) {
   if (!tx.caller.isAdmin) throw policyNotAuthorized('rule:get_quota');
-  const rows = await tx.q<{ project_id: string }>('network_quotas').distinct('project_id').orderBy('project_id');
+  const rows = await tx
+    .q<{ project_id: string }>('network_quotas')
+    .distinct('project_id')
+    .orderBy('project_id');
   const out = [];
   for (const { project_id } of rows)
     out.push({ ...(await quotaOf(tx, project_id)), project_id, tenant_id: project_id });

@@ -35,13 +35,11 @@ import { deleteRow, getRow, insertRow, listRows, saveRow, type Body, type Row } 
 
 const GATEWAY: Converter = (v, fail) => {
   if (v === null) return null;
-  const g = dictOf(
-    {
-      network_id: uuid,
-      enable_snat: bool,
-      external_fixed_ips: listOf(dictOf({ subnet_id: uuid, ip_address: ip }), 4),
-    },
-  )(v, fail) as Body;
+  const g = dictOf({
+    network_id: uuid,
+    enable_snat: bool,
+    external_fixed_ips: listOf(dictOf({ subnet_id: uuid, ip_address: ip }), 4),
+  })(v, fail) as Body;
   if (Object.keys(g).length === 0) return null;
   if (!g.network_id) fail(`Validation of dictionary's keys failed. Expected keys: {'network_id'}`);
   return g;
@@ -58,9 +56,18 @@ const ATTRIBUTES: AttributeMap = {
   external_gateway_info: { post: true, put: true, default: null, convert: GATEWAY },
   routes: { put: true, convert: ROUTES },
   distributed: { post: true, put: true, default: false, convert: bool, adminOnly: true },
-  ha: { post: true, put: true, default: false, convert: (v, fail) => (bool(v, fail) ? fail('HA routers are not supported') : false) },
+  ha: {
+    post: true,
+    put: true,
+    default: false,
+    convert: (v, fail) => (bool(v, fail) ? fail('HA routers are not supported') : false),
+  },
   availability_zone_hints: { post: true, default: [], convert: listOf(str(255), 1) },
-  flavor_id: { post: true, default: null, convert: nullable((_x, fail) => fail('router flavors are not supported')) },
+  flavor_id: {
+    post: true,
+    default: null,
+    convert: nullable((_x, fail) => fail('router flavors are not supported')),
+  },
 };
 
 const KEYS = [
@@ -136,7 +143,11 @@ async function setGateway(tx: NetTx, router: Row, g: Body | null): Promise<Body 
 }
 
 /** Extra routes: each nexthop must be on one of the router's subnets. */
-async function checkRoutes(tx: NetTx, router: Row, routes: { destination: string; nexthop: string }[]) {
+async function checkRoutes(
+  tx: NetTx,
+  router: Row,
+  routes: { destination: string; nexthop: string }[],
+) {
   const subnets = await Promise.all(
     (await interfacesOf(tx, router)).flatMap((p) =>
       (p.body.fixed_ips as FixedIp[]).map((f) => getRow(tx.q, 'subnet', f.subnet_id)),
@@ -154,7 +165,13 @@ async function checkRoutes(tx: NetTx, router: Row, routes: { destination: string
 }
 
 async function create(tx: NetTx, body: unknown): Promise<Row> {
-  const v = parseAttributes(ATTRIBUTES, resourceBody(body, 'router'), 'post', tx.caller, 'create_router');
+  const v = parseAttributes(
+    ATTRIBUTES,
+    resourceBody(body, 'router'),
+    'post',
+    tx.caller,
+    'create_router',
+  );
   checkGatewayPolicy(tx, v.external_gateway_info as Body | null, 'create_router');
   const projectId = owningProject(tx.caller, v);
   await checkQuota(tx, 'router', projectId);
@@ -172,7 +189,13 @@ async function create(tx: NetTx, body: unknown): Promise<Row> {
 
 async function update(tx: NetTx, row: Row, body: unknown): Promise<Row> {
   requireOwner(tx, row, 'update_router');
-  const v = parseAttributes(ATTRIBUTES, resourceBody(body, 'router'), 'put', tx.caller, 'update_router');
+  const v = parseAttributes(
+    ATTRIBUTES,
+    resourceBody(body, 'router'),
+    'put',
+    tx.caller,
+    'update_router',
+  );
   const next: Body = { ...row.body, ...v };
   if (v.external_gateway_info !== undefined) {
     checkGatewayPolicy(tx, v.external_gateway_info as Body | null, 'update_router');
@@ -230,18 +253,23 @@ interface InterfaceRequest {
 }
 
 function interfaceRequest(body: unknown): InterfaceRequest {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw httpBadRequest('Resource body required');
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw httpBadRequest('Resource body required');
   const b = body as Record<string, unknown>;
   const unknown = Object.keys(b).filter((k) => k !== 'subnet_id' && k !== 'port_id');
   if (unknown.length) throw httpBadRequest(`Unrecognized attribute(s) '${unknown.join(', ')}'`);
   const fail = (reason: string): never => {
     throw badResourceRequest('router', reason);
   };
-  for (const k of ['subnet_id', 'port_id'] as const)
-    if (b[k] !== undefined) uuid(b[k], fail);
-  if (b.subnet_id !== undefined && b.port_id !== undefined) fail('Cannot specify both subnet-id and port-id');
-  if (b.subnet_id === undefined && b.port_id === undefined) fail('Either subnet_id or port_id must be specified');
-  return { subnet_id: (b.subnet_id as string)?.toLowerCase(), port_id: (b.port_id as string)?.toLowerCase() };
+  for (const k of ['subnet_id', 'port_id'] as const) if (b[k] !== undefined) uuid(b[k], fail);
+  if (b.subnet_id !== undefined && b.port_id !== undefined)
+    fail('Cannot specify both subnet-id and port-id');
+  if (b.subnet_id === undefined && b.port_id === undefined)
+    fail('Either subnet_id or port_id must be specified');
+  return {
+    subnet_id: (b.subnet_id as string)?.toLowerCase(),
+    port_id: (b.port_id as string)?.toLowerCase(),
+  };
 }
 
 function interfaceInfo(router: Row, port: Row) {
@@ -278,7 +306,8 @@ export async function addInterface(tx: NetTx, router: Row, body: unknown) {
     const port = await ownedRow(tx, 'port', req.port_id);
     if (port.body.device_id) throw portInUse(port.id, port.parent_id, port.body.device_id);
     const ips = port.body.fixed_ips as FixedIp[];
-    if (ips.length !== 1) throw badResourceRequest('router', 'Router port must have exactly one fixed IP');
+    if (ips.length !== 1)
+      throw badResourceRequest('router', 'Router port must have exactly one fixed IP');
     await checkSubnetFree(tx, router, ips[0].subnet_id);
     const saved = await saveRow(tx.q, port, {
       device_id: router.id,
@@ -321,7 +350,9 @@ export async function removeInterface(tx: NetTx, router: Row, body: unknown) {
   const ifaces = await interfacesOf(tx, router);
   const port = req.port_id
     ? ifaces.find((p) => p.id === req.port_id)
-    : ifaces.find((p) => (p.body.fixed_ips as FixedIp[]).some((f) => f.subnet_id === req.subnet_id));
+    : ifaces.find((p) =>
+        (p.body.fixed_ips as FixedIp[]).some((f) => f.subnet_id === req.subnet_id),
+      );
   if (!port) {
     if (req.port_id)
       throw new NeutronError(
@@ -355,7 +386,11 @@ export async function removeInterface(tx: NetTx, router: Row, body: unknown) {
 }
 
 /** The router that gives `subnetId` a way to `externalNetworkId`: an interface there and a gateway on it. */
-export async function routerFor(tx: NetTx, subnetId: string, externalNetworkId: string): Promise<Row | undefined> {
+export async function routerFor(
+  tx: NetTx,
+  subnetId: string,
+  externalNetworkId: string,
+): Promise<Row | undefined> {
   for (const p of await listRows(tx.q, 'port')) {
     if (p.body.device_owner !== 'network:router_interface') continue;
     if (!(p.body.fixed_ips as FixedIp[]).some((f) => f.subnet_id === subnetId)) continue;

@@ -29,13 +29,43 @@ import { invalidInput, NeutronError, NOT_FOUND } from './errors';
 import { formatCidr, parseCidr } from './ipv4';
 import type { ResourceType } from './resource';
 import { standardView, STANDARD_KEYS } from './resource';
-import { deleteRow, findRow, insertRow, listRows, saveRow, touchRow, type Body, type Row } from './store';
+import {
+  deleteRow,
+  findRow,
+  insertRow,
+  listRows,
+  saveRow,
+  touchRow,
+  type Body,
+  type Row,
+} from './store';
 
 /** IANA protocol numbers of the names Neutron accepts. */
 const PROTOCOLS: Record<string, number> = {
-  ah: 51, dccp: 33, egp: 8, esp: 50, gre: 47, hopopt: 0, icmp: 1, igmp: 2, ipip: 4,
-  ipv6_encap: 41, ipv6_frag: 44, ipv6_icmp: 58, icmpv6: 58, ipv6_nonxt: 59, ipv6_opts: 60,
-  ipv6_route: 43, ospf: 89, pgm: 113, rsvp: 46, sctp: 132, tcp: 6, udp: 17, udplite: 136, vrrp: 112,
+  ah: 51,
+  dccp: 33,
+  egp: 8,
+  esp: 50,
+  gre: 47,
+  hopopt: 0,
+  icmp: 1,
+  igmp: 2,
+  ipip: 4,
+  ipv6_encap: 41,
+  ipv6_frag: 44,
+  ipv6_icmp: 58,
+  icmpv6: 58,
+  ipv6_nonxt: 59,
+  ipv6_opts: 60,
+  ipv6_route: 43,
+  ospf: 89,
+  pgm: 113,
+  rsvp: 46,
+  sctp: 132,
+  tcp: 6,
+  udp: 17,
+  udplite: 136,
+  vrrp: 112,
 };
 const PORTS_PROTOCOLS = ['tcp', 'udp', 'dccp', 'sctp', 'udplite', '6', '17', '33', '132', '136'];
 const ICMP_PROTOCOLS = ['icmp', 'icmpv6', 'ipv6-icmp', 'ipv6_icmp', '1', '58'];
@@ -73,10 +103,21 @@ const RULE_ATTRIBUTES: AttributeMap = {
   port_range_max: { post: true, default: null, convert: nullable(int(0, 65535)) },
   remote_ip_prefix: { post: true, default: null, convert: nullable(str(64)) },
   remote_group_id: { post: true, default: null, convert: nullable(uuid) },
-  remote_address_group_id: { post: true, default: null, convert: nullable((_x, fail) => fail('address groups are not supported')) },
+  remote_address_group_id: {
+    post: true,
+    default: null,
+    convert: nullable((_x, fail) => fail('address groups are not supported')),
+  },
 };
 
-const GROUP_KEYS = ['id', 'name', 'stateful', 'shared', 'security_group_rules', ...STANDARD_KEYS] as const;
+const GROUP_KEYS = [
+  'id',
+  'name',
+  'stateful',
+  'shared',
+  'security_group_rules',
+  ...STANDARD_KEYS,
+] as const;
 const RULE_KEYS = [
   'id',
   'security_group_id',
@@ -105,9 +146,18 @@ interface RuleSpec {
 
 /** What makes two rules the same: an any-address prefix means the same as none. */
 function signature(r: RuleSpec): string {
-  const prefix = r.remote_ip_prefix === '0.0.0.0/0' || r.remote_ip_prefix === '::/0' ? null : r.remote_ip_prefix;
+  const prefix =
+    r.remote_ip_prefix === '0.0.0.0/0' || r.remote_ip_prefix === '::/0' ? null : r.remote_ip_prefix;
   const protocol = r.protocol === null ? null : String(PROTOCOLS[r.protocol] ?? r.protocol);
-  return JSON.stringify([r.direction, r.ethertype, protocol, r.port_range_min, r.port_range_max, prefix, r.remote_group_id]);
+  return JSON.stringify([
+    r.direction,
+    r.ethertype,
+    protocol,
+    r.port_range_min,
+    r.port_range_max,
+    prefix,
+    r.remote_group_id,
+  ]);
 }
 
 async function insertRule(tx: NetTx, group: Row, spec: RuleSpec): Promise<Row> {
@@ -131,7 +181,11 @@ async function insertRule(tx: NetTx, group: Row, spec: RuleSpec): Promise<Row> {
   });
 }
 
-const anyRule = (direction: 'ingress' | 'egress', ethertype: 'IPv4' | 'IPv6', remote: string | null): RuleSpec => ({
+const anyRule = (
+  direction: 'ingress' | 'egress',
+  ethertype: 'IPv4' | 'IPv6',
+  remote: string | null,
+): RuleSpec => ({
   direction,
   ethertype,
   protocol: null,
@@ -142,7 +196,12 @@ const anyRule = (direction: 'ingress' | 'egress', ethertype: 'IPv4' | 'IPv6', re
   description: null,
 });
 
-async function insertGroup(tx: NetTx, projectId: string, v: Body, isDefault: boolean): Promise<Row> {
+async function insertGroup(
+  tx: NetTx,
+  projectId: string,
+  v: Body,
+  isDefault: boolean,
+): Promise<Row> {
   const group = await insertRow(tx.q, {
     kind: 'security_group',
     id: randomUUID(),
@@ -170,7 +229,12 @@ async function defaultGroupOf(tx: NetTx, projectId: string): Promise<Row | undef
 export async function ensureDefaultGroup(tx: NetTx, projectId: string): Promise<string> {
   const found = await defaultGroupOf(tx, projectId);
   if (found) return found.id;
-  const g = await insertGroup(tx, projectId, { name: 'default', description: 'Default security group' }, true);
+  const g = await insertGroup(
+    tx,
+    projectId,
+    { name: 'default', description: 'Default security group' },
+    true,
+  );
   return g.id;
 }
 
@@ -182,16 +246,27 @@ export async function hasDefaultGroup(tx: NetTx, projectId: string): Promise<boo
 export async function checkGroups(tx: NetTx, projectId: string, ids: string[]): Promise<void> {
   for (const id of ids) {
     const g = await findRow(tx.q, 'security_group', id);
-    if (!g || (g.project_id !== projectId && !tx.caller.isAdmin)) throw NOT_FOUND.security_group(id);
+    if (!g || (g.project_id !== projectId && !tx.caller.isAdmin))
+      throw NOT_FOUND.security_group(id);
   }
 }
 
 async function createGroup(tx: NetTx, body: unknown): Promise<Row> {
-  const v = parseAttributes(GROUP_ATTRIBUTES, resourceBody(body, 'security_group'), 'post', tx.caller, 'create_security_group');
+  const v = parseAttributes(
+    GROUP_ATTRIBUTES,
+    resourceBody(body, 'security_group'),
+    'post',
+    tx.caller,
+    'create_security_group',
+  );
   const projectId = owningProject(tx.caller, v);
   await ensureDefaultGroup(tx, projectId);
   if (v.name === 'default')
-    throw new NeutronError(409, 'SecurityGroupDefaultAlreadyExists', 'Default security group already exists.');
+    throw new NeutronError(
+      409,
+      'SecurityGroupDefaultAlreadyExists',
+      'Default security group already exists.',
+    );
   await checkQuota(tx, 'security_group', projectId);
   await checkQuota(tx, 'security_group_rule', projectId, 2);
   return insertGroup(tx, projectId, v, false);
@@ -199,17 +274,33 @@ async function createGroup(tx: NetTx, body: unknown): Promise<Row> {
 
 async function updateGroup(tx: NetTx, row: Row, body: unknown): Promise<Row> {
   requireOwner(tx, row, 'update_security_group');
-  const v = parseAttributes(GROUP_ATTRIBUTES, resourceBody(body, 'security_group'), 'put', tx.caller, 'update_security_group');
+  const v = parseAttributes(
+    GROUP_ATTRIBUTES,
+    resourceBody(body, 'security_group'),
+    'put',
+    tx.caller,
+    'update_security_group',
+  );
   if (row.unique_key === 'default' && v.name !== undefined && v.name !== 'default')
-    throw new NeutronError(409, 'SecurityGroupCannotUpdateDefault', 'Updating default security group not allowed.');
+    throw new NeutronError(
+      409,
+      'SecurityGroupCannotUpdateDefault',
+      'Updating default security group not allowed.',
+    );
   return saveRow(tx.q, row, { body: { ...row.body, ...v } });
 }
 
 async function removeGroup(tx: NetTx, row: Row): Promise<void> {
   requireOwner(tx, row, 'delete_security_group');
   if (row.unique_key === 'default')
-    throw new NeutronError(409, 'SecurityGroupCannotRemoveDefault', 'Insufficient rights for removing default security group.');
-  const inUse = (await listRows(tx.q, 'port')).some((p) => (p.body.security_groups as string[]).includes(row.id));
+    throw new NeutronError(
+      409,
+      'SecurityGroupCannotRemoveDefault',
+      'Insufficient rights for removing default security group.',
+    );
+  const inUse = (await listRows(tx.q, 'port')).some((p) =>
+    (p.body.security_groups as string[]).includes(row.id),
+  );
   if (inUse) throw new NeutronError(409, 'SecurityGroupInUse', `Security Group ${row.id} in use.`);
   // Rules elsewhere that name this group as their remote go with it, as Neutron's foreign key cascades.
   for (const r of await listRows(tx.q, 'security_group_rule'))
@@ -247,7 +338,10 @@ async function groupView(tx: NetTx, row: Row) {
     name: row.body.name,
     stateful: row.body.stateful,
     shared: false,
-    security_group_rules: rules.map((r) => ({ ...ruleView(r), standard_attr_id: r.standard_attr_id })),
+    security_group_rules: rules.map((r) => ({
+      ...ruleView(r),
+      standard_attr_id: r.standard_attr_id,
+    })),
     ...standardView(row),
   };
 }
@@ -268,7 +362,8 @@ async function ruleSpec(tx: NetTx, v: Body, group: Row): Promise<RuleSpec> {
   if (protocol === null && (spec.port_range_min !== null || spec.port_range_max !== null))
     throw invalidInput('Must also specify protocol if port range is given');
   if (protocol !== null && PORTS_PROTOCOLS.includes(protocol)) {
-    if (spec.port_range_min !== null && spec.port_range_max === null) spec.port_range_max = spec.port_range_min;
+    if (spec.port_range_min !== null && spec.port_range_max === null)
+      spec.port_range_max = spec.port_range_min;
     if (spec.port_range_min === null && spec.port_range_max !== null)
       throw invalidInput('Must specify port_range_min if port_range_max is given');
     if (spec.port_range_min !== null && (spec.port_range_min === 0 || spec.port_range_max === 0))
@@ -280,7 +375,10 @@ async function ruleSpec(tx: NetTx, v: Body, group: Row): Promise<RuleSpec> {
         'For TCP/UDP protocols, port_range_min must be <= port_range_max',
       );
   } else if (protocol !== null && ICMP_PROTOCOLS.includes(protocol)) {
-    for (const [k, what] of [['port_range_min', 'type'], ['port_range_max', 'code']] as const)
+    for (const [k, what] of [
+      ['port_range_min', 'type'],
+      ['port_range_max', 'code'],
+    ] as const)
       if (spec[k] !== null && spec[k]! > 255)
         throw new NeutronError(
           400,
@@ -330,7 +428,13 @@ async function ruleSpec(tx: NetTx, v: Body, group: Row): Promise<RuleSpec> {
 }
 
 async function createRule(tx: NetTx, body: unknown): Promise<Row> {
-  const v = parseAttributes(RULE_ATTRIBUTES, resourceBody(body, 'security_group_rule'), 'post', tx.caller, 'create_security_group_rule');
+  const v = parseAttributes(
+    RULE_ATTRIBUTES,
+    resourceBody(body, 'security_group_rule'),
+    'post',
+    tx.caller,
+    'create_security_group_rule',
+  );
   owningProject(tx.caller, v);
   const group = await ownedRow(tx, 'security_group', v.security_group_id);
   const spec = await ruleSpec(tx, v, group);
@@ -372,9 +476,14 @@ export const SECURITY_GROUP_RULES: ResourceType = {
   create: createRule,
   update: async (tx, row, body) => {
     requireOwner(tx, row, 'update_security_group_rule');
-    const v = parseAttributes({ description: DESCRIPTION }, resourceBody(body, 'security_group_rule'), 'put', tx.caller, 'update_security_group_rule');
+    const v = parseAttributes(
+      { description: DESCRIPTION },
+      resourceBody(body, 'security_group_rule'),
+      'put',
+      tx.caller,
+      'update_security_group_rule',
+    );
     return saveRow(tx.q, row, { body: { ...row.body, ...v } });
   },
   remove: removeRule,
 };
-

@@ -79,7 +79,10 @@ export async function listRows(
 
 export async function rowsByIds(q: Knex, kind: Kind, ids: string[]): Promise<Row[]> {
   if (!ids.length) return [];
-  const rows = await q<Stored>(TABLE).where({ kind }).whereIn('id', ids).orderBy('standard_attr_id');
+  const rows = await q<Stored>(TABLE)
+    .where({ kind })
+    .whereIn('id', ids)
+    .orderBy('standard_attr_id');
   return rows.map(fromStored);
 }
 
@@ -149,7 +152,11 @@ export async function countRows(q: Knex, kind: Kind, projectId: string): Promise
 /** Whether a write failed on a unique constraint (SQLite and PostgreSQL word it differently). */
 export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string };
-  return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  return (
+    e.code === '23505' ||
+    e.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  );
 }
 
 // ---- IP allocations ----

@@ -25,13 +25,38 @@ import {
   uuid,
   type AttributeMap,
 } from './attributes';
-import { checkQuota, networkVisible, owns, requireOwner, visibleNetwork, type NetTx } from './context';
+import {
+  checkQuota,
+  networkVisible,
+  owns,
+  requireOwner,
+  visibleNetwork,
+  type NetTx,
+} from './context';
 import { httpBadRequest, invalidInput, NeutronError } from './errors';
-import { broadcastOf, formatCidr, formatIp, isHostAddress, overlaps, parseCidr, parseIp, type Cidr } from './ipv4';
+import {
+  broadcastOf,
+  formatCidr,
+  formatIp,
+  isHostAddress,
+  overlaps,
+  parseCidr,
+  parseIp,
+  type Cidr,
+} from './ipv4';
 import { syncDhcpPort } from './ports';
 import type { ResourceType } from './resource';
 import { standardView, STANDARD_KEYS } from './resource';
-import { allocationsOfSubnet, deleteRow, getRow, insertRow, listRows, saveRow, touchRow, type Row } from './store';
+import {
+  allocationsOfSubnet,
+  deleteRow,
+  getRow,
+  insertRow,
+  listRows,
+  saveRow,
+  touchRow,
+  type Row,
+} from './store';
 
 interface Pool {
   start: string;
@@ -57,7 +82,10 @@ const ATTRIBUTES: AttributeMap = {
   enable_dhcp: { post: true, put: true, default: true, convert: bool },
   service_types: { post: true, put: true, default: [], convert: listOf(str(255), 10) },
   subnetpool_id: { post: true, convert: nullOnly },
-  use_default_subnetpool: { post: true, convert: (v, fail) => (bool(v, fail) ? fail('subnet pools are not supported') : false) },
+  use_default_subnetpool: {
+    post: true,
+    convert: (v, fail) => (bool(v, fail) ? fail('subnet pools are not supported') : false),
+  },
   ipv6_ra_mode: { post: true, convert: nullOnly },
   ipv6_address_mode: { post: true, convert: nullOnly },
   segment_id: { post: true, convert: nullOnly },
@@ -98,7 +126,8 @@ function checkPools(c: Cidr, pools: Pool[], gateway: string | null, cidrText: st
   const ranges = pools.map((p) => {
     const start = parseIp(p.start)!;
     const end = parseIp(p.end)!;
-    if (start > end) throw invalidInput(`Invalid allocation pool: start ${p.start} is after end ${p.end}`);
+    if (start > end)
+      throw invalidInput(`Invalid allocation pool: start ${p.start} is after end ${p.end}`);
     if (!isHostAddress(c, start) || !isHostAddress(c, end))
       throw new NeutronError(
         400,
@@ -134,24 +163,41 @@ function checkRoutes(routes: { destination: string }[]): void {
   for (const r of routes) {
     const c = parseCidr(r.destination)!;
     if (formatCidr(c) !== r.destination)
-      throw invalidInput(`'${r.destination}' is not a recognized IP subnet cidr, '${formatCidr(c)}' is recommended`);
+      throw invalidInput(
+        `'${r.destination}' is not a recognized IP subnet cidr, '${formatCidr(c)}' is recommended`,
+      );
   }
 }
 
 async function create(tx: NetTx, body: unknown): Promise<Row> {
-  const v = parseAttributes(ATTRIBUTES, resourceBody(body, 'subnet'), 'post', tx.caller, 'create_subnet');
+  const v = parseAttributes(
+    ATTRIBUTES,
+    resourceBody(body, 'subnet'),
+    'post',
+    tx.caller,
+    'create_subnet',
+  );
   const network = await visibleNetwork(tx, v.network_id as string);
   requireOwner(tx, network, 'create_subnet');
   const projectId = owningProject(tx.caller, v);
-  if (v.ip_version !== 4 && v.ip_version !== 6) throw invalidInput(`${v.ip_version} is not a valid IP version`);
+  if (v.ip_version !== 4 && v.ip_version !== 6)
+    throw invalidInput(`${v.ip_version} is not a valid IP version`);
   if (v.ip_version === 6) throw httpBadRequest('IPv6 subnets are not supported by this service');
-  if (v.cidr === undefined) throw httpBadRequest('Bad subnets request: a subnetpool must be specified in the absence of a cidr.');
+  if (v.cidr === undefined)
+    throw httpBadRequest(
+      'Bad subnets request: a subnetpool must be specified in the absence of a cidr.',
+    );
   const c = parseCidr(v.cidr)!;
   const text = formatCidr(c);
-  if (text !== v.cidr) throw invalidInput(`'${v.cidr}' isn't a recognized IP subnet cidr, '${text}' is recommended`);
-  if (c.prefix > 30) throw invalidInput(`Subnet ${text} is too small: a /30 at least is needed for a gateway and a port`);
+  if (text !== v.cidr)
+    throw invalidInput(`'${v.cidr}' isn't a recognized IP subnet cidr, '${text}' is recommended`);
+  if (c.prefix > 30)
+    throw invalidInput(
+      `Subnet ${text} is too small: a /30 at least is needed for a gateway and a port`,
+    );
   await checkQuota(tx, 'subnet', projectId);
-  const gateway = v.gateway_ip === undefined ? formatIp(c.network + 1) : (v.gateway_ip as string | null);
+  const gateway =
+    v.gateway_ip === undefined ? formatIp(c.network + 1) : (v.gateway_ip as string | null);
   checkGateway(c, gateway);
   const pools = (v.allocation_pools as Pool[] | undefined) ?? defaultPools(c, gateway);
   checkPools(c, pools, gateway, text);
@@ -185,12 +231,24 @@ async function create(tx: NetTx, body: unknown): Promise<Row> {
 
 async function update(tx: NetTx, row: Row, body: unknown): Promise<Row> {
   requireOwner(tx, row, 'update_subnet');
-  const v = parseAttributes(ATTRIBUTES, resourceBody(body, 'subnet'), 'put', tx.caller, 'update_subnet');
+  const v = parseAttributes(
+    ATTRIBUTES,
+    resourceBody(body, 'subnet'),
+    'put',
+    tx.caller,
+    'update_subnet',
+  );
   const next = { ...row.body, ...v };
   const c = parseCidr(row.body.cidr)!;
   checkGateway(c, next.gateway_ip);
-  if (v.gateway_ip !== undefined && v.allocation_pools === undefined && next.gateway_ip !== row.body.gateway_ip) {
-    const taken = (await allocationsOfSubnet(tx.q, row.id)).some((a) => a.ip_address === next.gateway_ip);
+  if (
+    v.gateway_ip !== undefined &&
+    v.allocation_pools === undefined &&
+    next.gateway_ip !== row.body.gateway_ip
+  ) {
+    const taken = (await allocationsOfSubnet(tx.q, row.id)).some(
+      (a) => a.ip_address === next.gateway_ip,
+    );
     if (taken) throw invalidInput(`Gateway ip ${next.gateway_ip} is in use`);
   }
   checkPools(c, next.allocation_pools, next.gateway_ip, row.body.cidr);

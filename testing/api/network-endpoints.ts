@@ -29,7 +29,8 @@ const ADMIN = 'admin:admin';
 function serial(unique: string): number {
   return Number(unique.split('-').pop()) || 0;
 }
-const cidrOf = (u: string) => `10.${100 + (serial(u) % 100)}.${Math.floor(serial(u) / 100) % 256}.0/24`;
+const cidrOf = (u: string) =>
+  `10.${100 + (serial(u) % 100)}.${Math.floor(serial(u) / 100) % 256}.0/24`;
 const portOf = (u: string) => 1024 + (serial(u) % 60000);
 
 type Bodies = (nf: NetworkFixtures, unique: string) => unknown[];
@@ -76,7 +77,15 @@ const NETWORK_ROUTES: NetworkEndpoint[] = [
     'networks',
     (_nf, u) => [
       { network: { name: `n-${u}`, admin_state_up: true } },
-      { network: { name: `n-${u}`, shared: false, mtu: 1400, port_security_enabled: true, description: 'fuzz' } },
+      {
+        network: {
+          name: `n-${u}`,
+          shared: false,
+          mtu: 1400,
+          port_security_enabled: true,
+          description: 'fuzz',
+        },
+      },
     ],
     () => [{ network: { name: 'renamed', description: 'd', mtu: 1450 } }],
   ),
@@ -86,8 +95,16 @@ const NETWORK_ROUTES: NetworkEndpoint[] = [
       { subnet: { network_id: nf.networkId, ip_version: 4, cidr: cidrOf(u) } },
       {
         subnet: {
-          name: `s-${u}`, network_id: nf.networkId, ip_version: 4, cidr: cidrOf(u), gateway_ip: null,
-          enable_dhcp: false, dns_nameservers: ['9.9.9.9'], host_routes: [{ destination: '10.250.0.0/16', nexthop: cidrOf(u).replace(/0\/24$/, '9') }],
+          name: `s-${u}`,
+          network_id: nf.networkId,
+          ip_version: 4,
+          cidr: cidrOf(u),
+          gateway_ip: null,
+          enable_dhcp: false,
+          dns_nameservers: ['9.9.9.9'],
+          host_routes: [
+            { destination: '10.250.0.0/16', nexthop: cidrOf(u).replace(/0\/24$/, '9') },
+          ],
         },
       },
     ],
@@ -99,8 +116,13 @@ const NETWORK_ROUTES: NetworkEndpoint[] = [
       { port: { network_id: nf.networkId, name: `p-${u}` } },
       {
         port: {
-          network_id: nf.networkId, fixed_ips: [{ subnet_id: nf.subnetId }], security_groups: [nf.securityGroupId],
-          allowed_address_pairs: [{ ip_address: '10.0.0.9' }], dns_name: 'fuzz', device_id: u, device_owner: 'compute:nova',
+          network_id: nf.networkId,
+          fixed_ips: [{ subnet_id: nf.subnetId }],
+          security_groups: [nf.securityGroupId],
+          allowed_address_pairs: [{ ip_address: '10.0.0.9' }],
+          dns_name: 'fuzz',
+          device_id: u,
+          device_owner: 'compute:nova',
         },
       },
     ],
@@ -119,11 +141,23 @@ const NETWORK_ROUTES: NetworkEndpoint[] = [
     (nf, u) => [
       {
         security_group_rule: {
-          security_group_id: nf.securityGroupId, direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp',
-          port_range_min: portOf(u), port_range_max: portOf(u), remote_ip_prefix: '0.0.0.0/0',
+          security_group_id: nf.securityGroupId,
+          direction: 'ingress',
+          ethertype: 'IPv4',
+          protocol: 'tcp',
+          port_range_min: portOf(u),
+          port_range_max: portOf(u),
+          remote_ip_prefix: '0.0.0.0/0',
         },
       },
-      { security_group_rule: { security_group_id: nf.securityGroupId, direction: 'egress', protocol: 'icmp', remote_group_id: nf.securityGroupId } },
+      {
+        security_group_rule: {
+          security_group_id: nf.securityGroupId,
+          direction: 'egress',
+          protocol: 'icmp',
+          remote_group_id: nf.securityGroupId,
+        },
+      },
     ],
     () => [{ security_group_rule: { description: 'changed' } }],
     false,
@@ -139,15 +173,32 @@ const NETWORK_ROUTES: NetworkEndpoint[] = [
       { router: { external_gateway_info: { network_id: nf.publicNetworkId } } },
     ],
   ),
-  { method: 'PUT', path: `${V}/routers/:id/add_router_interface`, bodies: (nf) => [{ subnet_id: nf.subnetId }, { port_id: nf.portId }] },
-  { method: 'PUT', path: `${V}/routers/:id/remove_router_interface`, bodies: (nf) => [{ subnet_id: nf.subnetId }] },
+  {
+    method: 'PUT',
+    path: `${V}/routers/:id/add_router_interface`,
+    bodies: (nf) => [{ subnet_id: nf.subnetId }, { port_id: nf.portId }],
+  },
+  {
+    method: 'PUT',
+    path: `${V}/routers/:id/remove_router_interface`,
+    bodies: (nf) => [{ subnet_id: nf.subnetId }],
+  },
   ...crud(
     'floatingips',
     (nf) => [
       { floatingip: { floating_network_id: nf.publicNetworkId } },
-      { floatingip: { floating_network_id: nf.publicNetworkId, port_id: nf.portId, description: 'fuzz' } },
+      {
+        floatingip: {
+          floating_network_id: nf.publicNetworkId,
+          port_id: nf.portId,
+          description: 'fuzz',
+        },
+      },
     ],
-    (nf) => [{ floatingip: { port_id: null } }, { floatingip: { port_id: nf.portId, fixed_ip_address: nf.portIp } }],
+    (nf) => [
+      { floatingip: { port_id: null } },
+      { floatingip: { port_id: nf.portId, fixed_ip_address: nf.portIp } },
+    ],
   ),
   { method: 'GET', path: `${V}/floatingips/:id/port_forwardings` },
   {
@@ -156,20 +207,32 @@ const NETWORK_ROUTES: NetworkEndpoint[] = [
     bodies: (nf, u) => [
       {
         port_forwarding: {
-          internal_port_id: nf.portId, internal_ip_address: nf.portIp, internal_port: portOf(u),
-          external_port: portOf(u), protocol: 'tcp', description: 'fuzz',
+          internal_port_id: nf.portId,
+          internal_ip_address: nf.portIp,
+          internal_port: portOf(u),
+          external_port: portOf(u),
+          protocol: 'tcp',
+          description: 'fuzz',
         },
       },
     ],
   },
   { method: 'GET', path: `${V}/floatingips/:id/port_forwardings/:pf` },
-  { method: 'PUT', path: `${V}/floatingips/:id/port_forwardings/:pf`, bodies: () => [{ port_forwarding: { description: 'changed' } }] },
+  {
+    method: 'PUT',
+    path: `${V}/floatingips/:id/port_forwardings/:pf`,
+    bodies: () => [{ port_forwarding: { description: 'changed' } }],
+  },
   { method: 'DELETE', path: `${V}/floatingips/:id/port_forwardings/:pf` },
   { method: 'GET', path: `${V}/quotas` },
   { method: 'GET', path: `${V}/quotas/:project` },
   { method: 'GET', path: `${V}/quotas/:project/details` },
   { method: 'GET', path: `${V}/quotas/:project/default` },
-  { method: 'PUT', path: `${V}/quotas/:project`, bodies: () => [{ quota: { network: 90, port: '200' } }] },
+  {
+    method: 'PUT',
+    path: `${V}/quotas/:project`,
+    bodies: () => [{ quota: { network: 90, port: '200' } }],
+  },
   { method: 'DELETE', path: `${V}/quotas/:project` },
 ];
 
@@ -197,7 +260,10 @@ const REAL: Record<string, (nf: NetworkFixtures) => string[]> = {
 };
 
 /** The real values of each parameter of a network path: `:id` by its collection, the others by name. */
-export function networkPathParams(path: string, nf: NetworkFixtures): { name: string; real: string[] }[] {
+export function networkPathParams(
+  path: string,
+  nf: NetworkFixtures,
+): { name: string; real: string[] }[] {
   const collection = /^\/network\/v2\.0\/([^/]+)/.exec(path)?.[1] ?? '';
   return [...path.matchAll(/:([A-Za-z_]+)/g)].map((m) => {
     const name = m[1];
@@ -233,43 +299,108 @@ export async function ensureNetworkFixtures(req: Request, nf: NetworkFixtures): 
   nf.publicNetworkId = pub.networks[0].id;
   nf.tag = 'fixture';
   if (!(await exists(req, 'networks', nf.networkId)))
-    nf.networkId = (await body(req('POST', `${V}/networks`, { body: { network: { name: 'fixture' } } }), 'network')).network.id;
+    nf.networkId = (
+      await body(
+        req('POST', `${V}/networks`, { body: { network: { name: 'fixture' } } }),
+        'network',
+      )
+    ).network.id;
   if (!(await exists(req, 'subnets', nf.subnetId))) {
-    const subnets = (await body(req('GET', `${V}/subnets?network_id=${nf.networkId}`, {}), 'subnets')).subnets;
+    const subnets = (
+      await body(req('GET', `${V}/subnets?network_id=${nf.networkId}`, {}), 'subnets')
+    ).subnets;
     nf.subnetId = subnets.length
       ? subnets[0].id
-      : (await body(req('POST', `${V}/subnets`, { body: { subnet: { network_id: nf.networkId, ip_version: 4, cidr: '10.99.0.0/24' } } }), 'subnet')).subnet.id;
+      : (
+          await body(
+            req('POST', `${V}/subnets`, {
+              body: { subnet: { network_id: nf.networkId, ip_version: 4, cidr: '10.99.0.0/24' } },
+            }),
+            'subnet',
+          )
+        ).subnet.id;
   }
   const shownPort = nf.portId && (await req('GET', `${V}/ports/${nf.portId}`, { token: OWNER }));
-  const port = shownPort && shownPort.status === 200 && shownPort.body.port.fixed_ips.length ? shownPort.body.port : undefined;
+  const port =
+    shownPort && shownPort.status === 200 && shownPort.body.port.fixed_ips.length
+      ? shownPort.body.port
+      : undefined;
   if (!port) {
-    const made = (await body(req('POST', `${V}/ports`, { body: { port: { network_id: nf.networkId, fixed_ips: [{ subnet_id: nf.subnetId }] } } }), 'port')).port;
+    const made = (
+      await body(
+        req('POST', `${V}/ports`, {
+          body: { port: { network_id: nf.networkId, fixed_ips: [{ subnet_id: nf.subnetId }] } },
+        }),
+        'port',
+      )
+    ).port;
     nf.portId = made.id;
     nf.portIp = made.fixed_ips[0].ip_address;
   } else nf.portIp = port.fixed_ips[0].ip_address;
   if (!(await exists(req, 'security-groups', nf.securityGroupId)))
-    nf.securityGroupId = (await body(req('POST', `${V}/security-groups`, { body: { security_group: { name: 'fixture' } } }), 'group')).security_group.id;
+    nf.securityGroupId = (
+      await body(
+        req('POST', `${V}/security-groups`, { body: { security_group: { name: 'fixture' } } }),
+        'group',
+      )
+    ).security_group.id;
   if (!(await exists(req, 'security-group-rules', nf.ruleId))) {
-    const rules = (await body(req('GET', `${V}/security-group-rules?security_group_id=${nf.securityGroupId}`, {}), 'rules')).security_group_rules;
+    const rules = (
+      await body(
+        req('GET', `${V}/security-group-rules?security_group_id=${nf.securityGroupId}`, {}),
+        'rules',
+      )
+    ).security_group_rules;
     nf.ruleId = rules[0].id;
   }
   if (!(await exists(req, 'routers', nf.routerId)))
-    nf.routerId = (await body(req('POST', `${V}/routers`, { body: { router: { name: 'fixture' } } }), 'router')).router.id;
-  await req('PUT', `${V}/routers/${nf.routerId}`, { body: { router: { external_gateway_info: { network_id: nf.publicNetworkId } } } });
+    nf.routerId = (
+      await body(req('POST', `${V}/routers`, { body: { router: { name: 'fixture' } } }), 'router')
+    ).router.id;
+  await req('PUT', `${V}/routers/${nf.routerId}`, {
+    body: { router: { external_gateway_info: { network_id: nf.publicNetworkId } } },
+  });
   // 400 when the subnet already has it: that is the state wanted.
-  await req('PUT', `${V}/routers/${nf.routerId}/add_router_interface`, { body: { subnet_id: nf.subnetId } });
+  await req('PUT', `${V}/routers/${nf.routerId}/add_router_interface`, {
+    body: { subnet_id: nf.subnetId },
+  });
   if (!(await exists(req, 'floatingips', nf.floatingIpId)))
-    nf.floatingIpId = (await body(req('POST', `${V}/floatingips`, { body: { floatingip: { floating_network_id: nf.publicNetworkId } } }), 'fip')).floatingip.id;
-  await req('PUT', `${V}/floatingips/${nf.floatingIpId}`, { body: { floatingip: { port_id: null } } });
-  const pf = nf.portForwardingId && (await req('GET', `${V}/floatingips/${nf.floatingIpId}/port_forwardings/${nf.portForwardingId}`, {}));
+    nf.floatingIpId = (
+      await body(
+        req('POST', `${V}/floatingips`, {
+          body: { floatingip: { floating_network_id: nf.publicNetworkId } },
+        }),
+        'fip',
+      )
+    ).floatingip.id;
+  await req('PUT', `${V}/floatingips/${nf.floatingIpId}`, {
+    body: { floatingip: { port_id: null } },
+  });
+  const pf =
+    nf.portForwardingId &&
+    (await req(
+      'GET',
+      `${V}/floatingips/${nf.floatingIpId}/port_forwardings/${nf.portForwardingId}`,
+      {},
+    ));
   if (!pf || pf.status !== 200) {
-    const pfs = (await body(req('GET', `${V}/floatingips/${nf.floatingIpId}/port_forwardings`, {}), 'pfs')).port_forwardings;
+    const pfs = (
+      await body(req('GET', `${V}/floatingips/${nf.floatingIpId}/port_forwardings`, {}), 'pfs')
+    ).port_forwardings;
     nf.portForwardingId = pfs.length
       ? pfs[0].id
       : (
           await body(
             req('POST', `${V}/floatingips/${nf.floatingIpId}/port_forwardings`, {
-              body: { port_forwarding: { internal_port_id: nf.portId, internal_ip_address: nf.portIp, internal_port: 22, external_port: 1022, protocol: 'tcp' } },
+              body: {
+                port_forwarding: {
+                  internal_port_id: nf.portId,
+                  internal_ip_address: nf.portIp,
+                  internal_port: 22,
+                  external_port: 1022,
+                  protocol: 'tcp',
+                },
+              },
             }),
             'port forwarding',
           )
