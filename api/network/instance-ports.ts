@@ -8,7 +8,13 @@
  */
 import type { Vif, VifSubnet } from '../../nova/network-model';
 import { tapName } from '../../nova/network-model';
-import { networkVisible, owns, visibleNetwork, type NetTx } from './context';
+import {
+  networkVisible,
+  owns,
+  SERVICE_CALLER as SERVICE,
+  visibleNetwork,
+  type NetTx,
+} from './context';
 import {
   invalidIpForNetwork,
   ipAlreadyAllocated,
@@ -390,5 +396,3 @@ async function freeBlock(tx: NetTx, projectId: string): Promise<string> {
     `No free /24 left in ${formatCidr(AUTO_POOL)}.`,
   );
 }
-
-export type { Body };

@@ -295,8 +295,14 @@ async function exists(req: Request, path: string, id: string | undefined): Promi
  */
 export async function ensureNetworkFixtures(req: Request, nf: NetworkFixtures): Promise<void> {
   await req('DELETE', `${V}/quotas/demo`, { token: ADMIN });
-  const pub = await body(req('GET', `${V}/networks?name=public`, { token: OWNER }), 'find public');
-  nf.publicNetworkId = pub.networks[0].id;
+  // Looked up once: an admin's fuzzed PUT may rename it.
+  if (!nf.publicNetworkId) {
+    const pub = await body(
+      req('GET', `${V}/networks?name=public`, { token: OWNER }),
+      'find public',
+    );
+    nf.publicNetworkId = pub.networks[0].id;
+  }
   nf.tag = 'fixture';
   if (!(await exists(req, 'networks', nf.networkId)))
     nf.networkId = (
@@ -351,7 +357,18 @@ export async function ensureNetworkFixtures(req: Request, nf: NetworkFixtures): 
         'rules',
       )
     ).security_group_rules;
-    nf.ruleId = rules[0].id;
+    nf.ruleId = rules.length
+      ? rules[0].id
+      : (
+          await body(
+            req('POST', `${V}/security-group-rules`, {
+              body: {
+                security_group_rule: { security_group_id: nf.securityGroupId, direction: 'egress' },
+              },
+            }),
+            'rule',
+          )
+        ).security_group_rule.id;
   }
   if (!(await exists(req, 'routers', nf.routerId)))
     nf.routerId = (
