@@ -36,15 +36,7 @@ import { NETWORKS } from './networks';
 import { deletePort, insertPort } from './ports';
 import { addInterface, ROUTERS } from './routers';
 import { ensureDefaultGroup } from './security-groups';
-import {
-  allocationsOfSubnet,
-  findRow,
-  getRow,
-  listRows,
-  saveRow,
-  type Body,
-  type Row,
-} from './store';
+import { allocationsOfSubnet, findRow, getRow, listRows, saveRow, type Row } from './store';
 import { SUBNETS } from './subnets';
 
 /** Where auto-allocated /24s come from: a private range clear of devstack's and Docker's usual ones. */
@@ -138,13 +130,6 @@ export class InstancePorts implements InstanceNetworkApi {
     });
   }
 }
-
-const SERVICE: NetworkCaller = {
-  projectId: 'admin',
-  userId: 'berth',
-  isAdmin: true,
-  requestId: 'req-instance-ports',
-};
 
 /** A requested network, port or fixed IP that exists for the caller and is free. */
 async function checkRequest(tx: NetTx, r: RequestedNetwork): Promise<void> {
