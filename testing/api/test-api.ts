@@ -20,6 +20,9 @@ import { TransportComputeRpcAPI, type ComputeRpcAPI } from '../../api/compute-rp
 import { postgresUnavailableSync, withTestDatabase, type TestDatabaseKind } from './test-database';
 import type { ApiDeps } from '../../api/deps';
 import type { Scheduler } from '../../api/scheduler/scheduler';
+import { ensurePublicNetwork } from '../../api/network/bootstrap';
+import { InstancePorts } from '../../api/network/instance-ports';
+import { NetworkService } from '../../api/network/network-service';
 
 export const DATABASE_KINDS: readonly TestDatabaseKind[] = ['sqlite', 'postgresql'];
 
@@ -115,7 +118,15 @@ export async function startTestApi(
       release: async () => undefined,
     },
   };
-  const deps: ApiDeps = { ...parts, builds: new BuildCoordinator(parts) };
+  const network = new NetworkService(database.db, config as BerthConfig, log);
+  await ensurePublicNetwork(network);
+  network.announceOn(transport);
+  const deps: ApiDeps = {
+    ...parts,
+    builds: new BuildCoordinator(parts),
+    network,
+    instanceNetwork: new InstancePorts(network),
+  };
   const server = createApiApp(deps, o.auth ?? noauth2).listen(0, '127.0.0.1');
   try {
     await new Promise((resolve, reject) => {
