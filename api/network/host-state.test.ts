@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildHostState, type NetworkSnapshot } from './host-state';
+import { dhcpDeviceId } from './ports';
 import type { Body, Kind, Row } from './store';
 
 let seq = 0;
@@ -376,5 +377,12 @@ describe('host network state', () => {
       [[], [], [], []],
     );
     assert.equal(none.public.cidr, '172.24.4.0/24');
+  });
+});
+
+describe('DHCP port device_id', () => {
+  it('is Neutron’s dhcp<uuid5(NAMESPACE_DNS, host)>-<network id>', () => {
+    // Python: uuid.uuid5(uuid.NAMESPACE_DNS, 'python.org') == 886313e1-3b8a-5372-9b90-0c9aee199e5d
+    assert.equal(dhcpDeviceId('python.org', 'net'), 'dhcp886313e1-3b8a-5372-9b90-0c9aee199e5d-net');
   });
 });

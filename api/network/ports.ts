@@ -6,7 +6,7 @@
  * its compute reports it plugged. The network's DHCP/DNS port, the
  * routers' interface and gateway ports are ports too, made here.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
   anyDict,
   bool,
@@ -329,10 +329,16 @@ async function visible(tx: NetTx, row: Row): Promise<boolean> {
   return owns(tx, await getRow(tx.q, 'network', row.parent_id));
 }
 
-/** The uuid5-like id Neutron's DHCP agent puts in its ports' device_id: dhcp<host uuid>-<network id>. */
-function dhcpDeviceId(host: string, networkId: string): string {
-  const h = Buffer.from(host).toString('hex').padEnd(32, '0').slice(0, 32);
-  return `dhcp${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}-${networkId}`;
+/** RFC 4122's DNS namespace, which Neutron's DHCP agent names its host in. */
+const NAMESPACE_DNS = Buffer.from('6ba7b8109dad11d180b400c04fd430c8', 'hex');
+
+/** Neutron's DHCP port device_id: `dhcp<uuid5(NAMESPACE_DNS, host)>-<network id>`. */
+export function dhcpDeviceId(host: string, networkId: string): string {
+  const h = createHash('sha1').update(NAMESPACE_DNS).update(host).digest().subarray(0, 16);
+  h[6] = (h[6] & 0x0f) | 0x50;
+  h[8] = (h[8] & 0x3f) | 0x80;
+  const x = h.toString('hex');
+  return `dhcp${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}-${networkId}`;
 }
 
 /**
