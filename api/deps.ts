@@ -5,6 +5,7 @@ import type { ImageService } from '../driver/image/image-service';
 import type { Database } from './db/connection';
 import type { ComputeRpcAPI } from './compute-rpc';
 import type { BuildCoordinator } from './conductor/build';
+import type { InstanceNetworkApi } from './network/instance-network';
 import type { Scheduler } from './scheduler/scheduler';
 
 export interface ApiDeps {
@@ -17,4 +18,6 @@ export interface ApiDeps {
   scheduler: Scheduler;
   /** schedules accepted servers and reschedules failed builds */
   builds: BuildCoordinator;
+  /** the embedded network service: the ports of instances */
+  network: InstanceNetworkApi;
 }

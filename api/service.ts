@@ -23,7 +23,9 @@ import { Conductor } from './conductor/conductor';
 import { openDatabase, type Database } from './db/connection';
 import { seedDefaultFlavors } from './db/flavors';
 import type { ApiDeps } from './deps';
+import type { InstanceNetworkApi } from './network/instance-network';
 import { FilterScheduler } from './scheduler/scheduler';
+import { withoutNetwork } from './servers/without-network';
 
 export interface ApiServiceOptions {
   config: BerthConfig;
@@ -32,6 +34,8 @@ export interface ApiServiceOptions {
   transport?: Transport;
   images?: ImageService;
   auth?: Authenticator;
+  /** the instances' ports; by default none can be asked for (no network service) */
+  network?: InstanceNetworkApi;
 }
 
 /** Splits host:port, including [v6]:port. */
@@ -73,10 +77,11 @@ export class ApiService {
         images: o.images ?? new LocalImageStore(path.join(config.DEFAULT.state_path, 'images')),
         compute: new TransportComputeRpcAPI(transport),
         scheduler: new FilterScheduler(db, config, log),
+        network: o.network ?? withoutNetwork,
       };
       const builds = new BuildCoordinator(parts);
       const deps: ApiDeps = { ...parts, builds };
-      const conductor = await new Conductor(db, config, builds, log).serve(
+      const conductor = await new Conductor(db, config, builds, parts.network, log).serve(
         transport,
         config.DEFAULT.host,
       );

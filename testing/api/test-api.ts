@@ -20,6 +20,7 @@ import { TransportComputeRpcAPI, type ComputeRpcAPI } from '../../api/compute-rp
 import { postgresUnavailableSync, withTestDatabase, type TestDatabaseKind } from './test-database';
 import type { ApiDeps } from '../../api/deps';
 import type { Scheduler } from '../../api/scheduler/scheduler';
+import { FakeInstanceNetwork } from './fake-instance-network';
 
 export const DATABASE_KINDS: readonly TestDatabaseKind[] = ['sqlite', 'postgresql'];
 
@@ -44,6 +45,8 @@ export const noauth2: Authenticator = { authenticate: async (t) => noauth2Creden
 export interface TestApi {
   deps: ApiDeps;
   transport: FakeTransport;
+  /** the network service the API asks for ports */
+  network: FakeInstanceNetwork;
   url: string;
   /** fetch as `token` (default "demo:demo"); `version` sets both microversion headers */
   request(
@@ -92,6 +95,7 @@ export async function startTestApi(
     images?: ImageService;
     scheduler?: Scheduler;
     compute?: ComputeRpcAPI;
+    network?: FakeInstanceNetwork;
     /** default sqlite; the database is dropped on close */
     database?: TestDatabaseKind;
     auth?: Authenticator;
@@ -104,7 +108,9 @@ export async function startTestApi(
   const database = await withTestDatabase(o.database ?? 'sqlite');
   const transport = new FakeTransport();
   const log = winston.createLogger({ silent: true });
+  const network = o.network ?? new FakeInstanceNetwork();
   const parts = {
+    network,
     config: config as BerthConfig,
     db: database.db,
     log,
@@ -130,6 +136,7 @@ export async function startTestApi(
   return {
     deps,
     transport,
+    network,
     url,
     request: apiClient(url),
     async close() {
