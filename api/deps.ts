@@ -18,6 +18,6 @@ export interface ApiDeps {
   scheduler: Scheduler;
   /** schedules accepted servers and reschedules failed builds */
   builds: BuildCoordinator;
-  /** the embedded network service: the ports of instances */
-  network: InstanceNetworkApi;
+  /** what server create, delete and os-interface ask of the network service */
+  instanceNetwork: InstanceNetworkApi;
 }

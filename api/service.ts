@@ -35,7 +35,7 @@ export interface ApiServiceOptions {
   images?: ImageService;
   auth?: Authenticator;
   /** the instances' ports; by default none can be asked for (no network service) */
-  network?: InstanceNetworkApi;
+  instanceNetwork?: InstanceNetworkApi;
 }
 
 /** Splits host:port, including [v6]:port. */
@@ -77,11 +77,11 @@ export class ApiService {
         images: o.images ?? new LocalImageStore(path.join(config.DEFAULT.state_path, 'images')),
         compute: new TransportComputeRpcAPI(transport),
         scheduler: new FilterScheduler(db, config, log),
-        network: o.network ?? withoutNetwork,
+        instanceNetwork: o.instanceNetwork ?? withoutNetwork,
       };
       const builds = new BuildCoordinator(parts);
       const deps: ApiDeps = { ...parts, builds };
-      const conductor = await new Conductor(db, config, builds, parts.network, log).serve(
+      const conductor = await new Conductor(db, config, builds, parts.instanceNetwork, log).serve(
         transport,
         config.DEFAULT.host,
       );

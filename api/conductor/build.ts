@@ -26,7 +26,7 @@ export interface BuildDeps {
   images: ImageService;
   compute: ComputeRpcAPI;
   scheduler: Scheduler;
-  network: InstanceNetworkApi;
+  instanceNetwork: InstanceNetworkApi;
 }
 
 export class BuildCoordinator {
@@ -127,7 +127,7 @@ export class BuildCoordinator {
     }
     const image = await this.d.images.show(inst.image_ref);
     // Bound before the cast: the compute plugs what the network info says.
-    const networkInfo = await this.d.network.bindForHost(uuid, host);
+    const networkInfo = await this.d.instanceNetwork.bindForHost(uuid, host);
     const placed = (await getInstance(db, uuid)) as Instance;
     await this.d.compute.buildAndRunInstance(
       placed,
@@ -165,7 +165,7 @@ export class BuildCoordinator {
       });
     await finishAction(db, uuid, { host: null, error: message });
     // A failed build leaves no port behind.
-    await releasePorts(this.d.network, uuid, this.d.log);
+    await releasePorts(this.d.instanceNetwork, uuid, this.d.log);
     this.d.log.warn('instance build failed', { instance_uuid: uuid, error: message });
   }
 

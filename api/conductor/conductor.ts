@@ -34,7 +34,7 @@ export class Conductor {
     private readonly db: Database,
     private readonly config: BerthConfig,
     private readonly builds: BuildCoordinator,
-    private readonly network: InstanceNetworkApi,
+    private readonly instanceNetwork: InstanceNetworkApi,
     private readonly log: Logger,
   ) {}
 
@@ -119,7 +119,7 @@ export class Conductor {
     });
     if (finished) await finishAction(this.db, uuid, finished);
     // A failed build leaves no port behind; a deleted instance none either.
-    if (portsGone) await releasePorts(this.network, uuid, this.log);
+    if (portsGone) await releasePorts(this.instanceNetwork, uuid, this.log);
   }
 
   /** Nova's Instance.destroy: the row is soft-deleted; its claim and group membership go. */

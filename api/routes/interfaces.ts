@@ -61,7 +61,7 @@ function requestedOf(body: CreateBody): RequestedNetwork {
 }
 
 export function interfacesRouter(deps: ApiDeps): Router {
-  const { db, network } = deps;
+  const { db, instanceNetwork: network } = deps;
   const r = Router({ mergeParams: true });
   const serverId = (params: unknown) => (params as { id: string }).id;
 

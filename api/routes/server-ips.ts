@@ -11,7 +11,7 @@ export function serverIpsRouter(deps: ApiDeps): Router {
   const r = Router({ mergeParams: true });
   const addresses = async (ctx: ReturnType<typeof ctxOf>, id: string) => {
     const inst = await findServer(deps.db, ctx, id);
-    return addressesOf(await deps.network.networkInfo(inst.uuid), false);
+    return addressesOf(await deps.instanceNetwork.networkInfo(inst.uuid), false);
   };
   r.get(
     '/',

@@ -238,7 +238,7 @@ export function serversRouter(deps: ApiDeps): Router {
         ? await hostStatusReader(db, config.DEFAULT.service_down_time)
         : undefined;
       const networkInfo = detail
-        ? await deps.network.networkInfoFor(rows.map((i) => i.uuid))
+        ? await deps.instanceNetwork.networkInfoFor(rows.map((i) => i.uuid))
         : new Map();
       const servers = detail
         ? serverDetails(rows, { base, ctx, hostStatus, networkInfo })
@@ -323,7 +323,7 @@ export function serversRouter(deps: ApiDeps): Router {
     const hostStatus = ctx.isAdmin
       ? await hostStatusReader(db, config.DEFAULT.service_down_time)
       : undefined;
-    const networkInfo = new Map([[inst.uuid, await deps.network.networkInfo(inst.uuid)]]);
+    const networkInfo = new Map([[inst.uuid, await deps.instanceNetwork.networkInfo(inst.uuid)]]);
     return serverDetail(inst, {
       base: baseUrl(req),
       ctx,

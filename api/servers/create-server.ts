@@ -47,7 +47,7 @@ export async function createServers(
 ): Promise<{ uuids: string[]; reservationId: string }> {
   const resolved = await resolve(deps, ctx, req);
   const subjects = subjectsOf(req);
-  await deps.network
+  await deps.instanceNetwork
     .validateRequested(networkCaller(ctx), req.networks, req.securityGroups)
     .catch((err) => {
       throw networkFault(err, 'create', subjects);
@@ -183,7 +183,7 @@ async function allocatePorts(
   for (const uuid of uuids) {
     const inst = await getInstance(deps.db, uuid);
     if (!inst) continue; // deleted already
-    const vifs = await deps.network.allocateForInstance(
+    const vifs = await deps.instanceNetwork.allocateForInstance(
       networkCaller(ctx),
       instanceOwner(inst),
       req.networks,
@@ -199,7 +199,7 @@ async function allocatePorts(
         .where({ uuid })
         .update({ request_spec: JSON.stringify({ ...inst.request_spec, port_tags: tags }) });
     // A delete that came while the ports were made found none to release.
-    if (!(await getInstance(deps.db, uuid))) await deps.network.deallocateForInstance(uuid);
+    if (!(await getInstance(deps.db, uuid))) await deps.instanceNetwork.deallocateForInstance(uuid);
   }
 }
 
@@ -214,7 +214,7 @@ function portTags(networks: RequestedNetworks, portIds: string[]): Record<string
 /** Undoes an accepted request that could not get its ports: its ports, rows and records go. */
 async function forget(deps: ApiDeps, uuids: string[]): Promise<void> {
   for (const uuid of uuids)
-    await deps.network.deallocateForInstance(uuid).catch((err: Error) =>
+    await deps.instanceNetwork.deallocateForInstance(uuid).catch((err: Error) =>
       deps.log.error('ports of a refused server not released', {
         instance_uuid: uuid,
         error: err.message,

@@ -28,7 +28,7 @@ export async function deleteServer(deps: ApiDeps, ctx: ApiContext, inst: Instanc
   // As Nova: a host that comes back removes what it still has.
   if (!current.host || !(await hostIsUp(db, current.host, config.DEFAULT.service_down_time))) {
     await localDelete(db, current.uuid);
-    await releasePorts(deps.network, current.uuid, ctx.log);
+    await releasePorts(deps.instanceNetwork, current.uuid, ctx.log);
   } else {
     await deps.compute.terminateInstance(current, rpcContext(ctx));
   }

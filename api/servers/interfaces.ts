@@ -33,7 +33,7 @@ export async function attachInterface(
   requested: RequestedNetwork,
 ): Promise<Vif> {
   guard(inst, ATTACH_INTERFACE, ctx);
-  const { db, network } = deps;
+  const { db, instanceNetwork: network } = deps;
   await recordAction(db, inst.uuid, ATTACH_INTERFACE.method, ctx);
   let vif: Vif;
   try {
@@ -88,7 +88,7 @@ export async function detachInterface(
   portId: string,
 ): Promise<void> {
   guard(inst, DETACH_INTERFACE, ctx);
-  const { db, network } = deps;
+  const { db, instanceNetwork: network } = deps;
   const vifs = await network.networkInfo(inst.uuid);
   if (!vifs.some((v) => v.id === portId))
     throw itemNotFound(`Port id ${portId} could not be found.`);

@@ -51,7 +51,10 @@ export function parseRequestedNetworks(
       );
     return [];
   }
-  const parsed = validate<'auto' | 'none' | NetworkItem[]>(schemaFor(v), value, 'networks');
+  const { networks: parsed } = validate<{ networks: 'auto' | 'none' | NetworkItem[] }>(
+    Joi.object({ networks: schemaFor(v) }),
+    { networks: value },
+  );
   if (typeof parsed === 'string') return parsed;
   const requests = requestList(parsed, v);
   if (maxCount > 1) checkMultipleInstances(requests);

@@ -455,8 +455,8 @@ export async function ensureFixtures(cloud: TestCloud, f: Fixtures): Promise<voi
 }
 
 function ensureNetwork(cloud: TestCloud, f: Fixtures): void {
-  if (f.networkId && cloud.network.networks.has(f.networkId)) return;
-  const network = cloud.network.addNetwork({ name: 'fixture-net', projectId: 'demo' });
+  if (f.networkId && cloud.instanceNetwork.networks.has(f.networkId)) return;
+  const network = cloud.instanceNetwork.addNetwork({ name: 'fixture-net', projectId: 'demo' });
   f.networkId = network.id;
   f.networkName = network.name;
 }

@@ -46,7 +46,7 @@ export interface TestApi {
   deps: ApiDeps;
   transport: FakeTransport;
   /** the network service the API asks for ports */
-  network: FakeInstanceNetwork;
+  instanceNetwork: FakeInstanceNetwork;
   url: string;
   /** fetch as `token` (default "demo:demo"); `version` sets both microversion headers */
   request(
@@ -95,7 +95,7 @@ export async function startTestApi(
     images?: ImageService;
     scheduler?: Scheduler;
     compute?: ComputeRpcAPI;
-    network?: FakeInstanceNetwork;
+    instanceNetwork?: FakeInstanceNetwork;
     /** default sqlite; the database is dropped on close */
     database?: TestDatabaseKind;
     auth?: Authenticator;
@@ -108,9 +108,9 @@ export async function startTestApi(
   const database = await withTestDatabase(o.database ?? 'sqlite');
   const transport = new FakeTransport();
   const log = winston.createLogger({ silent: true });
-  const network = o.network ?? new FakeInstanceNetwork();
+  const instanceNetwork = o.instanceNetwork ?? new FakeInstanceNetwork();
   const parts = {
-    network,
+    instanceNetwork,
     config: config as BerthConfig,
     db: database.db,
     log,
@@ -136,7 +136,7 @@ export async function startTestApi(
   return {
     deps,
     transport,
-    network,
+    instanceNetwork,
     url,
     request: apiClient(url),
     async close() {

@@ -73,7 +73,7 @@ export async function startTestCloud(
   } as never);
   const image = await images.upload(created.id, Readable.from([TAR_BLOCK]));
   const computes = new Map<string, { service: ComputeService; driver: FakeDriver }>();
-  const network = new FakeInstanceNetwork();
+  const instanceNetwork = new FakeInstanceNetwork();
   let api: ApiService | undefined;
   const stopAll = async () => {
     for (const { service } of computes.values()) await service.stop();
@@ -89,7 +89,7 @@ export async function startTestCloud(
       transport,
       images,
       auth: noauth2,
-      network,
+      instanceNetwork,
     });
     for (const host of o.hosts ?? ['node-1']) {
       const driver = new FakeDriver();
@@ -115,7 +115,7 @@ export async function startTestCloud(
     computes,
     image,
     transport,
-    network,
+    instanceNetwork,
     url: api.url,
     request,
     waitForStatus(id, statuses, token) {
