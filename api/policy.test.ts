@@ -151,6 +151,24 @@ const POLICY: Record<string, Case> = {
   'GET /v2.1/servers/:id/os-instance-actions': { expect: OWNED },
   'GET /v2.1/servers/:id/os-instance-actions/:requestId': { expect: OWNED },
   'GET /v2.1/servers/:id/diagnostics': { expect: ADMIN_ONLY },
+  'GET /v2.1/servers/:id/ips': { expect: OWNED },
+  'GET /v2.1/servers/:id/ips/:network': { expect: OWNED },
+  'GET /v2.1/servers/:id/os-interface': { expect: OWNED },
+  'POST /v2.1/servers/:id/os-interface': { expect: OWNED },
+  'GET /v2.1/servers/:id/os-interface/:portId': { expect: OWNED },
+  'DELETE /v2.1/servers/:id/os-interface/:portId': {
+    expect: [202, 404, 202],
+    params: async ({ cloud, f }) => {
+      const attached = await ok(
+        cloud.request('POST', `/v2.1/servers/${f.serverId}/os-interface`, {
+          token: OWNER,
+          body: { interfaceAttachment: { net_id: f.networkId } },
+        }),
+        'attach interface',
+      );
+      return [f.serverId, attached.interfaceAttachment.port_id];
+    },
+  },
 
   'GET /v2.1/flavors': { expect: ANYONE },
   'GET /v2.1/flavors/detail': { expect: ANYONE },

@@ -26,6 +26,7 @@ import { seedDefaultFlavors } from './db/flavors';
 import type { ApiDeps } from './deps';
 import { serveAgentRpc } from './network/agent-rpc';
 import { ensurePublicNetwork } from './network/bootstrap';
+import type { InstanceNetworkApi } from './network/instance-network';
 import { InstancePorts } from './network/instance-ports';
 import { NetworkService } from './network/network-service';
 import { FilterScheduler } from './scheduler/scheduler';
@@ -37,6 +38,8 @@ export interface ApiServiceOptions {
   transport?: Transport;
   images?: ImageService;
   auth?: Authenticator;
+  /** the instances' ports; by default none can be asked for (no network service) */
+  instanceNetwork?: InstanceNetworkApi;
 }
 
 /** Splits host:port, including [v6]:port. */
@@ -82,15 +85,11 @@ export class ApiService {
         images: o.images ?? new LocalImageStore(path.join(config.DEFAULT.state_path, 'images')),
         compute: new TransportComputeRpcAPI(transport),
         scheduler: new FilterScheduler(db, config, log),
+        instanceNetwork: o.instanceNetwork ?? new InstancePorts(network),
       };
       const builds = new BuildCoordinator(parts);
-      const deps: ApiDeps = {
-        ...parts,
-        builds,
-        network,
-        instanceNetwork: new InstancePorts(network),
-      };
-      const conductor = await new Conductor(db, config, builds, log).serve(
+      const deps: ApiDeps = { ...parts, builds, network };
+      const conductor = await new Conductor(db, config, builds, parts.instanceNetwork, log).serve(
         transport,
         config.DEFAULT.host,
       );
