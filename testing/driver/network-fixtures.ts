@@ -49,7 +49,11 @@ export function fixtureVif(p: FixturePort): Vif {
           dns: [],
           ips: [{ address: p.ip, type: 'fixed', version: 4 }],
           routes: [],
-          meta: { subnet_id: n.subnetId ?? `${n.id}-subnet`, enable_dhcp: true, dhcp_server: n.dhcpIp },
+          meta: {
+            subnet_id: n.subnetId ?? `${n.id}-subnet`,
+            enable_dhcp: true,
+            dhcp_server: n.dhcpIp,
+          },
         },
       ],
       meta: { mtu: n.mtu ?? 1450, tenant_id: 'project', injected: false, vni: n.vni },
@@ -110,17 +114,20 @@ export function defaultGroup(id: string, memberIps: string[]) {
   return {
     id,
     memberIps,
-    rules: [
-      rule(`${id}-e4`, 'egress', {}),
-      rule(`${id}-i4`, 'ingress', { remoteGroupId: id }),
-    ],
+    rules: [rule(`${id}-e4`, 'egress', {}), rule(`${id}-i4`, 'ingress', { remoteGroupId: id })],
   };
 }
 
 export function rule(
   id: string,
   direction: 'ingress' | 'egress',
-  r: Partial<{ protocol: string; portRangeMin: number; portRangeMax: number; remoteIpPrefix: string; remoteGroupId: string }>,
+  r: Partial<{
+    protocol: string;
+    portRangeMin: number;
+    portRangeMax: number;
+    remoteIpPrefix: string;
+    remoteGroupId: string;
+  }>,
 ) {
   return {
     id,

@@ -15,6 +15,9 @@ export const nftCheckSkip: string | undefined =
 
 /** nft's complaint, or '' when the script is valid. */
 export function nftComplaint(script: string): string {
-  const r = spawnSync('unshare', ['--net', 'nft', '-c', '-f', '-'], { input: script, encoding: 'utf8' });
+  const r = spawnSync('unshare', ['--net', 'nft', '-c', '-f', '-'], {
+    input: script,
+    encoding: 'utf8',
+  });
   return r.status === 0 ? '' : `${r.stderr}\n--- script ---\n${script}`;
 }
