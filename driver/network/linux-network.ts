@@ -10,13 +10,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'winston';
 import { forInstance } from '../../common/log';
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../../common/errors';
+import { NotFoundError } from '../../common/errors';
 import { KeyedLocks } from '../../common/keyed-locks';
 import { UndoStack } from '../../common/undo-stack';
 import type { NetworkSection } from '../../config/schema';
 import type { Netns } from '../../native';
 import type { HostNetworkState, Vif } from '../../nova/network-model';
 import { DnsServices } from './dns-services';
+import { validateVifs } from './vif-validation';
 import { instanceNetworkFiles } from './instance-files';
 import { instanceIfname, netnsPath, portTableName } from './names';
 import type { InstanceNetworkFiles, Network, PluggedInstance } from './network';
@@ -429,17 +430,5 @@ export class LinuxNetwork implements Network {
       revision: state.revision,
       operations: plan.ops.length + plan.removals.length,
     });
-  }
-}
-
-function validateVifs(vifs: readonly Vif[]): void {
-  const ids = new Set<string>();
-  for (const vif of vifs) {
-    if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(vif.address ?? ''))
-      throw new InvalidArgumentError(`port ${vif.id}: invalid MAC ${JSON.stringify(vif.address)}`);
-    if (!Number.isInteger(vif.network?.meta?.vni) || !Number.isInteger(vif.network?.meta?.mtu))
-      throw new InvalidArgumentError(`port ${vif.id}: network without vni or mtu`);
-    if (ids.has(vif.id)) throw new ConflictError(`port ${vif.id} is given twice`);
-    ids.add(vif.id);
   }
 }

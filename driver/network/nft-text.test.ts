@@ -36,7 +36,14 @@ const pf = {
 
 test('a rule becomes one match: protocol, port range, ICMP type and code, remote prefix or group', () => {
   assert.equal(
-    ruleMatch(rule('a', 'ingress', { protocol: 'tcp', portRangeMin: 22, portRangeMax: 25, remoteIpPrefix: '192.0.2.0/24' })),
+    ruleMatch(
+      rule('a', 'ingress', {
+        protocol: 'tcp',
+        portRangeMin: 22,
+        portRangeMax: 25,
+        remoteIpPrefix: '192.0.2.0/24',
+      }),
+    ),
     'meta nfproto ipv4 ip saddr 192.0.2.0/24 meta l4proto tcp tcp dport 22-25',
   );
   assert.equal(
@@ -65,7 +72,10 @@ test("an instance's table: stateful, per-interface chains, remote groups as sets
   assert.match(script, /set sg_sg \{[^}]*elements = \{ 10\.0\.0\.5, 10\.0\.0\.6 \}/);
   assert.match(script, /ct state established,related accept/);
   assert.match(script, /chain in_eth0 \{\n\s+meta nfproto ipv4 ip saddr @sg_sg accept\n\s+drop\n/);
-  assert.match(script, /chain out_eth0 \{\n\s+udp sport 68 udp dport 67 accept\n\s+meta nfproto ipv4 accept\n\s+drop/);
+  assert.match(
+    script,
+    /chain out_eth0 \{\n\s+udp sport 68 udp dport 67 accept\n\s+meta nfproto ipv4 accept\n\s+drop/,
+  );
   assert.match(script, /chain in_eth1 \{\n\s+accept\n/);
   assert.match(script, /^table inet berth \{\}\ndelete table inet berth\n/);
 });
@@ -79,8 +89,14 @@ test('a port with no group lets nothing new in or out but its DHCP request', () 
 test('anti-spoofing names the MACs and addresses a port may use, pairs included', () => {
   const script = portFilterScript('b', port);
   assert.match(script, /table bridge b_port_p1 \{/);
-  assert.match(script, /iifname "btp1" ether saddr != \{ fa:16:3e:00:00:01, fa:16:3e:00:00:99 \} drop/);
-  assert.match(script, /iifname "btp1" ether type ip ip saddr != \{ 10\.0\.0\.5, 10\.0\.9\.0\/24 \} drop/);
+  assert.match(
+    script,
+    /iifname "btp1" ether saddr != \{ fa:16:3e:00:00:01, fa:16:3e:00:00:99 \} drop/,
+  );
+  assert.match(
+    script,
+    /iifname "btp1" ether type ip ip saddr != \{ 10\.0\.0\.5, 10\.0\.9\.0\/24 \} drop/,
+  );
   assert.match(script, /arp saddr ip != \{ 10\.0\.0\.5, 10\.0\.9\.0\/24 \} drop/);
   assert.doesNotMatch(portFilterScript('b', { ...port, portSecurity: false }), /chain/);
 });
@@ -91,19 +107,42 @@ test('router NAT: port forwarding before 1:1 floating IPs, SNAT to the gateway f
   assert.ok(dnat > 0 && dnat < script.indexOf('ip daddr 172.24.4.20 dnat to 10.0.0.5'));
   assert.match(script, /oifname "up0" ip saddr 10\.0\.0\.5 snat to 172\.24\.4\.20/);
   assert.match(script, /oifname "up0" ip saddr \{ 10\.0\.0\.0\/24 \} snat to 172\.24\.4\.10/);
-  const noSnat = routerNatScript({ ...router, externalGateway: { ...router.externalGateway, enableSnat: false } }, ['10.0.0.0/24'], [], []);
+  const noSnat = routerNatScript(
+    { ...router, externalGateway: { ...router.externalGateway, enableSnat: false } },
+    ['10.0.0.0/24'],
+    [],
+    [],
+  );
   assert.doesNotMatch(noSnat, /snat to/);
 });
 
 test('every script is valid nft', { skip: nftCheckSkip }, () => {
   const scripts = [
-    instanceFilterScript([{ ifname: 'eth0', portSecurity: true, groupIds: ['sg', 'web'] }], [
-      defaultGroup('sg', ['10.0.0.5']),
-      { id: 'web', memberIps: [], rules: [rule('w', 'ingress', { protocol: 'tcp', portRangeMin: 80, portRangeMax: 80, remoteGroupId: 'other' }), rule('i', 'ingress', { protocol: 'icmp', portRangeMin: 8 })] },
-    ]),
+    instanceFilterScript(
+      [{ ifname: 'eth0', portSecurity: true, groupIds: ['sg', 'web'] }],
+      [
+        defaultGroup('sg', ['10.0.0.5']),
+        {
+          id: 'web',
+          memberIps: [],
+          rules: [
+            rule('w', 'ingress', {
+              protocol: 'tcp',
+              portRangeMin: 80,
+              portRangeMax: 80,
+              remoteGroupId: 'other',
+            }),
+            rule('i', 'ingress', { protocol: 'icmp', portRangeMin: 8 }),
+          ],
+        },
+      ],
+    ),
     portFilterScript('b', port),
     portFilterScript('b', { ...port, ips: [], pairs: [] }),
-    networkFilterScript('b', 'n1', 'bxn1', { macs: ['fa:16:3e:00:00:01'], ips: ['10.0.0.1', '10.0.0.2'] }),
+    networkFilterScript('b', 'n1', 'bxn1', {
+      macs: ['fa:16:3e:00:00:01'],
+      ips: ['10.0.0.1', '10.0.0.2'],
+    }),
     hostFilterScript('b', ['169.254.64.1']),
     hostFilterScript('b', []),
     routerNatScript(router, ['10.0.0.0/24', '10.0.1.0/24'], [fip], [pf]),
