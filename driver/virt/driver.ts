@@ -6,6 +6,7 @@
  * completely cleaned up").
  */
 import type { ImageMeta, InstanceSpec } from '../../nova/instance-object';
+import type { NetworkInfo, Vif } from '../../nova/network-model';
 import type { PowerState } from '../../nova/power-state';
 
 export interface InstanceInfo {
@@ -63,7 +64,8 @@ export interface ComputeDriver {
   initHost(host: string): Promise<void>;
   /** release what initHost took (instances keep running) */
   cleanupHost(): Promise<void>;
-  spawn(instance: InstanceSpec, image: ImageMeta): Promise<void>;
+  /** `networkInfo`: the instance's ports (Nova's network_info), plugged before the workload starts */
+  spawn(instance: InstanceSpec, image: ImageMeta, networkInfo?: NetworkInfo): Promise<void>;
   /** idempotent: destroying what does not exist succeeds */
   destroy(instance: InstanceSpec): Promise<void>;
   reboot(instance: InstanceSpec, type: 'SOFT' | 'HARD'): Promise<void>;
@@ -82,6 +84,10 @@ export interface ComputeDriver {
   getDiagnostics(instance: InstanceSpec): Promise<Diagnostics>;
   getAvailableResource(): Promise<AvailableResource>;
   getHostUptime(): Promise<string>;
+  /** one more port into the instance, working at once (supports_attach_interface) */
+  attachInterface(instance: InstanceSpec, vif: Vif): Promise<void>;
+  /** idempotent: a port the instance does not have is fine */
+  detachInterface(instance: InstanceSpec, vif: Vif): Promise<void>;
   /** subscribe to power-state changes the driver observes */
   onLifecycleEvent(listener: (event: LifecycleEvent) => void): void;
 }

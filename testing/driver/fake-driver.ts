@@ -16,6 +16,7 @@ import {
   type LifecycleEvent,
 } from '../../driver/virt/driver';
 import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
+import type { NetworkInfo, Vif } from '../../nova/network-model';
 import { PowerState } from '../../nova/power-state';
 import { availableResource, type HostTotals, uptimeText } from '../../driver/virt/host-resources';
 import { LifecycleListeners } from '../../driver/virt/lifecycle-listeners';
@@ -34,6 +35,7 @@ interface FakeInstance {
   console: string[];
   startedAt?: number;
   exit?: WorkloadExit;
+  vifs: Vif[];
 }
 
 /** Operations a test can make fail once with `failNext`. */
@@ -47,7 +49,7 @@ export class FakeDriver implements ComputeDriver {
     supports_suspend: true,
     supports_console_output: true,
     supports_diagnostics: true,
-    supports_attach_interface: false,
+    supports_attach_interface: true,
     has_imagecache: false,
   };
   private readonly instances = new Map<string, FakeInstance>();
@@ -81,11 +83,20 @@ export class FakeDriver implements ComputeDriver {
     this.failIfAsked('cleanupHost');
   }
 
-  async spawn(instance: InstanceSpec, _image: ImageMeta): Promise<void> {
+  async spawn(
+    instance: InstanceSpec,
+    _image: ImageMeta,
+    networkInfo: NetworkInfo = [],
+  ): Promise<void> {
     this.failIfAsked('spawn');
     const existing = this.instances.get(instance.uuid);
     if (existing && WORKLOAD.has(existing.state)) return;
-    const fake = existing ?? { spec: { ...instance }, state: PowerState.NOSTATE, console: [] };
+    const fake = existing ?? {
+      spec: { ...instance },
+      state: PowerState.NOSTATE,
+      console: [],
+      vifs: [...networkInfo],
+    };
     this.instances.set(instance.uuid, fake);
     this.boot(fake);
   }
@@ -93,6 +104,23 @@ export class FakeDriver implements ComputeDriver {
   async destroy(instance: InstanceSpec): Promise<void> {
     this.failIfAsked('destroy');
     this.instances.delete(instance.uuid);
+  }
+
+  /** the ports an instance has, in attach order */
+  vifsOf(uuid: string): string[] {
+    return this.get(uuid).vifs.map((v) => v.id);
+  }
+
+  async attachInterface(instance: InstanceSpec, vif: Vif): Promise<void> {
+    this.failIfAsked('attachInterface');
+    const fake = this.get(instance.uuid);
+    if (!fake.vifs.some((v) => v.id === vif.id)) fake.vifs.push(vif);
+  }
+
+  async detachInterface(instance: InstanceSpec, vif: Vif): Promise<void> {
+    this.failIfAsked('detachInterface');
+    const fake = this.instances.get(instance.uuid);
+    if (fake) fake.vifs = fake.vifs.filter((v) => v.id !== vif.id);
   }
 
   async reboot(instance: InstanceSpec, _type: 'SOFT' | 'HARD'): Promise<void> {
