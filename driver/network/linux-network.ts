@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'winston';
+import { replaceFileSync } from '../../common/atomic-file';
 import { forInstance } from '../../common/log';
 import { NotFoundError } from '../../common/errors';
 import { KeyedLocks } from '../../common/keyed-locks';
@@ -90,11 +91,21 @@ export class LinuxNetwork implements Network {
     this.dns = new DnsServices(o.stateDir, o.log, o.dnsmasq);
   }
 
-  /** Reads the state directory; call once before anything else. */
+  /**
+   * Reads the state directory; call once before anything else. The last
+   * document is kept there too, so that a compute restarting while the
+   * control plane is away restores instances' rules as they were, rather
+   * than closing them until the control plane answers.
+   */
   open(): void {
     fs.mkdirSync(path.join(this.o.stateDir, 'netns'), { recursive: true, mode: 0o711 });
     this.plugged.load();
     this.uplinks.load();
+    this.state = readLastState(this.lastStateFile);
+  }
+
+  private get lastStateFile(): string {
+    return path.join(this.o.stateDir, 'host-state.json');
   }
 
   plug(instance: PluggedInstance): Promise<{ netnsPath: string; files: InstanceNetworkFiles }> {
@@ -189,9 +200,13 @@ export class LinuxNetwork implements Network {
   }
 
   sync(state: HostNetworkState): Promise<void> {
-    if (this.state && state.revision < this.state.revision) return Promise.resolve();
-    this.state = state;
-    return this.hostSide(() => this.syncHost());
+    return this.hostSide(() => {
+      // A control plane that lost its database starts again from revision 1: follow it.
+      if (this.state?.revision !== state.revision)
+        replaceFileSync(this.lastStateFile, JSON.stringify(state));
+      this.state = state;
+      return this.syncHost();
+    });
   }
 
   restore(instances: PluggedInstance[]): Promise<void> {
@@ -430,5 +445,16 @@ export class LinuxNetwork implements Network {
       revision: state.revision,
       operations: plan.ops.length + plan.removals.length,
     });
+  }
+}
+
+function readLastState(file: string): HostNetworkState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as HostNetworkState;
+  } catch (err) {
+    // Absent or torn: the first sync brings it.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && !(err instanceof SyntaxError))
+      throw err;
+    return undefined;
   }
 }
