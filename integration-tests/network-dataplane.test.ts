@@ -5,7 +5,7 @@
  * their pinned namespaces, probed from inside with nsenter. Runs once the
  * addon has the network primitives (branch net-native).
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -38,6 +38,7 @@ import {
   resolves,
   tcpAsk,
   tcpServer,
+  Teardown,
 } from './network-sim';
 
 function addonSkip(): string | undefined {
@@ -58,7 +59,7 @@ const defaults = berthSchema.validate({}).value!.network;
 const OUTSIDE = '198.51.100.2';
 
 /** The underlay: a bridge in a namespace of its own, which is also "the outside". */
-function underlay(t: TestContext): string {
+function underlay(t: Teardown): string {
   const ns = makeNs(t, 'underlay');
   ip(ns, 'link', 'add', 'br0', 'type', 'bridge');
   ip(ns, 'addr', 'add', `${OUTSIDE}/24`, 'dev', 'br0');
@@ -74,7 +75,7 @@ interface SimHost {
 }
 
 /** A host namespace on the underlay (wan0 = `addr`), and how to start a LinuxNetwork on it. */
-function simHost(t: TestContext, under: string, addr: string, label: string): SimHost {
+function simHost(t: Teardown, under: string, addr: string, label: string): SimHost {
   const ns = makeNs(t, 'nethost');
   const outer = `u${label}`;
   ip(
@@ -95,7 +96,7 @@ function simHost(t: TestContext, under: string, addr: string, label: string): Si
   ip(ns, 'link', 'set', 'wan0', 'up');
   ip(ns, 'route', 'add', 'default', 'via', OUTSIDE);
   const stateDir = path.join(tempStateDir('net'), 'network');
-  t.after(() => cleanState(stateDir));
+  t.push(() => cleanState(stateDir));
   const open = () => {
     const network = new LinuxNetwork({
       addon: native(),
@@ -196,12 +197,13 @@ test(
   'one host: addressing, isolation, DNS, SNAT, floating IPs, port forwarding, anti-spoofing, attach, restore, cleanup',
   { skip, timeout: 300000 },
   async (t) => {
-    const under = underlay(t);
+    const td = new Teardown(t);
+    const under = underlay(td);
     ip(under, 'route', 'add', '172.24.4.0/24', 'via', '198.51.100.1');
-    const host = simHost(t, under, '198.51.100.1', 'h1');
+    const host = simHost(td, under, '198.51.100.1', 'h1');
     let network = host.open();
-    t.after(() => network.close());
-    await fakeUpstream(t, under, OUTSIDE, 'upstream.test', '198.51.100.77');
+    td.push(() => network.close());
+    await fakeUpstream(td, under, OUTSIDE, 'upstream.test', '198.51.100.77');
     const a = port(1, '10.0.0.11', net1, 'alpha');
     const b = port(2, '10.0.0.12', net1, 'beta');
     const c = port(3, '10.1.0.13', net2, 'gamma');
@@ -228,12 +230,12 @@ test(
         const [eth0] = JSON.parse(ip(ns.alpha, '-j', 'addr', 'show', 'eth0')) as {
           address: string;
           mtu: number;
-          addr_info: { local: string; prefixlen: number }[];
+          addr_info: { family: string; local: string; prefixlen: number }[];
         }[];
         assert.equal(eth0.address, a.mac);
         assert.equal(eth0.mtu, 1450);
         assert.deepEqual(
-          eth0.addr_info.map((i) => `${i.local}/${i.prefixlen}`),
+          eth0.addr_info.filter((i) => i.family === 'inet').map((i) => `${i.local}/${i.prefixlen}`),
           ['10.0.0.11/24'],
         );
         assert.match(ip(ns.alpha, 'route', 'show', 'default'), /default via 10\.0\.0\.1 dev eth0/);
@@ -250,7 +252,7 @@ test(
     await t.test('one network: ICMP and TCP both ways; another network: nothing', async (st) => {
       assert.ok(pings(ns.alpha, b.ip));
       assert.ok(pings(ns.beta, a.ip));
-      await tcpServer(st, ns.beta, '0.0.0.0', 7000);
+      await tcpServer(new Teardown(st), ns.beta, '0.0.0.0', 7000);
       assert.equal(tcpAsk(ns.alpha, b.ip, 7000), a.ip);
       assert.ok(!pings(ns.alpha, c.ip));
       assert.ok(!pings(ns.gamma, a.ip));
@@ -279,8 +281,8 @@ test(
 
     await t.test(
       "a router's network reaches the outside, translated; a network without one does not",
-      async (st) => {
-        await tcpServer(st, under, OUTSIDE, 7100);
+      async () => {
+        await tcpServer(td, under, OUTSIDE, 7100);
         assert.equal(tcpAsk(ns.alpha, OUTSIDE, 7100), '172.24.4.10');
         assert.equal(tcpAsk(ns.gamma, OUTSIDE, 7100), '');
         assert.ok(!pings(host.ns, '172.24.4.99'), 'nothing for public leaks to the default route');
@@ -290,8 +292,9 @@ test(
     await t.test(
       'a floating IP: reachable once a rule allows it, not before, not after the rule or the IP goes',
       async (st) => {
-        await tcpServer(st, ns.alpha, '0.0.0.0', 7200);
-        await tcpServer(st, under, OUTSIDE, 7101);
+        const sd = new Teardown(st);
+        await tcpServer(sd, ns.alpha, '0.0.0.0', 7200);
+        await tcpServer(sd, under, OUTSIDE, 7101);
         const fip = {
           id: 'f1',
           ip: '172.24.4.20',
@@ -340,7 +343,8 @@ test(
     );
 
     await t.test('a port forwarding reaches one port of one instance', async (st) => {
-      await tcpServer(st, ns.beta, '0.0.0.0', 7300);
+      const sd = new Teardown(st);
+      await tcpServer(sd, ns.beta, '0.0.0.0', 7300);
       const allow = rule('allow-7300', 'ingress', {
         protocol: 'tcp',
         portRangeMin: 7300,
@@ -470,9 +474,10 @@ test(
   'two hosts carry one network over VXLAN: by IP and by name',
   { skip, timeout: 120000 },
   async (t) => {
-    const under = underlay(t);
-    const h1 = simHost(t, under, '198.51.100.1', 'h1');
-    const h2 = simHost(t, under, '198.51.100.3', 'h2');
+    const td = new Teardown(t);
+    const under = underlay(td);
+    const h1 = simHost(td, under, '198.51.100.1', 'h1');
+    const h2 = simHost(td, under, '198.51.100.3', 'h2');
     const a = port(1, '10.0.0.11', net1, 'alpha', 'h1', h1.ip);
     const b = port(2, '10.0.0.12', net1, 'beta', 'h2', h2.ip);
     const plugged: string[] = [];
@@ -481,7 +486,7 @@ test(
       [h2, b, 'h2'],
     ] as const) {
       const network = h.open();
-      t.after(async () => {
+      td.push(async () => {
         for (const uuid of await network.pluggedInstances()) await network.unplug(uuid);
         await network.close();
       });
@@ -519,10 +524,11 @@ test(
 networkConformance(
   'LinuxNetwork',
   async (t) => {
-    const under = underlay(t);
-    const host = simHost(t, under, '198.51.100.1', 'c');
+    const td = new Teardown(t);
+    const under = underlay(td);
+    const host = simHost(td, under, '198.51.100.1', 'c');
     const network = host.open();
-    t.after(async () => {
+    td.push(async () => {
       for (const uuid of await network.pluggedInstances()) await network.unplug(uuid);
       await network.close();
     });

@@ -56,12 +56,34 @@ export function resolves(ns: string, name: string, server: string): string[] {
   return [...answers.matchAll(/Address:\s*([0-9.]+)/g)].map((m) => m[1]);
 }
 
+/**
+ * What a test made, undone newest first when it ends (node's t.after hooks
+ * run oldest first: a namespace would go before what lives in it).
+ */
+export class Teardown {
+  private readonly steps: (() => unknown)[] = [];
+  constructor(t: TestContext) {
+    t.after(async () => {
+      for (const step of this.steps.splice(0).reverse()) {
+        try {
+          await step();
+        } catch (err) {
+          console.error('teardown step failed', err);
+        }
+      }
+    });
+  }
+  push(step: () => unknown): void {
+    this.steps.push(step);
+  }
+}
+
 /** A namespace of this run, removed when the test ends. */
-export function makeNs(t: TestContext, kind: string): string {
+export function makeNs(t: Teardown, kind: string): string {
   const name = runName(kind);
   const r = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ip netns add ${name}: ${r.stderr}`);
-  t.after(() => spawnSync('ip', ['netns', 'del', name]));
+  t.push(() => spawnSync('ip', ['netns', 'del', name]));
   const ns = `/run/netns/${name}`;
   ip(ns, 'link', 'set', 'lo', 'up');
   return ns;
@@ -69,7 +91,7 @@ export function makeNs(t: TestContext, kind: string): string {
 
 /** A TCP server in `ns` that answers each connection with the peer's address. */
 export async function tcpServer(
-  t: TestContext,
+  t: Teardown,
   ns: string,
   addr: string,
   port: number,
@@ -84,7 +106,7 @@ export async function tcpServer(
   const child: ChildProcess = spawn('nsenter', [`--net=${ns}`, 'python3', '-c', code], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  t.after(() => child.kill('SIGKILL'));
+  t.push(() => child.kill('SIGKILL'));
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   await waitFor(
@@ -96,7 +118,7 @@ export async function tcpServer(
 
 /** A resolver in `ns` that knows one name: the upstream of a test, so no query reaches a real one. */
 export async function fakeUpstream(
-  t: TestContext,
+  t: Teardown,
   ns: string,
   listen: string,
   name: string,
@@ -118,7 +140,7 @@ export async function fakeUpstream(
     ],
     { stdio: 'ignore' },
   );
-  t.after(() => child.kill('SIGKILL'));
+  t.push(() => child.kill('SIGKILL'));
   await waitFor('fake upstream resolver', () => resolves(ns, name, listen).includes(answer), 10000);
 }
 
