@@ -101,9 +101,21 @@ function perform(addon: NetAddon, o: Operation): void {
       case 'netnsRemove':
         removeNetns(addon, o.args[0]);
         break;
+      case 'linkDel':
+        linkDel(addon, ...o.args);
+        break;
       default:
         (addon[o.op] as (...args: unknown[]) => void)(...o.args);
     }
+  }
+}
+
+/** A device already gone is removed: its namespace's destruction may have taken it meanwhile. */
+function linkDel(addon: NetAddon, netns: Parameters<NetAddon['linkDel']>[0], name: string): void {
+  try {
+    addon.linkDel(netns, name);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENODEV') throw err;
   }
 }
 
