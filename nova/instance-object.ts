@@ -5,6 +5,7 @@
 import Joi from 'joi';
 import type { RemoteFault } from '../messaging/failures';
 import { InvalidArgumentError } from '../common/errors';
+import type { Vif } from './network-model';
 import type { TaskState, VmState } from './states';
 
 /** What the driver needs to know of an instance (a view of Nova's Instance object). */
@@ -19,6 +20,8 @@ export interface InstanceSpec {
   imageRef: string;
   metadata?: Record<string, string>;
   userData?: string;
+  /** the instance's ports, in attach order (eth0, eth1, ...): Nova's network_info */
+  networkInfo?: Vif[];
 }
 
 /** Glance-style image metadata (id, name, properties such as os_command_line). */

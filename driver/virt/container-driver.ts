@@ -143,11 +143,12 @@ export class ContainerDriver implements ComputeDriver {
   }
 
   /** Idempotent: a container that exists is started if need be, never made twice. */
-  spawn(instance: InstanceSpec, image: ImageMeta, networkInfo: NetworkInfo = []): Promise<void> {
+  spawn(instance: InstanceSpec, image: ImageMeta): Promise<void> {
     return this.locks.run(instance.uuid, async () => {
       const rt = this.runtime();
       const log = forInstance(this.log, instance.uuid);
-      if (!rt.has(instance.uuid)) return this.create(instance, image, networkInfo, log);
+      if (!rt.has(instance.uuid))
+        return this.create(instance, image, instance.networkInfo ?? [], log);
       const { state } = rt.info(instance.uuid);
       if (state === 'running' || state === 'paused') {
         log.info('spawn: instance already exists and runs');

@@ -6,7 +6,7 @@
  * completely cleaned up").
  */
 import type { ImageMeta, InstanceSpec } from '../../nova/instance-object';
-import type { NetworkInfo, Vif } from '../../nova/network-model';
+import type { Vif } from '../../nova/network-model';
 import type { PowerState } from '../../nova/power-state';
 
 export interface InstanceInfo {
@@ -64,8 +64,11 @@ export interface ComputeDriver {
   initHost(host: string): Promise<void>;
   /** release what initHost took (instances keep running) */
   cleanupHost(): Promise<void>;
-  /** `networkInfo`: the instance's ports (Nova's network_info), plugged before the workload starts */
-  spawn(instance: InstanceSpec, image: ImageMeta, networkInfo?: NetworkInfo): Promise<void>;
+  /**
+   * Creates and starts the instance with one interface per
+   * `instance.networkInfo` entry, plugged before the workload starts.
+   */
+  spawn(instance: InstanceSpec, image: ImageMeta): Promise<void>;
   /** idempotent: destroying what does not exist succeeds */
   destroy(instance: InstanceSpec): Promise<void>;
   reboot(instance: InstanceSpec, type: 'SOFT' | 'HARD'): Promise<void>;

@@ -16,7 +16,7 @@ import {
   type LifecycleEvent,
 } from '../../driver/virt/driver';
 import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
-import type { NetworkInfo, Vif } from '../../nova/network-model';
+import type { Vif } from '../../nova/network-model';
 import { PowerState } from '../../nova/power-state';
 import { availableResource, type HostTotals, uptimeText } from '../../driver/virt/host-resources';
 import { LifecycleListeners } from '../../driver/virt/lifecycle-listeners';
@@ -83,11 +83,7 @@ export class FakeDriver implements ComputeDriver {
     this.failIfAsked('cleanupHost');
   }
 
-  async spawn(
-    instance: InstanceSpec,
-    _image: ImageMeta,
-    networkInfo: NetworkInfo = [],
-  ): Promise<void> {
+  async spawn(instance: InstanceSpec, _image: ImageMeta): Promise<void> {
     this.failIfAsked('spawn');
     const existing = this.instances.get(instance.uuid);
     if (existing && WORKLOAD.has(existing.state)) return;
@@ -95,7 +91,7 @@ export class FakeDriver implements ComputeDriver {
       spec: { ...instance },
       state: PowerState.NOSTATE,
       console: [],
-      vifs: [...networkInfo],
+      vifs: [...(instance.networkInfo ?? [])],
     };
     this.instances.set(instance.uuid, fake);
     this.boot(fake);
