@@ -45,6 +45,9 @@ export async function quotaDetails(tx: NetTx, projectId: string) {
 
 export async function updateQuota(tx: NetTx, projectId: string, body: unknown) {
   if (!tx.caller.isAdmin) throw policyNotAuthorized('rule:update_quota');
+  // Neutron's project_id column is 255 characters; a longer id can name no project.
+  if (projectId.length > 255)
+    throw httpBadRequest(`'${projectId.slice(0, 32)}…' is not a valid project id`);
   const given = resourceBody(body, 'quota');
   const unknown = Object.keys(given).filter((k) => !RESOURCES.includes(k as QuotaResource));
   if (unknown.length) throw httpBadRequest(`Unrecognized attribute(s) '${unknown.join(', ')}'`);
