@@ -495,6 +495,12 @@ describeEachDatabase('servers and their networks', (database) => {
     assert.equal(locked.status, 409);
     assert.equal(locked.body.conflictingRequest.message, `Instance ${other.id} is locked`);
     await cloud.api.deps.db('instances').where({ uuid: other.id }).update({ locked: false });
+    cloud.instanceNetwork.addNetwork({ name: 'second', projectId: 'demo' });
+    const ambiguous = await cloud.request('POST', `/v2.1/servers/${other.id}/os-interface`, {
+      body: {},
+    });
+    assert.equal(ambiguous.status, 400);
+    assert.match(ambiguous.body.badRequest.message, /Multiple possible networks found/);
     assert.deepEqual(ports(other.id), []);
     for (const x of [s, other]) await remove(x.id);
     assert.equal(cloud.instanceNetwork.ports.get(mine.id)!.deviceId, '');

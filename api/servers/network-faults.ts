@@ -57,8 +57,9 @@ export function networkFault(
       return badRequest(
         network ? `No fixed IP addresses available for network: ${network}` : err.message,
       );
+    // Nova: a conflict for server create, a bad request for os-interface.
     case 'NetworkAmbiguous':
-      return conflictingRequest(
+      return (op === 'create' ? conflictingRequest : badRequest)(
         'Multiple possible networks found, use a Network ID to be more specific.',
       );
     case 'OverQuota':

@@ -464,12 +464,19 @@ function ensureNetwork(cloud: TestCloud, f: Fixtures): void {
 /** The server's first port, attached again when a test detached every one. */
 async function ensurePort(req: Request, f: Fixtures): Promise<void> {
   const path = `/v2.1/servers/${f.serverId}/os-interface`;
-  let [first] = ok(await req('GET', path, {}), 'list interfaces').interfaceAttachments;
-  first ??= ok(
-    await req('POST', path, { body: { interfaceAttachment: { net_id: f.networkId } } }),
-    'attach interface',
-  ).interfaceAttachment;
-  f.portId = first.port_id;
+  const listed = await req('GET', path, {});
+  const first = listed.status === 200 ? listed.body.interfaceAttachments[0] : undefined;
+  if (first) {
+    f.portId = first.port_id;
+    return;
+  }
+  const attached = await req('POST', path, {
+    body: { interfaceAttachment: { net_id: f.networkId } },
+  });
+  // A server on its way out (a DELETE still running) takes no port: the last id stays.
+  if (attached.status === 200) f.portId = attached.body.interfaceAttachment.port_id;
+  else if (!f.portId)
+    throw new Error(`attach interface: ${attached.status} ${JSON.stringify(attached.body)}`);
 }
 
 /** Every compute service enabled and not forced down; the first one's ids and its node's. */
