@@ -324,13 +324,14 @@ describe('the networking bar: openstack CLI against berth all-in-one', { skip },
       assert.equal(port['binding_host_id'] ?? port['binding:host_id'], cloud.nodes[0].host);
     }
     // get-me-a-network: the project's own network, with a router to public.
-    const auto = await cloud.oscJson(t, ['server', 'show', 'bar-auto']);
+    // demo's server: by id, as the admin's name lookup sees only its own project.
+    const auto = await cloud.oscJson(t, ['server', 'show', ids['bar-auto']]);
     const autoNets = Object.keys(auto.addresses);
     assert.equal(autoNets.length, 1, JSON.stringify(auto.addresses));
     assert.deepEqual(auto.addresses[autoNets[0]], [vm['bar-auto'].ip]);
     const none = await cloud.oscJson(t, ['server', 'show', 'bar-none']);
     assert.deepEqual(none.addresses, {});
-    assert.deepEqual(await cloud.oscJson(t, ['port', 'list', '--server', 'bar-none']), []);
+    assert.deepEqual(await cloud.oscJson(t, ['port', 'list', '--server', ids['bar-none']]), []);
 
     // Plugged ports are reported up.
     await waitFor('ports ACTIVE', async () => {
