@@ -119,14 +119,15 @@ describe('one network over VXLAN between two berth computes', { skip: needsRoot(
       assert.match(links, new RegExp(`vxlan id \\d+ .*local ${h.ip.replace(/\./g, '\\.')} `));
       assert.match(links, /nolearning/);
       // l2population: the flooding entry and the remote port's MAC point at the other host.
-      const entries = await waitFor(`fdb of ${h.name}`, async () => {
+      const remote = placed.find((p) => p.host === cloud.nodes[1 - i].host)!;
+      const entries = await waitFor(`${remote.mac} in the fdb of ${h.name}`, async () => {
         const out = await fdb(i);
-        const remote = placed.find((p) => p.host === cloud.nodes[1 - i].host)!;
         return out.includes(`${remote.mac} `) ? out : undefined;
+      }).catch(async (err: Error) => {
+        throw new Error(`${err.message}; it has:\n${await fdb(i)}`);
       });
       const esc = other.ip.replace(/\./g, '\\.');
       assert.match(entries, new RegExp(`^00:00:00:00:00:00 dev \\S+ dst ${esc} `, 'm'));
-      const remote = placed.find((p) => p.host === cloud.nodes[1 - i].host)!;
       assert.match(entries, new RegExp(`^${remote.mac} dev \\S+ dst ${esc} `, 'm'));
     }
   });
@@ -164,6 +165,9 @@ describe('one network over VXLAN between two berth computes', { skip: needsRoot(
     await waitFor(
       `${b.mac} gone from the fdb of ${cloud.nodes[other].host}`,
       async () => !(await fdb(other)).includes(b.mac),
-    );
+    ).catch(async (err: Error) => {
+      const ports = await neutron('GET', `/ports?device_id=${b.id}`);
+      throw new Error(`${err.message}; the server's ports: ${JSON.stringify(ports.body.ports)}`);
+    });
   });
 });
