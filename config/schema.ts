@@ -180,13 +180,18 @@ export const SCHEDULER_FILTERS = [
 /** A comma-separated list of IPv4 addresses, as oslo.config's ListOpt. */
 const ipv4List = () =>
   Joi.string()
-    .allow('')
+    .empty('')
     .custom((value: string, helpers) => {
       const items = value
         .split(',')
         .map((item) => item.trim())
         .filter(Boolean);
-      const bad = items.find((item) => Joi.string().ip({ version: ['ipv4'], cidr: 'forbidden' }).validate(item).error);
+      const bad = items.find(
+        (item) =>
+          Joi.string()
+            .ip({ version: ['ipv4'], cidr: 'forbidden' })
+            .validate(item).error,
+      );
       return bad === undefined ? items : helpers.error('list.ip', { bad });
     })
     .default([])
@@ -296,8 +301,12 @@ const sections: Record<SectionName, Joi.ObjectSchema> = {
     api_servers: Joi.string().uri({ scheme: ['http', 'https'] }),
   }),
   network: Joi.object({
-    public_cidr: Joi.string().ip({ version: ['ipv4'], cidr: 'required' }).default('172.24.4.0/24'),
-    public_gateway: Joi.string().ip({ version: ['ipv4'], cidr: 'forbidden' }).default('172.24.4.1'),
+    public_cidr: Joi.string()
+      .ip({ version: ['ipv4'], cidr: 'required' })
+      .default('172.24.4.0/24'),
+    public_gateway: Joi.string()
+      .ip({ version: ['ipv4'], cidr: 'forbidden' })
+      .default('172.24.4.1'),
     public_mtu: integer(68, 1500),
     default_mtu: integer(68, 1450),
     vni_min: integer(1, 1000).max(16777215),
@@ -309,7 +318,9 @@ const sections: Record<SectionName, Joi.ObjectSchema> = {
     device_prefix: Joi.string()
       .pattern(/^[a-z][a-z0-9]{0,3}$/, 'one to four lowercase letters or digits')
       .default('b'),
-    uplink_cidr: Joi.string().ip({ version: ['ipv4'], cidr: 'required' }).default('169.254.64.0/18'),
+    uplink_cidr: Joi.string()
+      .ip({ version: ['ipv4'], cidr: 'required' })
+      .default('169.254.64.0/18'),
     quota_network: quotaLimit(100),
     quota_subnet: quotaLimit(100),
     quota_port: quotaLimit(500),

@@ -2,11 +2,24 @@
   "targets": [
     {
       "target_name": "berth_native",
-      "sources": ["src/addon.cc"],
+      "sources": [
+        "src/addon.cc",
+        "src/args.cc",
+        "src/sys-error.cc",
+        "src/inet.cc",
+        "src/netns-scope.cc",
+        "src/rtnl.cc",
+        "src/link.cc",
+        "src/addr-route.cc",
+        "src/neigh-fdb.cc",
+        "src/sysctl.cc",
+        "src/nft.cc"
+      ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra"],
-      "cflags_cc!": ["-fno-exceptions"]
+      "cflags_cc!": ["-fno-exceptions"],
+      "libraries": ["-lnftables"]
     },
     {
       "target_name": "berth-monitor",

@@ -9,7 +9,11 @@ import path from 'node:path';
  * Every network call takes `netns`: the path of a network namespace file
  * (/run/netns/x, /proc/<pid>/ns/net, a pinned file) to act in, or null for
  * the calling process's own. The call switches the calling thread into it
- * and back, so it is synchronous and leaves no thread elsewhere.
+ * and back (also when it fails), so it is synchronous and leaves no thread
+ * elsewhere. Failures throw a SyscallError whose syscall is the netlink
+ * message (RTM_NEWLINK…), 'SIOCGIFINDEX' (a device name that does not
+ * exist), 'open'/'setns' (the netns path) or 'nft', and whose path names the
+ * device, address, route or netns. IPv4 and IPv6 addresses are both taken.
  */
 export type Netns = string | null;
 
@@ -18,6 +22,7 @@ export interface LinkInfo {
   index: number;
   /** rtnetlink kind: veth, bridge, vxlan, ... (undefined for physical devices and lo) */
   kind?: string;
+  /** '' for devices without a link-layer address */
   mac: string;
   mtu: number;
   up: boolean;
@@ -30,13 +35,19 @@ export interface RouteSpec {
   dst: string;
   gateway?: string;
   dev?: string;
-  /** unicast (default), or unreachable / blackhole for a prefix nothing may leave by */
-  type?: 'unicast' | 'unreachable' | 'blackhole';
+  /**
+   * unicast (default), or unreachable / blackhole for a prefix nothing may
+   * leave by; prohibit and throw as iproute2 has them
+   */
+  type?: 'unicast' | 'unreachable' | 'blackhole' | 'prohibit' | 'throw';
   /** preferred source address */
   src?: string;
   metric?: number;
-  /** 'link' for a directly connected route (gateway-less, on `dev`) */
-  scope?: 'universe' | 'link';
+  /**
+   * 'link' for a directly connected route; routeReplace makes a unicast
+   * route with `dev` and no gateway link-scoped unless told otherwise
+   */
+  scope?: 'universe' | 'link' | 'host';
 }
 
 export interface NativeAddon {
@@ -47,8 +58,9 @@ export interface NativeAddon {
   pidfdSendSignal(pidfd: number, signal: number): void;
 
   /**
-   * A veth pair: `name` in `netns`, its peer created directly in `peerNetns`
-   * under the name `peer`. Both stay down.
+   * A veth pair in one RTM_NEWLINK: `name` in `netns`, its peer created
+   * directly in `peerNetns` (null: the process's own) under the name `peer`
+   * with `peerMac`; `mtu` applies to both, each has one queue. Both stay down.
    */
   linkAddVeth(
     netns: Netns,
@@ -65,7 +77,7 @@ export interface NativeAddon {
     name: string,
     opts: { vni: number; local: string; port: number; mtu?: number },
   ): void;
-  /** Changes what is given; master null = release from its bridge. */
+  /** Changes what is given, in one request; master null = release from its bridge. */
   linkSet(
     netns: Netns,
     name: string,
@@ -73,30 +85,40 @@ export interface NativeAddon {
   ): void;
   linkDel(netns: Netns, name: string): void;
   linkList(netns: Netns): LinkInfo[];
-  /** `cidr` is address/prefix; EEXIST is not an error */
+  /** `cidr` is address/prefix (a bare address is a host prefix); EEXIST is not an error */
   addrAdd(netns: Netns, dev: string, cidr: string): void;
+  /** EADDRNOTAVAIL when `dev` has no such address */
   addrDel(netns: Netns, dev: string, cidr: string): void;
+  /** IPv4 addresses */
   addrList(netns: Netns): { dev: string; cidr: string }[];
-  /** NLM_F_REPLACE semantics: creates or replaces */
+  /**
+   * NLM_F_REPLACE semantics: creates or replaces the route with the same
+   * dst and metric; main table, proto static
+   */
   routeReplace(netns: Netns, route: RouteSpec): void;
-  /** ESRCH (no such route) is not an error */
+  /** fields left out match any route; ESRCH/ENOENT (no such route) is not an error */
   routeDel(netns: Netns, route: RouteSpec): void;
-  /** main table, IPv4 */
+  /** main table, IPv4, including the kernel's own prefix routes */
   routeList(netns: Netns): (RouteSpec & { dev?: string })[];
-  /** a permanent neighbour (ARP) entry */
+  /** a permanent neighbour (ARP/NDP) entry, created or replaced */
   neighReplace(netns: Netns, dev: string, ip: string, mac: string): void;
+  /** ENOENT when there is no such entry */
   neighDel(netns: Netns, dev: string, ip: string): void;
   /** `bridge fdb append <mac> dev <dev> dst <dst>` (dst: the remote VTEP); EEXIST is not an error */
   fdbAppend(netns: Netns, dev: string, mac: string, dst: string): void;
+  /** an absent entry is not an error (the kernel is inconsistent about it) */
   fdbDel(netns: Netns, dev: string, mac: string, dst: string): void;
   /** the FDB entries of a VXLAN device that have a remote dst */
   fdbList(netns: Netns, dev: string): { mac: string; dst: string }[];
-  /** writes /proc/sys/<key> as seen from `netns` (key like 'net/ipv4/ip_forward') */
+  /** writes /proc/sys/<key> as seen from `netns` (key like 'net/ipv4/ip_forward'), in one write */
   sysctlSet(netns: Netns, key: string, value: string): void;
+  /** the value without its trailing newline */
   sysctlGet(netns: Netns, key: string): string;
   /**
    * Runs an nft script (nft -f syntax) through libnftables in `netns`, as
-   * one transaction: all of it applies or none. Errors carry nft's message.
+   * one transaction: all of it applies or none. Errors carry nft's message;
+   * errno is the kernel's when the kernel refused the batch, EINVAL when
+   * nft refused the script itself (syntax, evaluation).
    */
   nftRun(netns: Netns, script: string): void;
   /** `nft -j <command>` through libnftables: the JSON text it prints */

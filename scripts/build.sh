@@ -22,7 +22,7 @@ if ! newer_than native/build/Release/berth-monitor native/src native/helper nati
   (cd native && npx --no-install node-gyp rebuild "${nodedir_arg[@]}" --loglevel=error >/dev/null)
 fi
 
-if ! newer_than dist/.built cli common config driver native/index.ts messaging nova api bench integration-tests testing tsconfig.json package.json; then
+if ! newer_than dist/.built cli common config driver native/*.ts messaging nova api bench integration-tests testing tsconfig.json package.json; then
   echo "berth: compiling TypeScript"
   # Into a new directory swapped in whole: tsc never removes the output of a
   # deleted source, and a berth running from dist/ (npm start) keeps its files.

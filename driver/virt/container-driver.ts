@@ -23,6 +23,7 @@ import {
   type LifecycleEvent,
 } from './driver';
 import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
+import { AttachInterfaceNotSupported } from '../../nova/exceptions';
 import { PowerState } from '../../nova/power-state';
 import { availableResource, hostTotals, kernelVersion, uptimeText } from './host-resources';
 import { instanceContainerConfig } from './instance-config';
@@ -155,6 +156,15 @@ export class ContainerDriver implements ComputeDriver {
   }
 
   /** SOFT: SIGTERM and the grace period, then SIGKILL; HARD: SIGKILL. The writable layer stays. */
+  // Until the data plane plugs ports (driver/network), supports_attach_interface says no.
+  async attachInterface(instance: InstanceSpec): Promise<void> {
+    throw new AttachInterfaceNotSupported(instance.uuid);
+  }
+
+  async detachInterface(instance: InstanceSpec): Promise<void> {
+    throw new AttachInterfaceNotSupported(instance.uuid);
+  }
+
   reboot(instance: InstanceSpec, type: 'SOFT' | 'HARD'): Promise<void> {
     return this.locks.run(instance.uuid, async () => {
       this.lookup(instance.uuid);

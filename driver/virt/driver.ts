@@ -6,6 +6,7 @@
  * completely cleaned up").
  */
 import type { ImageMeta, InstanceSpec } from '../../nova/instance-object';
+import type { Vif } from '../../nova/network-model';
 import type { PowerState } from '../../nova/power-state';
 
 export interface InstanceInfo {
@@ -63,9 +64,22 @@ export interface ComputeDriver {
   initHost(host: string): Promise<void>;
   /** release what initHost took (instances keep running) */
   cleanupHost(): Promise<void>;
+  /**
+   * Creates and starts the instance with one interface per
+   * `instance.networkInfo` entry, plugged before the workload starts.
+   */
   spawn(instance: InstanceSpec, image: ImageMeta): Promise<void>;
-  /** idempotent: destroying what does not exist succeeds */
+  /** idempotent: destroying what does not exist succeeds; unplugs the instance's ports */
   destroy(instance: InstanceSpec): Promise<void>;
+  /**
+   * Plugs one more port into the instance (running or stopped), working at
+   * once; idempotent per port. Throws AttachInterfaceNotSupported when
+   * `capabilities.supports_attach_interface` is false, NotFoundError for an
+   * instance the driver does not have; on failure nothing of the port is left.
+   */
+  attachInterface(instance: InstanceSpec, vif: Vif): Promise<void>;
+  /** Takes the port out of the instance; idempotent (an unknown port succeeds). */
+  detachInterface(instance: InstanceSpec, vif: Vif): Promise<void>;
   reboot(instance: InstanceSpec, type: 'SOFT' | 'HARD'): Promise<void>;
   /** clean shutdown within `timeoutSeconds`, then forced */
   powerOff(instance: InstanceSpec, timeoutSeconds?: number): Promise<void>;

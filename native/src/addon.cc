@@ -14,32 +14,11 @@
 #include <thread>
 #include <unistd.h>
 
+#include "args.h"
+#include "net.h"
+#include "sys-error.h"
+
 namespace {
-
-Napi::Error SysError(Napi::Env env, int err, const char *syscall, const std::string &path) {
-  std::string msg = std::string(syscall) + (path.empty() ? "" : " '" + path + "'") + ": " +
-                    strerror(err);
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("code", Napi::String::New(env, strerrorname_np(err) ? strerrorname_np(err) : "EUNKNOWN"));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  if (!path.empty()) e.Set("path", Napi::String::New(env, path));
-  return e;
-}
-
-std::string StringArg(const Napi::CallbackInfo &info, size_t i) {
-  if (info.Length() <= i || !info[i].IsString()) {
-    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a string");
-  }
-  return info[i].As<Napi::String>().Utf8Value();
-}
-
-int IntArg(const Napi::CallbackInfo &info, size_t i) {
-  if (info.Length() <= i || !info[i].IsNumber()) {
-    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a number");
-  }
-  return info[i].As<Napi::Number>().Int32Value();
-}
 
 // A network namespace pinned by a bind mount on `path`, like `ip netns add`
 // but without a fork: unshare() of the network namespace applies to the
@@ -97,6 +76,20 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("umount", Napi::Function::New(env, Umount));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal));
+  const std::pair<const char *, Napi::Function::Callback> network[] = {
+      {"linkAddVeth", LinkAddVeth},   {"linkAddBridge", LinkAddBridge},
+      {"linkAddVxlan", LinkAddVxlan}, {"linkSet", LinkSet},
+      {"linkDel", LinkDel},           {"linkList", LinkList},
+      {"addrAdd", AddrAdd},           {"addrDel", AddrDel},
+      {"addrList", AddrList},         {"routeReplace", RouteReplace},
+      {"routeDel", RouteDel},         {"routeList", RouteList},
+      {"neighReplace", NeighReplace}, {"neighDel", NeighDel},
+      {"fdbAppend", FdbAppend},       {"fdbDel", FdbDel},
+      {"fdbList", FdbList},           {"sysctlSet", SysctlSet},
+      {"sysctlGet", SysctlGet},       {"nftRun", NftRun},
+      {"nftJson", NftJson},
+  };
+  for (const auto &[name, fn] : network) exports.Set(name, Napi::Function::New(env, fn));
   return exports;
 }
 

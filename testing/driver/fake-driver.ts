@@ -16,6 +16,7 @@ import {
   type LifecycleEvent,
 } from '../../driver/virt/driver';
 import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
+import type { Vif } from '../../nova/network-model';
 import { PowerState } from '../../nova/power-state';
 import { availableResource, type HostTotals, uptimeText } from '../../driver/virt/host-resources';
 import { LifecycleListeners } from '../../driver/virt/lifecycle-listeners';
@@ -31,6 +32,8 @@ import { powerStateName } from '../../nova/power-state';
 interface FakeInstance {
   spec: InstanceSpec;
   state: PowerState;
+  /** the ports plugged into the instance, in order (eth0, eth1, ...) */
+  vifs: Vif[];
   console: string[];
   startedAt?: number;
   exit?: WorkloadExit;
@@ -47,7 +50,7 @@ export class FakeDriver implements ComputeDriver {
     supports_suspend: true,
     supports_console_output: true,
     supports_diagnostics: true,
-    supports_attach_interface: false,
+    supports_attach_interface: true,
     has_imagecache: false,
   };
   private readonly instances = new Map<string, FakeInstance>();
@@ -85,7 +88,12 @@ export class FakeDriver implements ComputeDriver {
     this.failIfAsked('spawn');
     const existing = this.instances.get(instance.uuid);
     if (existing && WORKLOAD.has(existing.state)) return;
-    const fake = existing ?? { spec: { ...instance }, state: PowerState.NOSTATE, console: [] };
+    const fake = existing ?? {
+      spec: { ...instance },
+      state: PowerState.NOSTATE,
+      console: [],
+      vifs: [...instance.networkInfo],
+    };
     this.instances.set(instance.uuid, fake);
     this.boot(fake);
   }
@@ -93,6 +101,23 @@ export class FakeDriver implements ComputeDriver {
   async destroy(instance: InstanceSpec): Promise<void> {
     this.failIfAsked('destroy');
     this.instances.delete(instance.uuid);
+  }
+
+  async attachInterface(instance: InstanceSpec, vif: Vif): Promise<void> {
+    this.failIfAsked('attachInterface');
+    const fake = this.get(instance.uuid);
+    if (!fake.vifs.some((v) => v.id === vif.id)) fake.vifs.push(vif);
+  }
+
+  async detachInterface(instance: InstanceSpec, vif: Vif): Promise<void> {
+    this.failIfAsked('detachInterface');
+    const fake = this.instances.get(instance.uuid);
+    if (fake) fake.vifs = fake.vifs.filter((v) => v.id !== vif.id);
+  }
+
+  /** The ports plugged into an instance, as a real driver's namespace would show them. */
+  pluggedVifs(uuid: string): Vif[] {
+    return [...this.get(uuid).vifs];
   }
 
   async reboot(instance: InstanceSpec, _type: 'SOFT' | 'HARD'): Promise<void> {
@@ -162,7 +187,7 @@ export class FakeDriver implements ComputeDriver {
       memoryBytes: up ? 1 << 20 : 0,
       memoryLimitBytes: fake.spec.memoryMb * 2 ** 20,
       pids: up ? 1 : 0,
-      nics: [],
+      nics: fake.vifs.map(() => ({ rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 })),
       disks: [],
       oomKilled: fake.exit?.oomKilled ?? false,
     };
