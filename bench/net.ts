@@ -88,10 +88,14 @@ export async function netBenchmark(opts: NetOptions): Promise<void> {
   try {
     const hostNs = await namespaces.add('host');
     await simulatedHost(hostNs);
-    await measurePeers(report, hostNs, namespaces, opts);
+    const crun = await crunBlocks(hostNs);
+    if (!crun) report.unavailable[CRUN] = 'crun not installed (scripts/bootstrap.sh installs it)';
     const berth = loadLinuxNetwork();
-    if (typeof berth === 'string') report.unavailable.berth = berth;
-    else await measureBerth(report, berth, hostNs, work, opts);
+    if (typeof berth === 'string') {
+      report.unavailable.berth = berth;
+      if (crun) report.boot.set(CRUN, summarize(await inBlocks(opts, crun)));
+    } else await measureBerth(report, berth, hostNs, work, opts, crun);
+    await measureBareVeth(report, namespaces, opts);
   } finally {
     await namespaces.removeAll();
     left = await hostLeftovers(
@@ -153,25 +157,31 @@ const VETH_HOOK = [
   'nsenter -t "$pid" -n ip link set eth0 up',
 ].join(' && ');
 
-async function measurePeers(
+const CRUN = 'crun+veth hook';
+type Block = (n: number) => Promise<number[]>;
+
+/** `n` timed runs of the crun peer per call, or undefined without crun. */
+async function crunBlocks(hostNs: string): Promise<Block | undefined> {
+  if (!(await peerAvailable('crun'))) return undefined;
+  const hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', VETH_HOOK] }] };
+  return (n) => measurePeer('crun', IMAGE_DIR, n, { hooks, netns: hostNs });
+}
+
+async function inBlocks(opts: NetOptions, block: Block): Promise<number[]> {
+  const samples: number[] = [];
+  for (let done = 0; done < opts.iterations; done += BLOCK) {
+    opts.signal.throwIfAborted();
+    samples.push(...(await block(Math.min(BLOCK, opts.iterations - done))));
+  }
+  return samples;
+}
+
+/** Two plain namespaces on a bare veth pair: the floor of any path between two instances. */
+async function measureBareVeth(
   report: Report,
-  hostNs: string,
   namespaces: Namespaces,
   opts: NetOptions,
 ): Promise<void> {
-  if (await peerAvailable('crun')) {
-    const hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', VETH_HOOK] }] };
-    const samples: number[] = [];
-    for (let done = 0; done < opts.iterations; done += BLOCK) {
-      opts.signal.throwIfAborted();
-      const n = Math.min(BLOCK, opts.iterations - done);
-      samples.push(...(await measurePeer('crun', IMAGE_DIR, n, { hooks, netns: hostNs })));
-    }
-    report.boot.set('crun+veth hook', summarize(samples));
-  } else
-    report.unavailable['crun+veth hook'] = 'crun not installed (scripts/bootstrap.sh installs it)';
-
-  // Two plain namespaces on a bare veth pair: the floor of any path between two instances.
   const [a, b] = [await namespaces.add('veth-a'), await namespaces.add('veth-b')];
   await ip(
     '-n',
@@ -441,6 +451,7 @@ async function measureBerth(
   hostNs: string,
   work: string,
   opts: NetOptions,
+  crun: Block | undefined,
 ): Promise<void> {
   const network = factory({ stateDir: path.join(work, 'network'), hostNs });
   const rt = await ContainerRuntime.open({
@@ -478,12 +489,21 @@ async function measureBerth(
       return performance.now() - start;
     };
     for (let i = 0; i < WARMUP; i++) await boot(-1 - i);
-    const bootTimes: number[] = [];
-    for (let i = 0; i < opts.iterations; i++) {
-      opts.signal.throwIfAborted();
-      bootTimes.push(await boot(i));
-    }
+    // Blocks taking turns with the peer's, as bench/spawn does: a shared VM's
+    // drift over minutes then falls on both rather than on whichever ran first.
+    let boots = 0;
+    const berthBlock: Block = async (n) => {
+      const times: number[] = [];
+      for (let i = 0; i < n; i++) times.push(await boot(boots++));
+      return times;
+    };
+    const peerTimes: number[] = [];
+    const bootTimes = await inBlocks(opts, async (n) => {
+      if (crun) peerTimes.push(...(await crun(n)));
+      return berthBlock(n);
+    });
     report.boot.set('berth', summarize(bootTimes));
+    if (crun) report.boot.set(CRUN, summarize(peerTimes));
 
     const plugTimes: number[] = [];
     const unplugTimes: number[] = [];
