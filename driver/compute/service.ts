@@ -13,6 +13,10 @@ import type { Server, Transport } from '../../messaging/transport';
 import { NOVA_FAULTS } from '../../nova/faults';
 import type { ImageService } from '../image/image-service';
 import { LocalImageStore } from '../image/local-image-store';
+import { native } from '../../native';
+import { NetworkAgent } from '../network/agent';
+import { LinuxNetwork } from '../network/linux-network';
+import type { Network } from '../network/network';
 import { ContainerDriver } from '../virt/container-driver';
 import type { ComputeDriver } from '../virt/driver';
 import { ConductorAPI } from './conductor';
@@ -31,6 +35,31 @@ export interface ComputeServiceOptions {
   driver?: ComputeDriver;
   /** the image store instances boot from (all-in-one shares the API's) */
   images?: ImageService;
+  /** default: LinuxNetwork when the addon has the network primitives, else none */
+  network?: Network;
+}
+
+/**
+ * The data plane on this host's kernel, when the addon was built with the
+ * network primitives; without them the compute runs instances without
+ * ports only (networks: none), as before there was a network service.
+ */
+function hostNetwork(config: BerthConfig, log: Logger, onPortsPlugged: (ids: string[]) => void) {
+  const addon = native();
+  if (typeof addon.linkAddVeth !== 'function') {
+    log.warn('native addon has no network primitives: instances can have no ports on this host');
+    return undefined;
+  }
+  const network = new LinuxNetwork({
+    addon,
+    stateDir: path.join(config.DEFAULT.state_path, 'network'),
+    config: config.network,
+    localIp: config.DEFAULT.my_ip,
+    log,
+    onPortsPlugged,
+  });
+  network.open();
+  return network;
 }
 
 export class ComputeService {
@@ -48,6 +77,7 @@ export class ComputeService {
     private readonly rpc: Server,
     private readonly status: HttpServer,
     private readonly log: Logger,
+    private readonly network?: { agent: NetworkAgent; network: Network },
   ) {
     this.statusUrl = listeningUrl(status);
   }
@@ -59,6 +89,10 @@ export class ComputeService {
     const transport =
       o.transport ??
       new AmqpTransport({ ...transportOptionsFromConfig(config), faults: NOVA_FAULTS });
+    let agent: NetworkAgent | undefined;
+    const network =
+      o.network ??
+      (o.driver ? undefined : hostNetwork(config, log, (ids) => agent?.portsPlugged(ids)));
     const driver =
       o.driver ??
       new ContainerDriver({
@@ -66,6 +100,7 @@ export class ComputeService {
         statePath: state,
         compute: config.compute,
         logger: log,
+        network,
       });
     await driver.initHost(host);
     const records = new InstanceRecords(path.join(state, 'compute'));
@@ -87,7 +122,20 @@ export class ComputeService {
       statusApp({ store: records, driver, transport, metrics, log }),
       config.compute.status_listen,
     );
-    const service = new ComputeService(manager, metrics, transport, driver, rpc, status, log);
+    if (network) {
+      agent = new NetworkAgent({ transport, network, host, tunnelIp: config.DEFAULT.my_ip, log });
+      await agent.start();
+    }
+    const service = new ComputeService(
+      manager,
+      metrics,
+      transport,
+      driver,
+      rpc,
+      status,
+      log,
+      network && agent ? { agent, network } : undefined,
+    );
     service.startPeriodicTasks(config, host);
     log.info('compute service started', { host, status_url: service.statusUrl });
     return service;
@@ -130,8 +178,10 @@ export class ComputeService {
     this.stopping ??= (async () => {
       for (const t of this.timers) clearInterval(t);
       await this.rpc.stop();
+      await this.network?.agent.stop();
       await new Promise<void>((resolve) => this.status.close(() => resolve()));
       await this.driver.cleanupHost();
+      await this.network?.network.close();
       await this.transport.close();
       this.log.info('compute service stopped');
     })();

@@ -52,6 +52,35 @@ export function makeContainerDir(paths: ContainerPaths, config: ContainerConfig)
 }
 
 /**
+ * Files the workload finds in its root from the start (network identity:
+ * /etc/hostname, /etc/hosts, /etc/resolv.conf), put in the writable layer
+ * before the overlay is mounted, so they hide the image's and survive
+ * restarts. Owned by the container's root, as the image's /etc is.
+ */
+export function seedRootFiles(
+  paths: ContainerPaths,
+  config: ContainerConfig,
+  files: Record<string, string>,
+): void {
+  const owner = config.userNamespace?.base ?? 0;
+  for (const [file, content] of Object.entries(files)) {
+    const rel = path.normalize(file).replace(/^\/+/, '');
+    if (!rel || rel.startsWith('..'))
+      throw new InternalError(`cannot seed ${file}: outside the root`);
+    const target = path.join(paths.upper, rel);
+    const dirs: string[] = [];
+    for (let dir = path.dirname(rel); dir !== '.'; dir = path.dirname(dir)) dirs.unshift(dir);
+    for (const dir of dirs.map((d) => path.join(paths.upper, d))) {
+      if (fs.existsSync(dir)) continue;
+      fs.mkdirSync(dir, { mode: 0o755 });
+      fs.chownSync(dir, owner, owner);
+    }
+    fs.writeFileSync(target, content, { mode: 0o644 });
+    fs.chownSync(target, owner, owner);
+  }
+}
+
+/**
  * The writable layer's own file system: a sparse file of the flavor's
  * root_gb, ext4, loop-mounted in the container's directory. Costs a few
  * milliseconds and no space until written; the loop device goes away with

@@ -34,6 +34,7 @@ import {
 import {
   type ExitStatus,
   makeContainerDir,
+  seedRootFiles,
   unmountDisk,
   prepareStateDir,
   readExitFile,
@@ -207,6 +208,13 @@ export class ContainerRuntime {
       throw err;
     }
     return this.info(entry);
+  }
+
+  /** Writes files into a created container's writable layer, before its first start. */
+  seedFiles(id: string, files: Record<string, string>): void {
+    const e = this.get(id);
+    if (e.pid !== undefined) throw new ConflictError(`container ${id} has already started`);
+    seedRootFiles(e.paths, e.config, files);
   }
 
   /** Starts (or restarts, keeping its writable layer) a created or exited container. */

@@ -21,9 +21,19 @@ const CAP = {
  * cgroup to make mknod harmless, which cgroup v2 replaces with BPF; without
  * MKNOD (and with a nodev rootfs) no device node can be made at all.
  */
-export const DEFAULT_CAPABILITIES = Object.keys(CAP) as (keyof typeof CAP)[];
+export type Capability = keyof typeof CAP;
 
-export function capabilityMask(caps: readonly (keyof typeof CAP)[] = DEFAULT_CAPABILITIES): bigint {
+export const DEFAULT_CAPABILITIES = Object.keys(CAP) as Capability[];
+
+/**
+ * An instance with ports loses NET_RAW: raw and packet sockets would let
+ * it craft frames that no rule in its namespace sees (they bypass
+ * netfilter's inet hooks), and ping keeps working through unprivileged
+ * ICMP sockets (net.ipv4.ping_group_range in its namespace).
+ */
+export const NETWORKED_CAPABILITIES = DEFAULT_CAPABILITIES.filter((c) => c !== 'NET_RAW');
+
+export function capabilityMask(caps: readonly Capability[] = DEFAULT_CAPABILITIES): bigint {
   return caps.reduce((mask, c) => mask | (1n << BigInt(CAP[c])), 0n);
 }
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { InvalidArgumentError } from '../../common/errors';
 import { planCgroups, type CgroupLayout, type CgroupPlan } from './cgroups';
 import { compileSeccomp } from './seccomp';
+import { NETWORKED_CAPABILITIES } from './security';
 import {
   containerPaths,
   encodeExecSpec,
@@ -195,6 +196,12 @@ test('encodeSpawnSpec: the default capability set, without MKNOD or SYS_ADMIN', 
   assert.equal(mask, expected);
   assert.equal(mask & (1n << 27n), 0n, 'no CAP_MKNOD');
   assert.equal(mask & (1n << 21n), 0n, 'no CAP_SYS_ADMIN');
+});
+
+test('encodeSpawnSpec: a config with its own capability set gets exactly it', () => {
+  const caps = single(spawnSpec({ ...config(), capabilities: NETWORKED_CAPABILITIES }), 'caps');
+  assert.equal(BigInt(`0x${caps}`) & (1n << 13n), 0n, 'no CAP_NET_RAW');
+  assert.notEqual(BigInt(`0x${caps}`) & (1n << 10n), 0n, 'CAP_NET_BIND_SERVICE');
 });
 
 test('encodeSpawnSpec: the seccomp program as hex of whole sock_filter structs', () => {

@@ -8,7 +8,14 @@ import { InvalidArgumentError } from '../../common/errors';
 import type { CgroupPlan, Limits } from './cgroups';
 import type { SpecKey } from './monitor-protocol';
 import { compileSeccomp } from './seccomp';
-import { capabilityMask, DEFAULT_ENV, DEVICES, MASKED_PATHS, READONLY_PATHS } from './security';
+import {
+  type Capability,
+  capabilityMask,
+  DEFAULT_ENV,
+  DEVICES,
+  MASKED_PATHS,
+  READONLY_PATHS,
+} from './security';
 
 export type NetworkConfig = { mode: 'none' } | { mode: 'netns'; path: string };
 
@@ -22,6 +29,8 @@ export interface ContainerConfig {
   hostname?: string;
   limits: Limits;
   network: NetworkConfig;
+  /** the bounding, permitted and effective set; DEFAULT_CAPABILITIES when absent */
+  capabilities?: Capability[];
   /** map container root to host uid/gid `base` .. base+size-1 */
   userNamespace?: { base: number; size: number };
   consoleLog: { maxBytes: number; backups: number };
@@ -131,7 +140,7 @@ function seccompHex(): string {
 function addProcess(w: SpecWriter, c: ContainerConfig, command: string[], cwd?: string): void {
   w.addAll('env', c.env?.length ? c.env : DEFAULT_ENV);
   w.add('cwd', cwd ?? c.cwd ?? '/');
-  w.add('caps', capabilityMask().toString(16));
+  w.add('caps', capabilityMask(c.capabilities).toString(16));
   w.add('seccomp', seccompHex());
   w.addAll('arg', command);
 }

@@ -9,7 +9,9 @@ import path from 'node:path';
 import type { Logger } from 'winston';
 import { forInstance, log as defaultLog } from '../../common/log';
 import type { ComputeSection } from '../../config/schema';
-import { NotFoundError, UnavailableError } from '../../common/errors';
+import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../common/errors';
+import type { NetworkInfo, Vif } from '../../nova/network-model';
+import type { InstanceNetworkFiles, Network } from '../network/network';
 import type { ImageService } from '../image/image-service';
 import { type ContainerInfo, ContainerRuntime } from '../runtime/runtime';
 import { UndoStack } from '../../common/undo-stack';
@@ -23,10 +25,9 @@ import {
   type LifecycleEvent,
 } from './driver';
 import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
-import { AttachInterfaceNotSupported } from '../../nova/exceptions';
 import { PowerState } from '../../nova/power-state';
 import { availableResource, hostTotals, kernelVersion, uptimeText } from './host-resources';
-import { instanceContainerConfig } from './instance-config';
+import { instanceContainerConfig, instanceHostname } from './instance-config';
 import { KeyedLocks } from '../../common/keyed-locks';
 import { type InstanceRecord, InstanceStore, type PowerIntent } from './instance-store';
 import { LifecycleListeners } from './lifecycle-listeners';
@@ -47,6 +48,8 @@ export interface ContainerDriverOptions {
   logger?: Logger;
   /** how initHost gets the runtime; by default it opens the host's, under statePath */
   openRuntime?: () => Promise<ContainerRuntime>;
+  /** the data plane; without it only instances with no port can be spawned */
+  network?: Network;
 }
 
 /** What getInfo reports for a container, given the power state berth last asked for. */
@@ -77,6 +80,7 @@ export class ContainerDriver implements ComputeDriver {
     has_imagecache: false,
   };
   private rt?: ContainerRuntime;
+  private readonly network?: Network;
   private host = '';
   private readonly records: InstanceStore;
   private readonly locks = new KeyedLocks();
@@ -85,6 +89,8 @@ export class ContainerDriver implements ComputeDriver {
   private readonly openRuntime: () => Promise<ContainerRuntime>;
 
   constructor(private readonly opts: ContainerDriverOptions) {
+    this.network = opts.network;
+    this.capabilities.supports_attach_interface = opts.network !== undefined;
     this.log = opts.logger ?? defaultLog;
     this.listeners = new LifecycleListeners(this.log);
     this.records = new InstanceStore(path.join(opts.statePath, 'instances'));
@@ -112,7 +118,22 @@ export class ContainerDriver implements ComputeDriver {
       );
       await this.records.remove(record.uuid);
     }
+    await this.restoreNetwork();
     this.log.info('container driver ready', { host, instances: this.records.all().length });
+  }
+
+  /**
+   * The namespaces outlive berth (their pins are in the state directory):
+   * what the host lost meanwhile is rebuilt for the instances it keeps,
+   * and what belongs to instances that are gone is removed.
+   */
+  private async restoreNetwork(): Promise<void> {
+    if (!this.network) return;
+    const instances = this.records
+      .all()
+      .filter((r) => r.network)
+      .map((r) => ({ uuid: r.uuid, hostname: r.network!.hostname, vifs: r.network!.vifs }));
+    await this.network.restore(instances);
   }
 
   async cleanupHost(): Promise<void> {
@@ -126,7 +147,8 @@ export class ContainerDriver implements ComputeDriver {
     return this.locks.run(instance.uuid, async () => {
       const rt = this.runtime();
       const log = forInstance(this.log, instance.uuid);
-      if (!rt.has(instance.uuid)) return this.create(instance, image, log);
+      if (!rt.has(instance.uuid))
+        return this.create(instance, image, instance.networkInfo ?? [], log);
       const { state } = rt.info(instance.uuid);
       if (state === 'running' || state === 'paused') {
         log.info('spawn: instance already exists and runs');
@@ -150,21 +172,13 @@ export class ContainerDriver implements ComputeDriver {
         await this.stopWorkload(instance.uuid, 0);
         await rt.delete(instance.uuid);
       }
+      await this.network?.unplug(instance.uuid);
       await this.records.remove(instance.uuid);
       forInstance(this.log, instance.uuid).info('instance destroyed');
     });
   }
 
   /** SOFT: SIGTERM and the grace period, then SIGKILL; HARD: SIGKILL. The writable layer stays. */
-  // Until the data plane plugs ports (driver/network), supports_attach_interface says no.
-  async attachInterface(instance: InstanceSpec): Promise<void> {
-    throw new AttachInterfaceNotSupported(instance.uuid);
-  }
-
-  async detachInterface(instance: InstanceSpec): Promise<void> {
-    throw new AttachInterfaceNotSupported(instance.uuid);
-  }
-
   reboot(instance: InstanceSpec, type: 'SOFT' | 'HARD'): Promise<void> {
     return this.locks.run(instance.uuid, async () => {
       this.lookup(instance.uuid);
@@ -285,35 +299,82 @@ export class ContainerDriver implements ComputeDriver {
     this.listeners.add(listener);
   }
 
-  private async create(instance: InstanceSpec, image: ImageMeta, log: Logger): Promise<void> {
+  attachInterface(instance: InstanceSpec, vif: Vif): Promise<void> {
+    return this.locks.run(instance.uuid, async () => {
+      const { record } = this.lookup(instance.uuid);
+      const network = this.requireNetwork();
+      const hostname = record.network?.hostname ?? instanceHostname(instance);
+      if (!record.network)
+        throw new InvalidArgumentError(
+          `instance ${instance.uuid} was spawned without a network namespace; it cannot take a port`,
+        );
+      await network.attach(instance.uuid, vif);
+      const vifs = [...record.network.vifs.filter((v) => v.id !== vif.id), vif];
+      await this.records.save({ ...this.records.get(instance.uuid)!, network: { hostname, vifs } });
+      forInstance(this.log, instance.uuid).info('interface attached', { port_id: vif.id });
+    });
+  }
+
+  detachInterface(instance: InstanceSpec, vif: Vif): Promise<void> {
+    return this.locks.run(instance.uuid, async () => {
+      const record = this.records.get(instance.uuid);
+      if (!record?.network || !this.network) return;
+      await this.network.detach(instance.uuid, vif.id);
+      const vifs = record.network.vifs.filter((v) => v.id !== vif.id);
+      await this.records.save({ ...record, network: { ...record.network, vifs } });
+      forInstance(this.log, instance.uuid).info('interface detached', { port_id: vif.id });
+    });
+  }
+
+  private requireNetwork(): Network {
+    if (!this.network)
+      throw new UnavailableError(
+        'this compute has no data plane (the addon lacks the network primitives)',
+      );
+    return this.network;
+  }
+
+  private async create(
+    instance: InstanceSpec,
+    image: ImageMeta,
+    networkInfo: NetworkInfo,
+    log: Logger,
+  ): Promise<void> {
     const rt = this.runtime();
     const record = await this.opts.images.show(image.id);
     const layers = await this.opts.images.layers(image.id);
     // Properties handed to spawn win: Nova passes the image meta it booted the instance with.
     const properties = { ...record.properties, ...image.properties };
-    const config = instanceContainerConfig(
-      instance,
-      { config: record.config, properties },
-      layers,
-      this.opts.compute,
-    );
+    const network = networkInfo.length ? this.requireNetwork() : undefined;
+    const hostname = instanceHostname(instance);
     const undo = new UndoStack(log);
     try {
-      await this.records.save(newRecord(instance, image));
+      const plugged = network
+        ? await network.plug({ uuid: instance.uuid, hostname, vifs: networkInfo })
+        : undefined;
+      if (network) undo.push('unplug the ports', () => network.unplug(instance.uuid));
+      const config = instanceContainerConfig(
+        instance,
+        { config: record.config, properties },
+        layers,
+        this.opts.compute,
+        plugged?.netnsPath,
+      );
+      await this.records.save({
+        ...newRecord(instance, image),
+        network: network ? { hostname, vifs: networkInfo } : undefined,
+      });
       undo.push('forget the instance', () => this.records.remove(instance.uuid));
       await rt.create(config);
       undo.push('delete the container', () => rt.delete(instance.uuid));
+      if (plugged) rt.seedFiles(instance.uuid, etcFiles(plugged.files));
       await this.startWorkload(instance.uuid);
     } catch (err) {
       log.error('spawn failed; undoing it', { err });
       await undo.rollback();
       throw err;
     }
-    log.info('instance spawned', {
-      image: image.id,
-      command: config.command,
-      hostname: config.hostname,
-    });
+    log.info('instance spawned', { image: image.id, hostname, ports: networkInfo.length });
   }
 
   private startWorkload(uuid: string): Promise<void> {
@@ -416,6 +477,14 @@ export class ContainerDriver implements ComputeDriver {
   private get graceMs(): number {
     return this.opts.compute.stop_timeout * 1000;
   }
+}
+
+function etcFiles(files: InstanceNetworkFiles): Record<string, string> {
+  return {
+    '/etc/hostname': files.hostname,
+    '/etc/hosts': files.hosts,
+    '/etc/resolv.conf': files.resolvConf,
+  };
 }
 
 function newRecord(instance: InstanceSpec, image: ImageMeta): InstanceRecord {

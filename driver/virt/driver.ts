@@ -96,6 +96,10 @@ export interface ComputeDriver {
   getDiagnostics(instance: InstanceSpec): Promise<Diagnostics>;
   getAvailableResource(): Promise<AvailableResource>;
   getHostUptime(): Promise<string>;
+  /** one more port into the instance, working at once (supports_attach_interface) */
+  attachInterface(instance: InstanceSpec, vif: Vif): Promise<void>;
+  /** idempotent: a port the instance does not have is fine */
+  detachInterface(instance: InstanceSpec, vif: Vif): Promise<void>;
   /** subscribe to power-state changes the driver observes */
   onLifecycleEvent(listener: (event: LifecycleEvent) => void): void;
 }

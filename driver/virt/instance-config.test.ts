@@ -35,6 +35,24 @@ describe('instance container config', () => {
     validateConfig(config);
   });
 
+  test('an instance with ports joins their namespace and loses NET_RAW', () => {
+    const config = instanceContainerConfig(
+      instance(),
+      { properties: {} },
+      ['/l'],
+      compute,
+      '/ns/i',
+    );
+    assert.deepEqual(config.network, { mode: 'netns', path: '/ns/i' });
+    assert.ok(config.capabilities && !config.capabilities.includes('NET_RAW'));
+    assert.ok(config.capabilities.includes('NET_BIND_SERVICE'));
+    assert.equal(
+      instanceContainerConfig(instance(), { properties: {} }, ['/l'], compute).capabilities,
+      undefined,
+    );
+    validateConfig(config);
+  });
+
   test('console log and user namespace follow [compute]', () => {
     const userns = { ...compute, user_namespace: true, console_log_max_bytes: 8192 };
     const config = instanceContainerConfig(instance(), { properties: {} }, ['/l'], userns);

@@ -6,6 +6,7 @@
 import type { ComputeSection } from '../../config/schema';
 import type { Limits } from '../runtime/cgroups';
 import type { ContainerConfig } from '../runtime/spec';
+import { NETWORKED_CAPABILITIES } from '../runtime/security';
 import type { InstanceSpec } from '../../nova/instance-object';
 import { type ImageCommandSources, workloadCommand } from './workload-command';
 
@@ -38,11 +39,16 @@ export function instanceHostname(instance: Pick<InstanceSpec, 'uuid' | 'hostname
   return sanitized || instance.uuid.slice(0, 8);
 }
 
+/**
+ * `netnsPath`: the namespace the network seam plugged the instance's ports
+ * into; without one the instance gets an empty namespace of its own.
+ */
 export function instanceContainerConfig(
   instance: InstanceSpec,
   image: ImageCommandSources,
   layers: string[],
   compute: ComputeSection,
+  netnsPath?: string,
 ): ContainerConfig {
   return {
     id: instance.uuid,
@@ -50,8 +56,8 @@ export function instanceContainerConfig(
     command: workloadCommand(image, compute.default_command),
     hostname: instanceHostname(instance),
     limits: flavorLimits(instance),
-    // Instances get their ports from the network seam, which does not exist yet.
-    network: { mode: 'none' },
+    network: netnsPath ? { mode: 'netns', path: netnsPath } : { mode: 'none' },
+    capabilities: netnsPath ? NETWORKED_CAPABILITIES : undefined,
     userNamespace: compute.user_namespace
       ? { base: compute.userns_uid_base, size: compute.userns_size }
       : undefined,

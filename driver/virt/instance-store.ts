@@ -11,6 +11,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../../common/atomic-file';
 import { InternalError, InvalidArgumentError } from '../../common/errors';
 import { UUID } from '../image/image-record';
+import type { Vif } from '../../nova/network-model';
 import type { FlavorUsage } from './host-resources';
 
 export type PowerIntent = 'running' | 'stopped' | 'paused' | 'suspended';
@@ -22,6 +23,8 @@ export interface InstanceRecord extends FlavorUsage {
   intent: PowerIntent;
   /** when the workload last started, ms since the epoch */
   startedAt?: number;
+  /** the ports plugged into its namespace, for restore at start; absent: no network */
+  network?: { hostname: string; vifs: Vif[] };
 }
 
 export class InstanceStore {
