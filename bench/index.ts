@@ -3,6 +3,7 @@
 
 import { parseArgs } from 'node:util';
 import { apiBenchmark } from './api';
+import { netBenchmark } from './net';
 import { rpcBenchmark } from './rpc';
 import { spawnBenchmark } from './spawn';
 
@@ -14,7 +15,7 @@ const BENCHMARKS = new Map<string, (values: Values, signal: AbortSignal) => Prom
     'spawn',
     (values, signal) =>
       spawnBenchmark({
-        iterations: positiveInteger('iterations', values.iterations),
+        iterations: positiveInteger('iterations', values.iterations ?? '200'),
         concurrent: positiveInteger('concurrent', values.concurrent),
         signal,
       }),
@@ -35,9 +36,21 @@ const BENCHMARKS = new Map<string, (values: Values, signal: AbortSignal) => Prom
       apiBenchmark({
         servers: positiveInteger('servers', values.servers),
         inFlight: positiveInteger('in-flight', values['in-flight']),
-        instances: positiveInteger('instances', values.instances),
+        instances: positiveInteger('instances', values.instances ?? '1000'),
         requests: positiveInteger('requests', values.requests),
         connections: positiveInteger('connections', values.connections),
+        signal,
+      }),
+  ],
+  [
+    'net',
+    (values, signal) =>
+      netBenchmark({
+        // Its own default: every boot here also makes and removes a veth.
+        iterations: positiveInteger('iterations', values.iterations ?? '100'),
+        instances: positiveInteger('instances', values.instances ?? '50'),
+        roundTrips: positiveInteger('round-trips', values['round-trips']),
+        bulkMb: positiveInteger('bulk-mb', values['bulk-mb']),
         signal,
       }),
   ],
@@ -57,7 +70,12 @@ api:
   --in-flight N    servers being built (or deleted) at once (default 10)
   --instances N    servers in the database for GET /servers/detail (default 1000)
   --requests N     timed GET /servers/detail requests to berth and to the stub each (default 400)
-  --connections N  keep-alive connections those requests share (default 4)`;
+  --connections N  keep-alive connections those requests share (default 4)
+net:
+  --iterations N   timed boots with one port per runtime, and plugs/unplugs (default 100)
+  --instances N    instances booted at once on one network (default 50)
+  --round-trips N  timed TCP round trips per path (default 2000)
+  --bulk-mb N      MiB echoed through each path for throughput (default 256)`;
 
 function usage(problem: string): never {
   console.error(`bench: ${problem}\n${USAGE}`);
@@ -75,15 +93,19 @@ function parse(args: string[]) {
     return parseArgs({
       args,
       options: {
-        iterations: { type: 'string', default: '200' },
+        // No default here: spawn and net have different ones.
+        iterations: { type: 'string' },
         concurrent: { type: 'string', default: '200' },
         builds: { type: 'string', default: '200' },
         'in-flight': { type: 'string', default: '10' },
         calls: { type: 'string', default: '500' },
         servers: { type: 'string', default: '100' },
-        instances: { type: 'string', default: '1000' },
+        // No default here: api and net have different ones.
+        instances: { type: 'string' },
         requests: { type: 'string', default: '400' },
         connections: { type: 'string', default: '4' },
+        'round-trips': { type: 'string', default: '2000' },
+        'bulk-mb': { type: 'string', default: '256' },
       },
       allowPositionals: true,
     });

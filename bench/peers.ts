@@ -45,11 +45,19 @@ export async function peerAvailable(runtime: PeerRuntime): Promise<boolean> {
   }
 }
 
+export interface PeerOptions {
+  /** OCI hooks for the bundle (the network benchmark's veth-into-a-bridge createRuntime hook) */
+  hooks?: Record<string, { path: string; args?: string[] }[]>;
+  /** a network namespace (path) to run the runtime in, so its hooks see that namespace's bridge */
+  netns?: string;
+}
+
 /** Per-iteration wall times (ms) of `RUNTIME run` of /bin/true in rootfsDir. */
 export async function measurePeer(
   runtime: PeerRuntime,
   rootfsDir: string,
   iterations: number,
+  o: PeerOptions = {},
 ): Promise<number[]> {
   if (!Number.isInteger(iterations) || iterations < 1) {
     throw new RangeError(`iterations must be a positive integer, got ${iterations}`);
@@ -78,12 +86,15 @@ export async function measurePeer(
     await mkdir(job.bundle);
     await writeFile(
       path.join(job.bundle, 'config.json'),
-      JSON.stringify(bundleSpec(rootfs, `/${idPrefix}`), null, 2),
+      JSON.stringify({ ...bundleSpec(rootfs, `/${idPrefix}`), hooks: o.hooks }, null, 2),
     );
     // Both runtimes go through the same namespace so neither sees a different cgroup layout.
     // execArgv is deliberately not forwarded: under `node -e` it would carry the caller's
     // script into the child, which would call measurePeer again, without end.
-    const { stdout } = await execFileAsync('unshare', [
+    const inNetns = o.netns ? ['nsenter', `--net=${o.netns}`, '--'] : [];
+    const [command, ...args] = [...inNetns, 'unshare'];
+    const { stdout } = await execFileAsync(command, [
+      ...args,
       '--mount',
       '--propagation',
       'private',

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fails when this test run (BERTH_TEST_RUN) left anything on the host:
-# processes, cgroups, mounts, loop devices, network namespaces, RabbitMQ
-# vhosts, queues or exchanges, state directories. Only names carrying the
+# processes (dnsmasq and probe servers included), cgroups, mounts, loop
+# devices, network namespaces, network devices and nft tables in the host's
+# own namespace, RabbitMQ vhosts, queues or exchanges, state directories. Only names carrying the
 # run id are looked at (scripts/test-run-things.sh).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/test-run-things.sh"
@@ -16,6 +17,8 @@ report cgroups "$(run_cgroups)"
 report mounts "$(run_mounts)"
 report "loop devices" "$(run_loops)"
 report "network namespaces" "$(run_netns)"
+report "network devices in the host namespace" "$(run_links)"
+report "nft tables in the host namespace" "$(run_nft_tables)"
 if have_broker; then
   report "RabbitMQ vhosts" "$(run_vhosts)"
   report "RabbitMQ queues in /" "$(run_queues)"

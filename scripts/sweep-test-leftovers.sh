@@ -28,6 +28,8 @@ for dir in "${cgroups[@]}"; do
 done
 
 for ns in $(run_netns); do ip netns delete "$ns"; done
+for link in $(run_links); do ip link delete "$link" 2>/dev/null; done
+run_nft_tables | while read -r family table; do nft delete table "$family" "$table"; done
 for mount in $(run_mounts); do umount "$mount" 2>/dev/null || umount -l "$mount"; done
 for loop in $(run_loops); do losetup -d "/dev/$loop"; done
 if have_broker; then

@@ -11,11 +11,56 @@ if [[ ! ${BERTH_TEST_RUN:-} =~ ^[0-9a-f]+$ ]]; then
   exit 2
 fi
 run_tag="berth-it-$BERTH_TEST_RUN-"
+# The network tests' `[network] device_prefix` (integration-tests/fixtures/sim-hosts.ts
+# testDevicePrefix): four characters cannot hold the run id, so `t` and its
+# first three digits. Devices and nft tables with it are looked for only in
+# the host's own namespace, where a test's data plane must never appear (it
+# lives in simulated hosts' namespaces, which go with their names below).
+run_device_prefix="t${BERTH_TEST_RUN:0:3}"
 
 # Processes whose command line names something of this run: berth-monitor
-# (`serve <state dir>/…`), `berth compute --config <run dir>/…`, test peers.
+# (`serve <state dir>/…`), `berth compute --config <run dir>/…`, test peers,
+# dnsmasq (pid file under a state directory); and any process living in one
+# of this run's network namespaces (a probe server, a DNS server berth
+# started detached), whatever its command line.
 run_processes() {
-  pgrep -f -- "$run_tag" || true
+  {
+    pgrep -f -- "$run_tag"
+    run_netns_processes
+  } | sort -un
+}
+
+# Inodes of this run's network namespaces: named (`ip netns`) and pinned
+# under its state directories (instances', routers', DNS namespaces).
+run_netns_inodes() {
+  local f
+  for f in /run/netns/"$run_tag"*; do
+    [[ -e $f ]] && stat -L -c %i "$f"
+  done
+  awk -v tag="/$run_tag" '$3 == "nsfs" && index($2, tag) { print $2 }' /proc/mounts |
+    while read -r f; do stat -L -c %i "$f"; done
+  return 0
+}
+
+run_netns_processes() {
+  local inodes p ns
+  inodes=" $(run_netns_inodes | sort -u | tr '\n' ' ')"
+  [[ $inodes == " " ]] && return 0
+  for p in /proc/[0-9]*; do
+    # A process that exited (or hides its namespaces) has no link: not ours.
+    ns=$(readlink "$p/ns/net" 2>/dev/null) || continue
+    ns=${ns//[!0-9]/}
+    [[ -n $ns && $inodes == *" $ns "* ]] && echo "${p#/proc/}"
+  done
+  return 0
+}
+
+# Network devices and nft tables with this run's device prefix in the host's namespace.
+run_links() {
+  ip -o link show 2>/dev/null | awk -F': ' -v p="$run_device_prefix" '{ sub(/@.*/, "", $2) } index($2, p) == 1 { print $2 }'
+}
+run_nft_tables() { # "family name" per line
+  nft list tables 2>/dev/null | awk -v p="$run_device_prefix" 'index($3, p) == 1 { print $2, $3 }'
 }
 
 # Cgroup parents of this run under every hierarchy: v1 controllers

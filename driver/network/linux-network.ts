@@ -147,6 +147,10 @@ export class LinuxNetwork implements Network {
         throw err;
       }
       this.reportPlugged(record.ports.map((p) => p.vif));
+      // The document may have come (and been synced) while the port was not
+      // plugged yet: the host side of a first local port (VXLAN forwarding to
+      // the other hosts) would then wait for an unrelated change.
+      this.resync();
       return this.plugResult(record);
     }
   }

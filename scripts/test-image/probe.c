@@ -2,23 +2,33 @@
  * probe: a misbehaving-on-purpose test program for the berth test image.
  *
  * Each verb exercises one containment boundary (memory limit, pids limit,
- * writable rootfs, log capture, privilege drop, pid namespace), so tests can
- * assert on what the runtime enforced rather than on what busybox happens to do.
+ * writable rootfs, log capture, privilege drop, pid namespace, network
+ * filtering), so tests can assert on what the runtime enforced rather than on
+ * what busybox happens to do.
  * libc only, built with `gcc -static -O2` so the image needs no loader.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netpacket/packet.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MIB (1024UL * 1024UL)
 
 static int usage(void) {
-  fputs("usage: probe memhog MB | forkbomb | counter FILE | spam BYTES | caps | pid\n", stderr);
+  fputs("usage: probe memhog MB | forkbomb | counter FILE | spam BYTES | caps | pid\n"
+        "       probe serve PORT | spoof IFACE SRCMAC DSTMAC SRCIP DSTIP PORT MESSAGE\n",
+        stderr);
   return 2;
 }
 
@@ -99,6 +109,118 @@ static int caps(void) {
   return 0;
 }
 
+/* Answers every TCP connection with "<hostname> <peer address>" and logs every
+ * UDP datagram as "udp <peer address> <payload>" (echoing it back), so a test
+ * learns who answered and which source address the packet arrived with, after
+ * whatever NAT lay between. */
+static int serve(unsigned long port) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  int tcp = socket(AF_INET, SOCK_STREAM, 0), udp = socket(AF_INET, SOCK_DGRAM, 0), one = 1;
+  if (tcp < 0 || udp < 0 || setsockopt(tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+      bind(tcp, (struct sockaddr *)&any, sizeof(any)) < 0 || listen(tcp, 64) < 0 ||
+      bind(udp, (struct sockaddr *)&any, sizeof(any)) < 0) {
+    perror("probe serve");
+    return 1;
+  }
+  char host[256] = "?";
+  gethostname(host, sizeof(host) - 1);
+  printf("serve: listening on %lu\n", port);
+  struct pollfd fds[2] = {{.fd = tcp, .events = POLLIN}, {.fd = udp, .events = POLLIN}};
+  for (;;) {
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) return 1;
+    struct sockaddr_in peer;
+    socklen_t len = sizeof(peer);
+    char line[600], peer_ip[INET_ADDRSTRLEN];
+    if (fds[0].revents & POLLIN) {
+      int c = accept(tcp, (struct sockaddr *)&peer, &len);
+      if (c < 0) continue;
+      inet_ntop(AF_INET, &peer.sin_addr, peer_ip, sizeof(peer_ip));
+      int n = snprintf(line, sizeof(line), "%s %s\n", host, peer_ip);
+      if (write(c, line, (size_t)n) < 0) perror("probe serve: write");
+      close(c);
+    }
+    if (fds[1].revents & POLLIN) {
+      char payload[256];
+      ssize_t n = recvfrom(udp, payload, sizeof(payload) - 1, 0, (struct sockaddr *)&peer, &len);
+      if (n < 0) continue;
+      payload[n] = '\0';
+      inet_ntop(AF_INET, &peer.sin_addr, peer_ip, sizeof(peer_ip));
+      int m = snprintf(line, sizeof(line), "udp %s %s\n", peer_ip, payload);
+      fputs(line, stdout);
+      sendto(udp, line, (size_t)m, 0, (struct sockaddr *)&peer, len);
+    }
+  }
+}
+
+static int parse_mac(const char *s, uint8_t mac[6]) {
+  return sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4],
+                &mac[5]) == 6
+             ? 0
+             : -1;
+}
+
+static uint16_t ip_checksum(const uint8_t *p, size_t len) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i + 1 < len; i += 2) sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)~sum;
+}
+
+/* Sends one hand-made Ethernet + IPv4 + UDP frame on IFACE with whatever
+ * source MAC and IP it is told: what a workload with CAP_NET_RAW could put on
+ * the wire, past its own routing table and addresses. Only the host side's
+ * anti-spoofing can stop it. */
+static int spoof(char **a) {
+  uint8_t src_mac[6], dst_mac[6];
+  struct in_addr src_ip, dst_ip;
+  unsigned long port;
+  const char *msg = a[6];
+  size_t msg_len = strlen(msg);
+  if (parse_mac(a[1], src_mac) < 0 || parse_mac(a[2], dst_mac) < 0 ||
+      inet_pton(AF_INET, a[3], &src_ip) != 1 || inet_pton(AF_INET, a[4], &dst_ip) != 1 ||
+      parse_count(a[5], &port) < 0 || port > 65535 || msg_len > 200)
+    return usage();
+  uint8_t frame[14 + 20 + 8 + 200] = {0};
+  memcpy(frame, dst_mac, 6);
+  memcpy(frame + 6, src_mac, 6);
+  frame[12] = 0x08; /* IPv4 */
+  uint8_t *ip = frame + 14, *udp = ip + 20;
+  size_t ip_len = 20 + 8 + msg_len;
+  ip[0] = 0x45;
+  ip[2] = (uint8_t)(ip_len >> 8);
+  ip[3] = (uint8_t)ip_len;
+  ip[8] = 64;  /* TTL */
+  ip[9] = 17;  /* UDP */
+  memcpy(ip + 12, &src_ip, 4);
+  memcpy(ip + 16, &dst_ip, 4);
+  uint16_t sum = ip_checksum(ip, 20);
+  ip[10] = (uint8_t)(sum >> 8);
+  ip[11] = (uint8_t)sum;
+  udp[0] = 0x9c; /* source port 40000 */
+  udp[1] = 0x40;
+  udp[2] = (uint8_t)(port >> 8);
+  udp[3] = (uint8_t)port;
+  udp[4] = (uint8_t)((8 + msg_len) >> 8);
+  udp[5] = (uint8_t)(8 + msg_len); /* checksum 0: none, valid for UDP over IPv4 */
+  memcpy(udp + 8, msg, msg_len);
+
+  int s = socket(AF_PACKET, SOCK_RAW, htons(0x0800));
+  if (s < 0) {
+    perror("probe spoof: socket(AF_PACKET)");
+    return 1;
+  }
+  struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_halen = 6};
+  to.sll_ifindex = (int)if_nametoindex(a[0]);
+  memcpy(to.sll_addr, dst_mac, 6);
+  if (to.sll_ifindex == 0 ||
+      sendto(s, frame, 14 + ip_len, 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
+    perror("probe spoof: sendto");
+    return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) return usage();
   const char *verb = argv[1];
@@ -109,6 +231,9 @@ int main(int argc, char **argv) {
   if (strcmp(verb, "counter") == 0 && argc == 3) counter(argv[2]);
   if (strcmp(verb, "spam") == 0 && argc == 3 && parse_count(argv[2], &n) == 0) return spam(n);
   if (strcmp(verb, "caps") == 0 && argc == 2) return caps();
+  if (strcmp(verb, "serve") == 0 && argc == 3 && parse_count(argv[2], &n) == 0 && n <= 65535)
+    return serve(n);
+  if (strcmp(verb, "spoof") == 0 && argc == 9) return spoof(argv + 2);
   if (strcmp(verb, "pid") == 0 && argc == 2) {
     printf("%ld\n", (long)getpid());
     return 0;
