@@ -28,7 +28,7 @@ import {
   type FixturePort,
 } from '../testing/driver/network-fixtures';
 import { imageTar, needsRoot, runName, tempStateDir, waitFor } from './harness';
-import { ip, makeNs, mountsUnder, Teardown } from './network-sim';
+import { cleanNetworkState, ip, makeNs, mountsUnder, Teardown } from './network-sim';
 
 function addonSkip(): string | undefined {
   try {
@@ -82,12 +82,13 @@ test('instances with ports on a simulated host', { skip, timeout: 240000 }, asyn
     return { driver, network };
   };
   let { driver, network } = await start();
+  // Each its own step: one that fails after a failed test must not keep the others from running.
+  td.push(() => cleanNetworkState(path.join(stateDir, 'network')));
+  td.push(async () => (await ContainerRuntime.open({ stateDir, cgroupParent })).shutdown());
   td.push(async () => {
     for (const uuid of await driver.listInstanceUuids()) await driver.destroy(spec([], uuid));
     await driver.cleanupHost();
     await network.close();
-    const rt = await ContainerRuntime.open({ stateDir, cgroupParent });
-    await rt.shutdown();
   });
   const net = {
     id: randomUUID(),
