@@ -1,7 +1,8 @@
 /**
  * The express application of `berth api`: version discovery, request ids,
  * body limits, authentication, microversions, the compute routes under
- * /v2.1, the embedded image API under /image, and one fault handler.
+ * /v2.1, the embedded image API under /image, the embedded network API
+ * under /network, and one fault handler.
  */
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -24,6 +25,7 @@ import { serverGroupsRouter } from './routes/server-groups';
 import { serversRouter } from './routes/servers';
 import { servicesRouter } from './routes/services';
 import { glanceRouter } from './image/glance-router';
+import { neutronRouter } from './network/neutron-router';
 
 const UPDATED = '2022-09-16T00:00:00Z';
 
@@ -111,6 +113,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
 
   // Glance lets image uploads be large: they stream to the store, not through the JSON parser.
   app.use('/image', glanceRouter(deps, authenticate));
+  app.use('/network', neutronRouter(deps, authenticate));
 
   app.use((_req: Request, _res: Response, next: NextFunction) => {
     next(itemNotFound('The resource could not be found.'));

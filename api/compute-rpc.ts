@@ -6,9 +6,11 @@
  */
 import type { Transport } from '../messaging/transport';
 import type { TransitionMethod } from '../nova/actions';
-import { instancePrimitive } from '../nova/instance-object';
+import { infoCachePrimitive, instancePrimitive } from '../nova/instance-object';
+import type { Vif } from '../nova/network-model';
 import type { ImageRecord } from '../driver/image/image-service';
 import type { Instance } from './db/instances';
+import type { RequestedNetworks } from './network/instance-network';
 
 const VERSION = '6.0';
 /** Seconds a call to a compute may take (Nova's rpc_response_timeout). */
@@ -16,9 +18,12 @@ const CALL_TIMEOUT_S = 60;
 
 export type RpcContext = Record<string, unknown> & { request_id: string };
 
-/** The Instance primitive a compute receives. */
-export function instanceObject(i: Instance) {
-  return instancePrimitive(
+/**
+ * The Instance primitive a compute receives; with `networkInfo`, its
+ * info_cache (build and attach carry one; actions, like Nova's, do not).
+ */
+export function instanceObject(i: Instance, networkInfo?: Vif[]) {
+  const primitive = instancePrimitive(
     {
       id: i.id,
       uuid: i.uuid,
@@ -49,10 +54,50 @@ export function instanceObject(i: Instance) {
     },
     [],
   );
+  if (networkInfo)
+    primitive['nova_object.data'].info_cache = infoCachePrimitive(i.uuid, networkInfo);
+  return primitive;
+}
+
+const novaObject = (name: string, version: string, data: Record<string, unknown>) => ({
+  'nova_object.name': name,
+  'nova_object.namespace': 'nova',
+  'nova_object.version': version,
+  'nova_object.data': data,
+});
+
+/** Nova's NetworkRequestList for build_and_run_instance's requested_networks (null when none was asked). */
+export function networkRequestList(requested: RequestedNetworks | undefined) {
+  if (requested === undefined) return null;
+  const requests =
+    typeof requested === 'string'
+      ? [{ network_id: requested }]
+      : requested.map((r) => ({
+          network_id: r.uuid ?? null,
+          port_id: r.port ?? null,
+          address: r.fixedIp ?? null,
+          tag: r.tag ?? null,
+        }));
+  return novaObject('NetworkRequestList', '1.1', {
+    objects: requests.map((data) => novaObject('NetworkRequest', '1.3', data)),
+  });
+}
+
+/** What attach_interface is told besides the instance (Nova's arguments). */
+export interface InterfaceRequest {
+  networkId: string | null;
+  portId: string;
+  requestedIp: string | null;
+  tag: string | null;
 }
 
 export interface BuildExtras {
   image: ImageRecord;
+  /** the instance's ports, bound to the host: sent as the Instance's info_cache */
+  networkInfo: Vif[];
+  requestedNetworks?: RequestedNetworks;
+  /** security group names */
+  securityGroups: string[];
   /** set when the instance may be rescheduled after a failure on this host */
   retry?: { num_attempts: number; hosts: string[][] };
 }
@@ -67,6 +112,15 @@ export interface ComputeRpcAPI {
     ctx: RpcContext,
     args?: Record<string, unknown>,
   ): Promise<void>;
+  /** a call: the compute plugs the port (in `networkInfo`) and answers its VIF */
+  attachInterface(
+    i: Instance,
+    networkInfo: Vif[],
+    request: InterfaceRequest,
+    ctx: RpcContext,
+  ): Promise<Vif>;
+  /** a call, so that the port is released only once the compute has unplugged it */
+  detachInterface(i: Instance, portId: string, ctx: RpcContext): Promise<void>;
   getConsoleOutput(i: Instance, tailLength: number | null, ctx: RpcContext): Promise<string>;
   getDiagnostics(i: Instance, ctx: RpcContext): Promise<Record<string, unknown>>;
   /** what `uptime` prints on the host */
@@ -96,14 +150,14 @@ export class TransportComputeRpcAPI implements ComputeRpcAPI {
       this.target(i),
       'build_and_run_instance',
       {
-        instance: instanceObject(i),
+        instance: instanceObject(i, x.networkInfo),
         image,
         request_spec: null,
         filter_properties: x.retry ? { retry: x.retry } : {},
         admin_password: null,
         injected_files: [],
-        requested_networks: null,
-        security_groups: null,
+        requested_networks: networkRequestList(x.requestedNetworks),
+        security_groups: x.securityGroups,
         block_device_mapping: null,
         node: i.node,
         limits: {},
@@ -133,6 +187,30 @@ export class TransportComputeRpcAPI implements ComputeRpcAPI {
       method,
       { instance: instanceObject(i), ...args },
       { context },
+    );
+  }
+
+  async attachInterface(i: Instance, networkInfo: Vif[], r: InterfaceRequest, context: RpcContext) {
+    return (await this.transport.call(
+      this.target(i),
+      'attach_interface',
+      {
+        instance: instanceObject(i, networkInfo),
+        network_id: r.networkId,
+        port_id: r.portId,
+        requested_ip: r.requestedIp,
+        tag: r.tag,
+      },
+      { context, timeout: CALL_TIMEOUT_S },
+    )) as Vif;
+  }
+
+  async detachInterface(i: Instance, portId: string, context: RpcContext) {
+    await this.transport.call(
+      this.target(i),
+      'detach_interface',
+      { instance: instanceObject(i), port_id: portId },
+      { context, timeout: CALL_TIMEOUT_S },
     );
   }
 

@@ -5,6 +5,8 @@ import type { ImageService } from '../driver/image/image-service';
 import type { Database } from './db/connection';
 import type { ComputeRpcAPI } from './compute-rpc';
 import type { BuildCoordinator } from './conductor/build';
+import type { InstanceNetworkApi } from './network/instance-network';
+import type { NetworkService } from './network/network-service';
 import type { Scheduler } from './scheduler/scheduler';
 
 export interface ApiDeps {
@@ -17,4 +19,8 @@ export interface ApiDeps {
   scheduler: Scheduler;
   /** schedules accepted servers and reschedules failed builds */
   builds: BuildCoordinator;
+  /** the embedded network service (Neutron's model) the network API serves */
+  network: NetworkService;
+  /** what server create, delete and os-interface ask of the network service */
+  instanceNetwork: InstanceNetworkApi;
 }

@@ -5,7 +5,9 @@
  * content types, tokens) and bodies (valid ones mutated, arbitrary JSON,
  * prototype keys, deep nesting, bytes). Every answer must be below 500 and,
  * for a 4xx, the API's fault body; nothing may crash the process; oversize
- * bodies get 413. FUZZ_SEED replays a failure, FUZZ_RUNS scales the runs.
+ * bodies get 413. The network API's routes (testing/api/network-endpoints.ts)
+ * are fuzzed alike, their 4xx answers being Neutron's error bodies.
+ * FUZZ_SEED replays a failure, FUZZ_RUNS scales the runs.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -23,12 +25,30 @@ import {
   ENDPOINTS,
   ensureFixtures,
   fillPath,
+  mountedRoutes,
   OTHER,
   OWNER,
   pathParams,
   type Endpoint,
   type Fixtures,
 } from '../testing/api/endpoints';
+import {
+  ensureNetworkFixtures,
+  networkEndpoints,
+  networkPathParams,
+  type NetworkFixtures,
+} from '../testing/api/network-endpoints';
+import { createApiApp } from './app';
+import { noauth2 } from '../testing/api/test-api';
+
+/** The network fixtures, filled in by ensureNetworkFixtures; the endpoints' bodies read them. */
+const nf = {} as NetworkFixtures;
+const NETWORK_ENDPOINTS = networkEndpoints(nf);
+const ALL_ENDPOINTS = [...ENDPOINTS, ...NETWORK_ENDPOINTS];
+const NETWORK_PATH = /^\/network(\/|\?|$)/i;
+
+const paramsOf = (path: string, f: Fixtures) =>
+  NETWORK_PATH.test(path) ? networkPathParams(path, nf) : pathParams(path, f);
 
 const SEED = process.env.FUZZ_SEED
   ? Number(process.env.FUZZ_SEED)
@@ -226,6 +246,18 @@ const QUERY_KEYS = [
   'id',
   'type',
   'server',
+  'fields',
+  'tags',
+  'tags-any',
+  'not-tags',
+  'router:external',
+  'fixed_ips',
+  'device_id',
+  'device_owner',
+  'network_id',
+  'page_reverse',
+  'shared',
+  'security_group_id',
 ];
 const QUERY_VALUES = [
   '',
@@ -263,6 +295,10 @@ const QUERY_VALUES = [
   'demo',
   'other',
   'fixture',
+  'ip_address=10.99.0.5',
+  'subnet_id=x',
+  'network:dhcp',
+  'True',
 ];
 
 const queryKey = fc.oneof(
@@ -616,7 +652,7 @@ function bodyBytes(b: Body, ep: Endpoint, f: Fixtures, unique: string): Buffer |
 let uniques = 0;
 
 function materialize(plan: Plan, ep: Endpoint, f: Fixtures): RawRequest {
-  const real = pathParams(ep.path, f);
+  const real = paramsOf(ep.path, f);
   const values = plan.params.map((s, n) =>
     'real' in s ? pct(real[n].real[s.real % real[n].real.length]) : s.literal,
   );
@@ -662,6 +698,18 @@ function checkAnswer(req: RawRequest, res: RawResponse): void {
   let body: unknown;
   assert.doesNotThrow(() => (body = JSON.parse(res.text)), `not JSON: ${what}`);
   const fault = body as Record<string, { code?: unknown; message?: unknown }>;
+  if (NETWORK_PATH.test(req.path)) {
+    // A Neutron behind keystonemiddleware answers 401 with its body; everything else is a NeutronError.
+    if (res.status === 401)
+      return assert.equal((body as { error?: { code?: number } }).error?.code, 401, what);
+    const neutron = (
+      body as { NeutronError?: { type?: unknown; message?: unknown; detail?: unknown } }
+    ).NeutronError;
+    assert.equal(typeof neutron?.type, 'string', `not a NeutronError: ${what}`);
+    assert.equal(typeof neutron?.message, 'string', what);
+    assert.equal(neutron?.detail, '', what);
+    return;
+  }
   if (IMAGE_PATH.test(req.path)) {
     const glance = body as { message?: unknown; code?: unknown; title?: unknown };
     assert.equal(typeof glance.message, 'string', what);
@@ -677,6 +725,7 @@ function checkAnswer(req: RawRequest, res: RawResponse): void {
 /** Answers that may have removed or disabled a fixture. */
 function mayHaveChangedFixtures(req: RawRequest, res: RawResponse): boolean {
   if (res.status >= 300) return false;
+  if (NETWORK_PATH.test(req.path)) return req.method === 'DELETE' || req.method === 'PUT';
   return (
     req.method === 'DELETE' ||
     (req.method === 'PUT' && /^\/v2\.1\/os-(services|quota-sets)\//i.test(req.path)) ||
@@ -687,7 +736,7 @@ function mayHaveChangedFixtures(req: RawRequest, res: RawResponse): boolean {
 /** The groups runs are counted in: by the collection after the version prefix. */
 function groupOf(ep: Endpoint): string {
   if (ep.public) return 'version discovery';
-  const m = /^\/(v2\.1|image\/v2)\/([^/]+)/.exec(ep.path);
+  const m = /^\/(v2\.1|image\/v2|network\/v2\.0)\/([^/]+)/.exec(ep.path);
   return m ? `${m[1]}/${m[2]}` : ep.path;
 }
 
@@ -703,6 +752,9 @@ describeEachDatabase('fuzzing every endpoint', (database) => {
     cloud = await startTestCloud({ hosts: ['node-1', 'node-2'], database });
     captureErrors(cloud.api.deps.log);
     f = await createFixtures(cloud);
+    // The fixtures of the other database's run name rows this cloud does not have.
+    for (const key of Object.keys(nf)) delete nf[key as keyof NetworkFixtures];
+    await ensureNetworkFixtures(cloud.request, nf);
   });
   after(async () => {
     agent.destroy();
@@ -712,7 +764,14 @@ describeEachDatabase('fuzzing every endpoint', (database) => {
   });
 
   const groups = new Map<string, Endpoint[]>();
-  for (const ep of ENDPOINTS) groups.set(groupOf(ep), [...(groups.get(groupOf(ep)) ?? []), ep]);
+  for (const ep of ALL_ENDPOINTS) groups.set(groupOf(ep), [...(groups.get(groupOf(ep)) ?? []), ep]);
+
+  test('the network endpoint list is every /network route the app mounts', () => {
+    const mounted = mountedRoutes(createApiApp(cloud.api.deps, noauth2)).filter((r) =>
+      / \/network/.test(r),
+    );
+    assert.deepEqual(mounted, NETWORK_ENDPOINTS.map((ep) => `${ep.method} ${ep.path}`).sort());
+  });
 
   for (const [group, endpoints] of groups) {
     test(`${group}: no 5xx, faults for every 4xx (seed ${SEED})`, async (t) => {
@@ -731,7 +790,10 @@ describeEachDatabase('fuzzing every endpoint', (database) => {
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         checkAnswer(req, res);
         assert.deepEqual(crashes, [], `crashed after ${req.method} ${req.path}`);
-        if (mayHaveChangedFixtures(req, res)) await ensureFixtures(cloud, f);
+        if (mayHaveChangedFixtures(req, res))
+          await (NETWORK_PATH.test(req.path)
+            ? ensureNetworkFixtures(cloud.request, nf)
+            : ensureFixtures(cloud, f));
       });
       try {
         await fc.assert(property, { numRuns, seed: SEED });
@@ -739,7 +801,7 @@ describeEachDatabase('fuzzing every endpoint', (database) => {
         // fast-check's message holds the whole counterexample, long strings and all.
         const message = (err as Error).message;
         throw new Error(
-          `replay with FUZZ_SEED=${SEED}\n${message.length > 4000 ? `${message.slice(0, 4000)}…` : message}`,
+          `replay with FUZZ_SEED=${SEED}\n${message.length > 4000 ? `${message.slice(0, 4000)}…` : message}\ncaused by: ${String((err as Error).cause).slice(0, 2000)}`,
           { cause: (err as Error).cause },
         );
       }
@@ -754,14 +816,14 @@ describeEachDatabase('fuzzing every endpoint', (database) => {
   test('a body over max_request_body_size is 413 overLimit on every route that takes one', async () => {
     const pad = (n: number) => Buffer.from(JSON.stringify({ server: { name: 'x'.repeat(n) } }));
     const over = pad(BODY_LIMIT);
-    const targets = ENDPOINTS.filter(
+    const targets = ALL_ENDPOINTS.filter(
       (ep) => ep.bodies && ep.contentType !== 'application/octet-stream',
     );
     for (const ep of targets) {
       for (const chunked of [false, true]) {
         const path = fillPath(
           ep.path,
-          pathParams(ep.path, f).map((p) => pct(p.real[0])),
+          paramsOf(ep.path, f).map((p) => pct(p.real[0])),
         );
         const headers: Record<string, string> = {
           'x-auth-token': ADMIN,
@@ -773,6 +835,8 @@ describeEachDatabase('fuzzing every endpoint', (database) => {
         assert.equal(res.status, 413, what);
         const fault = JSON.parse(res.text);
         if (IMAGE_PATH.test(path)) assert.equal(fault.code, '413 Payload Too Large', what);
+        else if (NETWORK_PATH.test(path))
+          assert.equal(fault.NeutronError?.type, 'HTTPRequestEntityTooLarge', what);
         else assert.deepEqual(Object.keys(fault), ['overLimit'], what);
       }
     }

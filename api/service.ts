@@ -1,7 +1,8 @@
 /**
  * `berth api`: opens the database (migrating it), seeds the default
- * flavors, serves the conductor topic for the computes, and listens with
- * the Nova compute API and the embedded image API. Instances accepted but
+ * flavors and the external network `public`, serves the conductor and
+ * network agent topics for the computes, and listens with the Nova
+ * compute API and the embedded image and network APIs. Instances accepted but
  * never scheduled before a restart are scheduled again.
  */
 import type { Server as HttpServer } from 'node:http';
@@ -23,6 +24,11 @@ import { Conductor } from './conductor/conductor';
 import { openDatabase, type Database } from './db/connection';
 import { seedDefaultFlavors } from './db/flavors';
 import type { ApiDeps } from './deps';
+import { serveAgentRpc } from './network/agent-rpc';
+import { ensurePublicNetwork } from './network/bootstrap';
+import type { InstanceNetworkApi } from './network/instance-network';
+import { InstancePorts } from './network/instance-ports';
+import { NetworkService } from './network/network-service';
 import { FilterScheduler } from './scheduler/scheduler';
 
 export interface ApiServiceOptions {
@@ -32,6 +38,8 @@ export interface ApiServiceOptions {
   transport?: Transport;
   images?: ImageService;
   auth?: Authenticator;
+  /** the instances' ports; by default none can be asked for (no network service) */
+  instanceNetwork?: InstanceNetworkApi;
 }
 
 /** Splits host:port, including [v6]:port. */
@@ -48,6 +56,7 @@ export class ApiService {
     readonly url: string,
     private readonly http: HttpServer,
     private readonly conductor: Server,
+    private readonly agentRpc: Server,
     private readonly transport: Transport,
     private readonly db: Database,
   ) {}
@@ -62,10 +71,13 @@ export class ApiService {
       const db = await openDatabase(config.database.connection);
       undo.push('database', () => db.destroy());
       await seedDefaultFlavors(db);
+      const network = new NetworkService(db, config, log);
+      await ensurePublicNetwork(network);
       const transport =
         o.transport ??
         new AmqpTransport({ ...transportOptionsFromConfig(config), faults: NOVA_FAULTS });
       undo.push('transport', () => transport.close());
+      network.announceOn(transport);
       const parts = {
         config,
         db,
@@ -73,14 +85,17 @@ export class ApiService {
         images: o.images ?? new LocalImageStore(path.join(config.DEFAULT.state_path, 'images')),
         compute: new TransportComputeRpcAPI(transport),
         scheduler: new FilterScheduler(db, config, log),
+        instanceNetwork: o.instanceNetwork ?? new InstancePorts(network),
       };
       const builds = new BuildCoordinator(parts);
-      const deps: ApiDeps = { ...parts, builds };
-      const conductor = await new Conductor(db, config, builds, log).serve(
+      const deps: ApiDeps = { ...parts, builds, network };
+      const conductor = await new Conductor(db, config, builds, parts.instanceNetwork, log).serve(
         transport,
         config.DEFAULT.host,
       );
       undo.push('conductor', () => conductor.stop());
+      const agentRpc = await serveAgentRpc(network, transport, config.DEFAULT.host);
+      undo.push('network agent rpc', () => agentRpc.stop());
       const { host, port } = parseListen(config.api.listen);
       const http = createApiApp(deps, auth).listen(port, host);
       undo.push('listener', () => new Promise<void>((resolve) => http.close(() => resolve())));
@@ -94,7 +109,7 @@ export class ApiService {
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
       const resumed = await builds.resumeUnscheduled({ request_id: 'req-api-start' });
       log.info('api service started', { url, resumed_builds: resumed });
-      return new ApiService(deps, url, http, conductor, transport, db);
+      return new ApiService(deps, url, http, conductor, agentRpc, transport, db);
     } catch (err) {
       await undo.rollback();
       throw err;
@@ -106,6 +121,7 @@ export class ApiService {
       this.http.closeAllConnections?.();
       await new Promise<void>((resolve) => this.http.close(() => resolve()));
       await this.conductor.stop();
+      await this.agentRpc.stop();
       await this.deps.builds.drain();
       await this.transport.close();
       await this.db.destroy();

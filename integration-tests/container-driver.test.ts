@@ -143,6 +143,7 @@ describe('ContainerDriver on a real host', { skip }, () => {
     memoryMb: 64,
     rootGb: 1,
     imageRef: image.id,
+    networkInfo: [],
     ...overrides,
   });
 

@@ -115,3 +115,13 @@ export const DIAGNOSTICS: GuardedAction = {
   method: 'get_instance_diagnostics',
   allowed: ANY_BUT_BUILDING,
 };
+
+/** os-interface attach and detach: nova-api's check_instance_state for both. */
+export const ATTACH_INTERFACE: GuardedAction = {
+  method: 'attach_interface',
+  allowed: [ACTIVE, PAUSED, STOPPED],
+};
+export const DETACH_INTERFACE: GuardedAction = {
+  method: 'detach_interface',
+  allowed: [ACTIVE, PAUSED, STOPPED],
+};

@@ -4,7 +4,7 @@
  * conductor.
  */
 import type { RemoteFault } from '../messaging/failures';
-import { ConflictError, NotFoundError } from '../common/errors';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../common/errors';
 
 export class InstanceNotFound extends NotFoundError {
   readonly remoteFault: RemoteFault;
@@ -44,6 +44,18 @@ export class UnexpectedTaskState extends ConflictError {
         expected: { task_state: expected },
         actual: { task_state: actual },
       },
+    };
+  }
+}
+
+/** A driver that cannot hot-plug ports (capabilities.supports_attach_interface false). */
+export class AttachInterfaceNotSupported extends InvalidArgumentError {
+  readonly remoteFault: RemoteFault;
+  constructor(uuid: string) {
+    super(`Attaching interfaces is not supported for instance ${uuid}.`);
+    this.remoteFault = {
+      class: 'AttachInterfaceNotSupported',
+      kwargs: { instance_uuid: uuid, code: 400 },
     };
   }
 }

@@ -37,6 +37,7 @@ const ERROR_OF_EXCEPTION: Record<string, new (message: string) => BerthError> = 
   InstanceNotFound: NotFoundError,
   InstanceInvalidState: ConflictError,
   InvalidInput: InvalidArgumentError,
+  AttachInterfaceNotSupported: InvalidArgumentError,
   // What a Python peer raises for an argument it cannot use.
   ValueError: InvalidArgumentError,
 };

@@ -21,7 +21,7 @@ export interface InstanceSpec {
   metadata?: Record<string, string>;
   userData?: string;
   /** the instance's ports, in attach order (eth0, eth1, ...): Nova's network_info */
-  networkInfo?: Vif[];
+  networkInfo: Vif[];
 }
 
 /** Glance-style image metadata (id, name, properties such as os_command_line). */
@@ -33,6 +33,8 @@ export interface ImageMeta {
 
 /** The newest Instance version this compute understands (Zed). */
 export const INSTANCE_VERSION = { major: 2, minor: 7 };
+/** Zed's InstanceInfoCache version. */
+const INFO_CACHE_VERSION = '1.5';
 
 export interface NovaObject {
   'nova_object.name': string;
@@ -78,6 +80,19 @@ const instanceData = Joi.object({
   power_state: Joi.number().integer().allow(null),
   metadata: Joi.object().pattern(Joi.string(), Joi.string().allow('')).allow(null),
   user_data: Joi.string().allow('', null),
+  info_cache: primitive.allow(null),
+}).unknown(true);
+
+// What the driver reads of each VIF; the rest of Nova's model rides along unchecked.
+const vifSchema = Joi.object({
+  id: Joi.string().required(),
+  address: Joi.string().required(),
+  network: Joi.object({
+    id: Joi.string().required(),
+    subnets: Joi.array().items(Joi.object({ ips: Joi.array().required() }).unknown(true)),
+  })
+    .unknown(true)
+    .required(),
 }).unknown(true);
 
 export interface InstanceObject {
@@ -133,6 +148,48 @@ export function parseInstance(value: unknown): InstanceObject {
       imageRef: (data.image_ref as string) ?? '',
       metadata: (data.metadata as Record<string, string>) ?? {},
       userData: (data.user_data as string) || undefined,
+      networkInfo: parseInfoCache(data.info_cache as NovaObject | null | undefined),
+    },
+  };
+}
+
+/**
+ * The VIFs of an Instance's `info_cache`: an InstanceInfoCache whose
+ * `network_info` is the VIF list as a JSON string (encoded once more inside
+ * the primitive, as Nova's NetworkModel field is). Absent = no ports:
+ * action messages carry no info_cache, and a compute keeps what the build gave it.
+ */
+export function parseInfoCache(cache: NovaObject | null | undefined): Vif[] {
+  if (!cache) return [];
+  if (cache['nova_object.name'] !== 'InstanceInfoCache')
+    throw new InvalidArgumentError(
+      `instance info_cache: expected an InstanceInfoCache object, got ${cache['nova_object.name']}`,
+    );
+  const text = cache['nova_object.data'].network_info;
+  if (text === undefined || text === null) return [];
+  if (typeof text !== 'string')
+    throw new InvalidArgumentError('instance info_cache: network_info is not a JSON string');
+  let vifs: unknown;
+  try {
+    vifs = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidArgumentError(
+      `instance info_cache: network_info is not JSON: ${(err as Error).message}`,
+    );
+  }
+  return validate<Vif[]>(Joi.array().items(vifSchema).required(), vifs, 'network_info');
+}
+
+/** Nova's InstanceInfoCache primitive for an instance's VIFs. */
+export function infoCachePrimitive(instanceUuid: string, vifs: Vif[]): NovaObject {
+  return {
+    'nova_object.name': 'InstanceInfoCache',
+    'nova_object.namespace': 'nova',
+    'nova_object.version': INFO_CACHE_VERSION,
+    'nova_object.data': {
+      instance_uuid: instanceUuid,
+      network_info: JSON.stringify(vifs),
+      deleted: false,
     },
   };
 }

@@ -15,6 +15,8 @@ import type { Database } from '../db/connection';
 import { getInstance, type Instance } from '../db/instances';
 import { finishAction } from '../db/instance-actions';
 import { now } from '../http';
+import type { InstanceNetworkApi } from '../network/instance-network';
+import { releasePorts } from '../servers/instance-ports';
 import { NoValidHost, type Scheduler } from '../scheduler/scheduler';
 
 export interface BuildDeps {
@@ -24,6 +26,7 @@ export interface BuildDeps {
   images: ImageService;
   compute: ComputeRpcAPI;
   scheduler: Scheduler;
+  instanceNetwork: InstanceNetworkApi;
 }
 
 export class BuildCoordinator {
@@ -123,11 +126,16 @@ export class BuildCoordinator {
       return;
     }
     const image = await this.d.images.show(inst.image_ref);
+    // Bound before the cast: the compute plugs what the network info says.
+    const networkInfo = await this.d.instanceNetwork.bindForHost(uuid, host);
     const placed = (await getInstance(db, uuid)) as Instance;
     await this.d.compute.buildAndRunInstance(
       placed,
       {
         image,
+        networkInfo,
+        requestedNetworks: inst.request_spec.networks,
+        securityGroups: inst.request_spec.security_groups ?? ['default'],
         retry:
           max > 1
             ? { num_attempts: inst.attempts + 1, hosts: tried.map((h) => [h, h]) }
@@ -156,6 +164,8 @@ export class BuildCoordinator {
         updated_at: t,
       });
     await finishAction(db, uuid, { host: null, error: message });
+    // A failed build leaves no port behind.
+    await releasePorts(this.d.instanceNetwork, uuid, this.d.log);
     this.d.log.warn('instance build failed', { instance_uuid: uuid, error: message });
   }
 

@@ -3,7 +3,9 @@
  * instance saves (with expected_task_state), faults, service heartbeats
  * and compute node resources — committed to the database before the
  * message is acknowledged; and reschedules of failed builds
- * (compute_task build_instances).
+ * (compute_task build_instances). An instance the compute reports deleted,
+ * or whose build ended in ERROR, has its ports released (Nova's compute
+ * deallocates them itself; berth's computes leave that to the control plane).
  */
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
@@ -17,6 +19,8 @@ import type { Database } from '../db/connection';
 import { finishAction } from '../db/instance-actions';
 import type { InstanceRow } from '../db/instances';
 import { now } from '../http';
+import type { InstanceNetworkApi } from '../network/instance-network';
+import { releasePorts } from '../servers/instance-ports';
 import type { BuildCoordinator } from './build';
 
 type Args = Record<string, unknown>;
@@ -30,6 +34,7 @@ export class Conductor {
     private readonly db: Database,
     private readonly config: BerthConfig,
     private readonly builds: BuildCoordinator,
+    private readonly instanceNetwork: InstanceNetworkApi,
     private readonly log: Logger,
   ) {}
 
@@ -84,6 +89,7 @@ export class Conductor {
   private async saveInstance(data: ObjData, kwargs: Args): Promise<void> {
     const uuid = String(data.uuid);
     let finished: { host: string | null; error?: string } | undefined;
+    let portsGone = false;
     await this.db.transaction(async (trx) => {
       const row = await trx<InstanceRow>('instances').where({ uuid }).first();
       if (!row || Boolean(row.deleted)) throw new InstanceNotFound(uuid);
@@ -96,6 +102,7 @@ export class Conductor {
       if (data.vm_state === 'deleted') {
         await this.destroy(trx, row, t);
         finished = { host: row.host };
+        portsGone = true;
         return;
       }
       const update: Record<string, unknown> = { updated_at: t };
@@ -103,6 +110,7 @@ export class Conductor {
       const fault = data.fault as { message?: string; created_at?: string } | undefined;
       if (fault?.message) update.fault = JSON.stringify({ code: 500, ...fault });
       await trx('instances').where({ id: row.id }).update(update);
+      portsGone = row.vm_state === VmState.BUILDING && update.vm_state === VmState.ERROR;
       if (row.task_state !== null && update.task_state === null)
         finished = {
           host: (update.host as string) ?? row.host,
@@ -110,6 +118,8 @@ export class Conductor {
         };
     });
     if (finished) await finishAction(this.db, uuid, finished);
+    // A failed build leaves no port behind; a deleted instance none either.
+    if (portsGone) await releasePorts(this.instanceNetwork, uuid, this.log);
   }
 
   /** Nova's Instance.destroy: the row is soft-deleted; its claim and group membership go. */

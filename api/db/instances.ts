@@ -1,5 +1,6 @@
 /** The instances table: rows, and the JSON columns decoded. */
 import type { Database } from './connection';
+import type { RequestedNetworks } from '../network/instance-network';
 
 export interface FlavorSnapshot {
   flavorid: string;
@@ -27,7 +28,12 @@ export interface RequestSpec {
   availability_zone?: string;
   group?: { uuid: string; policy: string };
   scheduler_hints?: Record<string, unknown>;
-  networks?: unknown;
+  /** what server create asked for (absent on servers made before networking) */
+  networks?: RequestedNetworks;
+  /** security group names the ports were made with */
+  security_groups?: string[];
+  /** os-interface tags (2.70) by port id */
+  port_tags?: Record<string, string>;
 }
 
 /** A row as stored: JSON columns are text. */

@@ -191,6 +191,60 @@ const MIGRATIONS: Migration[] = [
       });
     },
   },
+  {
+    // The embedded network service (api/network): Neutron's resources as
+    // documents (their wire attributes are many and mostly opaque to SQL),
+    // with the columns lookups and uniqueness need kept apart.
+    name: '0002_network',
+    async up(db) {
+      await db.schema.createTable('network_resources', (t) => {
+        // Neutron's standard_attr_id: one sequence over every kind.
+        t.increments('standard_attr_id');
+        t.string('kind', 32).notNullable();
+        t.string('id', 36).notNullable().unique();
+        t.string('project_id', 255).notNullable();
+        // The network of a subnet or port, the group of a rule, the floating IP of a port forwarding.
+        t.string('parent_id', 255).notNullable().defaultTo('');
+        t.string('device_id', 255).notNullable().defaultTo('');
+        // What must be unique among a parent's children: a port's MAC, a network's VNI, a rule's signature.
+        t.string('unique_key', 255).nullable();
+        t.text('body').notNullable();
+        t.text('tags').notNullable().defaultTo('[]');
+        t.integer('revision_number').notNullable().defaultTo(0);
+        timestamps(t);
+        t.unique(['kind', 'parent_id', 'unique_key']);
+        t.index(['kind', 'project_id']);
+        t.index(['kind', 'parent_id']);
+        t.index(['device_id']);
+      });
+      await db.schema.createTable('network_ip_allocations', (t) => {
+        t.string('subnet_id', 36).notNullable();
+        t.string('ip_address', 64).notNullable();
+        t.string('network_id', 36).notNullable().index();
+        // a port, or a floating IP (which holds its address without a port)
+        t.string('owner_id', 36).notNullable().index();
+        t.primary(['subnet_id', 'ip_address']);
+      });
+      await db.schema.createTable('network_quotas', (t) => {
+        t.string('project_id', 255).notNullable();
+        t.string('resource', 64).notNullable();
+        t.integer('hard_limit').notNullable();
+        t.primary(['project_id', 'resource']);
+      });
+      await db.schema.createTable('network_agents', (t) => {
+        t.string('host', 255).primary();
+        t.string('tunnel_ip', 64).notNullable();
+        t.string('updated_at', 32).notNullable();
+      });
+      // One row: the revision every committed change bumps (computes compare it), and `public`'s id.
+      await db.schema.createTable('network_state', (t) => {
+        t.integer('id').primary();
+        t.integer('revision').notNullable();
+        t.string('public_network_id', 36).nullable();
+      });
+      await db('network_state').insert({ id: 1, revision: 0, public_network_id: null });
+    },
+  },
 ];
 
 class CodeMigrationSource implements Knex.MigrationSource<Migration> {

@@ -6,40 +6,25 @@ import { randomUUID } from 'node:crypto';
 import { Router, type Request } from 'express';
 import Joi from 'joi';
 import { DIAGNOSTICS } from '../../nova/actions';
-import { TaskState, VmState } from '../../nova/states';
 import { baseUrl, ctxOf, rpcContext, type ApiContext } from '../context';
 import type { Database } from '../db/connection';
-import { findFlavor, flavorSnapshot } from '../db/flavors';
-import { decodeInstance, getInstance, type InstanceRow, type RequestSpec } from '../db/instances';
-import { recordAction } from '../db/instance-actions';
-import { getKeypair } from '../db/keypairs';
-import { checkQuota, checkServerGroupMembers } from '../db/quotas';
-import { getGroup } from '../db/server-groups';
+import { decodeInstance, type InstanceRow } from '../db/instances';
 import type { ApiDeps } from '../deps';
 import { badRequest, conflictingRequest } from '../faults';
 import { nextLinks, now, route } from '../http';
-import { canSee } from '../image/image-policy';
 import { requireAdmin } from '../policy';
+import { createServers } from '../servers/create-server';
+import { deleteServer } from '../servers/delete-server';
+import { parseRequestedNetworks } from '../servers/requested-networks';
 import { novaName, validate, validateQuery } from '../validate';
 import { serverBrief, serverDetail, serverDetails, statusOf } from '../views/servers';
 import { callCompute } from './compute-errors';
+import { interfacesRouter } from './interfaces';
 import { serverActionsRouter } from './server-actions';
+import { serverIpsRouter } from './server-ips';
 import { instanceActionsRouter } from './instance-actions';
 import { serverMetadataRouter, metadataSchema } from './server-metadata';
 import { findServer, hostStatusReader } from './server-lookup';
-import { isUp, type ServiceRow } from '../db/services';
-
-const networkSchema = Joi.alternatives(
-  Joi.string().valid('none', 'auto'),
-  Joi.array().items(
-    Joi.object({
-      uuid: Joi.string().max(255),
-      port: Joi.string().max(255).allow(null),
-      fixed_ip: Joi.string().max(64),
-      tag: Joi.string().max(60),
-    }),
-  ),
-);
 
 const createSchema = Joi.object({
   server: Joi.object({
@@ -48,7 +33,7 @@ const createSchema = Joi.object({
     flavorRef: Joi.alternatives(Joi.string().min(1).max(255), Joi.number().integer()).required(),
     min_count: Joi.number().integer().min(1).max(1000),
     max_count: Joi.number().integer().min(1).max(1000),
-    networks: networkSchema,
+    networks: Joi.any(),
     metadata: metadataSchema,
     user_data: Joi.string().max(65535).base64({ paddingRequired: false }).allow(null),
     availability_zone: Joi.string().min(1).max(255),
@@ -252,8 +237,11 @@ export function serversRouter(deps: ApiDeps): Router {
       const hostStatus = ctx.isAdmin
         ? await hostStatusReader(db, config.DEFAULT.service_down_time)
         : undefined;
+      const networkInfo = detail
+        ? await deps.instanceNetwork.networkInfoFor(rows.map((i) => i.uuid))
+        : new Map();
       const servers = detail
-        ? serverDetails(rows, { base, ctx, hostStatus })
+        ? serverDetails(rows, { base, ctx, hostStatus, networkInfo })
         : rows.map((i) => serverBrief(i, base));
       const links = nextLinks(
         base,
@@ -279,10 +267,6 @@ export function serversRouter(deps: ApiDeps): Router {
       }>(createSchema, req.body);
       const s = body.server;
       const v = ctx.version;
-      if (v.ge('2.37') && s.networks === undefined)
-        throw badRequest(
-          "Invalid input for field/attribute server. 'networks' is a required property",
-        );
       if (v.lt('2.19') && s.description !== undefined)
         throw badRequest(
           'Invalid input for field/attribute description. Additional properties are not allowed',
@@ -300,90 +284,17 @@ export function serversRouter(deps: ApiDeps): Router {
       if (maxCount < minCount) throw badRequest('min_count must be <= max_count');
       if (s.hostname && maxCount > 1)
         throw badRequest('Unable to set hostname for more than one instance at a time.');
-
-      const flavor = await findFlavor(db, String(s.flavorRef), { ctx, asBadRequest: true });
-      if (flavor.disabled) throw badRequest(`Flavor ${flavor.flavorid} could not be found.`);
-      const image = await deps.images.show(s.imageRef).catch(() => undefined);
-      // Glance does not show another project's private image; Nova then says it was not found.
-      if (!image || !canSee(image, ctx))
-        throw badRequest(`Image ${s.imageRef} could not be found.`);
-      if (image.status !== 'active') throw badRequest(`Image ${image.id} is not active.`);
-      const hints = body['os:scheduler_hints'] ?? body['OS-SCH-HNT:scheduler_hints'] ?? {};
-      const group =
-        typeof hints.group === 'string'
-          ? await getGroup(db, hints.group, ctx, { asBadRequest: true })
-          : undefined;
-      // A key pair is its user's: another user's name is as unknown as a made-up one.
-      const keypair =
-        s.key_name === undefined ? undefined : await getKeypair(db, ctx.userId, s.key_name);
-      if (s.key_name !== undefined && !keypair) throw badRequest('Invalid key_name provided.');
-      const zone: string | undefined = s.availability_zone;
-      if (zone !== undefined) {
-        const known = await db('services')
-          .where({ binary: 'nova-compute', availability_zone: zone })
-          .first();
-        if (!known && zone !== config.DEFAULT.default_availability_zone)
-          throw badRequest(`The requested availability zone is not available`);
-      }
-      const spec: RequestSpec = {
-        availability_zone: zone,
-        group: group ? { uuid: group.uuid, policy: group.policy } : undefined,
-        scheduler_hints: hints,
-        networks: s.networks,
-      };
-      const reservationId = `r-${randomUUID().slice(0, 8)}`;
-      const t = now();
-      const uuids: string[] = [];
-      await db.transaction(async (trx) => {
-        const count = await checkQuota(
-          trx,
-          config,
-          ctx.projectId,
-          { instances: 1, cores: flavor.vcpus, ram: flavor.memory_mb },
-          { min: minCount, max: maxCount },
-        );
-        if (group) await checkServerGroupMembers(trx, config, ctx.projectId, group.uuid, count);
-        for (let n = 0; n < count; n++) {
-          const uuid = randomUUID();
-          const displayName = count > 1 ? `${s.name}-${n + 1}` : s.name;
-          await trx('instances').insert({
-            uuid,
-            project_id: ctx.projectId,
-            user_id: ctx.userId,
-            display_name: displayName,
-            display_description: s.description ?? null,
-            hostname: s.hostname ?? hostnameFrom(displayName, uuid),
-            availability_zone: zone ?? null,
-            flavorid: flavor.flavorid,
-            flavor: JSON.stringify(flavorSnapshot(flavor)),
-            image_ref: image.id,
-            key_name: s.key_name ?? null,
-            key_data: keypair?.public_key ?? null,
-            vm_state: VmState.BUILDING,
-            task_state: TaskState.SCHEDULING,
-            power_state: 0,
-            metadata: JSON.stringify(s.metadata ?? {}),
-            tags: JSON.stringify(s.tags ?? []),
-            user_data: s.user_data ?? null,
-            access_ip_v4: s.accessIPv4 ?? '',
-            access_ip_v6: s.accessIPv6 ?? '',
-            reservation_id: reservationId,
-            launch_index: n,
-            request_spec: JSON.stringify(spec),
-            created_at: t,
-            updated_at: t,
-          });
-          if (group)
-            await trx('server_group_members').insert({
-              group_uuid: group.uuid,
-              instance_uuid: uuid,
-            });
-          await recordAction(trx, uuid, 'create', ctx);
-          uuids.push(uuid);
-        }
+      const securityGroups = [
+        ...new Set(((s.security_groups ?? []) as { name?: string }[]).flatMap((g) => g.name ?? [])),
+      ];
+      const { uuids, reservationId } = await createServers(deps, ctx, {
+        server: s,
+        minCount,
+        maxCount,
+        networks: parseRequestedNetworks(s.networks, v, maxCount),
+        securityGroups,
+        hints: body['os:scheduler_hints'] ?? body['OS-SCH-HNT:scheduler_hints'] ?? {},
       });
-      const context = rpcContext(ctx);
-      deps.builds.scheduleLater(uuids, context);
       if (s.return_reservation_id) return res.status(202).json({ reservation_id: reservationId });
       const base = baseUrl(req);
       res.setHeader('Location', `${base}/v2.1/servers/${uuids[0]}`);
@@ -412,7 +323,14 @@ export function serversRouter(deps: ApiDeps): Router {
     const hostStatus = ctx.isAdmin
       ? await hostStatusReader(db, config.DEFAULT.service_down_time)
       : undefined;
-    return serverDetail(inst, { base: baseUrl(req), ctx, hostStatus, serverGroups: groups });
+    const networkInfo = new Map([[inst.uuid, await deps.instanceNetwork.networkInfo(inst.uuid)]]);
+    return serverDetail(inst, {
+      base: baseUrl(req),
+      ctx,
+      hostStatus,
+      serverGroups: groups,
+      networkInfo,
+    });
   };
 
   r.get(
@@ -455,26 +373,14 @@ export function serversRouter(deps: ApiDeps): Router {
     '/:id',
     route(async (req, res) => {
       const ctx = ctxOf(res);
-      const inst = await findServer(db, ctx, req.params.id);
-      if (Boolean(inst.locked) && !ctx.isAdmin)
-        throw conflictingRequest(`Instance ${inst.uuid} is locked`);
-      await db('instances')
-        .where({ uuid: inst.uuid, deleted: false })
-        .update({ task_state: TaskState.DELETING, updated_at: now() });
-      await recordAction(db, inst.uuid, 'delete', ctx);
-      const current = await getInstance(db, inst.uuid);
-      // As Nova: a server that never reached a host, or whose host is down,
-      // is deleted here; a host that comes back removes what it still has.
-      if (current && (!current.host || !(await hostIsUp(db, current.host, config)))) {
-        await localDelete(db, inst.uuid);
-      } else if (current) {
-        await deps.compute.terminateInstance(current, rpcContext(ctx));
-      }
+      await deleteServer(deps, ctx, await findServer(db, ctx, req.params.id));
       res.status(204).end();
     }),
   );
 
   r.use('/:id/action', serverActionsRouter(deps));
+  r.use('/:id/ips', serverIpsRouter(deps));
+  r.use('/:id/os-interface', interfacesRouter(deps));
   r.use('/:id/metadata', serverMetadataRouter(deps));
   r.use('/:id/os-instance-actions', instanceActionsRouter(deps));
   r.get(
@@ -500,41 +406,4 @@ export function serversRouter(deps: ApiDeps): Router {
     }),
   );
   return r;
-}
-
-async function hostIsUp(db: Database, host: string, config: ApiDeps['config']): Promise<boolean> {
-  const service = await db<ServiceRow>('services').where({ host, binary: 'nova-compute' }).first();
-  return service !== undefined && isUp(service, config.DEFAULT.service_down_time);
-}
-
-/** Nova's local delete: the row, its claim and its group membership go at once. */
-export async function localDelete(db: Database, uuid: string): Promise<void> {
-  const t = now();
-  await db.transaction(async (trx) => {
-    await trx('instances').where({ uuid, deleted: false }).update({
-      vm_state: 'deleted',
-      task_state: null,
-      deleted: true,
-      deleted_at: t,
-      terminated_at: t,
-      updated_at: t,
-    });
-    await trx('allocations').where({ instance_uuid: uuid }).delete();
-    await trx('server_group_members').where({ instance_uuid: uuid }).delete();
-    await trx('instance_actions')
-      .where({ instance_uuid: uuid })
-      .whereNull('finish_time')
-      .update({ finish_time: t, updated_at: t });
-  });
-}
-
-/** Nova's default hostname: the display name sanitised to a DNS label. */
-function hostnameFrom(displayName: string, uuid: string): string {
-  const h = displayName
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 63)
-    .replace(/-+$/, '');
-  return h || `server-${uuid}`;
 }

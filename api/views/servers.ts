@@ -9,6 +9,8 @@ import type { ApiContext } from '../context';
 import type { Instance } from '../db/instances';
 import { isoSeconds } from '../http';
 import type { Microversion } from '../microversion';
+import type { Vif } from '../../nova/network-model';
+import { addressesOf } from './addresses';
 
 export interface ViewOptions {
   base: string;
@@ -17,6 +19,8 @@ export interface ViewOptions {
   hostStatus?: (host: string | null) => string;
   /** uuids of the server groups the instance is in (2.71, show only) */
   serverGroups?: string[];
+  /** the instances' ports as the network service has them now, by uuid */
+  networkInfo: Map<string, Vif[]>;
 }
 
 const POWER_STATES = [0, 1, 3, 4, 6, 7];
@@ -134,7 +138,8 @@ function detailView(
         },
     created: isoSeconds(i.created_at),
     updated: isoSeconds(i.updated_at ?? i.created_at),
-    addresses: {},
+    // Nova hides the addresses of a server that is still building.
+    addresses: i.vm_state === 'building' ? {} : addressesOf(o.networkInfo.get(i.uuid) ?? [], true),
     accessIPv4: i.access_ip_v4,
     accessIPv6: i.access_ip_v6,
     links: links(base, 'servers', i.uuid),
@@ -148,7 +153,7 @@ function detailView(
     'OS-EXT-STS:vm_state': i.vm_state,
     'OS-EXT-STS:power_state': POWER_STATES.includes(i.power_state) ? i.power_state : 0,
     'os-extended-volumes:volumes_attached': [],
-    security_groups: [{ name: 'default' }],
+    security_groups: (i.request_spec.security_groups ?? ['default']).map((name) => ({ name })),
   };
   if (status === 'BUILD' || status === 'ACTIVE') s.progress = 0;
   if (ctx.isAdmin) {

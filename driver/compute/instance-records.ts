@@ -42,10 +42,10 @@ export class InstanceRecords {
       const uuid = file.replace(/\.json$/, '');
       if (!file.endsWith('.json') || !UUID.test(uuid)) continue;
       try {
-        this.records.set(
-          uuid,
-          JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as ManagedInstance,
-        );
+        const record = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as ManagedInstance;
+        // Records written before instances had ports carry no network info.
+        record.spec.networkInfo ??= [];
+        this.records.set(uuid, record);
       } catch {
         // a torn write cannot happen (atomic rename); an unreadable file is skipped
       }

@@ -10,6 +10,8 @@ import { RemoteError } from '../../messaging/transport';
 import { FakeDriver } from '../../testing/driver/fake-driver';
 import { PowerState } from '../../nova/power-state';
 import { InstanceRecords } from './instance-records';
+import { infoCachePrimitive } from '../../nova/instance-object';
+import { buildVif } from '../../testing/network/vif-builder';
 import { ComputeManager } from './manager';
 
 const HOST = 'node-1';
@@ -153,6 +155,90 @@ describe('ComputeManager', () => {
     assert.match(r.fault!.message, /no such image/);
     assert.deepEqual(await driver.listInstanceUuids(), []);
     assert.deepEqual(events(uuidOf(inst)), ['instance.create.start', 'instance.create.error']);
+  });
+
+  test('build_and_run_instance hands the info_cache VIFs to the driver, in order', async () => {
+    const eth0 = buildVif({ ip: '10.0.0.5', mac: 'fa:16:3e:00:00:05' });
+    const eth1 = buildVif({ ip: '10.1.0.6', cidr: '10.1.0.0/24' });
+    const inst = instance();
+    const uuid = uuidOf(inst);
+    Object.assign(inst['nova_object.data'], {
+      info_cache: infoCachePrimitive(uuid, [eth0, eth1]),
+    });
+    await call('build_and_run_instance', { instance: inst, image: { id: 'img-1' } });
+    assert.deepEqual(driver.pluggedVifs(uuid), [eth0, eth1]);
+    assert.deepEqual(records.get(uuid)!.spec.networkInfo, [eth0, eth1]);
+  });
+
+  test('a network_info that is not a JSON list of VIFs is refused before anything is made', async () => {
+    const inst = instance();
+    const cache = infoCachePrimitive(uuidOf(inst), []);
+    for (const bad of ['{not json', '[{"id": "p"}]', '{}']) {
+      cache['nova_object.data'].network_info = bad;
+      Object.assign(inst['nova_object.data'], { info_cache: cache });
+      await assert.rejects(
+        call('build_and_run_instance', { instance: inst }),
+        (err: RemoteError) =>
+          err.exceptionClass === 'InvalidInput' && /network_info/.test(err.message),
+      );
+    }
+    assert.deepEqual(await driver.listInstanceUuids(), []);
+  });
+
+  test('attach_interface plugs the VIF of the info_cache and answers it; detach unplugs', async () => {
+    const inst = await build();
+    const uuid = uuidOf(inst);
+    const vif = buildVif();
+    const withPort = structuredClone(inst);
+    Object.assign(withPort['nova_object.data'], { info_cache: infoCachePrimitive(uuid, [vif]) });
+    const answer = await call('attach_interface', {
+      instance: withPort,
+      network_id: vif.network.id,
+      port_id: vif.id,
+      requested_ip: null,
+      tag: null,
+    });
+    assert.deepEqual(answer, vif);
+    assert.deepEqual(driver.pluggedVifs(uuid), [vif]);
+    assert.deepEqual(records.get(uuid)!.spec.networkInfo, [vif]);
+    // Action messages carry no info_cache: the host's own record knows the port.
+    await call('detach_interface', { instance: inst, port_id: vif.id });
+    assert.deepEqual(driver.pluggedVifs(uuid), []);
+    assert.deepEqual(records.get(uuid)!.spec.networkInfo, []);
+    await call('detach_interface', { instance: inst, port_id: vif.id });
+    assert.deepEqual(events(uuid).slice(2), [
+      'instance.interface_attach.start',
+      'instance.interface_attach.end',
+      'instance.interface_detach.start',
+      'instance.interface_detach.end',
+      'instance.interface_detach.start',
+      'instance.interface_detach.end',
+    ]);
+  });
+
+  test('attach_interface: refused in the wrong state, for an unknown port, and when the driver fails', async () => {
+    const inst = await build();
+    const uuid = uuidOf(inst);
+    const vif = buildVif();
+    const withPort = structuredClone(inst);
+    Object.assign(withPort['nova_object.data'], { info_cache: infoCachePrimitive(uuid, [vif]) });
+    const attach = () => call('attach_interface', { instance: withPort, port_id: vif.id });
+    await assert.rejects(
+      call('attach_interface', { instance: inst, port_id: vif.id }),
+      (err: RemoteError) => err.exceptionClass === 'InvalidInput',
+    );
+    await call('suspend_instance', { instance: inst });
+    await assert.rejects(
+      attach(),
+      (err: RemoteError) => err.exceptionClass === 'InstanceInvalidState',
+    );
+    await call('resume_instance', { instance: inst });
+    driver.failNext('attachInterface', new Error('veth refused'));
+    await assert.rejects(attach(), /veth refused/);
+    assert.deepEqual(records.get(uuid)!.spec.networkInfo, []);
+    assert.ok(events(uuid).includes('instance.interface_attach.error'));
+    await attach();
+    assert.deepEqual(driver.pluggedVifs(uuid), [vif]);
   });
 
   test('stop, start, pause, unpause, suspend, resume and reboot move through Nova states', async () => {

@@ -13,16 +13,28 @@ import type { ComputeDriver } from '../virt/driver';
 import { PowerState } from '../../nova/power-state';
 import { KeyedLocks } from '../../common/keyed-locks';
 import { ConductorAPI } from './conductor';
-import { InstanceInvalidState, InstanceNotFound } from '../../nova/exceptions';
 import {
+  AttachInterfaceNotSupported,
+  InstanceInvalidState,
+  InstanceNotFound,
+} from '../../nova/exceptions';
+import {
+  ATTACH_INTERFACE,
   CONSOLE_OUTPUT,
+  DETACH_INTERFACE,
   DIAGNOSTICS,
   type GuardedAction,
   TERMINATE,
   type Transition,
   TRANSITIONS,
 } from '../../nova/actions';
-import { type InstanceSpec, parseImage, parseInstance } from '../../nova/instance-object';
+import {
+  infoCachePrimitive,
+  type InstanceSpec,
+  parseImage,
+  parseInstance,
+} from '../../nova/instance-object';
+import type { Vif } from '../../nova/network-model';
 import type { ManagedInstance, InstanceRecords } from './instance-records';
 import { InstanceNotifier } from './notifications';
 import { TaskState, VmState } from '../../nova/states';
@@ -95,6 +107,8 @@ export class ComputeManager {
       unpause_instance: this.unpauseInstance,
       suspend_instance: this.suspendInstance,
       resume_instance: this.resumeInstance,
+      attach_interface: this.attachInterface,
+      detach_interface: this.detachInterface,
       get_console_output: this.getConsoleOutput,
       get_instance_diagnostics: this.getInstanceDiagnostics,
       get_diagnostics: this.getInstanceDiagnostics,
@@ -359,6 +373,71 @@ export class ComputeManager {
   private suspendInstance = this.simple(TRANSITIONS.suspend, (s) => this.o.driver.suspend(s));
   private resumeInstance = this.simple(TRANSITIONS.resume, (s) => this.o.driver.resume(s));
 
+  // ---- interfaces ----
+
+  /**
+   * Plugs a port the control plane has already made and bound to this host:
+   * its VIF comes in the instance's info_cache (berth's API allocates the
+   * port before the call, where Nova's compute would ask Neutron itself).
+   * A call: the API answers the user with what this returns, Nova's VIF.
+   */
+  private attachInterface(args: Args, incoming: Incoming): Promise<Vif> {
+    const instance = parseInstance(args.instance);
+    const portId = portIdOf(args, 'attach_interface');
+    const vif = instance.spec.networkInfo.find((v) => v.id === portId);
+    if (!vif)
+      return Promise.reject(
+        new InvalidArgumentError(
+          `attach_interface: port ${portId} is not in the network info of instance ${instance.uuid}`,
+        ),
+      );
+    return this.interfaceChange(instance.uuid, ATTACH_INTERFACE, incoming, async (r) => {
+      await this.o.driver.attachInterface(r.spec, vif);
+      return [...r.spec.networkInfo.filter((v) => v.id !== vif.id), vif];
+    }).then(() => vif);
+  }
+
+  /** Unplugs a port; one this host does not know is already gone (idempotent). */
+  private detachInterface(args: Args, incoming: Incoming): Promise<void> {
+    const instance = parseInstance(args.instance);
+    const portId = portIdOf(args, 'detach_interface');
+    return this.interfaceChange(instance.uuid, DETACH_INTERFACE, incoming, async (r) => {
+      const vif = r.spec.networkInfo.find((v) => v.id === portId);
+      if (vif) await this.o.driver.detachInterface(r.spec, vif);
+      return r.spec.networkInfo.filter((v) => v.id !== portId);
+    });
+  }
+
+  /** Guard, let the driver act, record the instance's new network info, notify. */
+  private interfaceChange(
+    uuid: string,
+    action: GuardedAction,
+    incoming: Incoming,
+    act: (r: ManagedInstance) => Promise<Vif[]>,
+  ): Promise<void> {
+    const { context } = incoming;
+    const event = action === ATTACH_INTERFACE ? 'interface_attach' : 'interface_detach';
+    return this.inTurn(uuid, async () => {
+      const r = this.record(uuid);
+      this.guard(r, action);
+      if (!this.o.driver.capabilities.supports_attach_interface)
+        throw new AttachInterfaceNotSupported(uuid);
+      await this.notifier.emit(event, 'start', r, context);
+      try {
+        r.spec.networkInfo = await act(r);
+      } catch (err) {
+        await this.notifier.emit(event, 'error', r, context, err as Error);
+        throw err;
+      }
+      r.data = { ...r.data, info_cache: infoCachePrimitive(uuid, r.spec.networkInfo) };
+      await this.o.store.save(r);
+      await this.notifier.emit(event, 'end', r, context);
+      this.logFor(uuid, context).info(`${event} done`, {
+        ports: r.spec.networkInfo.map((v) => v.id),
+      });
+    });
+  }
+
   // ---- queries ----
 
   private async getConsoleOutput(args: Args): Promise<string> {
@@ -451,6 +530,7 @@ export class ComputeManager {
           memoryMb: 0,
           rootGb: 0,
           imageRef: '',
+          networkInfo: [],
         });
       });
     }
@@ -510,4 +590,13 @@ export class ComputeManager {
       await this.persist(r, undefined, context);
     }
   }
+}
+
+function portIdOf(args: Args, method: string): string {
+  const portId = args.port_id;
+  if (typeof portId !== 'string' || portId === '')
+    throw new InvalidArgumentError(
+      `${method}: port_id must be a port id, got ${JSON.stringify(portId)}`,
+    );
+  return portId;
 }

@@ -69,8 +69,17 @@ export interface ComputeDriver {
    * `instance.networkInfo` entry, plugged before the workload starts.
    */
   spawn(instance: InstanceSpec, image: ImageMeta): Promise<void>;
-  /** idempotent: destroying what does not exist succeeds */
+  /** idempotent: destroying what does not exist succeeds; unplugs the instance's ports */
   destroy(instance: InstanceSpec): Promise<void>;
+  /**
+   * Plugs one more port into the instance (running or stopped), working at
+   * once; idempotent per port. Throws AttachInterfaceNotSupported when
+   * `capabilities.supports_attach_interface` is false, NotFoundError for an
+   * instance the driver does not have; on failure nothing of the port is left.
+   */
+  attachInterface(instance: InstanceSpec, vif: Vif): Promise<void>;
+  /** Takes the port out of the instance; idempotent (an unknown port succeeds). */
+  detachInterface(instance: InstanceSpec, vif: Vif): Promise<void>;
   reboot(instance: InstanceSpec, type: 'SOFT' | 'HARD'): Promise<void>;
   /** clean shutdown within `timeoutSeconds`, then forced */
   powerOff(instance: InstanceSpec, timeoutSeconds?: number): Promise<void>;

@@ -16,6 +16,7 @@ const instance = (overrides: Partial<InstanceSpec> = {}): InstanceSpec => ({
   memoryMb: 512,
   rootGb: 10,
   imageRef: 'img',
+  networkInfo: [],
   ...overrides,
 });
 

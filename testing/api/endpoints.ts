@@ -49,6 +49,11 @@ export interface Fixtures {
   hypervisorId: string;
   hypervisorIntId: string;
   hypervisorName: string;
+  /** demo's network (the only one, so a server created without `networks` gets a port on it) */
+  networkId: string;
+  networkName: string;
+  /** the port of demo's server on it */
+  portId: string;
 }
 
 export const OWNER = 'demo:demo';
@@ -126,6 +131,19 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { method: 'GET', path: '/v2.1/servers/:id/os-instance-actions' },
   { method: 'GET', path: '/v2.1/servers/:id/os-instance-actions/:requestId' },
   { method: 'GET', path: '/v2.1/servers/:id/diagnostics' },
+  { method: 'GET', path: '/v2.1/servers/:id/ips' },
+  { method: 'GET', path: '/v2.1/servers/:id/ips/:network' },
+  { method: 'GET', path: '/v2.1/servers/:id/os-interface' },
+  {
+    method: 'POST',
+    path: '/v2.1/servers/:id/os-interface',
+    bodies: (f) => [
+      { interfaceAttachment: { net_id: f.networkId } },
+      { interfaceAttachment: { net_id: f.networkId, fixed_ips: [{ ip_address: '10.0.0.199' }] } },
+    ],
+  },
+  { method: 'GET', path: '/v2.1/servers/:id/os-interface/:portId' },
+  { method: 'DELETE', path: '/v2.1/servers/:id/os-interface/:portId' },
 
   { method: 'GET', path: '/v2.1/flavors' },
   { method: 'GET', path: '/v2.1/flavors/detail' },
@@ -298,6 +316,8 @@ const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
   '/v2.1/servers/:id': (f) => [f.serverId],
   '/v2.1/servers/:id/metadata/:key': (f) => [f.metadataKey],
   '/v2.1/servers/:id/os-instance-actions/:requestId': (f) => [f.requestId],
+  '/v2.1/servers/:id/ips/:network': (f) => [f.networkName],
+  '/v2.1/servers/:id/os-interface/:portId': (f) => [f.portId],
   '/v2.1/flavors/:id': (f) => [f.flavorId, '1'],
   '/v2.1/flavors/:id/os-extra_specs/:key': (f) => [f.extraSpecKey],
   '/v2.1/images/:id': (f) => [f.imageId, f.cloudImageId],
@@ -429,7 +449,27 @@ export async function ensureFixtures(cloud: TestCloud, f: Fixtures): Promise<voi
   await ensureKeypair(req, f);
   await ensureGroup(req, f);
   await ensureImage(cloud, f);
+  ensureNetwork(cloud, f);
   await ensureServer(cloud, f);
+  await ensurePort(req, f);
+}
+
+function ensureNetwork(cloud: TestCloud, f: Fixtures): void {
+  if (f.networkId && cloud.instanceNetwork.networks.has(f.networkId)) return;
+  const network = cloud.instanceNetwork.addNetwork({ name: 'fixture-net', projectId: 'demo' });
+  f.networkId = network.id;
+  f.networkName = network.name;
+}
+
+/** The server's first port, attached again when a test detached every one. */
+async function ensurePort(req: Request, f: Fixtures): Promise<void> {
+  const path = `/v2.1/servers/${f.serverId}/os-interface`;
+  let [first] = ok(await req('GET', path, {}), 'list interfaces').interfaceAttachments;
+  first ??= ok(
+    await req('POST', path, { body: { interfaceAttachment: { net_id: f.networkId } } }),
+    'attach interface',
+  ).interfaceAttachment;
+  f.portId = first.port_id;
 }
 
 /** Every compute service enabled and not forced down; the first one's ids and its node's. */

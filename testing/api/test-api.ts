@@ -20,6 +20,10 @@ import { TransportComputeRpcAPI, type ComputeRpcAPI } from '../../api/compute-rp
 import { postgresUnavailableSync, withTestDatabase, type TestDatabaseKind } from './test-database';
 import type { ApiDeps } from '../../api/deps';
 import type { Scheduler } from '../../api/scheduler/scheduler';
+import { ensurePublicNetwork } from '../../api/network/bootstrap';
+import { InstancePorts } from '../../api/network/instance-ports';
+import { NetworkService } from '../../api/network/network-service';
+import { FakeInstanceNetwork } from './fake-instance-network';
 
 export const DATABASE_KINDS: readonly TestDatabaseKind[] = ['sqlite', 'postgresql'];
 
@@ -44,6 +48,8 @@ export const noauth2: Authenticator = { authenticate: async (t) => noauth2Creden
 export interface TestApi {
   deps: ApiDeps;
   transport: FakeTransport;
+  /** the network service the API asks for ports */
+  instanceNetwork: FakeInstanceNetwork | undefined;
   url: string;
   /** fetch as `token` (default "demo:demo"); `version` sets both microversion headers */
   request(
@@ -92,6 +98,7 @@ export async function startTestApi(
     images?: ImageService;
     scheduler?: Scheduler;
     compute?: ComputeRpcAPI;
+    instanceNetwork?: FakeInstanceNetwork;
     /** default sqlite; the database is dropped on close */
     database?: TestDatabaseKind;
     auth?: Authenticator;
@@ -104,7 +111,13 @@ export async function startTestApi(
   const database = await withTestDatabase(o.database ?? 'sqlite');
   const transport = new FakeTransport();
   const log = winston.createLogger({ silent: true });
+  const network = new NetworkService(database.db, config as BerthConfig, log);
+  await ensurePublicNetwork(network);
+  network.announceOn(transport);
+  // A test that brings a fake network sees its calls; the others get the real service.
+  const instanceNetwork = o.instanceNetwork;
   const parts = {
+    instanceNetwork: instanceNetwork ?? new InstancePorts(network),
     config: config as BerthConfig,
     db: database.db,
     log,
@@ -115,7 +128,7 @@ export async function startTestApi(
       release: async () => undefined,
     },
   };
-  const deps: ApiDeps = { ...parts, builds: new BuildCoordinator(parts) };
+  const deps: ApiDeps = { ...parts, builds: new BuildCoordinator(parts), network };
   const server = createApiApp(deps, o.auth ?? noauth2).listen(0, '127.0.0.1');
   try {
     await new Promise((resolve, reject) => {
@@ -130,6 +143,7 @@ export async function startTestApi(
   return {
     deps,
     transport,
+    instanceNetwork,
     url,
     request: apiClient(url),
     async close() {

@@ -19,8 +19,11 @@ import { FakeTransport } from '../messaging/fake-transport';
 import { ApiService } from '../../api/service';
 import { withTestDatabase, type TestDatabaseKind } from './test-database';
 import { apiClient, noauth2, type TestApi } from './test-api';
+import { FakeInstanceNetwork } from './fake-instance-network';
 
-export interface TestCloud extends Omit<TestApi, 'deps'> {
+export interface TestCloud extends Omit<TestApi, 'deps' | 'instanceNetwork'> {
+  /** the fake network service the cloud's API asks for ports */
+  instanceNetwork: FakeInstanceNetwork;
   api: ApiService;
   computes: Map<string, { service: ComputeService; driver: FakeDriver }>;
   image: ImageRecord;
@@ -72,6 +75,7 @@ export async function startTestCloud(
   } as never);
   const image = await images.upload(created.id, Readable.from([TAR_BLOCK]));
   const computes = new Map<string, { service: ComputeService; driver: FakeDriver }>();
+  const instanceNetwork = new FakeInstanceNetwork();
   let api: ApiService | undefined;
   const stopAll = async () => {
     for (const { service } of computes.values()) await service.stop();
@@ -81,7 +85,14 @@ export async function startTestCloud(
     fs.rmSync(state, { recursive: true, force: true });
   };
   try {
-    api = await ApiService.start({ config: configFor({}), log, transport, images, auth: noauth2 });
+    api = await ApiService.start({
+      config: configFor({}),
+      log,
+      transport,
+      images,
+      auth: noauth2,
+      instanceNetwork,
+    });
     for (const host of o.hosts ?? ['node-1']) {
       const driver = new FakeDriver();
       const config = configFor({ host, state_path: path.join(state, host) });
@@ -106,6 +117,7 @@ export async function startTestCloud(
     computes,
     image,
     transport,
+    instanceNetwork,
     url: api.url,
     request,
     waitForStatus(id, statuses, token) {

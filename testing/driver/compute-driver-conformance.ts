@@ -12,6 +12,9 @@ import { ConflictError, NotFoundError } from '../../common/errors';
 import { type ComputeDriver, type LifecycleEvent } from '../../driver/virt/driver';
 import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
 import { PowerState } from '../../nova/power-state';
+import { AttachInterfaceNotSupported } from '../../nova/exceptions';
+import type { Vif } from '../../nova/network-model';
+import { buildVif } from '../network/vif-builder';
 
 export interface DriverUnderTest {
   /** not yet initialised: the suite calls initHost(host) */
@@ -26,6 +29,14 @@ export interface DriverUnderTest {
   writableLayer?: {
     write(instance: InstanceSpec, text: string): Promise<void>;
     read(instance: InstanceSpec): Promise<string>;
+  };
+  /**
+   * For drivers that plug ports: a VIF the driver can really plug (on a
+   * network the test made), and the ids of the ports an instance has now.
+   */
+  ports?: {
+    vif(): Promise<Vif>;
+    plugged(instance: InstanceSpec): Promise<string[]>;
   };
   /** after the suite destroyed its instances and called cleanupHost */
   cleanup(): Promise<void>;
@@ -77,6 +88,7 @@ export function computeDriverConformance(
         memoryMb: 64,
         rootGb: 1,
         imageRef: sut.image.id,
+        networkInfo: [],
         ...overrides,
       };
     }
@@ -320,6 +332,39 @@ export function computeDriverConformance(
       assert.equal(await state(instance), CRASHED);
       await driver.reboot(instance, 'HARD');
       assert.equal(await state(instance), RUNNING);
+      await driver.destroy(instance);
+    });
+
+    test('attach/detach interface: refused as unsupported unless the capability says so', async (t) => {
+      if (driver.capabilities.supports_attach_interface) return t.skip('the driver attaches');
+      const instance = await spawned();
+      const vif = buildVif();
+      await assert.rejects(driver.attachInterface(instance, vif), AttachInterfaceNotSupported);
+      await assert.rejects(driver.detachInterface(instance, vif), AttachInterfaceNotSupported);
+      await driver.destroy(instance);
+    });
+
+    test('ports given at spawn are plugged; attach and detach work running and stopped', async (t) => {
+      const ports = sut.ports;
+      if (!driver.capabilities.supports_attach_interface || !ports)
+        return t.skip('the driver plugs no ports');
+      const first = await ports.vif();
+      const instance = await spawned({ networkInfo: [first] });
+      assert.deepEqual(await ports.plugged(instance), [first.id]);
+      const second = await ports.vif();
+      await driver.attachInterface(instance, second);
+      await driver.attachInterface(instance, second);
+      assert.deepEqual(await ports.plugged(instance), [first.id, second.id]);
+      await driver.powerOff(instance, 5);
+      await driver.detachInterface(instance, first);
+      await driver.detachInterface(instance, first);
+      assert.deepEqual(await ports.plugged(instance), [second.id]);
+      const third = await ports.vif();
+      await driver.attachInterface(instance, third);
+      await driver.powerOn(instance);
+      assert.deepEqual(await ports.plugged(instance), [second.id, third.id]);
+      await assert.rejects(driver.attachInterface(spec(), await ports.vif()), NotFoundError);
+      await driver.detachInterface(spec(), third);
       await driver.destroy(instance);
     });
 

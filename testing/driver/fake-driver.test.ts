@@ -6,6 +6,7 @@ import { computeDriverConformance } from './compute-driver-conformance';
 import { type InstanceSpec } from '../../nova/instance-object';
 import { PowerState } from '../../nova/power-state';
 import { FakeDriver } from './fake-driver';
+import { buildVif } from '../network/vif-builder';
 
 computeDriverConformance('FakeDriver', async () => {
   const driver = new FakeDriver();
@@ -21,6 +22,10 @@ computeDriverConformance('FakeDriver', async () => {
           ? { code: 0, signal: 0, oomKilled: false }
           : { code: 137, signal: 9, oomKilled: false },
       ),
+    ports: {
+      vif: async () => buildVif(),
+      plugged: async (instance) => driver.pluggedVifs(instance.uuid).map((v) => v.id),
+    },
     cleanup: async () => {},
   };
 });
@@ -32,6 +37,7 @@ const instance = (): InstanceSpec => ({
   memoryMb: 64,
   rootGb: 1,
   imageRef: 'img',
+  networkInfo: [],
 });
 
 test('FakeDriver: failNext fails one call and changes nothing', async () => {

@@ -32,10 +32,11 @@ import { powerStateName } from '../../nova/power-state';
 interface FakeInstance {
   spec: InstanceSpec;
   state: PowerState;
+  /** the ports plugged into the instance, in order (eth0, eth1, ...) */
+  vifs: Vif[];
   console: string[];
   startedAt?: number;
   exit?: WorkloadExit;
-  vifs: Vif[];
 }
 
 /** Operations a test can make fail once with `failNext`. */
@@ -91,7 +92,7 @@ export class FakeDriver implements ComputeDriver {
       spec: { ...instance },
       state: PowerState.NOSTATE,
       console: [],
-      vifs: [...(instance.networkInfo ?? [])],
+      vifs: [...instance.networkInfo],
     };
     this.instances.set(instance.uuid, fake);
     this.boot(fake);
@@ -100,11 +101,6 @@ export class FakeDriver implements ComputeDriver {
   async destroy(instance: InstanceSpec): Promise<void> {
     this.failIfAsked('destroy');
     this.instances.delete(instance.uuid);
-  }
-
-  /** the ports an instance has, in attach order */
-  vifsOf(uuid: string): string[] {
-    return this.get(uuid).vifs.map((v) => v.id);
   }
 
   async attachInterface(instance: InstanceSpec, vif: Vif): Promise<void> {
@@ -117,6 +113,11 @@ export class FakeDriver implements ComputeDriver {
     this.failIfAsked('detachInterface');
     const fake = this.instances.get(instance.uuid);
     if (fake) fake.vifs = fake.vifs.filter((v) => v.id !== vif.id);
+  }
+
+  /** The ports plugged into an instance, as a real driver's namespace would show them. */
+  pluggedVifs(uuid: string): Vif[] {
+    return [...this.get(uuid).vifs];
   }
 
   async reboot(instance: InstanceSpec, _type: 'SOFT' | 'HARD'): Promise<void> {
@@ -186,7 +187,7 @@ export class FakeDriver implements ComputeDriver {
       memoryBytes: up ? 1 << 20 : 0,
       memoryLimitBytes: fake.spec.memoryMb * 2 ** 20,
       pids: up ? 1 : 0,
-      nics: [],
+      nics: fake.vifs.map(() => ({ rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 })),
       disks: [],
       oomKilled: fake.exit?.oomKilled ?? false,
     };

@@ -1,0 +1,239 @@
+/**
+ * Server create (Nova's compute/api.py create): what the request names is
+ * looked up and checked, quota is claimed with the instance rows, the
+ * instances' ports are allocated, and scheduling starts once the caller
+ * has its answer. A request that fails leaves nothing behind: no row, no port.
+ */
+import { randomUUID } from 'node:crypto';
+import { TaskState, VmState } from '../../nova/states';
+import { rpcContext, type ApiContext } from '../context';
+import { findFlavor, flavorSnapshot, type FlavorRow } from '../db/flavors';
+import { getInstance, type RequestSpec } from '../db/instances';
+import { recordAction } from '../db/instance-actions';
+import { getKeypair } from '../db/keypairs';
+import { checkQuota, checkServerGroupMembers } from '../db/quotas';
+import { getGroup } from '../db/server-groups';
+import type { ApiDeps } from '../deps';
+import { badRequest } from '../faults';
+import { now } from '../http';
+import { canSee } from '../image/image-policy';
+import type { RequestedNetworks } from '../network/instance-network';
+import { instanceOwner, networkCaller } from './instance-ports';
+import { networkFault, type RequestSubjects } from './network-faults';
+
+/** The create request once the route has parsed it. */
+export interface CreateRequest {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the validated server body
+  server: Record<string, any>;
+  minCount: number;
+  maxCount: number;
+  networks: RequestedNetworks;
+  /** security group names (Nova de-duplicates them) */
+  securityGroups: string[];
+  hints: Record<string, unknown>;
+}
+
+interface Resolved {
+  flavor: FlavorRow;
+  imageId: string;
+  group?: { uuid: string; policy: string };
+  keyData?: string;
+}
+
+export async function createServers(
+  deps: ApiDeps,
+  ctx: ApiContext,
+  req: CreateRequest,
+): Promise<{ uuids: string[]; reservationId: string }> {
+  const resolved = await resolve(deps, ctx, req);
+  const subjects = subjectsOf(req);
+  await deps.instanceNetwork
+    .validateRequested(networkCaller(ctx), req.networks, req.securityGroups)
+    .catch((err) => {
+      throw networkFault(err, 'create', subjects);
+    });
+  const reservationId = `r-${randomUUID().slice(0, 8)}`;
+  const uuids = await insertInstances(deps, ctx, req, resolved, reservationId);
+  try {
+    await allocatePorts(deps, ctx, req, uuids);
+  } catch (err) {
+    await forget(deps, uuids);
+    throw networkFault(err, 'create', subjects);
+  }
+  deps.builds.scheduleLater(uuids, rpcContext(ctx));
+  return { uuids, reservationId };
+}
+
+const subjectsOf = (req: CreateRequest): RequestSubjects => ({
+  networks: typeof req.networks === 'string' ? [] : req.networks,
+  securityGroups: req.securityGroups,
+});
+
+async function resolve(deps: ApiDeps, ctx: ApiContext, req: CreateRequest): Promise<Resolved> {
+  const { db, config } = deps;
+  const s = req.server;
+  const flavor = await findFlavor(db, String(s.flavorRef), { ctx, asBadRequest: true });
+  if (flavor.disabled) throw badRequest(`Flavor ${flavor.flavorid} could not be found.`);
+  const image = await deps.images.show(s.imageRef).catch(() => undefined);
+  // Glance does not show another project's private image; Nova then says it was not found.
+  if (!image || !canSee(image, ctx)) throw badRequest(`Image ${s.imageRef} could not be found.`);
+  if (image.status !== 'active') throw badRequest(`Image ${image.id} is not active.`);
+  const group =
+    typeof req.hints.group === 'string'
+      ? await getGroup(db, req.hints.group, ctx, { asBadRequest: true })
+      : undefined;
+  // A key pair is its user's: another user's name is as unknown as a made-up one.
+  const keypair =
+    s.key_name === undefined ? undefined : await getKeypair(db, ctx.userId, s.key_name);
+  if (s.key_name !== undefined && !keypair) throw badRequest('Invalid key_name provided.');
+  const zone: string | undefined = s.availability_zone;
+  if (zone !== undefined) {
+    const known = await db('services')
+      .where({ binary: 'nova-compute', availability_zone: zone })
+      .first();
+    if (!known && zone !== config.DEFAULT.default_availability_zone)
+      throw badRequest(`The requested availability zone is not available`);
+  }
+  return {
+    flavor,
+    imageId: image.id,
+    group: group ? { uuid: group.uuid, policy: group.policy } : undefined,
+    keyData: keypair?.public_key,
+  };
+}
+
+async function insertInstances(
+  deps: ApiDeps,
+  ctx: ApiContext,
+  req: CreateRequest,
+  r: Resolved,
+  reservationId: string,
+): Promise<string[]> {
+  const { config } = deps;
+  const s = req.server;
+  const spec: RequestSpec = {
+    availability_zone: s.availability_zone,
+    group: r.group,
+    scheduler_hints: req.hints,
+    networks: req.networks,
+    security_groups: req.securityGroups.length ? req.securityGroups : ['default'],
+  };
+  const t = now();
+  const uuids: string[] = [];
+  await deps.db.transaction(async (trx) => {
+    const count = await checkQuota(
+      trx,
+      config,
+      ctx.projectId,
+      { instances: 1, cores: r.flavor.vcpus, ram: r.flavor.memory_mb },
+      { min: req.minCount, max: req.maxCount },
+    );
+    if (r.group) await checkServerGroupMembers(trx, config, ctx.projectId, r.group.uuid, count);
+    for (let n = 0; n < count; n++) {
+      const uuid = randomUUID();
+      const displayName = count > 1 ? `${s.name}-${n + 1}` : s.name;
+      await trx('instances').insert({
+        uuid,
+        project_id: ctx.projectId,
+        user_id: ctx.userId,
+        display_name: displayName,
+        display_description: s.description ?? null,
+        hostname: s.hostname ?? hostnameFrom(displayName, uuid),
+        availability_zone: s.availability_zone ?? null,
+        flavorid: r.flavor.flavorid,
+        flavor: JSON.stringify(flavorSnapshot(r.flavor)),
+        image_ref: r.imageId,
+        key_name: s.key_name ?? null,
+        key_data: r.keyData ?? null,
+        vm_state: VmState.BUILDING,
+        task_state: TaskState.SCHEDULING,
+        power_state: 0,
+        metadata: JSON.stringify(s.metadata ?? {}),
+        tags: JSON.stringify(s.tags ?? []),
+        user_data: s.user_data ?? null,
+        access_ip_v4: s.accessIPv4 ?? '',
+        access_ip_v6: s.accessIPv6 ?? '',
+        reservation_id: reservationId,
+        launch_index: n,
+        request_spec: JSON.stringify(spec),
+        created_at: t,
+        updated_at: t,
+      });
+      if (r.group)
+        await trx('server_group_members').insert({ group_uuid: r.group.uuid, instance_uuid: uuid });
+      await recordAction(trx, uuid, 'create', ctx);
+      uuids.push(uuid);
+    }
+  });
+  return uuids;
+}
+
+/**
+ * Each instance's ports, made before the 202 so that an address conflict
+ * or an exhausted pool fails the request (Nova would find out on the
+ * compute and leave an ERROR instance). Tags of requested networks are
+ * remembered per port for os-interface (2.70).
+ */
+async function allocatePorts(
+  deps: ApiDeps,
+  ctx: ApiContext,
+  req: CreateRequest,
+  uuids: string[],
+): Promise<void> {
+  for (const uuid of uuids) {
+    const inst = await getInstance(deps.db, uuid);
+    if (!inst) continue; // deleted already
+    const vifs = await deps.instanceNetwork.allocateForInstance(
+      networkCaller(ctx),
+      instanceOwner(inst),
+      req.networks,
+      req.securityGroups,
+    );
+    const tags = portTags(
+      req.networks,
+      vifs.map((v) => v.id),
+    );
+    if (Object.keys(tags).length)
+      await deps
+        .db('instances')
+        .where({ uuid })
+        .update({ request_spec: JSON.stringify({ ...inst.request_spec, port_tags: tags }) });
+    // A delete that came while the ports were made found none to release.
+    if (!(await getInstance(deps.db, uuid))) await deps.instanceNetwork.deallocateForInstance(uuid);
+  }
+}
+
+/** The allocated ports come in the order of the requested networks. */
+function portTags(networks: RequestedNetworks, portIds: string[]): Record<string, string> {
+  if (typeof networks === 'string') return {};
+  return Object.fromEntries(
+    networks.flatMap((r, n) => (r.tag !== undefined && portIds[n] ? [[portIds[n], r.tag]] : [])),
+  );
+}
+
+/** Undoes an accepted request that could not get its ports: its ports, rows and records go. */
+async function forget(deps: ApiDeps, uuids: string[]): Promise<void> {
+  for (const uuid of uuids)
+    await deps.instanceNetwork.deallocateForInstance(uuid).catch((err: Error) =>
+      deps.log.error('ports of a refused server not released', {
+        instance_uuid: uuid,
+        error: err.message,
+      }),
+    );
+  await deps.db.transaction(async (trx) => {
+    await trx('server_group_members').whereIn('instance_uuid', uuids).delete();
+    await trx('instance_actions').whereIn('instance_uuid', uuids).delete();
+    await trx('instances').whereIn('uuid', uuids).delete();
+  });
+}
+
+/** Nova's default hostname: the display name sanitised to a DNS label. */
+function hostnameFrom(displayName: string, uuid: string): string {
+  const h = displayName
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
+  return h || `server-${uuid}`;
+}

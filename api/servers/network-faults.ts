@@ -1,0 +1,69 @@
+/**
+ * The network service's errors (Neutron's exception types) as Nova's API
+ * answers them: server create says 400 for what it cannot find (the
+ * request is bad), os-interface says 404; a port in use is 409 for both.
+ * Nova's messages name the port, network or group; the network service's
+ * errors carry only their own text, so the subject is taken from the
+ * request when it names exactly one, and Neutron's words are kept otherwise.
+ */
+import { BerthError } from '../../common/errors';
+import {
+  ApiFault,
+  badRequest,
+  conflictingRequest,
+  forbidden,
+  itemNotFound,
+  toApiFault,
+} from '../faults';
+import type { RequestedNetwork } from '../network/instance-network';
+
+export type NetworkOperation = 'create' | 'attach';
+
+/** What the request named, for Nova's messages. */
+export interface RequestSubjects {
+  networks: RequestedNetwork[];
+  securityGroups: string[];
+}
+
+const only = (values: (string | undefined)[]) => {
+  const named = [...new Set(values.filter((v): v is string => v !== undefined))];
+  return named.length === 1 ? named[0] : undefined;
+};
+
+export function networkFault(
+  err: unknown,
+  op: NetworkOperation,
+  subjects: RequestSubjects,
+): ApiFault {
+  if (!(err instanceof BerthError)) return toApiFault(err);
+  const type = (err as { type?: unknown }).type;
+  const notFound = op === 'create' ? badRequest : itemNotFound;
+  const port = only(subjects.networks.map((r) => r.port));
+  const network = only(subjects.networks.map((r) => r.uuid));
+  const group = only(subjects.securityGroups);
+  switch (type) {
+    case 'NetworkNotFound':
+      return notFound(network ? `Network ${network} could not be found.` : err.message);
+    case 'PortNotFound':
+      return notFound(port ? `Port id ${port} could not be found.` : err.message);
+    case 'SecurityGroupNotFound':
+      return badRequest(group ? `Security group ${group} not found.` : err.message);
+    case 'PortInUse':
+      return conflictingRequest(port ? `Port ${port} is still in use.` : err.message);
+    // Nova's FixedIpAlreadyInUse: a bad request on create, a conflict on attach.
+    case 'IpAddressAlreadyAllocated':
+      return (op === 'create' ? badRequest : conflictingRequest)(err.message);
+    case 'IpAddressGenerationFailure':
+      return badRequest(
+        network ? `No fixed IP addresses available for network: ${network}` : err.message,
+      );
+    case 'NetworkAmbiguous':
+      return conflictingRequest(
+        'Multiple possible networks found, use a Network ID to be more specific.',
+      );
+    case 'OverQuota':
+      return forbidden('Maximum number of ports exceeded');
+  }
+  if (err.kind === 'NotFound') return notFound(err.message);
+  return toApiFault(err);
+}
