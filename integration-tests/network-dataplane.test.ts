@@ -28,6 +28,7 @@ import {
 import { needsRoot, tempStateDir, waitFor } from './harness';
 import {
   busybox,
+  cleanNetworkState,
   fakeUpstream,
   inNs,
   ip,
@@ -96,7 +97,7 @@ function simHost(t: Teardown, under: string, addr: string, label: string): SimHo
   ip(ns, 'link', 'set', 'wan0', 'up');
   ip(ns, 'route', 'add', 'default', 'via', OUTSIDE);
   const stateDir = path.join(tempStateDir('net'), 'network');
-  t.push(() => cleanState(stateDir));
+  t.push(() => cleanNetworkState(stateDir));
   const open = () => {
     const network = new LinuxNetwork({
       addon: native(),
@@ -109,13 +110,6 @@ function simHost(t: Teardown, under: string, addr: string, label: string): SimHo
     return network;
   };
   return { ns, ip: addr, stateDir, open };
-}
-
-/** Whatever a failed test left: dnsmasq processes, pinned namespaces, the directory. */
-function cleanState(stateDir: string): void {
-  for (const pid of processesUnder(stateDir)) process.kill(pid, 'SIGKILL');
-  for (const m of mountsUnder(stateDir).reverse()) inNs('/proc/self/ns/net', ['umount', '-l', m]);
-  fs.rmSync(path.dirname(stateDir), { recursive: true, force: true });
 }
 
 const net1 = {

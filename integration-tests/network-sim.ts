@@ -165,3 +165,10 @@ export function mountsUnder(dir: string): string[] {
     .map((l) => l.split(' ')[1])
     .filter((m) => m?.startsWith(dir));
 }
+
+/** Whatever a failed test left: dnsmasq processes, pinned namespaces, the directory. */
+export function cleanNetworkState(stateDir: string): void {
+  for (const pid of processesUnder(stateDir)) process.kill(pid, 'SIGKILL');
+  for (const m of mountsUnder(stateDir).reverse()) inNs('/proc/self/ns/net', ['umount', '-l', m]);
+  fs.rmSync(path.dirname(stateDir), { recursive: true, force: true });
+}

@@ -24,7 +24,7 @@ import { instanceIfname, netnsPath, portTableName } from './names';
 import type { InstanceNetworkFiles, Network, PluggedInstance } from './network';
 import { deleteTable } from './nft-host';
 import { instanceFilterScript } from './nft-security-groups';
-import { execute, type NetAddon, type Operation, op, removeNetns } from './operations';
+import { execute, type NetAddon, op, removeNetns } from './operations';
 import type { PlanContext } from './plan-context';
 import {
   filteredInterface,
@@ -34,15 +34,12 @@ import {
   planHostSync,
 } from './plan-host';
 import {
-  bridgeName,
   defaultRoutePort,
   planInstanceNamespace,
-  planNetworkDevices,
-  planPortAddressing,
   planPortsPlug,
+  planPortsRepair,
   portIdentity,
   tapDevice,
-  vifNetworkDevices,
 } from './plan-port';
 import { portFilterScript } from './nft-host';
 import { type PluggedRecord, PluggedStore, UplinkAllocations } from './network-state';
@@ -358,18 +355,14 @@ export class LinuxNetwork implements Network {
         const links = this.addon.linkList(this.ctx.hostNs);
         const have = new Set(links.map((l) => l.name));
         const missing = record.ports.filter((p) => !have.has(tapDevice(this.ctx, p.vif.id)));
-        const ops: Operation[] = planInstanceNamespace(record.netns);
         const routed = defaultRoutePort(record.ports.map((p) => p.vif));
-        for (const p of record.ports.filter((q) => !missing.includes(q))) {
-          ops.push(...planNetworkDevices(this.ctx, vifNetworkDevices(p.vif), links));
-          ops.push(
-            op('linkSet', this.ctx.hostNs, tapDevice(this.ctx, p.vif.id), {
-              master: bridgeName(this.ctx, p.vif.network.id),
-              up: true,
-            }),
-          );
-          ops.push(...planPortAddressing(record.netns, p.vif, p.ifname, p.vif.id === routed));
-        }
+        const present = record.ports
+          .filter((q) => !missing.includes(q))
+          .map((p) => ({ vif: p.vif, ifname: p.ifname, defaultRoute: p.vif.id === routed }));
+        const ops = [
+          ...planInstanceNamespace(record.netns),
+          ...planPortsRepair(this.ctx, record.netns, present, links),
+        ];
         execute(this.addon, ops);
         if (missing.length)
           this.wirePorts(

@@ -97,6 +97,31 @@ export function planPortsPlug(
   return ops;
 }
 
+/**
+ * Ports whose veth survived while the host lost its side (a bridge deleted
+ * by hand): each network's devices once, the tap back on its bridge, the
+ * addressing re-asserted.
+ */
+export function planPortsRepair(
+  ctx: PlanContext,
+  instanceNs: string,
+  ports: readonly PortToPlug[],
+  links: readonly LinkInfo[],
+): Operation[] {
+  const ops: Operation[] = [];
+  const networks = new Map(ports.map((p) => [p.vif.network.id, vifNetworkDevices(p.vif)]));
+  for (const net of networks.values()) ops.push(...planNetworkDevices(ctx, net, links));
+  for (const { vif, ifname, defaultRoute } of ports)
+    ops.push(
+      op('linkSet', ctx.hostNs, tapDevice(ctx, vif.id), {
+        master: bridgeName(ctx, vif.network.id),
+        up: true,
+      }),
+      ...planPortAddressing(instanceNs, vif, ifname, defaultRoute),
+    );
+  return ops;
+}
+
 /** Which of `vifs` (in interface order) gets the default route: the first with a gateway. */
 export function defaultRoutePort(vifs: readonly Vif[]): string | undefined {
   return vifs.find(hasGateway)?.id;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Logger } from 'winston';
 import { forInstance, log as defaultLog } from '../../common/log';
 import type { ComputeSection } from '../../config/schema';
-import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../common/errors';
+import { NotFoundError, UnavailableError } from '../../common/errors';
 import type { NetworkInfo, Vif } from '../../nova/network-model';
 import type { InstanceNetworkFiles, Network } from '../network/network';
 import type { ImageService } from '../image/image-service';
@@ -25,6 +25,7 @@ import {
   type LifecycleEvent,
 } from './driver';
 import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
+import { AttachInterfaceNotSupported } from '../../nova/exceptions';
 import { PowerState } from '../../nova/power-state';
 import { availableResource, hostTotals, kernelVersion, uptimeText } from './host-resources';
 import { instanceContainerConfig, instanceHostname } from './instance-config';
@@ -302,13 +303,10 @@ export class ContainerDriver implements ComputeDriver {
   attachInterface(instance: InstanceSpec, vif: Vif): Promise<void> {
     return this.locks.run(instance.uuid, async () => {
       const { record } = this.lookup(instance.uuid);
-      const network = this.requireNetwork();
-      const hostname = record.network?.hostname ?? instanceHostname(instance);
-      if (!record.network)
-        throw new InvalidArgumentError(
-          `instance ${instance.uuid} was spawned without a network namespace; it cannot take a port`,
-        );
-      await network.attach(instance.uuid, vif);
+      // An instance spawned without ports has a namespace of its own, not one the data plane holds.
+      if (!this.network || !record.network) throw new AttachInterfaceNotSupported(instance.uuid);
+      const hostname = record.network.hostname;
+      await this.network.attach(instance.uuid, vif);
       const vifs = [...record.network.vifs.filter((v) => v.id !== vif.id), vif];
       await this.records.save({ ...this.records.get(instance.uuid)!, network: { hostname, vifs } });
       forInstance(this.log, instance.uuid).info('interface attached', { port_id: vif.id });
@@ -317,8 +315,9 @@ export class ContainerDriver implements ComputeDriver {
 
   detachInterface(instance: InstanceSpec, vif: Vif): Promise<void> {
     return this.locks.run(instance.uuid, async () => {
+      if (!this.network) throw new AttachInterfaceNotSupported(instance.uuid);
       const record = this.records.get(instance.uuid);
-      if (!record?.network || !this.network) return;
+      if (!record?.network) return;
       await this.network.detach(instance.uuid, vif.id);
       const vifs = record.network.vifs.filter((v) => v.id !== vif.id);
       await this.records.save({ ...record, network: { ...record.network, vifs } });

@@ -22,11 +22,13 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <netinet/ip_icmp.h>
+#include <sys/time.h>
 
 #define MIB (1024UL * 1024UL)
 
 static int usage(void) {
-  fputs("usage: probe memhog MB | forkbomb | counter FILE | spam BYTES | caps | pid\n"
+  fputs("usage: probe memhog MB | forkbomb | counter FILE | spam BYTES | caps | pid | ping4 ADDR\n"
         "       probe serve PORT | spoof IFACE SRCMAC DSTMAC SRCIP DSTIP PORT MESSAGE\n",
         stderr);
   return 2;
@@ -221,6 +223,36 @@ static int spoof(char **a) {
   return 0;
 }
 
+/*
+ * One ICMP echo through an unprivileged ICMP socket (net.ipv4.ping_group_range),
+ * the way an instance without CAP_NET_RAW pings: exit 0 on a reply within 2 s.
+ */
+static int ping4(const char *addr) {
+  struct sockaddr_in dst = {.sin_family = AF_INET};
+  if (inet_pton(AF_INET, addr, &dst.sin_addr) != 1) return usage();
+  int fd = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+  if (fd < 0) {
+    perror("probe: socket(SOCK_DGRAM, IPPROTO_ICMP)");
+    return 1;
+  }
+  const struct timeval timeout = {2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  struct icmphdr echo = {.type = ICMP_ECHO};
+  echo.un.echo.sequence = htons(1);
+  if (sendto(fd, &echo, sizeof(echo), 0, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
+    perror("probe: sendto");
+    return 1;
+  }
+  char reply[128];
+  ssize_t got = recv(fd, reply, sizeof(reply), 0);
+  if (got < (ssize_t)sizeof(struct icmphdr) || ((struct icmphdr *)reply)->type != ICMP_ECHOREPLY) {
+    fprintf(stderr, "probe: no echo reply from %s\n", addr);
+    return 1;
+  }
+  printf("reply from %s\n", addr);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) return usage();
   const char *verb = argv[1];
@@ -234,6 +266,7 @@ int main(int argc, char **argv) {
   if (strcmp(verb, "serve") == 0 && argc == 3 && parse_count(argv[2], &n) == 0 && n <= 65535)
     return serve(n);
   if (strcmp(verb, "spoof") == 0 && argc == 9) return spoof(argv + 2);
+  if (strcmp(verb, "ping4") == 0 && argc == 3) return ping4(argv[2]);
   if (strcmp(verb, "pid") == 0 && argc == 2) {
     printf("%ld\n", (long)getpid());
     return 0;
