@@ -7,16 +7,20 @@
  * reports for a network still in use.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { createVhost, stopProcess } from './compute-harness';
 import { announcedUrl, spawnBerth, writeConfig } from './fixtures/berth-processes';
 import { needsRoot, runName, tempStateDir } from './harness';
-
-const OPENSTACK = '/usr/bin/openstack';
+import {
+  ingressRuleArgs,
+  OPENSTACK,
+  type OscResult,
+  runOsc,
+  writeCloudsYaml,
+} from './fixtures/osc';
 
 const skip =
   needsRoot() ??
@@ -30,22 +34,8 @@ describe('python-openstackclient network commands against berth api', { skip }, 
   const cloudsFile = path.join(dir, 'clouds.yaml');
   let berth: ChildProcess | undefined;
 
-  async function osc(t: TestContext, args: string[], cloud = 'demo') {
-    const env = Object.fromEntries(
-      Object.entries(process.env).filter(([k]) => !/^(OS_|PYTHON)/.test(k)),
-    );
-    const child = spawn(OPENSTACK, ['--os-cloud', cloud, ...args], {
-      env: { ...env, OS_CLIENT_CONFIG_FILE: cloudsFile },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 120_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const [code] = (await once(child, 'close')) as [number | null];
-    t.diagnostic(`rc=${code} openstack ${args.join(' ')}`);
-    return { code, stdout, stderr };
+  function osc(t: TestContext, args: string[], cloud = 'demo'): Promise<OscResult> {
+    return runOsc(t, cloudsFile, args, { cloud });
   }
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the client's output, read by the test
@@ -74,19 +64,7 @@ describe('python-openstackclient network commands against berth api', { skip }, 
     });
     berth = spawnBerth('api', config);
     const url = await announcedUrl(berth, 'compute API');
-    const cloud = (name: string, token: string) => [
-      `  ${name}:`,
-      '    auth_type: admin_token',
-      '    auth:',
-      `      endpoint: ${url}/v2.1`,
-      `      token: ${token}`,
-      `    compute_endpoint_override: ${url}/v2.1`,
-      `    network_endpoint_override: ${url}/network`,
-    ];
-    fs.writeFileSync(
-      cloudsFile,
-      ['clouds:', ...cloud('demo', 'demo:demo'), ...cloud('admin', 'admin:admin'), ''].join('\n'),
-    );
+    writeCloudsYaml(cloudsFile, url, { demo: 'demo:demo', admin: 'admin:admin' }, ['network']);
   });
 
   after(async () => {
@@ -167,31 +145,9 @@ describe('python-openstackclient network commands against berth api', { skip }, 
       groups.map((g: { Name: string }) => g.Name),
       ['default'],
     );
-    const rule = await json(t, [
-      'security',
-      'group',
-      'rule',
-      'create',
-      '--ingress',
-      '--protocol',
-      'tcp',
-      '--dst-port',
-      '22',
-      'default',
-    ]);
+    const rule = await json(t, ingressRuleArgs('tcp', 22, 'default'));
     assert.equal(rule.port_range_min, 22);
-    const dup = await osc(t, [
-      'security',
-      'group',
-      'rule',
-      'create',
-      '--ingress',
-      '--protocol',
-      'tcp',
-      '--dst-port',
-      '22',
-      'default',
-    ]);
+    const dup = await osc(t, ingressRuleArgs('tcp', 22, 'default'));
     assert.equal(dup.code, 1);
     await ok(t, ['security', 'group', 'rule', 'delete', rule.id]);
 

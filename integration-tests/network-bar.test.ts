@@ -35,6 +35,7 @@ import {
   startNetworkCloud,
   type NetworkCloud,
 } from './fixtures/network-cloud';
+import { ingressRuleArgs } from './fixtures/osc';
 import {
   hostBusybox,
   nslookupA,
@@ -460,18 +461,7 @@ describe('the networking bar: openstack CLI against berth all-in-one', { skip },
     assert.equal(await viaOutside(), undefined);
     assert.equal(await viaHost(), undefined);
 
-    const rule = await cloud.oscJson(t, [
-      'security',
-      'group',
-      'rule',
-      'create',
-      '--ingress',
-      '--protocol',
-      'tcp',
-      '--dst-port',
-      String(PROBE_PORT),
-      defaultSg,
-    ]);
+    const rule = await cloud.oscJson(t, ingressRuleArgs('tcp', PROBE_PORT, defaultSg));
     const fromOutside = await waitFor('the floating IP from the outside', viaOutside);
     // 1:1 NAT: the instance sees the outside's own address.
     assert.deepEqual(fromOutside, { hostname: 'bar-a1', peer: '192.0.2.254' });
@@ -482,18 +472,7 @@ describe('the networking bar: openstack CLI against berth all-in-one', { skip },
     assert.equal(await viaHost(), undefined);
 
     // With the rule back, removing the address closes it too.
-    const again = await cloud.oscJson(t, [
-      'security',
-      'group',
-      'rule',
-      'create',
-      '--ingress',
-      '--protocol',
-      'tcp',
-      '--dst-port',
-      String(PROBE_PORT),
-      defaultSg,
-    ]);
+    const again = await cloud.oscJson(t, ingressRuleArgs('tcp', PROBE_PORT, defaultSg));
     await waitFor('the floating IP open again', viaOutside);
     await cloud.oscOk(t, ['server', 'remove', 'floating', 'ip', 'bar-a1', address]);
     await waitFor('the removed floating IP gone', async () => (await viaOutside()) === undefined);
@@ -591,18 +570,7 @@ describe('the networking bar: openstack CLI against berth all-in-one', { skip },
     // capabilities would be) hand-makes frames; only the host side can stop
     // them. UDP to the probe is let in from anywhere, so that the security
     // group is not what drops the forged ones.
-    await cloud.oscOk(t, [
-      'security',
-      'group',
-      'rule',
-      'create',
-      '--ingress',
-      '--protocol',
-      'udp',
-      '--dst-port',
-      String(PROBE_PORT),
-      defaultSg,
-    ]);
+    await cloud.oscOk(t, ingressRuleArgs('udp', PROBE_PORT, defaultSg));
     const probe = '/usr/bin/probe';
     const send = (srcMac: string, srcIp: string, msg: string) =>
       ok(a1.run, [probe, 'spoof', 'eth0', srcMac, a2.mac, srcIp, a2.ip, String(PROBE_PORT), msg]);

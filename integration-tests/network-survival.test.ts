@@ -21,6 +21,7 @@ import {
   startNetworkCloud,
   type NetworkCloud,
 } from './fixtures/network-cloud';
+import { ingressRuleArgs } from './fixtures/osc';
 import { hostBusybox, run } from './fixtures/sim-hosts';
 
 const BB = '/bin/busybox';
@@ -103,18 +104,7 @@ describe('the data plane survives berth and is rebuilt by it', { skip }, () => {
     vms.push(await boot(t, 'sv-1'), await boot(t, 'sv-2'));
     const [{ ID: portId }] = await cloud.oscJson(t, ['port', 'list', '--server', vms[0].id]);
     const sg = (await cloud.oscJson(t, ['port', 'show', portId])).security_group_ids[0];
-    await cloud.oscJson(t, [
-      'security',
-      'group',
-      'rule',
-      'create',
-      '--ingress',
-      '--protocol',
-      'tcp',
-      '--dst-port',
-      String(PROBE_PORT),
-      sg,
-    ]);
+    await cloud.oscJson(t, ingressRuleArgs('tcp', PROBE_PORT, sg));
     floatingIp = (await cloud.oscJson(t, ['floating', 'ip', 'create', 'public']))
       .floating_ip_address;
     await cloud.oscOk(t, ['server', 'add', 'floating', 'ip', 'sv-1', floatingIp]);

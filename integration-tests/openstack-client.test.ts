@@ -9,7 +9,6 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -26,8 +25,8 @@ import {
   waitFor,
   runName,
 } from './harness';
+import { OPENSTACK, type OscResult, runOsc, writeCloudsYaml } from './fixtures/osc';
 
-const OPENSTACK = '/usr/bin/openstack';
 const ADMIN = 'admin:admin';
 const IMAGE = 'osc-busybox';
 /** The container prints this line with its hostname, then sleeps as PID 1. */
@@ -38,12 +37,6 @@ const skip =
   (fs.existsSync(OPENSTACK)
     ? undefined
     : `${OPENSTACK} missing: install Debian's python3-openstackclient`);
-
-interface OscResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('python-openstackclient against berth all-in-one', { skip, concurrency: true }, () => {
   const tag = runName('osc');
@@ -66,31 +59,13 @@ describe('python-openstackclient against berth all-in-one', { skip, concurrency:
   imageId.catch(() => undefined);
 
   /** `openstack --os-cloud CLOUD [--os-compute-api-version V] ARGS`, with nothing from our environment. */
-  async function osc(
+  /** `openstack --os-cloud CLOUD [--os-compute-api-version V] ARGS`, with nothing from our environment. */
+  function osc(
     t: TestContext,
     args: string[],
     o: { cloud?: string; version?: string } = {},
   ): Promise<OscResult> {
-    const env = Object.fromEntries(
-      Object.entries(process.env).filter(([k]) => !/^(OS_|PYTHON)/.test(k)),
-    );
-    const argv = ['--os-cloud', o.cloud ?? 'berth'];
-    if (o.version) argv.push('--os-compute-api-version', o.version);
-    argv.push(...args);
-    const started = Date.now();
-    const child = spawn(OPENSTACK, argv, {
-      env: { ...env, OS_CLIENT_CONFIG_FILE: cloudsFile },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 120_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const [code] = (await once(child, 'close')) as [number | null];
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    t.diagnostic(`${seconds}s rc=${code} openstack ${argv.slice(2).join(' ')}`);
-    return { code, stdout, stderr };
+    return runOsc(t, cloudsFile, args, { ...o, cloud: o.cloud ?? 'berth' });
   }
 
   /** Success, and silence on stderr: novaclient warns there, e.g. of a microversion not echoed. */
@@ -185,19 +160,7 @@ describe('python-openstackclient against berth all-in-one', { skip, concurrency:
       });
       berth = child;
       const url = await announcedUrl(child, 'compute API');
-      const cloud = (token: string) => [
-        '    auth_type: admin_token',
-        '    auth:',
-        `      endpoint: ${url}/v2.1`,
-        `      token: ${token}`,
-        `    compute_endpoint_override: ${url}/v2.1`,
-        `    image_endpoint_override: ${url}/image`,
-      ];
-      // noauth2 tokens are "user:project"; the user named admin is an admin.
-      fs.writeFileSync(
-        cloudsFile,
-        ['clouds:', '  berth:', ...cloud(ADMIN), '  demo:', ...cloud('demo:demo'), ''].join('\n'),
-      );
+      writeCloudsYaml(cloudsFile, url, { berth: ADMIN, demo: 'demo:demo' }, ['image']);
       api = apiClient(url);
       // The scheduler places servers only on a compute that has reported in.
       await waitFor(

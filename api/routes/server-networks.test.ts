@@ -12,7 +12,8 @@ import { TAR_HEADER } from '../../testing/api/endpoints';
 import { describeEachDatabase, startTestApi, type TestApi } from '../../testing/api/test-api';
 import { startTestCloud, type TestCloud } from '../../testing/api/test-cloud';
 import type { FakeNetwork } from '../../testing/api/fake-instance-network';
-import { FakeInstanceNetwork, FakeNeutronError } from '../../testing/api/fake-instance-network';
+import { NeutronError } from '../network/errors';
+import { FakeInstanceNetwork } from '../../testing/api/fake-instance-network';
 import { waitFor } from '../../testing/wait-for';
 
 const V237 = '2.37';
@@ -277,7 +278,7 @@ describeEachDatabase('servers and their networks', (database) => {
     const before = await instanceRows();
     cloud.instanceNetwork.failNext(
       'allocateForInstance',
-      new FakeNeutronError(409, 'IpAddressGenerationFailure', 'No more IP addresses available.'),
+      new NeutronError(409, 'IpAddressGenerationFailure', 'No more IP addresses available.'),
     );
     const r = await create({ networks: [{ uuid: net.id }], min_count: 3 });
     assert.equal(r.status, 400);

@@ -154,6 +154,28 @@ class DevNames {
   std::map<int, std::optional<std::string>> names_;
 };
 
+// A dump of `type`, led by `hdr`, in argument 0's netns: `each` turns a
+// reply of `reply` into an object (or nothing, to leave it out).
+template <class Hdr, class Each>
+Napi::Value DumpInNetns(const Napi::CallbackInfo &info, uint16_t type, uint16_t reply,
+                        const Hdr &hdr, Each each) {
+  Napi::Env env = info.Env();
+  auto netns = NetnsArg(info, 0);
+  Napi::Array out = Napi::Array::New(env);
+
+  NetnsScope scope(env, netns);
+  Rtnl rtnl(env);
+  DevNames devs(rtnl);
+  NlMsg msg(type, 0);
+  msg.Append(&hdr, sizeof hdr);
+  rtnl.Dump(msg, netns.value_or(""), [&](const nlmsghdr *h) {
+    if (h->nlmsg_type != reply) return;
+    std::optional<Napi::Object> o = each(h, devs);
+    if (o) out.Set(out.Length(), *o);
+  });
+  return out;
+}
+
 }  // namespace
 
 Napi::Value AddrAdd(const Napi::CallbackInfo &info) {
@@ -164,30 +186,22 @@ Napi::Value AddrDel(const Napi::CallbackInfo &info) { return AddrChange(info, RT
 
 Napi::Value AddrList(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto netns = NetnsArg(info, 0);
-  Napi::Array out = Napi::Array::New(env);
-
-  NetnsScope scope(env, netns);
-  Rtnl rtnl(env);
-  DevNames devs(rtnl);
-  NlMsg msg(RTM_GETADDR, 0);
   ifaddrmsg ifa{};
   ifa.ifa_family = AF_INET;
-  msg.Append(&ifa, sizeof ifa);
-  rtnl.Dump(msg, netns.value_or(""), [&](const nlmsghdr *h) {
-    if (h->nlmsg_type != RTM_NEWADDR) return;
-    auto m = static_cast<const ifaddrmsg *>(NLMSG_DATA(h));
-    Attrs a = Attrs::Of<ifaddrmsg>(h, IFA_MAX);
-    int which = a.Has(IFA_LOCAL) ? IFA_LOCAL : IFA_ADDRESS;
-    const auto &dev = devs(static_cast<int>(m->ifa_index));
-    if (!a.Has(which) || !dev) return;
-    Napi::Object addr = Napi::Object::New(env);
-    addr.Set("dev", *dev);
-    addr.Set("cidr",
-             FormatIp(m->ifa_family, a.Data(which)) + "/" + std::to_string(m->ifa_prefixlen));
-    out.Set(out.Length(), addr);
-  });
-  return out;
+  return DumpInNetns(
+      info, RTM_GETADDR, RTM_NEWADDR, ifa,
+      [&](const nlmsghdr *h, DevNames &devs) -> std::optional<Napi::Object> {
+        auto m = static_cast<const ifaddrmsg *>(NLMSG_DATA(h));
+        Attrs a = Attrs::Of<ifaddrmsg>(h, IFA_MAX);
+        int which = a.Has(IFA_LOCAL) ? IFA_LOCAL : IFA_ADDRESS;
+        const auto &dev = devs(static_cast<int>(m->ifa_index));
+        if (!a.Has(which) || !dev) return std::nullopt;
+        Napi::Object addr = Napi::Object::New(env);
+        addr.Set("dev", *dev);
+        addr.Set("cidr", FormatIp(m->ifa_family, a.Data(which)) + "/" +
+                             std::to_string(m->ifa_prefixlen));
+        return addr;
+      });
 }
 
 Napi::Value RouteReplace(const Napi::CallbackInfo &info) {
@@ -200,37 +214,30 @@ Napi::Value RouteDel(const Napi::CallbackInfo &info) {
 
 Napi::Value RouteList(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto netns = NetnsArg(info, 0);
-  Napi::Array out = Napi::Array::New(env);
-
-  NetnsScope scope(env, netns);
-  Rtnl rtnl(env);
-  DevNames devs(rtnl);
-  NlMsg msg(RTM_GETROUTE, 0);
   rtmsg rtm{};
   rtm.rtm_family = AF_INET;
-  msg.Append(&rtm, sizeof rtm);
-  rtnl.Dump(msg, netns.value_or(""), [&](const nlmsghdr *h) {
-    if (h->nlmsg_type != RTM_NEWROUTE) return;
-    auto m = static_cast<const rtmsg *>(NLMSG_DATA(h));
-    Attrs a = Attrs::Of<rtmsg>(h, RTA_MAX);
-    uint32_t table = a.Has(RTA_TABLE) ? a.U32(RTA_TABLE) : m->rtm_table;
-    if (table != RT_TABLE_MAIN) return;
-    Napi::Object route = Napi::Object::New(env);
-    route.Set("dst", m->rtm_dst_len == 0 ? "default"
-                                         : FormatIp(m->rtm_family, a.Data(RTA_DST)) + "/" +
-                                               std::to_string(m->rtm_dst_len));
-    if (a.Has(RTA_GATEWAY)) route.Set("gateway", FormatIp(m->rtm_family, a.Data(RTA_GATEWAY)));
-    if (a.Has(RTA_OIF)) {
-      const auto &dev = devs(static_cast<int>(a.U32(RTA_OIF)));
-      if (!dev) return;
-      route.Set("dev", *dev);
-    }
-    route.Set("type", EnumName(kTypes, m->rtm_type));
-    if (a.Has(RTA_PREFSRC)) route.Set("src", FormatIp(m->rtm_family, a.Data(RTA_PREFSRC)));
-    if (a.Has(RTA_PRIORITY)) route.Set("metric", a.U32(RTA_PRIORITY));
-    route.Set("scope", EnumName(kScopes, m->rtm_scope));
-    out.Set(out.Length(), route);
-  });
-  return out;
+  return DumpInNetns(
+      info, RTM_GETROUTE, RTM_NEWROUTE, rtm,
+      [&](const nlmsghdr *h, DevNames &devs) -> std::optional<Napi::Object> {
+        auto m = static_cast<const rtmsg *>(NLMSG_DATA(h));
+        Attrs a = Attrs::Of<rtmsg>(h, RTA_MAX);
+        uint32_t table = a.Has(RTA_TABLE) ? a.U32(RTA_TABLE) : m->rtm_table;
+        if (table != RT_TABLE_MAIN) return std::nullopt;
+        Napi::Object route = Napi::Object::New(env);
+        route.Set("dst", m->rtm_dst_len == 0 ? "default"
+                                             : FormatIp(m->rtm_family, a.Data(RTA_DST)) + "/" +
+                                                   std::to_string(m->rtm_dst_len));
+        if (a.Has(RTA_GATEWAY))
+          route.Set("gateway", FormatIp(m->rtm_family, a.Data(RTA_GATEWAY)));
+        if (a.Has(RTA_OIF)) {
+          const auto &dev = devs(static_cast<int>(a.U32(RTA_OIF)));
+          if (!dev) return std::nullopt;
+          route.Set("dev", *dev);
+        }
+        route.Set("type", EnumName(kTypes, m->rtm_type));
+        if (a.Has(RTA_PREFSRC)) route.Set("src", FormatIp(m->rtm_family, a.Data(RTA_PREFSRC)));
+        if (a.Has(RTA_PRIORITY)) route.Set("metric", a.U32(RTA_PRIORITY));
+        route.Set("scope", EnumName(kScopes, m->rtm_scope));
+        return route;
+      });
 }

@@ -59,6 +59,15 @@ NlMsg NewLink(const std::string &name, const LinkOpts &opts, const char *kind, F
   return msg;
 }
 
+// A new link of `kind` in `netns`, made with one RTM_NEWLINK.
+template <class Fill>
+void AddLink(Napi::Env env, const std::optional<std::string> &netns, const std::string &name,
+             const LinkOpts &opts, const char *kind, Fill data) {
+  NetnsScope scope(env, netns);
+  NlMsg msg = NewLink(name, opts, kind, data);
+  Rtnl(env).Call(msg, name);
+}
+
 }  // namespace
 
 Napi::Value LinkAddVeth(const Napi::CallbackInfo &info) {
@@ -94,13 +103,11 @@ Napi::Value LinkAddBridge(const Napi::CallbackInfo &info) {
   Napi::Object opts = ObjectArg(info, 2, false);
   LinkOpts link{OptUint(opts, "mtu"), OptMac(opts, "mac")};
 
-  NetnsScope scope(env, netns);
   // No STP and no forward delay: a port forwards the moment it is enslaved.
-  NlMsg msg = NewLink(name, link, "bridge", [](NlMsg &m) {
+  AddLink(env, netns, name, link, "bridge", [](NlMsg &m) {
     m.PutU32(IFLA_BR_STP_STATE, 0);
     m.PutU32(IFLA_BR_FORWARD_DELAY, 0);
   });
-  Rtnl(env).Call(msg, name);
   return env.Undefined();
 }
 
@@ -115,16 +122,14 @@ Napi::Value LinkAddVxlan(const Napi::CallbackInfo &info) {
   if (port == 0 || port > 65535) throw Napi::TypeError::New(env, "option port must be 1-65535");
   LinkOpts link{OptUint(opts, "mtu"), std::nullopt};
 
-  NetnsScope scope(env, netns);
   // Learning off: the control plane fills the FDB (l2population).
-  NlMsg msg = NewLink(name, link, "vxlan", [&](NlMsg &m) {
+  AddLink(env, netns, name, link, "vxlan", [&](NlMsg &m) {
     m.PutU32(IFLA_VXLAN_ID, vni);
     m.Put(local.family == AF_INET ? IFLA_VXLAN_LOCAL : IFLA_VXLAN_LOCAL6, local.bytes.data(),
           local.size());
     m.PutU16(IFLA_VXLAN_PORT, htons(static_cast<uint16_t>(port)));
     m.PutU8(IFLA_VXLAN_LEARNING, 0);
   });
-  Rtnl(env).Call(msg, name);
   return env.Undefined();
 }
 

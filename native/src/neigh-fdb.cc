@@ -4,6 +4,8 @@
 #include <linux/neighbour.h>
 #include <sys/socket.h>
 
+#include <optional>
+
 #include "args.h"
 #include "inet.h"
 #include "net.h"
@@ -12,15 +14,35 @@
 
 namespace {
 
-NlMsg NeighMsg(uint16_t type, uint16_t flags, int family, int ifindex, uint8_t ntf) {
-  NlMsg msg(type, flags);
+struct NeighMsgArgs {
+  uint16_t type, flags;
+  int family;
+  uint8_t ntf;
+};
+
+NlMsg NeighMsg(const NeighMsgArgs &m, int ifindex) {
+  NlMsg msg(m.type, m.flags);
   ndmsg ndm{};
-  ndm.ndm_family = static_cast<uint8_t>(family);
+  ndm.ndm_family = static_cast<uint8_t>(m.family);
   ndm.ndm_ifindex = ifindex;
-  ndm.ndm_state = type == RTM_NEWNEIGH ? NUD_PERMANENT : 0;
-  ndm.ndm_flags = ntf;
+  ndm.ndm_state = m.type == RTM_NEWNEIGH ? NUD_PERMANENT : 0;
+  ndm.ndm_flags = m.ntf;
   msg.Append(&ndm, sizeof ndm);
   return msg;
+}
+
+// One RTM_*NEIGH for `dev` in `netns`: NDA_DST `dst` (a neighbour's IP, or
+// an FDB entry's remote VTEP) and, unless null, NDA_LLADDR `mac`; `what`
+// names it in errors.
+void CallNeigh(Napi::Env env, const std::optional<std::string> &netns, const std::string &dev,
+               const NeighMsgArgs &m, const IpAddr &dst, const Mac *mac, const std::string &what,
+               std::initializer_list<int> ok = {}) {
+  NetnsScope scope(env, netns);
+  Rtnl rtnl(env);
+  NlMsg msg = NeighMsg(m, rtnl.IfIndex(dev));
+  msg.Put(NDA_DST, dst.bytes.data(), dst.size());
+  if (mac) msg.Put(NDA_LLADDR, mac->data(), mac->size());
+  rtnl.Call(msg, what, ok);
 }
 
 // fdbAppend and fdbDel: `mac` forwarded to the remote VTEP `dst` (NTF_SELF:
@@ -34,12 +56,8 @@ Napi::Value FdbChange(const Napi::CallbackInfo &info, uint16_t type, uint16_t fl
   Mac mac = ParseMac(env, macText, "argument 2");
   IpAddr dst = ParseIp(env, dstText, "argument 3");
 
-  NetnsScope scope(env, netns);
-  Rtnl rtnl(env);
-  NlMsg msg = NeighMsg(type, flags, AF_BRIDGE, rtnl.IfIndex(dev), NTF_SELF);
-  msg.Put(NDA_LLADDR, mac.data(), mac.size());
-  msg.Put(NDA_DST, dst.bytes.data(), dst.size());
-  rtnl.Call(msg, dev + " " + macText + " dst " + dstText, ok);
+  CallNeigh(env, netns, dev, NeighMsgArgs{type, flags, AF_BRIDGE, NTF_SELF}, dst, &mac,
+            dev + " " + macText + " dst " + dstText, ok);
   return env.Undefined();
 }
 
@@ -53,12 +71,8 @@ Napi::Value NeighReplace(const Napi::CallbackInfo &info) {
   IpAddr ip = ParseIp(env, ipText, "argument 2");
   Mac mac = ParseMac(env, macText, "argument 3");
 
-  NetnsScope scope(env, netns);
-  Rtnl rtnl(env);
-  NlMsg msg = NeighMsg(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, ip.family, rtnl.IfIndex(dev), 0);
-  msg.Put(NDA_DST, ip.bytes.data(), ip.size());
-  msg.Put(NDA_LLADDR, mac.data(), mac.size());
-  rtnl.Call(msg, dev + " " + ipText);
+  CallNeigh(env, netns, dev, NeighMsgArgs{RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, ip.family, 0},
+            ip, &mac, dev + " " + ipText);
   return env.Undefined();
 }
 
@@ -69,11 +83,8 @@ Napi::Value NeighDel(const Napi::CallbackInfo &info) {
   std::string ipText = StringArg(info, 2);
   IpAddr ip = ParseIp(env, ipText, "argument 2");
 
-  NetnsScope scope(env, netns);
-  Rtnl rtnl(env);
-  NlMsg msg = NeighMsg(RTM_DELNEIGH, 0, ip.family, rtnl.IfIndex(dev), 0);
-  msg.Put(NDA_DST, ip.bytes.data(), ip.size());
-  rtnl.Call(msg, dev + " " + ipText);
+  CallNeigh(env, netns, dev, NeighMsgArgs{RTM_DELNEIGH, 0, ip.family, 0}, ip, nullptr,
+            dev + " " + ipText);
   return env.Undefined();
 }
 

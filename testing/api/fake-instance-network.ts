@@ -7,7 +7,6 @@
  * and the errors the compute API must turn into Nova's faults.
  */
 import { randomUUID } from 'node:crypto';
-import { BerthError } from '../../common/errors';
 import type { Vif } from '../../nova/network-model';
 import type {
   InstanceNetworkApi,
@@ -16,26 +15,8 @@ import type {
   RequestedNetwork,
   RequestedNetworks,
 } from '../../api/network/instance-network';
+import { NeutronError } from '../../api/network/errors';
 import { buildVif, firstHost } from '../network/vif-builder';
-
-const KIND_OF_STATUS: Record<number, string> = {
-  400: 'InvalidArgument',
-  404: 'NotFound',
-  409: 'Conflict',
-};
-
-/** The shape of the network service's errors: a Neutron type and status, and a BerthError kind. */
-export class FakeNeutronError extends BerthError {
-  readonly kind: string;
-  constructor(
-    readonly status: number,
-    readonly type: string,
-    message: string,
-  ) {
-    super(message);
-    this.kind = type === 'OverQuota' ? 'ResourceExhausted' : (KIND_OF_STATUS[status] ?? 'Internal');
-  }
-}
 
 export interface FakeNetwork {
   id: string;
@@ -178,7 +159,7 @@ export class FakeInstanceNetwork implements InstanceNetworkApi {
     this.enter('attachInterface', owner.uuid, host);
     const [step] = this.plan(caller, requested.uuid || requested.port ? [requested] : [], true);
     if (!step)
-      throw new FakeNeutronError(
+      throw new NeutronError(
         400,
         'InterfaceAttachFailedNoNetwork',
         `No specific network was requested and none are available for project '${caller.projectId}'.`,
@@ -192,7 +173,7 @@ export class FakeInstanceNetwork implements InstanceNetworkApi {
     this.enter('detachInterface', instanceUuid);
     const port = this.ports.get(portId);
     if (!port || port.deviceId !== instanceUuid)
-      throw new FakeNeutronError(404, 'PortNotFound', `Port ${portId} could not be found.`);
+      throw new NeutronError(404, 'PortNotFound', `Port ${portId} could not be found.`);
     this.release(port);
   }
 
@@ -219,7 +200,7 @@ export class FakeInstanceNetwork implements InstanceNetworkApi {
   private checkGroups(caller: NetworkCaller, names: string[]): void {
     for (const name of names)
       if (name !== 'default' && !this.groups.has(`${caller.projectId}/${name}`))
-        throw new FakeNeutronError(
+        throw new NeutronError(
           404,
           'SecurityGroupNotFound',
           `Security group ${name} does not exist`,
@@ -245,7 +226,7 @@ export class FakeInstanceNetwork implements InstanceNetworkApi {
     if (requested === 'auto' || requested.length === 0) {
       const nets = this.available(caller);
       if (nets.length > 1)
-        throw new FakeNeutronError(409, 'NetworkAmbiguous', 'Multiple possible networks found.');
+        throw new NeutronError(409, 'NetworkAmbiguous', 'Multiple possible networks found.');
       if (nets.length === 0 && requested === 'auto' && act)
         return [
           {
@@ -267,9 +248,9 @@ export class FakeInstanceNetwork implements InstanceNetworkApi {
     if (r.port) {
       const port = this.ports.get(r.port);
       if (!port || (port.projectId !== caller.projectId && !caller.isAdmin))
-        throw new FakeNeutronError(404, 'PortNotFound', `Port ${r.port} could not be found.`);
+        throw new NeutronError(404, 'PortNotFound', `Port ${r.port} could not be found.`);
       if (port.deviceId)
-        throw new FakeNeutronError(
+        throw new NeutronError(
           409,
           'PortInUse',
           `Unable to complete operation on port ${port.id} for network ${port.networkId}. Port already has an attached device ${port.deviceId}.`,
@@ -278,16 +259,16 @@ export class FakeInstanceNetwork implements InstanceNetworkApi {
     }
     const network = this.networks.get(r.uuid ?? '');
     if (!network || !this.visible(caller, network))
-      throw new FakeNeutronError(404, 'NetworkNotFound', `Network ${r.uuid} could not be found.`);
+      throw new NeutronError(404, 'NetworkNotFound', `Network ${r.uuid} could not be found.`);
     if (r.fixedIp !== undefined) {
       if (!this.inPool(network, r.fixedIp))
-        throw new FakeNeutronError(
+        throw new NeutronError(
           400,
           'InvalidIpForNetwork',
           `IP address ${r.fixedIp} is not a valid IP for any of the subnets on the specified network.`,
         );
       if ([...this.ports.values()].some((p) => p.ip === r.fixedIp && p.networkId === network.id))
-        throw new FakeNeutronError(
+        throw new NeutronError(
           409,
           'IpAddressAlreadyAllocated',
           `IP address ${r.fixedIp} already allocated in subnet ${network.subnetId}`,
@@ -351,7 +332,7 @@ export class FakeInstanceNetwork implements InstanceNetworkApi {
       const ip = firstHost(network.cidr, n);
       if (!taken.has(ip)) return ip;
     }
-    throw new FakeNeutronError(
+    throw new NeutronError(
       409,
       'IpAddressGenerationFailure',
       `No more IP addresses available on network ${network.id}.`,
