@@ -475,11 +475,17 @@ async function measureBerth(
       plugged.delete(uuid);
     };
 
-    // One port, booted and gone again, as a short-lived instance is.
-    const booted = randomUUID();
+    // One port, booted and gone again, as a short-lived instance is: each
+    // boot a new instance with a new port, as a server create makes them.
+    let fresh = all.length + 2;
+    // The bridge is there already, as it is for the peer's hook and for any
+    // instance but a network's first on a host: a resident neighbour keeps it.
+    await plug(randomUUID(), benchPort(fresh++));
     const boot = async (i: number) => {
+      const booted = randomUUID();
+      const port = benchPort(fresh++);
       const start = performance.now();
-      const ns = await plug(booted, a);
+      const ns = await plug(booted, port);
       const id = `boot-${i}`;
       await rt.run(containerConfig(id, ['/bin/true'], ns));
       const status = await rt.wait(id);
@@ -509,8 +515,9 @@ async function measureBerth(
     const unplugTimes: number[] = [];
     for (let i = 0; i < opts.iterations; i++) {
       opts.signal.throwIfAborted();
+      const [booted, port] = [randomUUID(), benchPort(fresh++)];
       const t0 = performance.now();
-      await plug(booted, a);
+      await plug(booted, port);
       const t1 = performance.now();
       await unplug(booted);
       plugTimes.push(t1 - t0);

@@ -58,6 +58,7 @@ export interface LinuxNetworkOptions {
 }
 
 const HOST = 'host';
+const DYING_TAP_GRACE_MS = 10_000;
 
 export class LinuxNetwork implements Network {
   private readonly ctx: PlanContext;
@@ -69,6 +70,14 @@ export class LinuxNetwork implements Network {
   private readonly applied = new Map<string, string>();
   private state?: HostNetworkState;
   private pendingSync?: Promise<void>;
+  /**
+   * Taps of unplugged instances, until when the kernel is left to take them
+   * with their namespace: deleting one waits on RCU grace periods (tens of
+   * ms, under the host lock every plug needs), and the namespace's
+   * destruction removes it anyway. One still there after the grace is
+   * removed by the next sync.
+   */
+  private readonly dyingTaps = new Map<string, number>();
   private readonly addon: NetAddon;
   private readonly log: Logger;
 
@@ -261,6 +270,8 @@ export class LinuxNetwork implements Network {
         defaultRoute: p.vif.id === routed,
         port: this.statePort(p.vif.id),
       }));
+    // A port plugged again makes its tap anew: that one is not dying.
+    for (const p of ports) this.dyingTaps.delete(tapDevice(this.ctx, p.vif.id));
     const links = this.addon.linkList(this.ctx.hostNs);
     execute(this.addon, planPortsPlug(this.ctx, record.netns, ports, links));
     for (const p of ports)
@@ -293,6 +304,8 @@ export class LinuxNetwork implements Network {
     if (tables.length) execute(this.addon, [op('nftRun', this.ctx.hostNs, tables.join(''))]);
     for (const p of record.ports) this.applied.delete(`port:${p.vif.id}`);
     removeNetns(this.addon, record.netns);
+    const until = Date.now() + DYING_TAP_GRACE_MS;
+    for (const p of record.ports) this.dyingTaps.set(tapDevice(this.ctx, p.vif.id), until);
     this.applied.delete(`instance:${record.uuid}`);
   }
 
@@ -387,7 +400,9 @@ export class LinuxNetwork implements Network {
 
   private observe(): Observed {
     const { hostNs, prefix } = this.ctx;
-    const hostLinks = this.addon.linkList(hostNs);
+    const now = Date.now();
+    for (const [tap, until] of this.dyingTaps) if (until < now) this.dyingTaps.delete(tap);
+    const hostLinks = this.addon.linkList(hostNs).filter((l) => !this.dyingTaps.has(l.name));
     const fdb = new Map<string, { mac: string; dst: string }[]>();
     for (const l of hostLinks)
       if (l.kind === 'vxlan' && l.name.startsWith(`${prefix}x`))
