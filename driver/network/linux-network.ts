@@ -121,44 +121,43 @@ export class LinuxNetwork implements Network {
   private async plugLocked(
     instance: PluggedInstance,
   ): Promise<{ netnsPath: string; files: InstanceNetworkFiles }> {
-    {
-      validateVifs(instance.vifs);
-      const existing = this.plugged.get(instance.uuid);
-      if (existing && this.isIntact(existing)) return this.plugResult(existing);
-      if (existing) this.teardown(existing);
-      const record: PluggedRecord = {
-        uuid: instance.uuid,
-        hostname: instance.hostname,
-        netns: netnsPath(this.o.stateDir, 'instance', instance.uuid),
-        ports: instance.vifs.map((vif, i) => ({ ifname: instanceIfname(i), vif })),
-      };
-      const undo = new UndoStack(forInstance(this.log, instance.uuid));
-      try {
-        this.plugged.save(record);
-        undo.push('forget the plug', () => this.plugged.remove(record.uuid));
-        execute(this.addon, [
-          op('netnsCreate', record.netns),
-          ...planInstanceNamespace(record.netns),
-        ]);
-        undo.push('remove the namespace and its ports', () => this.teardown(record));
-        await this.hostSide(() =>
-          this.wirePorts(
-            record,
-            record.ports.map((p) => p.vif),
-          ),
-        );
-        this.applyTable(`instance:${record.uuid}`, record.netns, this.instanceScript(record));
-      } catch (err) {
-        await undo.rollback();
-        throw err;
-      }
-      this.reportPlugged(record.ports.map((p) => p.vif));
-      // The document may have come (and been synced) while the port was not
-      // plugged yet: the host side of a first local port (VXLAN forwarding to
-      // the other hosts) would then wait for an unrelated change.
-      this.resync();
-      return this.plugResult(record);
+    validateVifs(instance.vifs);
+    const existing = this.plugged.get(instance.uuid);
+    if (existing && this.isIntact(existing)) return this.plugResult(existing);
+    if (existing) this.teardown(existing);
+    const record: PluggedRecord = {
+      uuid: instance.uuid,
+      hostname: instance.hostname,
+      netns: netnsPath(this.o.stateDir, 'instance', instance.uuid),
+      ports: instance.vifs.map((vif, i) => ({ ifname: instanceIfname(i), vif })),
+    };
+    const undo = new UndoStack(forInstance(this.log, instance.uuid));
+    try {
+      this.plugged.save(record);
+      undo.push('forget the plug', () => this.plugged.remove(record.uuid));
+      // Before the namespace exists: a step after netnsCreate that fails must not leave its pin.
+      undo.push('remove the namespace and its ports', () => this.teardown(record));
+      execute(this.addon, [
+        op('netnsCreate', record.netns),
+        ...planInstanceNamespace(record.netns),
+      ]);
+      await this.hostSide(() =>
+        this.wirePorts(
+          record,
+          record.ports.map((p) => p.vif),
+        ),
+      );
+      this.applyTable(`instance:${record.uuid}`, record.netns, this.instanceScript(record));
+    } catch (err) {
+      await undo.rollback();
+      throw err;
     }
+    this.reportPlugged(record.ports.map((p) => p.vif));
+    // The document may have come (and been synced) while the port was not
+    // plugged yet: the host side of a first local port (VXLAN forwarding to
+    // the other hosts) would then wait for an unrelated change.
+    this.resync();
+    return this.plugResult(record);
   }
 
   unplug(instanceUuid: string): Promise<void> {
