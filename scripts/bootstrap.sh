@@ -19,9 +19,16 @@ fi
 # client of the API tests; keystone: the real Keystone the auth_strategy = keystone test runs;
 # libnftables-dev: the addon drives nftables in process; dnsmasq-base: DNS and DHCP per network;
 # nftables: the tests read rules back with `nft`.
+# zlib1g-dev, liblzma-dev, libzstd-dev: the layer unpacker decompresses gzip, xz and zstd itself;
+# rsync: snapshots copy an instance's writable layer before and while it is frozen;
+# docker-registry, skopeo, umoci, apache2-utils, python3-bcrypt: the real registry of the image
+# tests (htpasswd -B for its basic auth) and the peer of the image benchmark;
+# glance-api: the real Glance of the image tests; zstd, xz-utils: the tests compress images.
 packages=(build-essential python3 libc6-dev busybox-static crun runc iproute2 tar util-linux e2fsprogs mount
   rabbitmq-server python3-oslo.messaging postgresql python3-openstackclient keystone
-  libnftables-dev dnsmasq-base nftables)
+  libnftables-dev dnsmasq-base nftables
+  zlib1g-dev liblzma-dev libzstd-dev rsync docker-registry skopeo umoci apache2-utils python3-bcrypt
+  glance-api zstd xz-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
