@@ -38,9 +38,13 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # keystone's package enables a service of its own; berth's tests start a private Keystone.
-  if [[ " ${missing[*]} " == *" keystone "* ]] && command -v systemctl >/dev/null; then
-    systemctl disable --now keystone >/dev/null 2>&1 || true
+  # These packages enable services of their own; berth's tests start private ones.
+  if command -v systemctl >/dev/null; then
+    for service in keystone glance-api docker-registry; do
+      if [[ " ${missing[*]} " == *" $service "* ]]; then
+        systemctl disable --now "$service" >/dev/null 2>&1 || true
+      fi
+    done
   fi
 fi
 
