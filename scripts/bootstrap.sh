@@ -20,6 +20,8 @@ fi
 # libnftables-dev: the addon drives nftables in process; dnsmasq-base: DNS and DHCP per network;
 # nftables: the tests read rules back with `nft`.
 # zlib1g-dev, liblzma-dev, libzstd-dev: the layer unpacker decompresses gzip, xz and zstd itself;
+# libssl-dev: berth-unpack hashes layers with libcrypto's sha256 (SHA-NI where the CPU has it);
+# attr: the unpack tests read and set xattrs (getfattr, setfattr: trusted.overlay.opaque);
 # rsync: snapshots copy an instance's writable layer before and while it is frozen;
 # docker-registry, skopeo, umoci, apache2-utils, python3-bcrypt: the real registry of the image
 # tests (htpasswd -B for its basic auth) and the peer of the image benchmark;
@@ -27,7 +29,7 @@ fi
 packages=(build-essential python3 libc6-dev busybox-static crun runc iproute2 tar util-linux e2fsprogs mount
   rabbitmq-server python3-oslo.messaging postgresql python3-openstackclient keystone
   libnftables-dev dnsmasq-base nftables
-  zlib1g-dev liblzma-dev libzstd-dev rsync docker-registry skopeo umoci apache2-utils python3-bcrypt
+  zlib1g-dev liblzma-dev libzstd-dev libssl-dev attr rsync docker-registry skopeo umoci apache2-utils python3-bcrypt
   glance-api zstd xz-utils)
 missing=()
 for p in "${packages[@]}"; do
