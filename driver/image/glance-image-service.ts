@@ -27,6 +27,8 @@ import {
   type ImageService,
   type ImportOptions,
   type NewImage,
+  type PreparedImage,
+  type PrepareOptions,
   type UploadOptions,
 } from './image-service';
 import { checkExpected, checkImport, looksLikeTar, streamWithDigests, UUID } from './image-record';
@@ -76,10 +78,10 @@ export class GlanceImageService implements ImageService {
     return out;
   }
 
-  async layers(ref: string): Promise<string[]> {
+  async prepare(ref: string, opts?: PrepareOptions): Promise<PreparedImage> {
     const { id } = await this.show(ref);
     await this.cached(id);
-    return this.opts.cache.layers(id);
+    return this.opts.cache.prepare(id, opts);
   }
 
   async import(name: string, tarPath: string, opts: ImportOptions = {}): Promise<ImageRecord> {

@@ -46,7 +46,9 @@ describe('LocalImageStore on disk', () => {
     const record = await fresh().import('persisted', tars.one, { command: ['/bin/true'] });
     const reopened = new LocalImageStore(root);
     assert.deepEqual(await reopened.show(record.id), record);
-    const [layer] = await reopened.layers(record.id);
+    const {
+      layers: [layer],
+    } = await reopened.prepare(record.id);
     assert.equal(fs.readFileSync(path.join(layer, 'etc', 'marker'), 'utf8'), 'one');
     assert.equal(path.dirname(layer), path.join(root, 'layers'));
     cleanup();
@@ -154,7 +156,7 @@ describe('LocalImageStore on disk', () => {
     const upgraded = await reopened.show(record.id);
     assert.deepEqual(upgraded, { ...record, visibility: 'public', owner: null });
     assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).os_hash_algo, 'sha512');
-    assert.equal((await reopened.layers(record.id)).length, 1);
+    assert.equal((await reopened.prepare(record.id)).layers.length, 1);
     await reopened.delete(record.id);
     assert.deepEqual(blobs(), []);
     cleanup();

@@ -34,6 +34,8 @@ import {
   type ImageService,
   type ImportOptions,
   type NewImage,
+  type PreparedImage,
+  type PrepareOptions,
   type UploadOptions,
 } from './image-service';
 import {
@@ -87,15 +89,22 @@ export class LocalImageStore implements ImageService {
     return (await this.readAll()).map(publicRecord);
   }
 
-  async layers(ref: string): Promise<string[]> {
+  async prepare(ref: string, _opts?: PrepareOptions): Promise<PreparedImage> {
     await this.ready();
     const stored = await this.find(ref);
     if (stored.status !== 'active' || !stored.blob_sha256)
       throw new ConflictError(`image ${stored.id} has no data (status ${stored.status})`);
     const label = `${stored.name ?? stored.id} (${stored.id}, disk_format ${stored.disk_format})`;
-    return [
-      await this.layerStore.unpack(this.blobPath(stored.blob_sha256), stored.blob_sha256, label),
-    ];
+    const layer = await this.layerStore.unpack(
+      this.blobPath(stored.blob_sha256),
+      stored.blob_sha256,
+      label,
+    );
+    return {
+      layers: [layer],
+      config: stored.config ?? {},
+      diffIds: [`sha256:${stored.blob_sha256}`],
+    };
   }
 
   async import(name: string, tarPath: string, opts: ImportOptions = {}): Promise<ImageRecord> {
