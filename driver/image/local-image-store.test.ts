@@ -54,7 +54,7 @@ describe('LocalImageStore on disk', () => {
     cleanup();
   });
 
-  test('the same bytes are stored once, by sha256; the blob goes with the last image using it', async () => {
+  test('the same bytes are stored once, by sha256; blob and layer go with the last image using them', async () => {
     const store = fresh();
     const a = await store.import('a', tars.one);
     const b = await store.import('b', tars.one);
@@ -62,11 +62,12 @@ describe('LocalImageStore on disk', () => {
     assert.deepEqual(blobs(), [key]);
     await store.delete(a.id);
     assert.deepEqual(blobs(), [key]);
+    assert.ok(fs.existsSync(path.join(root, 'layers', key)), 'the twin keeps the layer');
     await store.delete(b.id);
     assert.deepEqual(blobs(), []);
     assert.ok(
-      fs.existsSync(path.join(root, 'layers', key)),
-      'the unpacked layer stays for the instances using it',
+      !fs.existsSync(path.join(root, 'layers', key)),
+      'no image and no instance uses the layer: it goes',
     );
     cleanup();
   });
@@ -90,6 +91,8 @@ describe('LocalImageStore on disk', () => {
     assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')), {
       ...record,
       blob_sha256: sha256(tars.two),
+      diff_ids: [`sha256:${sha256(tars.two)}`],
+      layer_blobs: [`sha256:${sha256(tars.two)}`],
     });
     cleanup();
   });
