@@ -7,6 +7,7 @@ import type { BerthConfig } from '../config/schema';
 import { ComputeService } from '../driver/compute/service';
 import { GlanceImageService } from '../driver/image/glance-image-service';
 import type { ImageService } from '../driver/image/image-service';
+import { imageCacheOptions } from '../driver/image/cache/cache-config';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import { untilStopped } from './signals';
 
@@ -16,7 +17,10 @@ import { untilStopped } from './signals';
  * there is used without asking.
  */
 function imagesFor(config: BerthConfig, log: Logger): ImageService {
-  const cache = new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'));
+  const cache = new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'), {
+    cache: imageCacheOptions(config, log),
+    log,
+  });
   let token: string | (() => Promise<string>);
   if (config.api.auth_strategy === 'keystone') {
     const session = new KeystoneSession({

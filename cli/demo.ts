@@ -7,14 +7,15 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BerthConfig } from '../config/schema';
-import { LayerStore } from '../driver/image/layer-store';
+import { ImageCache } from '../driver/image/cache/image-cache';
+import { rootfsLayers } from '../driver/image/cache/rootfs-source';
 import { ContainerRuntime } from '../driver/runtime/runtime';
 
 const say = (text: string) => process.stdout.write(`berth demo: ${text}\n`);
 
 export async function demoCommand(image: string, config: BerthConfig): Promise<number> {
   const stateDir = config.DEFAULT.state_path;
-  const layer = await new LayerStore(path.join(stateDir, 'images', 'layers')).resolve(image);
+  const [layer] = await rootfsLayers(new ImageCache(path.join(stateDir, 'images')), image);
   say(`image ${image} unpacked at ${layer}`);
   const rt = await ContainerRuntime.open({ stateDir, cgroupParent: config.compute.cgroup_parent });
   const id = `demo-${randomBytes(4).toString('hex')}`;

@@ -3,13 +3,16 @@ import path from 'node:path';
 import type { BerthConfig } from '../config/schema';
 import { InvalidArgumentError } from '../common/errors';
 import type { ImageRecord, ImportOptions } from '../driver/image/image-service';
+import { imageCacheOptions } from '../driver/image/cache/cache-config';
 import { LocalImageStore } from '../driver/image/local-image-store';
+import type { FreedItem } from '../driver/image/cache/image-cache';
 import { parseArgs } from './args';
 
 export const IMAGE_USAGE = `usage: berth image import NAME TAR [--command JSON_ARRAY] [--property KEY=VALUE]...
        berth image list
        berth image show IMAGE
        berth image delete IMAGE
+       berth image prune
 IMAGE is an image id or a name only one image has.`;
 
 const print = (text: string) => process.stdout.write(`${text}\n`);
@@ -17,7 +20,9 @@ const print = (text: string) => process.stdout.write(`${text}\n`);
 /** Returns the exit status; bad input throws (exit 125), an unknown verb is a usage error (2). */
 export async function imageCommand(argv: string[], config: BerthConfig): Promise<number> {
   const [verb, ...rest] = argv;
-  const store = new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'));
+  const store = new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'), {
+    cache: imageCacheOptions(config),
+  });
   switch (verb) {
     case 'import':
       print((await store.import(...importArgs(rest))).id);
@@ -31,6 +36,10 @@ export async function imageCommand(argv: string[], config: BerthConfig): Promise
       return 0;
     case 'delete':
       await store.delete(positionals(rest, ['IMAGE'])[0]);
+      return 0;
+    case 'prune':
+      positionals(rest, []);
+      print(pruneReport(await store.prune()));
       return 0;
     default:
       process.stderr.write(
@@ -82,6 +91,13 @@ function property(text: string): [string, string] {
   const eq = text.indexOf('=');
   if (eq <= 0) throw new InvalidArgumentError(`invalid --property "${text}": expected KEY=VALUE`);
   return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
+/** One line per layer or blob freed, then the total, as `docker image prune` ends. */
+function pruneReport(freed: FreedItem[]): string {
+  const bytes = freed.reduce((n, f) => n + f.bytes, 0);
+  const lines = freed.map((f) => `deleted ${f.kind} ${f.digest} (${f.bytes} bytes)`);
+  return [...lines, `Total reclaimed space: ${bytes} bytes`].join('\n');
 }
 
 function listRow(r: ImageRecord): string[] {

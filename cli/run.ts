@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { BerthConfig } from '../config/schema';
 import { InvalidArgumentError } from '../common/errors';
-import { LayerStore } from '../driver/image/layer-store';
+import { ImageCache } from '../driver/image/cache/image-cache';
+import { rootfsLayers } from '../driver/image/cache/rootfs-source';
 import { runForeground } from '../driver/runtime/foreground';
 import type { ContainerConfig, NetworkConfig } from '../driver/runtime/spec';
 import { parseArgs, parseNumber, parseSize } from './args';
@@ -62,7 +63,7 @@ export function runConfig(
 export async function runCommand(argv: string[], config: BerthConfig): Promise<number> {
   const { image, ...container } = runConfig(argv, config);
   const stateDir = config.DEFAULT.state_path;
-  container.layers = [await new LayerStore(path.join(stateDir, 'images', 'layers')).resolve(image)];
+  container.layers = await rootfsLayers(new ImageCache(path.join(stateDir, 'images')), image);
   const { exit, code } = await runForeground(container, {
     stateDir,
     cgroupParent: config.compute.cgroup_parent,

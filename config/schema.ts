@@ -116,6 +116,16 @@ export interface NetworkSection {
   quota_security_group_rule: number;
 }
 
+/** The per-host cache of image blobs and unpacked layers (`<state_path>/images`). */
+export interface ImageCacheSection {
+  /** size the cache is kept under by evicting unused layers, least recently used first (0 = no cap) */
+  max_size_mb: number;
+  /** a layer or blob used less than this long ago is never evicted or pruned */
+  min_unused_age_s: number;
+  /** a layer may expand to at most this many times its compressed size (a decompression bomb guard) */
+  unpack_max_ratio: number;
+}
+
 export interface BerthConfig {
   DEFAULT: DefaultSection;
   oslo_messaging_rabbit: OsloMessagingRabbitSection;
@@ -128,6 +138,7 @@ export interface BerthConfig {
   database: DatabaseSection;
   glance: GlanceSection;
   network: NetworkSection;
+  image_cache: ImageCacheSection;
 }
 
 export type SectionName = keyof BerthConfig;
@@ -328,6 +339,11 @@ const sections: Record<SectionName, Joi.ObjectSchema> = {
     quota_floatingip: quotaLimit(50),
     quota_security_group: quotaLimit(10),
     quota_security_group_rule: quotaLimit(100),
+  }),
+  image_cache: Joi.object({
+    max_size_mb: integer(0, 20480),
+    min_unused_age_s: integer(0, 600),
+    unpack_max_ratio: integer(1, 200),
   }),
 };
 

@@ -12,6 +12,7 @@ import { AmqpTransport, transportOptionsFromConfig } from '../../messaging/amqp-
 import type { Server, Transport } from '../../messaging/transport';
 import { NOVA_FAULTS } from '../../nova/faults';
 import type { ImageService } from '../image/image-service';
+import { imageCacheOptions } from '../image/cache/cache-config';
 import { LocalImageStore } from '../image/local-image-store';
 import { native } from '../../native';
 import { NetworkAgent } from '../network/agent';
@@ -96,7 +97,12 @@ export class ComputeService {
     const driver =
       o.driver ??
       new ContainerDriver({
-        images: o.images ?? new LocalImageStore(path.join(state, 'images')),
+        images:
+          o.images ??
+          new LocalImageStore(path.join(state, 'images'), {
+            cache: imageCacheOptions(config, log),
+            log,
+          }),
         statePath: state,
         compute: config.compute,
         logger: log,

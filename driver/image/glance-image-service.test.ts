@@ -69,17 +69,20 @@ describe('GlanceImageService as a compute host cache', () => {
     };
     try {
       const results = await Promise.all(
-        Array.from({ length: 5 }, () => world.service.layers(record.id)),
+        Array.from({ length: 5 }, () => world.service.prepare(record.id)),
       );
       assert.equal(downloads, 1);
-      assert.ok(results.every((r) => r[0] === results[0][0]));
-      assert.equal(fs.readFileSync(path.join(results[0][0], 'etc', 'marker'), 'utf8'), 'one');
+      assert.ok(results.every((r) => r.layers[0] === results[0].layers[0]));
+      assert.equal(
+        fs.readFileSync(path.join(results[0].layers[0], 'etc', 'marker'), 'utf8'),
+        'one',
+      );
       const cached = await world.cache.show(record.id);
       assert.deepEqual(
         [cached.os_hash_value, cached.checksum, cached.status],
         [record.os_hash_value, record.checksum, 'active'],
       );
-      await world.service.layers(record.id);
+      await world.service.prepare(record.id);
       assert.equal(downloads, 1, 'a cached image is not downloaded again');
     } finally {
       world.store.download = download;
@@ -95,7 +98,7 @@ describe('GlanceImageService as a compute host cache', () => {
       if (bytes.equals(fs.readFileSync(tars.two)))
         fs.writeFileSync(file, Buffer.concat([bytes.subarray(0, -1), Buffer.from('X')]));
     }
-    await assert.rejects(world.service.layers(record.id), InvalidArgumentError);
+    await assert.rejects(world.service.prepare(record.id), InvalidArgumentError);
     await assert.rejects(world.cache.show(record.id), NotFoundError);
   });
 
@@ -123,6 +126,6 @@ describe('GlanceImageService as a compute host cache', () => {
       cache: world.cache,
     });
     await assert.rejects(outsider.show(id), NotFoundError);
-    await assert.rejects(outsider.layers(id), NotFoundError);
+    await assert.rejects(outsider.prepare(id), NotFoundError);
   });
 });

@@ -27,8 +27,12 @@ import {
   type ImageService,
   type ImportOptions,
   type NewImage,
+  type PreparedImage,
+  type PrepareOptions,
   type UploadOptions,
 } from './image-service';
+import type { LocalImageStore } from './local-image-store';
+import { REGISTRY_REF } from './prepare';
 import { checkExpected, checkImport, looksLikeTar, streamWithDigests, UUID } from './image-record';
 
 export interface GlanceImageServiceOptions {
@@ -37,7 +41,7 @@ export interface GlanceImageServiceOptions {
   /** sent as X-Auth-Token: fixed (noauth2 "admin:admin"), or asked for per request (Keystone) */
   token: string | (() => string | Promise<string>);
   /** this host's store: where downloaded images are kept and unpacked */
-  cache: ImageService;
+  cache: LocalImageStore;
   /** for metadata calls; data transfers are not limited. Default 30 s. */
   timeoutMs?: number;
 }
@@ -76,10 +80,17 @@ export class GlanceImageService implements ImageService {
     return out;
   }
 
-  async layers(ref: string): Promise<string[]> {
-    const { id } = await this.show(ref);
-    await this.cached(id);
-    return this.opts.cache.layers(id);
+  /**
+   * A registry image has no data: its record is prepared as it is. Any
+   * other is copied into this host's store first. A snapshot's base is
+   * looked up here too, so a base in the image service works.
+   */
+  async prepare(ref: string, opts: PrepareOptions = {}): Promise<PreparedImage> {
+    const record = await this.show(ref);
+    if (record.properties[REGISTRY_REF] && record.size === null)
+      return this.opts.cache.prepareRecord(record, { ...opts, bases: this });
+    await this.cached(record.id);
+    return this.opts.cache.prepare(record.id, { ...opts, bases: this });
   }
 
   async import(name: string, tarPath: string, opts: ImportOptions = {}): Promise<ImageRecord> {

@@ -37,6 +37,11 @@ export const HASH_ALGO = 'sha512';
 export interface ImageCommandConfig {
   entrypoint?: string[];
   cmd?: string[];
+  /** `KEY=value` entries, as the OCI config lists them */
+  env?: string[];
+  workingDir?: string;
+  /** `user`, `uid`, `user:group` or `uid:gid`, as the OCI config says it */
+  user?: string;
 }
 
 export interface ImageRecord {
@@ -125,16 +130,42 @@ export interface ImageData {
  */
 export class ImageForbiddenError extends ConflictError {}
 
+/** How far a pull has come: one report per chunk of one blob. */
+export interface PullProgress {
+  /** the blob's digest (`sha256:…`) */
+  digest: string;
+  /** bytes of this blob received so far */
+  bytes: number;
+  /** bytes the blob has, when known */
+  total?: number;
+}
+
+export interface PrepareOptions {
+  onProgress?: (p: PullProgress) => void;
+}
+
+/** An image ready to boot on this host. */
+export interface PreparedImage {
+  /** read-only lower directories, top-most first (overlayfs lowerdir order) */
+  layers: string[];
+  /** what the workload runs: the image's own config under the record's */
+  config: ImageCommandConfig;
+  /** sha256 of each layer's uncompressed tar, bottom-most first (OCI rootfs.diff_ids order) */
+  diffIds: string[];
+}
+
 export interface ImageService {
   /** by id, or by a name that exactly one image has; NotFoundError / ConflictError otherwise */
   show(ref: string): Promise<ImageRecord>;
   list(): Promise<ImageRecord[]>;
   /**
-   * Read-only lower layer directories for a container, top-most first.
-   * ConflictError while the image has no data; InvalidArgumentError when
-   * its data is not a root filesystem tar.
+   * Makes the image bootable on this host: every layer fetched, verified
+   * and unpacked into the host's layer cache. ConflictError while the
+   * image has no data; InvalidArgumentError (ImageFormatError,
+   * ImageChecksumError, UnsafeArchiveError) when its data cannot be a
+   * root filesystem.
    */
-  layers(ref: string): Promise<string[]>;
+  prepare(ref: string, opts?: PrepareOptions): Promise<PreparedImage>;
   /** registers a root filesystem tar; the record is active when this resolves */
   import(name: string, tarPath: string, opts?: ImportOptions): Promise<ImageRecord>;
   /** refuses a protected image with ImageForbiddenError */

@@ -14,6 +14,10 @@ import { HASH_ALGO, type ImageRecord } from './image-service';
 export interface StoredImage extends ImageRecord {
   /** sha256 hex of the data: names its blob and its unpacked layer */
   blob_sha256?: string;
+  /** what the last prepare unpacked it to, bottom-first: the layers `delete` may remove */
+  diff_ids?: string[];
+  /** blobs its layers came from besides its data (a registry's, an archive's) */
+  layer_blobs?: string[];
 }
 
 /** The current shape of `raw`, or undefined when it already has it. */

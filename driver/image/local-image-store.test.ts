@@ -46,13 +46,15 @@ describe('LocalImageStore on disk', () => {
     const record = await fresh().import('persisted', tars.one, { command: ['/bin/true'] });
     const reopened = new LocalImageStore(root);
     assert.deepEqual(await reopened.show(record.id), record);
-    const [layer] = await reopened.layers(record.id);
+    const {
+      layers: [layer],
+    } = await reopened.prepare(record.id);
     assert.equal(fs.readFileSync(path.join(layer, 'etc', 'marker'), 'utf8'), 'one');
     assert.equal(path.dirname(layer), path.join(root, 'layers'));
     cleanup();
   });
 
-  test('the same bytes are stored once, by sha256; the blob goes with the last image using it', async () => {
+  test('the same bytes are stored once, by sha256; blob and layer go with the last image using them', async () => {
     const store = fresh();
     const a = await store.import('a', tars.one);
     const b = await store.import('b', tars.one);
@@ -60,11 +62,12 @@ describe('LocalImageStore on disk', () => {
     assert.deepEqual(blobs(), [key]);
     await store.delete(a.id);
     assert.deepEqual(blobs(), [key]);
+    assert.ok(fs.existsSync(path.join(root, 'layers', key)), 'the twin keeps the layer');
     await store.delete(b.id);
     assert.deepEqual(blobs(), []);
     assert.ok(
-      fs.existsSync(path.join(root, 'layers', key)),
-      'the unpacked layer stays for the instances using it',
+      !fs.existsSync(path.join(root, 'layers', key)),
+      'no image and no instance uses the layer: it goes',
     );
     cleanup();
   });
@@ -88,6 +91,8 @@ describe('LocalImageStore on disk', () => {
     assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')), {
       ...record,
       blob_sha256: sha256(tars.two),
+      diff_ids: [`sha256:${sha256(tars.two)}`],
+      layer_blobs: [`sha256:${sha256(tars.two)}`],
     });
     cleanup();
   });
@@ -154,7 +159,7 @@ describe('LocalImageStore on disk', () => {
     const upgraded = await reopened.show(record.id);
     assert.deepEqual(upgraded, { ...record, visibility: 'public', owner: null });
     assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).os_hash_algo, 'sha512');
-    assert.equal((await reopened.layers(record.id)).length, 1);
+    assert.equal((await reopened.prepare(record.id)).layers.length, 1);
     await reopened.delete(record.id);
     assert.deepEqual(blobs(), []);
     cleanup();

@@ -5,9 +5,9 @@
  *
  *   metadata/<id>.json     one record per image, replaced atomically
  *   blobs/sha256/<hex>     the image data, content-addressed and shared
- *   layers/<hex>           a rootfs tar unpacked once (LayerStore), a lower dir
+ *   layers/<diffid hex>    a layer unpacked once (ImageCache), a lower dir
  *
- * Blobs and layers stay keyed by sha256 (older stores have them so);
+ * Blobs are keyed by sha256 (older stores have them so), layers by diff id;
  * records expose Glance's sha512 and md5. Data arrives through a temporary
  * file hashed on the way in and is renamed into place; a record refers to
  * a blob only once it is there, so a crash leaves at most an unreferenced
@@ -15,6 +15,7 @@
  * the API on one state directory are not serialised against each other.
  */
 import { randomBytes } from 'node:crypto';
+import type { Logger } from 'winston';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -26,6 +27,8 @@ import {
   NotFoundError,
 } from '../../common/errors';
 import { KeyedLocks } from '../../common/keyed-locks';
+import { layersInUse } from '../runtime/layers-in-use';
+import { ImageFormatError } from './image-errors';
 import {
   ImageForbiddenError,
   type ImageData,
@@ -34,6 +37,8 @@ import {
   type ImageService,
   type ImportOptions,
   type NewImage,
+  type PreparedImage,
+  type PrepareOptions,
   type UploadOptions,
 } from './image-service';
 import {
@@ -50,18 +55,37 @@ import {
   streamWithDigests,
   UUID,
 } from './image-record';
-import { LayerStore } from './layer-store';
+import { type FreedItem, ImageCache, type ImageCacheOptions } from './cache/image-cache';
 import { type StoredImage, upgradeLegacyRecord } from './legacy-record';
+import {
+  ImagePreparer,
+  layerRefs,
+  type PrepareSource,
+  type PreparedWithBlobs,
+  type RegistryAccess,
+  REGISTRY_REF,
+} from './prepare';
 
 export interface LocalImageStoreOptions {
   /** bytes an upload may have (Glance's image_size_cap); default 1 TiB */
   sizeCap?: number;
+  /** the cache's cap and what instances use ([image_cache]); no cap by default */
+  cache?: Omit<ImageCacheOptions, 'references'>;
+  /** how registry images' blobs are fetched; without it they cannot be prepared */
+  registry?: RegistryAccess;
+  log?: Logger;
+}
+
+/** Where a prepare for the embedded store finds a snapshot's base image (default: the store). */
+export interface LocalPrepareOptions extends PrepareOptions {
+  bases?: ImageService;
 }
 
 export class LocalImageStore implements ImageService {
   private readonly metadataDir: string;
   private readonly blobDir: string;
-  private readonly layerStore: LayerStore;
+  readonly cache: ImageCache;
+  private readonly preparer: ImagePreparer;
   private readonly sizeCap: number;
   /** one key: every change to records and blobs is serialised (they are short) */
   private readonly mutations = new KeyedLocks();
@@ -73,7 +97,18 @@ export class LocalImageStore implements ImageService {
   ) {
     this.metadataDir = path.join(root, 'metadata');
     this.blobDir = path.join(root, 'blobs', 'sha256');
-    this.layerStore = new LayerStore(path.join(root, 'layers'));
+    this.cache = new ImageCache(root, {
+      log: opts.log,
+      // By the layout every caller uses, containers live beside the images: <state_path>/containers.
+      inUse: () => layersInUse(path.dirname(root)),
+      ...opts.cache,
+      references: () => this.references(),
+    });
+    this.preparer = new ImagePreparer({
+      cache: this.cache,
+      registry: opts.registry,
+      log: opts.log,
+    });
     this.sizeCap = opts.sizeCap ?? DEFAULT_SIZE_CAP;
   }
 
@@ -87,15 +122,37 @@ export class LocalImageStore implements ImageService {
     return (await this.readAll()).map(publicRecord);
   }
 
-  async layers(ref: string): Promise<string[]> {
+  async prepare(ref: string, opts: LocalPrepareOptions = {}): Promise<PreparedImage> {
     await this.ready();
     const stored = await this.find(ref);
-    if (stored.status !== 'active' || !stored.blob_sha256)
+    const hasData = stored.status === 'active' && stored.blob_sha256;
+    if (!hasData && !stored.properties[REGISTRY_REF])
       throw new ConflictError(`image ${stored.id} has no data (status ${stored.status})`);
-    const label = `${stored.name ?? stored.id} (${stored.id}, disk_format ${stored.disk_format})`;
-    return [
-      await this.layerStore.unpack(this.blobPath(stored.blob_sha256), stored.blob_sha256, label),
-    ];
+    const source: PrepareSource = { record: publicRecord(stored) };
+    if (hasData) source.data = `sha256:${stored.blob_sha256}`;
+    const prepared = await this.preparer.prepare(source, {
+      bases: opts.bases ?? this,
+      onProgress: opts.onProgress,
+    });
+    await this.notePrepared(stored.id, prepared);
+    return publicPrepared(prepared);
+  }
+
+  /**
+   * Prepares a record this store does not keep (a registry image another
+   * image service holds): its layers are cached here all the same.
+   */
+  async prepareRecord(record: ImageRecord, opts: LocalPrepareOptions = {}): Promise<PreparedImage> {
+    const prepared = await this.preparer.prepare(
+      { record },
+      { bases: opts.bases ?? this, onProgress: opts.onProgress },
+    );
+    return publicPrepared(prepared);
+  }
+
+  /** `berth image prune`: what no image record refers to and no instance uses. */
+  prune(): Promise<FreedItem[]> {
+    return this.cache.prune();
   }
 
   async import(name: string, tarPath: string, opts: ImportOptions = {}): Promise<ImageRecord> {
@@ -103,13 +160,29 @@ export class LocalImageStore implements ImageService {
     await this.ready();
     const { tmp, digests } = await this.receive(tarPath);
     try {
-      // Unpacking now proves the file is a tar and makes the first boot as fast as later ones.
-      await this.layerStore.unpack(tmp, digests.sha256, tarPath);
       const record = importedRecord(name, digests, opts);
-      await this.mutations.run('store', async () => {
-        await this.commitBlob(tmp, digests.sha256);
-        await this.write({ ...record, blob_sha256: digests.sha256 });
-      });
+      await this.mutations.run('store', () => this.commitBlob(tmp, digests.sha256));
+      let prepared: PreparedWithBlobs;
+      try {
+        // Preparing now proves the file is an image and makes the first boot as fast as later ones.
+        prepared = await this.preparer.prepare(
+          { record, data: `sha256:${digests.sha256}` },
+          { bases: this },
+        );
+      } catch (err) {
+        await this.mutations.run('store', () => this.removeBlobIfUnused(digests.sha256));
+        throw err instanceof ImageFormatError
+          ? new InvalidArgumentError(
+              `image ${tarPath}: not a valid image archive: ${err.message}`,
+              {
+                cause: err,
+              },
+            )
+          : err;
+      }
+      await this.mutations.run('store', () =>
+        this.write({ ...record, blob_sha256: digests.sha256, ...preparedFields(prepared) }),
+      );
       return record;
     } finally {
       await fs.promises.rm(tmp, { force: true });
@@ -117,21 +190,25 @@ export class LocalImageStore implements ImageService {
   }
 
   /**
-   * Removes the record, and the blob once no image refers to it. The
-   * unpacked layer stays: stopped and running instances use it as their
-   * lower directory, and only the compute host knows which.
+   * Removes the record, the blob once no image refers to it, and its
+   * layers and layer blobs that no other image refers to and no instance
+   * uses (the cache's rules: a layer of a stopped or running instance
+   * stays).
    */
   async delete(ref: string): Promise<void> {
     await this.ready();
     const { id } = await this.find(ref);
-    await this.mutations.run('store', async () => {
-      const stored = await this.readById(id);
-      if (stored.protected)
+    const stored = await this.mutations.run('store', async () => {
+      const current = await this.readById(id);
+      if (current.protected)
         throw new ImageForbiddenError(`Image ${id} is protected and cannot be deleted.`);
       await fs.promises.rm(this.metadataPath(id));
       await syncDirectory(this.metadataDir);
-      if (stored.blob_sha256) await this.removeBlobIfUnused(stored.blob_sha256);
+      if (current.blob_sha256) await this.removeBlobIfUnused(current.blob_sha256);
+      return current;
     });
+    const held = heldBy(stored);
+    await this.cache.forget({ layers: held.layers, blobs: held.blobs });
   }
 
   async create(image: NewImage): Promise<ImageRecord> {
@@ -210,6 +287,30 @@ export class LocalImageStore implements ImageService {
     if (start > end + 1 || end >= stored.size)
       throw new InvalidArgumentError(`range ${start}-${end} is outside image ${id}`);
     return { size: stored.size, start, end, stream: handle.createReadStream({ start, end }) };
+  }
+
+  /** Remembers what an image unpacked to, so that deleting it can remove its layers. */
+  private async notePrepared(id: string, prepared: PreparedWithBlobs): Promise<void> {
+    const fields = preparedFields(prepared);
+    await this.mutations.run('store', async () => {
+      const stored = await this.read(this.metadataPath(id));
+      if (!stored) return;
+      const had = { diff_ids: stored.diff_ids, layer_blobs: stored.layer_blobs };
+      if (JSON.stringify(had) === JSON.stringify(fields)) return;
+      await this.write({ ...stored, ...fields });
+    });
+  }
+
+  /** What the records of this store refer to: kept by the cache until they go. */
+  private async references(): Promise<{ blobs: Set<string>; layers: Set<string> }> {
+    const blobs = new Set<string>();
+    const layers = new Set<string>();
+    for (const stored of await this.readAll()) {
+      const held = heldBy(stored);
+      held.blobs.forEach((b) => blobs.add(b));
+      held.layers.forEach((l) => layers.add(l));
+    }
+    return { blobs, layers };
   }
 
   /** Streams data into a temporary blob, hashing it; the caller commits or removes `tmp`. */
@@ -323,7 +424,33 @@ export class LocalImageStore implements ImageService {
 }
 
 function publicRecord(stored: StoredImage): ImageRecord {
-  const { blob_sha256: _blob, ...record } = stored;
-  void _blob;
+  const { blob_sha256: _blob, diff_ids: _d, layer_blobs: _l, ...record } = stored;
+  void [_blob, _d, _l];
   return record;
+}
+
+function publicPrepared(p: PreparedWithBlobs): PreparedImage {
+  return { layers: p.layers, config: p.config, diffIds: p.diffIds };
+}
+
+function preparedFields(p: PreparedWithBlobs): Pick<StoredImage, 'diff_ids' | 'layer_blobs'> {
+  return { diff_ids: p.diffIds, layer_blobs: p.blobs };
+}
+
+/** The blobs and layers a record refers to: its data, berth_layers, what it was prepared to. */
+function heldBy(stored: StoredImage): { blobs: string[]; layers: string[] } {
+  let refs: { digest: string; diffId?: string }[] = [];
+  try {
+    refs = layerRefs(stored);
+  } catch {
+    refs = []; // a malformed property holds nothing
+  }
+  return {
+    blobs: [
+      ...(stored.blob_sha256 ? [`sha256:${stored.blob_sha256}`] : []),
+      ...refs.map((r) => r.digest),
+      ...(stored.layer_blobs ?? []),
+    ],
+    layers: [...refs.flatMap((r) => (r.diffId ? [r.diffId] : [])), ...(stored.diff_ids ?? [])],
+  };
 }

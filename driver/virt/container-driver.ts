@@ -341,7 +341,7 @@ export class ContainerDriver implements ComputeDriver {
   ): Promise<void> {
     const rt = this.runtime();
     const record = await this.opts.images.show(image.id);
-    const layers = await this.opts.images.layers(image.id);
+    const prepared = await this.opts.images.prepare(image.id);
     // Properties handed to spawn win: Nova passes the image meta it booted the instance with.
     const properties = { ...record.properties, ...image.properties };
     const network = networkInfo.length ? this.requireNetwork() : undefined;
@@ -354,8 +354,8 @@ export class ContainerDriver implements ComputeDriver {
       if (network) undo.push('unplug the ports', () => network.unplug(instance.uuid));
       const config = instanceContainerConfig(
         instance,
-        { config: record.config, properties },
-        layers,
+        { config: prepared.config, properties },
+        prepared.layers,
         this.opts.compute,
         plugged?.netnsPath,
       );

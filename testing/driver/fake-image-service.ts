@@ -3,6 +3,7 @@
  * makes them, the same refusals and lifecycle, data kept in memory, and a
  * fixed set of layer directories instead of unpacked tars.
  */
+import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../common/errors';
 import {
@@ -13,6 +14,7 @@ import {
   type ImageService,
   type ImportOptions,
   type NewImage,
+  type PreparedImage,
   type UploadOptions,
 } from '../../driver/image/image-service';
 import {
@@ -34,7 +36,7 @@ export class FakeImageService implements ImageService {
   private readonly records = new Map<string, ImageRecord>();
   private readonly data = new Map<string, Buffer>();
 
-  /** `layerDirs`: what `layers()` returns for every image, e.g. an unpacked test rootfs */
+  /** `layerDirs`: the layers `prepare()` returns for every image, e.g. an unpacked test rootfs */
   constructor(
     private readonly layerDirs: string[] = ['/fake/images/layers/rootfs'],
     private readonly sizeCap = DEFAULT_SIZE_CAP,
@@ -48,14 +50,20 @@ export class FakeImageService implements ImageService {
     return [...this.records.values()].map((r) => structuredClone(r));
   }
 
-  async layers(ref: string): Promise<string[]> {
+  async prepare(ref: string): Promise<PreparedImage> {
     const record = await this.show(ref);
     const data = this.data.get(record.id);
     if (record.status !== 'active' || !data)
       throw new ConflictError(`image ${record.id} has no data (status ${record.status})`);
     if (!isTarHeader(data))
       throw new InvalidArgumentError(`image ${record.name}: not a valid image archive`);
-    return [...this.layerDirs];
+    return {
+      layers: [...this.layerDirs],
+      config: record.config ?? {},
+      diffIds: this.layerDirs.map(
+        (_, i) => `sha256:${createHash('sha256').update(`${record.id}/${i}`).digest('hex')}`,
+      ),
+    };
   }
 
   async import(name: string, tarPath: string, opts: ImportOptions = {}): Promise<ImageRecord> {

@@ -101,15 +101,22 @@ export function imageServiceConformance(
       for (const r of [one, two, twin]) await images.delete(r.id);
     });
 
-    test('layers gives absolute lower directories, the same for the same bytes', async () => {
-      const a = await images.import('conf-layers-a', tars.one);
+    test('prepare gives absolute lower directories, the same for the same bytes', async () => {
+      const a = await images.import('conf-layers-a', tars.one, { command: ['/bin/true'] });
       const b = await images.import('conf-layers-b', tars.one);
-      const layers = await images.layers(a.id);
+      const prepared = await images.prepare(a.id);
+      const { layers } = prepared;
       assert.ok(layers.length >= 1);
       assert.ok(layers.every((l) => path.isAbsolute(l)));
-      assert.deepEqual(await images.layers(b.id), layers);
+      assert.equal(prepared.diffIds.length, layers.length);
+      assert.deepEqual(prepared.config.cmd, ['/bin/true']);
+      assert.deepEqual((await images.prepare(b.id)).layers, layers);
       await images.delete(a.id);
-      assert.deepEqual(await images.layers(b.id), layers, 'deleting one image broke its twin');
+      assert.deepEqual(
+        (await images.prepare(b.id)).layers,
+        layers,
+        'deleting one image broke its twin',
+      );
       await images.delete(b.id);
     });
 
@@ -118,7 +125,7 @@ export function imageServiceConformance(
       await images.delete(record.id);
       await assert.rejects(images.show(record.id), NotFoundError);
       await assert.rejects(images.delete(record.id), NotFoundError);
-      await assert.rejects(images.layers(record.id), NotFoundError);
+      await assert.rejects(images.prepare(record.id), NotFoundError);
       await assert.rejects(images.show('no-such-image'), NotFoundError);
       assert.ok(!(await images.list()).some((r) => r.id === record.id));
     });
@@ -174,7 +181,7 @@ export function imageServiceConformance(
       assert.deepEqual(await images.show(id), record);
       await assert.rejects(images.create({ id, name: 'again' }), ConflictError);
       assert.equal(await images.download(id), undefined, 'a queued image has no data');
-      await assert.rejects(images.layers(id), ConflictError);
+      await assert.rejects(images.prepare(id), ConflictError);
       await images.delete(id);
     });
 
@@ -197,7 +204,7 @@ export function imageServiceConformance(
       assert.equal(await text(data.stream), bytes.toString());
       const part = await images.download(id, { start: 1, end: 3 });
       assert.equal(await text(part!.stream), bytes.subarray(1, 4).toString());
-      assert.equal((await images.layers(id)).length, 1);
+      assert.equal((await images.prepare(id)).layers.length, 1);
       await assert.rejects(images.upload(id, Readable.from([bytes])), ConflictError);
       await images.delete(id);
     });
@@ -229,7 +236,7 @@ export function imageServiceConformance(
       });
       const record = await images.upload(id, Readable.from([fs.readFileSync(tars.notTar)]));
       assert.equal(record.status, 'active');
-      await assert.rejects(images.layers(id), InvalidArgumentError);
+      await assert.rejects(images.prepare(id), InvalidArgumentError);
       await images.delete(id);
     });
 
