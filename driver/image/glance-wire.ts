@@ -128,13 +128,26 @@ export function configFromProperty(text: string | undefined): ImageCommandConfig
   }
   const argv = (a: unknown) =>
     a === undefined || (Array.isArray(a) && a.every((s) => typeof s === 'string'));
+  const str = (a: unknown) => a === undefined || typeof a === 'string';
   const v = value as ImageCommandConfig | undefined;
-  if (!v || typeof v !== 'object' || Array.isArray(v) || !argv(v.entrypoint) || !argv(v.cmd))
+  if (
+    !v ||
+    typeof v !== 'object' ||
+    Array.isArray(v) ||
+    !argv(v.entrypoint) ||
+    !argv(v.cmd) ||
+    !argv(v.env) ||
+    !str(v.workingDir) ||
+    !str(v.user)
+  )
     throw new InvalidArgumentError(
-      `${CONFIG_PROPERTY} must be a JSON object with string arrays "entrypoint" and "cmd"`,
+      `${CONFIG_PROPERTY} must be a JSON object with string arrays "entrypoint", "cmd" and "env" and strings "workingDir" and "user"`,
     );
   return {
     ...(v.entrypoint ? { entrypoint: v.entrypoint } : {}),
     ...(v.cmd ? { cmd: v.cmd } : {}),
+    ...(v.env ? { env: v.env } : {}),
+    ...(v.workingDir !== undefined ? { workingDir: v.workingDir } : {}),
+    ...(v.user !== undefined ? { user: v.user } : {}),
   };
 }

@@ -37,6 +37,11 @@ export const HASH_ALGO = 'sha512';
 export interface ImageCommandConfig {
   entrypoint?: string[];
   cmd?: string[];
+  /** `KEY=value` entries, as OCI Env */
+  env?: string[];
+  workingDir?: string;
+  /** `user[:group]`, names or ids, as OCI User */
+  user?: string;
 }
 
 export interface ImageRecord {
@@ -153,4 +158,11 @@ export interface ImageService {
   upload(id: string, data: Readable, opts?: UploadOptions): Promise<ImageRecord>;
   /** the data, or undefined when the image has none yet */
   download(id: string, range?: { start: number; end: number }): Promise<ImageData | undefined>;
+  /**
+   * A queued image whose content lives elsewhere (a registry image:
+   * layers by digest, no data) becomes `active` with `changes` applied, or
+   * `killed` when it cannot be resolved. ConflictError unless queued. Only
+   * stores that keep their own records (the embedded one) have it.
+   */
+  settle?(id: string, status: 'active' | 'killed', changes?: ImageMetadata): Promise<ImageRecord>;
 }
