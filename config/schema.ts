@@ -126,6 +126,18 @@ export interface ImageCacheSection {
   unpack_max_ratio: number;
 }
 
+/** Where registry images come from (berth image pull, docker_image_ref records). */
+export interface RegistrySection {
+  /** host:port pairs spoken to over plain HTTP; every other registry is HTTPS */
+  insecure_registries: string[];
+  /** a Docker / containers auth.json with credentials per registry ('' = none) */
+  auth_file: string;
+  /** a PEM CA bundle trusted besides the system's ('' = none) */
+  ca_file: string;
+  /** blob downloads at once, across every pull of a process */
+  max_concurrent_downloads: number;
+}
+
 export interface BerthConfig {
   DEFAULT: DefaultSection;
   oslo_messaging_rabbit: OsloMessagingRabbitSection;
@@ -139,6 +151,7 @@ export interface BerthConfig {
   glance: GlanceSection;
   network: NetworkSection;
   image_cache: ImageCacheSection;
+  registry: RegistrySection;
 }
 
 export type SectionName = keyof BerthConfig;
@@ -207,6 +220,24 @@ const ipv4List = () =>
     })
     .default([])
     .messages({ 'list.ip': '{#bad} is not an IPv4 address' });
+
+/** A comma-separated list of host:port pairs. */
+const hostPortList = () =>
+  Joi.string()
+    .empty('')
+    .custom((value: string, helpers) => {
+      const items = value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean);
+      const bad = items.find((item) => {
+        const match = HOST_PORT.exec(item);
+        return !match || Number(match[2]) > 65535;
+      });
+      return bad === undefined ? items : helpers.error('list.hostPort', { bad });
+    })
+    .default([])
+    .messages({ 'list.hostPort': '{#bad} is not host:port, e.g. 127.0.0.1:5000' });
 
 const list = (allowed: readonly string[], fallback: string[]) =>
   Joi.string()
@@ -344,6 +375,12 @@ const sections: Record<SectionName, Joi.ObjectSchema> = {
     max_size_mb: integer(0, 20480),
     min_unused_age_s: integer(0, 600),
     unpack_max_ratio: integer(1, 200),
+  }),
+  registry: Joi.object({
+    insecure_registries: hostPortList(),
+    auth_file: Joi.string().allow('').default(''),
+    ca_file: Joi.string().allow('').default(''),
+    max_concurrent_downloads: integer(1, 3),
   }),
 };
 
