@@ -9,7 +9,7 @@ import { HASH_ALGO, type ImageCommandConfig, type ImageRecord } from './image-se
 
 /**
  * The command an image records travels as this custom property (a JSON
- * object with `entrypoint`/`cmd`), so that a compute host booting an image
+ * object with `entrypoint`/`cmd`/`env`/`workingDir`/`user`), so that a compute host booting an image
  * from `berth api` runs what `berth image import --command` recorded.
  */
 export const CONFIG_PROPERTY = 'berth_config';
@@ -128,13 +128,26 @@ export function configFromProperty(text: string | undefined): ImageCommandConfig
   }
   const argv = (a: unknown) =>
     a === undefined || (Array.isArray(a) && a.every((s) => typeof s === 'string'));
+  const isText = (a: unknown) => a === undefined || typeof a === 'string';
   const v = value as ImageCommandConfig | undefined;
-  if (!v || typeof v !== 'object' || Array.isArray(v) || !argv(v.entrypoint) || !argv(v.cmd))
+  if (
+    !v ||
+    typeof v !== 'object' ||
+    Array.isArray(v) ||
+    !argv(v.entrypoint) ||
+    !argv(v.cmd) ||
+    !argv(v.env) ||
+    !isText(v.workingDir) ||
+    !isText(v.user)
+  )
     throw new InvalidArgumentError(
-      `${CONFIG_PROPERTY} must be a JSON object with string arrays "entrypoint" and "cmd"`,
+      `${CONFIG_PROPERTY} must be a JSON object with string arrays "entrypoint", "cmd" and "env" and strings "workingDir" and "user"`,
     );
   return {
     ...(v.entrypoint ? { entrypoint: v.entrypoint } : {}),
     ...(v.cmd ? { cmd: v.cmd } : {}),
+    ...(v.env ? { env: v.env } : {}),
+    ...(v.workingDir !== undefined ? { workingDir: v.workingDir } : {}),
+    ...(v.user !== undefined ? { user: v.user } : {}),
   };
 }

@@ -37,6 +37,9 @@ export const HASH_ALGO = 'sha512';
 export interface ImageCommandConfig {
   entrypoint?: string[];
   cmd?: string[];
+  env?: string[];
+  workingDir?: string;
+  user?: string;
 }
 
 export interface ImageRecord {
