@@ -128,17 +128,14 @@ export function configFromProperty(text: string | undefined): ImageCommandConfig
   }
   const argv = (a: unknown) =>
     a === undefined || (Array.isArray(a) && a.every((s) => typeof s === 'string'));
-  const isText = (a: unknown) => a === undefined || typeof a === 'string';
+  const str = (a: unknown) => a === undefined || typeof a === 'string';
   const v = value as ImageCommandConfig | undefined;
   if (
     !v ||
     typeof v !== 'object' ||
     Array.isArray(v) ||
-    !argv(v.entrypoint) ||
-    !argv(v.cmd) ||
-    !argv(v.env) ||
-    !isText(v.workingDir) ||
-    !isText(v.user)
+    ![v.entrypoint, v.cmd, v.env].every(argv) ||
+    ![v.workingDir, v.user].every(str)
   )
     throw new InvalidArgumentError(
       `${CONFIG_PROPERTY} must be a JSON object with string arrays "entrypoint", "cmd" and "env" and strings "workingDir" and "user"`,

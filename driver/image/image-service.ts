@@ -37,8 +37,10 @@ export const HASH_ALGO = 'sha512';
 export interface ImageCommandConfig {
   entrypoint?: string[];
   cmd?: string[];
+  /** `KEY=value` entries, as the OCI config lists them */
   env?: string[];
   workingDir?: string;
+  /** `user`, `uid`, `user:group` or `uid:gid`, as the OCI config says it */
   user?: string;
 }
 
