@@ -159,7 +159,10 @@ export function checkMetadata(meta: ImageMetadata): void {
   if (meta.config?.cmd !== undefined) checkArgv('command', meta.config.cmd);
   if (meta.config?.entrypoint !== undefined) checkArgv('entrypoint', meta.config.entrypoint);
   const env = meta.config?.env;
-  if (env !== undefined && (!Array.isArray(env) || env.some((e) => typeof e !== 'string')))
+  if (
+    env !== undefined &&
+    (!Array.isArray(env) || env.some((e) => typeof e !== 'string' || e.includes('\0')))
+  )
     throw bad('env must be an array of strings');
   for (const key of ['workingDir', 'user'] as const)
     if (meta.config?.[key] !== undefined && typeof meta.config[key] !== 'string')

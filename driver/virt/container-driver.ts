@@ -28,6 +28,7 @@ import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
 import { AttachInterfaceNotSupported } from '../../nova/exceptions';
 import { PowerState } from '../../nova/power-state';
 import { availableResource, hostTotals, kernelVersion, uptimeText } from './host-resources';
+import { imageUser } from '../image/image-user';
 import { instanceContainerConfig, instanceHostname } from './instance-config';
 import { KeyedLocks } from '../../common/keyed-locks';
 import { type InstanceRecord, InstanceStore, type PowerIntent } from './instance-store';
@@ -344,6 +345,9 @@ export class ContainerDriver implements ComputeDriver {
     const prepared = await this.opts.images.prepare(image.id);
     // Properties handed to spawn win: Nova passes the image meta it booted the instance with.
     const properties = { ...record.properties, ...image.properties };
+    const command = { config: prepared.config, properties };
+    // Before anything is made: an image naming a user it lacks cannot boot.
+    const user = await imageUser(command.config?.user, prepared.layers);
     const network = networkInfo.length ? this.requireNetwork() : undefined;
     const hostname = instanceHostname(instance);
     const undo = new UndoStack(log);
@@ -354,7 +358,7 @@ export class ContainerDriver implements ComputeDriver {
       if (network) undo.push('unplug the ports', () => network.unplug(instance.uuid));
       const config = instanceContainerConfig(
         instance,
-        { config: prepared.config, properties },
+        { ...command, user },
         prepared.layers,
         this.opts.compute,
         plugged?.netnsPath,
