@@ -58,7 +58,7 @@ export function imagesRouter(deps: ApiDeps): Router {
     {
       rel: 'alternate',
       type: 'application/vnd.openstack.image',
-      href: `${deps.config.glance.api_servers}/images/${id}`,
+      href: `${deps.config.glance.api_servers[0]}/images/${id}`,
     },
   ];
 
