@@ -81,7 +81,13 @@ export interface DatabaseSection {
 }
 
 export interface GlanceSection {
-  api_servers: string;
+  /** Glance v2 endpoints, tried in turn (Nova's ListOpt); berth api's own /image by default */
+  api_servers: string[];
+  /**
+   * api_servers was set: images live in that Glance, and berth api looks
+   * them up there instead of serving its own image API.
+   */
+  external: boolean;
 }
 
 /** The embedded network service (control plane) and each compute's data plane. */
@@ -252,6 +258,25 @@ const list = (allowed: readonly string[], fallback: string[]) =>
     .default(fallback)
     .messages({ 'list.item': `{#unknown} is not one of ${allowed.join(', ')}` });
 
+/** A comma-separated list of http(s) URLs, as oslo.config's ListOpt. */
+const uriList = () =>
+  Joi.string()
+    .empty('')
+    .custom((value: string, helpers) => {
+      const items = value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean);
+      const bad = items.find(
+        (item) =>
+          Joi.string()
+            .uri({ scheme: ['http', 'https'] })
+            .validate(item).error,
+      );
+      return bad === undefined ? items : helpers.error('list.uri', { bad });
+    })
+    .messages({ 'list.uri': '{#bad} is not an http(s) URL' });
+
 const httpUri = (fallback: string) =>
   Joi.string()
     .uri({ scheme: ['http', 'https'] })
@@ -340,7 +365,7 @@ const sections: Record<SectionName, Joi.ObjectSchema> = {
   }),
   glance: Joi.object({
     // Left unset here: the default is berth api's own image endpoint, filled in by deriveDefaults.
-    api_servers: Joi.string().uri({ scheme: ['http', 'https'] }),
+    api_servers: uriList(),
   }),
   network: Joi.object({
     public_cidr: Joi.string()
@@ -406,7 +431,10 @@ function deriveDefaults(config: BerthConfig): BerthConfig {
       // Two missed heartbeats mark a service down.
       service_down_time: DEFAULT.service_down_time || 2 * DEFAULT.report_interval,
     },
-    glance: { api_servers: glance.api_servers ?? `http://${api.listen}/image` },
+    glance: {
+      api_servers: glance.api_servers?.length ? glance.api_servers : [`http://${api.listen}/image`],
+      external: Boolean(glance.api_servers?.length),
+    },
     // Four slashes after "sqlite:" is SQLAlchemy's absolute-path form, as nova uses.
     database: {
       connection:
