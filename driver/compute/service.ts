@@ -93,10 +93,11 @@ export class ComputeService {
     const network =
       o.network ??
       (o.driver ? undefined : hostNetwork(config, log, (ids) => agent?.portsPlugged(ids)));
+    const images = o.images ?? new LocalImageStore(path.join(state, 'images'));
     const driver =
       o.driver ??
       new ContainerDriver({
-        images: o.images ?? new LocalImageStore(path.join(state, 'images')),
+        images,
         statePath: state,
         compute: config.compute,
         logger: log,
@@ -112,6 +113,7 @@ export class ComputeService {
       host,
       log,
       stopTimeout: config.compute.stop_timeout,
+      images,
       observe: (method, ok, seconds) => metrics.observe(method, ok, seconds),
     });
     await manager.reconcile();
