@@ -22,6 +22,7 @@ import { ContainerDriver } from '../driver/virt/container-driver';
 import { type LifecycleEvent } from '../driver/virt/driver';
 import { type ImageMeta, type InstanceSpec } from '../nova/instance-object';
 import { PowerState } from '../nova/power-state';
+import { fileInImageData } from './fixtures/image-data';
 import { imageTar, needsRoot, tempStateDir, waitFor, runName } from './harness';
 
 const skip = needsRoot();
@@ -125,6 +126,10 @@ computeDriverConformance(
           await host.exec(instance, 'echo "$1" > /root/data', text);
         },
         read: async (instance) => (await host.exec(instance, 'cat /root/data')).stdout,
+      },
+      snapshots: {
+        images: host.images,
+        snapshotFile: (imageId, file) => fileInImageData(host.images, imageId, file),
       },
       cleanup: () => host.cleanup(),
     };
