@@ -169,14 +169,17 @@ describe('ImagePreparer through LocalImageStore', () => {
       config: { Entrypoint: ['/bin/sh'], Cmd: ['-c', 'x'], Env: ['PATH=/bin'], WorkingDir: '/w' },
       rootfs: { type: 'layers', diff_ids: [sha256(l1), sha256(l2)] },
     };
+    // Named as docker save names them: the config by its digest, layers under their ids.
+    const cfg = `${sha256(JSON.stringify(config)).slice(7)}.json`;
+    const [d1, d2] = [l1, l2].map((l) => sha256(l).slice(7));
     const archive = tarArchive([
-      { type: 'file', name: 'cfg.json', data: JSON.stringify(config) },
-      { type: 'file', name: 'l1/layer.tar', data: l1 },
-      { type: 'file', name: 'l2/layer.tar', data: l2 },
+      { type: 'file', name: cfg, data: JSON.stringify(config) },
+      { type: 'file', name: `${d1}/layer.tar`, data: l1 },
+      { type: 'file', name: `${d2}/layer.tar`, data: l2 },
       {
         type: 'file',
         name: 'manifest.json',
-        data: JSON.stringify([{ Config: 'cfg.json', Layers: ['l1/layer.tar', 'l2/layer.tar'] }]),
+        data: JSON.stringify([{ Config: cfg, Layers: [`${d1}/layer.tar`, `${d2}/layer.tar`] }]),
       },
     ]);
     const images = store();
