@@ -14,6 +14,7 @@ import { InstanceRecords } from './instance-records';
 import { infoCachePrimitive } from '../../nova/instance-object';
 import { buildVif } from '../../testing/network/vif-builder';
 import { ComputeManager } from './manager';
+import { ImageChecksumError } from '../image/image-errors';
 
 const HOST = 'node-1';
 const COMPUTE = { topic: 'compute', server: HOST, version: '6.0' };
@@ -159,6 +160,22 @@ describe('ComputeManager', () => {
     assert.match(r.fault!.message, /no such image/);
     assert.deepEqual(await driver.listInstanceUuids(), []);
     assert.deepEqual(events(uuidOf(inst)), ['instance.create.start', 'instance.create.error']);
+  });
+
+  test('a build failing for its image is not rescheduled: ERROR with the image fault', async () => {
+    driver.failNext('spawn', new ImageChecksumError('blob sha256:ab: checksum mismatch'));
+    const inst = instance();
+    await assert.rejects(
+      call('build_and_run_instance', {
+        instance: inst,
+        image: { id: 'img-1' },
+        filter_properties: { retry: { num_attempts: 1, hosts: [[HOST, HOST]] } },
+      }),
+      /checksum/,
+    );
+    const r = records.get(uuidOf(inst))!;
+    assert.deepEqual([r.vm_state, r.task_state], ['error', null]);
+    assert.match(r.fault!.message, /checksum mismatch/);
   });
 
   test('build_and_run_instance hands the info_cache VIFs to the driver, in order', async () => {

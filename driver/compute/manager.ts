@@ -221,7 +221,11 @@ export class ComputeManager {
         // The driver rolled back its part; make sure nothing is left either way.
         await this.o.driver.destroy(r.spec).catch(() => undefined);
         const retry = (args.filter_properties as Args | undefined)?.retry as Args | undefined;
-        if (retry) {
+        // As Nova's BuildAbortException: what is wrong with the request or its
+        // image (a checksum, an unsafe archive, a user it lacks) is wrong on
+        // every host, and the fault must say so rather than "no valid host".
+        const abort = err instanceof InvalidArgumentError || err instanceof NotFoundError;
+        if (retry && !abort) {
           await this.rescheduleBuild(r, retry, err as Error, context);
           return;
         }
