@@ -368,6 +368,13 @@ export function computeDriverConformance(
       await driver.destroy(instance);
     });
 
+    test('cacheImage prepares an image; the second time it is there', async () => {
+      assert.equal(driver.capabilities.has_imagecache, true);
+      const first = await driver.cacheImage(sut.image.id);
+      assert.equal(await driver.cacheImage(sut.image.id), false, 'the second time it is there');
+      assert.equal(typeof first, 'boolean');
+    });
+
     test('host uptime reads like uptime(1)', async () => {
       assert.match(await driver.getHostUptime(), /^ \d\d:\d\d:\d\d up .+ load average: /);
     });
