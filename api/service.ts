@@ -9,6 +9,7 @@ import type { Server as HttpServer } from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'winston';
 import type { BerthConfig } from '../config/schema';
+import { imageCacheOptions } from '../driver/image/cache/cache-config';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import type { ImageService } from '../driver/image/image-service';
 import { UnavailableError } from '../common/errors';
@@ -82,7 +83,11 @@ export class ApiService {
         config,
         db,
         log,
-        images: o.images ?? new LocalImageStore(path.join(config.DEFAULT.state_path, 'images')),
+        images:
+          o.images ??
+          new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'), {
+            cache: imageCacheOptions(config),
+          }),
         compute: new TransportComputeRpcAPI(transport),
         scheduler: new FilterScheduler(db, config, log),
         instanceNetwork: o.instanceNetwork ?? new InstancePorts(network),
