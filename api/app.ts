@@ -75,6 +75,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
           requestId,
           version: requestedVersion({}),
           log: deps.log.child({ request_id: requestId }),
+          authToken: req.get('x-auth-token'),
         };
         res.locals.ctx = ctx;
         next();
@@ -112,7 +113,8 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   app.use('/v2.1', compute);
 
   // Glance lets image uploads be large: they stream to the store, not through the JSON parser.
-  app.use('/image', glanceRouter(deps, authenticate));
+  // With a real Glance configured, clients go there: two image APIs would disagree.
+  if (!deps.glance) app.use('/image', glanceRouter(deps, authenticate));
   app.use('/network', neutronRouter(deps, authenticate));
 
   app.use((_req: Request, _res: Response, next: NextFunction) => {

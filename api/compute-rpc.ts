@@ -91,6 +91,13 @@ export interface InterfaceRequest {
   tag: string | null;
 }
 
+export interface RebuildRequest {
+  imageRef: string;
+  origImageRef: string;
+  newPass: string | null;
+  preserveEphemeral: boolean;
+}
+
 export interface BuildExtras {
   image: ImageRecord;
   /** the instance's ports, bound to the host: sent as the Instance's info_cache */
@@ -112,6 +119,10 @@ export interface ComputeRpcAPI {
     ctx: RpcContext,
     args?: Record<string, unknown>,
   ): Promise<void>;
+  /** Nova's snapshot_instance: the image record exists (queued); the compute fills it */
+  snapshotInstance(i: Instance, imageId: string, ctx: RpcContext): Promise<void>;
+  /** Nova's rebuild_instance with Zed's arguments (not an evacuation) */
+  rebuildInstance(i: Instance, r: RebuildRequest, ctx: RpcContext): Promise<void>;
   /** a call: the compute plugs the port (in `networkInfo`) and answers its VIF */
   attachInterface(
     i: Instance,
@@ -186,6 +197,42 @@ export class TransportComputeRpcAPI implements ComputeRpcAPI {
       this.target(i),
       method,
       { instance: instanceObject(i), ...args },
+      { context },
+    );
+  }
+
+  snapshotInstance(i: Instance, imageId: string, context: RpcContext) {
+    return this.transport.cast(
+      this.target(i),
+      'snapshot_instance',
+      { instance: instanceObject(i), image_id: imageId },
+      { context },
+    );
+  }
+
+  rebuildInstance(i: Instance, r: RebuildRequest, context: RpcContext) {
+    // reimage_boot_volume is 6.1's addition to rebuild_instance.
+    return this.transport.cast(
+      { ...this.target(i), version: '6.1' },
+      'rebuild_instance',
+      {
+        instance: instanceObject(i),
+        new_pass: r.newPass,
+        injected_files: [],
+        image_ref: r.imageRef,
+        orig_image_ref: r.origImageRef,
+        orig_sys_metadata: {},
+        bdms: null,
+        recreate: false,
+        on_shared_storage: false,
+        preserve_ephemeral: r.preserveEphemeral,
+        migration: null,
+        scheduled_node: null,
+        limits: {},
+        request_spec: null,
+        accel_uuids: [],
+        reimage_boot_volume: false,
+      },
       { context },
     );
   }

@@ -18,6 +18,8 @@ export interface ApiContext extends Credentials {
   version: Microversion;
   /** the request's logger: every line carries request_id */
   log: Logger;
+  /** the token the caller sent: passed on to a Keystone-backed Glance, as Nova does */
+  authToken?: string;
 }
 
 export function ctxOf(res: Response): ApiContext {

@@ -19,6 +19,7 @@ import type { Server, Transport } from '../messaging/transport';
 import { NOVA_FAULTS } from '../nova/faults';
 import { createApiApp } from './app';
 import { createAuthenticator, type Authenticator } from './auth';
+import { externalGlance } from './image/external-glance';
 import { TransportComputeRpcAPI } from './compute-rpc';
 import { BuildCoordinator } from './conductor/build';
 import { Conductor } from './conductor/conductor';
@@ -72,6 +73,7 @@ export class ApiService {
       const db = await openDatabase(config.database.connection);
       undo.push('database', () => db.destroy());
       await seedDefaultFlavors(db);
+      const glance = externalGlance(config, log);
       const network = new NetworkService(db, config, log);
       await ensurePublicNetwork(network);
       const transport =
@@ -85,9 +87,11 @@ export class ApiService {
         log,
         images:
           o.images ??
+          glance ??
           new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'), {
             cache: imageCacheOptions(config),
           }),
+        glance: o.images ? undefined : glance,
         compute: new TransportComputeRpcAPI(transport),
         scheduler: new FilterScheduler(db, config, log),
         instanceNetwork: o.instanceNetwork ?? new InstancePorts(network),

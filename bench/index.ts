@@ -3,6 +3,7 @@
 
 import { parseArgs } from 'node:util';
 import { apiBenchmark } from './api';
+import { imagesBenchmark } from './images';
 import { netBenchmark } from './net';
 import { rpcBenchmark } from './rpc';
 import { spawnBenchmark } from './spawn';
@@ -16,7 +17,7 @@ const BENCHMARKS = new Map<string, (values: Values, signal: AbortSignal) => Prom
     (values, signal) =>
       spawnBenchmark({
         iterations: positiveInteger('iterations', values.iterations ?? '200'),
-        concurrent: positiveInteger('concurrent', values.concurrent),
+        concurrent: positiveInteger('concurrent', values.concurrent ?? '200'),
         signal,
       }),
   ],
@@ -54,6 +55,20 @@ const BENCHMARKS = new Map<string, (values: Values, signal: AbortSignal) => Prom
         signal,
       }),
   ],
+  [
+    'images',
+    (values, signal) =>
+      imagesBenchmark({
+        repetitions: positiveInteger('repetitions', values.repetitions),
+        concurrent: positiveInteger('concurrent', values.concurrent ?? '20'),
+        imageMb: positiveInteger('image-mb', values['image-mb']),
+        layers: positiveInteger('layers', values.layers),
+        snapshotMb: (values['snapshot-mb'] ?? '')
+          .split(',')
+          .map((v) => positiveInteger('snapshot-mb', v)),
+        signal,
+      }),
+  ],
 ]);
 
 const USAGE = `usage: npm run bench -- NAME [options]
@@ -75,7 +90,13 @@ net:
   --iterations N   timed boots with one port per runtime, and plugs/unplugs (default 100)
   --instances N    instances booted at once on one network (default 50)
   --round-trips N  timed TCP round trips per path (default 2000)
-  --bulk-mb N      MiB echoed through each path for throughput (default 256)`;
+  --bulk-mb N      MiB echoed through each path for throughput (default 256)
+images:
+  --repetitions N  timed cold pulls per side, and warm boots (default 5)
+  --concurrent N   pulls of one uncached image at once (default 20)
+  --image-mb N     MiB of random data in the pulled image (default 200)
+  --layers N       random data layers on top of busybox (default 5)
+  --snapshot-mb A,B  writable layers snapshotted, MiB (default 100,1024)`;
 
 function usage(problem: string): never {
   console.error(`bench: ${problem}\n${USAGE}`);
@@ -95,7 +116,8 @@ function parse(args: string[]) {
       options: {
         // No default here: spawn and net have different ones.
         iterations: { type: 'string' },
-        concurrent: { type: 'string', default: '200' },
+        // No default here: spawn and images have different ones.
+        concurrent: { type: 'string' },
         builds: { type: 'string', default: '200' },
         'in-flight': { type: 'string', default: '10' },
         calls: { type: 'string', default: '500' },
@@ -106,6 +128,10 @@ function parse(args: string[]) {
         connections: { type: 'string', default: '4' },
         'round-trips': { type: 'string', default: '2000' },
         'bulk-mb': { type: 'string', default: '256' },
+        repetitions: { type: 'string', default: '5' },
+        'image-mb': { type: 'string', default: '200' },
+        layers: { type: 'string', default: '5' },
+        'snapshot-mb': { type: 'string', default: '100,1024' },
       },
       allowPositionals: true,
     });

@@ -16,9 +16,8 @@ import { untilStopped } from './signals';
 export async function apiCommand(config: BerthConfig): Promise<number> {
   const log = createLogger({ level: config.DEFAULT.log_level });
   const api = await ApiService.start({ config, log });
-  process.stdout.write(
-    `berth api: compute API at ${api.url}/v2.1, image API at ${api.url}/image\n`,
-  );
+  const images = config.glance.external ? config.glance.api_servers.join(',') : `${api.url}/image`;
+  process.stdout.write(`berth api: compute API at ${api.url}/v2.1, image API at ${images}\n`);
   const signal = await untilStopped();
   log.info('stopping', { signal });
   await api.stop();

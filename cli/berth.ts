@@ -19,7 +19,7 @@ commands:
   compute run the compute node: serve Nova's compute RPC from RabbitMQ with containers
   run     run a container in the foreground and exit with its status
           ${RUN_USAGE.replace(/\n/g, '\n          ')}
-  image   manage the host's local images (import a rootfs tar, list, show, delete)
+  image   manage the host's local images (import a rootfs tar, pull from a registry, list, show, delete)
           ${IMAGE_USAGE.replace(/\n/g, '\n          ')}
   demo    take one container on the test image through its lifecycle
 

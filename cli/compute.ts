@@ -12,7 +12,7 @@ import { LocalImageStore } from '../driver/image/local-image-store';
 import { untilStopped } from './signals';
 
 /**
- * Images come from the image service ([glance] api_servers: berth api's
+ * Images come from the image service ([glance] api_servers, in turn: berth api's
  * own by default) and are kept in this host's store; what is already
  * there is used without asking.
  */
@@ -34,7 +34,7 @@ function imagesFor(config: BerthConfig, log: Logger): ImageService {
     // noauth2: the compute acts as an admin, as nova-compute's service user does.
     token = 'admin:admin';
   }
-  return new GlanceImageService({ endpoint: config.glance.api_servers, token, cache });
+  return new GlanceImageService({ endpoint: config.glance.api_servers, token, cache, log });
 }
 
 export async function computeCommand(config: BerthConfig): Promise<number> {

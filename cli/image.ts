@@ -7,8 +7,10 @@ import { imageCacheOptions } from '../driver/image/cache/cache-config';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import type { FreedItem } from '../driver/image/cache/image-cache';
 import { parseArgs } from './args';
+import { pullCommand } from './image-pull';
 
 export const IMAGE_USAGE = `usage: berth image import NAME TAR [--command JSON_ARRAY] [--property KEY=VALUE]...
+       berth image pull [--username U --password P] REF
        berth image list
        berth image show IMAGE
        berth image delete IMAGE
@@ -26,6 +28,9 @@ export async function imageCommand(argv: string[], config: BerthConfig): Promise
   switch (verb) {
     case 'import':
       print((await store.import(...importArgs(rest))).id);
+      return 0;
+    case 'pull':
+      print((await pullCommand(rest, config, store, IMAGE_USAGE)).id);
       return 0;
     case 'list':
       positionals(rest, []);
@@ -122,6 +127,9 @@ function showRows(r: ImageRecord): string[][] {
   const text = rows.map(([key, value]): string[] => [key, value === null ? '' : String(value)]);
   if (r.config?.entrypoint) text.push(['entrypoint', JSON.stringify(r.config.entrypoint)]);
   if (r.config?.cmd) text.push(['command', JSON.stringify(r.config.cmd)]);
+  if (r.config?.env) text.push(['env', JSON.stringify(r.config.env)]);
+  if (r.config?.workingDir) text.push(['working_dir', r.config.workingDir]);
+  if (r.config?.user) text.push(['user', r.config.user]);
   for (const [key, value] of Object.entries(r.properties)) text.push([key, value]);
   return text;
 }

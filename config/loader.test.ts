@@ -71,7 +71,10 @@ test('defaults apply when there is no file and no environment', () => {
     project_domain_name: 'Default',
   });
   assert.deepEqual(config.database, { connection: 'sqlite:////var/lib/berth/berth.sqlite' });
-  assert.deepEqual(config.glance, { api_servers: 'http://127.0.0.1:8774/image' });
+  assert.deepEqual(config.glance, {
+    api_servers: ['http://127.0.0.1:8774/image'],
+    external: false,
+  });
 });
 
 test('list options are comma-separated and name only known items', () => {
@@ -256,7 +259,7 @@ test('the sample documents every option with its default', () => {
   assert.deepEqual(documented, OPTION_NAMES);
 
   // Uncommented, the sample must load and equal the defaults, apart from the
-  // placeholder host name.
+  // placeholder host name and that api_servers, once set, names an external Glance.
   // my_ip's placeholder is not an address: that one line stays commented.
   const uncommented = writeConf(
     sample.replace(/^#(\w+ =)/gm, '$1').replace(/^my_ip = .*$/m, '#$&'),
@@ -265,7 +268,25 @@ test('the sample documents every option with its default', () => {
   const defaults = loadConfig({ env: {} });
   assert.equal(config.DEFAULT.host, "<the machine's hostname>");
   assert.deepEqual(
-    { ...config, DEFAULT: { ...config.DEFAULT, host: defaults.DEFAULT.host } },
+    {
+      ...config,
+      DEFAULT: { ...config.DEFAULT, host: defaults.DEFAULT.host },
+      glance: { ...config.glance, external: false },
+    },
     defaults,
+  );
+});
+
+test('[glance] api_servers is a list; set, it names an external Glance', () => {
+  const config = loadConfig({
+    env: { BERTH_GLANCE_API_SERVERS: 'http://127.0.0.1:9292, http://10.0.0.2:9292/' },
+  });
+  assert.deepEqual(config.glance, {
+    api_servers: ['http://127.0.0.1:9292', 'http://10.0.0.2:9292/'],
+    external: true,
+  });
+  assert.throws(
+    () => loadConfig({ env: { BERTH_GLANCE_API_SERVERS: 'http://a:1,ftp://b' } }),
+    /ftp:\/\/b is not an http\(s\) URL/,
   );
 });

@@ -81,7 +81,13 @@ export interface DatabaseSection {
 }
 
 export interface GlanceSection {
-  api_servers: string;
+  /** Glance v2 endpoints, tried in turn (Nova's ListOpt); berth api's own /image by default */
+  api_servers: string[];
+  /**
+   * api_servers was set: images live in that Glance, and berth api looks
+   * them up there instead of serving its own image API.
+   */
+  external: boolean;
 }
 
 /** The embedded network service (control plane) and each compute's data plane. */
@@ -126,6 +132,18 @@ export interface ImageCacheSection {
   unpack_max_ratio: number;
 }
 
+/** Where registry images come from (berth image pull, docker_image_ref records). */
+export interface RegistrySection {
+  /** host:port pairs spoken to over plain HTTP; every other registry is HTTPS */
+  insecure_registries: string[];
+  /** a Docker / containers auth.json with credentials per registry ('' = none) */
+  auth_file: string;
+  /** a PEM CA bundle trusted besides the system's ('' = none) */
+  ca_file: string;
+  /** blob downloads at once, across every pull of a process */
+  max_concurrent_downloads: number;
+}
+
 export interface BerthConfig {
   DEFAULT: DefaultSection;
   oslo_messaging_rabbit: OsloMessagingRabbitSection;
@@ -139,6 +157,7 @@ export interface BerthConfig {
   glance: GlanceSection;
   network: NetworkSection;
   image_cache: ImageCacheSection;
+  registry: RegistrySection;
 }
 
 export type SectionName = keyof BerthConfig;
@@ -208,6 +227,24 @@ const ipv4List = () =>
     .default([])
     .messages({ 'list.ip': '{#bad} is not an IPv4 address' });
 
+/** A comma-separated list of host:port pairs. */
+const hostPortList = () =>
+  Joi.string()
+    .empty('')
+    .custom((value: string, helpers) => {
+      const items = value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean);
+      const bad = items.find((item) => {
+        const match = HOST_PORT.exec(item);
+        return !match || Number(match[2]) > 65535;
+      });
+      return bad === undefined ? items : helpers.error('list.hostPort', { bad });
+    })
+    .default([])
+    .messages({ 'list.hostPort': '{#bad} is not host:port, e.g. 127.0.0.1:5000' });
+
 const list = (allowed: readonly string[], fallback: string[]) =>
   Joi.string()
     .custom((value: string, helpers) => {
@@ -220,6 +257,25 @@ const list = (allowed: readonly string[], fallback: string[]) =>
     })
     .default(fallback)
     .messages({ 'list.item': `{#unknown} is not one of ${allowed.join(', ')}` });
+
+/** A comma-separated list of http(s) URLs, as oslo.config's ListOpt. */
+const uriList = () =>
+  Joi.string()
+    .empty('')
+    .custom((value: string, helpers) => {
+      const items = value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean);
+      const bad = items.find(
+        (item) =>
+          Joi.string()
+            .uri({ scheme: ['http', 'https'] })
+            .validate(item).error,
+      );
+      return bad === undefined ? items : helpers.error('list.uri', { bad });
+    })
+    .messages({ 'list.uri': '{#bad} is not an http(s) URL' });
 
 const httpUri = (fallback: string) =>
   Joi.string()
@@ -309,7 +365,7 @@ const sections: Record<SectionName, Joi.ObjectSchema> = {
   }),
   glance: Joi.object({
     // Left unset here: the default is berth api's own image endpoint, filled in by deriveDefaults.
-    api_servers: Joi.string().uri({ scheme: ['http', 'https'] }),
+    api_servers: uriList(),
   }),
   network: Joi.object({
     public_cidr: Joi.string()
@@ -345,6 +401,12 @@ const sections: Record<SectionName, Joi.ObjectSchema> = {
     min_unused_age_s: integer(0, 600),
     unpack_max_ratio: integer(1, 200),
   }),
+  registry: Joi.object({
+    insecure_registries: hostPortList(),
+    auth_file: Joi.string().allow('').default(''),
+    ca_file: Joi.string().allow('').default(''),
+    max_concurrent_downloads: integer(1, 3),
+  }),
 };
 
 function mapSections<T>(fn: (schema: Joi.ObjectSchema) => T): Record<SectionName, T> {
@@ -369,7 +431,10 @@ function deriveDefaults(config: BerthConfig): BerthConfig {
       // Two missed heartbeats mark a service down.
       service_down_time: DEFAULT.service_down_time || 2 * DEFAULT.report_interval,
     },
-    glance: { api_servers: glance.api_servers ?? `http://${api.listen}/image` },
+    glance: {
+      api_servers: glance.api_servers?.length ? glance.api_servers : [`http://${api.listen}/image`],
+      external: Boolean(glance.api_servers?.length),
+    },
     // Four slashes after "sqlite:" is SQLAlchemy's absolute-path form, as nova uses.
     database: {
       connection:

@@ -12,6 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import winston from 'winston';
 import { berthSchema } from '../config/schema';
 import { InvalidArgumentError } from '../common/errors';
+import { ImageUserError } from '../driver/image/image-errors';
+import type { ImageCommandConfig } from '../driver/image/image-service';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import { detectCgroupLayout } from '../driver/runtime/cgroups';
 import { ContainerRuntime } from '../driver/runtime/runtime';
@@ -20,6 +22,7 @@ import { ContainerDriver } from '../driver/virt/container-driver';
 import { type LifecycleEvent } from '../driver/virt/driver';
 import { type ImageMeta, type InstanceSpec } from '../nova/instance-object';
 import { PowerState } from '../nova/power-state';
+import { fileInImageData } from './fixtures/image-data';
 import { imageTar, needsRoot, tempStateDir, waitFor, runName } from './harness';
 
 const skip = needsRoot();
@@ -124,6 +127,10 @@ computeDriverConformance(
         },
         read: async (instance) => (await host.exec(instance, 'cat /root/data')).stdout,
       },
+      snapshots: {
+        images: host.images,
+        snapshotFile: (imageId, file) => fileInImageData(host.images, imageId, file),
+      },
       cleanup: () => host.cleanup(),
     };
   },
@@ -196,6 +203,56 @@ describe('ContainerDriver on a real host', { skip }, () => {
     await driver.spawn(instance, { ...image, properties: { os_command_line: line } });
     await waitFor('output', async () => (await console(instance)).includes('from the property'));
     await driver.destroy(instance);
+  });
+
+  /** The busybox image with an OCI runtime config of its own. */
+  async function configuredImage(config: ImageCommandConfig): Promise<ImageMeta> {
+    const made = await host.importImage();
+    await host.images.update(made.id, { config });
+    return made;
+  }
+
+  const RUNCONFIG: ImageCommandConfig = {
+    entrypoint: ['sh', '-c'],
+    cmd: ['echo "cmd uid=$(id -u) pwd=$(pwd) foo=$FOO home=$HOME"; sleep 1000'],
+    env: ['FOO=bar', 'PATH=/bin:/usr/bin'],
+    workingDir: '/srv',
+    user: 'nobody',
+  };
+
+  test("the image's Entrypoint, Cmd, Env, WorkingDir and User reach the workload", async () => {
+    const configured = await configuredImage(RUNCONFIG);
+    const instance = spec();
+    await driver.spawn(instance, configured);
+    await waitFor('boot', async () => (await console(instance)).includes('cmd uid='));
+    assert.match(await console(instance), /^cmd uid=65534 pwd=\/srv foo=bar home=\/nonexistent$/m);
+    const env = await host.exec(instance, 'echo "$PATH"; id -u');
+    assert.deepEqual(env.stdout.trim().split('\n'), ['/bin:/usr/bin', '65534']);
+    await driver.destroy(instance);
+  });
+
+  test('os_command_line replaces Cmd, keeps Entrypoint, Env, WorkingDir and User', async () => {
+    const configured = await configuredImage(RUNCONFIG);
+    const instance = spec();
+    const line = `'echo "override uid=$(id -u) pwd=$(pwd) foo=$FOO"; sleep 1000'`;
+    await driver.spawn(instance, { ...configured, properties: { os_command_line: line } });
+    await waitFor('boot', async () => (await console(instance)).includes('override'));
+    const output = await console(instance);
+    assert.match(output, /^override uid=65534 pwd=\/srv foo=bar$/m);
+    assert.doesNotMatch(output, /cmd uid=/);
+    await driver.destroy(instance);
+  });
+
+  test('an image user its /etc/passwd lacks fails the spawn with a clear fault', async () => {
+    const configured = await configuredImage({ ...RUNCONFIG, user: 'ghost' });
+    const instance = spec();
+    await assert.rejects(driver.spawn(instance, configured), (err: Error) => {
+      assert.ok(err instanceof ImageUserError);
+      assert.equal(err.message, "image user 'ghost' not found in /etc/passwd");
+      return true;
+    });
+    assert.equal(await driver.instanceExists(instance.uuid), false);
+    assert.ok(!fs.existsSync(path.join(host.stateDir, 'containers', instance.uuid)));
   });
 
   test('a spawn that fails leaves nothing behind and rethrows the cause', async () => {

@@ -59,7 +59,6 @@ describe('python-openstackclient against berth all-in-one', { skip, concurrency:
   imageId.catch(() => undefined);
 
   /** `openstack --os-cloud CLOUD [--os-compute-api-version V] ARGS`, with nothing from our environment. */
-  /** `openstack --os-cloud CLOUD [--os-compute-api-version V] ARGS`, with nothing from our environment. */
   function osc(
     t: TestContext,
     args: string[],

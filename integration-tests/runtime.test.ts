@@ -334,6 +334,38 @@ describe('container runtime', { skip }, () => {
     await rt.delete(config.id);
   });
 
+  test('a user runs the workload and exec with its groups and no capabilities, in a user namespace too', async () => {
+    const script =
+      'echo "ids=$(id -u):$(id -g):$(id -G)"; grep -E "^Cap(Eff|Prm|Inh|Bnd)" /proc/self/status; ' +
+      'mkdir -p /mnt/t; mount -t tmpfs t /mnt/t 2>/dev/null; echo "mount=$?"; ' +
+      'echo x > /root/x 2>/dev/null; echo "root=$?"; pwd; echo ready; sleep 60';
+    for (const userNamespace of [undefined, { base: 200000, size: 65536 }]) {
+      const config = containerConfig(['sh', '-c', script], {
+        user: { uid: 65534, gid: 65534, groups: [4242, 4343] },
+        cwd: '/srv/app',
+        userNamespace,
+      });
+      await rt.run(config);
+      await waitFor('output', async () => (await rt.consoleOutput(config.id)).includes('ready'));
+      const output = await rt.consoleOutput(config.id);
+      const where = userNamespace ? 'with a user namespace' : 'without one';
+      assert.match(output, /^ids=65534:65534:65534 4242 4343$/m, where);
+      for (const set of ['Eff', 'Prm', 'Inh'])
+        assert.match(output, new RegExp(`^Cap${set}:\\s*0+$`, 'm'), `Cap${set} ${where}`);
+      assert.doesNotMatch(output, /^CapBnd:\s*0+$/m, 'the bounding set is the default one');
+      assert.match(output, /^mount=[1-9]/m);
+      assert.match(output, /^root=[1-9]/m, "the container's root files are not the user's");
+      assert.match(output, /^\/srv\/app$/m, 'a missing working directory is made, as Docker does');
+      const status = fs.readFileSync(`/proc/${rt.info(config.id).pid}/status`, 'utf8');
+      const hostUid = userNamespace ? String(200000 + 65534) : '65534';
+      assert.match(status, new RegExp(`^Uid:\\s+${hostUid}\\s+${hostUid}\\s`, 'm'), where);
+      const inside = await rt.exec(config.id, ['id', '-u']);
+      assert.equal(inside.stdout.trim(), '65534', `exec runs as the user ${where}`);
+      await rt.stop(config.id, 0);
+      await rt.delete(config.id);
+    }
+  });
+
   test('a root disk size caps the writable layer and is unmounted on delete', async () => {
     const config = containerConfig(
       ['sh', '-c', 'dd if=/dev/zero of=/big bs=1M count=64 2>&1; echo "dd=$?"; df -k / | tail -1'],

@@ -37,6 +37,20 @@
         "helper/protocol.c"
       ],
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
+    },
+    {
+      "target_name": "berth-unpack",
+      "type": "executable",
+      "sources": [
+        "unpack/main.c",
+        "unpack/report.c",
+        "unpack/source.c",
+        "unpack/tar.c",
+        "unpack/extract.c",
+        "unpack/pack.c"
+      ],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
+      "libraries": ["-lz", "-llzma", "-lzstd", "-lcrypto"]
     }
   ]
 }

@@ -1,6 +1,7 @@
 /**
  * The native layer's whole surface: the addon's syscalls and the path of
- * the berth-monitor helper (container creation, supervision, exec).
+ * the berth-monitor helper (container creation, supervision, exec) and the
+ * berth-unpack helper (layer archives to files and back).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -148,6 +149,9 @@ const buildDir = path.join(projectRoot(), 'native', 'build', 'Release');
 
 /** The helper that creates and owns containers. */
 export const monitorBinary = path.join(buildDir, 'berth-monitor');
+
+/** The helper that unpacks layer archives safely and packs upper directories (native/unpack). */
+export const unpackBinary = path.join(buildDir, 'berth-unpack');
 
 let addon: NativeAddon | undefined;
 

@@ -125,3 +125,23 @@ export const DETACH_INTERFACE: GuardedAction = {
   method: 'detach_interface',
   allowed: [ACTIVE, PAUSED, STOPPED],
 };
+
+/**
+ * createImage: nova-api's check_instance_state for snapshot. The instance
+ * keeps its vm_state; the task runs image_snapshot → image_pending_upload →
+ * image_uploading → None.
+ */
+export const SNAPSHOT: GuardedAction & { name: string; task: Exclude<TaskState, null> } = {
+  name: 'createImage',
+  method: 'snapshot_instance',
+  allowed: [ACTIVE, STOPPED, PAUSED, SUSPENDED],
+  task: TaskState.IMAGE_SNAPSHOT,
+};
+
+/** rebuild: rebuilding → rebuild_spawning → None, ending active (Nova's rebuild_instance). */
+export const REBUILD: GuardedAction & { name: string; task: Exclude<TaskState, null> } = {
+  name: 'rebuild',
+  method: 'rebuild_instance',
+  allowed: [ACTIVE, STOPPED, ERROR],
+  task: TaskState.REBUILDING,
+};

@@ -25,6 +25,11 @@ export const TaskState = {
   UNPAUSING: 'unpausing',
   SUSPENDING: 'suspending',
   RESUMING: 'resuming',
+  IMAGE_SNAPSHOT: 'image_snapshot',
+  IMAGE_PENDING_UPLOAD: 'image_pending_upload',
+  IMAGE_UPLOADING: 'image_uploading',
+  REBUILDING: 'rebuilding',
+  REBUILD_SPAWNING: 'rebuild_spawning',
 } as const;
 export type TaskState = (typeof TaskState)[keyof typeof TaskState] | null;
 
@@ -32,6 +37,8 @@ export type TaskState = (typeof TaskState)[keyof typeof TaskState] | null;
 export function apiStatus(vm: VmState, task: TaskState): string {
   if (task === TaskState.REBOOTING) return 'REBOOT';
   if (task === TaskState.REBOOTING_HARD) return 'HARD_REBOOT';
+  // Nova shows a rebuild in every vm_state it may start from (active, stopped, error).
+  if (task === TaskState.REBUILDING || task === TaskState.REBUILD_SPAWNING) return 'REBUILD';
   const byVm: Record<VmState, string> = {
     active: 'ACTIVE',
     building: 'BUILD',

@@ -20,6 +20,8 @@ fi
 # libnftables-dev: the addon drives nftables in process; dnsmasq-base: DNS and DHCP per network;
 # nftables: the tests read rules back with `nft`.
 # zlib1g-dev, liblzma-dev, libzstd-dev: the layer unpacker decompresses gzip, xz and zstd itself;
+# libssl-dev: berth-unpack hashes layers with libcrypto's sha256 (SHA-NI where the CPU has it);
+# attr: the unpack tests read and set xattrs (getfattr, setfattr: trusted.overlay.opaque);
 # rsync: snapshots copy an instance's writable layer before and while it is frozen;
 # docker-registry, skopeo, umoci, apache2-utils, python3-bcrypt: the real registry of the image
 # tests (htpasswd -B for its basic auth) and the peer of the image benchmark;
@@ -27,7 +29,7 @@ fi
 packages=(build-essential python3 libc6-dev busybox-static crun runc iproute2 tar util-linux e2fsprogs mount
   rabbitmq-server python3-oslo.messaging postgresql python3-openstackclient keystone
   libnftables-dev dnsmasq-base nftables
-  zlib1g-dev liblzma-dev libzstd-dev rsync docker-registry skopeo umoci apache2-utils python3-bcrypt
+  zlib1g-dev liblzma-dev libzstd-dev libssl-dev attr rsync docker-registry skopeo umoci apache2-utils python3-bcrypt
   glance-api zstd xz-utils)
 missing=()
 for p in "${packages[@]}"; do
@@ -38,9 +40,13 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # keystone's package enables a service of its own; berth's tests start a private Keystone.
-  if [[ " ${missing[*]} " == *" keystone "* ]] && command -v systemctl >/dev/null; then
-    systemctl disable --now keystone >/dev/null 2>&1 || true
+  # These packages enable services of their own; berth's tests start private ones.
+  if command -v systemctl >/dev/null; then
+    for service in keystone glance-api docker-registry; do
+      if [[ " ${missing[*]} " == *" $service "* ]]; then
+        systemctl disable --now "$service" >/dev/null 2>&1 || true
+      fi
+    done
   fi
 fi
 

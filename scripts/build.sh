@@ -11,8 +11,9 @@ newer_than() { # newer_than OUTPUT INPUTS... : true when OUTPUT exists and is ne
   [[ -e $out ]] && [[ -z $(find "$@" -newer "$out" -print -quit 2>/dev/null) ]]
 }
 
-if ! newer_than native/build/Release/berth-monitor native/src native/helper native/binding.gyp ||
-  ! newer_than native/build/Release/berth_native.node native/src native/helper native/binding.gyp; then
+if ! newer_than native/build/Release/berth-monitor native/src native/helper native/unpack native/binding.gyp ||
+  ! newer_than native/build/Release/berth-unpack native/unpack native/binding.gyp ||
+  ! newer_than native/build/Release/berth_native.node native/src native/helper native/unpack native/binding.gyp; then
   echo "berth: building native addon and helper"
   # Build against the running Node's own headers: node-gyp would otherwise
   # try to download them, and CI machines reach no such server.

@@ -23,6 +23,7 @@ import { imageListing } from './image-listing';
 import { canModify, canSee } from './image-policy';
 import { createRequest, PATCH_TYPES, patchChanges, patchOps } from './image-request';
 import { imageSchema, imagesSchema } from './image-schemas';
+import { RegistryImageResolver } from './registry-images';
 
 /** Glance's newest API version berth speaks, and the older ones it still answers as. */
 const CURRENT_MINOR = 9;
@@ -39,7 +40,11 @@ function versionsDoc(req: Request) {
   return { versions };
 }
 
-export function glanceRouter(deps: ApiDeps, authenticate: RequestHandler): Router {
+export function glanceRouter(
+  deps: ApiDeps,
+  authenticate: RequestHandler,
+  registry = new RegistryImageResolver(deps.config.registry, deps.images, deps.log),
+): Router {
   const images = deps.images;
   const router = Router();
 
@@ -97,6 +102,8 @@ export function glanceRouter(deps: ApiDeps, authenticate: RequestHandler): Route
         .status(201)
         .location(`${baseUrl(req)}${req.baseUrl}/v2/images/${record.id}`)
         .json(toGlanceImage(record));
+      // As Glance's create answers at once: the image is queued until its manifest is resolved.
+      registry.maybeStart(record);
     }),
   );
 

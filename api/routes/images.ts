@@ -11,6 +11,7 @@ import { baseUrl, ctxOf } from '../context';
 import type { ApiDeps } from '../deps';
 import { badRequest, itemNotFound } from '../faults';
 import { isoSeconds, nextLinks, route } from '../http';
+import { imagesFor } from '../image/external-glance';
 import { canSee, listed } from '../image/image-policy';
 import { validateQuery } from '../validate';
 
@@ -58,7 +59,7 @@ export function imagesRouter(deps: ApiDeps): Router {
     {
       rel: 'alternate',
       type: 'application/vnd.openstack.image',
-      href: `${deps.config.glance.api_servers}/images/${id}`,
+      href: `${deps.config.glance.api_servers[0]}/images/${id}`,
     },
   ];
 
@@ -104,7 +105,7 @@ export function imagesRouter(deps: ApiDeps): Router {
     const ctx = ctxOf(res);
     const q = validateQuery<ListQuery>(listQuery, req.query);
     const since = q['changes-since']?.toISOString();
-    let rows = (await deps.images.list())
+    let rows = (await imagesFor(deps, ctx).list())
       .filter((r) => listed(r, ctx, undefined) && !r.os_hidden)
       .filter(
         (r) =>
@@ -146,9 +147,11 @@ export function imagesRouter(deps: ApiDeps): Router {
     route(async (req, res) => {
       const notFound = itemNotFound('Image not found.');
       // Only ids: a name that one image has is not an image reference here.
-      const record = await deps.images.show(req.params.id).catch((err: unknown) => {
-        throw err instanceof NotFoundError || err instanceof ConflictError ? notFound : err;
-      });
+      const record = await imagesFor(deps, ctxOf(res))
+        .show(req.params.id)
+        .catch((err: unknown) => {
+          throw err instanceof NotFoundError || err instanceof ConflictError ? notFound : err;
+        });
       if (record.id !== req.params.id || !canSee(record, ctxOf(res))) throw notFound;
       res.json({ image: detail(req, record) });
     }),

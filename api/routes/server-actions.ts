@@ -4,16 +4,21 @@
  * (so a second request conflicts), then cast to the instance's host; and
  * os-getConsoleOutput, a call.
  */
-import { Router } from 'express';
+import { randomUUID } from 'node:crypto';
+import { type Request, type Response, Router } from 'express';
 import Joi from 'joi';
 import { CONSOLE_OUTPUT, type NovaTransition, TRANSITIONS } from '../../nova/actions';
-import { ctxOf, rpcContext } from '../context';
+import { baseUrl, ctxOf, rpcContext } from '../context';
 import { getInstance } from '../db/instances';
 import { recordAction } from '../db/instance-actions';
 import type { ApiDeps } from '../deps';
 import { badRequest, conflictingRequest } from '../faults';
 import { now, route } from '../http';
-import { validate } from '../validate';
+import { metadataSchema } from './server-metadata';
+import { rebuildServer } from '../servers/rebuild-server';
+import { snapshotServer } from '../servers/snapshot-server';
+import { serverDetail } from '../views/servers';
+import { novaBoolean, novaName, validate } from '../validate';
 import { callCompute } from './compute-errors';
 import { findServer } from './server-lookup';
 
@@ -45,7 +50,86 @@ const CASTS: Record<string, (body: unknown) => CastAction> = {
   },
 };
 
+const CREATE_IMAGE = Joi.object({
+  name: novaName.required(),
+  metadata: metadataSchema,
+}).required();
+
+/** Nova's rebuild schema (2.1 to 2.90): what it names is accepted, the rest refused. */
+const REBUILD_BODY = Joi.object({
+  imageRef: Joi.string().min(1).required(),
+  name: novaName,
+  adminPass: Joi.string().max(255),
+  metadata: metadataSchema,
+  preserve_ephemeral: novaBoolean,
+  'OS-DCF:diskConfig': Joi.string().valid('AUTO', 'MANUAL'),
+  accessIPv4: Joi.string()
+    .ip({ version: ['ipv4'], cidr: 'forbidden' })
+    .allow(''),
+  accessIPv6: Joi.string()
+    .ip({ version: ['ipv6'], cidr: 'forbidden' })
+    .allow(''),
+  personality: Joi.array(),
+  description: Joi.string().max(255).allow('', null),
+  key_name: Joi.string().allow(null),
+  user_data: Joi.string().max(65535).allow(null),
+  trusted_image_certificates: Joi.array().allow(null),
+  hostname: Joi.string().max(255),
+}).required();
+
 const NO_ARGS = Joi.alternatives(Joi.object({}).unknown(false), Joi.valid(null));
+
+/** createImage: 202 with the new image's id (2.45 on) or its URL in Location (before). */
+async function createImage(
+  deps: ApiDeps,
+  req: Request,
+  res: Response,
+  uuid: string,
+  body: unknown,
+) {
+  const ctx = ctxOf(res);
+  const r = validate<{ name: string; metadata?: Record<string, string> }>(
+    CREATE_IMAGE,
+    body,
+    'createImage',
+  );
+  const image = await snapshotServer(deps, ctx, uuid, {
+    name: r.name,
+    metadata: r.metadata ?? {},
+  });
+  if (ctx.version.ge('2.45')) return res.status(202).json({ image_id: image.id });
+  res.setHeader('Location', `${baseUrl(req)}/image/v2/images/${image.id}`);
+  res.status(202).end();
+}
+
+/** rebuild: 202 with the server as it is now (status REBUILD) and its admin password. */
+async function rebuild(deps: ApiDeps, req: Request, res: Response, uuid: string, body: unknown) {
+  const ctx = ctxOf(res);
+  const r = validate<{
+    imageRef: string;
+    name?: string;
+    adminPass?: string;
+    metadata?: Record<string, string>;
+    description?: string | null;
+    preserve_ephemeral?: boolean;
+  }>(REBUILD_BODY, body, 'rebuild');
+  if (ctx.version.lt('2.19') && r.description !== undefined)
+    throw badRequest(
+      'Invalid input for field/attribute description. Additional properties are not allowed',
+    );
+  const adminPass = r.adminPass ?? randomUUID().replace(/-/g, '').slice(0, 12);
+  const inst = await rebuildServer(deps, ctx, uuid, {
+    imageRef: r.imageRef,
+    name: r.name,
+    metadata: r.metadata,
+    description: r.description,
+    adminPass,
+    preserveEphemeral: r.preserve_ephemeral ?? false,
+  });
+  const networkInfo = new Map([[inst.uuid, await deps.instanceNetwork.networkInfo(inst.uuid)]]);
+  const server = serverDetail(inst, { base: baseUrl(req), ctx, networkInfo });
+  res.status(202).json({ server: { ...server, adminPass } });
+}
 
 export function serverActionsRouter(deps: ApiDeps): Router {
   const { db } = deps;
@@ -88,6 +172,9 @@ export function serverActionsRouter(deps: ApiDeps): Router {
         );
         return res.json({ output });
       }
+
+      if (key === 'createImage') return createImage(deps, req, res, uuid, body[key]);
+      if (key === 'rebuild') return rebuild(deps, req, res, uuid, body[key]);
 
       const make = Object.hasOwn(CASTS, key) ? CASTS[key] : undefined;
       if (!make) throw badRequest(`There is no such action: ${key}`);

@@ -5,6 +5,7 @@
  * has its answer. A request that fails leaves nothing behind: no row, no port.
  */
 import { randomUUID } from 'node:crypto';
+import { UnavailableError } from '../../common/errors';
 import { TaskState, VmState } from '../../nova/states';
 import { rpcContext, type ApiContext } from '../context';
 import { findFlavor, flavorSnapshot, type FlavorRow } from '../db/flavors';
@@ -16,6 +17,7 @@ import { getGroup } from '../db/server-groups';
 import type { ApiDeps } from '../deps';
 import { badRequest } from '../faults';
 import { now } from '../http';
+import { imagesFor } from '../image/external-glance';
 import { canSee } from '../image/image-policy';
 import type { RequestedNetworks } from '../network/instance-network';
 import { instanceOwner, networkCaller } from './instance-ports';
@@ -74,7 +76,13 @@ async function resolve(deps: ApiDeps, ctx: ApiContext, req: CreateRequest): Prom
   const s = req.server;
   const flavor = await findFlavor(db, String(s.flavorRef), { ctx, asBadRequest: true });
   if (flavor.disabled) throw badRequest(`Flavor ${flavor.flavorid} could not be found.`);
-  const image = await deps.images.show(s.imageRef).catch(() => undefined);
+  const image = await imagesFor(deps, ctx)
+    .show(s.imageRef)
+    .catch((err: unknown) => {
+      // An image service that cannot answer is not a missing image: 503, not 400.
+      if (err instanceof UnavailableError) throw err;
+      return undefined;
+    });
   // Glance does not show another project's private image; Nova then says it was not found.
   if (!image || !canSee(image, ctx)) throw badRequest(`Image ${s.imageRef} could not be found.`);
   if (image.status !== 'active') throw badRequest(`Image ${image.id} is not active.`);

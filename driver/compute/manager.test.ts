@@ -9,6 +9,7 @@ import { FakeTransport } from '../../testing/messaging/fake-transport';
 import { RemoteError } from '../../messaging/transport';
 import { NotFoundError } from '../../common/errors';
 import { FakeDriver } from '../../testing/driver/fake-driver';
+import { FakeImageService } from '../../testing/driver/fake-image-service';
 import { PowerState } from '../../nova/power-state';
 import { InstanceRecords } from './instance-records';
 import { infoCachePrimitive } from '../../nova/instance-object';
@@ -50,6 +51,7 @@ describe('ComputeManager', () => {
   let transport: FakeTransport;
   let driver: FakeDriver;
   let records: InstanceRecords;
+  let images: FakeImageService;
   let saves: { vm_state: unknown; task_state: unknown; uuid: unknown; kwargs: unknown }[];
 
   async function newManager() {
@@ -60,6 +62,7 @@ describe('ComputeManager', () => {
       host: HOST,
       log: winston.createLogger({ silent: true }),
       stopTimeout: 1,
+      images,
     });
     await transport.serve({ topic: 'compute', server: HOST }, manager.endpoints());
     return manager;
@@ -68,7 +71,8 @@ describe('ComputeManager', () => {
   beforeEach(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-manager-'));
     transport = new FakeTransport();
-    driver = new FakeDriver();
+    images = new FakeImageService();
+    driver = new FakeDriver(undefined, images);
     await driver.initHost(HOST);
     records = new InstanceRecords(dir);
     saves = [];
@@ -262,6 +266,113 @@ describe('ComputeManager', () => {
     assert.ok(events(uuid).includes('instance.power_off.end'));
     assert.ok(events(uuid).includes('instance.suspend.start'));
     assert.ok(events(uuid).includes('instance.reboot.end'));
+  });
+
+  test('snapshot_instance: image_snapshot → image_pending_upload → image_uploading → None, each saved with the state it replaces', async () => {
+    const inst = await build();
+    const uuid = uuidOf(inst);
+    const snap = await images.create({ name: 's', container_format: 'bare', disk_format: 'raw' });
+    const before = saves.length;
+    await call('snapshot_instance', { instance: inst, image_id: snap.id });
+    assert.equal((await images.show(snap.id)).status, 'active');
+    assert.deepEqual(
+      saves.slice(before).map((s) => [s.task_state, s.kwargs]),
+      [
+        ['image_snapshot', { expected_task_state: [null, 'image_snapshot'] }],
+        ['image_pending_upload', { expected_task_state: 'image_snapshot' }],
+        ['image_uploading', { expected_task_state: 'image_pending_upload' }],
+        [null, { expected_task_state: 'image_uploading' }],
+      ],
+    );
+    assert.ok(saves.slice(before).every((s) => s.vm_state === 'active'));
+    assert.deepEqual(state(uuid), ['active', null, PowerState.RUNNING]);
+    assert.deepEqual(events(uuid).slice(-2), ['instance.snapshot.start', 'instance.snapshot.end']);
+  });
+
+  test('a failed snapshot ends the task, records the fault, deletes the image and keeps the instance running', async () => {
+    const { id } = await images.create({
+      name: 'snap',
+      container_format: 'bare',
+      disk_format: 'raw',
+    });
+    const inst = await build();
+    const uuid = uuidOf(inst);
+    driver.failNext('snapshot', new Error('disk full while copying'));
+    await assert.rejects(
+      call('snapshot_instance', { instance: inst, image_id: id }),
+      /disk full while copying/,
+    );
+    const r = records.get(uuid)!;
+    assert.deepEqual(
+      [r.vm_state, r.task_state, r.power_state],
+      ['active', null, PowerState.RUNNING],
+    );
+    assert.match(r.fault!.message, /disk full/);
+    await assert.rejects(images.show(id), /not found/);
+    assert.deepEqual(events(uuid).slice(-2), [
+      'instance.snapshot.start',
+      'instance.snapshot.error',
+    ]);
+    assert.equal((await driver.getInfo(r.spec)).state, PowerState.RUNNING);
+  });
+
+  test('snapshot_instance is refused while another task runs and for a malformed image_id', async () => {
+    const inst = await build();
+    await assert.rejects(
+      call('snapshot_instance', { instance: inst }),
+      (err: RemoteError) => err.exceptionClass === 'InvalidInput' && /image_id/.test(err.message),
+    );
+    await records.save({ ...records.get(uuidOf(inst))!, task_state: 'rebooting' });
+    await assert.rejects(
+      call('snapshot_instance', { instance: inst, image_id: 'x' }),
+      (err: RemoteError) => err.exceptionClass === 'InstanceInvalidState',
+    );
+  });
+
+  test('rebuild_instance: rebuilding → rebuild_spawning → None, a new image, the same uuid and ports', async () => {
+    const vif = buildVif();
+    const inst = instance();
+    const uuid = uuidOf(inst);
+    Object.assign(inst['nova_object.data'], { info_cache: infoCachePrimitive(uuid, [vif]) });
+    await call('build_and_run_instance', { instance: inst, image: { id: 'img-1' } });
+    const before = saves.length;
+    await call('rebuild_instance', { instance: inst, image_ref: 'img-2', orig_image_ref: 'img-1' });
+    assert.deepEqual(
+      saves.slice(before).map((s) => [s.vm_state, s.task_state, s.kwargs]),
+      [
+        ['active', 'rebuilding', { expected_task_state: [null, 'rebuilding'] }],
+        ['active', 'rebuild_spawning', { expected_task_state: 'rebuilding' }],
+        ['active', null, { expected_task_state: 'rebuild_spawning' }],
+      ],
+    );
+    assert.equal(driver.imageOf(uuid), 'img-2');
+    assert.deepEqual(driver.pluggedVifs(uuid), [vif]);
+    assert.equal(records.get(uuid)!.spec.imageRef, 'img-2');
+    assert.deepEqual(events(uuid).slice(-2), ['instance.rebuild.start', 'instance.rebuild.end']);
+  });
+
+  test('rebuild of a stopped instance leaves it stopped; a failed rebuild is ERROR with the fault', async () => {
+    const inst = await build();
+    const uuid = uuidOf(inst);
+    await call('stop_instance', { instance: inst });
+    await call('rebuild_instance', { instance: inst, image_ref: 'img-2' });
+    assert.deepEqual(state(uuid), ['stopped', null, PowerState.SHUTDOWN]);
+    assert.equal(driver.imageOf(uuid), 'img-2');
+    driver.failNext('rebuild', new Error('image img-3 has no data'));
+    await assert.rejects(
+      call('rebuild_instance', { instance: inst, image_ref: 'img-3' }),
+      /no data/,
+    );
+    const r = records.get(uuid)!;
+    assert.deepEqual([r.vm_state, r.task_state], ['error', null]);
+    assert.match(r.fault!.message, /img-3 has no data/);
+    // Nova lets an ERROR instance be rebuilt: that is how it is repaired.
+    await call('rebuild_instance', { instance: inst, image_ref: 'img-1' });
+    assert.deepEqual(state(uuid), ['active', null, PowerState.RUNNING]);
+    await assert.rejects(
+      call('rebuild_instance', { instance: inst, image_ref: 'img-1', recreate: true }),
+      (err: RemoteError) => /recreate/.test(err.message),
+    );
   });
 
   test('an action invalid in the current state is refused with InstanceInvalidState and changes nothing', async () => {

@@ -9,7 +9,8 @@ import type { Logger } from 'winston';
 import type { Endpoint, Incoming, RequestContext, Transport } from '../../messaging/transport';
 import { forInstance } from '../../common/log';
 import { InvalidArgumentError, NotFoundError } from '../../common/errors';
-import type { ComputeDriver } from '../virt/driver';
+import type { ComputeDriver, UpdateTaskState } from '../virt/driver';
+import type { ImageService } from '../image/image-service';
 import { PowerState } from '../../nova/power-state';
 import { KeyedLocks } from '../../common/keyed-locks';
 import { ConductorAPI } from './conductor';
@@ -24,6 +25,8 @@ import {
   DETACH_INTERFACE,
   DIAGNOSTICS,
   type GuardedAction,
+  REBUILD,
+  SNAPSHOT,
   TERMINATE,
   type Transition,
   TRANSITIONS,
@@ -49,6 +52,8 @@ export interface ManagerOptions {
   log: Logger;
   /** seconds a clean shutdown may take before the workload is killed */
   stopTimeout: number;
+  /** where a failed snapshot's image record is deleted (Nova's delete_image_on_error) */
+  images?: ImageService;
   /** called with each operation's name, outcome and duration (metrics) */
   observe?: (method: string, ok: boolean, seconds: number) => void;
 }
@@ -107,6 +112,8 @@ export class ComputeManager {
       unpause_instance: this.unpauseInstance,
       suspend_instance: this.suspendInstance,
       resume_instance: this.resumeInstance,
+      snapshot_instance: this.snapshotInstance,
+      rebuild_instance: this.rebuildInstance,
       attach_interface: this.attachInterface,
       detach_interface: this.detachInterface,
       get_console_output: this.getConsoleOutput,
@@ -374,6 +381,134 @@ export class ComputeManager {
   private suspendInstance = this.simple(TRANSITIONS.suspend, (s) => this.o.driver.suspend(s));
   private resumeInstance = this.simple(TRANSITIONS.resume, (s) => this.o.driver.resume(s));
 
+  // ---- images ----
+
+  /**
+   * Nova's snapshot_instance: the API made the image record (queued) and
+   * set image_snapshot; the driver captures and uploads, moving the task
+   * through image_pending_upload and image_uploading. The instance keeps
+   * its vm_state. On failure the task ends, the fault says why and the
+   * image is deleted (delete_image_on_error), so no queued record lingers.
+   */
+  private snapshotInstance(args: Args, incoming: Incoming): Promise<void> {
+    const instance = parseInstance(args.instance);
+    const imageId = args.image_id;
+    if (typeof imageId !== 'string' || imageId === '')
+      return Promise.reject(
+        new InvalidArgumentError(
+          `snapshot_instance: image_id must be an image id, got ${JSON.stringify(imageId)}`,
+        ),
+      );
+    const { context } = incoming;
+    return this.inTurn(instance.uuid, async () => {
+      const r = this.record(instance.uuid);
+      this.guardTask(r, SNAPSHOT);
+      const log = this.logFor(r.uuid, context);
+      r.task_state = TaskState.IMAGE_SNAPSHOT;
+      await this.persist(r, [null, TaskState.IMAGE_SNAPSHOT], context);
+      await this.notifier.emit('snapshot', 'start', r, context);
+      const update: UpdateTaskState = async (state, expected) => {
+        r.task_state = state;
+        await this.persist(r, expected, context);
+      };
+      let result;
+      try {
+        result = await this.o.driver.snapshot(r.spec, imageId, update);
+      } catch (err) {
+        await this.failTask(r, SNAPSHOT_TASKS, 'snapshot', err as Error, context);
+        await this.o.images?.delete(imageId).catch((deleteErr: Error) =>
+          log.warn('cannot delete the image of a failed snapshot', {
+            image_id: imageId,
+            error: deleteErr.message,
+          }),
+        );
+        log.error('snapshot failed', { image_id: imageId, error: (err as Error).message });
+        throw err;
+      }
+      r.task_state = null;
+      await this.persist(r, TaskState.IMAGE_UPLOADING, context);
+      await this.notifier.emit('snapshot', 'end', r, context);
+      log.info('snapshot uploaded', { image_id: imageId, ...result });
+    });
+  }
+
+  /**
+   * Nova's rebuild_instance (not an evacuation: recreate is refused): a
+   * new root filesystem from `image_ref`, the same uuid, flavor and ports.
+   * A stopped instance is stopped again afterwards, as Nova does; a
+   * failure leaves the instance in ERROR with the fault.
+   */
+  private rebuildInstance(args: Args, incoming: Incoming): Promise<void> {
+    const instance = parseInstance(args.instance);
+    const imageRef = args.image_ref;
+    if (typeof imageRef !== 'string' || imageRef === '')
+      return Promise.reject(
+        new InvalidArgumentError(
+          `rebuild_instance: image_ref must be an image id, got ${JSON.stringify(imageRef)}`,
+        ),
+      );
+    if (args.recreate === true)
+      return Promise.reject(
+        new InvalidArgumentError('rebuild_instance: evacuation (recreate) is not supported'),
+      );
+    const { context } = incoming;
+    return this.inTurn(instance.uuid, async () => {
+      const r = this.record(instance.uuid);
+      this.guardTask(r, REBUILD);
+      const wasStopped = r.vm_state === VmState.STOPPED;
+      r.task_state = TaskState.REBUILDING;
+      await this.persist(r, [null, TaskState.REBUILDING], context);
+      await this.notifier.emit('rebuild', 'start', r, context);
+      const image = { id: imageRef };
+      const spec = { ...r.spec, imageRef };
+      try {
+        r.task_state = TaskState.REBUILD_SPAWNING;
+        await this.persist(r, TaskState.REBUILDING, context);
+        await this.o.driver.rebuild(spec, image, r.spec.networkInfo);
+        if (wasStopped) await this.o.driver.powerOff(spec, 0);
+      } catch (err) {
+        r.vm_state = VmState.ERROR;
+        await this.failTask(r, REBUILD_TASKS, 'rebuild', err as Error, context);
+        this.logFor(r.uuid, context).error('rebuild failed', { error: (err as Error).message });
+        throw err;
+      }
+      Object.assign(r, {
+        spec,
+        image,
+        data: { ...r.data, image_ref: imageRef },
+        vm_state: wasStopped ? VmState.STOPPED : VmState.ACTIVE,
+        task_state: null,
+        launched_at: new Date().toISOString(),
+      });
+      await this.refreshPower(r);
+      await this.persist(r, TaskState.REBUILD_SPAWNING, context);
+      await this.notifier.emit('rebuild', 'end', r, context);
+      this.logFor(r.uuid, context).info('instance rebuilt', { image: imageRef });
+    });
+  }
+
+  /** The compute's own check of a task the API has already recorded (it may have moved on). */
+  private guardTask(r: ManagedInstance, action: GuardedAction & { task: TaskState }): void {
+    if (r.task_state !== null && r.task_state !== action.task)
+      throw new InstanceInvalidState(r.uuid, r.task_state, action.method);
+    this.guard({ ...r, task_state: null }, action);
+  }
+
+  /** Nova's reverts_task_state with the fault recorded: the task ends, the error is reported. */
+  private async failTask(
+    r: ManagedInstance,
+    expected: TaskState[],
+    event: string,
+    err: Error,
+    context: RequestContext,
+  ): Promise<void> {
+    r.task_state = null;
+    await this.refreshPower(r);
+    r.fault = { code: 500, message: err.message, created_at: new Date().toISOString() };
+    await this.persist(r, expected, context);
+    await this.notifier.emit(event, 'error', r, context, err);
+  }
+
   // ---- interfaces ----
 
   /**
@@ -618,6 +753,13 @@ export class ComputeManager {
     }
   }
 }
+
+const SNAPSHOT_TASKS: TaskState[] = [
+  TaskState.IMAGE_SNAPSHOT,
+  TaskState.IMAGE_PENDING_UPLOAD,
+  TaskState.IMAGE_UPLOADING,
+];
+const REBUILD_TASKS: TaskState[] = [TaskState.REBUILDING, TaskState.REBUILD_SPAWNING];
 
 function portIdOf(args: Args, method: string): string {
   const portId = args.port_id;

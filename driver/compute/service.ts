@@ -94,15 +94,16 @@ export class ComputeService {
     const network =
       o.network ??
       (o.driver ? undefined : hostNetwork(config, log, (ids) => agent?.portsPlugged(ids)));
+    const images =
+      o.images ??
+      new LocalImageStore(path.join(state, 'images'), {
+        cache: imageCacheOptions(config, log),
+        log,
+      });
     const driver =
       o.driver ??
       new ContainerDriver({
-        images:
-          o.images ??
-          new LocalImageStore(path.join(state, 'images'), {
-            cache: imageCacheOptions(config, log),
-            log,
-          }),
+        images,
         statePath: state,
         compute: config.compute,
         logger: log,
@@ -118,6 +119,7 @@ export class ComputeService {
       host,
       log,
       stopTimeout: config.compute.stop_timeout,
+      images,
       observe: (method, ok, seconds) => metrics.observe(method, ok, seconds),
     });
     await manager.reconcile();

@@ -1,26 +1,24 @@
 /**
  * The ImageService of a compute host whose images live in an image
  * service: `berth api`'s embedded one, or a real Glance (reference
- * §5). Metadata calls go to Glance; an image's data is downloaded once,
- * verified against os_hash_value (or checksum), into the host's own
- * LocalImageStore under the same id, and booted from there: "local cache
- * first, then Glance". Concurrent builds of one image share one download.
+ * §5). Metadata calls go to Glance (failing over across the servers of
+ * [glance] api_servers); an image's data is streamed once, resumed after a
+ * dropped connection and verified against os_hash_value and checksum, into
+ * the host's own store under the same id, and booted from there: "local
+ * cache first, then Glance". Concurrent builds of one image share one
+ * download. Without a host store (the control plane) it only reads
+ * metadata, with the caller's token (`withToken`).
  */
 import fs from 'node:fs';
 import { PassThrough, Readable, Transform, Writable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  BerthError,
-  ConflictError,
-  InvalidArgumentError,
-  NotFoundError,
-  ResourceExhaustedError,
-  UnavailableError,
-} from '../../common/errors';
+import type { Logger } from 'winston';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../../common/errors';
+import { glanceDownload } from './glance-download';
+import { GlanceServers, glanceError } from './glance-servers';
 import { CONFIG_PROPERTY, fromGlanceImage, type GlanceImage } from './glance-wire';
 import {
-  ImageForbiddenError,
   type ImageData,
   type ImageMetadata,
   type ImageRecord,
@@ -36,27 +34,45 @@ import { REGISTRY_REF } from './prepare';
 import { checkExpected, checkImport, looksLikeTar, streamWithDigests, UUID } from './image-record';
 
 export interface GlanceImageServiceOptions {
-  /** the unversioned image endpoint, e.g. `http://127.0.0.1:8774/image` ([glance] api_servers) */
-  endpoint: string;
-  /** sent as X-Auth-Token: fixed (noauth2 "admin:admin"), or asked for per request (Keystone) */
-  token: string | (() => string | Promise<string>);
-  /** this host's store: where downloaded images are kept and unpacked */
-  cache: LocalImageStore;
+  /**
+   * The unversioned image endpoints ([glance] api_servers), e.g.
+   * `http://127.0.0.1:8774/image`, tried in turn; a GlanceServers to share
+   * which one answered last between services (one per token).
+   */
+  endpoint: string | readonly string[] | GlanceServers;
+  /** sent as X-Auth-Token: fixed (noauth2 "admin:admin"), or asked for per request (Keystone); none for a noauth Glance */
+  token?: string | (() => string | Promise<string>);
+  /** this host's store, where downloaded images are kept and unpacked; none for the control plane, which only reads metadata */
+  cache?: LocalImageStore;
   /** for metadata calls; data transfers are not limited. Default 30 s. */
   timeoutMs?: number;
+  /** connections after the first that a download may resume on. Default 5. */
+  maxResumes?: number;
+  log?: Logger;
 }
 
 export class GlanceImageService implements ImageService {
-  private readonly endpoint: string;
+  readonly servers: GlanceServers;
   private readonly downloads = new Map<string, Promise<ImageRecord>>();
 
   constructor(private readonly opts: GlanceImageServiceOptions) {
-    this.endpoint = opts.endpoint.replace(/\/+$/, '').replace(/\/v2$/, '');
+    this.servers =
+      opts.endpoint instanceof GlanceServers ? opts.endpoint : new GlanceServers(opts.endpoint);
+  }
+
+  /** The same image service as `token` sees it (Nova's per-request context): servers shared, no cache. */
+  withToken(token: string | undefined): GlanceImageService {
+    return new GlanceImageService({
+      ...this.opts,
+      endpoint: this.servers,
+      token,
+      cache: undefined,
+    });
   }
 
   async show(ref: string): Promise<ImageRecord> {
     if (UUID.test(ref)) {
-      const cached = await this.opts.cache.show(ref).catch(ignoreNotFound);
+      const cached = await this.opts.cache?.show(ref).catch(ignoreNotFound);
       if (cached) return cached;
       return this.remote(ref);
     }
@@ -88,9 +104,9 @@ export class GlanceImageService implements ImageService {
   async prepare(ref: string, opts: PrepareOptions = {}): Promise<PreparedImage> {
     const record = await this.show(ref);
     if (record.properties[REGISTRY_REF] && record.size === null)
-      return this.opts.cache.prepareRecord(record, { ...opts, bases: this });
+      return this.store().prepareRecord(record, { ...opts, bases: this });
     await this.cached(record.id);
-    return this.opts.cache.prepare(record.id, { ...opts, bases: this });
+    return this.store().prepare(record.id, { ...opts, bases: this });
   }
 
   async import(name: string, tarPath: string, opts: ImportOptions = {}): Promise<ImageRecord> {
@@ -183,34 +199,50 @@ export class GlanceImageService implements ImageService {
     return job;
   }
 
+  /**
+   * Streams the image into this host's store: resumed across dropped
+   * connections and servers, verified before the store may keep it
+   * (ImageChecksumError otherwise, and nothing is kept).
+   */
   private async copyToCache(id: string): Promise<ImageRecord> {
-    const local = await this.opts.cache.show(id).catch(ignoreNotFound);
+    const cache = this.store();
+    const local = await cache.show(id).catch(ignoreNotFound);
     if (local?.status === 'active') return local;
     if (local) await this.forget(id); // a copy that failed part-way
     const image = await this.remote(id);
     if (image.status !== 'active')
       throw new ConflictError(`image ${id} is ${image.status} in the image service, not active`);
-    const data = await this.download(id);
-    if (!data) throw new ConflictError(`image ${id} has no data in the image service`);
     const { id: _id, status: _s, size, checksum, os_hash_value, ...meta } = image;
     void [_id, _s];
-    await this.opts.cache.create({ ...pickMetadata(meta), id });
+    await cache.create({ ...pickMetadata(meta), id });
     try {
-      return await this.opts.cache.upload(id, data.stream, {
-        expect: { size, checksum, os_hash_value },
+      const data = glanceDownload({
+        servers: this.servers,
+        headers: () => this.headers(),
+        image,
+        maxResumes: this.opts.maxResumes,
+        onResume: (e) => this.opts.log?.warn('image download resumed', { image: id, ...e }),
       });
+      return await cache.upload(id, data, { expect: { size, checksum, os_hash_value } });
     } catch (err) {
       await this.forget(id);
       throw err;
     }
   }
 
+  private store(): LocalImageStore {
+    if (!this.opts.cache)
+      throw new ConflictError('this image service client keeps no images: it has no host store');
+    return this.opts.cache;
+  }
+
   /** Drops the local copy, protected or not: protection is the image service's business. */
   private async forget(id: string): Promise<void> {
-    const local = await this.opts.cache.show(id).catch(ignoreNotFound);
-    if (!local) return;
-    if (local.protected) await this.opts.cache.update(id, { protected: false });
-    await this.opts.cache.delete(id);
+    const cache = this.opts.cache;
+    const local = await cache?.show(id).catch(ignoreNotFound);
+    if (!cache || !local) return;
+    if (local.protected) await cache.update(id, { protected: false });
+    await cache.delete(id);
   }
 
   private async remote(id: string): Promise<ImageRecord> {
@@ -238,6 +270,12 @@ export class GlanceImageService implements ImageService {
     return res.json();
   }
 
+  private async headers(): Promise<Record<string, string>> {
+    const t = this.opts.token;
+    const token = typeof t === 'function' ? await t() : t;
+    return { accept: 'application/json', ...(token ? { 'x-auth-token': token } : {}) };
+  }
+
   private async request(
     method: string,
     path: string,
@@ -248,56 +286,17 @@ export class GlanceImageService implements ImageService {
       timeout?: false;
     } = {},
   ): Promise<Response> {
-    const token = typeof this.opts.token === 'string' ? this.opts.token : await this.opts.token();
-    const headers: Record<string, string> = {
-      accept: 'application/json',
-      'x-auth-token': token,
-      ...o.headers,
-    };
+    const headers = { ...(await this.headers()), ...o.headers };
     if (o.body !== undefined) headers['content-type'] = o.contentType ?? 'application/json';
-    const url = `${this.endpoint}${path}`;
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers,
-        body: o.body,
-        signal: o.timeout === false ? undefined : AbortSignal.timeout(this.opts.timeoutMs ?? 30000),
-        ...(o.body instanceof Readable ? { duplex: 'half' } : {}),
-      } as RequestInit);
-    } catch (err) {
-      throw new UnavailableError(`image service ${method} ${url}: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-    if (res.status >= 400) throw await errorOf(res, `${method} ${url}`);
+    const res = await this.servers.send({
+      method,
+      path,
+      headers,
+      body: o.body,
+      timeoutMs: o.timeout === false ? undefined : (this.opts.timeoutMs ?? 30000),
+    });
+    if (res.status >= 400) throw await glanceError(res, `${method} ${path}`);
     return res;
-  }
-}
-
-async function errorOf(res: Response, what: string): Promise<BerthError> {
-  const text = await res.text().catch(() => '');
-  let message = text.trim();
-  try {
-    message = (JSON.parse(text) as { message?: string }).message ?? message;
-  } catch {
-    // not JSON: keep the text
-  }
-  const m = `image service ${what}: ${res.status} ${message}`;
-  switch (res.status) {
-    case 400:
-    case 416:
-      return new InvalidArgumentError(m);
-    case 403:
-      return new ImageForbiddenError(m);
-    case 404:
-      return new NotFoundError(m);
-    case 409:
-      return new ConflictError(m);
-    case 413:
-      return new ResourceExhaustedError(m);
-    default:
-      return new UnavailableError(m);
   }
 }
 

@@ -9,7 +9,7 @@ import { HASH_ALGO, type ImageCommandConfig, type ImageRecord } from './image-se
 
 /**
  * The command an image records travels as this custom property (a JSON
- * object with `entrypoint`/`cmd`), so that a compute host booting an image
+ * object with `entrypoint`/`cmd`/`env`/`workingDir`/`user`), so that a compute host booting an image
  * from `berth api` runs what `berth image import --command` recorded.
  */
 export const CONFIG_PROPERTY = 'berth_config';

@@ -37,3 +37,9 @@ export class ImageSourceUnavailable extends UnavailableError {}
 
 /** The cache cannot make room ([image_cache] max_size_mb) without evicting layers in use. */
 export class ImageCacheFullError extends ResourceExhaustedError {}
+
+/**
+ * The image's config names a user or group that its own /etc/passwd or
+ * /etc/group does not have (or an id no kernel accepts).
+ */
+export class ImageUserError extends InvalidArgumentError {}

@@ -158,6 +158,15 @@ export function checkMetadata(meta: ImageMetadata): void {
       throw bad(`property ${JSON.stringify(key)} must be a string`);
   if (meta.config?.cmd !== undefined) checkArgv('command', meta.config.cmd);
   if (meta.config?.entrypoint !== undefined) checkArgv('entrypoint', meta.config.entrypoint);
+  const env = meta.config?.env;
+  if (
+    env !== undefined &&
+    (!Array.isArray(env) || env.some((e) => typeof e !== 'string' || e.includes('\0')))
+  )
+    throw bad('env must be an array of strings');
+  for (const key of ['workingDir', 'user'] as const)
+    if (meta.config?.[key] !== undefined && typeof meta.config[key] !== 'string')
+      throw bad(`${key} must be a string`);
 }
 
 /** A `queued` record as Glance creates one: no data, shared, unprotected. */

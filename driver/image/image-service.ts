@@ -184,4 +184,11 @@ export interface ImageService {
   upload(id: string, data: Readable, opts?: UploadOptions): Promise<ImageRecord>;
   /** the data, or undefined when the image has none yet */
   download(id: string, range?: { start: number; end: number }): Promise<ImageData | undefined>;
+  /**
+   * A queued image whose content lives elsewhere (a registry image:
+   * layers by digest, no data) becomes `active` with `changes` applied, or
+   * `killed` when it cannot be resolved. ConflictError unless queued. Only
+   * stores that keep their own records (the embedded one) have it.
+   */
+  settle?(id: string, status: 'active' | 'killed', changes?: ImageMetadata): Promise<ImageRecord>;
 }

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID as randomUuid } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { NotFoundError, ResourceExhaustedError } from '../../common/errors';
+import { ConflictError, NotFoundError, ResourceExhaustedError } from '../../common/errors';
 import {
   imageServiceConformance,
   makeTarFixtures,
@@ -41,6 +41,35 @@ describe('LocalImageStore on disk', () => {
   };
   const blobs = () => listDir(path.join('blobs', 'sha256'));
   const cleanup = () => fs.rmSync(root, { recursive: true, force: true });
+
+  test('settle: a queued record without data becomes active (or killed) with its changes, once', async () => {
+    const store = fresh();
+    const queued = await store.create({
+      name: 'registry-image',
+      container_format: 'docker',
+      disk_format: 'raw',
+      properties: { docker_image_ref: '127.0.0.1:5000/busybox:1' },
+    });
+    const config = { entrypoint: ['/bin/sh'], env: ['A=1'], workingDir: '/srv', user: '1:1' };
+    const active = await store.settle(queued.id, 'active', {
+      properties: { ...queued.properties, docker_image_digest: `sha256:${'a'.repeat(64)}` },
+      config,
+    });
+    assert.equal(active.status, 'active');
+    assert.equal(active.size, null);
+    assert.deepEqual(active.config, config);
+    // A new store on the same directory reads what was written.
+    const again = await new LocalImageStore(root).show(queued.id);
+    assert.equal(again.status, 'active');
+    assert.equal(again.properties.docker_image_digest, `sha256:${'a'.repeat(64)}`);
+    assert.deepEqual(again.config, config);
+    await assert.rejects(store.settle(queued.id, 'killed'), ConflictError);
+    await assert.rejects(store.upload(queued.id, Readable.from([Buffer.from('x')])), ConflictError);
+
+    const doomed = await store.create({ name: 'bad-ref', container_format: 'docker' });
+    assert.equal((await store.settle(doomed.id, 'killed')).status, 'killed');
+    await assert.rejects(store.settle(randomUuid(), 'active'), NotFoundError);
+  });
 
   test('an import survives a new store on the same directory, layers unpacked', async () => {
     const record = await fresh().import('persisted', tars.one, { command: ['/bin/true'] });

@@ -233,6 +233,24 @@ export class LocalImageStore implements ImageService {
     });
   }
 
+  async settle(
+    id: string,
+    status: 'active' | 'killed',
+    changes: ImageMetadata = {},
+  ): Promise<ImageRecord> {
+    await this.ready();
+    return this.mutations.run('store', async () => {
+      const stored = await this.readById(id);
+      if (stored.status !== 'queued')
+        throw new ConflictError(
+          `Image status transition from ${stored.status} to ${status} is not allowed`,
+        );
+      const next: StoredImage = { ...changedRecord(publicRecord(stored), changes), status };
+      await this.write(next);
+      return publicRecord(next);
+    });
+  }
+
   async upload(id: string, data: Readable, opts: UploadOptions = {}): Promise<ImageRecord> {
     await this.ready();
     await this.mutations.run('store', async () => {

@@ -51,6 +51,9 @@ export const SPEC_KEYS = [
   'oomfile',
   'pid',
   'userns',
+  'uid',
+  'gid',
+  'sgid',
 ] as const;
 /** `write:<file>` writes its value to <file> before the clone. */
 export type SpecKey = Exclude<(typeof SPEC_KEYS)[number], 'write:'> | `write:${string}`;

@@ -210,6 +210,11 @@ export class ContainerRuntime {
     return this.info(entry);
   }
 
+  /** The container's overlay upper directory: what its workload has written over the image. */
+  writableLayer(id: string): string {
+    return this.get(id).paths.upper;
+  }
+
   /** Writes files into a created container's writable layer, before its first start. */
   seedFiles(id: string, files: Record<string, string>): void {
     const e = this.get(id);

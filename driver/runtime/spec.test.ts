@@ -105,6 +105,18 @@ test('validateConfig rejects bad values with InvalidArgumentError', () => {
     ['hostname starting with a dash', { hostname: '-web' }],
     ['empty hostname', { hostname: '' }],
     ['relative netns path', { network: { mode: 'netns', path: 'netns/n1' } }],
+    ['negative uid', { user: { uid: -1, gid: 0, groups: [] } }],
+    ['fractional gid', { user: { uid: 0, gid: 1.5, groups: [] } }],
+    ['uid of (uid_t)-1', { user: { uid: 2 ** 32 - 1, gid: 0, groups: [] } }],
+    [
+      'uid outside the user namespace',
+      { user: { uid: 70000, gid: 0, groups: [] }, userNamespace: { base: 100000, size: 65536 } },
+    ],
+    [
+      'supplementary group outside the user namespace',
+      { user: { uid: 1, gid: 1, groups: [65536] }, userNamespace: { base: 100000, size: 65536 } },
+    ],
+    ['65 supplementary groups', { user: { uid: 1, gid: 1, groups: [...Array(65).keys()] } }],
   ];
   for (const [name, overrides] of cases) {
     assert.throws(() => validateConfig(config(overrides)), InvalidArgumentError, name);
@@ -248,6 +260,24 @@ test('encodeExecSpec: target pid, userns flag, cgroups and the process', () => {
   assert.equal(single(other, 'userns'), '1');
   assert.deepEqual(values(other, 'env'), ['B=2']);
   assert.equal(single(other, 'cwd'), '/tmp');
+});
+
+test('a user: uid, gid and each supplementary group, for spawn and exec alike', () => {
+  const c = config({
+    user: { uid: 65534, gid: 65534, groups: [10, 20] },
+    userNamespace: { base: 100000, size: 65536 },
+  });
+  validateConfig(c);
+  for (const pairs of [spawnSpec(c), parse(encodeExecSpec(c, plan(c), 7, ['id']))]) {
+    assert.equal(single(pairs, 'uid'), '65534');
+    assert.equal(single(pairs, 'gid'), '65534');
+    assert.deepEqual(values(pairs, 'sgid'), ['10', '20']);
+  }
+  const root = spawnSpec(config());
+  assert.deepEqual(values(root, 'uid'), [], 'no user: the container root, as before');
+  const noGroups = spawnSpec(config({ user: { uid: 0, gid: 0, groups: [] } }));
+  assert.equal(single(noGroups, 'uid'), '0');
+  assert.deepEqual(values(noGroups, 'sgid'), []);
 });
 
 test('specs refuse a NUL in any value rather than shift the key/value pairs', () => {

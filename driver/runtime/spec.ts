@@ -19,6 +19,17 @@ import {
 
 export type NetworkConfig = { mode: 'none' } | { mode: 'netns'; path: string };
 
+/** Ids as the container sees them (inside its user namespace, when it has one). */
+export interface ContainerUser {
+  uid: number;
+  gid: number;
+  /** supplementary groups */
+  groups: number[];
+}
+
+/** The helper keeps lists in fixed arrays of this many entries (spec.h SPEC_MAX_LIST). */
+const MAX_LIST = 64;
+
 export interface ContainerConfig {
   id: string;
   /** read-only lower layer directories, top-most first */
@@ -31,6 +42,11 @@ export interface ContainerConfig {
   network: NetworkConfig;
   /** the bounding, permitted and effective set; DEFAULT_CAPABILITIES when absent */
   capabilities?: Capability[];
+  /**
+   * Who the workload runs as, switched to after every privileged step;
+   * a non-root user keeps no capabilities. The container's root when absent.
+   */
+  user?: ContainerUser;
   /** map container root to host uid/gid `base` .. base+size-1 */
   userNamespace?: { base: number; size: number };
   consoleLog: { maxBytes: number; backups: number };
@@ -79,7 +95,7 @@ export function containerPaths(stateDir: string, id: string, sizedDisk = false):
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export function validateConfig(c: ContainerConfig): void {
-  const bad = (msg: string) => {
+  const bad = (msg: string): never => {
     throw new InvalidArgumentError(`container ${c.id ?? '?'}: ${msg}`);
   };
   if (typeof c.id !== 'string' || !ID.test(c.id)) bad(`invalid id ${JSON.stringify(c.id)}`);
@@ -108,9 +124,28 @@ export function validateConfig(c: ContainerConfig): void {
     bad(`pids limit must be ≥ 1, got ${pids}`);
   if (c.network.mode === 'netns' && !path.isAbsolute(c.network.path))
     bad('netns path must be absolute');
+  if (c.user) validateUser(c.user, c.userNamespace?.size, bad);
   const disk = c.rootDiskBytes;
   if (disk !== undefined && !(Number.isInteger(disk) && disk >= 16 << 20))
     bad(`root disk must be at least 16 MiB, got ${disk}`);
+}
+
+function validateUser(
+  user: ContainerUser,
+  mapped: number | undefined,
+  bad: (msg: string) => never,
+): void {
+  // Beyond the mapped range the kernel would refuse setresuid with EINVAL.
+  const limit = mapped ?? 2 ** 32 - 1;
+  const ids = [user.uid, user.gid, ...user.groups];
+  const wrong = ids.find((id) => !(Number.isInteger(id) && id >= 0 && id < limit));
+  if (wrong !== undefined)
+    bad(
+      `user id ${wrong} is not in 0..${limit - 1}` +
+        (mapped ? ' (the user namespace maps no more)' : ''),
+    );
+  if (user.groups.length > MAX_LIST)
+    bad(`${user.groups.length} supplementary groups; at most ${MAX_LIST}`);
 }
 
 class SpecWriter {
@@ -140,6 +175,10 @@ function seccompHex(): string {
 function addProcess(w: SpecWriter, c: ContainerConfig, command: string[], cwd?: string): void {
   w.addAll('env', c.env?.length ? c.env : DEFAULT_ENV);
   w.add('cwd', cwd ?? c.cwd ?? '/');
+  if (c.user) {
+    w.add('uid', c.user.uid).add('gid', c.user.gid);
+    w.addAll('sgid', c.user.groups.map(String));
+  }
   w.add('caps', capabilityMask(c.capabilities).toString(16));
   w.add('seccomp', seccompHex());
   w.addAll('arg', command);

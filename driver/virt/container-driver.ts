@@ -5,6 +5,7 @@
  * compute service. Each operation reads the same way: look the instance
  * up, guard its power state, record the intent, act on the runtime.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'winston';
 import { forInstance, log as defaultLog } from '../../common/log';
@@ -23,11 +24,19 @@ import {
   type DriverCapabilities,
   type InstanceInfo,
   type LifecycleEvent,
+  type SnapshotResult,
+  type UpdateTaskState,
 } from './driver';
+import { TaskState } from '../../nova/states';
+import { copyWritableLayer, type Freezer } from './snapshot-capture';
+import { publishSnapshot } from './snapshot-publish';
+// TEMPORARY: driver/image/unpack.ts packLayer replaces it at merge.
+import { packLayer } from '../image/unpack';
 import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
 import { AttachInterfaceNotSupported } from '../../nova/exceptions';
 import { PowerState } from '../../nova/power-state';
 import { availableResource, hostTotals, kernelVersion, uptimeText } from './host-resources';
+import { imageUser } from '../image/image-user';
 import { instanceContainerConfig, instanceHostname } from './instance-config';
 import { KeyedLocks } from '../../common/keyed-locks';
 import { type InstanceRecord, InstanceStore, type PowerIntent } from './instance-store';
@@ -122,6 +131,8 @@ export class ContainerDriver implements ComputeDriver {
       await this.records.remove(record.uuid);
     }
     await this.restoreNetwork();
+    // What a snapshot interrupted by a restart had staged.
+    fs.rmSync(this.snapshotsDir, { recursive: true, force: true });
     this.log.info('container driver ready', { host, instances: this.records.all().length });
   }
 
@@ -137,6 +148,11 @@ export class ContainerDriver implements ComputeDriver {
       .filter((r) => r.network)
       .map((r) => ({ uuid: r.uuid, hostname: r.network!.hostname, vifs: r.network!.vifs }));
     await this.network.restore(instances);
+  }
+
+  /** Where snapshots stage their copy and layer tar: `<state_path>/snapshots/<image id>`. */
+  private get snapshotsDir(): string {
+    return path.join(this.opts.statePath, 'snapshots');
   }
 
   async cleanupHost(): Promise<void> {
@@ -335,6 +351,102 @@ export class ContainerDriver implements ComputeDriver {
     });
   }
 
+  /**
+   * Copies the writable layer with a brief freeze (snapshot-capture.ts),
+   * packs it as an OCI layer and uploads it as the image's data, with the
+   * base image's layers and workload config on the record.
+   */
+  snapshot(
+    instance: InstanceSpec,
+    imageId: string,
+    updateTaskState: UpdateTaskState,
+  ): Promise<SnapshotResult> {
+    return this.locks.run(instance.uuid, async () => {
+      const { record, info } = this.lookup(instance.uuid);
+      const rt = this.runtime();
+      const log = forInstance(this.log, instance.uuid);
+      const work = path.join(this.snapshotsDir, imageId);
+      try {
+        const { frozenMs } = await copyWritableLayer({
+          upper: rt.writableLayer(instance.uuid),
+          staging: path.join(work, 'layer'),
+          // A paused, suspended or stopped workload writes nothing: no freeze is needed.
+          freezer: info.state === 'running' ? this.freezer(instance.uuid) : undefined,
+          log,
+        });
+        await updateTaskState(TaskState.IMAGE_PENDING_UPLOAD, TaskState.IMAGE_SNAPSHOT);
+        const tarFile = path.join(work, 'layer.tar');
+        const layer = await packLayer(path.join(work, 'layer'), tarFile);
+        await updateTaskState(TaskState.IMAGE_UPLOADING, TaskState.IMAGE_PENDING_UPLOAD);
+        await publishSnapshot(this.opts.images, {
+          imageId,
+          baseId: record.imageId,
+          layer,
+          tarFile,
+        });
+        log.info('snapshot done', {
+          image_id: imageId,
+          frozen_ms: Math.round(frozenMs * 10) / 10,
+          bytes: layer.size,
+        });
+        return { frozenMs, size: layer.size };
+      } finally {
+        await fs.promises.rm(work, { recursive: true, force: true });
+      }
+    });
+  }
+
+  /**
+   * A new container on the new image's layers with the same uuid, hostname
+   * and network namespace: the ports are never unplugged. The image is
+   * resolved before anything stops, so a bad image leaves the instance as
+   * it was; an instance with no container (a failed build) is built.
+   */
+  rebuild(instance: InstanceSpec, image: ImageMeta, networkInfo: Vif[]): Promise<void> {
+    return this.locks.run(instance.uuid, async () => {
+      const rt = this.runtime();
+      const log = forInstance(this.log, instance.uuid);
+      const record = this.records.get(instance.uuid);
+      if (!record || !rt.has(instance.uuid)) return this.create(instance, image, networkInfo, log);
+      const workload = await this.workloadOf(image);
+      const plugged =
+        record.network && this.network
+          ? await this.network.plug({ uuid: instance.uuid, ...record.network })
+          : undefined;
+      await this.stopWorkload(instance.uuid, this.graceMs);
+      await rt.delete(instance.uuid);
+      const config = instanceContainerConfig(
+        instance,
+        workload.image,
+        workload.layers,
+        this.opts.compute,
+        plugged?.netnsPath,
+      );
+      await this.records.save({ ...newRecord(instance, image), network: record.network });
+      await rt.create(config);
+      if (plugged) rt.seedFiles(instance.uuid, etcFiles(plugged.files));
+      await this.startWorkload(instance.uuid);
+      log.info('instance rebuilt', { image: image.id });
+    });
+  }
+
+  private freezer(uuid: string): Freezer {
+    const rt = this.runtime();
+    return { freeze: () => rt.pause(uuid), thaw: () => rt.unpause(uuid) };
+  }
+
+  /** The image's layers and what its workload runs; properties handed to spawn win, as Nova passes them. */
+  /** What an image boots: its layers, and its command, env and user; refused before anything is made. */
+  private async workloadOf(image: ImageMeta) {
+    const record = await this.opts.images.show(image.id);
+    const prepared = await this.opts.images.prepare(image.id);
+    this.preparedImages.add(image.id);
+    // Properties handed to spawn win: Nova passes the image meta it booted the instance with.
+    const properties = { ...record.properties, ...image.properties };
+    const user = await imageUser(prepared.config.user, prepared.layers);
+    return { layers: prepared.layers, image: { config: prepared.config, properties, user } };
+  }
+
   private requireNetwork(): Network {
     if (!this.network)
       throw new UnavailableError(
@@ -350,11 +462,7 @@ export class ContainerDriver implements ComputeDriver {
     log: Logger,
   ): Promise<void> {
     const rt = this.runtime();
-    const record = await this.opts.images.show(image.id);
-    const prepared = await this.opts.images.prepare(image.id);
-    this.preparedImages.add(image.id);
-    // Properties handed to spawn win: Nova passes the image meta it booted the instance with.
-    const properties = { ...record.properties, ...image.properties };
+    const workload = await this.workloadOf(image);
     const network = networkInfo.length ? this.requireNetwork() : undefined;
     const hostname = instanceHostname(instance);
     const undo = new UndoStack(log);
@@ -365,8 +473,8 @@ export class ContainerDriver implements ComputeDriver {
       if (network) undo.push('unplug the ports', () => network.unplug(instance.uuid));
       const config = instanceContainerConfig(
         instance,
-        { config: prepared.config, properties },
-        prepared.layers,
+        workload.image,
+        workload.layers,
         this.opts.compute,
         plugged?.netnsPath,
       );

@@ -8,6 +8,7 @@
 import type { ImageMeta, InstanceSpec } from '../../nova/instance-object';
 import type { Vif } from '../../nova/network-model';
 import type { PowerState } from '../../nova/power-state';
+import type { TaskState } from '../../nova/states';
 
 export interface InstanceInfo {
   state: PowerState;
@@ -49,6 +50,23 @@ export interface DriverCapabilities {
   supports_diagnostics: boolean;
   supports_attach_interface: boolean;
   has_imagecache: boolean;
+}
+
+/**
+ * Nova's update_task_state callback of snapshot: the driver says when the
+ * capture is done (image_pending_upload) and when the upload starts
+ * (image_uploading); each is saved with the state it expects to replace.
+ */
+export type UpdateTaskState = (
+  state: typeof TaskState.IMAGE_PENDING_UPLOAD | typeof TaskState.IMAGE_UPLOADING,
+  expected: TaskState,
+) => Promise<void>;
+
+export interface SnapshotResult {
+  /** milliseconds the workload was frozen; 0 when it was not running */
+  frozenMs: number;
+  /** bytes of image data uploaded */
+  size: number;
 }
 
 /** A power-state change the driver noticed on its own (a workload exited, was OOM-killed). */
@@ -107,6 +125,27 @@ export interface ComputeDriver {
   attachInterface(instance: InstanceSpec, vif: Vif): Promise<void>;
   /** idempotent: a port the instance does not have is fine */
   detachInterface(instance: InstanceSpec, vif: Vif): Promise<void>;
+  /**
+   * Captures the instance's root filesystem (its changes over the image it
+   * was built or rebuilt from, `instance.imageRef`) as the data of image
+   * `imageId`, a queued record the control plane made, and uploads it.
+   * Calls `updateTaskState(IMAGE_PENDING_UPLOAD)` once the capture is done
+   * and `(IMAGE_UPLOADING, IMAGE_PENDING_UPLOAD)` before the upload. The
+   * instance keeps its power state; a running one is frozen only briefly.
+   * On failure nothing temporary is left; the image record is the caller's.
+   */
+  snapshot(
+    instance: InstanceSpec,
+    imageId: string,
+    updateTaskState: UpdateTaskState,
+  ): Promise<SnapshotResult>;
+  /**
+   * Replaces the instance's root filesystem by `image`'s and starts the
+   * workload again: the instance keeps its uuid, hostname, flavor and the
+   * ports of `networkInfo` (never unplugged). NotFoundError for an unknown
+   * instance; on failure the instance is left stopped or gone, never half made.
+   */
+  rebuild(instance: InstanceSpec, image: ImageMeta, networkInfo: Vif[]): Promise<void>;
   /** subscribe to power-state changes the driver observes */
   onLifecycleEvent(listener: (event: LifecycleEvent) => void): void;
 }

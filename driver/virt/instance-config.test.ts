@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { berthSchema } from '../../config/schema';
+import { DEFAULT_ENV } from '../runtime/security';
 import { validateConfig } from '../runtime/spec';
 import type { InstanceSpec } from '../../nova/instance-object';
 import { instanceContainerConfig, instanceHostname } from './instance-config';
@@ -72,6 +73,25 @@ describe('instance container config', () => {
       compute,
     );
     assert.deepEqual(config.command, ['/bin/app']);
+  });
+
+  test("the image's env, working directory and resolved user reach the container", () => {
+    const config = instanceContainerConfig(
+      instance(),
+      {
+        config: { cmd: ['/bin/app'], env: ['FOO=bar'], workingDir: '/srv', user: 'nobody' },
+        properties: {},
+        user: { uid: 65534, gid: 65534, groups: [7], home: '/home' },
+      },
+      ['/l'],
+      { ...compute, user_namespace: true },
+    );
+    assert.deepEqual(config.env, [...DEFAULT_ENV, 'FOO=bar', 'HOME=/home']);
+    assert.equal(config.cwd, '/srv');
+    assert.deepEqual(config.user, { uid: 65534, gid: 65534, groups: [7] });
+    validateConfig(config);
+    const plain = instanceContainerConfig(instance(), { properties: {} }, ['/l'], compute);
+    assert.deepEqual([plain.env, plain.cwd, plain.user], [DEFAULT_ENV, '/', undefined]);
   });
 
   test('hostnames are sanitized as Nova does, else the uuid prefix', () => {

@@ -8,7 +8,12 @@ import type { Limits } from '../runtime/cgroups';
 import type { ContainerConfig } from '../runtime/spec';
 import { NETWORKED_CAPABILITIES } from '../runtime/security';
 import type { InstanceSpec } from '../../nova/instance-object';
-import { type ImageCommandSources, workloadCommand } from './workload-command';
+import {
+  type ImageCommandSources,
+  workloadCommand,
+  workloadCwd,
+  workloadEnv,
+} from './workload-command';
 
 /**
  * Flavors say nothing about processes, yet every instance needs a cap
@@ -54,6 +59,9 @@ export function instanceContainerConfig(
     id: instance.uuid,
     layers,
     command: workloadCommand(image, compute.default_command),
+    env: workloadEnv(image),
+    cwd: workloadCwd(image),
+    user: image.user && { uid: image.user.uid, gid: image.user.gid, groups: image.user.groups },
     hostname: instanceHostname(instance),
     limits: flavorLimits(instance),
     network: netnsPath ? { mode: 'netns', path: netnsPath } : { mode: 'none' },

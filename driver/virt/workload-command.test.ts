@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { InvalidArgumentError } from '../../common/errors';
-import { parseCommandLine, workloadCommand } from './workload-command';
+import { DEFAULT_ENV } from '../runtime/security';
+import { parseCommandLine, workloadCommand, workloadCwd, workloadEnv } from './workload-command';
 
 describe('workload command', () => {
   const DEFAULT = '/sbin/init';
@@ -74,5 +75,45 @@ describe('workload command', () => {
           err instanceof InvalidArgumentError && /^os_command_line /.test(err.message),
         String(value),
       );
+  });
+
+  test("the image's Env overrides berth's defaults by name, keeping their order", () => {
+    assert.deepEqual(workloadEnv({ properties: {} }), DEFAULT_ENV);
+    const env = workloadEnv({
+      config: { env: ['FOO=bar', 'PATH=/opt/app/bin:/bin', 'EMPTY=', 'A=b=c'] },
+      properties: {},
+    });
+    assert.deepEqual(env, ['PATH=/opt/app/bin:/bin', 'FOO=bar', 'EMPTY=', 'A=b=c']);
+    assert.deepEqual(
+      workloadEnv({ config: { env: ['X=1', 'X=2'] }, properties: {} }),
+      [...DEFAULT_ENV, 'X=2'],
+      'the last of two wins',
+    );
+  });
+
+  test("HOME comes from the image user's passwd entry unless the image sets it", () => {
+    const user = { uid: 1000, gid: 1000, groups: [], home: '/home/app' };
+    assert.deepEqual(workloadEnv({ properties: {}, user }), [...DEFAULT_ENV, 'HOME=/home/app']);
+    assert.deepEqual(workloadEnv({ config: { env: ['HOME=/data'] }, properties: {}, user }), [
+      ...DEFAULT_ENV,
+      'HOME=/data',
+    ]);
+  });
+
+  test("the working directory is the image's WorkingDir, else /", () => {
+    assert.equal(workloadCwd({ properties: {} }), '/');
+    assert.equal(workloadCwd({ config: { workingDir: '' }, properties: {} }), '/');
+    assert.equal(workloadCwd({ config: { workingDir: '/srv/app/' }, properties: {} }), '/srv/app');
+    assert.equal(workloadCwd({ config: { workingDir: 'srv/../app' }, properties: {} }), '/app');
+  });
+
+  test('os_command_line replaces only the command: env, cwd and user stay', () => {
+    const image = {
+      config: { entrypoint: ['/e'], cmd: ['c'], env: ['FOO=bar'], workingDir: '/srv' },
+      properties: { os_command_line: 'other' },
+    };
+    assert.deepEqual(workloadCommand(image, DEFAULT), ['/e', 'other']);
+    assert.ok(workloadEnv(image).includes('FOO=bar'));
+    assert.equal(workloadCwd(image), '/srv');
   });
 });

@@ -1,15 +1,21 @@
 /**
- * Which argv an instance's workload runs. As Docker does with `run IMAGE
- * ARGS` (and nova-docker with the Glance property): the image's Entrypoint
- * is kept and `os_command_line` replaces its Cmd; an image that records
- * neither boots `compute.default_command`.
+ * What an instance's workload runs, and how. As Docker does with `run
+ * IMAGE ARGS` (and nova-docker with the Glance property): the image's
+ * Entrypoint is kept and `os_command_line` replaces its Cmd; an image that
+ * records neither boots `compute.default_command`. The image's Env,
+ * WorkingDir and User apply whichever command runs.
  */
+import path from 'node:path';
 import { InvalidArgumentError } from '../../common/errors';
 import type { ImageCommandConfig } from '../image/image-service';
+import type { ImageUser } from '../image/image-user';
+import { DEFAULT_ENV } from '../runtime/security';
 
 export interface ImageCommandSources {
   config?: ImageCommandConfig;
   properties: Record<string, unknown>;
+  /** the config's User, resolved against the image's /etc/passwd and /etc/group */
+  user?: ImageUser;
 }
 
 export function workloadCommand(image: ImageCommandSources, defaultCommand: string): string[] {
@@ -20,6 +26,26 @@ export function workloadCommand(image: ImageCommandSources, defaultCommand: stri
       : parseCommandLine('os_command_line', override);
   const argv = [...(image.config?.entrypoint ?? []), ...cmd];
   return argv.length ? argv : parseCommandLine('compute.default_command', defaultCommand);
+}
+
+/**
+ * berth's defaults overridden by the image's Env, name by name (Docker's
+ * order: an image's PATH replaces the default one). HOME comes from the
+ * image user's passwd entry unless the image sets it.
+ */
+export function workloadEnv(image: ImageCommandSources): string[] {
+  const env = new Map<string, string>();
+  const add = (entry: string) => env.set(entry.split('=', 1)[0], entry);
+  DEFAULT_ENV.forEach(add);
+  image.config?.env?.forEach(add);
+  if (image.user && !env.has('HOME')) add(`HOME=${image.user.home}`);
+  return [...env.values()];
+}
+
+/** The image's WorkingDir, `/` when it has none; a relative one is taken from `/`, as Docker does. */
+export function workloadCwd(image: ImageCommandSources): string {
+  const dir = image.config?.workingDir;
+  return dir ? path.posix.resolve('/', dir) : '/';
 }
 
 /** A JSON array of strings, or a shell-like line split as Python's shlex.split does. */

@@ -85,7 +85,10 @@
   X(PIDFILE, "pidfile")           \
   X(OOMFILE, "oomfile")           \
   X(PID, "pid")                   \
-  X(USERNS, "userns")
+  X(USERNS, "userns")             \
+  X(UID, "uid")                   \
+  X(GID, "gid")                   \
+  X(SGID, "sgid")
 
 #define MON_ENUM_VERB(name, str) MON_##name,
 #define MON_ENUM_EVENT(name, str) MON_EV_##name,

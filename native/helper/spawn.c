@@ -223,19 +223,36 @@ static void setup_root(const struct spec *s, int errfd) {
   mask_and_protect(s, errfd);
 }
 
+/* Groups first and the uid last: each step needs CAP_SETGID/CAP_SETUID,
+ * which the uid change takes away. Once no uid is 0 the kernel empties the
+ * permitted, effective and ambient sets itself (no SECBIT_KEEP_CAPS), so a
+ * non-root workload holds no capability, as under Docker. */
+static void child_set_user(const struct spec *s, int errfd) {
+  CHECK(setgroups((size_t)s->nsgids, s->sgids), "setgroups", NULL, "image user");
+  CHECK(setresgid(s->gid, s->gid, s->gid), "setresgid", NULL, "image user");
+  CHECK(setresuid(s->uid, s->uid, s->uid), "setresuid", NULL, "image user");
+}
+
 void child_apply_security(const struct spec *s, int errfd) {
-  if (!s->caps_set) return;
+  if (!s->caps_set) {
+    if (s->user_set) child_set_user(s, errfd);
+    return;
+  }
   for (int cap = 0; cap <= last_cap; cap++)
     if (!(s->caps & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
         errno != EINVAL)
       child_fail(errfd, "prctl", NULL, "PR_CAPBSET_DROP");
   CHECK(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "prctl", NULL,
         "PR_CAP_AMBIENT_CLEAR_ALL");
+  if (s->user_set) child_set_user(s, errfd);
+  /* A non-root user's sets are empty now and cannot be raised again: it
+   * keeps none, inheritable included (Docker dropped those too). */
+  uint64_t caps = s->user_set && s->uid != 0 ? 0 : s->caps;
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);
   for (int i = 0; i < 2; i++) {
-    uint32_t word = (uint32_t)(s->caps >> (32 * i));
+    uint32_t word = (uint32_t)(caps >> (32 * i));
     data[i].effective = data[i].permitted = data[i].inheritable = word;
   }
   CHECK(syscall(SYS_capset, &hdr, data), "capset", NULL, NULL);
@@ -277,6 +294,22 @@ void child_exec(const struct spec *s, int errfd) {
   child_fail(errfd, "execve", cmd, NULL);
 }
 
+/* Docker makes a missing working directory (owned by the container's
+ * root) rather than refusing to start; a component that cannot be made is
+ * left for chdir to report. Stack buffer only: we are between clone and
+ * exec. */
+static void child_mkdir_p(const char *dir) {
+  char path[4096];
+  size_t len = scopy(path, sizeof path, 0, dir);
+  for (size_t i = 1; i <= len; i++)
+    if (path[i] == '/' || path[i] == 0) {
+      char c = path[i];
+      path[i] = 0;
+      mkdir(path, 0755);
+      path[i] = c;
+    }
+}
+
 static void child_main(const struct spec *s, const struct spawn_stdio *io, const int *idmapped,
                        int syncfd, int errfd) {
   char ready;
@@ -307,9 +340,9 @@ static void child_main(const struct spec *s, const struct spawn_stdio *io, const
   if (s->clone_flags & CLONE_NEWUSER) {
     CHECK(setresgid(0, 0, 0), "setresgid", NULL, NULL);
     CHECK(setresuid(0, 0, 0), "setresuid", NULL, NULL);
-  } else {
-    CHECK(setgroups(0, NULL), "setgroups", NULL, NULL);
   }
+  /* The monitor's own supplementary groups must not leak into the workload. */
+  CHECK(setgroups(0, NULL), "setgroups", NULL, NULL);
   if (s->clone_flags & CLONE_NEWNS) setup_root(s, errfd);
   if (s->hostname && (s->clone_flags & CLONE_NEWUTS))
     CHECK(sethostname(s->hostname, strlen(s->hostname)), "sethostname", s->hostname, NULL);
@@ -318,6 +351,7 @@ static void child_main(const struct spec *s, const struct spawn_stdio *io, const
   if (io->in >= 0) CHECK(dup2(io->in, 0), "dup2", NULL, "stdin");
   if (io->out >= 0) CHECK(dup2(io->out, 1), "dup2", NULL, "stdout");
   if (io->err >= 0) CHECK(dup2(io->err, 2), "dup2", NULL, "stderr");
+  if (s->cwd) child_mkdir_p(s->cwd);
   CHECK(chdir(s->cwd ? s->cwd : "/"), "chdir", s->cwd ? s->cwd : "/", "working directory");
   child_apply_security(s, errfd);
   child_exec(s, errfd);
@@ -358,10 +392,15 @@ static int join_cgroups(const struct spec *s, pid_t pid, int joined_v2, struct f
   return 0;
 }
 
-static int write_id_maps(const struct spec *s, pid_t pid, struct fault *f) {
+/* setgroups stays allowed in a container's namespace: its root (and an
+ * image user's supplementary groups) need it, and the maps are written by
+ * the host's root, not by an unprivileged user whom "deny" protects
+ * against. The namespace that only holds a mapping for id-mapped mounts
+ * runs nothing and denies it. */
+static int write_id_maps(const struct spec *s, pid_t pid, int deny_setgroups, struct fault *f) {
   char path[64];
   const char *files[] = {"setgroups", "uid_map", "gid_map"};
-  const char *values[] = {"deny", s->uid_map, s->gid_map};
+  const char *values[] = {deny_setgroups ? "deny" : NULL, s->uid_map, s->gid_map};
   for (int i = 0; i < 3; i++) {
     if (!values[i]) continue;
     snprintf(path, sizeof path, "/proc/%d/%s", pid, files[i]);
@@ -392,7 +431,7 @@ static int userns_for_map(const struct spec *s, struct fault *f) {
   int fd = -1;
   char path[64];
   if (pid < 0) fault_set(f, errno, "clone3", NULL, "user namespace");
-  else if (write_id_maps(s, pid, f) == 0) {
+  else if (write_id_maps(s, pid, 1, f) == 0) {
     snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) fault_set(f, errno, "open", path, NULL);
   }
@@ -484,7 +523,7 @@ int spawn_container(const struct spec *s, const struct spawn_stdio *io, struct s
   close(errp[1]);
   syncp[0] = errp[1] = -1;
   if (join_cgroups(s, pid, joined_v2 && cgfd >= 0, f) ||
-      ((s->clone_flags & CLONE_NEWUSER) && write_id_maps(s, pid, f))) {
+      ((s->clone_flags & CLONE_NEWUSER) && write_id_maps(s, pid, 0, f))) {
     discard_child(pid, pidfd);
     pidfd = -1;
     goto fail;

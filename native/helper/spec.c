@@ -15,6 +15,17 @@ static int push(const char **list, int *n, const char *v) {
   return 0;
 }
 
+/* A decimal id, all of it: strtoul alone would take "12abc" or "-1". */
+static int parse_id(const char *v, unsigned int *out) {
+  if (*v < '0' || *v > '9') return -1;
+  char *end;
+  errno = 0;
+  unsigned long n = strtoul(v, &end, 10);
+  if (errno || *end || n >= 0xffffffffUL) return -1;
+  *out = (unsigned int)n;
+  return 0;
+}
+
 static int ns_flags(const char *v, int *flags) {
   static const struct { const char *name; int flag; } names[] = {
     {"mnt", CLONE_NEWNS}, {"pid", CLONE_NEWPID}, {"net", CLONE_NEWNET},
@@ -114,6 +125,11 @@ static int set_key(struct spec *s, int k, const char *key, const char *val) {
   case KEY_OOMFILE: s->oom_file = val; return 0;
   case KEY_PID: s->target_pid = atoi(val); return 0;
   case KEY_USERNS: s->userns = atoi(val); return 0;
+  case KEY_UID: s->user_set = 1; return parse_id(val, &s->uid);
+  case KEY_GID: return parse_id(val, &s->gid);
+  case KEY_SGID:
+    if (s->nsgids >= SPEC_MAX_LIST) return -1;
+    return parse_id(val, &s->sgids[s->nsgids++]);
   }
   return -1;
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/filter.h>
+#include <sys/types.h>
 
 #include "fault.h"
 
@@ -61,6 +62,12 @@ struct spec {
   const char *exit_file;
   const char *pid_file;
   const char *oom_file;
+  /* the workload's user, switched to after every privileged step */
+  int user_set;
+  uid_t uid;
+  gid_t gid;
+  gid_t sgids[SPEC_MAX_LIST];
+  int nsgids;
   int target_pid; /* exec: the container to enter */
   int userns;     /* exec: the container has a user namespace */
 };

@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netpacket/packet.h>
@@ -28,7 +29,8 @@
 #define MIB (1024UL * 1024UL)
 
 static int usage(void) {
-  fputs("usage: probe memhog MB | forkbomb | counter FILE | spam BYTES | caps | pid | ping4 ADDR\n"
+  fputs("usage: probe memhog MB | forkbomb | counter FILE | tick FILE | spam BYTES | caps | pid\n"
+        "       probe ping4 ADDR\n"
         "       probe serve PORT | spoof IFACE SRCMAC DSTMAC SRCIP DSTIP PORT MESSAGE\n",
         stderr);
   return 2;
@@ -79,6 +81,42 @@ _Noreturn static void counter(const char *path) {
       fclose(f);
     }
     nanosleep(&tick, NULL);
+  }
+}
+
+static uint64_t monotonic_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
+/*
+ * Wakes every millisecond and writes "COUNT MONOTONIC_NS" over FILE; every
+ * wake-up later than 5 ms after the previous one is appended to FILE.gaps as
+ * "END_NS GAP_NS". The container shares the host's monotonic clock, so a
+ * test can tell which gaps fell inside an interval it measured (a freeze).
+ */
+_Noreturn static void tick(const char *path) {
+  char gaps[4096];
+  snprintf(gaps, sizeof(gaps), "%s.gaps", path);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  const struct timespec ms = {0, 1000 * 1000};
+  uint64_t last = monotonic_ns();
+  for (unsigned long n = 1;; n++) {
+    nanosleep(&ms, NULL);
+    uint64_t now = monotonic_ns();
+    uint64_t gap = now - last;
+    last = now;
+    if (gap > 5 * 1000 * 1000ULL) {
+      int g = open(gaps, O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (g >= 0) {
+        dprintf(g, "%llu %llu\n", (unsigned long long)now, (unsigned long long)gap);
+        close(g);
+      }
+    }
+    char line[64];
+    int len = snprintf(line, sizeof(line), "%020lu %020llu\n", n, (unsigned long long)now);
+    if (fd >= 0 && pwrite(fd, line, (size_t)len, 0) < 0) fd = -1;
   }
 }
 
@@ -261,6 +299,7 @@ int main(int argc, char **argv) {
   if (strcmp(verb, "memhog") == 0 && argc == 3 && parse_count(argv[2], &n) == 0) memhog(n);
   if (strcmp(verb, "forkbomb") == 0 && argc == 2) forkbomb();
   if (strcmp(verb, "counter") == 0 && argc == 3) counter(argv[2]);
+  if (strcmp(verb, "tick") == 0 && argc == 3) tick(argv[2]);
   if (strcmp(verb, "spam") == 0 && argc == 3 && parse_count(argv[2], &n) == 0) return spam(n);
   if (strcmp(verb, "caps") == 0 && argc == 2) return caps();
   if (strcmp(verb, "serve") == 0 && argc == 3 && parse_count(argv[2], &n) == 0 && n <= 65535)

@@ -19,6 +19,7 @@ import { BuildCoordinator } from '../../api/conductor/build';
 import { TransportComputeRpcAPI, type ComputeRpcAPI } from '../../api/compute-rpc';
 import { postgresUnavailableSync, withTestDatabase, type TestDatabaseKind } from './test-database';
 import type { ApiDeps } from '../../api/deps';
+import type { GlanceImageService } from '../../driver/image/glance-image-service';
 import type { Scheduler } from '../../api/scheduler/scheduler';
 import { ensurePublicNetwork } from '../../api/network/bootstrap';
 import { InstancePorts } from '../../api/network/instance-ports';
@@ -96,6 +97,8 @@ export async function startTestApi(
   o: {
     config?: Partial<Record<keyof BerthConfig, Record<string, unknown>>>;
     images?: ImageService;
+    /** an external Glance: image lookups go there as the caller, /image is not served */
+    glance?: GlanceImageService;
     scheduler?: Scheduler;
     compute?: ComputeRpcAPI;
     instanceNetwork?: FakeInstanceNetwork;
@@ -121,7 +124,8 @@ export async function startTestApi(
     config: config as BerthConfig,
     db: database.db,
     log,
-    images: o.images ?? new FakeImageService(),
+    images: o.images ?? o.glance ?? new FakeImageService(),
+    glance: o.glance,
     compute: o.compute ?? new TransportComputeRpcAPI(transport),
     scheduler: o.scheduler ?? {
       selectAndClaim: async () => 'node-1',

@@ -94,7 +94,7 @@ export async function startTestCloud(
       instanceNetwork,
     });
     for (const host of o.hosts ?? ['node-1']) {
-      const driver = new FakeDriver();
+      const driver = new FakeDriver(undefined, images);
       const config = configFor({ host, state_path: path.join(state, host) });
       const service = await ComputeService.start({ config, log, transport, driver, images });
       computes.set(host, { service, driver });

@@ -15,6 +15,8 @@ import { PowerState } from '../../nova/power-state';
 import { AttachInterfaceNotSupported } from '../../nova/exceptions';
 import type { Vif } from '../../nova/network-model';
 import { buildVif } from '../network/vif-builder';
+import type { ImageService } from '../../driver/image/image-service';
+import { TaskState } from '../../nova/states';
 
 export interface DriverUnderTest {
   /** not yet initialised: the suite calls initHost(host) */
@@ -37,6 +39,15 @@ export interface DriverUnderTest {
   ports?: {
     vif(): Promise<Vif>;
     plugged(instance: InstanceSpec): Promise<string[]>;
+  };
+  /**
+   * Where snapshot images are made (the driver's image service). With
+   * `snapshotFile`, the suite also checks what the snapshot's data holds:
+   * the text of `file` in the root filesystem it captured, or undefined.
+   */
+  snapshots?: {
+    images: ImageService;
+    snapshotFile?(imageId: string, file: string): Promise<string | undefined>;
   };
   /** after the suite destroyed its instances and called cleanupHost */
   cleanup(): Promise<void>;
@@ -373,6 +384,78 @@ export function computeDriverConformance(
       const first = await driver.cacheImage(sut.image.id);
       assert.equal(await driver.cacheImage(sut.image.id), false, 'the second time it is there');
       assert.equal(typeof first, 'boolean');
+    });
+
+    test('snapshot: the task moves through pending upload and uploading, the image gets data, the instance keeps its state', async (t) => {
+      const snapshots = sut.snapshots;
+      if (!snapshots) return t.skip('no image service for snapshots');
+      const instance = await spawned();
+      const text = `snapshot ${randomUUID()}`;
+      await sut.writableLayer?.write(instance, text);
+      for (const [power, prepare] of [
+        [RUNNING, async () => {}],
+        [PAUSED, () => driver.pause(instance)],
+      ] as const) {
+        await prepare();
+        const target = await snapshots.images.create({
+          name: 'conformance-snapshot',
+          container_format: 'bare',
+          disk_format: 'raw',
+        });
+        const updates: unknown[] = [];
+        const result = await driver.snapshot(instance, target.id, async (state, expected) => {
+          updates.push([state, expected]);
+        });
+        assert.deepEqual(updates, [
+          [TaskState.IMAGE_PENDING_UPLOAD, TaskState.IMAGE_SNAPSHOT],
+          [TaskState.IMAGE_UPLOADING, TaskState.IMAGE_PENDING_UPLOAD],
+        ]);
+        assert.equal(await state(instance), power);
+        const image = await snapshots.images.show(target.id);
+        assert.equal(image.status, 'active');
+        assert.equal(image.size, result.size);
+        if (power !== RUNNING)
+          assert.equal(result.frozenMs, 0, 'a frozen instance is not frozen again');
+        if (sut.writableLayer && snapshots.snapshotFile)
+          assert.equal((await snapshots.snapshotFile(target.id, 'root/data'))?.trim(), text);
+        await snapshots.images.delete(target.id);
+      }
+      await assert.rejects(
+        driver.snapshot(spec(), randomUUID(), async () => {}),
+        NotFoundError,
+      );
+      await driver.destroy(instance);
+    });
+
+    test('rebuild: a fresh root filesystem, the same uuid and ports, the workload running again', async () => {
+      const ports = sut.ports;
+      const vifs = ports ? [await ports.vif()] : [];
+      const instance = await spawned({ networkInfo: vifs });
+      const layer = sut.writableLayer;
+      const text = `before the rebuild ${randomUUID()}`;
+      await layer?.write(instance, text);
+      await driver.rebuild(instance, sut.image, vifs);
+      assert.equal(await state(instance), RUNNING);
+      await eventually('the rebuilt workload', async () => (await boots(instance)) >= 1);
+      assert.deepEqual(
+        await driver.listInstanceUuids().then((l) => l.filter((u) => u === instance.uuid)),
+        [instance.uuid],
+      );
+      if (ports)
+        assert.deepEqual(
+          await ports.plugged(instance),
+          vifs.map((v) => v.id),
+        );
+      if (layer)
+        assert.notEqual(
+          (await layer.read(instance).catch(() => '')).trim(),
+          text,
+          'the old files are gone',
+        );
+      await driver.powerOff(instance, 5);
+      await driver.rebuild(instance, sut.image, vifs);
+      assert.equal(await state(instance), RUNNING);
+      await driver.destroy(instance);
     });
 
     test('host uptime reads like uptime(1)', async () => {

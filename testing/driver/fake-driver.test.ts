@@ -6,10 +6,12 @@ import { computeDriverConformance } from './compute-driver-conformance';
 import { type InstanceSpec } from '../../nova/instance-object';
 import { PowerState } from '../../nova/power-state';
 import { FakeDriver } from './fake-driver';
+import { FakeImageService } from './fake-image-service';
 import { buildVif } from '../network/vif-builder';
 
 computeDriverConformance('FakeDriver', async () => {
-  const driver = new FakeDriver();
+  const images = new FakeImageService();
+  const driver = new FakeDriver(undefined, images);
   return {
     driver,
     host: 'fake-host',
@@ -26,6 +28,7 @@ computeDriverConformance('FakeDriver', async () => {
       vif: async () => buildVif(),
       plugged: async (instance) => driver.pluggedVifs(instance.uuid).map((v) => v.id),
     },
+    snapshots: { images },
     cleanup: async () => {},
   };
 });

@@ -5,7 +5,9 @@
  * both to them) and lets a test make a workload end on its own or an
  * operation fail.
  */
+import { Readable } from 'node:stream';
 import { NotFoundError } from '../../common/errors';
+import type { ImageService } from '../../driver/image/image-service';
 import { tailLines } from '../../driver/virt/console';
 import {
   type AvailableResource,
@@ -14,7 +16,10 @@ import {
   type DriverCapabilities,
   type InstanceInfo,
   type LifecycleEvent,
+  type SnapshotResult,
+  type UpdateTaskState,
 } from '../../driver/virt/driver';
+import { TaskState } from '../../nova/states';
 import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
 import type { Vif } from '../../nova/network-model';
 import { PowerState } from '../../nova/power-state';
@@ -35,6 +40,8 @@ interface FakeInstance {
   /** the ports plugged into the instance, in order (eth0, eth1, ...) */
   vifs: Vif[];
   console: string[];
+  /** what the fake's root filesystem holds: the image it was built or rebuilt from */
+  imageId: string;
   startedAt?: number;
   exit?: WorkloadExit;
 }
@@ -59,8 +66,10 @@ export class FakeDriver implements ComputeDriver {
   private readonly listeners = new LifecycleListeners();
   private host = '';
 
+  /** `images`: where snapshots upload their data (the compute's image service); none: not uploaded */
   constructor(
     private readonly totals: HostTotals = { vcpus: 16, memoryMb: 32768, localGb: 1024 },
+    private readonly images?: ImageService,
   ) {}
 
   /** Makes the next call of `operation` reject with `error` and change nothing. */
@@ -85,7 +94,7 @@ export class FakeDriver implements ComputeDriver {
     this.failIfAsked('cleanupHost');
   }
 
-  async spawn(instance: InstanceSpec, _image: ImageMeta): Promise<void> {
+  async spawn(instance: InstanceSpec, image: ImageMeta): Promise<void> {
     this.failIfAsked('spawn');
     const existing = this.instances.get(instance.uuid);
     if (existing && WORKLOAD.has(existing.state)) return;
@@ -93,6 +102,7 @@ export class FakeDriver implements ComputeDriver {
       spec: { ...instance },
       state: PowerState.NOSTATE,
       console: [],
+      imageId: image.id,
       vifs: [...instance.networkInfo],
     };
     this.instances.set(instance.uuid, fake);
@@ -114,6 +124,44 @@ export class FakeDriver implements ComputeDriver {
     this.failIfAsked('detachInterface');
     const fake = this.instances.get(instance.uuid);
     if (fake) fake.vifs = fake.vifs.filter((v) => v.id !== vif.id);
+  }
+
+  /**
+   * Data a snapshot uploads: one tar header naming the instance and its
+   * image, enough for the fake image service to take it as an image.
+   */
+  async snapshot(
+    instance: InstanceSpec,
+    imageId: string,
+    updateTaskState: UpdateTaskState,
+  ): Promise<SnapshotResult> {
+    this.failIfAsked('snapshot');
+    const fake = this.get(instance.uuid);
+    await updateTaskState(TaskState.IMAGE_PENDING_UPLOAD, TaskState.IMAGE_SNAPSHOT);
+    const data = snapshotData(`snapshot-of-${instance.uuid}-from-${fake.imageId}`);
+    await updateTaskState(TaskState.IMAGE_UPLOADING, TaskState.IMAGE_PENDING_UPLOAD);
+    if (this.images) await this.images.upload(imageId, Readable.from([data]));
+    return { frozenMs: 0, size: data.length };
+  }
+
+  async rebuild(instance: InstanceSpec, image: ImageMeta, networkInfo: Vif[]): Promise<void> {
+    this.failIfAsked('rebuild');
+    // An instance whose build failed has nothing here yet: a rebuild makes it.
+    const fake: FakeInstance = this.instances.get(instance.uuid) ?? {
+      spec: instance,
+      state: PowerState.NOSTATE,
+      console: [],
+      imageId: image.id,
+      vifs: [],
+    };
+    Object.assign(fake, { spec: { ...instance }, imageId: image.id, vifs: [...networkInfo] });
+    this.instances.set(instance.uuid, fake);
+    this.boot(fake);
+  }
+
+  /** The image whose files the instance has now (it changes with rebuild). */
+  imageOf(uuid: string): string {
+    return this.get(uuid).imageId;
   }
 
   /** The ports plugged into an instance, as a real driver's namespace would show them. */
@@ -249,4 +297,11 @@ export class FakeDriver implements ComputeDriver {
     if (!fake) throw new NotFoundError(`instance ${uuid} not found on this host`);
     return fake;
   }
+}
+
+function snapshotData(name: string): Buffer {
+  const b = Buffer.alloc(1024);
+  b.write(name.slice(0, 99), 0);
+  b.write('ustar', 257);
+  return b;
 }

@@ -53,7 +53,7 @@ export function sha256(data: Buffer | string): string {
 
 function entryBytes(e: TarEntry): Buffer {
   if (e.type === 'raw') {
-    const h = header({
+    const h = tarHeader({
       name: e.header.name,
       size: e.header.size,
       typeflag: e.header.typeflag ?? '0',
@@ -71,11 +71,11 @@ function entryBytes(e: TarEntry): Buffer {
         .map(([k, v]) => paxRecord(k, v))
         .join(''),
     );
-    parts.push(header({ name: 'PaxHeader', size: body.length, typeflag: 'x' }), padded(body));
+    parts.push(tarHeader({ name: 'PaxHeader', size: body.length, typeflag: 'x' }), padded(body));
   }
   const data = e.type === 'file' ? Buffer.from(e.data ?? '') : Buffer.alloc(0);
   parts.push(
-    header({
+    tarHeader({
       name: e.name.slice(0, 99),
       size: data.length,
       typeflag: TYPEFLAG[e.type],
@@ -100,7 +100,8 @@ function paxRecord(key: string, value: string): string {
   return `${len}${rest}`;
 }
 
-function header(h: {
+/** One ustar header block (for tests that stream an entry's data themselves). */
+export function tarHeader(h: {
   name: string;
   size: number;
   typeflag: string;

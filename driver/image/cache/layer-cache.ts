@@ -24,7 +24,7 @@ import { KeyedLocks } from '../../../common/keyed-locks';
 import { ImageChecksumError } from '../image-errors';
 import { DIGEST } from '../oci';
 import type { BlobStore } from './blob-store';
-import { unpackLayer } from './unpack-shim';
+import { unpackLayer } from '../unpack';
 
 export interface LayerBlob {
   /** the blob's digest: where its bytes are in the BlobStore */
