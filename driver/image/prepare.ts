@@ -20,7 +20,7 @@ import { ConflictError, InvalidArgumentError } from '../../common/errors';
 import type { Logger } from 'winston';
 import type { ImageCache } from './cache/image-cache';
 import type { Lease } from './cache/layer-cache';
-import { detectArchive, readImageArchive } from './cache/unpack-shim';
+import { detectArchive, readImageArchive } from './archive';
 import { ImageChecksumError, ImageSourceUnavailable } from './image-errors';
 import type {
   ImageCommandConfig,
