@@ -169,14 +169,18 @@ describe('ImagePreparer through LocalImageStore', () => {
       config: { Entrypoint: ['/bin/sh'], Cmd: ['-c', 'x'], Env: ['PATH=/bin'], WorkingDir: '/w' },
       rootfs: { type: 'layers', diff_ids: [sha256(l1), sha256(l2)] },
     };
+    // Named as `docker save` names its members: detection goes by them.
+    const configText = JSON.stringify(config);
+    const configName = `${sha256(configText).slice(7)}.json`;
+    const [n1, n2] = [l1, l2].map((l) => `${sha256(l).slice(7)}/layer.tar`);
     const archive = tarArchive([
-      { type: 'file', name: 'cfg.json', data: JSON.stringify(config) },
-      { type: 'file', name: 'l1/layer.tar', data: l1 },
-      { type: 'file', name: 'l2/layer.tar', data: l2 },
+      { type: 'file', name: configName, data: configText },
+      { type: 'file', name: n1, data: l1 },
+      { type: 'file', name: n2, data: l2 },
       {
         type: 'file',
         name: 'manifest.json',
-        data: JSON.stringify([{ Config: 'cfg.json', Layers: ['l1/layer.tar', 'l2/layer.tar'] }]),
+        data: JSON.stringify([{ Config: configName, Layers: [n1, n2] }]),
       },
     ]);
     const images = store();
