@@ -9,6 +9,7 @@ import type { Server as HttpServer } from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'winston';
 import type { BerthConfig } from '../config/schema';
+import { imageCacheOptions } from '../driver/image/cache/cache-config';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import type { ImageService } from '../driver/image/image-service';
 import { UnavailableError } from '../common/errors';
@@ -85,7 +86,11 @@ export class ApiService {
         db,
         log,
         images:
-          o.images ?? glance ?? new LocalImageStore(path.join(config.DEFAULT.state_path, 'images')),
+          o.images ??
+          glance ??
+          new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'), {
+            cache: imageCacheOptions(config),
+          }),
         glance: o.images ? undefined : glance,
         compute: new TransportComputeRpcAPI(transport),
         scheduler: new FilterScheduler(db, config, log),

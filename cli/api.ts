@@ -8,6 +8,7 @@ import { createLogger } from '../common/log';
 import type { BerthConfig } from '../config/schema';
 import { ApiService } from '../api/service';
 import { ComputeService } from '../driver/compute/service';
+import { imageCacheOptions } from '../driver/image/cache/cache-config';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import { bootDemoServer } from './demo-server';
 import { untilStopped } from './signals';
@@ -26,7 +27,10 @@ export async function apiCommand(config: BerthConfig): Promise<number> {
 /** `demoImage`: a rootfs tar to boot one demo server from once the services are up (`npm start`). */
 export async function allInOneCommand(config: BerthConfig, demoImage?: string): Promise<number> {
   const log = createLogger({ level: config.DEFAULT.log_level });
-  const images = new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'));
+  // The same cache rules as the compute's: on one host they share the store.
+  const images = new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'), {
+    cache: imageCacheOptions(config),
+  });
   const api = await ApiService.start({ config, log, images });
   let compute: ComputeService;
   try {

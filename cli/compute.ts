@@ -9,6 +9,7 @@ import { GlanceImageService } from '../driver/image/glance-image-service';
 import type { ImageService } from '../driver/image/image-service';
 import { imageCacheOptions } from '../driver/image/cache/cache-config';
 import { LocalImageStore } from '../driver/image/local-image-store';
+import { registryAccessFromConfig } from '../driver/image/registry/registry-client';
 import { untilStopped } from './signals';
 
 /**
@@ -19,6 +20,7 @@ import { untilStopped } from './signals';
 function imagesFor(config: BerthConfig, log: Logger): ImageService {
   const cache = new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'), {
     cache: imageCacheOptions(config, log),
+    registry: registryAccessFromConfig(config.registry, log),
     log,
   });
   let token: string | (() => Promise<string>);

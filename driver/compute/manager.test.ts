@@ -7,6 +7,7 @@ import winston from 'winston';
 import { waitFor } from '../../testing/wait-for';
 import { FakeTransport } from '../../testing/messaging/fake-transport';
 import { RemoteError } from '../../messaging/transport';
+import { NotFoundError } from '../../common/errors';
 import { FakeDriver } from '../../testing/driver/fake-driver';
 import { FakeImageService } from '../../testing/driver/fake-image-service';
 import { PowerState } from '../../nova/power-state';
@@ -437,6 +438,19 @@ describe('ComputeManager', () => {
     await assert.rejects(
       call('get_console_output', { instance: instance() }),
       (err: RemoteError) => err.exceptionClass === 'InstanceNotFound',
+    );
+  });
+
+  test('cache_images: each image cached, existing or error, as Nova reports them', async () => {
+    driver.failNext('cacheImage', new NotFoundError('image gone not found'));
+    assert.deepEqual(await call('cache_images', { image_ids: ['gone', 'img-1', 'img-1'] }), {
+      gone: 'error',
+      'img-1': 'existing',
+    });
+    assert.deepEqual(await call('cache_images', { image_ids: ['img-2'] }), { 'img-2': 'cached' });
+    await assert.rejects(
+      call('cache_images', { image_ids: 'img-3' }),
+      (err: RemoteError) => err.exceptionClass === 'InvalidInput',
     );
   });
 

@@ -14,6 +14,7 @@ import { NOVA_FAULTS } from '../../nova/faults';
 import type { ImageService } from '../image/image-service';
 import { imageCacheOptions } from '../image/cache/cache-config';
 import { LocalImageStore } from '../image/local-image-store';
+import { registryAccessFromConfig } from '../image/registry/registry-client';
 import { native } from '../../native';
 import { NetworkAgent } from '../network/agent';
 import { LinuxNetwork } from '../network/linux-network';
@@ -98,6 +99,7 @@ export class ComputeService {
       o.images ??
       new LocalImageStore(path.join(state, 'images'), {
         cache: imageCacheOptions(config, log),
+        registry: registryAccessFromConfig(config.registry, log),
         log,
       });
     const driver =

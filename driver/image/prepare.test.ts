@@ -169,17 +169,18 @@ describe('ImagePreparer through LocalImageStore', () => {
       config: { Entrypoint: ['/bin/sh'], Cmd: ['-c', 'x'], Env: ['PATH=/bin'], WorkingDir: '/w' },
       rootfs: { type: 'layers', diff_ids: [sha256(l1), sha256(l2)] },
     };
-    // Named as docker save names them: the config by its digest, layers under their ids.
-    const cfg = `${sha256(JSON.stringify(config)).slice(7)}.json`;
-    const [d1, d2] = [l1, l2].map((l) => sha256(l).slice(7));
+    // Named as `docker save` names its members: detection goes by them.
+    const configText = JSON.stringify(config);
+    const configName = `${sha256(configText).slice(7)}.json`;
+    const [n1, n2] = [l1, l2].map((l) => `${sha256(l).slice(7)}/layer.tar`);
     const archive = tarArchive([
-      { type: 'file', name: cfg, data: JSON.stringify(config) },
-      { type: 'file', name: `${d1}/layer.tar`, data: l1 },
-      { type: 'file', name: `${d2}/layer.tar`, data: l2 },
+      { type: 'file', name: configName, data: configText },
+      { type: 'file', name: n1, data: l1 },
+      { type: 'file', name: n2, data: l2 },
       {
         type: 'file',
         name: 'manifest.json',
-        data: JSON.stringify([{ Config: cfg, Layers: [`${d1}/layer.tar`, `${d2}/layer.tar`] }]),
+        data: JSON.stringify([{ Config: configName, Layers: [n1, n2] }]),
       },
     ]);
     const images = store();

@@ -87,13 +87,15 @@ export class ContainerDriver implements ComputeDriver {
     supports_console_output: true,
     supports_diagnostics: true,
     supports_attach_interface: false,
-    has_imagecache: false,
+    has_imagecache: true,
   };
   private rt?: ContainerRuntime;
   private readonly network?: Network;
   private host = '';
   private readonly records: InstanceStore;
   private readonly locks = new KeyedLocks();
+  /** images prepared by cacheImage or a spawn since this driver started */
+  private readonly preparedImages = new Set<string>();
   private readonly log: Logger;
   private readonly listeners: LifecycleListeners;
   private readonly openRuntime: () => Promise<ContainerRuntime>;
@@ -308,6 +310,14 @@ export class ContainerDriver implements ComputeDriver {
     });
   }
 
+  async cacheImage(imageId: string): Promise<boolean> {
+    await this.opts.images.prepare(imageId);
+    // "existing" as far as this process knows: prepared before, or booted from.
+    if (this.preparedImages.has(imageId)) return false;
+    this.preparedImages.add(imageId);
+    return true;
+  }
+
   async getHostUptime(): Promise<string> {
     return uptimeText();
   }
@@ -430,6 +440,7 @@ export class ContainerDriver implements ComputeDriver {
   private async workloadOf(image: ImageMeta) {
     const record = await this.opts.images.show(image.id);
     const prepared = await this.opts.images.prepare(image.id);
+    this.preparedImages.add(image.id);
     // Properties handed to spawn win: Nova passes the image meta it booted the instance with.
     const properties = { ...record.properties, ...image.properties };
     const user = await imageUser(prepared.config.user, prepared.layers);

@@ -114,6 +114,13 @@ export interface ComputeDriver {
   getDiagnostics(instance: InstanceSpec): Promise<Diagnostics>;
   getAvailableResource(): Promise<AvailableResource>;
   getHostUptime(): Promise<string>;
+  /**
+   * Nova's cache_image (has_imagecache): the image made ready on this host
+   * without an instance, so the first boot need not fetch it. True when it
+   * was prepared now, false when this driver had it already. NotFoundError
+   * for an unknown image; nothing half-fetched is kept on failure.
+   */
+  cacheImage(imageId: string): Promise<boolean>;
   /** one more port into the instance, working at once (supports_attach_interface) */
   attachInterface(instance: InstanceSpec, vif: Vif): Promise<void>;
   /** idempotent: a port the instance does not have is fine */

@@ -379,6 +379,13 @@ export function computeDriverConformance(
       await driver.destroy(instance);
     });
 
+    test('cacheImage prepares an image; the second time it is there', async () => {
+      assert.equal(driver.capabilities.has_imagecache, true);
+      const first = await driver.cacheImage(sut.image.id);
+      assert.equal(await driver.cacheImage(sut.image.id), false, 'the second time it is there');
+      assert.equal(typeof first, 'boolean');
+    });
+
     test('snapshot: the task moves through pending upload and uploading, the image gets data, the instance keeps its state', async (t) => {
       const snapshots = sut.snapshots;
       if (!snapshots) return t.skip('no image service for snapshots');

@@ -58,9 +58,10 @@ export class FakeDriver implements ComputeDriver {
     supports_console_output: true,
     supports_diagnostics: true,
     supports_attach_interface: true,
-    has_imagecache: false,
+    has_imagecache: true,
   };
   private readonly instances = new Map<string, FakeInstance>();
+  private readonly cachedImages = new Set<string>();
   private readonly failures = new Map<FakeOperation, Error>();
   private readonly listeners = new LifecycleListeners();
   private host = '';
@@ -252,6 +253,13 @@ export class FakeDriver implements ComputeDriver {
       instances: all.map((i) => i.spec),
       runningVms: all.filter((i) => WORKLOAD.has(i.state)).length,
     });
+  }
+
+  async cacheImage(imageId: string): Promise<boolean> {
+    this.failIfAsked('cacheImage');
+    if (this.cachedImages.has(imageId)) return false;
+    this.cachedImages.add(imageId);
+    return true;
   }
 
   async getHostUptime(): Promise<string> {

@@ -242,6 +242,8 @@ export class ImageCache {
     if (kind === 'layer') return this.layers.remove(digest, () => keep('layer', digest));
     if (this.blobPins.has(digest) || (await keep('blob', digest))) return false;
     await this.blobs.remove(digest);
+    // Kept, the mapping would only grow: a blob fetched again is unpacked once more at worst.
+    await this.layers.forgetBlob(digest);
     return true;
   }
 

@@ -28,7 +28,12 @@ import {
 } from '../oci';
 import { type Credentials, readAuthFile, RegistryAuth } from './auth';
 import { DownloadSlots } from './download-slots';
-import { formatReference, type ImageReference, manifestReference } from './reference';
+import {
+  formatReference,
+  type ImageReference,
+  manifestReference,
+  parseReference,
+} from './reference';
 import { readBody, RegistryTransport, type HttpResponse } from './transport';
 
 export interface RegistryClientOptions {
@@ -432,4 +437,21 @@ function parseConfig(bytes: Buffer, what: string): ImageConfig {
     // reported below
   }
   throw new ImageFormatError(`${what}: the image config is not a JSON object`);
+}
+
+/**
+ * What the ImagePreparer needs to fetch a registry image's blobs on a
+ * compute host. The client is made at the first fetch: a bad `auth_file`
+ * then fails the boot of a registry image with its reason, not the start
+ * of a compute that may never boot one.
+ */
+export function registryAccessFromConfig(section: RegistrySection, log: Logger) {
+  let client: RegistryClient | undefined;
+  return {
+    parseReference,
+    client: {
+      fetchBlob: (...args: Parameters<RegistryClient['fetchBlob']>) =>
+        (client ??= registryClientFromConfig(section, log)).fetchBlob(...args),
+    },
+  };
 }
