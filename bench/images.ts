@@ -50,6 +50,8 @@ export interface ImagesOptions {
   layers: number;
   /** MiB of the writable layers snapshotted */
   snapshotMb: number[];
+  /** berth's parallel blob downloads; [registry] max_concurrent_downloads's default when absent */
+  downloads?: number;
   signal: AbortSignal;
 }
 
@@ -86,6 +88,8 @@ interface Snapshot {
 
 interface Report {
   imageBytes?: number;
+  /** berth's parallel blob downloads */
+  downloads?: number;
   layers?: number;
   coldPull: Map<string, Side>;
   warmBoot: Map<string, Side>;
@@ -102,6 +106,8 @@ interface PullClient {
   resolve(ref: unknown): Promise<unknown>;
 }
 interface RegistryModules {
+  /** berth's parallel blob downloads, as the client is made */
+  downloads: number;
   client(log: Logger, insecure: string): PullClient;
   pull(client: PullClient, ref: unknown, blobs: BlobStore): Promise<unknown>;
   reference(text: string): unknown;
@@ -111,7 +117,7 @@ interface RegistryModules {
  * The registry helper's driver/image/registry, required by name so that
  * this benchmark builds (and measures skopeo) on a tree without it.
  */
-function loadRegistry(): RegistryModules | string {
+function loadRegistry(downloads: number | undefined): RegistryModules | string {
   try {
     /* eslint-disable @typescript-eslint/no-require-imports -- optional until the registry client is on main */
     const c = require('../driver/image/registry/registry-client');
@@ -124,9 +130,18 @@ function loadRegistry(): RegistryModules | string {
       typeof r.parseReference !== 'function'
     )
       return 'driver/image/registry lacks RegistryClient, pullImage or parseReference';
+    const defaults = (berthSchema.validate({}).value as { registry?: Record<string, unknown> })
+      .registry;
+    const configured = defaults?.max_concurrent_downloads;
+    const limit = downloads ?? (typeof configured === 'number' ? configured : 3);
     return {
+      downloads: limit,
       client: (log, insecure) =>
-        new c.RegistryClient({ insecureRegistries: [insecure], maxConcurrentDownloads: 3, log }),
+        new c.RegistryClient({
+          insecureRegistries: [insecure],
+          maxConcurrentDownloads: limit,
+          log,
+        }),
       pull: (client, ref, blobs) => p.pullImage(client, ref, blobs),
       reference: (text) => r.parseReference(text),
     };
@@ -184,7 +199,7 @@ export async function imagesBenchmark(opts: ImagesOptions): Promise<void> {
   };
   const left: string[] = [];
   try {
-    const registryModules = loadRegistry();
+    const registryModules = loadRegistry(opts.downloads);
     const noRegistry = (await registryMissing()) ?? (await skopeoMissing());
     let registry: BenchRegistry | undefined;
     let image: BuiltImage | undefined;
@@ -205,6 +220,7 @@ export async function imagesBenchmark(opts: ImagesOptions): Promise<void> {
         ]);
       });
     if (typeof registryModules === 'string') report.unavailable['berth pull'] = registryModules;
+    else report.downloads = registryModules.downloads;
     if (registry && image) {
       const [r, i] = [registry, image];
       await attempt('cold pull', () => coldPull(report, r, registryModules, work, log, opts));
@@ -581,7 +597,8 @@ function printReport(r: Report, opts: ImagesOptions): void {
       if (s.summary)
         console.log(`${label.padEnd(40)}${cell(s.summary.median)}${cell(s.summary.p95)}`);
   };
-  table(`cold pull into a fresh store (ms, ${opts.repetitions} each)`, r.coldPull);
+  const limit = r.downloads ? `, berth ${r.downloads} blobs at a time` : '';
+  table(`cold pull into a fresh store (ms, ${opts.repetitions} each${limit})`, r.coldPull);
   table(
     `warm boot to running, from ${r.warmImage ?? 'cache'} (ms, ${opts.repetitions} each)`,
     r.warmBoot,
@@ -623,6 +640,7 @@ function printReport(r: Report, opts: ImagesOptions): void {
       repetitions: opts.repetitions,
       imageBytes: r.imageBytes,
       layers: r.layers,
+      downloads: r.downloads,
       coldPullMs: sides(r.coldPull),
       warmBootMs: sides(r.warmBoot),
       warmImage: r.warmImage,

@@ -63,6 +63,7 @@ const BENCHMARKS = new Map<string, (values: Values, signal: AbortSignal) => Prom
         concurrent: positiveInteger('concurrent', values.concurrent ?? '20'),
         imageMb: positiveInteger('image-mb', values['image-mb']),
         layers: positiveInteger('layers', values.layers),
+        downloads: values.downloads ? positiveInteger('downloads', values.downloads) : undefined,
         snapshotMb: (values['snapshot-mb'] ?? '')
           .split(',')
           .map((v) => positiveInteger('snapshot-mb', v)),
@@ -96,7 +97,8 @@ images:
   --concurrent N   pulls of one uncached image at once (default 20)
   --image-mb N     MiB of random data in the pulled image (default 200)
   --layers N       random data layers on top of busybox (default 5)
-  --snapshot-mb A,B  writable layers snapshotted, MiB (default 100,1024)`;
+  --snapshot-mb A,B  writable layers snapshotted, MiB (default 100,1024)
+  --downloads N    berth's parallel blob downloads (default: [registry] max_concurrent_downloads)`;
 
 function usage(problem: string): never {
   console.error(`bench: ${problem}\n${USAGE}`);
@@ -132,6 +134,7 @@ function parse(args: string[]) {
         'image-mb': { type: 'string', default: '200' },
         layers: { type: 'string', default: '5' },
         'snapshot-mb': { type: 'string', default: '100,1024' },
+        downloads: { type: 'string' },
       },
       allowPositionals: true,
     });
