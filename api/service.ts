@@ -6,11 +6,8 @@
  * never scheduled before a restart are scheduled again.
  */
 import type { Server as HttpServer } from 'node:http';
-import path from 'node:path';
 import type { Logger } from 'winston';
 import type { BerthConfig } from '../config/schema';
-import { imageCacheOptions } from '../driver/image/cache/cache-config';
-import { LocalImageStore } from '../driver/image/local-image-store';
 import type { ImageService } from '../driver/image/image-service';
 import { UnavailableError } from '../common/errors';
 import { UndoStack } from '../common/undo-stack';
@@ -32,6 +29,7 @@ import type { InstanceNetworkApi } from './network/instance-network';
 import { InstancePorts } from './network/instance-ports';
 import { NetworkService } from './network/network-service';
 import { FilterScheduler } from './scheduler/scheduler';
+import { hostImageStore } from '../driver/image/host-image-store';
 
 export interface ApiServiceOptions {
   config: BerthConfig;
@@ -85,12 +83,7 @@ export class ApiService {
         config,
         db,
         log,
-        images:
-          o.images ??
-          glance ??
-          new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'), {
-            cache: imageCacheOptions(config),
-          }),
+        images: o.images ?? glance ?? hostImageStore(config, log),
         glance: o.images ? undefined : glance,
         compute: new TransportComputeRpcAPI(transport),
         scheduler: new FilterScheduler(db, config, log),

@@ -3,15 +3,13 @@
  * scheduler, conductor); `berth all-in-one`: the same plus a compute
  * node for this host in one process, on one image store.
  */
-import path from 'node:path';
 import { createLogger } from '../common/log';
 import type { BerthConfig } from '../config/schema';
 import { ApiService } from '../api/service';
 import { ComputeService } from '../driver/compute/service';
-import { imageCacheOptions } from '../driver/image/cache/cache-config';
-import { LocalImageStore } from '../driver/image/local-image-store';
 import { bootDemoServer } from './demo-server';
 import { untilStopped } from './signals';
+import { hostImageStore } from '../driver/image/host-image-store';
 
 export async function apiCommand(config: BerthConfig): Promise<number> {
   const log = createLogger({ level: config.DEFAULT.log_level });
@@ -27,10 +25,7 @@ export async function apiCommand(config: BerthConfig): Promise<number> {
 /** `demoImage`: a rootfs tar to boot one demo server from once the services are up (`npm start`). */
 export async function allInOneCommand(config: BerthConfig, demoImage?: string): Promise<number> {
   const log = createLogger({ level: config.DEFAULT.log_level });
-  // The same cache rules as the compute's: on one host they share the store.
-  const images = new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'), {
-    cache: imageCacheOptions(config),
-  });
+  const images = hostImageStore(config, log);
   const api = await ApiService.start({ config, log, images });
   let compute: ComputeService;
   try {

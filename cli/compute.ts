@@ -1,5 +1,4 @@
 /** `berth compute --config FILE`: the compute node, until SIGTERM or SIGINT. */
-import path from 'node:path';
 import type { Logger } from 'winston';
 import { KeystoneSession } from '../api/auth/keystone-session';
 import { createLogger } from '../common/log';
@@ -7,10 +6,8 @@ import type { BerthConfig } from '../config/schema';
 import { ComputeService } from '../driver/compute/service';
 import { GlanceImageService } from '../driver/image/glance-image-service';
 import type { ImageService } from '../driver/image/image-service';
-import { imageCacheOptions } from '../driver/image/cache/cache-config';
-import { LocalImageStore } from '../driver/image/local-image-store';
-import { registryAccessFromConfig } from '../driver/image/registry/registry-client';
 import { untilStopped } from './signals';
+import { hostImageStore } from '../driver/image/host-image-store';
 
 /**
  * Images come from the image service ([glance] api_servers, in turn: berth api's
@@ -18,11 +15,7 @@ import { untilStopped } from './signals';
  * there is used without asking.
  */
 function imagesFor(config: BerthConfig, log: Logger): ImageService {
-  const cache = new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'), {
-    cache: imageCacheOptions(config, log),
-    registry: registryAccessFromConfig(config.registry, log),
-    log,
-  });
+  const cache = hostImageStore(config, log);
   let token: string | (() => Promise<string>);
   if (config.api.auth_strategy === 'keystone') {
     const session = new KeystoneSession({

@@ -3,11 +3,11 @@ import path from 'node:path';
 import type { BerthConfig } from '../config/schema';
 import { InvalidArgumentError } from '../common/errors';
 import type { ImageRecord, ImportOptions } from '../driver/image/image-service';
-import { imageCacheOptions } from '../driver/image/cache/cache-config';
-import { LocalImageStore } from '../driver/image/local-image-store';
 import type { FreedItem } from '../driver/image/cache/image-cache';
 import { parseArgs } from './args';
 import { pullCommand } from './image-pull';
+import { createLogger } from '../common/log';
+import { hostImageStore } from '../driver/image/host-image-store';
 
 export const IMAGE_USAGE = `usage: berth image import NAME TAR [--command JSON_ARRAY] [--property KEY=VALUE]...
        berth image pull [--username U --password P] REF
@@ -22,9 +22,10 @@ const print = (text: string) => process.stdout.write(`${text}\n`);
 /** Returns the exit status; bad input throws (exit 125), an unknown verb is a usage error (2). */
 export async function imageCommand(argv: string[], config: BerthConfig): Promise<number> {
   const [verb, ...rest] = argv;
-  const store = new LocalImageStore(path.join(config.DEFAULT.state_path, 'images'), {
-    cache: imageCacheOptions(config),
-  });
+  const store = hostImageStore(
+    config,
+    createLogger({ level: config.DEFAULT.log_level, json: false }),
+  );
   switch (verb) {
     case 'import':
       print((await store.import(...importArgs(rest))).id);

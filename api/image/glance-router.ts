@@ -24,6 +24,7 @@ import { canModify, canSee } from './image-policy';
 import { createRequest, PATCH_TYPES, patchChanges, patchOps } from './image-request';
 import { imageSchema, imagesSchema } from './image-schemas';
 import { RegistryImageResolver } from './registry-images';
+import { isRegistryRecord } from '../../driver/image/registry/registry-record';
 
 /** Glance's newest API version berth speaks, and the older ones it still answers as. */
 const CURRENT_MINOR = 9;
@@ -174,6 +175,18 @@ export function glanceRouter(
           `Invalid content type ${req.get('content-type') ?? '(none)'}; expected application/octet-stream`,
         );
       const record = await modifiable(req.params.id, ctxOf(res));
+      // A registry image's layers come from its registry. `openstack image
+      // create` without --file still uploads its stdin when that is not a
+      // terminal: empty, that is no data, and the resolver makes it active.
+      if (isRegistryRecord(record)) {
+        for await (const chunk of req)
+          if ((chunk as Buffer).length)
+            throw badRequest(
+              `Image ${record.id} is a registry image (docker_image_ref): it takes no data`,
+            );
+        res.removeHeader('Connection');
+        return res.status(204).end();
+      }
       await images.upload(record.id, req);
       res.removeHeader('Connection');
       res.status(204).end();

@@ -12,9 +12,6 @@ import { AmqpTransport, transportOptionsFromConfig } from '../../messaging/amqp-
 import type { Server, Transport } from '../../messaging/transport';
 import { NOVA_FAULTS } from '../../nova/faults';
 import type { ImageService } from '../image/image-service';
-import { imageCacheOptions } from '../image/cache/cache-config';
-import { LocalImageStore } from '../image/local-image-store';
-import { registryAccessFromConfig } from '../image/registry/registry-client';
 import { native } from '../../native';
 import { NetworkAgent } from '../network/agent';
 import { LinuxNetwork } from '../network/linux-network';
@@ -25,6 +22,7 @@ import { ConductorAPI } from './conductor';
 import { InstanceRecords } from './instance-records';
 import { ComputeManager } from './manager';
 import { ComputeMetrics, listen, listeningUrl, statusApp } from './status-api';
+import { hostImageStore } from '../image/host-image-store';
 
 /** How often the power states of all instances are compared with the driver's. */
 const POWER_SYNC_INTERVAL_S = 60;
@@ -95,13 +93,7 @@ export class ComputeService {
     const network =
       o.network ??
       (o.driver ? undefined : hostNetwork(config, log, (ids) => agent?.portsPlugged(ids)));
-    const images =
-      o.images ??
-      new LocalImageStore(path.join(state, 'images'), {
-        cache: imageCacheOptions(config, log),
-        registry: registryAccessFromConfig(config.registry, log),
-        log,
-      });
+    const images = o.images ?? hostImageStore(config, log);
     const driver =
       o.driver ??
       new ContainerDriver({
