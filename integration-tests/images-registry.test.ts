@@ -19,7 +19,12 @@ import { berthCli, needsRoot, tempStateDir, waitFor } from './harness';
 import { OPENSTACK } from './fixtures/osc';
 import { ADMIN, type ImageCloud, startImageCloud } from './fixtures/image-cloud';
 import { registryMissing, startRegistry, type TestRegistry } from './fixtures/registry';
-import { buildOciImage, type OciImage, pushOciImage } from './fixtures/oci-image';
+import {
+  buildOciImage,
+  DEFAULT_RUNTIME_CONFIG,
+  type OciImage,
+  pushOciImage,
+} from './fixtures/oci-image';
 
 const run = promisify(execFile);
 const skip =
@@ -28,13 +33,21 @@ const skip =
   (fs.existsSync(OPENSTACK) ? undefined : `${OPENSTACK} missing`);
 const GREETING = 'hello from registry in /srv';
 
-describe('booting registry images through the openstack CLI', { skip, concurrency: true }, () => {
+// One test at a time: `berth image pull` is a process of its own, and its fetches are not
+// single-flight with the compute's; the fetch counts below would then depend on timing.
+describe('booting registry images through the openstack CLI', { skip }, () => {
   let registry: TestRegistry;
   let cloud: ImageCloud;
   const dir = tempStateDir('imgreg');
   const built: OciImage[] = [];
   const push = async (repo: string) => {
-    const image = buildOciImage();
+    // The fixture's workload says hello and exits; an instance that stays up is ACTIVE.
+    const image = buildOciImage({
+      config: {
+        ...DEFAULT_RUNTIME_CONFIG,
+        Cmd: ['echo hello from $GREETING in $(pwd); exec sleep 100000'],
+      },
+    });
     built.push(image);
     const ref = await pushOciImage(image, registry.host, repo, registry);
     return { image, ref };
@@ -209,7 +222,7 @@ describe('booting registry images through the openstack CLI', { skip, concurrenc
     }
     const gets = registry.blobGets();
     for (const l of shared) {
-      // Every test of this file pulls these base layers, concurrently: one fetch in all.
+      // Every test of this file boots these base layers: one fetch in all.
       assert.equal(
         gets.get(l.digest),
         1,
