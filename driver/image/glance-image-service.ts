@@ -30,7 +30,7 @@ import {
   type UploadOptions,
 } from './image-service';
 import type { LocalImageStore } from './local-image-store';
-import { REGISTRY_REF } from './prepare';
+import { REF_PROPERTY } from './registry/registry-record';
 import { checkExpected, checkImport, looksLikeTar, streamWithDigests, UUID } from './image-record';
 
 export interface GlanceImageServiceOptions {
@@ -103,7 +103,8 @@ export class GlanceImageService implements ImageService {
    */
   async prepare(ref: string, opts: PrepareOptions = {}): Promise<PreparedImage> {
     const record = await this.show(ref);
-    if (record.properties[REGISTRY_REF] && record.size === null)
+    // Size 0: `openstack image create` uploads an empty stdin when it is not a terminal.
+    if (record.properties[REF_PROPERTY] && !record.size)
       return this.store().prepareRecord(record, { ...opts, bases: this });
     await this.cached(record.id);
     return this.store().prepare(record.id, { ...opts, bases: this });

@@ -63,8 +63,8 @@ import {
   type PrepareSource,
   type PreparedWithBlobs,
   type RegistryAccess,
-  REGISTRY_REF,
 } from './prepare';
+import { REF_PROPERTY } from './registry/registry-record';
 
 export interface LocalImageStoreOptions {
   /** bytes an upload may have (Glance's image_size_cap); default 1 TiB */
@@ -126,7 +126,7 @@ export class LocalImageStore implements ImageService {
     await this.ready();
     const stored = await this.find(ref);
     const hasData = stored.status === 'active' && stored.blob_sha256;
-    if (!hasData && !stored.properties[REGISTRY_REF])
+    if (!hasData && !stored.properties[REF_PROPERTY])
       throw new ConflictError(`image ${stored.id} has no data (status ${stored.status})`);
     const source: PrepareSource = { record: publicRecord(stored) };
     if (hasData) source.data = `sha256:${stored.blob_sha256}`;

@@ -30,6 +30,7 @@ import type {
   PullProgress,
 } from './image-service';
 import { DIGEST, type ImageRuntimeConfig, type LayerRef } from './oci';
+import { DIGEST_PROPERTY, LAYERS_PROPERTY, REF_PROPERTY } from './registry/registry-record';
 
 /**
  * The registry helper's RegistryClient, as far as preparing needs it
@@ -71,9 +72,6 @@ export interface ImagePreparerOptions {
   log?: Logger;
 }
 
-export const REGISTRY_REF = 'docker_image_ref';
-export const REGISTRY_DIGEST = 'docker_image_digest';
-export const LAYERS_PROPERTY = 'berth_layers';
 
 export class ImagePreparer {
   constructor(private readonly opts: ImagePreparerOptions) {}
@@ -83,7 +81,7 @@ export class ImagePreparer {
     return this.opts.cache.withLease(async (lease) => {
       if (record.properties.image_type === 'snapshot' && record.properties.base_image_ref)
         return this.snapshot(source, ctx, lease);
-      if (record.properties[REGISTRY_REF] && !source.data)
+      if (record.properties[REF_PROPERTY] && !source.data)
         return this.registryImage(record, ctx, lease);
       if (!source.data)
         throw new ConflictError(`image ${record.id} has no data (status ${record.status})`);
@@ -101,8 +99,8 @@ export class ImagePreparer {
       throw new ImageSourceUnavailable(
         `image ${label(record)}: a registry image, and this host has no registry client`,
       );
-    const ref = record.properties[REGISTRY_REF];
-    const pinned = record.properties[REGISTRY_DIGEST];
+    const ref = record.properties[REF_PROPERTY];
+    const pinned = record.properties[DIGEST_PROPERTY];
     const reference = registry.parseReference(pinned ? `${ref.split('@')[0]}@${pinned}` : ref);
     const refs = layerRefs(record);
     if (!refs.length)
