@@ -72,7 +72,6 @@ export interface ImagePreparerOptions {
   log?: Logger;
 }
 
-
 export class ImagePreparer {
   constructor(private readonly opts: ImagePreparerOptions) {}
 
@@ -172,18 +171,23 @@ export class ImagePreparer {
     const { cache } = this.opts;
     cache.pinBlob(lease, data);
     const file = cache.blobs.path(data);
-    const { kind } = await detectArchive(file);
-    if (kind === 'rootfs') {
-      const layer = await cache.layer({ digest: data }, label(record), lease);
-      return stacked([layer.dir], [layer.diffId], record.config ?? {}, [data]);
+    let archive = await cache.layers.archive(data);
+    if (!archive) {
+      const known = cache.layers.unpacked(data);
+      const kind = known ? 'rootfs' : (await detectArchive(file)).kind;
+      if (kind === 'rootfs') {
+        const layer = await cache.layer({ digest: data }, label(record), lease);
+        return stacked([layer.dir], [layer.diffId], record.config ?? {}, [data]);
+      }
+      archive = await readImageArchive(file, cache.blobs);
+      await cache.layers.rememberArchive(data, archive);
     }
-    const archive = await readImageArchive(file, cache.blobs);
     for (const l of archive.layers) cache.pinBlob(lease, l.digest);
     const layers = await Promise.all(
       archive.layers.map((l, i) =>
         cache.layer(
           { digest: l.digest, diffId: l.diffId },
-          `layer ${i + 1} of ${kind} ${label(record)}`,
+          `layer ${i + 1} of image archive ${label(record)}`,
           lease,
         ),
       ),

@@ -7,6 +7,7 @@
  *   <diffid hex>/        the layer, a lower dir; only ever renamed into place whole
  *   meta/<diffid hex>    its size in bytes; the file's mtime is the layer's last use
  *   by-blob/<blob hex>   the diff id a blob unpacks to, so a compressed blob is unpacked once
+ *   archives/<blob hex>  what an image archive blob (docker save, OCI layout) holds, read once
  *
  * Dirs made by the old LayerStore are `<sha256 of the tar>`: those tars
  * were uncompressed, so that name is their diff id and they stay valid.
@@ -25,6 +26,7 @@ import { ImageChecksumError } from '../image-errors';
 import { DIGEST } from '../oci';
 import type { BlobStore } from './blob-store';
 import { unpackLayer } from '../unpack';
+import type { ImageArchive } from '../archive';
 
 export interface LayerBlob {
   /** the blob's digest: where its bytes are in the BlobStore */
@@ -179,9 +181,38 @@ export class LayerCache {
     return moved;
   }
 
-  /** Forgets which blobs unpack to a layer that is gone (after its blob was removed). */
+  /** Forgets what a blob unpacks to or holds (after the blob was removed). */
   async forgetBlob(digest: string): Promise<void> {
     await fs.promises.rm(path.join(this.byBlobDir, hexOf(digest)), { force: true });
+    await fs.promises.rm(this.archivePath(digest), { force: true });
+  }
+
+  /** Whether the blob is known to unpack to a layer that is here (no unpack, no detection). */
+  unpacked(digest: string): boolean {
+    return this.lookup({ digest }) !== undefined;
+  }
+
+  /**
+   * What an image archive blob held when it was read: warm boots then
+   * neither read the archive again nor spawn anything to tell its format.
+   */
+  async archive(digest: string): Promise<ImageArchive | undefined> {
+    try {
+      return JSON.parse(
+        await fs.promises.readFile(this.archivePath(digest), 'utf8'),
+      ) as ImageArchive;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async rememberArchive(digest: string, archive: ImageArchive): Promise<void> {
+    await fs.promises.mkdir(path.dirname(this.archivePath(digest)), { recursive: true });
+    await writeFileAtomic(this.archivePath(digest), JSON.stringify(archive));
+  }
+
+  private archivePath(digest: string): string {
+    return path.join(this.dir, 'archives', hexOf(digest));
   }
 
   private pin(lease: Lease, diffId: string): void {
