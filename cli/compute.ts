@@ -1,6 +1,6 @@
 /** `berth compute --config FILE`: the compute node, until SIGTERM or SIGINT. */
 import type { Logger } from 'winston';
-import { KeystoneSession } from '../api/auth/keystone-session';
+import { imageServiceToken } from '../api/image/external-glance';
 import { createLogger } from '../common/log';
 import type { BerthConfig } from '../config/schema';
 import { ComputeService } from '../driver/compute/service';
@@ -16,20 +16,12 @@ import { hostImageStore } from '../driver/image/host-image-store';
  */
 function imagesFor(config: BerthConfig, log: Logger): ImageService {
   const cache = hostImageStore(config, log);
-  let token: string | (() => Promise<string>);
-  if (config.api.auth_strategy === 'keystone') {
-    const session = new KeystoneSession({
-      settings: config.keystone_authtoken,
-      log,
-      now: Date.now,
-      timeoutMs: 10_000,
-    });
-    token = () => session.serviceToken();
-  } else {
-    // noauth2: the compute acts as an admin, as nova-compute's service user does.
-    token = 'admin:admin';
-  }
-  return new GlanceImageService({ endpoint: config.glance.api_servers, token, cache, log });
+  return new GlanceImageService({
+    endpoint: config.glance.api_servers,
+    token: imageServiceToken(config, log),
+    cache,
+    log,
+  });
 }
 
 export async function computeCommand(config: BerthConfig): Promise<number> {

@@ -13,20 +13,32 @@ import { KeystoneSession } from '../auth/keystone-session';
 import type { ApiContext } from '../context';
 import type { ApiDeps } from '../deps';
 
+/**
+ * The token berth's own services show the image service: the service
+ * user's under Keystone, as nova-compute's; an admin's under noauth2.
+ */
+export function imageServiceToken(
+  config: BerthConfig,
+  log: Logger,
+): string | (() => Promise<string>) {
+  if (config.api.auth_strategy !== 'keystone') return 'admin:admin';
+  const session = new KeystoneSession({
+    settings: config.keystone_authtoken,
+    log,
+    now: Date.now,
+    timeoutMs: 10_000,
+  });
+  return () => session.serviceToken();
+}
+
 /** The service-identity client of the configured Glance, or undefined when images are berth's own. */
 export function externalGlance(config: BerthConfig, log: Logger): GlanceImageService | undefined {
   if (!config.glance.external) return undefined;
-  let token: string | (() => Promise<string>) = 'admin:admin';
-  if (config.api.auth_strategy === 'keystone') {
-    const session = new KeystoneSession({
-      settings: config.keystone_authtoken,
-      log,
-      now: Date.now,
-      timeoutMs: 10_000,
-    });
-    token = () => session.serviceToken();
-  }
-  return new GlanceImageService({ endpoint: config.glance.api_servers, token, log });
+  return new GlanceImageService({
+    endpoint: config.glance.api_servers,
+    token: imageServiceToken(config, log),
+    log,
+  });
 }
 
 /** Where a request's image lookups go: the external Glance as the caller, or berth's own store. */
