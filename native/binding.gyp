@@ -6,6 +6,7 @@
         "src/addon.cc",
         "src/args.cc",
         "src/sys-error.cc",
+        "src/file-meta.cc",
         "src/inet.cc",
         "src/netns-scope.cc",
         "src/rtnl.cc",

@@ -57,6 +57,12 @@ export interface NativeAddon {
   umount(path: string, detach?: boolean): void;
   pidfdOpen(pid: number): number;
   pidfdSendSignal(pidfd: number, signal: number): void;
+  /** Every extended attribute of `path` (a symlink itself, never its target). */
+  getXattrs(path: string): Record<string, Buffer>;
+  setXattr(path: string, name: string, value: Buffer): void;
+  removeXattr(path: string, name: string): void;
+  /** mknod(2): `mode` holds the file type (S_IFCHR, S_IFBLK, S_IFIFO) and permission bits. */
+  mknod(path: string, mode: number, major: number, minor: number): void;
 
   /**
    * A veth pair in one RTM_NEWLINK: `name` in `netns`, its peer created

@@ -118,7 +118,9 @@ export async function unpackLayer(
 /**
  * An overlayfs upper directory as an uncompressed OCI layer tar at
  * `destFile` (overlay whiteouts as `.wh.` names, opaque directories as
- * `.wh..wh..opq`); its diffId is hashed while it is written.
+ * `.wh..wh..opq`); its diffId is hashed while it is written. The file is a
+ * scratch copy on its way elsewhere (an upload): it is not synced to disk,
+ * its reader finds it in the page cache.
  */
 export async function packLayer(
   upperDir: string,
@@ -138,7 +140,7 @@ export async function packLayer(
   });
   try {
     await Promise.all([
-      pipeline(child.stdout, tap, fs.createWriteStream(destFile, { mode: 0o600, flush: true })),
+      pipeline(child.stdout, tap, fs.createWriteStream(destFile, { mode: 0o600 })),
       done,
     ]);
   } catch (err) {

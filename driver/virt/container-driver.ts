@@ -366,6 +366,7 @@ export class ContainerDriver implements ComputeDriver {
       const rt = this.runtime();
       const log = forInstance(this.log, instance.uuid);
       const work = path.join(this.snapshotsDir, imageId);
+      const phases = phaseTimer();
       try {
         const { frozenMs } = await copyWritableLayer({
           upper: rt.writableLayer(instance.uuid),
@@ -374,9 +375,11 @@ export class ContainerDriver implements ComputeDriver {
           freezer: info.state === 'running' ? this.freezer(instance.uuid) : undefined,
           log,
         });
+        phases.end('capture');
         await updateTaskState(TaskState.IMAGE_PENDING_UPLOAD, TaskState.IMAGE_SNAPSHOT);
         const tarFile = path.join(work, 'layer.tar');
         const layer = await packLayer(path.join(work, 'layer'), tarFile);
+        phases.end('pack');
         await updateTaskState(TaskState.IMAGE_UPLOADING, TaskState.IMAGE_PENDING_UPLOAD);
         await publishSnapshot(this.opts.images, {
           imageId,
@@ -384,10 +387,12 @@ export class ContainerDriver implements ComputeDriver {
           layer,
           tarFile,
         });
+        phases.end('upload');
         log.info('snapshot done', {
           image_id: imageId,
           frozen_ms: Math.round(frozenMs * 10) / 10,
           bytes: layer.size,
+          phase_ms: phases.ms,
         });
         return { frozenMs, size: layer.size };
       } finally {
@@ -614,5 +619,19 @@ function newRecord(instance: InstanceSpec, image: ImageMeta): InstanceRecord {
     memoryMb: instance.memoryMb,
     rootGb: instance.rootGb,
     intent: 'stopped',
+  };
+}
+
+/** Milliseconds of consecutive phases, for the log. */
+function phaseTimer() {
+  let last = Date.now();
+  const ms: Record<string, number> = {};
+  return {
+    ms,
+    end(phase: string) {
+      const now = Date.now();
+      ms[phase] = now - last;
+      last = now;
+    },
   };
 }

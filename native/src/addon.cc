@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "file-meta.h"
 #include "net.h"
 #include "sys-error.h"
 
@@ -76,6 +77,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("umount", Napi::Function::New(env, Umount));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal));
+  exports.Set("getXattrs", Napi::Function::New(env, GetXattrs));
+  exports.Set("setXattr", Napi::Function::New(env, SetXattr));
+  exports.Set("removeXattr", Napi::Function::New(env, RemoveXattr));
+  exports.Set("mknod", Napi::Function::New(env, Mknod));
   const std::pair<const char *, Napi::Function::Callback> network[] = {
       {"linkAddVeth", LinkAddVeth},   {"linkAddBridge", LinkAddBridge},
       {"linkAddVxlan", LinkAddVxlan}, {"linkSet", LinkSet},
