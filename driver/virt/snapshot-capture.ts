@@ -94,6 +94,8 @@ export async function copyWritableLayer(o: {
       pass_ms: passMs,
       // when the freeze held, the delta was read, the thaw done (ms from asking for the freeze)
       frozen_marks_ms: frozen.marks,
+      // the host's monotonic clock, which the workload shares: its own stalls can be matched up
+      frozen_at_ns: frozen.startedNs.toString(),
       delta,
       delta_bytes: frozen.delta.bytes,
     });
@@ -120,7 +122,12 @@ async function frozenPass(upper: string, index: Index, scratch: string, freezer?
       if (freezer) await freezer.thaw();
     }
     mark();
-    return { delta, marks, ms: Number(process.hrtime.bigint() - started) / 1e6 };
+    return {
+      delta,
+      marks,
+      startedNs: started,
+      ms: Number(process.hrtime.bigint() - started) / 1e6,
+    };
   } finally {
     restore(priority);
   }
