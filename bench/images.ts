@@ -52,8 +52,12 @@ export interface ImagesOptions {
   snapshotMb: number[];
   /** berth's parallel blob downloads; [registry] max_concurrent_downloads's default when absent */
   downloads?: number;
+  /** the scenarios to run (all when absent): cold-pull, concurrent, warm-boot, snapshot */
+  scenarios?: Set<string>;
   signal: AbortSignal;
 }
+
+export const IMAGE_SCENARIOS = ['cold-pull', 'concurrent', 'warm-boot', 'snapshot'];
 
 const execFileAsync = promisify(execFile);
 const MIB = 1024 * 1024;
@@ -188,6 +192,7 @@ export async function imagesBenchmark(opts: ImagesOptions): Promise<void> {
     unavailable: {},
     failed: {},
   };
+  const wanted = (name: string) => !opts.scenarios || opts.scenarios.has(name);
   const attempt = async (scenario: string, f: () => Promise<void>) => {
     opts.signal.throwIfAborted();
     try {
@@ -203,12 +208,14 @@ export async function imagesBenchmark(opts: ImagesOptions): Promise<void> {
     const noRegistry = (await registryMissing()) ?? (await skopeoMissing());
     let registry: BenchRegistry | undefined;
     let image: BuiltImage | undefined;
+    const registryScenarios = wanted('cold-pull') || wanted('concurrent');
     if (noRegistry) report.unavailable['registry scenarios'] = noRegistry;
-    else
+    else if (registryScenarios || wanted('warm-boot'))
       await attempt('image build and push', async () => {
         image = await buildImage(work, opts);
         report.imageBytes = image.totalBytes;
         report.layers = image.layers.length;
+        if (!registryScenarios) return;
         const started = await startRegistry(path.join(work, 'registry'));
         cleanup.push('stop docker-registry', () => started.stop());
         registry = started;
@@ -223,14 +230,19 @@ export async function imagesBenchmark(opts: ImagesOptions): Promise<void> {
     else report.downloads = registryModules.downloads;
     if (registry && image) {
       const [r, i] = [registry, image];
-      await attempt('cold pull', () => coldPull(report, r, registryModules, work, log, opts));
-      await attempt('concurrent pulls', () =>
-        crowdPull(report, r, i, registryModules, work, log, opts),
-      );
+      if (wanted('cold-pull'))
+        await attempt('cold pull', () => coldPull(report, r, registryModules, work, log, opts));
+      if (wanted('concurrent'))
+        await attempt('concurrent pulls', () =>
+          crowdPull(report, r, i, registryModules, work, log, opts),
+        );
     }
-    const host = await DriverHost.open(path.join(work, 'state'), cleanup);
-    await attempt('warm boot', () => warmBoot(report, host, image, work, opts));
-    await attempt('snapshot', () => snapshots(report, host, opts));
+    if (wanted('warm-boot') || wanted('snapshot')) {
+      const host = await DriverHost.open(path.join(work, 'state'), cleanup);
+      if (wanted('warm-boot'))
+        await attempt('warm boot', () => warmBoot(report, host, image, work, opts));
+      if (wanted('snapshot')) await attempt('snapshot', () => snapshots(report, host, opts));
+    }
   } finally {
     await cleanup.rollback();
     left.push(

@@ -3,7 +3,7 @@
 
 import { parseArgs } from 'node:util';
 import { apiBenchmark } from './api';
-import { imagesBenchmark } from './images';
+import { IMAGE_SCENARIOS, imagesBenchmark } from './images';
 import { netBenchmark } from './net';
 import { rpcBenchmark } from './rpc';
 import { spawnBenchmark } from './spawn';
@@ -64,6 +64,7 @@ const BENCHMARKS = new Map<string, (values: Values, signal: AbortSignal) => Prom
         imageMb: positiveInteger('image-mb', values['image-mb']),
         layers: positiveInteger('layers', values.layers),
         downloads: values.downloads ? positiveInteger('downloads', values.downloads) : undefined,
+        scenarios: values.only ? scenarioList(values.only) : undefined,
         snapshotMb: (values['snapshot-mb'] ?? '')
           .split(',')
           .map((v) => positiveInteger('snapshot-mb', v)),
@@ -98,11 +99,20 @@ images:
   --image-mb N     MiB of random data in the pulled image (default 200)
   --layers N       random data layers on top of busybox (default 5)
   --snapshot-mb A,B  writable layers snapshotted, MiB (default 100,1024)
-  --downloads N    berth's parallel blob downloads (default: [registry] max_concurrent_downloads)`;
+  --downloads N    berth's parallel blob downloads (default: [registry] max_concurrent_downloads)
+  --only A,B       run only these scenarios: ${IMAGE_SCENARIOS.join(', ')} (default: all)`;
 
 function usage(problem: string): never {
   console.error(`bench: ${problem}\n${USAGE}`);
   process.exit(2);
+}
+
+function scenarioList(value: string): Set<string> {
+  const names = value.split(',').map((v) => v.trim());
+  const unknown = names.filter((n) => !IMAGE_SCENARIOS.includes(n));
+  if (unknown.length || names.length === 0)
+    usage(`--only takes ${IMAGE_SCENARIOS.join(', ')}; not ${unknown.join(', ')}`);
+  return new Set(names);
 }
 
 function positiveInteger(option: string, value: string): number {
@@ -135,6 +145,7 @@ function parse(args: string[]) {
         layers: { type: 'string', default: '5' },
         'snapshot-mb': { type: 'string', default: '100,1024' },
         downloads: { type: 'string' },
+        only: { type: 'string' },
       },
       allowPositionals: true,
     });
