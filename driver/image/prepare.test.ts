@@ -29,7 +29,11 @@ function countingRegistry(blobs: Map<string, Buffer>) {
         if (!bytes) throw new Error(`no blob ${blob.digest}`);
         // Yield, so that concurrent prepares really overlap.
         await new Promise((resolve) => setImmediate(resolve));
-        await fs.promises.writeFile(dest, bytes);
+        if (typeof dest === 'string') await fs.promises.writeFile(dest, bytes);
+        else {
+          await dest.restart();
+          await dest.write(bytes);
+        }
         onProgress?.(bytes.length);
       },
     },

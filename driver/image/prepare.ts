@@ -18,6 +18,7 @@
  */
 import { ConflictError, InvalidArgumentError } from '../../common/errors';
 import type { Logger } from 'winston';
+import type { BlobWriter } from './cache/blob-writer';
 import type { ImageCache } from './cache/image-cache';
 import type { Lease } from './cache/layer-cache';
 import { detectArchive, readImageArchive } from './archive';
@@ -42,7 +43,8 @@ export interface RegistryAccess<R = unknown> {
     fetchBlob(
       reference: R,
       blob: { digest: string; size: number },
-      dest: string,
+      /** a temp path, or the BlobStore's writer (so the store need not hash the file again) */
+      dest: string | BlobWriter,
       onProgress?: (bytes: number) => void,
     ): Promise<void>;
   };
@@ -110,9 +112,12 @@ export class ImagePreparer {
       refs.map(async (l) => {
         await this.opts.cache.blob(
           { digest: l.digest, size: l.size },
-          (tmp) =>
-            registry.client.fetchBlob(reference, { digest: l.digest, size: l.size }, tmp, (bytes) =>
-              ctx.onProgress?.({ digest: l.digest, bytes, total: l.size }),
+          (_tmp, writer) =>
+            registry.client.fetchBlob(
+              reference,
+              { digest: l.digest, size: l.size },
+              writer,
+              (bytes) => ctx.onProgress?.({ digest: l.digest, bytes, total: l.size }),
             ),
           lease,
         );

@@ -15,6 +15,7 @@ import { InvalidArgumentError } from '../../../common/errors';
 import { syncDirectory } from '../../../common/atomic-file';
 import { ImageChecksumError } from '../image-errors';
 import { DIGEST } from '../oci';
+import { BlobWriter } from './blob-writer';
 
 export interface BlobWant {
   digest: string;
@@ -28,8 +29,13 @@ export interface StoredBlob {
   path: string;
 }
 
-/** Writes a blob's bytes to `tmp` (a path the store owns and removes on failure). */
-export type BlobFetch = (tmp: string) => Promise<void>;
+/**
+ * Puts a blob's bytes into the store, either through `writer` (hashed as
+ * they are written: the store then trusts the writer's digest and does not
+ * read the file again) or by writing the file `tmp` itself (the store then
+ * hashes it once it is written). Both are the store's, removed on failure.
+ */
+export type BlobFetch = (tmp: string, writer: BlobWriter) => Promise<void>;
 
 export class BlobStore {
   readonly dir: string;
@@ -114,12 +120,16 @@ export class BlobStore {
     const have = await this.stat(want.digest);
     if (have) return have;
     const tmp = await this.tempPath();
+    const writer = new BlobWriter(tmp);
     try {
-      await fetch(tmp);
-      const got = await hashTo(fs.createReadStream(tmp));
+      await fetch(tmp, writer);
+      // Never renamed into place unless its bytes hash to the digest: hashed as
+      // they went through the writer, or else read back now.
+      const got = writer.used ? await writer.finish() : await hashTo(fs.createReadStream(tmp));
       check(want, got, want.digest);
       return await this.commit(tmp, got);
     } finally {
+      await writer.close().catch(() => undefined);
       await fs.promises.rm(tmp, { force: true });
     }
   }

@@ -44,9 +44,9 @@ export async function pullImage(
         onProgress({ blob, digest, done, total: size, rate: done / seconds, state });
       };
       let fetched = false;
-      await blobs.ensure({ digest, size }, (tmp) => {
+      await blobs.ensure({ digest, size }, (_tmp, writer) => {
         fetched = true;
-        return client.fetchBlob(ref, { digest, size }, tmp, (done) => report(done, 'fetching'));
+        return client.fetchBlob(ref, { digest, size }, writer, (done) => report(done, 'fetching'));
       });
       report(size, fetched ? 'done' : 'cached');
     }),

@@ -8,7 +8,6 @@
  * against their digest before anything is believed or kept.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import type { Logger } from '../../../common/log';
 import type { RegistrySection } from '../../../config/schema';
 import {
@@ -26,6 +25,7 @@ import {
   type ImageManifest,
   type LayerRef,
 } from '../oci';
+import { BlobWriter } from '../cache/blob-writer';
 import { type Credentials, readAuthFile, RegistryAuth } from './auth';
 import { DownloadSlots } from './download-slots';
 import {
@@ -107,23 +107,30 @@ export class RegistryClient {
   }
 
   /**
-   * Writes the blob to `dest` (a path the caller owns and removes on
-   * failure), verified; `onProgress` gets the bytes received so far.
+   * Writes the blob to `dest`, verified: a path the caller owns and
+   * removes on failure, or a BlobStore's writer (which then knows the
+   * digest of what it was given without reading it back); `onProgress`
+   * gets the bytes received so far.
    */
   async fetchBlob(
     ref: ImageReference,
     want: { digest: string; size: number },
-    dest: string,
+    dest: string | BlobWriter,
     onProgress?: (bytes: number) => void,
   ): Promise<void> {
-    const memo = this.configs.get(want.digest);
-    if (memo) {
-      const bytes = await memo;
-      await fs.promises.writeFile(dest, bytes, { mode: 0o600 });
-      onProgress?.(bytes.length);
-      return;
+    const writer = typeof dest === 'string' ? new BlobWriter(dest) : dest;
+    try {
+      const memo = this.configs.get(want.digest);
+      if (memo) {
+        const bytes = await memo;
+        await writer.restart();
+        await writer.write(bytes);
+        onProgress?.(bytes.length);
+      } else await this.slots.run(() => this.download(ref, want, writer, onProgress));
+      if (writer !== dest) await writer.finish();
+    } finally {
+      if (writer !== dest) await writer.close();
     }
-    await this.slots.run(() => this.download(ref, want, dest, onProgress));
   }
 
   close(): void {
@@ -244,47 +251,43 @@ export class RegistryClient {
   private async download(
     ref: ImageReference,
     want: { digest: string; size: number },
-    dest: string,
+    writer: BlobWriter,
     onProgress?: (bytes: number) => void,
   ): Promise<void> {
     const what = `blob ${want.digest} of ${formatReference(ref)}`;
-    const file = await fs.promises.open(dest, 'w', 0o600);
-    try {
-      const state = { hash: createHash('sha256'), have: 0 };
-      for (let failures = 0; ;) {
-        const outcome = await this.downloadPart(ref, want, file, state, what, onProgress);
-        if (outcome === 'done') break;
-        if (++failures > this.retries)
-          throw new ImageSourceUnavailable(
-            `${what}: the connection failed ${failures} times, the last at byte ${state.have} of ${want.size}: ${outcome.message}`,
-            { cause: outcome },
-          );
-        this.log.warn('registry download interrupted, resuming', {
-          blob: want.digest,
-          at: state.have,
-          size: want.size,
-          error: outcome.message,
-        });
-      }
-      verify(state.have, `sha256:${state.hash.digest('hex')}`, want, what);
-    } finally {
-      await file.close();
+    await writer.restart();
+    for (let failures = 0; ;) {
+      const outcome = await this.downloadPart(ref, want, writer, what, onProgress);
+      if (outcome === 'done') break;
+      if (++failures > this.retries)
+        throw new ImageSourceUnavailable(
+          `${what}: the connection failed ${failures} times, the last at byte ${writer.size} of ${want.size}: ${outcome.message}`,
+          { cause: outcome },
+        );
+      this.log.warn('registry download interrupted, resuming', {
+        blob: want.digest,
+        at: writer.size,
+        size: want.size,
+        error: outcome.message,
+      });
     }
+    const got = writer.digest();
+    verify(got.size, got.digest, want, what);
   }
 
   /**
-   * One GET of the rest of a blob, appended to `file`. 'done' once all
-   * bytes are in; the error when the transfer broke off and may resume.
+   * One GET of the rest of a blob, appended through `writer`. 'done' once
+   * all bytes are in; the error when the transfer broke off and may resume.
    */
   private async downloadPart(
     ref: ImageReference,
     want: { digest: string; size: number },
-    file: fs.promises.FileHandle,
-    state: { hash: ReturnType<typeof createHash>; have: number },
+    writer: BlobWriter,
     what: string,
     onProgress?: (bytes: number) => void,
   ): Promise<'done' | Error> {
-    const headers: Record<string, string> = state.have ? { range: `bytes=${state.have}-` } : {};
+    const have = writer.size;
+    const headers: Record<string, string> = have ? { range: `bytes=${have}-` } : {};
     let res: HttpResponse;
     try {
       res = await this.authorizedGet(ref, `blobs/${want.digest}`, headers, what);
@@ -296,34 +299,31 @@ export class RegistryClient {
       res.body.resume();
       return new ImageSourceUnavailable(`${what}: the registry answered ${res.status}`);
     }
-    const resumed = res.status === 206 && rangeStart(res) === state.have;
+    const resumed = res.status === 206 && rangeStart(res) === have;
     if (!resumed) {
       await expectOk(res, what, `not found in registry ${ref.registry}`);
-      if (state.have)
+      if (have)
         this.log.info('registry ignored the range, downloading again', { blob: want.digest });
       // The server sent the whole blob again (or a range we did not ask for): start over.
-      state.hash = createHash('sha256');
-      state.have = 0;
-      await file.truncate(0);
+      if (have) await writer.restart();
     }
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        if (state.have + chunk.length > want.size) {
+        if (writer.size + chunk.length > want.size) {
           res.body.destroy();
           throw new ImageChecksumError(
             `${what}: more bytes than the ${want.size} its descriptor says, so its checksum cannot match`,
           );
         }
-        await file.write(chunk, 0, chunk.length, state.have);
-        state.hash.update(chunk);
-        state.have += chunk.length;
-        onProgress?.(state.have);
+        await writer.write(chunk);
+        onProgress?.(writer.size);
       }
     } catch (err) {
-      if (err instanceof ImageChecksumError) throw err;
+      // A full or broken disk is not a dropped connection: fetching again would not help.
+      if (err instanceof ImageChecksumError || writer.failed) throw err;
       return err as Error;
     }
-    return state.have < want.size ? new Error(`the answer ended at byte ${state.have}`) : 'done';
+    return writer.size < want.size ? new Error(`the answer ended at byte ${writer.size}`) : 'done';
   }
 }
 
