@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import winston from 'winston';
+import { BlobStore } from '../cache/blob-store';
 import { ImageChecksumError, ImageSourceUnavailable } from '../image-errors';
 import { MEDIA } from '../oci';
 import { parseReference } from './reference';
@@ -69,6 +70,40 @@ test('a server that ignores Range after a drop: the download starts over and ver
   assert.equal(ranges[0], undefined);
   assert.match(ranges[1] ?? '', /^bytes=\d+-$/);
   assert.equal(seen.at(-1), blob.length);
+});
+
+test('into a BlobStore through its writer: resumed after a drop, kept; a lying registry: not kept', async () => {
+  let requests = 0;
+  let lie = false;
+  handler = (req, res) => {
+    requests++;
+    const body = lie ? Buffer.alloc(blob.length, 8) : blob;
+    const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
+    if (from) {
+      res.writeHead(206, { 'content-range': `bytes ${from}-${blob.length - 1}/${blob.length}` });
+      res.end(body.subarray(from));
+    } else {
+      res.writeHead(200, { 'content-length': blob.length });
+      res.write(body.subarray(0, blob.length / 2));
+      if (requests === 1) setImmediate(() => res.socket?.destroy());
+      else res.end(body.subarray(blob.length / 2));
+    }
+  };
+  const c = client();
+  const want = { digest: blobDigest, size: blob.length };
+  const store = new BlobStore(path.join(dir, 'store'));
+  const kept = await store.ensure(want, (_tmp, w) => c.fetchBlob(ref(), want, w));
+  assert.deepEqual(fs.readFileSync(kept.path), blob);
+  assert.equal(requests, 2);
+  lie = true;
+  const other = new BlobStore(path.join(dir, 'store-lied-to'));
+  await assert.rejects(
+    other.ensure(want, (_tmp, w) => c.fetchBlob(ref(), want, w)),
+    (err: Error) => err instanceof ImageChecksumError && /checksum/.test(err.message),
+  );
+  assert.equal(await other.stat(blobDigest), undefined);
+  assert.deepEqual(fs.readdirSync(other.dir), []);
+  c.close();
 });
 
 test('5xx and refused connections: ImageSourceUnavailable after limited retries', async () => {
