@@ -108,6 +108,8 @@ interface Report {
 
 interface PullClient {
   resolve(ref: unknown): Promise<unknown>;
+  /** its keep-alive sockets, closed once a pull is done */
+  close?(): void;
 }
 interface RegistryModules {
   /** berth's parallel blob downloads, as the client is made */
@@ -286,12 +288,15 @@ async function coldPull(
   if (typeof modules !== 'string')
     sides.unshift([
       'berth pullImage',
-      (dest) =>
-        modules.pull(
-          modules.client(log, registry.host),
-          modules.reference(source),
-          new BlobStore(dest),
-        ),
+      async (dest) => {
+        // A client per pull, as skopeo is a process per copy: no connection outlives its pull.
+        const client = modules.client(log, registry.host);
+        try {
+          await modules.pull(client, modules.reference(source), new BlobStore(dest));
+        } finally {
+          client.close?.();
+        }
+      },
     ]);
   for (const [label] of sides) report.coldPull.set(label, { samples: [] });
   // One untimed round first: the registry's files are then in the page cache for both sides.
