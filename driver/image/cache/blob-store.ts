@@ -10,7 +10,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { InvalidArgumentError } from '../../../common/errors';
 import { syncDirectory } from '../../../common/atomic-file';
 import { ImageChecksumError } from '../image-errors';
@@ -85,11 +84,15 @@ export class BlobStore {
       }
     }
     const tmp = await this.tempPath();
+    const writer = new BlobWriter(tmp);
     try {
-      const got = await hashTo(data, tmp);
+      await writer.restart();
+      for await (const chunk of data as AsyncIterable<Buffer>) await writer.write(chunk);
+      const got = await writer.finish();
       if (want) check(want, got, want.digest);
       return await this.commit(tmp, got);
     } finally {
+      await writer.close().catch(() => undefined);
       await fs.promises.rm(tmp, { force: true });
     }
   }
@@ -125,7 +128,9 @@ export class BlobStore {
       await fetch(tmp, writer);
       // Never renamed into place unless its bytes hash to the digest: hashed as
       // they went through the writer, or else read back now.
-      const got = writer.used ? await writer.finish() : await hashTo(fs.createReadStream(tmp));
+      const got = writer.used
+        ? await writer.finish()
+        : await hashOf(fs.createReadStream(tmp, { highWaterMark: 1 << 20 }));
       check(want, got, want.digest);
       return await this.commit(tmp, got);
     } finally {
@@ -164,18 +169,13 @@ function check(want: BlobWant, got: { digest: string; size: number }, label: str
     );
 }
 
-/** sha256 and length of a stream, copying it to `file` on the way when given. */
-async function hashTo(data: Readable, file?: string): Promise<{ digest: string; size: number }> {
+/** sha256 and length of a stream. */
+async function hashOf(data: Readable): Promise<{ digest: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
-  data.on('data', (chunk: Buffer) => {
+  for await (const chunk of data as AsyncIterable<Buffer>) {
     hash.update(chunk);
     size += chunk.length;
-  });
-  if (file) await pipeline(data, fs.createWriteStream(file, { mode: 0o600, flush: true }));
-  else {
-    data.resume();
-    await new Promise<void>((resolve, reject) => data.on('end', resolve).on('error', reject));
   }
   return { digest: `sha256:${hash.digest('hex')}`, size };
 }
