@@ -6,6 +6,12 @@
  */
 import { NotFoundError } from '../../common/errors';
 import type { ImageRecord, NewImage } from '../../driver/image/image-service';
+import { CONFIG_PROPERTY } from '../../driver/image/glance-wire';
+import {
+  DIGEST_PROPERTY,
+  LAYERS_PROPERTY,
+  REF_PROPERTY,
+} from '../../driver/image/registry/registry-record';
 import { SNAPSHOT } from '../../nova/actions';
 import { TaskState } from '../../nova/states';
 import { type ApiContext, rpcContext } from '../context';
@@ -37,10 +43,10 @@ const NOT_INHERITED = [
   'owner_id',
   'owner_user_name',
   'owner_project_name',
-  'docker_image_ref',
-  'docker_image_digest',
-  'berth_layers',
-  'berth_config',
+  REF_PROPERTY,
+  DIGEST_PROPERTY,
+  LAYERS_PROPERTY,
+  CONFIG_PROPERTY,
 ];
 const inherited = (key: string) => !NOT_INHERITED.includes(key) && !key.startsWith('img_signature');
 

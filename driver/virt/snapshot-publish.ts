@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import { NotFoundError } from '../../common/errors';
 import type { ImageRecord, ImageService } from '../image/image-service';
 import { type LayerRef, MEDIA } from '../image/oci';
+import { LAYERS_PROPERTY } from '../image/registry/registry-record';
 
 /** The image property listing an image's layers, bottom-first (issue 10's record conventions). */
-export const LAYERS_PROPERTY = 'berth_layers';
 
 export interface SnapshotLayer {
   diffId: string;
