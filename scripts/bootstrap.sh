@@ -26,11 +26,15 @@ fi
 # docker-registry, skopeo, umoci, apache2-utils, python3-bcrypt: the real registry of the image
 # tests (htpasswd -B for its basic auth) and the peer of the image benchmark;
 # glance-api: the real Glance of the image tests; zstd, xz-utils: the tests compress images.
+# tempest, heat-api, heat-engine, python3-heatclient, openstack-dashboard, uwsgi,
+# uwsgi-plugin-python3, chromium: the real toolchain the OpenStack peer tests drive (Tempest,
+# Heat, Horizon served by uwsgi and browsed headless).
 packages=(build-essential python3 libc6-dev busybox-static crun runc iproute2 tar util-linux e2fsprogs mount
   rabbitmq-server python3-oslo.messaging postgresql python3-openstackclient keystone
   libnftables-dev dnsmasq-base nftables
   zlib1g-dev liblzma-dev libzstd-dev libssl-dev attr rsync docker-registry skopeo umoci apache2-utils python3-bcrypt
-  glance-api zstd xz-utils)
+  glance-api zstd xz-utils
+  tempest heat-api heat-engine python3-heatclient openstack-dashboard uwsgi uwsgi-plugin-python3 chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -42,7 +46,7 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # These packages enable services of their own; berth's tests start private ones.
   if command -v systemctl >/dev/null; then
-    for service in keystone glance-api docker-registry; do
+    for service in keystone glance-api docker-registry heat-api heat-engine uwsgi apache2; do
       if [[ " ${missing[*]} " == *" $service "* ]]; then
         systemctl disable --now "$service" >/dev/null 2>&1 || true
       fi
