@@ -69,7 +69,10 @@ function mountSnapshots(r: Router, svc: VolumeService): void {
             display_name: name,
             description: name,
             display_description: name,
-            force: Joi.alternatives(Joi.boolean(), Joi.string().valid('true', 'false', 'True', 'False')),
+            force: Joi.alternatives(
+              Joi.boolean(),
+              Joi.string().valid('true', 'false', 'True', 'False'),
+            ),
             metadata: specs.allow(null),
           }).required(),
         }),
@@ -89,7 +92,9 @@ function mountSnapshots(r: Router, svc: VolumeService): void {
     '/snapshots/:id',
     route(async (req, res) => {
       const ctx = ctxOf(res);
-      res.json({ snapshot: snapshotView(ctx, await svc.visibleSnapshot(ctx, req.params.id), true) });
+      res.json({
+        snapshot: snapshotView(ctx, await svc.visibleSnapshot(ctx, req.params.id), true),
+      });
     }),
   );
   r.put(
@@ -99,7 +104,12 @@ function mountSnapshots(r: Router, svc: VolumeService): void {
       const s = await svc.visibleSnapshot(ctx, req.params.id);
       const b = validate<{ snapshot: Record<string, string | null> }>(
         Joi.object({
-          snapshot: Joi.object({ name, display_name: name, description: name, display_description: name })
+          snapshot: Joi.object({
+            name,
+            display_name: name,
+            description: name,
+            display_description: name,
+          })
             .min(1)
             .required(),
         }),
@@ -186,7 +196,9 @@ function mountTypes(r: Router, svc: VolumeService): void {
       admin(ctxOf(res), 'types_manage');
       const t = await typeOr404(req.params.id);
       if (await svc.db('volumes').where({ volume_type_id: t.id }).first())
-        throw badRequest(`Target volume type is still in use. Volume Type ${t.id} deletion is not allowed with volumes present with the type.`);
+        throw badRequest(
+          `Target volume type is still in use. Volume Type ${t.id} deletion is not allowed with volumes present with the type.`,
+        );
       if (t.name === 'default') throw badRequest('Default volume type can not be deleted');
       await deleteTypeRow(svc.db, t.id);
       res.status(202).end();
@@ -234,7 +246,9 @@ function mountQuotas(r: Router, svc: VolumeService): void {
       const used = usage ? await quotaUsage(svc.db, req.params.project) : undefined;
       const set: Record<string, unknown> = { id: req.params.project };
       for (const q of QUOTA_RESOURCES)
-        set[q] = used ? { limit: limits[q], in_use: used[q], reserved: 0, allocated: 0 } : limits[q];
+        set[q] = used
+          ? { limit: limits[q], in_use: used[q], reserved: 0, allocated: 0 }
+          : limits[q];
       res.json({ quota_set: set });
     }),
   );
@@ -249,7 +263,10 @@ function mountQuotas(r: Router, svc: VolumeService): void {
             Object.fromEntries(
               QUOTA_RESOURCES.map((q) => [
                 q,
-                Joi.alternatives(Joi.number().integer().min(-1).max(0x7fffffff), Joi.string().pattern(/^-?[0-9]{1,10}$/)),
+                Joi.alternatives(
+                  Joi.number().integer().min(-1).max(0x7fffffff),
+                  Joi.string().pattern(/^-?[0-9]{1,10}$/),
+                ),
               ]),
             ),
           )
@@ -261,7 +278,8 @@ function mountQuotas(r: Router, svc: VolumeService): void {
       for (const q of QUOTA_RESOURCES)
         if (given[q] !== undefined) {
           const n = Number(given[q]);
-          if (n < -1 || n > 0x7fffffff) throw invalidInput(`Quota limit ${n} for ${q} is out of range.`);
+          if (n < -1 || n > 0x7fffffff)
+            throw invalidInput(`Quota limit ${n} for ${q} is out of range.`);
           await setQuota(svc.db, req.params.project, q as QuotaResource, n);
         }
       const limits = await quotaLimits(svc.db, req.params.project);
@@ -346,7 +364,9 @@ export function cinderRouter(deps: ApiDeps, authenticate: RequestHandler): Route
     next();
   });
   router.use(refuseNulInUrl(() => badRequest('A NUL character is not allowed in a request.')));
-  router.use(jsonBody(deps.config.api.max_request_body_size, () => badRequest('Malformed request body')));
+  router.use(
+    jsonBody(deps.config.api.max_request_body_size, () => badRequest('Malformed request body')),
+  );
   const v3 = v3Router(deps, svc);
   router.use('/v3', v3);
   router.use('/v3/:project_id', v3);

@@ -6,8 +6,7 @@
 import { ApiFault, badRequest, forbidden, itemNotFound, overLimit } from '../faults';
 
 export const volumeNotFound = (id: string) => itemNotFound(`Volume ${id} could not be found.`);
-export const snapshotNotFound = (id: string) =>
-  itemNotFound(`Snapshot ${id} could not be found.`);
+export const snapshotNotFound = (id: string) => itemNotFound(`Snapshot ${id} could not be found.`);
 export const typeNotFound = (id: string) =>
   itemNotFound(`Volume type with name or id ${id} could not be found.`);
 

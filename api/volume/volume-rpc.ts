@@ -24,8 +24,18 @@ export interface VolumeRpcAPI {
   ): Promise<void>;
   deleteVolume(host: string, volumeId: string, ctx: RpcContext): Promise<void>;
   extendVolume(host: string, volumeId: string, newSize: number, ctx: RpcContext): Promise<void>;
-  createSnapshot(host: string, volumeId: string, snapshotId: string, ctx: RpcContext): Promise<void>;
-  deleteSnapshot(host: string, volumeId: string, snapshotId: string, ctx: RpcContext): Promise<void>;
+  createSnapshot(
+    host: string,
+    volumeId: string,
+    snapshotId: string,
+    ctx: RpcContext,
+  ): Promise<void>;
+  deleteSnapshot(
+    host: string,
+    volumeId: string,
+    snapshotId: string,
+    ctx: RpcContext,
+  ): Promise<void>;
   getCapacity(host: string, ctx: RpcContext): Promise<HostCapacity>;
 }
 

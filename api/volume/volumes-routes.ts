@@ -24,7 +24,10 @@ import type { VolumeService } from './volume-service';
 
 /** Cinder's parameter_types: names and descriptions up to 255 characters, metadata of strings. */
 const name = Joi.string().max(255).allow(null, '');
-const metadataSchema = Joi.object().pattern(Joi.string().min(1).max(255), Joi.string().max(255).allow(''));
+const metadataSchema = Joi.object().pattern(
+  Joi.string().min(1).max(255),
+  Joi.string().max(255).allow(''),
+);
 /** Cinder's size: an integer or a string of digits, at least 1. */
 const size = Joi.alternatives(
   Joi.number().integer().min(1).max(0x7fffffff),
@@ -81,10 +84,13 @@ export function scopeOf(req: Request, ctx: ApiContext): string | undefined {
 
 /** The `name` and `status` filters clients send, exact as Cinder's are. */
 function filtered<T extends { name: string | null; status: string }>(req: Request, rows: T[]) {
-  const want = (k: 'name' | 'status') => (typeof req.query[k] === 'string' ? req.query[k] : undefined);
+  const want = (k: 'name' | 'status') =>
+    typeof req.query[k] === 'string' ? req.query[k] : undefined;
   const n = want('name');
   const s = want('status');
-  return rows.filter((r) => (n === undefined || r.name === n) && (s === undefined || r.status === s));
+  return rows.filter(
+    (r) => (n === undefined || r.name === n) && (s === undefined || r.status === s),
+  );
 }
 
 /** Cinder's `limit` and `marker` over rows oldest first. */
@@ -97,8 +103,7 @@ export function paged<T extends { id: string }>(req: Request, rows: T[]): T[] {
   }
   if (req.query.limit !== undefined) {
     const limit = Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 0)
-      throw invalidInput('limit param must be an integer');
+    if (!Number.isInteger(limit) || limit < 0) throw invalidInput('limit param must be an integer');
     out = out.slice(0, limit);
   }
   return out;
@@ -106,7 +111,10 @@ export function paged<T extends { id: string }>(req: Request, rows: T[]): T[] {
 
 export function volumeViews(svc: VolumeService) {
   return async (req: Request, ctx: ApiContext, rows: VolumeRow[]) => {
-    const attachments = await attachmentsOf(svc.db, rows.map((v) => v.id));
+    const attachments = await attachmentsOf(
+      svc.db,
+      rows.map((v) => v.id),
+    );
     const types = new Map((await listTypes(svc.db)).map((t) => [t.id, t.name]));
     return rows.map((v) =>
       volumeView(
@@ -153,10 +161,14 @@ const ACTIONS: Record<string, Action> = {
     return 202;
   },
   'os-reset_status': async (svc, ctx, v, arg) => {
-    if (!ctx.isAdmin) throw policyNotAuthorized('volume_extension:volume_admin_actions:reset_status');
+    if (!ctx.isAdmin)
+      throw policyNotAuthorized('volume_extension:volume_admin_actions:reset_status');
     const r = validate<{ status: string }>(
       Joi.object({
-        status: Joi.string().valid(...RESET_STATES).insensitive().required(),
+        status: Joi.string()
+          .valid(...RESET_STATES)
+          .insensitive()
+          .required(),
         attach_status: Joi.string().valid('attached', 'detached'),
         migration_status: Joi.string().allow(null),
       }).required(),
@@ -212,7 +224,9 @@ export function mountVolumes(r: Router, svc: VolumeService): void {
       const b = validate<{ volume: Record<string, unknown> }>(createSchema, req.body).volume;
       for (const unsupported of ['source_volid', 'imageRef', 'backup_id'])
         if (b[unsupported] != null)
-          throw invalidInput(`berth makes volumes blank or from a snapshot, not from ${unsupported}.`);
+          throw invalidInput(
+            `berth makes volumes blank or from a snapshot, not from ${unsupported}.`,
+          );
       const v = await svc.create(ctx, {
         size: b.size == null ? undefined : toSize(b.size as number | string),
         name: (b.name ?? b.display_name ?? null) as string | null,
@@ -234,7 +248,10 @@ export function mountVolumes(r: Router, svc: VolumeService): void {
   const show = async (req: Request, res: Response, ctx: ApiContext, id: string) => {
     res.json({ volume: (await views(req, ctx, [await svc.visibleVolume(ctx, id)]))[0] });
   };
-  r.get('/volumes/:id', one((req, res, ctx, v) => show(req, res, ctx, v.id)));
+  r.get(
+    '/volumes/:id',
+    one((req, res, ctx, v) => show(req, res, ctx, v.id)),
+  );
   r.put(
     '/volumes/:id',
     one(async (req, res, ctx, v) => {
@@ -259,7 +276,8 @@ export function mountVolumes(r: Router, svc: VolumeService): void {
     '/volumes/:id/action',
     one(async (req, res, ctx, v) => {
       const body = req.body as Record<string, unknown> | undefined;
-      const names = body && typeof body === 'object' && !Array.isArray(body) ? Object.keys(body) : [];
+      const names =
+        body && typeof body === 'object' && !Array.isArray(body) ? Object.keys(body) : [];
       const action = names.length === 1 ? ACTIONS[names[0]] : undefined;
       if (!action)
         throw invalidInput(
