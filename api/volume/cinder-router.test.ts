@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
+import { describeEachDatabase } from '../../testing/api/test-api';
 import { startTestCloud, type TestCloud } from '../../testing/api/test-cloud';
 import { FakeVolumeHost } from '../../testing/volume/fake-volume-host';
 
@@ -7,7 +8,7 @@ const V = '/volume/v3';
 const ADMIN = 'admin:admin';
 const OTHER = 'alice:other';
 
-describe('the embedded Cinder API', () => {
+describeEachDatabase('the embedded Cinder API', (database) => {
   let cloud: TestCloud;
   let host: FakeVolumeHost;
   const drain = () => cloud.api.deps.volumes.drain();
@@ -21,7 +22,7 @@ describe('the embedded Cinder API', () => {
     (await cloud.request('GET', `${V}/volumes/${id}`, { token })).body.volume;
 
   before(async () => {
-    cloud = await startTestCloud();
+    cloud = await startTestCloud({ database });
     host = await new FakeVolumeHost('node-1').serve(cloud.transport);
   });
   after(async () => {
