@@ -38,17 +38,32 @@ import {
   networkPathParams,
   type NetworkFixtures,
 } from '../testing/api/network-endpoints';
+import {
+  ensureVolumeFixtures,
+  volumeEndpoints,
+  volumePathParams,
+  type VolumeFixtures,
+} from '../testing/api/volume-endpoints';
+import { FakeVolumeHost } from '../testing/volume/fake-volume-host';
 import { createApiApp } from './app';
 import { noauth2 } from '../testing/api/test-api';
 
 /** The network fixtures, filled in by ensureNetworkFixtures; the endpoints' bodies read them. */
 const nf = {} as NetworkFixtures;
 const NETWORK_ENDPOINTS = networkEndpoints(nf);
-const ALL_ENDPOINTS = [...ENDPOINTS, ...NETWORK_ENDPOINTS];
+/** The volume fixtures, filled in by ensureVolumeFixtures. */
+const vf = {} as VolumeFixtures;
+const VOLUME_ENDPOINTS = volumeEndpoints(vf);
+const ALL_ENDPOINTS = [...ENDPOINTS, ...NETWORK_ENDPOINTS, ...VOLUME_ENDPOINTS];
 const NETWORK_PATH = /^\/network(\/|\?|$)/i;
+const VOLUME_PATH = /^\/volume(\/|\?|$)/i;
 
 const paramsOf = (path: string, f: Fixtures) =>
-  NETWORK_PATH.test(path) ? networkPathParams(path, nf) : pathParams(path, f);
+  NETWORK_PATH.test(path)
+    ? networkPathParams(path, nf)
+    : VOLUME_PATH.test(path)
+      ? volumePathParams(path, vf)
+      : pathParams(path, f);
 
 const SEED = process.env.FUZZ_SEED
   ? Number(process.env.FUZZ_SEED)
@@ -726,6 +741,7 @@ function checkAnswer(req: RawRequest, res: RawResponse): void {
 function mayHaveChangedFixtures(req: RawRequest, res: RawResponse): boolean {
   if (res.status >= 300) return false;
   if (NETWORK_PATH.test(req.path)) return req.method === 'DELETE' || req.method === 'PUT';
+  if (VOLUME_PATH.test(req.path)) return req.method !== 'GET';
   return (
     req.method === 'DELETE' ||
     (req.method === 'PUT' && /^\/v2\.1\/os-(services|quota-sets)\//i.test(req.path)) ||
@@ -736,7 +752,9 @@ function mayHaveChangedFixtures(req: RawRequest, res: RawResponse): boolean {
 /** The groups runs are counted in: by the collection after the version prefix. */
 function groupOf(ep: Endpoint): string {
   if (ep.public) return 'version discovery';
-  const m = /^\/(v2\.1|image\/v2|network\/v2\.0)\/([^/]+)/.exec(ep.path);
+  const m = /^\/(v2\.1|image\/v2|network\/v2\.0|volume\/v3(?:\/:project_id)?)\/([^/]+)/.exec(
+    ep.path,
+  );
   return m ? `${m[1]}/${m[2]}` : ep.path;
 }
 
@@ -744,20 +762,26 @@ describeEachDatabase('fuzzing every endpoint', (database) => {
   let cloud: TestCloud;
   let f: Fixtures;
   const crashes: unknown[] = [];
+  const volumeHosts: FakeVolumeHost[] = [];
   const onCrash = (err: unknown) => crashes.push(err);
 
   before(async () => {
     process.on('uncaughtException', onCrash);
     process.on('unhandledRejection', onCrash);
     cloud = await startTestCloud({ hosts: ['node-1', 'node-2'], database });
+    for (const host of ['node-1', 'node-2'])
+      volumeHosts.push(await new FakeVolumeHost(host).serve(cloud.transport));
     captureErrors(cloud.api.deps.log);
     f = await createFixtures(cloud);
     // The fixtures of the other database's run name rows this cloud does not have.
     for (const key of Object.keys(nf)) delete nf[key as keyof NetworkFixtures];
     await ensureNetworkFixtures(cloud.request, nf);
+    for (const key of Object.keys(vf)) delete vf[key as keyof VolumeFixtures];
+    await ensureVolumeFixtures(cloud, vf);
   });
   after(async () => {
     agent.destroy();
+    for (const h of volumeHosts.splice(0)) await h.stop();
     await cloud?.close();
     process.off('uncaughtException', onCrash);
     process.off('unhandledRejection', onCrash);
@@ -771,6 +795,13 @@ describeEachDatabase('fuzzing every endpoint', (database) => {
       / \/network/.test(r),
     );
     assert.deepEqual(mounted, NETWORK_ENDPOINTS.map((ep) => `${ep.method} ${ep.path}`).sort());
+  });
+
+  test('the volume endpoint list is every /volume route the app mounts', () => {
+    const mounted = mountedRoutes(createApiApp(cloud.api.deps, noauth2)).filter((r) =>
+      / \/volume/.test(r),
+    );
+    assert.deepEqual(mounted, VOLUME_ENDPOINTS.map((ep) => `${ep.method} ${ep.path}`).sort());
   });
 
   for (const [group, endpoints] of groups) {
@@ -793,7 +824,9 @@ describeEachDatabase('fuzzing every endpoint', (database) => {
         if (mayHaveChangedFixtures(req, res))
           await (NETWORK_PATH.test(req.path)
             ? ensureNetworkFixtures(cloud.request, nf)
-            : ensureFixtures(cloud, f));
+            : VOLUME_PATH.test(req.path)
+              ? ensureVolumeFixtures(cloud, vf)
+              : ensureFixtures(cloud, f));
       });
       try {
         await fc.assert(property, { numRuns, seed: SEED });

@@ -298,9 +298,9 @@ describeEachDatabase('project isolation and admin policy', (database) => {
   after(() => cloud?.close());
 
   test('the endpoint list is every route the app mounts, and each has a policy row', () => {
-    // The network API's routes are listed and fuzzed apart (testing/api/network-endpoints.ts).
+    // The network and volume APIs' routes are listed and fuzzed apart (testing/api/*-endpoints.ts).
     const mounted = mountedRoutes(createApiApp(cloud.api.deps, noauth2)).filter(
-      (r) => !/ \/network(\/|$)/.test(r),
+      (r) => !/ \/(network|volume)(\/|$)/.test(r),
     );
     assert.deepEqual(mounted, ENDPOINTS.map(key).sort());
     assert.deepEqual(
