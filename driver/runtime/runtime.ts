@@ -13,6 +13,7 @@ import type { Logger } from 'winston';
 import { replaceFileSync } from '../../common/atomic-file';
 import {
   ConflictError,
+  InternalError,
   InvalidArgumentError,
   NotFoundError,
   UnavailableError,
@@ -51,6 +52,7 @@ import {
   encodeSpawnSpec,
   type ExecOptions,
   validateConfig,
+  type VolumeMount,
 } from './spec';
 
 export type { ExitStatus };
@@ -222,8 +224,11 @@ export class ContainerRuntime {
     seedRootFiles(e.paths, e.config, files);
   }
 
-  /** Starts (or restarts, keeping its writable layer) a created or exited container. */
-  async start(id: string): Promise<ContainerInfo> {
+  /**
+   * Starts (or restarts, keeping its writable layer) a created or exited
+   * container, with `volumes` mounted before its workload starts.
+   */
+  async start(id: string, volumes: readonly VolumeMount[] = []): Promise<ContainerInfo> {
     const e = this.get(id);
     if (e.pid !== undefined && !e.exit)
       throw new ConflictError(`container ${id} is already running`);
@@ -231,7 +236,7 @@ export class ContainerRuntime {
     e.exit = undefined;
     e.starting = true;
     try {
-      const [pid] = await this.call('spawn', encodeSpawnSpec(e.config, e.plan, e.paths));
+      const [pid] = await this.call('spawn', encodeSpawnSpec(e.config, e.plan, e.paths, volumes));
       e.pid = Number(pid);
     } catch (err) {
       if (err instanceof MonitorError) throw nativeError(`container ${id}`, err.nativeFault);
@@ -347,6 +352,30 @@ export class ContainerRuntime {
       });
       (child.stdio[3] as NodeJS.WritableStream).end(spec);
     });
+  }
+
+  /** Binds a host mount into the running container's mount namespace, at once. */
+  mountInto(id: string, volume: VolumeMount): Promise<void> {
+    const e = this.running(id);
+    return runMountHelper(`container ${id}: mount ${volume.target}`, [
+      'mount-into',
+      String(e.pid),
+      volume.source,
+      volume.target,
+      volume.readOnly ? 'ro' : 'rw',
+      e.config.userNamespace ? 'userns' : 'host',
+    ]);
+  }
+
+  /** Lazily unmounts `target` inside the running container (EINVAL: nothing is mounted there). */
+  umountFrom(id: string, target: string): Promise<void> {
+    const e = this.running(id);
+    return runMountHelper(`container ${id}: unmount ${target}`, [
+      'umount-from',
+      String(e.pid),
+      target,
+      e.config.userNamespace ? 'userns' : 'host',
+    ]);
   }
 
   info(idOrEntry: string | Entry): ContainerInfo {
@@ -571,4 +600,24 @@ function signalNumber(sig: NodeJS.Signals): number {
   const n = os.constants.signals[sig];
   if (n === undefined) throw new InvalidArgumentError(`unknown signal ${sig}`);
   return n;
+}
+
+/** berth-monitor mount-into / umount-from: a fault comes back on fd 4. */
+function runMountHelper(context: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(monitorBinary, args, {
+      stdio: ['ignore', 'ignore', 'pipe', 'ignore', 'pipe'],
+    });
+    let failure = '';
+    let stderr = '';
+    (child.stdio[4] as NodeJS.ReadableStream).on('data', (d: Buffer) => (failure += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (failure) return reject(nativeError(context, decodeFault(failure.split('\0'))));
+      if (code !== 0)
+        return reject(new InternalError(`${context}: berth-monitor exited ${code}: ${stderr}`));
+      resolve();
+    });
+  });
 }

@@ -57,6 +57,14 @@ export interface ContainerConfig {
   rootDiskBytes?: number;
 }
 
+/** A host mount (a volume's file system) bound into the container at `target`. */
+export interface VolumeMount {
+  source: string;
+  /** absolute, as the container sees it */
+  target: string;
+  readOnly: boolean;
+}
+
 export interface ContainerPaths {
   dir: string;
   /** with rootDiskBytes: the sparse file holding the writable layer's file system, and its mount point */
@@ -189,7 +197,12 @@ function addCgroups(w: SpecWriter, plan: CgroupPlan): void {
   if (plan.v2Dir) w.add('cgroup2', plan.v2Dir);
 }
 
-export function encodeSpawnSpec(c: ContainerConfig, plan: CgroupPlan, p: ContainerPaths): Buffer {
+export function encodeSpawnSpec(
+  c: ContainerConfig,
+  plan: CgroupPlan,
+  p: ContainerPaths,
+  volumes: readonly VolumeMount[] = [],
+): Buffer {
   const w = new SpecWriter().add('id', c.id).add('rootfs', p.rootfs);
   if (c.userNamespace) {
     // The image's files are owned by host root: each layer is seen through
@@ -222,6 +235,11 @@ export function encodeSpawnSpec(c: ContainerConfig, plan: CgroupPlan, p: Contain
     .add('logmax', c.consoleLog.maxBytes)
     .add('logkeep', c.consoleLog.backups);
   w.add('exitfile', p.exitFile).add('pidfile', p.pidFile);
+  if (volumes.length > MAX_LIST) throw new InvalidArgumentError(`at most ${MAX_LIST} volumes`);
+  for (const v of volumes)
+    w.add('volume', v.source)
+      .add('volumeat', v.target)
+      .add('volumero', v.readOnly ? 1 : 0);
   addProcess(w, c, c.command);
   return w.toBuffer();
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Logger } from 'winston';
 import { forInstance, log as defaultLog } from '../../common/log';
 import type { ComputeSection } from '../../config/schema';
-import { NotFoundError, UnavailableError } from '../../common/errors';
+import { type BerthError, NotFoundError, UnavailableError } from '../../common/errors';
 import type { NetworkInfo, Vif } from '../../nova/network-model';
 import type { InstanceNetworkFiles, Network } from '../network/network';
 import type { ImageService } from '../image/image-service';
@@ -26,7 +26,11 @@ import {
   type LifecycleEvent,
   type SnapshotResult,
   type UpdateTaskState,
+  type VolumeConnection,
 } from './driver';
+import type { VolumeService } from '../volume/volume-service';
+import type { VolumeMount } from '../runtime/spec';
+import { attachmentsOf, withAttachment } from './volume-attachments';
 import { TaskState } from '../../nova/states';
 import { copyWritableLayer, type Freezer } from './snapshot-capture';
 import { publishSnapshot } from './snapshot-publish';
@@ -60,6 +64,8 @@ export interface ContainerDriverOptions {
   openRuntime?: () => Promise<ContainerRuntime>;
   /** the data plane; without it only instances with no port can be spawned */
   network?: Network;
+  /** the host's volumes; without it instances can have none */
+  volumes?: VolumeService;
 }
 
 /** What getInfo reports for a container, given the power state berth last asked for. */
@@ -131,6 +137,9 @@ export class ContainerDriver implements ComputeDriver {
       await this.records.remove(record.uuid);
     }
     await this.restoreNetwork();
+    // The instances' mount namespaces kept their volumes; the claims are this process's to remake.
+    for (const r of this.records.all())
+      for (const v of r.volumes ?? []) this.opts.volumes?.claim(v.volumeId, r.uuid);
     // What a snapshot interrupted by a restart had staged.
     fs.rmSync(this.snapshotsDir, { recursive: true, force: true });
     this.log.info('container driver ready', { host, instances: this.records.all().length });
@@ -162,12 +171,12 @@ export class ContainerDriver implements ComputeDriver {
   }
 
   /** Idempotent: a container that exists is started if need be, never made twice. */
-  spawn(instance: InstanceSpec, image: ImageMeta): Promise<void> {
+  spawn(instance: InstanceSpec, image: ImageMeta, volumes: VolumeConnection[] = []): Promise<void> {
     return this.locks.run(instance.uuid, async () => {
       const rt = this.runtime();
       const log = forInstance(this.log, instance.uuid);
       if (!rt.has(instance.uuid))
-        return this.create(instance, image, instance.networkInfo ?? [], log);
+        return this.create(instance, image, instance.networkInfo ?? [], log, volumes);
       const { state } = rt.info(instance.uuid);
       if (state === 'running' || state === 'paused') {
         log.info('spawn: instance already exists and runs');
@@ -192,7 +201,10 @@ export class ContainerDriver implements ComputeDriver {
         await rt.delete(instance.uuid);
       }
       await this.network?.unplug(instance.uuid);
+      // The volumes' mounts went with the container's mount namespace.
+      const volumes = this.records.get(instance.uuid)?.volumes ?? [];
       await this.records.remove(instance.uuid);
+      for (const v of volumes) this.opts.volumes?.release(v.volumeId, instance.uuid);
       forInstance(this.log, instance.uuid).info('instance destroyed');
     });
   }
@@ -351,6 +363,46 @@ export class ContainerDriver implements ComputeDriver {
     });
   }
 
+  attachVolume(instance: InstanceSpec, connection: VolumeConnection): Promise<void> {
+    return this.locks.run(instance.uuid, async () => {
+      const { record, info } = this.lookup(instance.uuid);
+      const volumes = this.requireVolumes();
+      const holders = volumes.holders(connection.volumeId);
+      const list = withAttachment(record.volumes ?? [], connection, holders, instance.uuid);
+      if (!list) return;
+      const mount = this.volumeMount(list[list.length - 1]);
+      if (info.state === 'running' || info.state === 'paused')
+        await this.runtime().mountInto(instance.uuid, mount);
+      volumes.claim(connection.volumeId, instance.uuid);
+      await this.records.save({ ...this.records.get(instance.uuid)!, volumes: list });
+      forInstance(this.log, instance.uuid).info('volume attached', {
+        volume_id: connection.volumeId,
+        mount_point: mount.target,
+        live: info.state !== 'exited' && info.state !== 'created',
+      });
+    });
+  }
+
+  detachVolume(instance: InstanceSpec, volumeId: string): Promise<void> {
+    return this.locks.run(instance.uuid, async () => {
+      const record = this.records.get(instance.uuid);
+      const attached = record?.volumes?.find((v) => v.volumeId === volumeId);
+      if (!record || !attached) return;
+      const rt = this.runtime();
+      const state = rt.has(instance.uuid) ? rt.info(instance.uuid).state : 'exited';
+      if (state === 'running' || state === 'paused')
+        await rt.umountFrom(instance.uuid, attached.mountPoint).catch(ignoreNotMounted);
+      const volumes = record.volumes!.filter((v) => v.volumeId !== volumeId);
+      await this.records.save({ ...record, volumes });
+      this.opts.volumes?.release(volumeId, instance.uuid);
+      forInstance(this.log, instance.uuid).info('volume detached', { volume_id: volumeId });
+    });
+  }
+
+  async volumeAttachments(instance: InstanceSpec): Promise<VolumeConnection[]> {
+    return [...(this.lookup(instance.uuid).record.volumes ?? [])];
+  }
+
   /**
    * Copies the writable layer with a brief freeze (snapshot-capture.ts),
    * packs it as an OCI layer and uploads it as the image's data, with the
@@ -427,7 +479,11 @@ export class ContainerDriver implements ComputeDriver {
         this.opts.compute,
         plugged?.netnsPath,
       );
-      await this.records.save({ ...newRecord(instance, image), network: record.network });
+      await this.records.save({
+        ...newRecord(instance, image),
+        network: record.network,
+        volumes: record.volumes,
+      });
       await rt.create(config);
       if (plugged) rt.seedFiles(instance.uuid, etcFiles(plugged.files));
       await this.startWorkload(instance.uuid);
@@ -452,6 +508,20 @@ export class ContainerDriver implements ComputeDriver {
     return { layers: prepared.layers, image: { config: prepared.config, properties, user } };
   }
 
+  private requireVolumes(): VolumeService {
+    if (!this.opts.volumes) throw new UnavailableError('this compute has no volume service');
+    return this.opts.volumes;
+  }
+
+  /** Where the volume is mounted on the host (VolumeNotFound when it is not here), bound at its mount point. */
+  private volumeMount(v: VolumeConnection): VolumeMount {
+    return {
+      source: this.requireVolumes().mountPath(v.volumeId),
+      target: v.mountPoint,
+      readOnly: v.readOnly,
+    };
+  }
+
   private requireNetwork(): Network {
     if (!this.network)
       throw new UnavailableError(
@@ -465,8 +535,14 @@ export class ContainerDriver implements ComputeDriver {
     image: ImageMeta,
     networkInfo: NetworkInfo,
     log: Logger,
+    connections: VolumeConnection[] = [],
   ): Promise<void> {
     const rt = this.runtime();
+    const volumes = connections.length ? this.requireVolumes() : undefined;
+    const attachments = volumes
+      ? attachmentsOf(connections, (id) => volumes.holders(id), instance.uuid)
+      : [];
+    attachments.forEach((v) => this.volumeMount(v));
     const workload = await this.workloadOf(image);
     const network = networkInfo.length ? this.requireNetwork() : undefined;
     const hostname = instanceHostname(instance);
@@ -486,8 +562,13 @@ export class ContainerDriver implements ComputeDriver {
       await this.records.save({
         ...newRecord(instance, image),
         network: network ? { hostname, vifs: networkInfo } : undefined,
+        volumes: attachments.length ? attachments : undefined,
       });
       undo.push('forget the instance', () => this.records.remove(instance.uuid));
+      for (const v of attachments) {
+        volumes!.claim(v.volumeId, instance.uuid);
+        undo.push('release the volume', () => volumes!.release(v.volumeId, instance.uuid));
+      }
       await rt.create(config);
       undo.push('delete the container', () => rt.delete(instance.uuid));
       if (plugged) rt.seedFiles(instance.uuid, etcFiles(plugged.files));
@@ -497,11 +578,18 @@ export class ContainerDriver implements ComputeDriver {
       await undo.rollback();
       throw err;
     }
-    log.info('instance spawned', { image: image.id, hostname, ports: networkInfo.length });
+    log.info('instance spawned', {
+      image: image.id,
+      hostname,
+      ports: networkInfo.length,
+      volumes: attachments.length,
+    });
   }
 
+  /** The recorded volumes are mounted before the workload starts. */
   private startWorkload(uuid: string): Promise<void> {
-    return this.withIntent(uuid, 'running', () => this.runtime().start(uuid), {
+    const mounts = (this.records.get(uuid)?.volumes ?? []).map((v) => this.volumeMount(v));
+    return this.withIntent(uuid, 'running', () => this.runtime().start(uuid, mounts), {
       startedAt: Date.now(),
     });
   }
@@ -600,6 +688,12 @@ export class ContainerDriver implements ComputeDriver {
   private get graceMs(): number {
     return this.opts.compute.stop_timeout * 1000;
   }
+}
+
+/** A detach finds nothing mounted there (an earlier detach, a restarted workload): done. */
+function ignoreNotMounted(err: unknown): void {
+  const code = (err as BerthError).fault?.code;
+  if (code !== 'EINVAL' && code !== 'ENOENT') throw err;
 }
 
 function etcFiles(files: InstanceNetworkFiles): Record<string, string> {

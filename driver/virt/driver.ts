@@ -69,6 +69,20 @@ export interface SnapshotResult {
   size: number;
 }
 
+/**
+ * A volume as the instance mounts it: what Nova's connection_info of a
+ * `berth` volume says (driver_volume_type berth, data.volume_id,
+ * mount_point, read_only, multiattach).
+ */
+export interface VolumeConnection {
+  volumeId: string;
+  /** absolute, inside the instance */
+  mountPoint: string;
+  readOnly: boolean;
+  /** false: refused while another instance has it */
+  multiattach: boolean;
+}
+
 /** A power-state change the driver noticed on its own (a workload exited, was OOM-killed). */
 export interface LifecycleEvent {
   uuid: string;
@@ -84,10 +98,14 @@ export interface ComputeDriver {
   cleanupHost(): Promise<void>;
   /**
    * Creates and starts the instance with one interface per
-   * `instance.networkInfo` entry, plugged before the workload starts.
+   * `instance.networkInfo` entry, plugged before the workload starts, and
+   * `volumes` (Nova's block_device_info) mounted before it starts too.
    */
-  spawn(instance: InstanceSpec, image: ImageMeta): Promise<void>;
-  /** idempotent: destroying what does not exist succeeds; unplugs the instance's ports */
+  spawn(instance: InstanceSpec, image: ImageMeta, volumes?: VolumeConnection[]): Promise<void>;
+  /**
+   * Idempotent: destroying what does not exist succeeds; unplugs the
+   * instance's ports and unmounts its volumes, never deleting one.
+   */
   destroy(instance: InstanceSpec): Promise<void>;
   /**
    * Plugs one more port into the instance (running or stopped), working at
@@ -98,6 +116,20 @@ export interface ComputeDriver {
   attachInterface(instance: InstanceSpec, vif: Vif): Promise<void>;
   /** Takes the port out of the instance; idempotent (an unknown port succeeds). */
   detachInterface(instance: InstanceSpec, vif: Vif): Promise<void>;
+  /**
+   * Mounts the volume at its mount point: at once in a running (or paused)
+   * instance, at the next start in a stopped one; kept across reboot,
+   * power off/on and a restart of the compute. Idempotent per volume.
+   * VolumeNotFound for a volume this host does not hold, InvalidVolume for
+   * an unusable mount point or one another volume has, VolumeIsBusy for a
+   * volume without multiattach that another instance has; NotFoundError
+   * for an unknown instance. On failure nothing is mounted or recorded.
+   */
+  attachVolume(instance: InstanceSpec, connection: VolumeConnection): Promise<void>;
+  /** Unmounts the volume from the instance; idempotent (an unknown volume or instance succeeds). */
+  detachVolume(instance: InstanceSpec, volumeId: string): Promise<void>;
+  /** The instance's volumes in attach order; NotFoundError for an unknown instance. */
+  volumeAttachments(instance: InstanceSpec): Promise<VolumeConnection[]>;
   reboot(instance: InstanceSpec, type: 'SOFT' | 'HARD'): Promise<void>;
   /** clean shutdown within `timeoutSeconds`, then forced */
   powerOff(instance: InstanceSpec, timeoutSeconds?: number): Promise<void>;

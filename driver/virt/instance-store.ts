@@ -13,6 +13,7 @@ import { InternalError, InvalidArgumentError } from '../../common/errors';
 import { UUID } from '../image/image-record';
 import type { Vif } from '../../nova/network-model';
 import type { FlavorUsage } from './host-resources';
+import type { VolumeConnection } from './driver';
 
 export type PowerIntent = 'running' | 'stopped' | 'paused' | 'suspended';
 
@@ -25,6 +26,8 @@ export interface InstanceRecord extends FlavorUsage {
   startedAt?: number;
   /** the ports plugged into its namespace, for restore at start; absent: no network */
   network?: { hostname: string; vifs: Vif[] };
+  /** the volumes mounted into it at each start (and now, while it runs); absent: none */
+  volumes?: VolumeConnection[];
 }
 
 export class InstanceStore {

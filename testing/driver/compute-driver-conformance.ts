@@ -17,6 +17,7 @@ import type { Vif } from '../../nova/network-model';
 import { buildVif } from '../network/vif-builder';
 import type { ImageService } from '../../driver/image/image-service';
 import { TaskState } from '../../nova/states';
+import type { VolumeService } from '../../driver/volume/volume-service';
 
 export interface DriverUnderTest {
   /** not yet initialised: the suite calls initHost(host) */
@@ -48,6 +49,18 @@ export interface DriverUnderTest {
   snapshots?: {
     images: ImageService;
     snapshotFile?(imageId: string, file: string): Promise<string | undefined>;
+  };
+  /**
+   * The driver's volume service (the suite makes volumes in it), and for
+   * drivers with real mounts, how to read and write a file of the
+   * instance's file system (at a volume's mount point, say).
+   */
+  volumes?: {
+    service: VolumeService;
+    files?: {
+      write(instance: InstanceSpec, file: string, text: string): Promise<void>;
+      read(instance: InstanceSpec, file: string): Promise<string>;
+    };
   };
   /** after the suite destroyed its instances and called cleanupHost */
   cleanup(): Promise<void>;
@@ -377,6 +390,91 @@ export function computeDriverConformance(
       await assert.rejects(driver.attachInterface(spec(), await ports.vif()), NotFoundError);
       await driver.detachInterface(spec(), third);
       await driver.destroy(instance);
+    });
+
+    test('volumes: attached running and stopped, kept across power off/on and reboot, never deleted', async (t) => {
+      const vols = sut.volumes;
+      if (!vols) return t.skip('the driver has no volume service');
+      const [a, b] = [randomUUID(), randomUUID()];
+      await vols.service.create({ id: a, sizeGb: 1 });
+      await vols.service.create({ id: b, sizeGb: 1 });
+      const conn = (volumeId: string, mountPoint: string, multiattach = false) => ({
+        volumeId,
+        mountPoint,
+        readOnly: false,
+        multiattach,
+      });
+      const instance = await spawned();
+      await driver.attachVolume(instance, conn(a, '/mnt/a'));
+      await driver.attachVolume(instance, conn(a, '/mnt/a'));
+      await vols.files?.write(instance, '/mnt/a/file', 'on a');
+      await driver.powerOff(instance, 5);
+      await driver.attachVolume(instance, conn(b, '/mnt/b'));
+      await driver.powerOn(instance);
+      await driver.reboot(instance, 'HARD');
+      await booted(instance, 3);
+      assert.deepEqual(
+        (await driver.volumeAttachments(instance)).map((v) => [v.volumeId, v.mountPoint]),
+        [
+          [a, '/mnt/a'],
+          [b, '/mnt/b'],
+        ],
+      );
+      if (vols.files) assert.equal(await vols.files.read(instance, '/mnt/a/file'), 'on a');
+      await vols.files?.write(instance, '/mnt/b/file', 'on b');
+      await assert.rejects(vols.service.delete(a), /still attached/);
+      await driver.detachVolume(instance, a);
+      await driver.detachVolume(instance, a);
+      await driver.detachVolume(spec(), a);
+      assert.deepEqual(
+        (await driver.volumeAttachments(instance)).map((v) => v.volumeId),
+        [b],
+      );
+      await driver.destroy(instance);
+      // Destroy released b and kept it: another instance mounts it at spawn and reads it.
+      const second = spec();
+      await driver.spawn(second, sut.image, [conn(b, '/data')]);
+      await booted(second, 1);
+      if (vols.files) assert.equal(await vols.files.read(second, '/data/file'), 'on b');
+      await driver.destroy(second);
+      await vols.service.delete(a);
+      await vols.service.delete(b);
+    });
+
+    test('volume attach refusals: unknown volume or instance, bad or taken mount point, busy volume', async (t) => {
+      const vols = sut.volumes;
+      if (!vols) return t.skip('the driver has no volume service');
+      const id = randomUUID();
+      await vols.service.create({ id, sizeGb: 1 });
+      const conn = (mountPoint: string, multiattach = false, volumeId = id) => ({
+        volumeId,
+        mountPoint,
+        readOnly: false,
+        multiattach,
+      });
+      const fault = (name: string) => (err: unknown) =>
+        (err as { remoteFault?: { class: string } }).remoteFault?.class === name;
+      const one = await spawned();
+      const two = await spawned();
+      await assert.rejects(
+        driver.attachVolume(one, conn('/mnt/x', false, randomUUID())),
+        fault('VolumeNotFound'),
+      );
+      for (const bad of ['mnt', '/proc/x', '/sys', '/dev/shm/x', '/mnt/../etc', '/'])
+        await assert.rejects(driver.attachVolume(one, conn(bad)), fault('InvalidVolume'));
+      await assert.rejects(driver.attachVolume(spec(), conn('/mnt/x')), NotFoundError);
+      await driver.attachVolume(one, conn('/mnt/x'));
+      await assert.rejects(driver.attachVolume(one, conn('/mnt/y')), fault('InvalidVolume'));
+      await assert.rejects(driver.attachVolume(two, conn('/mnt/x')), fault('VolumeIsBusy'));
+      await driver.detachVolume(one, id);
+      // Multiattach: both instances have it at once.
+      await driver.attachVolume(one, conn('/mnt/x', true));
+      await driver.attachVolume(two, conn('/mnt/x', true));
+      assert.deepEqual(vols.service.holders(id).sort(), [one.uuid, two.uuid].sort());
+      await driver.destroy(one);
+      await driver.destroy(two);
+      assert.deepEqual(vols.service.holders(id), []);
+      await vols.service.delete(id);
     });
 
     test('cacheImage prepares an image; the second time it is there', async () => {

@@ -7,11 +7,13 @@ import { type InstanceSpec } from '../../nova/instance-object';
 import { PowerState } from '../../nova/power-state';
 import { FakeDriver } from './fake-driver';
 import { FakeImageService } from './fake-image-service';
+import { FakeVolumes } from './fake-volumes';
 import { buildVif } from '../network/vif-builder';
 
 computeDriverConformance('FakeDriver', async () => {
   const images = new FakeImageService();
-  const driver = new FakeDriver(undefined, images);
+  const volumes = new FakeVolumes();
+  const driver = new FakeDriver(undefined, images, volumes);
   return {
     driver,
     host: 'fake-host',
@@ -24,6 +26,7 @@ computeDriverConformance('FakeDriver', async () => {
           ? { code: 0, signal: 0, oomKilled: false }
           : { code: 137, signal: 9, oomKilled: false },
       ),
+    volumes: { service: volumes },
     ports: {
       vif: async () => buildVif(),
       plugged: async (instance) => driver.pluggedVifs(instance.uuid).map((v) => v.id),

@@ -18,7 +18,10 @@ import {
   type LifecycleEvent,
   type SnapshotResult,
   type UpdateTaskState,
+  type VolumeConnection,
 } from '../../driver/virt/driver';
+import type { VolumeService } from '../../driver/volume/volume-service';
+import { attachmentsOf, withAttachment } from '../../driver/virt/volume-attachments';
 import { TaskState } from '../../nova/states';
 import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
 import type { Vif } from '../../nova/network-model';
@@ -39,6 +42,7 @@ interface FakeInstance {
   state: PowerState;
   /** the ports plugged into the instance, in order (eth0, eth1, ...) */
   vifs: Vif[];
+  volumes: VolumeConnection[];
   console: string[];
   /** what the fake's root filesystem holds: the image it was built or rebuilt from */
   imageId: string;
@@ -66,10 +70,15 @@ export class FakeDriver implements ComputeDriver {
   private readonly listeners = new LifecycleListeners();
   private host = '';
 
-  /** `images`: where snapshots upload their data (the compute's image service); none: not uploaded */
+  /**
+   * `images`: where snapshots upload their data (the compute's image
+   * service); none: not uploaded. `volumes`: the volumes instances may
+   * attach (claimed and released as the real driver does); none: any id.
+   */
   constructor(
     private readonly totals: HostTotals = { vcpus: 16, memoryMb: 32768, localGb: 1024 },
     private readonly images?: ImageService,
+    private readonly volumes?: VolumeService,
   ) {}
 
   /** Makes the next call of `operation` reject with `error` and change nothing. */
@@ -94,24 +103,67 @@ export class FakeDriver implements ComputeDriver {
     this.failIfAsked('cleanupHost');
   }
 
-  async spawn(instance: InstanceSpec, image: ImageMeta): Promise<void> {
+  async spawn(
+    instance: InstanceSpec,
+    image: ImageMeta,
+    volumes: VolumeConnection[] = [],
+  ): Promise<void> {
     this.failIfAsked('spawn');
     const existing = this.instances.get(instance.uuid);
     if (existing && WORKLOAD.has(existing.state)) return;
+    const attachments = existing
+      ? existing.volumes
+      : attachmentsOf(volumes, (id) => this.holders(id), instance.uuid);
+    attachments.forEach((v) => this.volumes?.mountPath(v.volumeId));
     const fake = existing ?? {
       spec: { ...instance },
       state: PowerState.NOSTATE,
       console: [],
       imageId: image.id,
       vifs: [...instance.networkInfo],
+      volumes: attachments,
     };
+    for (const v of attachments) this.volumes?.claim(v.volumeId, instance.uuid);
     this.instances.set(instance.uuid, fake);
     this.boot(fake);
   }
 
   async destroy(instance: InstanceSpec): Promise<void> {
     this.failIfAsked('destroy');
+    for (const v of this.instances.get(instance.uuid)?.volumes ?? [])
+      this.volumes?.release(v.volumeId, instance.uuid);
     this.instances.delete(instance.uuid);
+  }
+
+  async attachVolume(instance: InstanceSpec, connection: VolumeConnection): Promise<void> {
+    this.failIfAsked('attachVolume');
+    const fake = this.get(instance.uuid);
+    const holders = this.holders(connection.volumeId);
+    const list = withAttachment(fake.volumes, connection, holders, instance.uuid);
+    if (!list) return;
+    this.volumes?.mountPath(connection.volumeId);
+    this.volumes?.claim(connection.volumeId, instance.uuid);
+    fake.volumes = list;
+  }
+
+  async detachVolume(instance: InstanceSpec, volumeId: string): Promise<void> {
+    this.failIfAsked('detachVolume');
+    const fake = this.instances.get(instance.uuid);
+    if (!fake?.volumes.some((v) => v.volumeId === volumeId)) return;
+    fake.volumes = fake.volumes.filter((v) => v.volumeId !== volumeId);
+    this.volumes?.release(volumeId, instance.uuid);
+  }
+
+  async volumeAttachments(instance: InstanceSpec): Promise<VolumeConnection[]> {
+    return [...this.get(instance.uuid).volumes];
+  }
+
+  /** Without a volume service, the fake's own instances are the holders. */
+  private holders(volumeId: string): string[] {
+    if (this.volumes) return this.volumes.holders(volumeId);
+    return [...this.instances.values()]
+      .filter((i) => i.volumes.some((v) => v.volumeId === volumeId))
+      .map((i) => i.spec.uuid);
   }
 
   async attachInterface(instance: InstanceSpec, vif: Vif): Promise<void> {
@@ -153,6 +205,7 @@ export class FakeDriver implements ComputeDriver {
       console: [],
       imageId: image.id,
       vifs: [],
+      volumes: [],
     };
     Object.assign(fake, { spec: { ...instance }, imageId: image.id, vifs: [...networkInfo] });
     this.instances.set(instance.uuid, fake);
