@@ -8,12 +8,12 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Authenticator } from './auth/authenticator';
-import { baseUrl, type ApiContext } from './context';
+import type { ApiContext } from './context';
 import type { ApiDeps } from './deps';
 import { ApiFault, badRequest, itemNotFound, overLimit, toApiFault } from './faults';
 import { jsonBody } from './json-body';
 import { refuseNulInUrl } from './nul-chars';
-import { MAX_VERSION, MIN_VERSION, requestedVersion } from './microversion';
+import { requestedVersion } from './microversion';
 import { aggregatesRouter } from './routes/aggregates';
 import { availabilityZonesRouter } from './routes/availability-zones';
 import { flavorsRouter } from './routes/flavors';
@@ -25,25 +25,10 @@ import { quotaSetsRouter } from './routes/quota-sets';
 import { serverGroupsRouter } from './routes/server-groups';
 import { serversRouter } from './routes/servers';
 import { servicesRouter } from './routes/services';
+import { versionsRouter } from './routes/versions';
 import { glanceRouter } from './image/glance-router';
 import { neutronRouter } from './network/neutron-router';
 import { cinderRouter } from './volume/cinder-router';
-
-const UPDATED = '2022-09-16T00:00:00Z';
-
-function versionDoc(base: string) {
-  return {
-    id: 'v2.1',
-    status: 'CURRENT',
-    version: MAX_VERSION,
-    min_version: MIN_VERSION,
-    updated: UPDATED,
-    links: [{ rel: 'self', href: `${base}/v2.1/` }],
-    'media-types': [
-      { base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2.1' },
-    ],
-  };
-}
 
 export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   const app = express();
@@ -60,12 +45,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   });
 
   // Version discovery answers without a token: clients ask before they authenticate.
-  app.get('/', (req, res) => {
-    res.status(300).json({ versions: [versionDoc(baseUrl(req))] });
-  });
-  app.get(['/v2.1', '/v2.1/'], (req, res) => {
-    res.json({ version: versionDoc(baseUrl(req)) });
-  });
+  app.use(versionsRouter());
 
   const authenticate = (req: Request, res: Response, next: NextFunction) => {
     auth

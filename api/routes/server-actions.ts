@@ -170,7 +170,9 @@ export function serverActionsRouter(deps: ApiDeps): Router {
         const output = await callCompute(() =>
           deps.compute.getConsoleOutput(inst, n === null || n < 0 ? null : n, rpcContext(ctx)),
         );
-        return res.json({ output });
+        // Nova strips the control characters XML could not carry; clients came to expect it.
+        // eslint-disable-next-line no-control-regex
+        return res.json({ output: output.replace(/[\x00-\x08\x0B-\x1F]/g, '') });
       }
 
       if (key === 'createImage') return createImage(deps, req, res, uuid, body[key]);

@@ -13,11 +13,18 @@ import type { ApiDeps } from '../deps';
 import { badRequest, conflictingRequest } from '../faults';
 import { nextLinks, now, route } from '../http';
 import { requireAdmin } from '../policy';
+import { canonicalIPv6 } from '../servers/access-ips';
 import { createServers } from '../servers/create-server';
 import { deleteServer } from '../servers/delete-server';
 import { parseRequestedNetworks } from '../servers/requested-networks';
 import { novaName, validate, validateQuery } from '../validate';
-import { serverBrief, serverDetail, serverDetails, statusOf } from '../views/servers';
+import {
+  serverBrief,
+  serverDetail,
+  serverDetails,
+  serverUpdateView,
+  statusOf,
+} from '../views/servers';
 import { callCompute } from './compute-errors';
 import { interfacesRouter } from './interfaces';
 import { serverActionsRouter } from './server-actions';
@@ -362,10 +369,10 @@ export function serversRouter(deps: ApiDeps): Router {
       if (s.name !== undefined) update.display_name = s.name;
       if (s.description !== undefined) update.display_description = s.description;
       if (s.accessIPv4 !== undefined) update.access_ip_v4 = s.accessIPv4;
-      if (s.accessIPv6 !== undefined) update.access_ip_v6 = s.accessIPv6;
+      if (s.accessIPv6 !== undefined) update.access_ip_v6 = canonicalIPv6(s.accessIPv6 ?? '');
       if (s.hostname !== undefined) update.hostname = s.hostname;
       await db('instances').where({ uuid: inst.uuid, deleted: false }).update(update);
-      res.json({ server: await show(req, ctx, inst.uuid) });
+      res.json({ server: serverUpdateView(await show(req, ctx, inst.uuid), ctx.version) });
     }),
   );
 

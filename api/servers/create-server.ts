@@ -21,6 +21,7 @@ import { imagesFor } from '../image/external-glance';
 import { canSee } from '../image/image-policy';
 import type { RequestedNetworks } from '../network/instance-network';
 import { instanceOwner, networkCaller } from './instance-ports';
+import { canonicalIPv6 } from './access-ips';
 import { networkFault, type RequestSubjects } from './network-faults';
 
 /** The create request once the route has parsed it. */
@@ -160,7 +161,7 @@ async function insertInstances(
         tags: JSON.stringify(s.tags ?? []),
         user_data: s.user_data ?? null,
         access_ip_v4: s.accessIPv4 ?? '',
-        access_ip_v6: s.accessIPv6 ?? '',
+        access_ip_v6: s.accessIPv6 ? canonicalIPv6(s.accessIPv6) : '',
         reservation_id: reservationId,
         launch_index: n,
         request_spec: JSON.stringify(spec),

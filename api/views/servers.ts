@@ -191,3 +191,52 @@ function detailView(
   }
   return s;
 }
+
+/** The keys of Nova's update view before 2.75; the ones the microversion gates are added by detailView. */
+const UPDATE_VIEW_KEYS = new Set([
+  'id',
+  'name',
+  'status',
+  'tenant_id',
+  'user_id',
+  'metadata',
+  'hostId',
+  'image',
+  'flavor',
+  'created',
+  'updated',
+  'addresses',
+  'accessIPv4',
+  'accessIPv6',
+  'links',
+  'OS-DCF:diskConfig',
+  'progress',
+  'fault',
+  'locked',
+  'description',
+  'tags',
+  'trusted_image_certificates',
+  'server_groups',
+  'locked_reason',
+]);
+
+/**
+ * PUT /servers/{id}'s answer: before 2.75 Nova shows the server without its
+ * extended attributes (AZ, key, usage, states, host, volumes, security
+ * groups) and with plain addresses; from 2.75 as GET does.
+ */
+export function serverUpdateView(shown: Record<string, unknown>, v: Microversion) {
+  if (v.ge('2.75')) return shown;
+  const out = Object.fromEntries(Object.entries(shown).filter(([k]) => UPDATE_VIEW_KEYS.has(k)));
+  out.addresses = plainAddresses(shown.addresses as Record<string, Record<string, unknown>[]>);
+  return out;
+}
+
+function plainAddresses(addresses: Record<string, Record<string, unknown>[]>) {
+  return Object.fromEntries(
+    Object.entries(addresses).map(([label, list]) => [
+      label,
+      list.map((a) => ({ version: a.version, addr: a.addr })),
+    ]),
+  );
+}

@@ -424,10 +424,12 @@ describe('ComputeManager', () => {
 
   test('queries: console output, diagnostics, host uptime; unknown instance is InstanceNotFound', async () => {
     const inst = await build();
-    assert.equal(
-      typeof (await call('get_console_output', { instance: inst, tail_length: 10 })),
-      'string',
-    );
+    const full = (await call('get_console_output', { instance: inst })) as string;
+    assert.ok(full.endsWith('\n'));
+    for (const n of [1, 2]) {
+      const tail = (await call('get_console_output', { instance: inst, tail_length: n })) as string;
+      assert.equal(tail, full.split('\n').slice(-n).join('\n'));
+    }
     const diag = (await call('get_instance_diagnostics', { instance: inst })) as Record<
       string,
       Record<string, unknown>

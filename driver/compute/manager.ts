@@ -14,6 +14,7 @@ import type { ImageService } from '../image/image-service';
 import { PowerState } from '../../nova/power-state';
 import { KeyedLocks } from '../../common/keyed-locks';
 import { ConductorAPI } from './conductor';
+import { novaTailLog } from './console-tail';
 import {
   AttachInterfaceNotSupported,
   InstanceInvalidState,
@@ -589,7 +590,9 @@ export class ComputeManager {
       );
     const r = this.record(instance.uuid);
     this.guard({ ...r, task_state: null }, CONSOLE_OUTPUT);
-    return this.o.driver.getConsoleOutput(r.spec, (tail as number | null) ?? undefined);
+    // Nova tails the driver's whole (size-capped) log itself, with its own idea of a line.
+    const output = await this.o.driver.getConsoleOutput(r.spec);
+    return tail === undefined || tail === null ? output : novaTailLog(output, tail as number);
   }
 
   private async getInstanceDiagnostics(args: Args): Promise<unknown> {

@@ -64,6 +64,8 @@ const specKey = (f: Fixtures) => f.extraSpecKey;
 
 export const ENDPOINTS: readonly Endpoint[] = [
   { method: 'GET', path: '/', public: true },
+  { method: 'GET', path: '/v2', public: true },
+  { method: 'GET', path: '/v2/', public: true },
   { method: 'GET', path: '/v2.1', public: true },
   { method: 'GET', path: '/v2.1/', public: true },
 
