@@ -21,6 +21,7 @@ import { hypervisorsRouter } from './routes/hypervisors';
 import { imagesRouter } from './routes/images';
 import { keypairsRouter } from './routes/keypairs';
 import { limitsRouter } from './routes/limits';
+import { consoleAuthTokensRouter } from './routes/remote-consoles';
 import { quotaSetsRouter } from './routes/quota-sets';
 import { serverGroupsRouter } from './routes/server-groups';
 import { serversRouter } from './routes/servers';
@@ -92,6 +93,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use('/os-quota-sets', quotaSetsRouter(deps));
   compute.use('/os-server-groups', serverGroupsRouter(deps));
   compute.use('/os-keypairs', keypairsRouter(deps));
+  compute.use('/os-console-auth-tokens', consoleAuthTokensRouter(deps));
   app.use('/v2.1', compute);
 
   // Glance lets image uploads be large: they stream to the store, not through the JSON parser.

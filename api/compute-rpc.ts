@@ -134,12 +134,28 @@ export interface ComputeRpcAPI {
   detachInterface(i: Instance, portId: string, ctx: RpcContext): Promise<void>;
   getConsoleOutput(i: Instance, tailLength: number | null, ctx: RpcContext): Promise<string>;
   getDiagnostics(i: Instance, ctx: RpcContext): Promise<Record<string, unknown>>;
+  /** where the instance's serial console listens, with a one-connection secret in the path */
+  getSerialConsole(i: Instance, consoleType: string, ctx: RpcContext): Promise<ConsoleSerial>;
+  /** Nova's validate_console_port: whether `port` is the instance's console port */
+  validateConsolePort(
+    i: Instance,
+    port: number,
+    consoleType: string,
+    ctx: RpcContext,
+  ): Promise<boolean>;
   /** what `uptime` prints on the host */
   getHostUptime(host: string, ctx: RpcContext): Promise<string>;
   /** a call (Nova casts): the volume is marked in-use only once it is mounted */
   attachVolume(i: Instance, bdm: Record<string, unknown>, ctx: RpcContext): Promise<void>;
   /** a call, idempotent: the volume is available again only once it is unmounted */
   detachVolume(i: Instance, volumeId: string, attachmentId: string, ctx: RpcContext): Promise<void>;
+}
+
+/** Nova's ConsoleSerial connect info, as the compute answers get_serial_console. */
+export interface ConsoleSerial {
+  host: string;
+  port: number;
+  internal_access_path: string | null;
 }
 
 export class TransportComputeRpcAPI implements ComputeRpcAPI {
@@ -281,6 +297,24 @@ export class TransportComputeRpcAPI implements ComputeRpcAPI {
       { instance: instanceObject(i) },
       { context, timeout: CALL_TIMEOUT_S },
     )) as Record<string, unknown>;
+  }
+
+  async getSerialConsole(i: Instance, consoleType: string, context: RpcContext) {
+    return (await this.transport.call(
+      this.target(i),
+      'get_serial_console',
+      { instance: instanceObject(i), console_type: consoleType },
+      { context, timeout: CALL_TIMEOUT_S },
+    )) as ConsoleSerial;
+  }
+
+  async validateConsolePort(i: Instance, port: number, consoleType: string, context: RpcContext) {
+    return (await this.transport.call(
+      this.target(i),
+      'validate_console_port',
+      { instance: instanceObject(i), port, console_type: consoleType },
+      { context, timeout: CALL_TIMEOUT_S },
+    )) as boolean;
   }
 
   async getHostUptime(host: string, context: RpcContext) {

@@ -45,6 +45,13 @@ export interface ApiSection {
   max_request_body_size: number;
 }
 
+export interface ConsoleSection {
+  /** seconds a console token stays valid (Nova's [consoleauth] token_ttl) */
+  token_ttl: number;
+  /** the serial console websocket's base URL ('' = ws://<the API's address>/serial) */
+  serialproxy_base_url: string;
+}
+
 export interface SchedulerSection {
   max_attempts: number;
 }
@@ -149,6 +156,7 @@ export interface BerthConfig {
   oslo_messaging_rabbit: OsloMessagingRabbitSection;
   compute: ComputeSection;
   api: ApiSection;
+  console: ConsoleSection;
   scheduler: SchedulerSection;
   filter_scheduler: FilterSchedulerSection;
   quota: QuotaSection;
@@ -331,6 +339,13 @@ const sections: Record<SectionName, Joi.ObjectSchema> = {
     auth_strategy: Joi.string().valid('noauth2', 'keystone').default('noauth2'),
     max_limit: integer(1, 1000),
     max_request_body_size: integer(1024, 114688),
+  }),
+  console: Joi.object({
+    token_ttl: integer(1, 600),
+    serialproxy_base_url: Joi.string()
+      .uri({ scheme: ['ws', 'wss'] })
+      .allow('')
+      .default(''),
   }),
   scheduler: Joi.object({
     max_attempts: integer(1, 3),

@@ -322,6 +322,24 @@ const MIGRATIONS: Migration[] = [
       });
     },
   },
+  {
+    name: '0004_console_auth_tokens',
+    async up(db) {
+      // Only the token's SHA-256 is kept: a copy of the database opens no console.
+      await db.schema.createTable('console_auth_tokens', (t) => {
+        t.string('token_hash', 64).primary();
+        t.string('instance_uuid', 36).notNullable().index();
+        t.string('project_id', 255).notNullable();
+        t.string('console_type', 32).notNullable();
+        t.string('host', 255).notNullable();
+        t.integer('port').notNullable();
+        t.string('internal_access_path', 255).nullable();
+        t.bigInteger('expires_ms').notNullable();
+        // Kept once used until it expires, so that a second use is told apart from a typo.
+        t.boolean('consumed').notNullable().defaultTo(false);
+      });
+    },
+  },
 ];
 
 class CodeMigrationSource implements Knex.MigrationSource<Migration> {

@@ -20,6 +20,7 @@ import { snapshotServer } from '../servers/snapshot-server';
 import { serverDetail } from '../views/servers';
 import { novaBoolean, novaName, validate } from '../validate';
 import { callCompute } from './compute-errors';
+import { CONSOLE_ACTIONS, consoleAction } from './remote-consoles';
 import { findServer } from './server-lookup';
 
 interface CastAction {
@@ -177,6 +178,8 @@ export function serverActionsRouter(deps: ApiDeps): Router {
 
       if (key === 'createImage') return createImage(deps, req, res, uuid, body[key]);
       if (key === 'rebuild') return rebuild(deps, req, res, uuid, body[key]);
+      if (Object.hasOwn(CONSOLE_ACTIONS, key))
+        return consoleAction(deps, req, res, uuid, key, body[key]);
 
       const make = Object.hasOwn(CASTS, key) ? CASTS[key] : undefined;
       if (!make) throw badRequest(`There is no such action: ${key}`);

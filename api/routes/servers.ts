@@ -27,6 +27,7 @@ import {
 } from '../views/servers';
 import { callCompute } from './compute-errors';
 import { interfacesRouter } from './interfaces';
+import { remoteConsolesRouter } from './remote-consoles';
 import { serverActionsRouter } from './server-actions';
 import { serverIpsRouter } from './server-ips';
 import { instanceActionsRouter } from './instance-actions';
@@ -386,6 +387,7 @@ export function serversRouter(deps: ApiDeps): Router {
   );
 
   r.use('/:id/action', serverActionsRouter(deps));
+  r.use('/:id/remote-consoles', remoteConsolesRouter(deps));
   r.use('/:id/ips', serverIpsRouter(deps));
   r.use('/:id/os-interface', interfacesRouter(deps));
   r.use('/:id/metadata', serverMetadataRouter(deps));

@@ -6,9 +6,10 @@
  * order; different instances run concurrently.
  */
 import type { Logger } from 'winston';
+import type { SerialConsoleEndpoint } from './serial-console';
 import type { Endpoint, Incoming, RequestContext, Transport } from '../../messaging/transport';
 import { forInstance } from '../../common/log';
-import { InvalidArgumentError, NotFoundError } from '../../common/errors';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../../common/errors';
 import type { ComputeDriver, UpdateTaskState } from '../virt/driver';
 import type { ImageService } from '../image/image-service';
 import { PowerState } from '../../nova/power-state';
@@ -57,6 +58,8 @@ export interface ManagerOptions {
   images?: ImageService;
   /** called with each operation's name, outcome and duration (metrics) */
   observe?: (method: string, ok: boolean, seconds: number) => void;
+  /** the serial console endpoint; without it get_serial_console is refused */
+  serialConsole?: SerialConsoleEndpoint;
 }
 
 type Args = Record<string, unknown>;
@@ -118,6 +121,8 @@ export class ComputeManager {
       attach_interface: this.attachInterface,
       detach_interface: this.detachInterface,
       get_console_output: this.getConsoleOutput,
+      get_serial_console: this.getSerialConsole,
+      validate_console_port: this.validateConsolePort,
       get_instance_diagnostics: this.getInstanceDiagnostics,
       get_diagnostics: this.getInstanceDiagnostics,
       get_host_uptime: this.getHostUptime,
@@ -593,6 +598,25 @@ export class ComputeManager {
     // Nova tails the driver's whole (size-capped) log itself, with its own idea of a line.
     const output = await this.o.driver.getConsoleOutput(r.spec);
     return tail === undefined || tail === null ? output : novaTailLog(output, tail as number);
+  }
+
+  /** Nova's get_serial_console: where to connect, with a secret for one connection. */
+  private async getSerialConsole(args: Args): Promise<unknown> {
+    const instance = parseInstance(args.instance);
+    if (args.console_type !== 'serial')
+      throw new InvalidArgumentError(`Invalid console type ${String(args.console_type)}`);
+    const console = this.o.serialConsole;
+    if (!console || !this.o.driver.capabilities.supports_serial_console)
+      throw new InvalidArgumentError('Unavailable console type serial.');
+    const r = this.record(instance.uuid);
+    if (r.vm_state !== VmState.ACTIVE) throw new ConflictError(`Instance ${r.uuid} is not ready.`);
+    return console.issue(r.uuid);
+  }
+
+  private async validateConsolePort(args: Args): Promise<boolean> {
+    const instance = parseInstance(args.instance);
+    this.record(instance.uuid);
+    return args.console_type === 'serial' && args.port === this.o.serialConsole?.port;
   }
 
   private async getInstanceDiagnostics(args: Args): Promise<unknown> {

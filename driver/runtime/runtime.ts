@@ -41,6 +41,7 @@ import {
   readExitFile,
   readPidFile,
 } from './container-dir';
+import { type InteractiveExec, startInteractiveExec } from './interactive-exec';
 import { type ExitEvent, MonitorClient, MonitorError } from './monitor-client';
 import { decodeFault, type Verb } from './monitor-protocol';
 import { nativeError } from './native-errors';
@@ -376,6 +377,17 @@ export class ContainerRuntime {
       target,
       e.config.userNamespace ? 'userns' : 'host',
     ]);
+  }
+
+  /** Like exec, on a new terminal of the process's own (see interactive-exec.ts). */
+  execInteractive(id: string, command: string[], opts: ExecOptions = {}): InteractiveExec {
+    const e = this.running(id);
+    if (!command.length) throw new InvalidArgumentError('exec: no command');
+    if (isFrozen(e.plan)) throw new ConflictError(`container ${id} is paused`);
+    return startInteractiveExec(
+      encodeExecSpec(e.config, e.plan, e.pid!, command, opts),
+      `container ${id}`,
+    );
   }
 
   info(idOrEntry: string | Entry): ContainerInfo {

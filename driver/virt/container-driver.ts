@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Logger } from 'winston';
 import { forInstance, log as defaultLog } from '../../common/log';
 import type { ComputeSection } from '../../config/schema';
-import { type BerthError, NotFoundError, UnavailableError } from '../../common/errors';
+import { type BerthError, ConflictError, NotFoundError, UnavailableError } from '../../common/errors';
 import type { NetworkInfo, Vif } from '../../nova/network-model';
 import type { InstanceNetworkFiles, Network } from '../network/network';
 import type { ImageService } from '../image/image-service';
@@ -20,6 +20,7 @@ import { MAX_CONSOLE_BYTES, tailLines } from './console';
 import {
   type AvailableResource,
   type ComputeDriver,
+  type ConsoleShell,
   type Diagnostics,
   type DriverCapabilities,
   type InstanceInfo,
@@ -68,6 +69,13 @@ export interface ContainerDriverOptions {
   volumes?: VolumeService;
 }
 
+/** The console's shell: the image's bash when it has one, else its /bin/sh. */
+const CONSOLE_SHELL = [
+  '/bin/sh',
+  '-c',
+  'if [ -x /bin/bash ]; then exec /bin/bash; fi; exec /bin/sh',
+];
+
 /** What getInfo reports for a container, given the power state berth last asked for. */
 export function containerPowerState(
   info: Pick<ContainerInfo, 'state' | 'exit'>,
@@ -93,6 +101,7 @@ export class ContainerDriver implements ComputeDriver {
     supports_console_output: true,
     supports_diagnostics: true,
     supports_attach_interface: false,
+    supports_serial_console: true,
     has_imagecache: true,
   };
   private rt?: ContainerRuntime;
@@ -285,6 +294,17 @@ export class ContainerDriver implements ComputeDriver {
     this.lookup(instance.uuid);
     const text = await this.runtime().consoleOutput(instance.uuid, MAX_CONSOLE_BYTES);
     return tailLines(text, tailLength);
+  }
+
+  async openConsoleShell(instance: InstanceSpec): Promise<ConsoleShell> {
+    const { info } = this.lookup(instance.uuid);
+    if (info.state !== 'running')
+      throw new ConflictError(`instance ${instance.uuid} is ${info.state}, not running`);
+    const env = info.config.env ?? [];
+    // Decided inside the container, so that its rootfs (whiteouts and all) answers.
+    return this.runtime().execInteractive(instance.uuid, CONSOLE_SHELL, {
+      env: env.some((e) => e.startsWith('TERM=')) ? env : [...env, 'TERM=xterm'],
+    });
   }
 
   async getDiagnostics(instance: InstanceSpec): Promise<Diagnostics> {

@@ -9,6 +9,10 @@ import type { ImageMeta, InstanceSpec } from '../../nova/instance-object';
 import type { Vif } from '../../nova/network-model';
 import type { PowerState } from '../../nova/power-state';
 import type { TaskState } from '../../nova/states';
+import type { InteractiveExec } from '../runtime/interactive-exec';
+
+/** A shell on a terminal of its own in a running instance (the serial console). */
+export type ConsoleShell = InteractiveExec;
 
 export interface InstanceInfo {
   state: PowerState;
@@ -49,6 +53,8 @@ export interface DriverCapabilities {
   supports_console_output: boolean;
   supports_diagnostics: boolean;
   supports_attach_interface: boolean;
+  /** openConsoleShell works: the serial console can be handed out */
+  supports_serial_console: boolean;
   has_imagecache: boolean;
 }
 
@@ -143,6 +149,13 @@ export interface ComputeDriver {
   listInstanceUuids(): Promise<string[]>;
   instanceExists(uuid: string): Promise<boolean>;
   getConsoleOutput(instance: InstanceSpec, tailLength?: number): Promise<string>;
+  /**
+   * A new interactive shell in the running instance, on a terminal of its
+   * own, with the instance's environment; the workload is untouched.
+   * ConflictError when the instance is not running, NotFoundError when the
+   * driver has no such instance.
+   */
+  openConsoleShell(instance: InstanceSpec): Promise<ConsoleShell>;
   getDiagnostics(instance: InstanceSpec): Promise<Diagnostics>;
   getAvailableResource(): Promise<AvailableResource>;
   getHostUptime(): Promise<string>;

@@ -10,13 +10,14 @@
 int main(int argc, char **argv) {
   if (argc == 4 && !strcmp(argv[1], "serve")) return keeper_main(argv[2], argv[3]);
   if (argc == 2 && !strcmp(argv[1], "run")) return run_main();
-  if (argc == 2 && !strcmp(argv[1], "exec")) return exec_main();
+  if (argc == 2 && !strcmp(argv[1], "exec")) return exec_main(0);
+  if (argc == 3 && !strcmp(argv[1], "exec") && !strcmp(argv[2], "pty")) return exec_main(1);
   if (argc >= 2 && (!strcmp(argv[1], "mount-into") || !strcmp(argv[1], "umount-from")))
     return mount_into_main(argc, argv);
   fprintf(stderr,
           "usage: berth-monitor serve SOCKET LOCKFILE\n"
           "       berth-monitor run   (spec on fd 3)\n"
-          "       berth-monitor exec  (spec on fd 3)\n"
+          "       berth-monitor exec [pty]  (spec on fd 3; pty: window sizes on fd 5)\n"
           "       berth-monitor mount-into PID SOURCE TARGET ro|rw userns|host\n"
           "       berth-monitor umount-from PID TARGET userns|host\n");
   return 2;

@@ -1,16 +1,21 @@
 /* Foreground modes: `run` creates one container with the caller's stdio
  * and exits with its status; `exec` enters a running container. Both read
- * their spec from fd 3 and forward terminal signals to the workload. */
+ * their spec from fd 3 and forward terminal signals to the workload.
+ * `exec pty` gives the entered process a new terminal of its own: the
+ * helper relays the pty master to its stdin/stdout and applies the
+ * `rows cols` lines it reads on fd 5 as window sizes. */
 #define _GNU_SOURCE
 #include "oneshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -157,7 +162,118 @@ static int join_namespaces(const struct spec *s, struct fault *f) {
   return 0;
 }
 
-int exec_main(void) {
+/* The master end, and the slave opened before any setns: afterwards the
+ * host's /dev/pts is no longer the one in view. */
+static int open_pty(int *master, int *slave) {
+  char name[128];
+  if ((*master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
+    return setup_failed(errno, "posix_openpt", "/dev/ptmx", "console terminal");
+  if (grantpt(*master) || unlockpt(*master) || ptsname_r(*master, name, sizeof name))
+    return setup_failed(errno, "unlockpt", "/dev/ptmx", "console terminal");
+  if ((*slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
+    return setup_failed(errno, "open", name, "console terminal");
+  return 0;
+}
+
+/* In the child: a session of its own with the slave as controlling
+ * terminal and stdio, so closing the master hangs the shell up. */
+static void child_take_terminal(int slave, int errfd) {
+  signal(SIGPIPE, SIG_DFL); /* an ignored disposition would survive execve */
+  if (setsid() < 0) child_fail(errfd, "setsid", NULL, "console terminal");
+  if (ioctl(slave, TIOCSCTTY, 0) < 0) child_fail(errfd, "ioctl", "TIOCSCTTY", "console terminal");
+  for (int fd = 0; fd < 3; fd++)
+    if (dup2(slave, fd) < 0) child_fail(errfd, "dup2", NULL, "console terminal");
+}
+
+static int write_all(int fd, const char *buf, size_t n) {
+  while (n) {
+    ssize_t w = write(fd, buf, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    buf += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Applies each complete `rows cols` line; a partial one waits for the rest. */
+static void apply_sizes(int master, char *lines, size_t *len) {
+  char *start = lines, *nl;
+  while ((nl = memchr(start, '\n', *len - (size_t)(start - lines)))) {
+    *nl = 0;
+    unsigned rows, cols;
+    if (sscanf(start, "%u %u", &rows, &cols) == 2 && rows && cols && rows < 10000 && cols < 10000) {
+      struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+      ioctl(master, TIOCSWINSZ, &ws);
+    }
+    start = nl + 1;
+  }
+  *len -= (size_t)(start - lines);
+  memmove(lines, start, *len);
+  if (*len == 255) *len = 0; /* a line this long is no size: drop it */
+}
+
+static int child_exited[2] = {-1, -1};
+
+static void on_child(int sig) {
+  (void)sig;
+  int saved = errno;
+  if (write(child_exited[1], "", 1) < 0) { /* the pipe is full: poll wakes anyway */ }
+  errno = saved;
+}
+
+/* Until the shell exits or its side of the terminal is gone (EIO on the
+ * master), or stdin ends (the console closed: the shell gets SIGHUP).
+ * The shell's exit status, or -1 when it is still to be collected. */
+static int relay_pty(int master, pid_t child) {
+  char buf[16384], sizes[256];
+  size_t nsizes = 0;
+  int resize_open = fcntl(5, F_GETFD) >= 0, in_open = 1, status = -1;
+  while (in_open) {
+    struct pollfd p[4] = {{master, POLLIN, 0},
+                          {0, POLLIN, 0},
+                          {resize_open ? 5 : -1, POLLIN, 0},
+                          {child_exited[0], POLLIN, 0}};
+    if (poll(p, 4, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (p[0].revents) {
+      ssize_t r = read(master, buf, sizeof buf);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0 || write_all(1, buf, (size_t)r)) break;
+    }
+    if (p[1].revents) {
+      ssize_t r = read(0, buf, sizeof buf);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0 || write_all(master, buf, (size_t)r)) in_open = 0;
+    }
+    if (p[2].revents) {
+      ssize_t r = read(5, sizes + nsizes, sizeof sizes - 1 - nsizes);
+      if (r <= 0) resize_open = 0;
+      else {
+        nsizes += (size_t)r;
+        apply_sizes(master, sizes, &nsizes);
+      }
+    }
+    if (p[3].revents) {
+      if (read(child_exited[0], buf, sizeof buf) < 0) { /* nothing to drain */ }
+      if (waitpid(child, &status, WNOHANG) == child) {
+        /* What the shell wrote last is still in the master: pass it on. */
+        fcntl(master, F_SETFL, O_NONBLOCK);
+        ssize_t r;
+        while ((r = read(master, buf, sizeof buf)) > 0 && !write_all(1, buf, (size_t)r)) {}
+        break;
+      }
+    }
+  }
+  /* Whatever the shell left in its session goes with the terminal. */
+  kill(-child, SIGHUP);
+  close(master);
+  return status;
+}
+
+int exec_main(int pty) {
   struct spec s;
   struct fault f;
   char *blob;
@@ -173,13 +289,26 @@ int exec_main(void) {
     if (write_file(path, self))
       return setup_failed(errno, "write", path, "join cgroup");
   }
+  int master = -1, slave = -1;
+  if (pty && (bad = open_pty(&master, &slave))) return bad;
   spawn_init();
   if (join_namespaces(&s, &f)) return oneshot_report(&f);
   int errp[2];
   if (pipe2(errp, O_CLOEXEC)) return setup_failed(errno, "pipe2", "", "");
+  if (pty) {
+    if (pipe2(child_exited, O_CLOEXEC | O_NONBLOCK)) return setup_failed(errno, "pipe2", "", "");
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_child;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &sa, NULL);
+    /* A console that went away is stdin's EOF, not a reason to die unreaped. */
+    signal(SIGPIPE, SIG_IGN);
+  }
   pid_t pid = fork(); /* the pid namespace applies to children only */
   if (pid == 0) {
     close(errp[0]);
+    if (pty) child_take_terminal(slave, errp[1]);
     if (s.userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
       child_fail(errp[1], "setresuid", NULL, NULL);
     if (chdir(s.cwd ? s.cwd : "/") < 0)
@@ -192,7 +321,12 @@ int exec_main(void) {
   forward_to = pid;
   forward_signals();
   int failed = read_child_error(errp[0], &f);
-  int status = wait_status(pid);
+  int status = -1;
+  if (pty) {
+    close(slave);
+    if (!failed) status = relay_pty(master, pid);
+  }
+  if (status < 0) status = wait_status(pid);
   if (failed) return oneshot_report(&f);
   return exit_code(status);
 }

@@ -4,7 +4,8 @@
 #include "fault.h"
 
 int run_main(void);
-int exec_main(void);
+/* pty: the process gets a terminal of its own (see oneshot.c) */
+int exec_main(int pty);
 /* Reports a setup failure (fd 4 as protocol fields, else stderr); the exit code. */
 int oneshot_report(const struct fault *f);
 

@@ -5,13 +5,14 @@
  * both to them) and lets a test make a workload end on its own or an
  * operation fail.
  */
-import { Readable } from 'node:stream';
-import { NotFoundError } from '../../common/errors';
+import { PassThrough, Readable } from 'node:stream';
+import { ConflictError, NotFoundError } from '../../common/errors';
 import type { ImageService } from '../../driver/image/image-service';
 import { tailLines } from '../../driver/virt/console';
 import {
   type AvailableResource,
   type ComputeDriver,
+  type ConsoleShell,
   type Diagnostics,
   type DriverCapabilities,
   type InstanceInfo,
@@ -62,6 +63,7 @@ export class FakeDriver implements ComputeDriver {
     supports_console_output: true,
     supports_diagnostics: true,
     supports_attach_interface: true,
+    supports_serial_console: true,
     has_imagecache: true,
   };
   private readonly instances = new Map<string, FakeInstance>();
@@ -275,6 +277,25 @@ export class FakeDriver implements ComputeDriver {
   async getConsoleOutput(instance: InstanceSpec, tailLength?: number): Promise<string> {
     this.failIfAsked('getConsoleOutput');
     return tailLines(this.get(instance.uuid).console.join(''), tailLength);
+  }
+
+  /** A terminal that echoes: what goes in comes out, until hung up. */
+  async openConsoleShell(instance: InstanceSpec): Promise<ConsoleShell> {
+    this.failIfAsked('openConsoleShell');
+    if (this.get(instance.uuid).state !== PowerState.RUNNING)
+      throw new ConflictError(`instance ${instance.uuid} is not running`);
+    const terminal = new PassThrough();
+    let hungUp: () => void = () => undefined;
+    const exited = new Promise<number>((resolve) => (hungUp = () => resolve(129)));
+    terminal.on('finish', () => hungUp());
+    return {
+      pid: -1,
+      input: terminal,
+      output: terminal,
+      resize: (rows, cols) => terminal.write(`${rows} ${cols}\n`),
+      hangup: () => terminal.end(),
+      exited,
+    };
   }
 
   async getDiagnostics(instance: InstanceSpec): Promise<Diagnostics> {
