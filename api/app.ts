@@ -13,6 +13,7 @@ import type { ApiDeps } from './deps';
 import { ApiFault, badRequest, itemNotFound, overLimit, toApiFault } from './faults';
 import { jsonBody } from './json-body';
 import { refuseNulInUrl } from './nul-chars';
+import { logRequests } from './request-log';
 import { requestedVersion } from './microversion';
 import { aggregatesRouter } from './routes/aggregates';
 import { availabilityZonesRouter } from './routes/availability-zones';
@@ -44,6 +45,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
     res.setHeader('x-compute-request-id', requestId);
     next();
   });
+  app.use(logRequests(deps.log));
 
   // Version discovery answers without a token: clients ask before they authenticate.
   app.use(versionsRouter());

@@ -23,6 +23,7 @@ import { imageListing } from './image-listing';
 import { canModify, canSee } from './image-policy';
 import { createRequest, PATCH_TYPES, patchChanges, patchOps } from './image-request';
 import { imageSchema, imagesSchema } from './image-schemas';
+import { metadefsRouter } from './metadefs';
 import { RegistryImageResolver } from './registry-images';
 import { isRegistryRecord } from '../../driver/image/registry/registry-record';
 
@@ -86,6 +87,7 @@ export function glanceRouter(
   router.get('/v2/schemas/images', (_req, res) => {
     res.json(imagesSchema());
   });
+  router.use(metadefsRouter());
 
   router.get(
     '/v2/images',

@@ -271,6 +271,11 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { method: 'GET', path: '/image/versions', public: true },
   { method: 'GET', path: '/image/v2/schemas/image' },
   { method: 'GET', path: '/image/v2/schemas/images' },
+  { method: 'GET', path: '/image/v2/schemas/metadefs/namespace' },
+  { method: 'GET', path: '/image/v2/schemas/metadefs/namespaces' },
+  { method: 'GET', path: '/image/v2/metadefs/namespaces' },
+  { method: 'GET', path: '/image/v2/metadefs/namespaces/:namespace' },
+  { method: 'GET', path: '/image/v2/metadefs/resource_types' },
   { method: 'GET', path: '/image/v2/images' },
   {
     method: 'POST',
@@ -338,6 +343,8 @@ const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
   '/v2.1/os-keypairs/:name': (f) => [f.keypairName],
   '/image/v2/images/:id': (f) => [f.imageId, f.cloudImageId],
   '/image/v2/images/:id/tags/:tag': (f) => [f.imageTag],
+  // berth has no namespaces: a name Glance ships is the closest to a real one
+  '/image/v2/metadefs/namespaces/:namespace': () => ['OS::Compute::Watchdog'],
 };
 
 /** The names of `path`'s parameters, in order, each with the real values that fit it. */
