@@ -2,7 +2,8 @@
  * The express application of `berth api`: version discovery, request ids,
  * body limits, authentication, microversions, the compute routes under
  * /v2.1, the embedded image API under /image, the embedded network API
- * under /network, and one fault handler.
+ * under /network, the embedded block-storage API under /volume, and one
+ * fault handler.
  */
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -26,6 +27,7 @@ import { serversRouter } from './routes/servers';
 import { servicesRouter } from './routes/services';
 import { glanceRouter } from './image/glance-router';
 import { neutronRouter } from './network/neutron-router';
+import { cinderRouter } from './volume/cinder-router';
 
 const UPDATED = '2022-09-16T00:00:00Z';
 
@@ -116,6 +118,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   // With a real Glance configured, clients go there: two image APIs would disagree.
   if (!deps.glance) app.use('/image', glanceRouter(deps, authenticate));
   app.use('/network', neutronRouter(deps, authenticate));
+  app.use('/volume', cinderRouter(deps, authenticate));
 
   app.use((_req: Request, _res: Response, next: NextFunction) => {
     next(itemNotFound('The resource could not be found.'));

@@ -136,6 +136,10 @@ export interface ComputeRpcAPI {
   getDiagnostics(i: Instance, ctx: RpcContext): Promise<Record<string, unknown>>;
   /** what `uptime` prints on the host */
   getHostUptime(host: string, ctx: RpcContext): Promise<string>;
+  /** a call (Nova casts): the volume is marked in-use only once it is mounted */
+  attachVolume(i: Instance, bdm: Record<string, unknown>, ctx: RpcContext): Promise<void>;
+  /** a call, idempotent: the volume is available again only once it is unmounted */
+  detachVolume(i: Instance, volumeId: string, attachmentId: string, ctx: RpcContext): Promise<void>;
 }
 
 export class TransportComputeRpcAPI implements ComputeRpcAPI {
@@ -286,5 +290,23 @@ export class TransportComputeRpcAPI implements ComputeRpcAPI {
       {},
       { context, timeout: CALL_TIMEOUT_S },
     )) as string;
+  }
+
+  async attachVolume(i: Instance, bdm: Record<string, unknown>, context: RpcContext) {
+    await this.transport.call(
+      this.target(i),
+      'attach_volume',
+      { instance: instanceObject(i), bdm },
+      { context, timeout: CALL_TIMEOUT_S },
+    );
+  }
+
+  async detachVolume(i: Instance, volumeId: string, attachmentId: string, context: RpcContext) {
+    await this.transport.call(
+      this.target(i),
+      'detach_volume',
+      { instance: instanceObject(i), volume_id: volumeId, attachment_id: attachmentId },
+      { context, timeout: CALL_TIMEOUT_S },
+    );
   }
 }

@@ -9,6 +9,7 @@ import type { BuildCoordinator } from './conductor/build';
 import type { InstanceNetworkApi } from './network/instance-network';
 import type { NetworkService } from './network/network-service';
 import type { Scheduler } from './scheduler/scheduler';
+import type { VolumeService } from './volume/volume-service';
 
 export interface ApiDeps {
   config: BerthConfig;
@@ -29,4 +30,6 @@ export interface ApiDeps {
   network: NetworkService;
   /** what server create, delete and os-interface ask of the network service */
   instanceNetwork: InstanceNetworkApi;
+  /** the embedded block-storage service (Cinder's model) the volume API serves */
+  volumes: VolumeService;
 }

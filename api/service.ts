@@ -29,6 +29,8 @@ import type { InstanceNetworkApi } from './network/instance-network';
 import { InstancePorts } from './network/instance-ports';
 import { NetworkService } from './network/network-service';
 import { FilterScheduler } from './scheduler/scheduler';
+import { TransportVolumeRpcAPI } from './volume/volume-rpc';
+import { VolumeService } from './volume/volume-service';
 import { hostImageStore } from '../driver/image/host-image-store';
 
 export interface ApiServiceOptions {
@@ -90,7 +92,8 @@ export class ApiService {
         instanceNetwork: o.instanceNetwork ?? new InstancePorts(network),
       };
       const builds = new BuildCoordinator(parts);
-      const deps: ApiDeps = { ...parts, builds, network };
+      const volumes = new VolumeService(db, new TransportVolumeRpcAPI(transport), config, log);
+      const deps: ApiDeps = { ...parts, builds, network, volumes };
       const conductor = await new Conductor(db, config, builds, parts.instanceNetwork, log).serve(
         transport,
         config.DEFAULT.host,
@@ -125,6 +128,7 @@ export class ApiService {
       await this.conductor.stop();
       await this.agentRpc.stop();
       await this.deps.builds.drain();
+      await this.deps.volumes.drain();
       await this.transport.close();
       await this.db.destroy();
       this.deps.log.info('api service stopped');

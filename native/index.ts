@@ -65,6 +65,30 @@ export interface NativeAddon {
   mknod(path: string, mode: number, major: number, minor: number): void;
 
   /**
+   * Attaches `file` to a free loop device (LOOP_CTL_GET_FREE, LOOP_CONFIGURE
+   * with LO_FLAGS_AUTOCLEAR) and mounts it on `target` nodev, nosuid, with
+   * private propagation; returns the device. The device is released with
+   * the last unmount. EBUSY: the free device was taken meanwhile (retry).
+   */
+  loopMount(opts: {
+    file: string;
+    target: string;
+    fstype: string;
+    data?: string;
+    readOnly?: boolean;
+  }): string;
+  /** LOOP_SET_CAPACITY: the loop device takes its backing file's current size. */
+  loopSetCapacity(device: string): void;
+  /** EXT4_IOC_RESIZE_FS: grows the ext4 file system mounted on `mountPoint` to `blocks`. */
+  ext4Resize(mountPoint: string, blocks: number): void;
+  /** FIFREEZE (true) / FITHAW (false) of the file system mounted on `mountPoint`. */
+  fsFreeze(mountPoint: string, frozen: boolean): void;
+  /** FICLONE into `dst` (created; must not exist); EOPNOTSUPP/EXDEV/EINVAL where it cannot. */
+  fileClone(src: string, dst: string): void;
+  /** Copies the data extents of `src` into `dst` (created; must not exist), holes kept. */
+  sparseCopy(src: string, dst: string): void;
+
+  /**
    * A veth pair in one RTM_NEWLINK: `name` in `netns`, its peer created
    * directly in `peerNetns` (null: the process's own) under the name `peer`
    * with `peerMac`; `mtu` applies to both, each has one queue. Both stay down.

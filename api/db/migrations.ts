@@ -9,6 +9,7 @@
  * booleans come back as 0/1 from SQLite and true/false from PostgreSQL, so
  * readers wrap them in Boolean().
  */
+import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 
 interface Migration {
@@ -243,6 +244,82 @@ const MIGRATIONS: Migration[] = [
         t.string('public_network_id', 36).nullable();
       });
       await db('network_state').insert({ id: 1, revision: 0, public_network_id: null });
+    },
+  },
+  {
+    // The embedded block-storage service (api/volume): Cinder's volumes,
+    // their attachments to servers, snapshots, types and quotas. A volume
+    // lives on one compute host (`host`), which holds its file.
+    name: '0003_volumes',
+    async up(db) {
+      await db.schema.createTable('volume_types', (t) => {
+        t.string('id', 36).primary();
+        t.string('name', 255).notNullable().unique();
+        t.text('description').nullable();
+        t.boolean('is_public').notNullable().defaultTo(true);
+        t.text('extra_specs').notNullable().defaultTo('{}');
+        timestamps(t);
+      });
+      // Cinder's __DEFAULT__ type, under the name clients see for it here.
+      await db('volume_types').insert({
+        id: randomUUID(),
+        name: 'default',
+        description: 'Default Volume Type',
+        is_public: true,
+        extra_specs: '{}',
+        created_at: new Date().toISOString(),
+      });
+      await db.schema.createTable('volumes', (t) => {
+        t.string('id', 36).primary();
+        t.string('project_id', 255).notNullable().index();
+        t.string('user_id', 255).notNullable();
+        t.string('name', 255).nullable();
+        t.text('description').nullable();
+        t.integer('size').notNullable();
+        t.string('status', 32).notNullable();
+        // Why the last operation failed (status error, or an action refused by the host).
+        t.text('status_reason').nullable();
+        t.string('host', 255).nullable();
+        t.string('availability_zone', 255).notNullable();
+        t.string('volume_type_id', 36).notNullable();
+        t.boolean('bootable').notNullable().defaultTo(false);
+        t.boolean('readonly').notNullable().defaultTo(false);
+        t.boolean('multiattach').notNullable().defaultTo(false);
+        t.string('snapshot_id', 36).nullable();
+        t.text('metadata').notNullable().defaultTo('{}');
+        timestamps(t);
+      });
+      await db.schema.createTable('volume_attachments', (t) => {
+        t.string('id', 36).primary();
+        t.string('volume_id', 36).notNullable().index();
+        t.string('instance_uuid', 36).notNullable().index();
+        t.string('attached_host', 255).nullable();
+        // Nova's /dev/vdX name, and where the compute mounts the filesystem in the instance.
+        t.string('device', 255).notNullable();
+        t.string('mount_point', 255).notNullable();
+        t.string('tag', 60).nullable();
+        t.boolean('delete_on_termination').notNullable().defaultTo(false);
+        t.string('attached_at', 32).nullable();
+        t.unique(['volume_id', 'instance_uuid']);
+      });
+      await db.schema.createTable('volume_snapshots', (t) => {
+        t.string('id', 36).primary();
+        t.string('project_id', 255).notNullable().index();
+        t.string('user_id', 255).notNullable();
+        t.string('volume_id', 36).notNullable().index();
+        t.string('name', 255).nullable();
+        t.text('description').nullable();
+        t.integer('size').notNullable();
+        t.string('status', 32).notNullable();
+        t.text('metadata').notNullable().defaultTo('{}');
+        timestamps(t);
+      });
+      await db.schema.createTable('volume_quotas', (t) => {
+        t.string('project_id', 255).notNullable();
+        t.string('resource', 64).notNullable();
+        t.integer('hard_limit').notNullable();
+        t.primary(['project_id', 'resource']);
+      });
     },
   },
 ];

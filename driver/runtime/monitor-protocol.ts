@@ -54,6 +54,9 @@ export const SPEC_KEYS = [
   'uid',
   'gid',
   'sgid',
+  'volume',
+  'volumeat',
+  'volumero',
 ] as const;
 /** `write:<file>` writes its value to <file> before the clone. */
 export type SpecKey = Exclude<(typeof SPEC_KEYS)[number], 'write:'> | `write:${string}`;

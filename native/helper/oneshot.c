@@ -59,7 +59,7 @@ static char *read_all(int fd, size_t *len) {
  * passes fd 4 and reads them there as protocol fields (errno, syscall,
  * path, message: see protocol.h); the terminal user of `berth run` reads
  * the message on stderr. */
-static int report_setup_failure(const struct fault *f) {
+int oneshot_report(const struct fault *f) {
   char msg[1600];
   fault_message(f, msg, sizeof msg);
   if (fcntl(4, F_GETFD) >= 0) {
@@ -73,7 +73,7 @@ static int report_setup_failure(const struct fault *f) {
 static int setup_failed(int err, const char *syscall, const char *path, const char *detail) {
   struct fault f;
   fault_set(&f, err, syscall, path, detail);
-  return report_setup_failure(&f);
+  return oneshot_report(&f);
 }
 
 /* 0, or the exit code of a spec that cannot be read. */
@@ -83,7 +83,7 @@ static int load_spec(struct spec *s, char **blob) {
   *blob = read_all(3, &len);
   close(3);
   if (!*blob) return setup_failed(ENOMEM, "malloc", "", "spec");
-  if (spec_parse(*blob, len, s, 0, &f)) return report_setup_failure(&f);
+  if (spec_parse(*blob, len, s, 0, &f)) return oneshot_report(&f);
   return 0;
 }
 
@@ -117,7 +117,7 @@ int run_main(void) {
   spawn_init();
   struct spawn_stdio io = {-1, -1, -1};
   struct spawned sp;
-  if (spawn_container(&s, &io, &sp, &f)) return report_setup_failure(&f);
+  if (spawn_container(&s, &io, &sp, &f)) return oneshot_report(&f);
   forward_to = sp.pid;
   forward_signals();
   int failed = read_child_error(sp.error_fd, &f);
@@ -126,7 +126,7 @@ int run_main(void) {
   /* The pid namespace died with its init; the cgroups hold nothing now. */
   if (!failed) record_exit(&s, status);
   cgroups_remove(&s);
-  if (failed) return report_setup_failure(&f);
+  if (failed) return oneshot_report(&f);
   return exit_code(status);
 }
 
@@ -174,7 +174,7 @@ int exec_main(void) {
       return setup_failed(errno, "write", path, "join cgroup");
   }
   spawn_init();
-  if (join_namespaces(&s, &f)) return report_setup_failure(&f);
+  if (join_namespaces(&s, &f)) return oneshot_report(&f);
   int errp[2];
   if (pipe2(errp, O_CLOEXEC)) return setup_failed(errno, "pipe2", "", "");
   pid_t pid = fork(); /* the pid namespace applies to children only */
@@ -193,6 +193,6 @@ int exec_main(void) {
   forward_signals();
   int failed = read_child_error(errp[0], &f);
   int status = wait_status(pid);
-  if (failed) return report_setup_failure(&f);
+  if (failed) return oneshot_report(&f);
   return exit_code(status);
 }

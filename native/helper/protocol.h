@@ -88,7 +88,10 @@
   X(USERNS, "userns")             \
   X(UID, "uid")                   \
   X(GID, "gid")                   \
-  X(SGID, "sgid")
+  X(SGID, "sgid")                 \
+  X(VOLUME, "volume")             \
+  X(VOLUMEAT, "volumeat")         \
+  X(VOLUMERO, "volumero")
 
 #define MON_ENUM_VERB(name, str) MON_##name,
 #define MON_ENUM_EVENT(name, str) MON_EV_##name,

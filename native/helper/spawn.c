@@ -4,6 +4,7 @@
  * uses strings prepared before the clone. */
 #define _GNU_SOURCE
 #include "spawn.h"
+#include "mountpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -202,7 +203,29 @@ static void loopback_up(int errfd) {
   close(fd);
 }
 
-static void setup_root(const struct spec *s, int errfd) {
+static void child_report(int errfd, const struct fault *f) {
+  ssize_t ignored = write(errfd, f, sizeof *f);
+  (void)ignored;
+  _exit(127);
+}
+
+/* After pivot_root: the mount points resolve in the container's own tree. */
+static void attach_volumes(const struct spec *s, const int *trees, int errfd) {
+  struct fault f;
+  int root = s->nvolume ? open("/", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+  if (s->nvolume) CHECK(root, "open", "/", "container root");
+  for (int i = 0; i < s->nvolume; i++) {
+    int at = mountpoint_open(root, s->volume_at[i], &f);
+    if (at < 0) child_report(errfd, &f);
+    CHECK(move_mount(trees[i], "", at, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
+          "move_mount", s->volume_at[i], "attach volume");
+    close(at);
+    close(trees[i]);
+  }
+  if (root >= 0) close(root);
+}
+
+static void setup_root(const struct spec *s, const int *volumes, int errfd) {
   if (s->overlay_opts)
     CHECK(mount("overlay", s->rootfs, "overlay", MS_NODEV, s->overlay_opts), "mount", s->rootfs,
           "overlay root");
@@ -220,6 +243,7 @@ static void setup_root(const struct spec *s, int errfd) {
   CHECK(syscall(SYS_pivot_root, ".", "."), "pivot_root", s->rootfs, NULL);
   CHECK(umount2(".", MNT_DETACH), "umount2", "/", "old root");
   CHECK(chdir("/"), "chdir", "/", NULL);
+  attach_volumes(s, volumes, errfd);
   mask_and_protect(s, errfd);
 }
 
@@ -311,7 +335,7 @@ static void child_mkdir_p(const char *dir) {
 }
 
 static void child_main(const struct spec *s, const struct spawn_stdio *io, const int *idmapped,
-                       int syncfd, int errfd) {
+                       const int *volumes, int syncfd, int errfd) {
   char ready;
   /* The parent joins our cgroups and writes the id maps before we go on. */
   if (read(syncfd, &ready, 1) != 1) _exit(127);
@@ -343,7 +367,7 @@ static void child_main(const struct spec *s, const struct spawn_stdio *io, const
   }
   /* The monitor's own supplementary groups must not leak into the workload. */
   CHECK(setgroups(0, NULL), "setgroups", NULL, NULL);
-  if (s->clone_flags & CLONE_NEWNS) setup_root(s, errfd);
+  if (s->clone_flags & CLONE_NEWNS) setup_root(s, volumes, errfd);
   if (s->hostname && (s->clone_flags & CLONE_NEWUTS))
     CHECK(sethostname(s->hostname, strlen(s->hostname)), "sethostname", s->hostname, NULL);
   if (s->loopback_up) loopback_up(errfd);
@@ -457,6 +481,18 @@ static int open_idmapped_layers(const struct spec *s, int *fds, struct fault *f)
   return 0;
 }
 
+/* Copies of the volumes' host mounts, made here in the host's namespace
+ * and moved into the container's by the child. */
+static int open_volumes(const struct spec *s, int *fds, struct fault *f) {
+  int userns = -1;
+  if (s->nvolume && (s->clone_flags & CLONE_NEWUSER) && s->uid_map &&
+      (userns = userns_for_map(s, f)) < 0)
+    return -1;
+  for (int i = 0; i < s->nvolume; i++)
+    if ((fds[i] = volume_tree(s->volume[i], s->volume_ro[i], userns, f)) < 0) return -1;
+  return 0;
+}
+
 /* The child is still waiting on the sync pipe: nothing of it ran. */
 static void discard_child(pid_t pid, int pidfd) {
   kill(pid, SIGKILL);
@@ -466,14 +502,15 @@ static void discard_child(pid_t pid, int pidfd) {
 
 int spawn_container(const struct spec *s, const struct spawn_stdio *io, struct spawned *out,
                     struct fault *f) {
-  int idmapped[SPEC_MAX_LIST];
+  int idmapped[SPEC_MAX_LIST], volumes[SPEC_MAX_LIST];
   int use_idmap = (s->clone_flags & CLONE_NEWUSER) && s->uid_map && s->nidmap_source > 0;
-  for (int i = 0; i < SPEC_MAX_LIST; i++) idmapped[i] = -1;
+  for (int i = 0; i < SPEC_MAX_LIST; i++) idmapped[i] = volumes[i] = -1;
   int syncp[2] = {-1, -1}, errp[2] = {-1, -1}, cgfd = -1, netfd = -1, pidfd = -1;
   int rc = -1;
   pid_t pid = -1;
   if (cgroups_prepare(s, f)) goto fail;
   if (use_idmap && open_idmapped_layers(s, idmapped, f)) goto fail;
+  if (open_volumes(s, volumes, f)) goto fail;
   if (pipe2(syncp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
     fault_set(f, errno, "pipe2", NULL, NULL);
     goto fail;
@@ -504,7 +541,7 @@ int spawn_container(const struct spec *s, const struct spawn_stdio *io, struct s
   if (pid == 0) {
     close(syncp[1]);
     close(errp[0]);
-    child_main(s, io, use_idmap ? idmapped : NULL, syncp[0], errp[1]);
+    child_main(s, io, use_idmap ? idmapped : NULL, volumes, syncp[0], errp[1]);
   }
   int clone_errno = errno;
   if (s->netns && setns(host_netns_fd, CLONE_NEWNET) < 0) {
@@ -548,6 +585,8 @@ fail:
   if (netfd >= 0) close(netfd);
   for (int i = 0; i < s->nlower; i++)
     if (idmapped[i] >= 0) close(idmapped[i]);
+  for (int i = 0; i < s->nvolume; i++)
+    if (volumes[i] >= 0) close(volumes[i]);
   if (rc) cgroups_remove(s);
   return rc;
 }

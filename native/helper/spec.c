@@ -127,6 +127,14 @@ static int set_key(struct spec *s, int k, const char *key, const char *val) {
   case KEY_USERNS: s->userns = atoi(val); return 0;
   case KEY_UID: s->user_set = 1; return parse_id(val, &s->uid);
   case KEY_GID: return parse_id(val, &s->gid);
+  case KEY_VOLUME: return push(s->volume, &s->nvolume, val);
+  case KEY_VOLUMEAT:
+    if (val[0] != '/') return -1;
+    return push(s->volume_at, &s->nvolume_at, val);
+  case KEY_VOLUMERO:
+    if (s->nvolume_ro >= SPEC_MAX_LIST) return -1;
+    s->volume_ro[s->nvolume_ro++] = !strcmp(val, "1");
+    return 0;
   case KEY_SGID:
     if (s->nsgids >= SPEC_MAX_LIST) return -1;
     return parse_id(val, &s->sgids[s->nsgids++]);
@@ -157,6 +165,11 @@ int spec_parse(char *buf, size_t len, struct spec *s, int flags, struct fault *f
   if (s->nargv == 0) return fault_spec(f, "no command (arg) given");
   if (s->nidmap_source && s->nidmap_source != s->nlower)
     return fault_spec(f, "%d id-map sources for %d lower layers", s->nidmap_source, s->nlower);
+  if (s->nvolume != s->nvolume_at || s->nvolume != s->nvolume_ro)
+    return fault_spec(f, "%d volumes, %d mount points, %d read-only flags", s->nvolume,
+                      s->nvolume_at, s->nvolume_ro);
+  if (s->nvolume && !(s->clone_flags & CLONE_NEWNS))
+    return fault_spec(f, "volumes need a mount namespace");
   if (s->nlower > 0) {
     if (!s->rootfs || !s->upper || !s->work)
       return fault_spec(f, "overlay needs rootfs, upper and work");

@@ -68,6 +68,14 @@ struct spec {
   gid_t gid;
   gid_t sgids[SPEC_MAX_LIST];
   int nsgids;
+  /* volumes: the host mount `volume[i]` bound at `volume_at[i]` inside,
+   * read-only when volume_ro[i] */
+  const char *volume[SPEC_MAX_LIST];
+  int nvolume;
+  const char *volume_at[SPEC_MAX_LIST];
+  int nvolume_at;
+  int volume_ro[SPEC_MAX_LIST];
+  int nvolume_ro;
   int target_pid; /* exec: the container to enter */
   int userns;     /* exec: the container has a user namespace */
 };

@@ -18,6 +18,7 @@
 #include "file-meta.h"
 #include "net.h"
 #include "sys-error.h"
+#include "volume.h"
 
 namespace {
 
@@ -81,6 +82,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setXattr", Napi::Function::New(env, SetXattr));
   exports.Set("removeXattr", Napi::Function::New(env, RemoveXattr));
   exports.Set("mknod", Napi::Function::New(env, Mknod));
+  const std::pair<const char *, Napi::Function::Callback> volume[] = {
+      {"loopMount", LoopMount},   {"loopSetCapacity", LoopSetCapacity},
+      {"ext4Resize", Ext4Resize}, {"fsFreeze", FsFreeze},
+      {"fileClone", FileClone},   {"sparseCopy", SparseCopy},
+  };
+  for (const auto &[name, fn] : volume) exports.Set(name, Napi::Function::New(env, fn));
   const std::pair<const char *, Napi::Function::Callback> network[] = {
       {"linkAddVeth", LinkAddVeth},   {"linkAddBridge", LinkAddBridge},
       {"linkAddVxlan", LinkAddVxlan}, {"linkSet", LinkSet},

@@ -25,6 +25,8 @@ import { ensurePublicNetwork } from '../../api/network/bootstrap';
 import { InstancePorts } from '../../api/network/instance-ports';
 import { NetworkService } from '../../api/network/network-service';
 import { FakeInstanceNetwork } from './fake-instance-network';
+import { TransportVolumeRpcAPI } from '../../api/volume/volume-rpc';
+import { VolumeService } from '../../api/volume/volume-service';
 
 export const DATABASE_KINDS: readonly TestDatabaseKind[] = ['sqlite', 'postgresql'];
 
@@ -132,7 +134,13 @@ export async function startTestApi(
       release: async () => undefined,
     },
   };
-  const deps: ApiDeps = { ...parts, builds: new BuildCoordinator(parts), network };
+  const volumes = new VolumeService(
+    database.db,
+    new TransportVolumeRpcAPI(transport),
+    config as BerthConfig,
+    log,
+  );
+  const deps: ApiDeps = { ...parts, builds: new BuildCoordinator(parts), network, volumes };
   const server = createApiApp(deps, o.auth ?? noauth2).listen(0, '127.0.0.1');
   try {
     await new Promise((resolve, reject) => {
@@ -153,6 +161,7 @@ export async function startTestApi(
     async close() {
       await new Promise((resolve) => server.close(resolve));
       await deps.builds.drain();
+      await deps.volumes.drain();
       await database.drop();
     },
   };
