@@ -1,154 +1,21 @@
 /**
  * `[api] auth_strategy = keystone` against a real Keystone: Debian's
- * keystone package (Zed) run by the test as its WSGI dev server, on a
- * private config dir with a SQLite database and fernet keys, set up the
- * way an operator would (db_sync, fernet_setup, credential_setup, bootstrap,
- * a service user with the service role, a demo project and user).
+ * keystone package (Zed) of the test's own (fixtures/keystone.ts), with
+ * a service user with the service role, a demo project and user.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import winston from 'winston';
 import type { KeystoneAuthtokenSection } from '../config/schema';
 import { KeystoneAuthenticator } from '../api/auth/keystone';
 import { toApiFault } from '../api/faults';
 import { startTestApi } from '../testing/api/test-api';
-import { tempStateDir, waitFor } from './harness';
+import { tempStateDir } from './harness';
+import { KEYSTONE_ADMIN_PASSWORD, keystoneMissing, LocalKeystone } from './fixtures/keystone';
 
-const ADMIN_PASSWORD = 'it-admin-secret';
 const SERVICE_PASSWORD = 'it-nova-secret';
 const DEMO_PASSWORD = 'it-demo-secret';
-
-function onPath(command: string): boolean {
-  return (process.env.PATH ?? '')
-    .split(':')
-    .some((dir) => dir && fs.existsSync(path.join(dir, command)));
-}
-
-function keystoneMissing(): string | undefined {
-  for (const command of ['keystone-manage', 'keystone-wsgi-public'])
-    if (!onPath(command))
-      return `${command} not found: install Debian's keystone package (apt-get install keystone)`;
-  return undefined;
-}
-
-/** A Keystone of its own: config, database and keys in `dir`, the dev server on a kernel-chosen port. */
-class LocalKeystone {
-  readonly conf: string;
-  private server?: ChildProcess;
-  private stderr = '';
-  url = '';
-
-  constructor(readonly dir: string) {
-    this.conf = path.join(dir, 'keystone.conf');
-    fs.writeFileSync(
-      this.conf,
-      [
-        '[DEFAULT]',
-        'use_stderr = true',
-        '[database]',
-        `connection = sqlite:///${path.join(dir, 'keystone.sqlite')}`,
-        '[fernet_tokens]',
-        `key_repository = ${path.join(dir, 'fernet-keys')}`,
-        '[credential]',
-        `key_repository = ${path.join(dir, 'credential-keys')}`,
-        '',
-      ].join('\n'),
-    );
-  }
-
-  manage(...args: string[]): void {
-    const r = spawnSync('keystone-manage', ['--config-file', this.conf, ...args], {
-      cwd: this.dir,
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
-    if (r.status !== 0)
-      throw new Error(
-        `keystone-manage ${args[0]} exited ${r.status ?? r.signal}: ${(r.stderr ?? '').slice(-2000)}`,
-      );
-  }
-
-  setUp(): void {
-    const user = spawnSync('id', ['-un'], { encoding: 'utf8' }).stdout.trim();
-    const group = spawnSync('id', ['-gn'], { encoding: 'utf8' }).stdout.trim();
-    const owner = ['--keystone-user', user, '--keystone-group', group];
-    this.manage('db_sync');
-    this.manage('fernet_setup', ...owner);
-    this.manage('credential_setup', ...owner);
-    this.manage('bootstrap', '--bootstrap-password', ADMIN_PASSWORD);
-  }
-
-  async start(): Promise<void> {
-    // Its own process group, so the whole server goes with one signal.
-    const server = spawn(
-      'keystone-wsgi-public',
-      ['--host', '127.0.0.1', '--port', '0', '--', '--config-file', this.conf],
-      { cwd: this.dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    this.server = server;
-    let stdout = '';
-    server.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    server.stderr?.on('data', (chunk: Buffer) => {
-      this.stderr = (this.stderr + chunk.toString()).slice(-8000);
-    });
-    // The dev server prints its address only once the application is loaded.
-    const port = await waitFor(
-      'keystone-wsgi-public to listen',
-      () => {
-        if (server.exitCode !== null)
-          throw new Error(`keystone-wsgi-public exited ${server.exitCode}: ${this.stderr}`);
-        return /Available at http:\/\/[^:]+:(\d+)\//.exec(stdout)?.[1];
-      },
-      60_000,
-    );
-    this.url = `http://127.0.0.1:${port}/v3`;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    if (!server?.pid || server.exitCode !== null || server.signalCode !== null) return;
-    const exited = new Promise((resolve) => server.once('exit', resolve));
-    process.kill(-server.pid, 'SIGTERM');
-    const killer = setTimeout(() => process.kill(-server.pid!, 'SIGKILL'), 5000);
-    await exited;
-    clearTimeout(killer);
-  }
-
-  /** A project-scoped token, as `openstack token issue` gets one. */
-  async token(user: string, password: string, project: string): Promise<string> {
-    const res = await fetch(`${this.url}/auth/tokens?nocatalog`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name: user, domain: { name: 'Default' }, password } },
-          },
-          scope: { project: { name: project, domain: { name: 'Default' } } },
-        },
-      }),
-    });
-    const token = res.headers.get('x-subject-token');
-    if (res.status !== 201 || !token) throw new Error(`token for ${user}: ${res.status}`);
-    return token;
-  }
-
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Keystone's bodies, read by the test
-  async call(token: string, method: string, urlPath: string, body?: unknown): Promise<any> {
-    const res = await fetch(this.url + urlPath, {
-      method,
-      headers: { 'x-auth-token': token, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (res.status >= 300)
-      throw new Error(`${method} ${urlPath}: ${res.status} ${await res.text()}`);
-    return res.status === 204 ? undefined : res.json();
-  }
-}
 
 describe('Keystone authentication against a real Keystone', { skip: keystoneMissing() }, () => {
   let keystone: LocalKeystone;
@@ -162,7 +29,7 @@ describe('Keystone authentication against a real Keystone', { skip: keystoneMiss
       keystone = new LocalKeystone(tempStateDir('keystone'));
       keystone.setUp();
       await keystone.start();
-      const admin = await keystone.token('admin', ADMIN_PASSWORD, 'admin');
+      const admin = await keystone.token('admin', KEYSTONE_ADMIN_PASSWORD, 'admin');
       const roleId = async (name: string) =>
         (await keystone.call(admin, 'GET', `/roles?name=${name}`)).roles[0].id as string;
       const create = async (kind: 'project' | 'user' | 'role', fields: object) =>
@@ -219,7 +86,9 @@ describe('Keystone authentication against a real Keystone', { skip: keystoneMiss
   });
 
   test('an admin token is an admin', async () => {
-    const creds = await auth.authenticate(await keystone.token('admin', ADMIN_PASSWORD, 'admin'));
+    const creds = await auth.authenticate(
+      await keystone.token('admin', KEYSTONE_ADMIN_PASSWORD, 'admin'),
+    );
     assert.equal(creds.userId, ids.adminUser);
     assert.equal(creds.projectId, ids.adminProject);
     assert.ok(creds.roles.includes('admin'));
@@ -237,7 +106,7 @@ describe('Keystone authentication against a real Keystone', { skip: keystoneMiss
 
   test('a revoked token is a 401', async () => {
     const token = await keystone.token('demo', DEMO_PASSWORD, 'demo');
-    const admin = await keystone.token('admin', ADMIN_PASSWORD, 'admin');
+    const admin = await keystone.token('admin', KEYSTONE_ADMIN_PASSWORD, 'admin');
     await fetch(`${keystone.url}/auth/tokens`, {
       method: 'DELETE',
       headers: { 'x-auth-token': admin, 'x-subject-token': token },
