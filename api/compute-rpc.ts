@@ -98,6 +98,28 @@ export interface RebuildRequest {
   preserveEphemeral: boolean;
 }
 
+/** A resize's migration record, as the compute is told of it (Nova's Migration object). */
+export interface MigrationRecord {
+  id: number;
+  uuid: string;
+  instance_uuid: string;
+  source_compute: string | null;
+  dest_compute: string | null;
+  migration_type: string;
+  status: string;
+}
+
+/** The flavor sizes a resize goes to (Nova's Flavor object). */
+export interface FlavorSizes {
+  flavorid: string;
+  name: string;
+  vcpus: number;
+  memory_mb: number;
+  root_gb: number;
+  ephemeral_gb: number;
+  swap: number;
+}
+
 export interface BuildExtras {
   image: ImageRecord;
   /** the instance's ports, bound to the host: sent as the Instance's info_cache */
@@ -123,6 +145,15 @@ export interface ComputeRpcAPI {
   snapshotInstance(i: Instance, imageId: string, ctx: RpcContext): Promise<void>;
   /** Nova's rebuild_instance with Zed's arguments (not an evacuation) */
   rebuildInstance(i: Instance, r: RebuildRequest, ctx: RpcContext): Promise<void>;
+  /** Nova's resize_instance (prep_resize and finish_resize fold into it on one host) */
+  resizeInstance(
+    i: Instance,
+    migration: MigrationRecord,
+    flavor: FlavorSizes,
+    ctx: RpcContext,
+  ): Promise<void>;
+  confirmResize(i: Instance, migration: MigrationRecord, ctx: RpcContext): Promise<void>;
+  revertResize(i: Instance, migration: MigrationRecord, ctx: RpcContext): Promise<void>;
   /** a call: the compute plugs the port (in `networkInfo`) and answers its VIF */
   attachInterface(
     i: Instance,
@@ -252,6 +283,44 @@ export class TransportComputeRpcAPI implements ComputeRpcAPI {
         request_spec: null,
         accel_uuids: [],
         reimage_boot_volume: false,
+      },
+      { context },
+    );
+  }
+
+  resizeInstance(i: Instance, m: MigrationRecord, flavor: FlavorSizes, context: RpcContext) {
+    return this.transport.cast(
+      this.target(i),
+      'resize_instance',
+      {
+        instance: instanceObject(i),
+        image: null,
+        migration: novaObject('Migration', '1.7', { ...m }),
+        flavor: novaObject('Flavor', '1.2', { ...flavor }),
+        clean_shutdown: true,
+        request_spec: null,
+      },
+      { context },
+    );
+  }
+
+  confirmResize(i: Instance, m: MigrationRecord, context: RpcContext) {
+    return this.transport.cast(
+      this.target(i),
+      'confirm_resize',
+      { instance: instanceObject(i), migration: novaObject('Migration', '1.7', { ...m }) },
+      { context },
+    );
+  }
+
+  revertResize(i: Instance, m: MigrationRecord, context: RpcContext) {
+    return this.transport.cast(
+      this.target(i),
+      'revert_resize',
+      {
+        instance: instanceObject(i),
+        migration: novaObject('Migration', '1.7', { ...m }),
+        request_spec: null,
       },
       { context },
     );

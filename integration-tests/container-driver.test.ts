@@ -126,6 +126,11 @@ computeDriverConformance(
           await host.exec(instance, 'echo "$1" > /root/data', text);
         },
         read: async (instance) => (await host.exec(instance, 'cat /root/data')).stdout,
+        // overlayfs reports its upper file system: the instance's root disk
+        capacityBytes: async (instance) => {
+          const { stdout } = await host.exec(instance, 'df -k / | tail -n 1');
+          return Number(stdout.trim().split(/\s+/)[1]) * 1024;
+        },
       },
       snapshots: {
         images: host.images,

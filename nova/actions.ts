@@ -145,3 +145,32 @@ export const REBUILD: GuardedAction & { name: string; task: Exclude<TaskState, n
   allowed: [ACTIVE, STOPPED, ERROR],
   task: TaskState.REBUILDING,
 };
+
+/** A state-changing action the API records under a task and the compute finishes. */
+type TaskedAction = GuardedAction & { name: string; task: Exclude<TaskState, null> };
+
+/**
+ * resize (and migrate, which is a resize to the same flavor elsewhere):
+ * resize_prep → resize_migrating → resize_migrated → resize_finish, ending
+ * resized (VERIFY_RESIZE) until confirmed or reverted.
+ */
+export const RESIZE: TaskedAction = {
+  name: 'resize',
+  method: 'resize_instance',
+  allowed: [ACTIVE, STOPPED],
+  task: TaskState.RESIZE_PREP,
+};
+/** confirmResize: back to active (or stopped) with the new flavor. */
+export const CONFIRM_RESIZE: TaskedAction = {
+  name: 'confirmResize',
+  method: 'confirm_resize',
+  allowed: [VmState.RESIZED],
+  task: TaskState.RESIZE_CONFIRMING,
+};
+/** revertResize: the old flavor's limits again (REVERT_RESIZE meanwhile). */
+export const REVERT_RESIZE: TaskedAction = {
+  name: 'revertResize',
+  method: 'revert_resize',
+  allowed: [VmState.RESIZED],
+  task: TaskState.RESIZE_REVERTING,
+};

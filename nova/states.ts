@@ -10,6 +10,7 @@ export const VmState = {
   STOPPED: 'stopped',
   DELETED: 'deleted',
   ERROR: 'error',
+  RESIZED: 'resized',
 } as const;
 export type VmState = (typeof VmState)[keyof typeof VmState];
 
@@ -30,6 +31,12 @@ export const TaskState = {
   IMAGE_UPLOADING: 'image_uploading',
   REBUILDING: 'rebuilding',
   REBUILD_SPAWNING: 'rebuild_spawning',
+  RESIZE_PREP: 'resize_prep',
+  RESIZE_MIGRATING: 'resize_migrating',
+  RESIZE_MIGRATED: 'resize_migrated',
+  RESIZE_FINISH: 'resize_finish',
+  RESIZE_REVERTING: 'resize_reverting',
+  RESIZE_CONFIRMING: 'resize_confirming',
 } as const;
 export type TaskState = (typeof TaskState)[keyof typeof TaskState] | null;
 
@@ -39,6 +46,8 @@ export function apiStatus(vm: VmState, task: TaskState): string {
   if (task === TaskState.REBOOTING_HARD) return 'HARD_REBOOT';
   // Nova shows a rebuild in every vm_state it may start from (active, stopped, error).
   if (task === TaskState.REBUILDING || task === TaskState.REBUILD_SPAWNING) return 'REBUILD';
+  if (RESIZE_TASKS.includes(task) && (vm === 'active' || vm === 'stopped')) return 'RESIZE';
+  if (vm === 'resized' && task === TaskState.RESIZE_REVERTING) return 'REVERT_RESIZE';
   const byVm: Record<VmState, string> = {
     active: 'ACTIVE',
     building: 'BUILD',
@@ -47,6 +56,15 @@ export function apiStatus(vm: VmState, task: TaskState): string {
     stopped: 'SHUTOFF',
     deleted: 'DELETED',
     error: 'ERROR',
+    resized: 'VERIFY_RESIZE',
   };
   return byVm[vm];
 }
+
+/** The tasks of a resize before it waits for confirmation (Nova shows them all as RESIZE). */
+const RESIZE_TASKS: TaskState[] = [
+  TaskState.RESIZE_PREP,
+  TaskState.RESIZE_MIGRATING,
+  TaskState.RESIZE_MIGRATED,
+  TaskState.RESIZE_FINISH,
+];

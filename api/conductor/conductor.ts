@@ -21,6 +21,7 @@ import type { InstanceRow } from '../db/instances';
 import { now } from '../http';
 import type { InstanceNetworkApi } from '../network/instance-network';
 import { releasePorts } from '../servers/instance-ports';
+import { recordResizeProgress } from '../servers/resize-progress';
 import type { BuildCoordinator } from './build';
 
 type Args = Record<string, unknown>;
@@ -109,6 +110,7 @@ export class Conductor {
       for (const f of INSTANCE_FIELDS) if (f in data) update[f] = data[f] ?? null;
       const fault = data.fault as { message?: string; created_at?: string } | undefined;
       if (fault?.message) update.fault = JSON.stringify({ code: 500, ...fault });
+      await recordResizeProgress(trx, row, update);
       await trx('instances').where({ id: row.id }).update(update);
       portsGone = row.vm_state === VmState.BUILDING && update.vm_state === VmState.ERROR;
       if (row.task_state !== null && update.task_state === null)

@@ -340,6 +340,34 @@ const MIGRATIONS: Migration[] = [
       });
     },
   },
+  {
+    name: '0005_server_lifecycle',
+    async up(db) {
+      // Nova's migrations table (the rows os-migrations lists): berth makes
+      // them for resizes, which stay on the instance's host.
+      await db.schema.createTable('migrations', (t) => {
+        t.increments('id');
+        t.string('uuid', 36).notNullable().unique();
+        t.string('instance_uuid', 36).notNullable().index();
+        t.string('project_id', 255).notNullable();
+        t.string('user_id', 255).notNullable();
+        t.string('source_compute', 255).nullable();
+        t.string('source_node', 255).nullable();
+        t.string('dest_compute', 255).nullable();
+        t.string('dest_node', 255).nullable();
+        t.string('dest_host', 255).nullable();
+        t.integer('old_instance_type_id').nullable();
+        t.integer('new_instance_type_id').nullable();
+        // The FlavorSnapshot of each side (JSON), for revert and confirm.
+        t.text('old_flavor').notNullable();
+        t.text('new_flavor').notNullable();
+        t.string('migration_type', 32).notNullable();
+        t.string('status', 32).notNullable();
+        t.boolean('deleted').notNullable().defaultTo(false);
+        timestamps(t);
+      });
+    },
+  },
 ];
 
 class CodeMigrationSource implements Knex.MigrationSource<Migration> {

@@ -22,6 +22,7 @@ import { novaBoolean, novaName, validate } from '../validate';
 import { callCompute } from './compute-errors';
 import { CONSOLE_ACTIONS, consoleAction } from './remote-consoles';
 import { findServer } from './server-lookup';
+import { lifecycleAction } from './lifecycle-actions';
 
 interface CastAction {
   transition: NovaTransition;
@@ -180,6 +181,7 @@ export function serverActionsRouter(deps: ApiDeps): Router {
       if (key === 'rebuild') return rebuild(deps, req, res, uuid, body[key]);
       if (Object.hasOwn(CONSOLE_ACTIONS, key))
         return consoleAction(deps, req, res, uuid, key, body[key]);
+      if (await lifecycleAction(deps, req, res, key, body[key])) return;
 
       const make = Object.hasOwn(CASTS, key) ? CASTS[key] : undefined;
       if (!make) throw badRequest(`There is no such action: ${key}`);

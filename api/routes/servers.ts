@@ -17,7 +17,7 @@ import { canonicalIPv6 } from '../servers/access-ips';
 import { createServers } from '../servers/create-server';
 import { deleteServer } from '../servers/delete-server';
 import { parseRequestedNetworks } from '../servers/requested-networks';
-import { novaName, validate, validateQuery } from '../validate';
+import { novaName, QUERY_FALSE, QUERY_TRUE, validate, validateQuery } from '../validate';
 import {
   serverBrief,
   serverDetail,
@@ -30,6 +30,7 @@ import { interfacesRouter } from './interfaces';
 import { remoteConsolesRouter } from './remote-consoles';
 import { serverActionsRouter } from './server-actions';
 import { serverIpsRouter } from './server-ips';
+import { serverSecurityGroups } from '../servers/server-security-groups';
 import { instanceActionsRouter } from './instance-actions';
 import { serverMetadataRouter, metadataSchema } from './server-metadata';
 import { findServer, hostStatusReader } from './server-lookup';
@@ -116,6 +117,7 @@ const listQuery = Joi.object({
   tenant_id: Joi.string().max(255),
   image: Joi.string().max(255),
   flavor: Joi.string().max(255),
+  locked: Joi.string().max(255),
   sort_key: Joi.alternatives(
     Joi.string().valid(...SORT_KEYS),
     Joi.array().items(Joi.string().valid(...SORT_KEYS)),
@@ -138,6 +140,7 @@ interface ListQuery {
   tenant_id?: string;
   image?: string;
   flavor?: string;
+  locked?: string;
   sort_key?: string | string[];
   sort_dir?: string | string[];
 }
@@ -161,6 +164,8 @@ async function listInstances(db: Database, ctx: ApiContext, q: ListQuery, maxLim
   if (q.host !== undefined) query = query.where({ host: q.host });
   if (q.image !== undefined) query = query.where({ image_ref: q.image });
   if (q.flavor !== undefined) query = query.where({ flavorid: q.flavor });
+  if (q.locked !== undefined && ctx.version.ge('2.73'))
+    query = query.where({ locked: lockedFilter(q.locked) });
   const keys = asList(q.sort_key);
   const dirs = asList(q.sort_dir);
   const order = keys.length ? keys : ['created_at'];
@@ -217,6 +222,16 @@ function hasNestedRepetition(pattern: string): boolean {
     } else if ('+*|{'.includes(c) || (c === '?' && pattern[i - 1] !== '(')) mark();
   }
   return false;
+}
+
+/** Nova's is_locked: oslo's strict bool_from_string. */
+function lockedFilter(text: string): boolean {
+  const v = text.toLowerCase();
+  if (QUERY_TRUE.includes(v)) return true;
+  if (QUERY_FALSE.includes(v)) return false;
+  throw badRequest(
+    `Unrecognized value '${text}', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'`,
+  );
 }
 
 /** Nova reads the `name` filter as a regular expression; berth refuses the catastrophic ones. */
@@ -392,6 +407,14 @@ export function serversRouter(deps: ApiDeps): Router {
   r.use('/:id/os-interface', interfacesRouter(deps));
   r.use('/:id/metadata', serverMetadataRouter(deps));
   r.use('/:id/os-instance-actions', instanceActionsRouter(deps));
+  r.get(
+    '/:id/os-security-groups',
+    route(async (req, res) => {
+      const ctx = ctxOf(res);
+      const inst = await findServer(db, ctx, req.params.id);
+      res.json({ security_groups: await serverSecurityGroups(deps, ctx, inst) });
+    }),
+  );
   r.get(
     '/:id/diagnostics',
     route(async (req, res) => {

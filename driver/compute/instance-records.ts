@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../../common/atomic-file';
 import type { ImageMeta, InstanceSpec } from '../../nova/instance-object';
 import type { PowerState } from '../../nova/power-state';
 import type { TaskState, VmState } from '../../nova/states';
+import type { FlavorSize } from '../virt/driver';
 
 export interface InstanceFault {
   code: number;
@@ -28,6 +29,8 @@ export interface ManagedInstance {
   data: Record<string, unknown>;
   fault?: InstanceFault;
   launched_at?: string;
+  /** while resized (VERIFY_RESIZE): the sizes a revert goes back to */
+  old_flavor?: FlavorSize;
   updated_at: string;
 }
 

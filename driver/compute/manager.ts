@@ -10,7 +10,7 @@ import type { SerialConsoleEndpoint } from './serial-console';
 import type { Endpoint, Incoming, RequestContext, Transport } from '../../messaging/transport';
 import { forInstance } from '../../common/log';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../common/errors';
-import type { ComputeDriver, UpdateTaskState } from '../virt/driver';
+import type { ComputeDriver, FlavorSize, UpdateTaskState } from '../virt/driver';
 import type { ImageService } from '../image/image-service';
 import { PowerState } from '../../nova/power-state';
 import { KeyedLocks } from '../../common/keyed-locks';
@@ -23,11 +23,14 @@ import {
 } from '../../nova/exceptions';
 import {
   ATTACH_INTERFACE,
+  CONFIRM_RESIZE,
   CONSOLE_OUTPUT,
   DETACH_INTERFACE,
   DIAGNOSTICS,
   type GuardedAction,
   REBUILD,
+  RESIZE,
+  REVERT_RESIZE,
   SNAPSHOT,
   TERMINATE,
   type Transition,
@@ -118,6 +121,9 @@ export class ComputeManager {
       resume_instance: this.resumeInstance,
       snapshot_instance: this.snapshotInstance,
       rebuild_instance: this.rebuildInstance,
+      resize_instance: this.resizeInstance,
+      confirm_resize: this.confirmResize,
+      revert_resize: this.revertResize,
       attach_interface: this.attachInterface,
       detach_interface: this.detachInterface,
       get_console_output: this.getConsoleOutput,
@@ -497,6 +503,102 @@ export class ComputeManager {
     });
   }
 
+  // ---- resize, on this host ----
+
+  /**
+   * Nova's prep_resize, resize_instance and finish_resize in one: the
+   * resize stays on this host, so there is no disk to send and nothing the
+   * three would do apart. The task goes through Nova's resize_migrating,
+   * resize_migrated and resize_finish; the instance ends resized
+   * (VERIFY_RESIZE) in its new flavor, with its power state. A failure
+   * ends the task with the fault and the old flavor (Nova's
+   * InstanceFaultRollback): the driver left the old limits in place.
+   */
+  private resizeInstance(args: Args, incoming: Incoming): Promise<void> {
+    const instance = parseInstance(args.instance);
+    const flavor = parseFlavorSize(args.flavor);
+    const { context } = incoming;
+    return this.inTurn(instance.uuid, async () => {
+      const r = this.record(instance.uuid);
+      this.guardTask(r, RESIZE);
+      const old = sizeOf(r.spec);
+      const step = async (task: TaskState, expected: TaskState | TaskState[]) => {
+        r.task_state = task;
+        await this.persist(r, expected, context);
+      };
+      await step(TaskState.RESIZE_MIGRATING, [null, TaskState.RESIZE_PREP]);
+      await this.notifier.emit('resize', 'start', r, context);
+      try {
+        await this.o.driver.resize(r.spec, flavor);
+      } catch (err) {
+        await this.failTask(r, [TaskState.RESIZE_MIGRATING], 'resize', err as Error, context);
+        this.logFor(r.uuid, context).error('resize failed', { error: (err as Error).message });
+        throw err;
+      }
+      await step(TaskState.RESIZE_MIGRATED, TaskState.RESIZE_MIGRATING);
+      await this.notifier.emit('resize', 'end', r, context);
+      await this.notifier.emit('resize_finish', 'start', r, context);
+      await step(TaskState.RESIZE_FINISH, TaskState.RESIZE_MIGRATED);
+      Object.assign(r, {
+        spec: { ...r.spec, ...flavor },
+        old_flavor: old,
+        vm_state: VmState.RESIZED,
+        task_state: null,
+      });
+      await this.refreshPower(r);
+      await this.persist(r, TaskState.RESIZE_FINISH, context);
+      await this.notifier.emit('resize_finish', 'end', r, context);
+      this.logFor(r.uuid, context).info('instance resized; awaiting confirmation', { ...flavor });
+    });
+  }
+
+  /** Nova's confirm_resize: nothing is left on another host; the instance is what it runs as. */
+  private confirmResize(args: Args, incoming: Incoming): Promise<void> {
+    return this.endResize(args, incoming, CONFIRM_RESIZE, 'resize_confirm', async () => undefined);
+  }
+
+  /** Nova's revert_resize and finish_revert_resize: the old flavor's limits again. */
+  private revertResize(args: Args, incoming: Incoming): Promise<void> {
+    return this.endResize(args, incoming, REVERT_RESIZE, 'resize_revert', async (r) => {
+      const old = r.old_flavor ?? sizeOf(parseInstance(args.instance).spec);
+      await this.o.driver.resize(r.spec, old);
+      r.spec = { ...r.spec, ...old };
+    });
+  }
+
+  private endResize(
+    args: Args,
+    incoming: Incoming,
+    action: typeof CONFIRM_RESIZE,
+    event: string,
+    act: (r: ManagedInstance) => Promise<void>,
+  ): Promise<void> {
+    const instance = parseInstance(args.instance);
+    const { context } = incoming;
+    return this.inTurn(instance.uuid, async () => {
+      const r = this.record(instance.uuid);
+      this.guardTask(r, action);
+      r.task_state = action.task;
+      await this.persist(r, [null, action.task], context);
+      await this.notifier.emit(event, 'start', r, context);
+      try {
+        await act(r);
+      } catch (err) {
+        await this.failTask(r, [action.task], event, err as Error, context);
+        throw err;
+      }
+      await this.refreshPower(r);
+      Object.assign(r, {
+        old_flavor: undefined,
+        task_state: null,
+        vm_state: r.power_state === PowerState.RUNNING ? VmState.ACTIVE : VmState.STOPPED,
+      });
+      await this.persist(r, action.task, context);
+      await this.notifier.emit(event, 'end', r, context);
+      this.logFor(r.uuid, context).info(`${event} done`);
+    });
+  }
+
   /** The compute's own check of a task the API has already recorded (it may have moved on). */
   private guardTask(r: ManagedInstance, action: GuardedAction & { task: TaskState }): void {
     if (r.task_state !== null && r.task_state !== action.task)
@@ -764,9 +866,10 @@ export class ComputeManager {
     } else if (r.vm_state === VmState.ERROR) {
       r.task_state = null;
     } else {
-      // Whatever the task was, the instance is what its container is now.
+      // Whatever the task was, the instance is what its container is now;
+      // a resize awaiting confirmation stays resized whatever its power.
       r.task_state = null;
-      r.vm_state = powerToVmState(r.power_state);
+      if (r.vm_state !== VmState.RESIZED || interrupted) r.vm_state = powerToVmState(r.power_state);
     }
     if (`${r.vm_state}/${r.task_state}` !== before || interrupted) {
       log.warn('reconciled', {
@@ -791,6 +894,28 @@ const SNAPSHOT_TASKS: TaskState[] = [
   TaskState.IMAGE_UPLOADING,
 ];
 const REBUILD_TASKS: TaskState[] = [TaskState.REBUILDING, TaskState.REBUILD_SPAWNING];
+
+const sizeOf = ({ vcpus, memoryMb, rootGb }: InstanceSpec): FlavorSize => ({
+  vcpus,
+  memoryMb,
+  rootGb,
+});
+
+/** The sizes of a Nova Flavor object (resize_instance's `flavor`). */
+function parseFlavorSize(flavor: unknown): FlavorSize {
+  const data = (flavor as { 'nova_object.data'?: Record<string, unknown> } | null)?.[
+    'nova_object.data'
+  ];
+  const size = (key: string, min: number) => {
+    const v = data?.[key];
+    if (!Number.isInteger(v) || (v as number) < min)
+      throw new InvalidArgumentError(
+        `resize_instance: flavor.${key} must be an integer >= ${min}, got ${JSON.stringify(v)}`,
+      );
+    return v as number;
+  };
+  return { vcpus: size('vcpus', 1), memoryMb: size('memory_mb', 1), rootGb: size('root_gb', 0) };
+}
 
 function portIdOf(args: Args, method: string): string {
   const portId = args.port_id;

@@ -89,16 +89,8 @@ export function seedRootFiles(
 function makeDisk(paths: ContainerPaths, bytes: number): void {
   fs.writeFileSync(paths.diskImage, '');
   fs.truncateSync(paths.diskImage, bytes);
-  const run = (cmd: string, args: string[]) => {
-    try {
-      execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    } catch (err) {
-      const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-      throw new InternalError(`${cmd} ${args.join(' ')}: ${stderr || (err as Error).message}`);
-    }
-  };
   // No reserved blocks: the whole size is the instance's.
-  run('mkfs.ext4', [
+  runTool('mkfs.ext4', [
     '-q',
     '-F',
     '-m',
@@ -108,7 +100,32 @@ function makeDisk(paths: ContainerPaths, bytes: number): void {
     paths.diskImage,
   ]);
   fs.mkdirSync(paths.disk);
-  run('mount', ['-o', 'loop,nodev,nosuid', paths.diskImage, paths.disk]);
+  runTool('mount', ['-o', 'loop,nodev,nosuid', paths.diskImage, paths.disk]);
+}
+
+/**
+ * Grows the writable layer's file system to `bytes` while it stays
+ * mounted: the sparse file first, then the loop device's capacity, then
+ * ext4 (which grows online; it cannot shrink so, hence grow only).
+ */
+export function growDisk(paths: ContainerPaths, bytes: number): void {
+  if (fs.statSync(paths.diskImage).size >= bytes) return;
+  const loop = runTool('findmnt', ['-n', '-o', 'SOURCE', '--mountpoint', paths.disk]).trim();
+  if (!loop.startsWith('/dev/loop'))
+    throw new InternalError(`root disk of ${paths.dir} is not loop-mounted (found '${loop}')`);
+  fs.truncateSync(paths.diskImage, bytes);
+  runTool('losetup', ['-c', loop]);
+  runTool('resize2fs', ['-f', loop]);
+}
+
+/** Runs a host tool; its stderr becomes the error, naming the command. */
+function runTool(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  } catch (err) {
+    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new InternalError(`${cmd} ${args.join(' ')}: ${stderr || (err as Error).message}`);
+  }
 }
 
 /** Idempotent: reconcile after a crash runs it on half-removed containers. */

@@ -31,9 +31,11 @@ import {
   removeParents,
   setFrozen,
   type CgroupStats,
+  type Limits,
 } from './cgroups';
 import {
   type ExitStatus,
+  growDisk,
   makeContainerDir,
   seedRootFiles,
   unmountDisk,
@@ -211,6 +213,26 @@ export class ContainerRuntime {
       throw err;
     }
     return this.info(entry);
+  }
+
+  /**
+   * New limits, and a root disk grown to `rootDiskBytes` (never shrunk), for
+   * a container that is not running; its next start runs under them. A
+   * container made without a root disk keeps its unlimited writable layer.
+   */
+  async reconfigure(id: string, change: { limits: Limits; rootDiskBytes?: number }): Promise<void> {
+    const e = this.get(id);
+    if (e.pid !== undefined && !e.exit) throw new ConflictError(`container ${id} is running`);
+    const config = { ...e.config, limits: change.limits };
+    if (config.rootDiskBytes && (change.rootDiskBytes ?? 0) > config.rootDiskBytes) {
+      growDisk(e.paths, change.rootDiskBytes!);
+      config.rootDiskBytes = change.rootDiskBytes;
+    }
+    validateConfig(config);
+    const plan = planCgroups(this.layout, this.cgroupParent, id, config.limits);
+    removeCgroups(e.plan);
+    replaceFileSync(e.paths.config, JSON.stringify({ config, plan } satisfies Persisted));
+    Object.assign(e, { config, plan });
   }
 
   /** The container's overlay upper directory: what its workload has written over the image. */

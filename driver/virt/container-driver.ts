@@ -10,7 +10,12 @@ import path from 'node:path';
 import type { Logger } from 'winston';
 import { forInstance, log as defaultLog } from '../../common/log';
 import type { ComputeSection } from '../../config/schema';
-import { type BerthError, ConflictError, NotFoundError, UnavailableError } from '../../common/errors';
+import {
+  type BerthError,
+  ConflictError,
+  NotFoundError,
+  UnavailableError,
+} from '../../common/errors';
 import type { NetworkInfo, Vif } from '../../nova/network-model';
 import type { InstanceNetworkFiles, Network } from '../network/network';
 import type { ImageService } from '../image/image-service';
@@ -23,6 +28,7 @@ import {
   type ConsoleShell,
   type Diagnostics,
   type DriverCapabilities,
+  type FlavorSize,
   type InstanceInfo,
   type LifecycleEvent,
   type SnapshotResult,
@@ -42,7 +48,7 @@ import { AttachInterfaceNotSupported } from '../../nova/exceptions';
 import { PowerState } from '../../nova/power-state';
 import { availableResource, hostTotals, kernelVersion, uptimeText } from './host-resources';
 import { imageUser } from '../image/image-user';
-import { instanceContainerConfig, instanceHostname } from './instance-config';
+import { flavorLimits, instanceContainerConfig, instanceHostname } from './instance-config';
 import { KeyedLocks } from '../../common/keyed-locks';
 import { type InstanceRecord, InstanceStore, type PowerIntent } from './instance-store';
 import { LifecycleListeners } from './lifecycle-listeners';
@@ -508,6 +514,33 @@ export class ContainerDriver implements ComputeDriver {
       if (plugged) rt.seedFiles(instance.uuid, etcFiles(plugged.files));
       await this.startWorkload(instance.uuid);
       log.info('instance rebuilt', { image: image.id });
+    });
+  }
+
+  /**
+   * The workload stops, its container takes the new limits and a grown
+   * root disk (the writable layer stays), and it starts again if it ran,
+   * under its old limits when the change failed.
+   */
+  resize(instance: InstanceSpec, flavor: FlavorSize): Promise<void> {
+    return this.locks.run(instance.uuid, async () => {
+      const { record, info } = this.lookup(instance.uuid);
+      const running = info.state === 'running' || info.state === 'paused';
+      const rootGb = Math.max(record.rootGb, flavor.rootGb);
+      const change = {
+        limits: flavorLimits(flavor),
+        rootDiskBytes: rootGb > 0 ? rootGb * 2 ** 30 : undefined,
+      };
+      await this.stopWorkload(instance.uuid, this.graceMs);
+      try {
+        await this.runtime().reconfigure(instance.uuid, change);
+      } catch (err) {
+        if (running) await this.startWorkload(instance.uuid);
+        throw err;
+      }
+      await this.records.save({ ...this.records.get(instance.uuid)!, ...flavor, rootGb });
+      if (running) await this.startWorkload(instance.uuid);
+      forInstance(this.log, instance.uuid).info('instance resized', { ...flavor, rootGb });
     });
   }
 

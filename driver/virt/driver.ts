@@ -14,6 +14,9 @@ import type { InteractiveExec } from '../runtime/interactive-exec';
 /** A shell on a terminal of its own in a running instance (the serial console). */
 export type ConsoleShell = InteractiveExec;
 
+/** What a resize changes: the flavor's sizes, as InstanceSpec names them. */
+export type FlavorSize = Pick<InstanceSpec, 'vcpus' | 'memoryMb' | 'rootGb'>;
+
 export interface InstanceInfo {
   state: PowerState;
   /** driver-internal id (the container's pid for the ContainerDriver) */
@@ -191,6 +194,15 @@ export interface ComputeDriver {
    * instance; on failure the instance is left stopped or gone, never half made.
    */
   rebuild(instance: InstanceSpec, image: ImageMeta, networkInfo: Vif[]): Promise<void>;
+  /**
+   * Nova's migrate_disk_and_power_off and finish_migration on one host: the
+   * instance takes `flavor`'s limits and a root disk grown to its root_gb
+   * (never shrunk; a smaller root_gb keeps the disk as it is), keeping its
+   * root filesystem, ports and power state (a running workload restarts,
+   * a stopped one stays stopped). NotFoundError for an unknown instance;
+   * on failure the instance keeps its old limits.
+   */
+  resize(instance: InstanceSpec, flavor: FlavorSize): Promise<void>;
   /** subscribe to power-state changes the driver observes */
   onLifecycleEvent(listener: (event: LifecycleEvent) => void): void;
 }

@@ -32,6 +32,8 @@ export interface DriverUnderTest {
   writableLayer?: {
     write(instance: InstanceSpec, text: string): Promise<void>;
     read(instance: InstanceSpec): Promise<string>;
+    /** bytes the running workload's root file system holds in all, for drivers that size it */
+    capacityBytes?(instance: InstanceSpec): Promise<number>;
   };
   /**
    * For drivers that plug ports: a VIF the driver can really plug (on a
@@ -554,6 +556,33 @@ export function computeDriverConformance(
       await driver.rebuild(instance, sut.image, vifs);
       assert.equal(await state(instance), RUNNING);
       await driver.destroy(instance);
+    });
+
+    test('resize: new limits, a root disk grown never shrunk, the same files and power state', async () => {
+      const instance = await spawned();
+      const check = await markDisk(instance);
+      const capacity = sut.writableLayer?.capacityBytes?.bind(sut.writableLayer);
+      const before = await capacity?.(instance);
+      await driver.resize(instance, { vcpus: 2, memoryMb: 96, rootGb: 2 });
+      assert.equal(await state(instance), RUNNING);
+      await booted(instance, 2);
+      await check();
+      assert.equal((await driver.getDiagnostics(instance)).memoryLimitBytes, 96 * 2 ** 20);
+      const grown = await capacity?.(instance);
+      if (before !== undefined) assert.ok(grown! > before + 2 ** 29, `${before} grew to ${grown}`);
+
+      await driver.powerOff(instance, 5);
+      await driver.resize(instance, { vcpus: 1, memoryMb: 64, rootGb: 1 });
+      assert.equal(await state(instance), SHUTDOWN, 'a stopped instance stays stopped');
+      await driver.powerOn(instance);
+      await booted(instance, 3);
+      await check();
+      if (grown !== undefined) assert.equal(await capacity!(instance), grown, 'never shrunk');
+      await driver.destroy(instance);
+      await assert.rejects(
+        driver.resize(spec(), { vcpus: 1, memoryMb: 64, rootGb: 1 }),
+        NotFoundError,
+      );
     });
 
     test('host uptime reads like uptime(1)', async () => {

@@ -15,6 +15,7 @@ import {
   type ConsoleShell,
   type Diagnostics,
   type DriverCapabilities,
+  type FlavorSize,
   type InstanceInfo,
   type LifecycleEvent,
   type SnapshotResult,
@@ -212,6 +213,20 @@ export class FakeDriver implements ComputeDriver {
     Object.assign(fake, { spec: { ...instance }, imageId: image.id, vifs: [...networkInfo] });
     this.instances.set(instance.uuid, fake);
     this.boot(fake);
+  }
+
+  async resize(instance: InstanceSpec, flavor: FlavorSize): Promise<void> {
+    this.failIfAsked('resize');
+    const fake = this.get(instance.uuid);
+    const rootGb = Math.max(fake.spec.rootGb, flavor.rootGb);
+    fake.spec = { ...fake.spec, ...flavor, rootGb };
+    if (fake.state === PowerState.RUNNING) this.boot(fake);
+  }
+
+  /** The sizes an instance runs with now (they change with resize). */
+  sizeOf(uuid: string): FlavorSize {
+    const { vcpus, memoryMb, rootGb } = this.get(uuid).spec;
+    return { vcpus, memoryMb, rootGb };
   }
 
   /** The image whose files the instance has now (it changes with rebuild). */
