@@ -153,6 +153,9 @@ const POLICY: Record<string, Case> = {
   'GET /v2.1/servers/:id/diagnostics': { expect: ADMIN_ONLY },
   'GET /v2.1/servers/:id/ips': { expect: OWNED },
   'GET /v2.1/servers/:id/ips/:network': { expect: OWNED },
+  'GET /v2.1/servers/:id/os-security-groups': { expect: OWNED },
+  // The test cloud's computes listen for no console: the policy passes, the compute refuses.
+  'POST /v2.1/servers/:id/remote-consoles': { expect: [400, 404, 400], version: '2.6' },
   'GET /v2.1/servers/:id/os-interface': { expect: OWNED },
   'POST /v2.1/servers/:id/os-interface': { expect: OWNED },
   'GET /v2.1/servers/:id/os-interface/:portId': { expect: OWNED },
@@ -230,6 +233,8 @@ const POLICY: Record<string, Case> = {
   'GET /v2.1/os-server-groups/:id': { expect: OWNED },
   'DELETE /v2.1/os-server-groups/:id': { expect: [204, 404, 204], params: freshGroup },
 
+  'GET /v2.1/os-console-auth-tokens/:token': { expect: [403, 403, 404] },
+
   'GET /v2.1/os-keypairs': { expect: ANYONE },
   'POST /v2.1/os-keypairs': { expect: ANYONE },
   'GET /v2.1/os-keypairs/:name': { expect: OWNED, version: '2.10', query: DEMO_USER },
@@ -265,6 +270,12 @@ const POLICY: Record<string, Case> = {
     params: async ({ cloud }) => [await createImage(cloud, OWNER, 'empty', { queued: true })],
   },
   'GET /image/v2/images/:id/file': { expect: OWNED },
+  'GET /image/v2/schemas/metadefs/namespace': { expect: ANYONE },
+  'GET /image/v2/schemas/metadefs/namespaces': { expect: ANYONE },
+  'GET /image/v2/metadefs/namespaces': { expect: ANYONE },
+  // The catalog is empty: every namespace is unknown to everyone.
+  'GET /image/v2/metadefs/namespaces/:namespace': { expect: [404, 404, 404] },
+  'GET /image/v2/metadefs/resource_types': { expect: ANYONE },
 };
 
 const key = (ep: Endpoint) => `${ep.method} ${ep.path}`;

@@ -257,6 +257,11 @@ function mountQuotas(r: Router, svc: VolumeService): void {
     route(async (req, res) => {
       const ctx = ctxOf(res);
       if (!ctx.isAdmin) throw policyNotAuthorized('volume_extension:quotas:update');
+      // The quota table holds project ids of 255 characters: a longer one names no project.
+      if (req.params.project.length > 255)
+        throw invalidInput(
+          `Project ID ${req.params.project.slice(0, 64)}… is not a valid project.`,
+        );
       const given = validate<{ quota_set: Record<string, number | string> }>(
         Joi.object({
           quota_set: Joi.object(

@@ -278,7 +278,8 @@ export function mountVolumes(r: Router, svc: VolumeService): void {
       const body = req.body as Record<string, unknown> | undefined;
       const names =
         body && typeof body === 'object' && !Array.isArray(body) ? Object.keys(body) : [];
-      const action = names.length === 1 ? ACTIONS[names[0]] : undefined;
+      const action =
+        names.length === 1 && Object.hasOwn(ACTIONS, names[0]) ? ACTIONS[names[0]] : undefined;
       if (!action)
         throw invalidInput(
           `There is no such action: ${names.join(', ') || 'none'}; berth knows ${Object.keys(ACTIONS).join(', ')}.`,

@@ -145,6 +145,12 @@ export const ENDPOINTS: readonly Endpoint[] = [
     ],
   },
   { method: 'GET', path: '/v2.1/servers/:id/os-interface/:portId' },
+  { method: 'GET', path: '/v2.1/servers/:id/os-security-groups' },
+  {
+    method: 'POST',
+    path: '/v2.1/servers/:id/remote-consoles',
+    bodies: () => [{ remote_console: { protocol: 'serial', type: 'serial' } }],
+  },
   { method: 'DELETE', path: '/v2.1/servers/:id/os-interface/:portId' },
 
   { method: 'GET', path: '/v2.1/flavors' },
@@ -253,6 +259,7 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { method: 'GET', path: '/v2.1/os-server-groups/:id' },
   { method: 'DELETE', path: '/v2.1/os-server-groups/:id' },
 
+  { method: 'GET', path: '/v2.1/os-console-auth-tokens/:token' },
   { method: 'GET', path: '/v2.1/os-keypairs' },
   {
     method: 'POST',
@@ -325,6 +332,8 @@ const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
   '/v2.1/servers/:id/os-instance-actions/:requestId': (f) => [f.requestId],
   '/v2.1/servers/:id/ips/:network': (f) => [f.networkName],
   '/v2.1/servers/:id/os-interface/:portId': (f) => [f.portId],
+  // A token no console was ever given: the lookup itself is what the policy guards.
+  '/v2.1/os-console-auth-tokens/:token': () => ['0123456789abcdef0123456789abcdef'],
   '/v2.1/flavors/:id': (f) => [f.flavorId, '1'],
   '/v2.1/flavors/:id/os-extra_specs/:key': (f) => [f.extraSpecKey],
   '/v2.1/images/:id': (f) => [f.imageId, f.cloudImageId],
@@ -561,10 +570,19 @@ async function ensureImage(cloud: TestCloud, f: Fixtures): Promise<void> {
   await cloud.request('PUT', `/image/v2/images/${f.imageId}/tags/${f.imageTag}`, {});
 }
 
+/** Whether the server is there and not on its way out (a delete answered 204 but is not done yet). */
+async function serverStays(cloud: TestCloud, id: string): Promise<boolean> {
+  const r = await cloud.request('GET', `/v2.1/servers/${id}`, { token: OWNER });
+  if (r.status !== 200) return false;
+  if (r.body.server['OS-EXT-STS:task_state'] !== 'deleting') return true;
+  await cloud.waitForStatus(id, ['DELETED'], OWNER);
+  return false;
+}
+
 /** demo's server, ACTIVE (or ERROR) on a host, with its metadata key and an instance action. */
 async function ensureServer(cloud: TestCloud, f: Fixtures): Promise<void> {
   const req = cloud.request;
-  if (!f.serverId || !(await exists(req, `/v2.1/servers/${f.serverId}`))) {
+  if (!f.serverId || !(await serverStays(cloud, f.serverId))) {
     f.serverId = ok(
       await req('POST', '/v2.1/servers', {
         body: {
