@@ -749,8 +749,6 @@ export class ComputeManager {
           tx_packets: n.txPackets,
         })),
         disk_details: d.disks.map((k) => ({ read_bytes: k.readBytes, write_bytes: k.writeBytes })),
-        pids: d.pids ?? null,
-        oom_killed: d.oomKilled ?? false,
       },
     };
   }

@@ -104,18 +104,23 @@ function makeDisk(paths: ContainerPaths, bytes: number): void {
 }
 
 /**
- * Grows the writable layer's file system to `bytes` while it stays
- * mounted: the sparse file first, then the loop device's capacity, then
- * ext4 (which grows online; it cannot shrink so, hence grow only).
+ * Grows the writable layer's file system to `bytes`, the container being
+ * stopped: unmounted, the sparse file grown, ext4 checked and grown, mounted
+ * again. Offline because growing a mounted ext4 needs CAP_SYS_RESOURCE,
+ * which a berth in a container or user namespace lacks; grow only, as
+ * shrinking could lose files.
  */
 export function growDisk(paths: ContainerPaths, bytes: number): void {
   if (fs.statSync(paths.diskImage).size >= bytes) return;
-  const loop = runTool('findmnt', ['-n', '-o', 'SOURCE', '--mountpoint', paths.disk]).trim();
-  if (!loop.startsWith('/dev/loop'))
-    throw new InternalError(`root disk of ${paths.dir} is not loop-mounted (found '${loop}')`);
-  fs.truncateSync(paths.diskImage, bytes);
-  runTool('losetup', ['-c', loop]);
-  runTool('resize2fs', ['-f', loop]);
+  // Not lazy: a file system something still uses must not be resized under it.
+  runTool('umount', [paths.disk]);
+  try {
+    fs.truncateSync(paths.diskImage, bytes);
+    runTool('e2fsck', ['-f', '-p', paths.diskImage]);
+    runTool('resize2fs', [paths.diskImage]);
+  } finally {
+    runTool('mount', ['-o', 'loop,nodev,nosuid', paths.diskImage, paths.disk]);
+  }
 }
 
 /** Runs a host tool; its stderr becomes the error, naming the command. */
