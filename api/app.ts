@@ -90,7 +90,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use('/os-hypervisors', hypervisorsRouter(deps));
   compute.use('/os-services', servicesRouter(deps));
   compute.use('/os-availability-zone', availabilityZonesRouter(deps));
-  compute.use('/os-aggregates', aggregatesRouter());
+  compute.use('/os-aggregates', aggregatesRouter(deps.db));
   compute.use('/limits', limitsRouter(deps));
   compute.use('/os-quota-sets', quotaSetsRouter(deps));
   compute.use('/os-server-groups', serverGroupsRouter(deps));

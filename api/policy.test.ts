@@ -220,6 +220,26 @@ const POLICY: Record<string, Case> = {
   'GET /v2.1/os-availability-zone': { expect: ANYONE },
   'GET /v2.1/os-availability-zone/detail': { expect: ADMIN_ONLY },
   'GET /v2.1/os-aggregates': { expect: ADMIN_ONLY },
+  'POST /v2.1/os-aggregates': { expect: ADMIN_ONLY },
+  'GET /v2.1/os-aggregates/:id': { expect: ADMIN_ONLY },
+  'PUT /v2.1/os-aggregates/:id': { expect: ADMIN_ONLY },
+  'DELETE /v2.1/os-aggregates/:id': {
+    expect: [403, 403, 200],
+    params: async ({ cloud }) => [
+      String(
+        (
+          await ok(
+            cloud.request('POST', '/v2.1/os-aggregates', {
+              token: ADMIN,
+              body: { aggregate: { name: `doomed-${unique()}` } },
+            }),
+            'create aggregate',
+          )
+        ).aggregate.id,
+      ),
+    ],
+  },
+  'POST /v2.1/os-aggregates/:id/action': { expect: ADMIN_ONLY },
   'GET /v2.1/limits': { expect: ANYONE },
 
   'GET /v2.1/os-quota-sets/:project_id/defaults': { expect: ANYONE },

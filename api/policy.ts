@@ -32,7 +32,6 @@ export const ADMIN_RULES = {
   quotaDelete: 'os_compute_api:os-quota-sets:delete',
   limitsOtherProject: 'os_compute_api:limits:other_project',
   availabilityZoneDetail: 'os_compute_api:os-availability-zone:detail',
-  aggregatesIndex: 'os_compute_api:os-aggregates:index',
   serverGroupsAllProjects: 'os_compute_api:os-server-groups:index:all_projects',
   keypairsIndex: 'os_compute_api:os-keypairs:index',
   keypairsShow: 'os_compute_api:os-keypairs:show',

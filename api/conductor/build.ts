@@ -14,6 +14,7 @@ import type { ComputeRpcAPI, RpcContext } from '../compute-rpc';
 import type { Database } from '../db/connection';
 import { getInstance, type Instance } from '../db/instances';
 import { finishAction } from '../db/instance-actions';
+import { computeServices } from '../db/services';
 import { now } from '../http';
 import type { InstanceNetworkApi } from '../network/instance-network';
 import { releasePorts } from '../servers/instance-ports';
@@ -147,8 +148,8 @@ export class BuildCoordinator {
   }
 
   private async zoneOf(host: string): Promise<string> {
-    const s = await this.d.db('services').where({ host, binary: 'nova-compute' }).first();
-    return (s?.availability_zone as string) ?? this.d.config.DEFAULT.default_availability_zone;
+    const s = (await computeServices(this.d.db)).find((c) => c.host === host);
+    return s?.availability_zone ?? this.d.config.DEFAULT.default_availability_zone;
   }
 
   private async fail(uuid: string, message: string): Promise<void> {

@@ -368,6 +368,30 @@ const MIGRATIONS: Migration[] = [
       });
     },
   },
+  {
+    // Nova's host aggregates: named groups of compute hosts with metadata,
+    // an `availability_zone` key among it making the group a zone.
+    name: '0006_aggregates',
+    async up(db) {
+      await db.schema.createTable('aggregates', (t) => {
+        t.increments('id');
+        t.string('uuid', 36).notNullable().unique();
+        t.string('name', 255).notNullable().unique();
+        timestamps(t);
+      });
+      await db.schema.createTable('aggregate_hosts', (t) => {
+        t.integer('aggregate_id').notNullable().references('aggregates.id').onDelete('CASCADE');
+        t.string('host', 255).notNullable();
+        t.primary(['aggregate_id', 'host']);
+      });
+      await db.schema.createTable('aggregate_metadata', (t) => {
+        t.integer('aggregate_id').notNullable().references('aggregates.id').onDelete('CASCADE');
+        t.string('key', 255).notNullable();
+        t.string('value', 255).notNullable();
+        t.primary(['aggregate_id', 'key']);
+      });
+    },
+  },
 ];
 
 class CodeMigrationSource implements Knex.MigrationSource<Migration> {

@@ -1,4 +1,5 @@
 /** Service liveness as os-services, os-hypervisors and the scheduler see it. */
+import { withAggregateZones } from './aggregates';
 import type { Database } from './connection';
 
 export interface ServiceRow {
@@ -24,6 +25,10 @@ export function isUp(s: ServiceRow, serviceDownTime: number, now = Date.now()): 
   return now - Date.parse(s.last_seen_up) <= serviceDownTime * 1000;
 }
 
-export function computeServices(db: Database): Promise<ServiceRow[]> {
-  return db<ServiceRow>('services').where({ binary: 'nova-compute' }).orderBy('id');
+/** The nova-compute services, each in the zone its aggregates give it. */
+export async function computeServices(db: Database): Promise<ServiceRow[]> {
+  return withAggregateZones(
+    db,
+    await db<ServiceRow>('services').where({ binary: 'nova-compute' }).orderBy('id'),
+  );
 }

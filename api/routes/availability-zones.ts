@@ -4,6 +4,7 @@
  */
 import { Router } from 'express';
 import { ctxOf } from '../context';
+import { withAggregateZones } from '../db/aggregates';
 import type { ServiceRow } from '../db/services';
 import type { ApiDeps } from '../deps';
 import { route } from '../http';
@@ -18,8 +19,11 @@ export function availabilityZonesRouter(deps: ApiDeps): Router {
     defaultZone: config.DEFAULT.default_availability_zone,
     serviceDownTime: config.DEFAULT.service_down_time,
   });
-  const services = () =>
-    db<ServiceRow>('services').whereNotIn('binary', API_SERVICE_BINARIES).orderBy('id');
+  const services = async () =>
+    withAggregateZones(
+      db,
+      await db<ServiceRow>('services').whereNotIn('binary', API_SERVICE_BINARIES).orderBy('id'),
+    );
 
   router.get(
     '/',

@@ -4,6 +4,7 @@
  * instances' ports are allocated, and scheduling starts once the caller
  * has its answer. A request that fails leaves nothing behind: no row, no port.
  */
+import { computeServices } from '../db/services';
 import { randomUUID } from 'node:crypto';
 import { UnavailableError } from '../../common/errors';
 import { TaskState, VmState } from '../../nova/states';
@@ -97,9 +98,7 @@ async function resolve(deps: ApiDeps, ctx: ApiContext, req: CreateRequest): Prom
   if (s.key_name !== undefined && !keypair) throw badRequest('Invalid key_name provided.');
   const zone: string | undefined = s.availability_zone;
   if (zone !== undefined) {
-    const known = await db('services')
-      .where({ binary: 'nova-compute', availability_zone: zone })
-      .first();
+    const known = (await computeServices(db)).some((c) => c.availability_zone === zone);
     if (!known && zone !== config.DEFAULT.default_availability_zone)
       throw badRequest(`The requested availability zone is not available`);
   }

@@ -37,6 +37,8 @@ export interface Fixtures {
   keypairName: string;
   publicKey: string;
   groupId: string;
+  /** an admin-made host aggregate (an integer id), empty, no zone */
+  aggregateId: string;
   /** demo's private, active image, with a tag */
   imageId: string;
   imageTag: string;
@@ -226,6 +228,23 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { method: 'GET', path: '/v2.1/os-availability-zone' },
   { method: 'GET', path: '/v2.1/os-availability-zone/detail' },
   { method: 'GET', path: '/v2.1/os-aggregates' },
+  {
+    method: 'POST',
+    path: '/v2.1/os-aggregates',
+    bodies: (_f, u) => [{ aggregate: { name: `agg-${u}` } }],
+  },
+  { method: 'GET', path: '/v2.1/os-aggregates/:id' },
+  {
+    method: 'PUT',
+    path: '/v2.1/os-aggregates/:id',
+    bodies: (_f, u) => [{ aggregate: { name: `agg-${u}` } }],
+  },
+  { method: 'DELETE', path: '/v2.1/os-aggregates/:id' },
+  {
+    method: 'POST',
+    path: '/v2.1/os-aggregates/:id/action',
+    bodies: () => [{ set_metadata: { metadata: { ssd: 'true' } } }],
+  },
   { method: 'GET', path: '/v2.1/limits' },
 
   { method: 'GET', path: '/v2.1/os-quota-sets/:project_id/defaults' },
@@ -349,6 +368,7 @@ const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
   ],
   '/v2.1/os-quota-sets/:project_id': () => ['demo', 'other', 'admin'],
   '/v2.1/os-server-groups/:id': (f) => [f.groupId],
+  '/v2.1/os-aggregates/:id': (f) => [f.aggregateId],
   '/v2.1/os-keypairs/:name': (f) => [f.keypairName],
   '/image/v2/images/:id': (f) => [f.imageId, f.cloudImageId],
   '/image/v2/images/:id/tags/:tag': (f) => [f.imageTag],
@@ -447,8 +467,8 @@ export async function createFixtures(cloud: TestCloud): Promise<Fixtures> {
 
 type Request = TestCloud['request'];
 const asAdmin = { token: ADMIN };
-const exists = async (req: Request, path: string) =>
-  (await req('GET', path, { token: OWNER })).status === 200;
+const exists = async (req: Request, path: string, token = OWNER) =>
+  (await req('GET', path, { token })).status === 200;
 
 /**
  * Brings the fixtures back after a test removed or changed them: demo's
@@ -466,6 +486,7 @@ export async function ensureFixtures(cloud: TestCloud, f: Fixtures): Promise<voi
   await ensureFlavor(req, f);
   await ensureKeypair(req, f);
   await ensureGroup(req, f);
+  await ensureAggregate(req, f);
   await ensureImage(cloud, f);
   ensureNetwork(cloud, f);
   await ensureServer(cloud, f);
@@ -562,6 +583,19 @@ async function ensureGroup(req: Request, f: Fixtures): Promise<void> {
     }),
     'create server group',
   ).server_group.id;
+}
+
+async function ensureAggregate(req: Request, f: Fixtures): Promise<void> {
+  if (f.aggregateId && (await exists(req, `/v2.1/os-aggregates/${f.aggregateId}`, ADMIN))) return;
+  f.aggregateId = String(
+    ok(
+      await req('POST', '/v2.1/os-aggregates', {
+        ...asAdmin,
+        body: { aggregate: { name: `fixture-${randomUUID()}` } },
+      }),
+      'create aggregate',
+    ).aggregate.id,
+  );
 }
 
 async function ensureImage(cloud: TestCloud, f: Fixtures): Promise<void> {
