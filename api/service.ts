@@ -16,6 +16,7 @@ import type { Server, Transport } from '../messaging/transport';
 import { NOVA_FAULTS } from '../nova/faults';
 import { createApiApp } from './app';
 import { createAuthenticator, type Authenticator } from './auth';
+import { SerialProxy } from './console/serial-proxy';
 import { externalGlance } from './image/external-glance';
 import { TransportComputeRpcAPI } from './compute-rpc';
 import { BuildCoordinator } from './conductor/build';
@@ -57,6 +58,7 @@ export class ApiService {
     readonly deps: ApiDeps,
     readonly url: string,
     private readonly http: HttpServer,
+    private readonly serialProxy: SerialProxy,
     private readonly conductor: Server,
     private readonly agentRpc: Server,
     private readonly transport: Transport,
@@ -103,6 +105,13 @@ export class ApiService {
       undo.push('network agent rpc', () => agentRpc.stop());
       const { host, port } = parseListen(config.api.listen);
       const http = createApiApp(deps, auth).listen(port, host);
+      const serialProxy = new SerialProxy({
+        db,
+        compute: parts.compute,
+        tokenTtl: config.console.token_ttl,
+        log,
+      });
+      serialProxy.attach(http);
       undo.push('listener', () => new Promise<void>((resolve) => http.close(() => resolve())));
       await new Promise<void>((resolve, reject) => {
         http.once('listening', resolve);
@@ -114,7 +123,7 @@ export class ApiService {
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
       const resumed = await builds.resumeUnscheduled({ request_id: 'req-api-start' });
       log.info('api service started', { url, resumed_builds: resumed });
-      return new ApiService(deps, url, http, conductor, agentRpc, transport, db);
+      return new ApiService(deps, url, http, serialProxy, conductor, agentRpc, transport, db);
     } catch (err) {
       await undo.rollback();
       throw err;
@@ -124,6 +133,8 @@ export class ApiService {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.http.closeAllConnections?.();
+      // Upgraded sockets are no longer the HTTP server's to close.
+      this.serialProxy.close();
       await new Promise<void>((resolve) => this.http.close(() => resolve()));
       await this.conductor.stop();
       await this.agentRpc.stop();

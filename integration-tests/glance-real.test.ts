@@ -129,7 +129,8 @@ describe('berth with a real Glance', { skip, concurrency: false }, () => {
         glance: { api_servers: `${dead},${glance.url}` },
       });
       const computeConf = writeConfig(path.join(dir, 'compute.conf'), {
-        DEFAULT: { ...common, state_path: stateDir },
+        // The serial console listens on my_ip: tests keep its traffic on loopback.
+        DEFAULT: { ...common, state_path: stateDir, my_ip: '127.0.0.1' },
         compute: {
           status_listen: '127.0.0.1:0',
           cgroup_parent: tag,

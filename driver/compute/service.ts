@@ -11,6 +11,7 @@ import type { BerthConfig } from '../../config/schema';
 import { AmqpTransport, transportOptionsFromConfig } from '../../messaging/amqp-transport';
 import type { Server, Transport } from '../../messaging/transport';
 import { NOVA_FAULTS } from '../../nova/faults';
+import { InstanceNotFound } from '../../nova/exceptions';
 import type { ImageService } from '../image/image-service';
 import { native } from '../../native';
 import { NetworkAgent } from '../network/agent';
@@ -21,6 +22,7 @@ import type { ComputeDriver } from '../virt/driver';
 import { ConductorAPI } from './conductor';
 import { InstanceRecords } from './instance-records';
 import { ComputeManager } from './manager';
+import { SerialConsoleEndpoint } from './serial-console';
 import { ComputeMetrics, listen, listeningUrl, statusApp } from './status-api';
 import { hostImageStore } from '../image/host-image-store';
 
@@ -62,6 +64,40 @@ function hostNetwork(config: BerthConfig, log: Logger, onPortsPlugged: (ids: str
   return network;
 }
 
+/**
+ * The serial console endpoint on [DEFAULT] my_ip. An address this process
+ * cannot bind (a my_ip that lives in [network] host_netns, say) costs the
+ * console, not the compute: get_serial_console is then refused as Nova
+ * refuses a disabled console.
+ */
+async function startSerialConsole(
+  config: BerthConfig,
+  log: Logger,
+  driver: ComputeDriver,
+  records: InstanceRecords,
+): Promise<SerialConsoleEndpoint | undefined> {
+  const endpoint = new SerialConsoleEndpoint({
+    host: config.DEFAULT.my_ip,
+    log,
+    openShell: (uuid) => {
+      const r = records.get(uuid);
+      if (!r) return Promise.reject(new InstanceNotFound(uuid));
+      return driver.openConsoleShell(r.spec);
+    },
+  });
+  try {
+    await endpoint.listen();
+  } catch (err) {
+    log.warn('serial console disabled: cannot listen on [DEFAULT] my_ip', {
+      my_ip: config.DEFAULT.my_ip,
+      error: (err as Error).message,
+    });
+    return undefined;
+  }
+  log.info('serial console listening', { host: config.DEFAULT.my_ip, port: endpoint.port });
+  return endpoint;
+}
+
 export class ComputeService {
   private timers: NodeJS.Timeout[] = [];
   private stopping?: Promise<void>;
@@ -77,6 +113,7 @@ export class ComputeService {
     private readonly rpc: Server,
     private readonly status: HttpServer,
     private readonly log: Logger,
+    private readonly serialConsole: SerialConsoleEndpoint | undefined,
     private readonly network?: { agent: NetworkAgent; network: Network },
   ) {
     this.statusUrl = listeningUrl(status);
@@ -106,6 +143,7 @@ export class ComputeService {
     await driver.initHost(host);
     const records = new InstanceRecords(path.join(state, 'compute'));
     const metrics = new ComputeMetrics();
+    const serialConsole = await startSerialConsole(config, log, driver, records);
     const manager = new ComputeManager({
       driver,
       transport,
@@ -114,6 +152,7 @@ export class ComputeService {
       log,
       stopTimeout: config.compute.stop_timeout,
       images,
+      serialConsole,
       observe: (method, ok, seconds) => metrics.observe(method, ok, seconds),
     });
     await manager.reconcile();
@@ -136,6 +175,7 @@ export class ComputeService {
       rpc,
       status,
       log,
+      serialConsole,
       network && agent ? { agent, network } : undefined,
     );
     service.startPeriodicTasks(config, host);
@@ -180,6 +220,7 @@ export class ComputeService {
     this.stopping ??= (async () => {
       for (const t of this.timers) clearInterval(t);
       await this.rpc.stop();
+      await this.serialConsole?.close();
       await this.network?.agent.stop();
       await new Promise<void>((resolve) => this.status.close(() => resolve()));
       await this.driver.cleanupHost();

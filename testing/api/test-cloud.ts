@@ -58,7 +58,14 @@ export async function startTestCloud(
   const state = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cloud-'));
   const base = {
     ...o.config,
-    DEFAULT: { state_path: state, host: 'api', report_interval: 1, ...o.config?.DEFAULT },
+    DEFAULT: {
+      state_path: state,
+      host: 'api',
+      report_interval: 1,
+      // The computes' serial consoles listen here.
+      my_ip: '127.0.0.1',
+      ...o.config?.DEFAULT,
+    },
     api: { listen: '127.0.0.1:0', ...o.config?.api },
     compute: { status_listen: '127.0.0.1:0' },
     database: { connection: database.url },
