@@ -154,6 +154,8 @@ const POLICY: Record<string, Case> = {
   'GET /v2.1/servers/:id/ips': { expect: OWNED },
   'GET /v2.1/servers/:id/ips/:network': { expect: OWNED },
   'GET /v2.1/servers/:id/os-security-groups': { expect: OWNED },
+  'GET /v2.1/servers/:id/os-server-password': { expect: OWNED },
+  'DELETE /v2.1/servers/:id/os-server-password': { expect: [204, 404, 204] },
   'POST /v2.1/servers/:id/remote-consoles': { expect: OWNED, version: '2.6' },
   'GET /v2.1/servers/:id/os-interface': { expect: OWNED },
   'POST /v2.1/servers/:id/os-interface': { expect: OWNED },

@@ -101,3 +101,24 @@ describeEachDatabase('PUT /servers/{id}', (database) => {
     }
   });
 });
+
+describeEachDatabase('os-server-password', (database) => {
+  let cloud: TestCloud;
+  before(async () => {
+    cloud = await startTestCloud({ hosts: ['node-1'], database });
+  });
+  after(() => cloud.close());
+
+  test('is empty (no metadata service to post one), clears with 204, 404 for no server', async () => {
+    const r = await cloud.request('POST', '/v2.1/servers', {
+      body: { server: { name: 'pw', imageRef: cloud.image.id, flavorRef: '42' } },
+    });
+    const id = r.body.server.id;
+    const pw = await cloud.request('GET', `/v2.1/servers/${id}/os-server-password`);
+    assert.deepEqual([pw.status, pw.body], [200, { password: '' }]);
+    const del = await cloud.request('DELETE', `/v2.1/servers/${id}/os-server-password`);
+    assert.equal(del.status, 204);
+    const none = await cloud.request('GET', '/v2.1/servers/no-such/os-server-password');
+    assert.equal(none.status, 404);
+  });
+});

@@ -407,6 +407,21 @@ export function serversRouter(deps: ApiDeps): Router {
   r.use('/:id/os-interface', interfacesRouter(deps));
   r.use('/:id/metadata', serverMetadataRouter(deps));
   r.use('/:id/os-instance-actions', instanceActionsRouter(deps));
+  // Nova keeps the password a guest posted to its metadata service; berth's guests have none to post to.
+  r.get(
+    '/:id/os-server-password',
+    route(async (req, res) => {
+      await findServer(db, ctxOf(res), req.params.id);
+      res.json({ password: '' });
+    }),
+  );
+  r.delete(
+    '/:id/os-server-password',
+    route(async (req, res) => {
+      await findServer(db, ctxOf(res), req.params.id);
+      res.status(204).end();
+    }),
+  );
   r.get(
     '/:id/os-security-groups',
     route(async (req, res) => {

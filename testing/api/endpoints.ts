@@ -148,6 +148,8 @@ export const ENDPOINTS: readonly Endpoint[] = [
   },
   { method: 'GET', path: '/v2.1/servers/:id/os-interface/:portId' },
   { method: 'GET', path: '/v2.1/servers/:id/os-security-groups' },
+  { method: 'GET', path: '/v2.1/servers/:id/os-server-password' },
+  { method: 'DELETE', path: '/v2.1/servers/:id/os-server-password' },
   {
     method: 'POST',
     path: '/v2.1/servers/:id/remote-consoles',
