@@ -50,12 +50,52 @@ describe('volumes on a real compute', { skip }, () => {
     url: '',
   };
   const ctx = { request_id: `req-${randomUUID()}` };
-  const volumeId = randomUUID();
-  const mnt = path.join(node.stateDir, 'volumes', volumeId, 'mnt');
+  const made: string[] = [];
   let api: AmqpTransport;
   let volumes: TransportVolumeRpcAPI;
   let compute: RunningCompute | undefined;
   let imageId: string;
+
+  const connectionInfo = (id: string) =>
+    JSON.stringify({
+      driver_volume_type: 'berth',
+      data: { volume_id: id, mount_point: MOUNT_POINT, read_only: false, multiattach: false },
+    });
+  const mountOf = (id: string) => path.join(node.stateDir, 'volumes', id, 'mnt');
+  /** What the instance wrote into the volume: its hostname, once it has the volume mounted. */
+  const written = (id: string) =>
+    waitFor(
+      'the instance writes into the volume',
+      () => {
+        const file = path.join(mountOf(id), 'hello');
+        return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : undefined;
+      },
+      20000,
+    );
+
+  async function build(id: number, blockDeviceMapping: unknown[] | null) {
+    const uuid = randomUUID();
+    const instance = novaInstance(uuid, id, imageId);
+    await api.cast(
+      { topic: 'compute', server: node.host, version: COMPUTE_VERSION },
+      'build_and_run_instance',
+      {
+        instance,
+        image: { id: imageId, properties: {} },
+        block_device_mapping: blockDeviceMapping,
+      },
+      { context: ctx },
+    );
+    const { pid } = await waitFor(
+      'instance active',
+      async () => {
+        const s = (await instanceStatus(compute!.statusUrl, uuid)).instance;
+        return s?.vm_state === 'active' && s.pid ? s : undefined;
+      },
+      60000,
+    );
+    return { uuid, instance, pid: pid! };
+  }
 
   const computeCall = (method: string, args: Record<string, unknown>) =>
     api.call({ topic: 'compute', server: node.host, version: COMPUTE_VERSION }, method, args, {
@@ -88,51 +128,28 @@ describe('volumes on a real compute', { skip }, () => {
     await api?.close();
     await cleanUpNode(node, vhost);
     // Volumes outlive the compute by design; a test that failed midway leaves its mount.
-    if (mountSource(mnt)) native().umount(mnt, true);
+    for (const id of made) if (mountSource(mountOf(id))) native().umount(mountOf(id), true);
     fs.rmSync(node.stateDir, { recursive: true, force: true });
   });
 
   test('create, attach into a running instance, busy while mounted, detach, delete', async () => {
+    const volumeId = randomUUID();
+    made.push(volumeId);
     const capacity = await volumes.getCapacity(node.host, ctx);
     assert.ok(
       capacity.total_gb > 0 && capacity.free_gb <= capacity.total_gb,
       JSON.stringify(capacity),
     );
     await volumes.createVolume(node.host, { id: volumeId, size: 1, name: 'data' }, null, ctx);
-    assert.match(mountSource(mnt) ?? '', /^\/dev\/loop/);
+    assert.match(mountSource(mountOf(volumeId)) ?? '', /^\/dev\/loop/);
 
-    const uuid = randomUUID();
-    const instance = novaInstance(uuid, 7001, imageId);
-    await api.cast(
-      { topic: 'compute', server: node.host, version: COMPUTE_VERSION },
-      'build_and_run_instance',
-      { instance, image: { id: imageId, properties: {} }, block_device_mapping: null },
-      { context: ctx },
-    );
-    const { pid } = await waitFor(
-      'instance active',
-      async () => {
-        const s = (await instanceStatus(compute!.statusUrl, uuid)).instance;
-        return s?.vm_state === 'active' && s.pid ? s : undefined;
-      },
-      60000,
-    );
-
-    const connection_info = JSON.stringify({
-      driver_volume_type: 'berth',
-      data: { volume_id: volumeId, mount_point: MOUNT_POINT, read_only: false, multiattach: false },
+    const { instance, pid } = await build(7001, null);
+    await computeCall('attach_volume', {
+      instance,
+      bdm: { volume_id: volumeId, connection_info: connectionInfo(volumeId) },
     });
-    await computeCall('attach_volume', { instance, bdm: { volume_id: volumeId, connection_info } });
-    assert.ok(mountPointsOf(pid!).includes(MOUNT_POINT), 'mounted in the instance');
-    const written = await waitFor(
-      'the instance writes into the volume',
-      () =>
-        fs.existsSync(path.join(mnt, 'hello'))
-          ? fs.readFileSync(path.join(mnt, 'hello'), 'utf8')
-          : undefined,
-      20000,
-    );
-    assert.equal(written.trim(), 'vm-7001');
+    assert.ok(mountPointsOf(pid).includes(MOUNT_POINT), 'mounted in the instance');
+    assert.equal(await written(volumeId), 'vm-7001');
 
     await assert.rejects(volumes.deleteVolume(node.host, volumeId, ctx), (err: unknown) =>
       isRemote(err, 'VolumeIsBusy'),
@@ -141,12 +158,50 @@ describe('volumes on a real compute', { skip }, () => {
     const detach = () =>
       computeCall('detach_volume', { instance, volume_id: volumeId, attachment_id: randomUUID() });
     await detach();
-    assert.ok(!mountPointsOf(pid!).includes(MOUNT_POINT), 'unmounted from the instance');
+    assert.ok(!mountPointsOf(pid).includes(MOUNT_POINT), 'unmounted from the instance');
     await detach();
 
     await volumes.deleteVolume(node.host, volumeId, ctx);
-    assert.equal(mountSource(mnt), undefined);
+    assert.equal(mountSource(mountOf(volumeId)), undefined);
     assert.ok(!fs.existsSync(path.join(node.stateDir, 'volumes', volumeId)));
     await volumes.deleteVolume(node.host, volumeId, ctx);
+  });
+
+  test('a build mounts its block_device_mapping; after a compute restart the volume is still held', async () => {
+    const volumeId = randomUUID();
+    made.push(volumeId);
+    await volumes.createVolume(node.host, { id: volumeId, size: 1, name: 'boot-data' }, null, ctx);
+    const { uuid, pid } = await build(7002, [
+      { source_type: 'image', destination_type: 'local', boot_index: 0 },
+      {
+        volume_id: volumeId,
+        destination_type: 'volume',
+        connection_info: connectionInfo(volumeId),
+      },
+    ]);
+    assert.ok(mountPointsOf(pid).includes(MOUNT_POINT), 'mounted in the instance');
+    assert.equal(await written(volumeId), 'vm-7002');
+
+    // Restored and claimed again at start: the volume is still mounted and still busy.
+    await stopProcess(compute?.child);
+    compute = await startCompute(node);
+    assert.match(mountSource(mountOf(volumeId)) ?? '', /^\/dev\/loop/);
+    await assert.rejects(volumes.deleteVolume(node.host, volumeId, ctx), (err: unknown) =>
+      isRemote(err, 'VolumeIsBusy'),
+    );
+
+    await api.cast(
+      { topic: 'compute', server: node.host, version: COMPUTE_VERSION },
+      'terminate_instance',
+      { instance: novaInstance(uuid, 7002, imageId), bdms: [], reservations: [] },
+      { context: ctx },
+    );
+    await waitFor(
+      'instance gone',
+      async () => (await instanceStatus(compute!.statusUrl, uuid)).code === 404,
+      60000,
+    );
+    await volumes.deleteVolume(node.host, volumeId, ctx);
+    assert.equal(mountSource(mountOf(volumeId)), undefined);
   });
 });
