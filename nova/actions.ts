@@ -127,6 +127,19 @@ export const DETACH_INTERFACE: GuardedAction = {
 };
 
 /**
+ * os-volume_attachments attach and detach: nova-api's check_instance_state
+ * less the shelved and resized states berth's instances have no volumes in.
+ */
+export const ATTACH_VOLUME: GuardedAction = {
+  method: 'attach_volume',
+  allowed: [ACTIVE, PAUSED, STOPPED],
+};
+export const DETACH_VOLUME: GuardedAction = {
+  method: 'detach_volume',
+  allowed: [ACTIVE, PAUSED, STOPPED],
+};
+
+/**
  * createImage: nova-api's check_instance_state for snapshot. The instance
  * keeps its vm_state; the task runs image_snapshot → image_pending_upload →
  * image_uploading → None.

@@ -533,4 +533,122 @@ describe('ComputeManager', () => {
     assert.match(failed.fault!.message, /interrupted/);
     assert.deepEqual(await driver.listInstanceUuids(), [uuidOf(running)]);
   });
+
+  describe('volumes', () => {
+    const VOL = '11111111-1111-4111-8111-111111111111';
+    const bdm = (data: Record<string, unknown> = {}) => ({
+      volume_id: VOL,
+      destination_type: 'volume',
+      connection_info: JSON.stringify({
+        driver_volume_type: 'berth',
+        data: { volume_id: VOL, mount_point: '/data', read_only: false, ...data },
+      }),
+    });
+    const mounted = async (inst: ReturnType<typeof instance>) =>
+      (await driver.volumeAttachments(records.get(uuidOf(inst))!.spec)).map((v) => [
+        v.volumeId,
+        v.mountPoint,
+      ]);
+    const refusedAs = (exceptionClass: string) => (err: RemoteError) => {
+      assert.equal(err.exceptionClass, exceptionClass, err.message);
+      return true;
+    };
+
+    test("attach_volume mounts the bdm's volume and notifies; a redelivery changes nothing", async () => {
+      const inst = await build();
+      await call('attach_volume', { instance: inst, bdm: bdm() });
+      await call('attach_volume', { instance: inst, bdm: bdm() });
+      assert.deepEqual(await mounted(inst), [[VOL, '/data']]);
+      assert.deepEqual(events(uuidOf(inst)).slice(2, 4), [
+        'instance.volume_attach.start',
+        'instance.volume_attach.end',
+      ]);
+    });
+
+    test('attach_volume refuses a malformed bdm, a wrong state and a volume another instance has', async () => {
+      const inst = await build();
+      await assert.rejects(
+        call('attach_volume', { instance: inst, bdm: bdm({ mount_point: 'data' }) }),
+        refusedAs('InvalidVolume'),
+      );
+      await assert.rejects(
+        call('attach_volume', { instance: inst, bdm: { connection_info: '{' } }),
+        refusedAs('InvalidInput'),
+      );
+      const other = await build();
+      await call('attach_volume', { instance: other, bdm: bdm() });
+      await assert.rejects(
+        call('attach_volume', { instance: inst, bdm: bdm({ mount_point: '/b' }) }),
+        refusedAs('VolumeIsBusy'),
+      );
+      await call('attach_volume', { instance: inst, bdm: bdm({ multiattach: true }) });
+      await call('suspend_instance', { instance: other });
+      await assert.rejects(
+        call('detach_volume', { instance: other, volume_id: VOL, attachment_id: 'a-1' }),
+        refusedAs('InstanceInvalidState'),
+      );
+      assert.deepEqual(await mounted(other), [[VOL, '/data']]);
+      const unknown = instance();
+      await assert.rejects(
+        call('attach_volume', { instance: unknown, bdm: bdm() }),
+        refusedAs('InstanceNotFound'),
+      );
+    });
+
+    test('detach_volume unmounts, and is done already for a volume or instance without it', async () => {
+      const inst = await build();
+      await call('attach_volume', { instance: inst, bdm: bdm() });
+      const detach = (i: ReturnType<typeof instance>) =>
+        call('detach_volume', { instance: i, volume_id: VOL, attachment_id: 'a-1' });
+      await detach(inst);
+      assert.deepEqual(await mounted(inst), []);
+      await detach(inst);
+      await detach(instance());
+      assert.deepEqual(
+        events(uuidOf(inst)).filter((e) => e.includes('volume_detach')),
+        ['instance.volume_detach.start', 'instance.volume_detach.end'],
+      );
+      await assert.rejects(
+        call('detach_volume', { instance: inst, volume_id: 'x', attachment_id: 'a-1' }),
+        refusedAs('InvalidVolume'),
+      );
+    });
+
+    test('build_and_run_instance spawns with the volumes of block_device_mapping', async () => {
+      const inst = instance();
+      await call('build_and_run_instance', {
+        instance: inst,
+        image: { id: 'img-1' },
+        block_device_mapping: [
+          { source_type: 'image', destination_type: 'local', boot_index: 0 },
+          bdm({ read_only: true }),
+        ],
+      });
+      assert.deepEqual(state(uuidOf(inst)), ['active', null, PowerState.RUNNING]);
+      const [v] = await driver.volumeAttachments(records.get(uuidOf(inst))!.spec);
+      assert.deepEqual(v, {
+        volumeId: VOL,
+        mountPoint: '/data',
+        readOnly: true,
+        multiattach: false,
+      });
+    });
+
+    test('a build with a malformed block_device_mapping ends in ERROR, not rescheduled', async () => {
+      const inst = instance();
+      await assert.rejects(
+        call('build_and_run_instance', {
+          instance: inst,
+          image: { id: 'img-1' },
+          block_device_mapping: [bdm({ mount_point: '/proc' })],
+          filter_properties: { retry: { num_attempts: 1, hosts: [[HOST, HOST]] } },
+        }),
+        refusedAs('InvalidVolume'),
+      );
+      const r = records.get(uuidOf(inst))!;
+      assert.deepEqual([r.vm_state, r.task_state], ['error', null]);
+      assert.match(r.fault!.message, /mount point/);
+      assert.deepEqual(await driver.listInstanceUuids(), []);
+    });
+  });
 });

@@ -23,9 +23,11 @@ import {
 } from '../../nova/exceptions';
 import {
   ATTACH_INTERFACE,
+  ATTACH_VOLUME,
   CONFIRM_RESIZE,
   CONSOLE_OUTPUT,
   DETACH_INTERFACE,
+  DETACH_VOLUME,
   DIAGNOSTICS,
   type GuardedAction,
   REBUILD,
@@ -46,6 +48,8 @@ import type { Vif } from '../../nova/network-model';
 import type { ManagedInstance, InstanceRecords } from './instance-records';
 import { InstanceNotifier } from './notifications';
 import { TaskState, VmState } from '../../nova/states';
+import { connectionOf, connectionsOf } from '../volume/bdm';
+import { checkId } from '../volume/volume-service';
 
 export const COMPUTE_RPC_VERSION = '6.1';
 
@@ -126,6 +130,8 @@ export class ComputeManager {
       revert_resize: this.revertResize,
       attach_interface: this.attachInterface,
       detach_interface: this.detachInterface,
+      attach_volume: this.attachVolume,
+      detach_volume: this.detachVolume,
       get_console_output: this.getConsoleOutput,
       get_serial_console: this.getSerialConsole,
       validate_console_port: this.validateConsolePort,
@@ -220,7 +226,8 @@ export class ComputeManager {
       await this.persist(r, undefined, context);
       await this.notifier.emit('create', 'start', r, context);
       try {
-        await this.o.driver.spawn(r.spec, image);
+        // Read here, not before: a malformed list fails the build (ERROR with a fault).
+        await this.o.driver.spawn(r.spec, image, connectionsOf(args.block_device_mapping));
         await this.refreshPower(r);
         Object.assign(r, {
           vm_state: VmState.ACTIVE,
@@ -684,6 +691,73 @@ export class ComputeManager {
         ports: r.spec.networkInfo.map((v) => v.id),
       });
     });
+  }
+
+  // ---- volumes ----
+
+  /** Mounts the bdm's volume; a call, so the API marks it in-use only once it is mounted. */
+  private attachVolume(args: Args, incoming: Incoming): Promise<void> {
+    const instance = parseInstance(args.instance);
+    return this.inTurn(instance.uuid, async () => {
+      const connection = connectionOf(args.bdm);
+      const r = this.record(instance.uuid);
+      await this.volumeChange(r, ATTACH_VOLUME, incoming, { volume_id: connection.volumeId }, () =>
+        this.o.driver.attachVolume(r.spec, connection),
+      );
+    });
+  }
+
+  /** Unmounts the volume; one the instance does not have here (or no instance) is detached already. */
+  private detachVolume(args: Args, incoming: Incoming): Promise<void> {
+    const instance = parseInstance(args.instance);
+    return this.inTurn(instance.uuid, async () => {
+      const volumeId = checkId(args.volume_id);
+      const fields = { volume_id: volumeId, attachment_id: args.attachment_id };
+      const r = this.o.store.get(instance.uuid);
+      const attached = r && (await this.volumesOf(r));
+      if (!r || !attached?.some((v) => v.volumeId === volumeId)) {
+        this.logFor(instance.uuid, incoming.context).info(
+          'volume not attached: nothing to detach',
+          fields,
+        );
+        return;
+      }
+      await this.volumeChange(r, DETACH_VOLUME, incoming, fields, () =>
+        this.o.driver.detachVolume(r.spec, volumeId),
+      );
+    });
+  }
+
+  /** What the driver has mounted in the instance: nothing when it has no such instance. */
+  private async volumesOf(r: ManagedInstance) {
+    try {
+      return await this.o.driver.volumeAttachments(r.spec);
+    } catch (err) {
+      if (err instanceof NotFoundError) return [];
+      throw err;
+    }
+  }
+
+  /** In the instance's turn: guard, let the driver act, notify (Nova's instance.volume_attach/detach). */
+  private async volumeChange(
+    r: ManagedInstance,
+    action: GuardedAction,
+    incoming: Incoming,
+    fields: Record<string, unknown>,
+    act: () => Promise<void>,
+  ): Promise<void> {
+    const { context } = incoming;
+    const event = action === ATTACH_VOLUME ? 'volume_attach' : 'volume_detach';
+    this.guard(r, action);
+    await this.notifier.emit(event, 'start', r, context);
+    try {
+      await act();
+    } catch (err) {
+      await this.notifier.emit(event, 'error', r, context, err as Error);
+      throw err;
+    }
+    await this.notifier.emit(event, 'end', r, context);
+    this.logFor(r.uuid, context).info(`${event} done`, fields);
   }
 
   // ---- queries ----

@@ -25,6 +25,9 @@ import { ComputeManager } from './manager';
 import { SerialConsoleEndpoint } from './serial-console';
 import { ComputeMetrics, listen, listeningUrl, statusApp } from './status-api';
 import { hostImageStore } from '../image/host-image-store';
+import { FileVolumes } from '../volume/file-volumes';
+import { VOLUME_TOPIC, volumeEndpoint } from '../volume/volume-endpoint';
+import type { VolumeService } from '../volume/volume-service';
 
 /** How often the power states of all instances are compared with the driver's. */
 const POWER_SYNC_INTERVAL_S = 60;
@@ -39,6 +42,12 @@ export interface ComputeServiceOptions {
   images?: ImageService;
   /** default: LinuxNetwork when the addon has the network primitives, else none */
   network?: Network;
+  /**
+   * default: FileVolumes under state_path, unless a driver is given (it
+   * brings its own volumes or none); without volumes this host serves no
+   * berth-volume calls and the API's volume scheduler never picks it
+   */
+  volumes?: VolumeService;
 }
 
 /**
@@ -115,6 +124,7 @@ export class ComputeService {
     private readonly log: Logger,
     private readonly serialConsole: SerialConsoleEndpoint | undefined,
     private readonly network?: { agent: NetworkAgent; network: Network },
+    private readonly volumeRpc?: Server,
   ) {
     this.statusUrl = listeningUrl(status);
   }
@@ -131,6 +141,18 @@ export class ComputeService {
       o.network ??
       (o.driver ? undefined : hostNetwork(config, log, (ids) => agent?.portsPlugged(ids)));
     const images = o.images ?? hostImageStore(config, log);
+    const volumes =
+      o.volumes ??
+      (o.driver
+        ? undefined
+        : new FileVolumes({
+            root: path.join(state, 'volumes'),
+            snapshots: path.join(state, 'volume-snapshots'),
+            addon: native(),
+            log,
+          }));
+    // Mounted again before the driver's initHost binds them into its instances once more.
+    await volumes?.restore();
     const driver =
       o.driver ??
       new ContainerDriver({
@@ -139,6 +161,7 @@ export class ComputeService {
         compute: config.compute,
         logger: log,
         network,
+        volumes,
       });
     await driver.initHost(host);
     const records = new InstanceRecords(path.join(state, 'compute'));
@@ -159,6 +182,10 @@ export class ComputeService {
     const rpc = await transport.serve({ topic: 'compute', server: host }, manager.endpoints(), {
       fanout: true,
     });
+    // Served once restored and claimed: a delete must see the instances' claims.
+    const volumeRpc =
+      volumes &&
+      (await transport.serve({ topic: VOLUME_TOPIC, server: host }, [volumeEndpoint(volumes)]));
     const status = await listen(
       statusApp({ store: records, driver, transport, metrics, log }),
       config.compute.status_listen,
@@ -177,6 +204,7 @@ export class ComputeService {
       log,
       serialConsole,
       network && agent ? { agent, network } : undefined,
+      volumeRpc,
     );
     service.startPeriodicTasks(config, host);
     log.info('compute service started', { host, status_url: service.statusUrl });
@@ -221,6 +249,7 @@ export class ComputeService {
       for (const t of this.timers) clearInterval(t);
       await this.rpc.stop();
       await this.serialConsole?.close();
+      await this.volumeRpc?.stop();
       await this.network?.agent.stop();
       await new Promise<void>((resolve) => this.status.close(() => resolve()));
       await this.driver.cleanupHost();

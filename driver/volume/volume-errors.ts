@@ -11,11 +11,18 @@ import {
   NotFoundError,
 } from '../../common/errors';
 
+/** Where Cinder's peers find these classes: not the compute's own nova.exception. */
+const cinderFault = (exceptionClass: string, kwargs: Record<string, unknown>): RemoteFault => ({
+  class: exceptionClass,
+  module: 'cinder.exception',
+  kwargs,
+});
+
 export class VolumeNotFound extends NotFoundError {
   readonly remoteFault: RemoteFault;
   constructor(volumeId: string) {
     super(`Volume ${volumeId} could not be found.`);
-    this.remoteFault = { class: 'VolumeNotFound', kwargs: { volume_id: volumeId, code: 404 } };
+    this.remoteFault = cinderFault('VolumeNotFound', { volume_id: volumeId, code: 404 });
   }
 }
 
@@ -23,10 +30,7 @@ export class SnapshotNotFound extends NotFoundError {
   readonly remoteFault: RemoteFault;
   constructor(snapshotId: string) {
     super(`Snapshot ${snapshotId} could not be found.`);
-    this.remoteFault = {
-      class: 'SnapshotNotFound',
-      kwargs: { snapshot_id: snapshotId, code: 404 },
-    };
+    this.remoteFault = cinderFault('SnapshotNotFound', { snapshot_id: snapshotId, code: 404 });
   }
 }
 
@@ -34,7 +38,7 @@ export class VolumeIsBusy extends ConflictError {
   readonly remoteFault: RemoteFault;
   constructor(volumeId: string, holders: string[]) {
     super(`Volume ${volumeId} is still attached to instance(s) ${holders.join(', ')}.`);
-    this.remoteFault = { class: 'VolumeIsBusy', kwargs: { volume_name: volumeId, code: 400 } };
+    this.remoteFault = cinderFault('VolumeIsBusy', { volume_name: volumeId, code: 400 });
   }
 }
 
@@ -42,7 +46,7 @@ export class InvalidVolume extends InvalidArgumentError {
   readonly remoteFault: RemoteFault;
   constructor(reason: string) {
     super(`Invalid volume: ${reason}`);
-    this.remoteFault = { class: 'InvalidVolume', kwargs: { reason, code: 400 } };
+    this.remoteFault = cinderFault('InvalidVolume', { reason, code: 400 });
   }
 }
 
@@ -51,6 +55,6 @@ export class VolumeBackendAPIException extends InternalError {
   readonly remoteFault: RemoteFault;
   constructor(data: string, cause?: unknown) {
     super(`Bad or unexpected response from the storage volume backend API: ${data}`, { cause });
-    this.remoteFault = { class: 'VolumeBackendAPIException', kwargs: { data, code: 500 } };
+    this.remoteFault = cinderFault('VolumeBackendAPIException', { data, code: 500 });
   }
 }
