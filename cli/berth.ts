@@ -8,6 +8,7 @@ import { allInOneCommand, apiCommand } from './api';
 import { computeCommand } from './compute';
 import { demoCommand } from './demo';
 import { IMAGE_USAGE, imageCommand } from './image';
+import { REGISTER_USAGE, registerEndpointsCommand } from './register-endpoints';
 import { RUN_USAGE, runCommand } from './run';
 
 const USAGE = `usage: berth <command> [--config FILE] [options]
@@ -22,6 +23,8 @@ commands:
   image   manage the host's local images (import a rootfs tar, pull from a registry, list, show, delete)
           ${IMAGE_USAGE.replace(/\n/g, '\n          ')}
   demo    take one container on the test image through its lifecycle
+  register-endpoints  put berth's services in the Keystone catalog ([keystone_authtoken] credentials, admin role)
+          ${REGISTER_USAGE.replace(/\n/g, '\n          ')}
 
 Configuration: --config FILE (nova.conf-style INI), overridden by BERTH_<SECTION>_<KEY>.`;
 
@@ -60,6 +63,8 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest, config);
     case 'image':
       return imageCommand(rest, config);
+    case 'register-endpoints':
+      return registerEndpointsCommand(rest, config);
     case 'demo':
       return demoCommand(
         rest[0] ?? path.join(__dirname, '..', '..', 'build', 'images', 'busybox.tar'),
