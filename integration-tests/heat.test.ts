@@ -9,30 +9,16 @@
  * nothing of the stack in berth.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { ContainerRuntime } from '../driver/runtime/runtime';
-import { createVhost, rabbitmqctl, stopProcess } from './compute-harness';
-import { announcedUrl, writeConfig } from './fixtures/berth-processes';
-import { heatMissing, KeystoneAdmin, startHeat, type Heat } from './fixtures/heat';
-import { KEYSTONE_ADMIN_PASSWORD, keystoneMissing, LocalKeystone } from './fixtures/keystone';
-import { killDnsmasqs, unmountPinned } from './fixtures/network-cloud';
-import { OPENSTACK, type OscResult } from './fixtures/osc';
-import {
-  createTopology,
-  hostBusybox,
-  inNetns,
-  OUTSIDE_DNS_IP,
-  PUBLIC_CIDR,
-  PUBLIC_GATEWAY,
-  type Topology,
-} from './fixtures/sim-hosts';
-import { berthCli, imageTar, needsRoot, runName, tempStateDir, waitFor } from './harness';
+import { heatMissing, startHeat, type Heat } from './fixtures/heat';
+import { keystoneMissing } from './fixtures/keystone';
+import { type OscResult, runOsc } from './fixtures/osc';
+import { hostBusybox, inNetns } from './fixtures/sim-hosts';
+import { startToolchainCloud, type ToolchainCloud } from './fixtures/toolchain-cloud';
+import { imageTar, needsRoot, tempStateDir, waitFor } from './harness';
 
-const NOVA_PASSWORD = 'it-heat-nova-secret';
-const DEMO_PASSWORD = 'it-heat-demo-secret';
 const WEB_IP = '10.20.0.10';
 const MOUNT_POINT = '/mnt/heat-data';
 /** The web server writes its page onto the volume once it is mounted, then serves the volume. */
@@ -130,131 +116,21 @@ function template() {
   };
 }
 
-/** Keystone, berth all-in-one with keystone auth on a simulated host, Heat; one demo user. */
+/** The toolchain cloud (Keystone, berth all-in-one on a simulated host) and Heat in front of it. */
 class HeatCloud {
   readonly root = tempStateDir('heatcloud');
-  readonly keystone = new LocalKeystone(
-    fs.mkdirSync(path.join(this.root, 'keystone'), { recursive: true })!,
-  );
-  readonly host = runName('heathost');
-  readonly vhost = runName('heatcloud');
-  topo?: Topology;
-  berth?: ChildProcess;
+  tc?: ToolchainCloud;
   heat?: Heat;
-  url = '';
-  private transportUrl = '';
-  private readonly stateDir = path.join(this.root, 'node');
   private readonly clouds = path.join(this.root, 'clouds.yaml');
 
   async start(): Promise<void> {
-    this.keystone.setUp();
-    await this.keystone.start();
-    const identity = {
-      url: this.keystone.url,
-      adminToken: await this.keystone.token('admin', KEYSTONE_ADMIN_PASSWORD, 'admin'),
-    };
-    const admin = new KeystoneAdmin(identity);
-    const grant = async (project: string, user: string, password: string, role: string) => {
-      const domain_id = 'default';
-      const ids = [
-        await admin.findOrCreate('projects', 'project', { name: project, domain_id }),
-        await admin.findOrCreate('users', 'user', { name: user, domain_id, password }),
-        await admin.findOrCreate('roles', 'role', { name: role }),
-      ];
-      await admin.call('PUT', `/projects/${ids[0]}/users/${ids[1]}/roles/${ids[2]}`);
-    };
-    await grant('service', 'nova', NOVA_PASSWORD, 'admin');
-    await grant('service', 'nova', NOVA_PASSWORD, 'service');
-    await grant('demo', 'demo', DEMO_PASSWORD, 'member');
-
-    this.topo = await createTopology({ hosts: 1 });
-    this.transportUrl = createVhost(this.vhost);
-    await this.startBerth();
-    await admin.addEndpoint('nova', 'compute', `${this.url}/v2.1`);
-    await admin.addEndpoint('glance', 'image', `${this.url}/image`);
-    await admin.addEndpoint('neutron', 'network', `${this.url}/network`);
-    await admin.addEndpoint('cinderv3', 'volumev3', `${this.url}/volume/v3/%(project_id)s`);
-    this.heat = await startHeat(identity);
-    this.writeClouds();
+    this.tc = await startToolchainCloud({ DEFAULT: { log_level: 'info' } });
+    this.heat = await startHeat({ url: this.tc.keystoneUrl, adminToken: await this.tc.token() });
+    this.tc.writeCloudsYaml(this.clouds);
   }
 
-  private async startBerth(): Promise<void> {
-    const sim = this.topo!.hosts[0];
-    const conf = writeConfig(path.join(this.root, 'berth.conf'), {
-      DEFAULT: {
-        transport_url: this.transportUrl,
-        host: this.host,
-        state_path: this.stateDir,
-        my_ip: sim.ip,
-        log_level: 'info',
-      },
-      compute: { status_listen: '127.0.0.1:0', cgroup_parent: this.host, stop_timeout: 1 },
-      api: { listen: '127.0.0.1:0', auth_strategy: 'keystone' },
-      keystone_authtoken: {
-        www_authenticate_uri: this.keystone.url,
-        auth_url: this.keystone.url,
-        username: 'nova',
-        password: NOVA_PASSWORD,
-        project_name: 'service',
-      },
-      quota: { instances: -1, cores: -1, ram: -1 },
-      network: {
-        public_cidr: PUBLIC_CIDR,
-        public_gateway: PUBLIC_GATEWAY,
-        dns_servers: OUTSIDE_DNS_IP,
-        device_prefix: this.topo!.devicePrefix,
-        host_netns: sim.netns,
-      },
-    });
-    const env = Object.fromEntries(
-      Object.entries(process.env).filter(([name]) => !name.startsWith('BERTH_')),
-    );
-    this.berth = spawn(process.execPath, [berthCli, 'all-in-one', '--config', conf], {
-      stdio: ['ignore', 'pipe', fs.openSync(path.join(this.root, 'berth.log'), 'a')],
-      env,
-    });
-    this.url = await announcedUrl(this.berth, 'compute API');
-  }
-
-  private writeClouds(): void {
-    const cloud = (name: string, user: string, password: string) => [
-      `  ${name}:`,
-      '    auth:',
-      `      auth_url: ${this.keystone.url}`,
-      `      username: ${user}`,
-      `      password: ${password}`,
-      `      project_name: ${name}`,
-      '      user_domain_name: Default',
-      '      project_domain_name: Default',
-      '    identity_api_version: 3',
-    ];
-    fs.writeFileSync(
-      this.clouds,
-      [
-        'clouds:',
-        ...cloud('admin', 'admin', KEYSTONE_ADMIN_PASSWORD),
-        ...cloud('demo', 'demo', DEMO_PASSWORD),
-        '',
-      ].join('\n'),
-    );
-  }
-
-  async osc(t: TestContext, cloud: string, args: string[]): Promise<OscResult> {
-    const env = Object.fromEntries(
-      Object.entries(process.env).filter(([k]) => !/^(OS_|PYTHON)/.test(k)),
-    );
-    const child = spawn(OPENSTACK, ['--os-cloud', cloud, ...args], {
-      env: { ...env, OS_CLIENT_CONFIG_FILE: this.clouds },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 300_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    t.diagnostic(`rc=${code} openstack ${args.join(' ')}`);
-    return { code, stdout, stderr };
+  osc(t: TestContext, cloud: string, args: string[]): Promise<OscResult> {
+    return runOsc(t, this.clouds, args, { cloud, timeoutMs: 600_000 });
   }
 
   async ok(t: TestContext, cloud: string, args: string[]): Promise<string> {
@@ -270,19 +146,7 @@ class HeatCloud {
 
   async close(): Promise<void> {
     await this.heat?.close().catch(() => undefined);
-    await stopProcess(this.berth);
-    // Instances outlive berth by design: their monitors go with the runtime's shutdown.
-    if (fs.existsSync(path.join(this.stateDir, 'containers')))
-      await (
-        await ContainerRuntime.open({ stateDir: this.stateDir, cgroupParent: this.host })
-      )
-        .shutdown()
-        .catch(() => undefined);
-    await killDnsmasqs([{ stateDir: this.stateDir }]);
-    await this.topo?.close();
-    unmountPinned(this.root);
-    await this.keystone.stop().catch(() => undefined);
-    if (this.transportUrl) rabbitmqctl('delete_vhost', this.vhost);
+    await this.tc?.close();
     fs.rmSync(this.root, { recursive: true, force: true });
   }
 }
@@ -343,7 +207,7 @@ describe('Heat with berth', { skip: needsRoot() ?? keystoneMissing() ?? heatMiss
       );
       const fip = (await cloud.json(t, 'demo', ['stack', 'output', 'show', 'heat-bar', 'fip']))
         .output_value as string;
-      const outside = await inNetns(cloud.topo!.outside.netns, [
+      const outside = await inNetns(cloud.tc!.outsideNetns, [
         hostBusybox, 'timeout', '5', hostBusybox, 'wget', '-q', '-O', '-', `http://${fip}/index.html`,
       ]); // prettier-ignore
       assert.equal(outside.stdout.trim(), 'page from the volume of heat-web', outside.stderr);
