@@ -123,3 +123,28 @@ describe('remote consoles', () => {
     assert.equal(unknown.status, 404);
   });
 });
+
+describe('a compute that cannot bind [DEFAULT] my_ip', () => {
+  let cloud: TestCloud;
+  before(async () => {
+    // TEST-NET-1: no interface of this host has it, so the console's listen fails.
+    cloud = await startTestCloud({
+      hosts: ['node-1'],
+      config: { DEFAULT: { my_ip: '192.0.2.1' } },
+    });
+  });
+  after(() => cloud.close());
+
+  test('runs its instances, and answers their console requests 400', async () => {
+    const r = await cloud.request('POST', '/v2.1/servers', {
+      body: { server: { name: 'x', imageRef: cloud.image.id, flavorRef: '1' } },
+    });
+    await cloud.waitForStatus(r.body.server.id, ['ACTIVE']);
+    const c = await cloud.request('POST', `/v2.1/servers/${r.body.server.id}/remote-consoles`, {
+      version: '2.6',
+      body: { remote_console: { protocol: 'serial', type: 'serial' } },
+    });
+    assert.equal(c.status, 400, JSON.stringify(c.body));
+    assert.match(JSON.stringify(c.body), /Unavailable console type serial/);
+  });
+});
