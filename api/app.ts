@@ -27,6 +27,7 @@ import { quotaSetsRouter } from './routes/quota-sets';
 import { serverGroupsRouter } from './routes/server-groups';
 import { serversRouter } from './routes/servers';
 import { servicesRouter } from './routes/services';
+import { simpleTenantUsageRouter } from './routes/simple-tenant-usage';
 import { versionsRouter } from './routes/versions';
 import { glanceRouter } from './image/glance-router';
 import { neutronRouter } from './network/neutron-router';
@@ -96,6 +97,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use('/os-server-groups', serverGroupsRouter(deps));
   compute.use('/os-keypairs', keypairsRouter(deps));
   compute.use('/os-console-auth-tokens', consoleAuthTokensRouter(deps));
+  compute.use('/os-simple-tenant-usage', simpleTenantUsageRouter(deps));
   app.use('/v2.1', compute);
 
   // Glance lets image uploads be large: they stream to the store, not through the JSON parser.

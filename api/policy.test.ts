@@ -233,6 +233,8 @@ const POLICY: Record<string, Case> = {
   'GET /v2.1/os-server-groups/:id': { expect: OWNED },
   'DELETE /v2.1/os-server-groups/:id': { expect: [204, 404, 204], params: freshGroup },
 
+  'GET /v2.1/os-simple-tenant-usage': { expect: ADMIN_ONLY },
+  'GET /v2.1/os-simple-tenant-usage/:tenant_id': { expect: [200, 403, 200] },
   'GET /v2.1/os-console-auth-tokens/:token': { expect: [403, 403, 404] },
 
   'GET /v2.1/os-keypairs': { expect: ANYONE },

@@ -38,6 +38,8 @@ export const ADMIN_RULES = {
   keypairsShow: 'os_compute_api:os-keypairs:show',
   keypairsCreate: 'os_compute_api:os-keypairs:create',
   keypairsDelete: 'os_compute_api:os-keypairs:delete',
+  tenantUsageList: 'os_compute_api:os-simple-tenant-usage:list',
+  tenantUsageShow: 'os_compute_api:os-simple-tenant-usage:show',
 } as const;
 
 /** Throws Nova's 403 "Policy doesn't allow <rule> to be performed." unless the caller is an admin. */

@@ -259,6 +259,8 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { method: 'GET', path: '/v2.1/os-server-groups/:id' },
   { method: 'DELETE', path: '/v2.1/os-server-groups/:id' },
 
+  { method: 'GET', path: '/v2.1/os-simple-tenant-usage' },
+  { method: 'GET', path: '/v2.1/os-simple-tenant-usage/:tenant_id' },
   { method: 'GET', path: '/v2.1/os-console-auth-tokens/:token' },
   { method: 'GET', path: '/v2.1/os-keypairs' },
   {
@@ -349,6 +351,7 @@ const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
   ],
   '/v2.1/os-quota-sets/:project_id': () => ['demo', 'other', 'admin'],
   '/v2.1/os-server-groups/:id': (f) => [f.groupId],
+  '/v2.1/os-simple-tenant-usage/:tenant_id': () => ['demo', 'other'],
   '/v2.1/os-keypairs/:name': (f) => [f.keypairName],
   '/image/v2/images/:id': (f) => [f.imageId, f.cloudImageId],
   '/image/v2/images/:id/tags/:tag': (f) => [f.imageTag],
