@@ -82,8 +82,15 @@ export function novaTime(us: number): string {
   return `${new Date(ms).toISOString().slice(0, 19)}.${String(micros).padStart(6, '0')}`;
 }
 
-// To the microsecond, as Python's utcnow(): a period with neither bound is then not empty.
-const nowUs = () => Math.floor((performance.timeOrigin + performance.now()) * US_PER_MS);
+// To the microsecond and strictly increasing: Nova reads the clock once
+// for each missing bound, and Python's two readings always differ, so a
+// request without start and end is a (tiny) period rather than a 400.
+let lastNow = 0;
+function nowUs(): number {
+  const t = Math.floor((performance.timeOrigin + performance.now()) * US_PER_MS);
+  lastNow = Math.max(t, lastNow + 1);
+  return lastNow;
+}
 const storedUs = (iso: string) => Date.parse(iso) * US_PER_MS;
 
 /**
