@@ -17,6 +17,7 @@ import { logRequests } from './request-log';
 import { requestedVersion } from './microversion';
 import { aggregatesRouter } from './routes/aggregates';
 import { availabilityZonesRouter } from './routes/availability-zones';
+import { flavorAccessRouter } from './routes/flavor-access';
 import { flavorsRouter } from './routes/flavors';
 import { hypervisorsRouter } from './routes/hypervisors';
 import { imagesRouter } from './routes/images';
@@ -86,7 +87,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   const nul = refuseNulInUrl(() => badRequest('A NUL character is not allowed in a request.'));
   compute.use(authenticate, microversion, nul, body);
   compute.use('/servers', serversRouter(deps));
-  compute.use('/flavors', flavorsRouter(deps));
+  compute.use('/flavors', flavorsRouter(deps), flavorAccessRouter(deps));
   compute.use('/images', imagesRouter(deps));
   compute.use('/os-hypervisors', hypervisorsRouter(deps));
   compute.use('/os-services', servicesRouter(deps));

@@ -89,6 +89,19 @@ const freshFlavor = async ({ cloud }: Setup) => {
   );
   return [id];
 };
+const freshPrivateFlavor = async ({ cloud }: Setup) => {
+  const id = `private-${unique()}`;
+  await ok(
+    cloud.request('POST', '/v2.1/flavors', {
+      token: ADMIN,
+      body: {
+        flavor: { name: id, id, ram: 64, vcpus: 1, disk: 1, 'os-flavor-access:is_public': false },
+      },
+    }),
+    'create private flavor',
+  );
+  return [id];
+};
 const freshGroup = async ({ cloud }: Setup) => [
   (
     await ok(
@@ -195,6 +208,8 @@ const POLICY: Record<string, Case> = {
       );
     },
   },
+  'GET /v2.1/flavors/:id/os-flavor-access': { expect: ADMIN_ONLY, params: freshPrivateFlavor },
+  'POST /v2.1/flavors/:id/action': { expect: ADMIN_ONLY, params: freshPrivateFlavor },
 
   'GET /v2.1/images': { expect: ANYONE },
   'GET /v2.1/images/detail': { expect: ANYONE },

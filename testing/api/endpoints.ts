@@ -196,6 +196,15 @@ export const ENDPOINTS: readonly Endpoint[] = [
     bodies: (f) => [{ [specKey(f)]: 'dedicated' }],
   },
   { method: 'DELETE', path: '/v2.1/flavors/:id/os-extra_specs/:key' },
+  { method: 'GET', path: '/v2.1/flavors/:id/os-flavor-access' },
+  {
+    method: 'POST',
+    path: '/v2.1/flavors/:id/action',
+    bodies: () => [
+      { addTenantAccess: { tenant: 'other' } },
+      { removeTenantAccess: { tenant: 'other' } },
+    ],
+  },
 
   { method: 'GET', path: '/v2.1/images' },
   { method: 'GET', path: '/v2.1/images/detail' },
