@@ -102,6 +102,21 @@ const freshPrivateFlavor = async ({ cloud }: Setup) => {
   );
   return [id];
 };
+/** Server tags are 2.26's; Nova finds the server in any project, so another's is a 403. */
+const TAGS = { version: '2.26' };
+const tagOnFixture =
+  (present: boolean) =>
+  async ({ cloud, f }: Setup) => {
+    const r = await cloud.request(
+      present ? 'PUT' : 'DELETE',
+      `/v2.1/servers/${f.serverId}/tags/fixture`,
+      {
+        token: ADMIN,
+        version: '2.26',
+      },
+    );
+    assert.ok([201, 204, 404].includes(r.status), `tag fixture: ${r.status}`);
+  };
 const freshGroup = async ({ cloud }: Setup) => [
   (
     await ok(
@@ -160,6 +175,24 @@ const POLICY: Record<string, Case> = {
         'put the metadata key back',
       );
     },
+  },
+  'GET /v2.1/servers/:id/tags': { ...TAGS, expect: [200, 403, 200] },
+  'PUT /v2.1/servers/:id/tags': { ...TAGS, expect: [200, 403, 200] },
+  'DELETE /v2.1/servers/:id/tags': { ...TAGS, expect: [204, 403, 204] },
+  'GET /v2.1/servers/:id/tags/:tag': {
+    ...TAGS,
+    expect: [204, 403, 204],
+    reset: tagOnFixture(true),
+  },
+  'PUT /v2.1/servers/:id/tags/:tag': {
+    ...TAGS,
+    expect: [201, 403, 201],
+    reset: tagOnFixture(false),
+  },
+  'DELETE /v2.1/servers/:id/tags/:tag': {
+    ...TAGS,
+    expect: [204, 403, 204],
+    reset: tagOnFixture(true),
   },
   'GET /v2.1/servers/:id/os-instance-actions': { expect: OWNED },
   'GET /v2.1/servers/:id/os-instance-actions/:requestId': { expect: OWNED },
