@@ -27,7 +27,7 @@ describeEachDatabase('flavor access API', (database) => {
   });
   after(() => api.close());
 
-  it('gives a project access: it lists, shows and boots the private flavor; others still cannot', async () => {
+  it('gives a project access: it lists and shows the private flavor; others still cannot', async () => {
     const before = await api.request('GET', '/v2.1/flavors/secret');
     assert.equal(before.status, 404);
     const added = await action('secret', { addTenantAccess: { tenant: 'demo' } });
