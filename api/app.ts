@@ -17,6 +17,7 @@ import { logRequests } from './request-log';
 import { requestedVersion } from './microversion';
 import { aggregatesRouter } from './routes/aggregates';
 import { availabilityZonesRouter } from './routes/availability-zones';
+import { flavorAccessRouter } from './routes/flavor-access';
 import { flavorsRouter } from './routes/flavors';
 import { hypervisorsRouter } from './routes/hypervisors';
 import { imagesRouter } from './routes/images';
@@ -27,6 +28,7 @@ import { quotaSetsRouter } from './routes/quota-sets';
 import { serverGroupsRouter } from './routes/server-groups';
 import { serversRouter } from './routes/servers';
 import { servicesRouter } from './routes/services';
+import { simpleTenantUsageRouter } from './routes/simple-tenant-usage';
 import { versionsRouter } from './routes/versions';
 import { glanceRouter } from './image/glance-router';
 import { neutronRouter } from './network/neutron-router';
@@ -85,7 +87,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   const nul = refuseNulInUrl(() => badRequest('A NUL character is not allowed in a request.'));
   compute.use(authenticate, microversion, nul, body);
   compute.use('/servers', serversRouter(deps));
-  compute.use('/flavors', flavorsRouter(deps));
+  compute.use('/flavors', flavorsRouter(deps), flavorAccessRouter(deps));
   compute.use('/images', imagesRouter(deps));
   compute.use('/os-hypervisors', hypervisorsRouter(deps));
   compute.use('/os-services', servicesRouter(deps));
@@ -96,6 +98,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use('/os-server-groups', serverGroupsRouter(deps));
   compute.use('/os-keypairs', keypairsRouter(deps));
   compute.use('/os-console-auth-tokens', consoleAuthTokensRouter(deps));
+  compute.use('/os-simple-tenant-usage', simpleTenantUsageRouter(deps));
   app.use('/v2.1', compute);
 
   // Glance lets image uploads be large: they stream to the store, not through the JSON parser.

@@ -89,6 +89,34 @@ const freshFlavor = async ({ cloud }: Setup) => {
   );
   return [id];
 };
+const freshPrivateFlavor = async ({ cloud }: Setup) => {
+  const id = `private-${unique()}`;
+  await ok(
+    cloud.request('POST', '/v2.1/flavors', {
+      token: ADMIN,
+      body: {
+        flavor: { name: id, id, ram: 64, vcpus: 1, disk: 1, 'os-flavor-access:is_public': false },
+      },
+    }),
+    'create private flavor',
+  );
+  return [id];
+};
+/** Server tags are 2.26's; Nova finds the server in any project, so another's is a 403. */
+const TAGS = { version: '2.26' };
+const tagOnFixture =
+  (present: boolean) =>
+  async ({ cloud, f }: Setup) => {
+    const r = await cloud.request(
+      present ? 'PUT' : 'DELETE',
+      `/v2.1/servers/${f.serverId}/tags/fixture`,
+      {
+        token: ADMIN,
+        version: '2.26',
+      },
+    );
+    assert.ok([201, 204, 404].includes(r.status), `tag fixture: ${r.status}`);
+  };
 const freshGroup = async ({ cloud }: Setup) => [
   (
     await ok(
@@ -148,6 +176,24 @@ const POLICY: Record<string, Case> = {
       );
     },
   },
+  'GET /v2.1/servers/:id/tags': { ...TAGS, expect: [200, 403, 200] },
+  'PUT /v2.1/servers/:id/tags': { ...TAGS, expect: [200, 403, 200] },
+  'DELETE /v2.1/servers/:id/tags': { ...TAGS, expect: [204, 403, 204] },
+  'GET /v2.1/servers/:id/tags/:tag': {
+    ...TAGS,
+    expect: [204, 403, 204],
+    reset: tagOnFixture(true),
+  },
+  'PUT /v2.1/servers/:id/tags/:tag': {
+    ...TAGS,
+    expect: [201, 403, 201],
+    reset: tagOnFixture(false),
+  },
+  'DELETE /v2.1/servers/:id/tags/:tag': {
+    ...TAGS,
+    expect: [204, 403, 204],
+    reset: tagOnFixture(true),
+  },
   'GET /v2.1/servers/:id/os-instance-actions': { expect: OWNED },
   'GET /v2.1/servers/:id/os-instance-actions/:requestId': { expect: OWNED },
   'GET /v2.1/servers/:id/diagnostics': { expect: ADMIN_ONLY },
@@ -196,6 +242,8 @@ const POLICY: Record<string, Case> = {
       );
     },
   },
+  'GET /v2.1/flavors/:id/os-flavor-access': { expect: ADMIN_ONLY, params: freshPrivateFlavor },
+  'POST /v2.1/flavors/:id/action': { expect: ADMIN_ONLY, params: freshPrivateFlavor },
 
   'GET /v2.1/images': { expect: ANYONE },
   'GET /v2.1/images/detail': { expect: ANYONE },
@@ -254,6 +302,8 @@ const POLICY: Record<string, Case> = {
   'GET /v2.1/os-server-groups/:id': { expect: OWNED },
   'DELETE /v2.1/os-server-groups/:id': { expect: [204, 404, 204], params: freshGroup },
 
+  'GET /v2.1/os-simple-tenant-usage': { expect: ADMIN_ONLY },
+  'GET /v2.1/os-simple-tenant-usage/:tenant_id': { expect: [200, 403, 200] },
   'GET /v2.1/os-console-auth-tokens/:token': { expect: [403, 403, 404] },
 
   'GET /v2.1/os-keypairs': { expect: ANYONE },

@@ -25,6 +25,9 @@ export const ADMIN_RULES = {
   extraSpecsCreate: 'os_compute_api:os-flavor-extra-specs:create',
   extraSpecsUpdate: 'os_compute_api:os-flavor-extra-specs:update',
   extraSpecsDelete: 'os_compute_api:os-flavor-extra-specs:delete',
+  flavorAccessList: 'os_compute_api:os-flavor-access',
+  flavorAccessAdd: 'os_compute_api:os-flavor-access:add_tenant_access',
+  flavorAccessRemove: 'os_compute_api:os-flavor-access:remove_tenant_access',
   quotaShow: 'os_compute_api:os-quota-sets:show',
   quotaDetail: 'os_compute_api:os-quota-sets:detail',
   quotaDefaults: 'os_compute_api:os-quota-sets:defaults',
@@ -37,6 +40,8 @@ export const ADMIN_RULES = {
   keypairsShow: 'os_compute_api:os-keypairs:show',
   keypairsCreate: 'os_compute_api:os-keypairs:create',
   keypairsDelete: 'os_compute_api:os-keypairs:delete',
+  tenantUsageList: 'os_compute_api:os-simple-tenant-usage:list',
+  tenantUsageShow: 'os_compute_api:os-simple-tenant-usage:show',
 } as const;
 
 /** Throws Nova's 403 "Policy doesn't allow <rule> to be performed." unless the caller is an admin. */

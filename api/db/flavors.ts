@@ -5,6 +5,7 @@
 import type { ApiContext } from '../context';
 import { badRequest, itemNotFound } from '../faults';
 import type { Database } from './connection';
+import { hasFlavorAccess } from './flavor-access';
 import type { FlavorSnapshot } from './instances';
 
 /** A row as stored: booleans are 0/1 on SQLite, extra_specs is JSON text. */
@@ -71,10 +72,20 @@ export function ensureDefaultFlavors(db: Database): Promise<void> {
   return p;
 }
 
-/** Whether `ctx` may see the flavor: private flavors are for admins only (berth has no flavor access lists). */
-export function canSeeFlavor(row: FlavorRow, ctx?: ApiContext): boolean {
-  return !ctx || ctx.isAdmin || Boolean(row.is_public);
+/**
+ * Whether `ctx` may see the flavor: a private one is for admins and the
+ * projects on its access list (`access`: the ids of the flavors the
+ * caller's project is on the list of).
+ */
+export function canSeeFlavor(
+  row: FlavorRow,
+  ctx: ApiContext | undefined,
+  access: ReadonlySet<number>,
+): boolean {
+  return !ctx || ctx.isAdmin || Boolean(row.is_public) || access.has(row.id);
 }
+
+const NO_ACCESS: ReadonlySet<number> = new Set();
 
 export const flavorNotFound = (flavorId: string) =>
   itemNotFound(`Flavor ${flavorId} could not be found.`);
@@ -83,7 +94,8 @@ export const flavorNotFound = (flavorId: string) =>
  * The flavor whose public id is `flavorRef`. Throws Nova's 404
  * "Flavor X could not be found." — or a 400 with `asBadRequest`, which is
  * what Nova answers when a server create names an unknown flavor. With
- * `ctx`, private flavors are hidden from non-admins.
+ * `ctx`, private flavors are hidden from non-admins whose project is not
+ * on the flavor's access list.
  */
 export async function findFlavor(
   db: Database,
@@ -92,7 +104,8 @@ export async function findFlavor(
 ): Promise<FlavorRow> {
   await ensureDefaultFlavors(db);
   const row = await db<FlavorRow>('flavors').where({ flavorid: flavorRef }).first();
-  if (row && canSeeFlavor(row, o.ctx)) return row;
+  if (row && canSeeFlavor(row, o.ctx, NO_ACCESS)) return row;
+  if (row && o.ctx && (await hasFlavorAccess(db, row, o.ctx.projectId))) return row;
   if (o.asBadRequest) throw badRequest(`Flavor ${flavorRef} could not be found.`);
   throw flavorNotFound(flavorRef);
 }

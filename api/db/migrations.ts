@@ -392,6 +392,19 @@ const MIGRATIONS: Migration[] = [
       });
     },
   },
+  {
+    name: '0007_flavor_access',
+    async up(db) {
+      // Nova's flavor_projects: the projects a private flavor is for (flavors.id, not flavorid).
+      await db.schema.createTable('flavor_projects', (t) => {
+        t.increments('id');
+        t.integer('flavor_id').notNullable().index();
+        t.string('project_id', 255).notNullable().index();
+        timestamps(t);
+        t.unique(['flavor_id', 'project_id']);
+      });
+    },
+  },
 ];
 
 class CodeMigrationSource implements Knex.MigrationSource<Migration> {

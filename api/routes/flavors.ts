@@ -1,14 +1,15 @@
 /**
  * /v2.1/flavors: list, detail, show; create, description update and
  * delete for admins; and the os-extra_specs sub-resource (reads for
- * everyone, writes for admins). Private flavors are for admins only:
- * berth keeps no flavor access lists.
+ * everyone, writes for admins). Private flavors are for admins and the
+ * projects on their access lists (routes/flavor-access.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import Joi from 'joi';
 import { baseUrl, ctxOf, type ApiContext } from '../context';
 import type { Database } from '../db/connection';
+import { accessibleFlavorIds, dropFlavorAccess } from '../db/flavor-access';
 import {
   canSeeFlavor,
   ensureDefaultFlavors,
@@ -174,8 +175,9 @@ async function listFlavors(
   const minDisk = parseMin('minDisk', q.minDisk);
   const key = !q.sort_key || q.sort_key === 'vcpu_weight' ? 'flavorid' : q.sort_key;
   const dir = q.sort_dir ?? 'asc';
+  const access = await accessibleFlavorIds(db, ctx.projectId);
   let rows = (await db<FlavorRow>('flavors').orderBy(key, dir).orderBy('id', dir)).filter((f) =>
-    canSeeFlavor(f, ctx),
+    canSeeFlavor(f, ctx, access),
   );
   if (q.marker !== undefined) {
     const at = rows.findIndex((f) => f.flavorid === q.marker);
@@ -184,7 +186,8 @@ async function listFlavors(
   }
   rows = rows.filter(
     (f) =>
-      (isPublic === null || Boolean(f.is_public) === isPublic) &&
+      // As Nova's is_public filter: "public" takes in the private flavors the project may use.
+      (isPublic === null || (isPublic ? Boolean(f.is_public) || access.has(f.id) : !f.is_public)) &&
       (ctx.isAdmin || !f.disabled) &&
       (minRam === undefined || f.memory_mb >= minRam) &&
       (minDisk === undefined || f.root_gb >= minDisk),
@@ -319,8 +322,12 @@ export function flavorsRouter(deps: ApiDeps): Router {
     '/:id',
     route(async (req, res) => {
       requireAdmin(ctxOf(res), ADMIN_RULES.flavorDelete);
-      const n = await db('flavors').where({ flavorid: req.params.id }).delete();
-      if (!n) throw flavorNotFound(req.params.id);
+      const f = await db<FlavorRow>('flavors').where({ flavorid: req.params.id }).first();
+      if (!f) throw flavorNotFound(req.params.id);
+      await db.transaction(async (tx) => {
+        await dropFlavorAccess(tx, f.id);
+        await tx('flavors').where({ id: f.id }).delete();
+      });
       res.status(202).end();
     }),
   );

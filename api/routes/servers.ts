@@ -33,6 +33,8 @@ import { serverIpsRouter } from './server-ips';
 import { serverSecurityGroups } from '../servers/server-security-groups';
 import { instanceActionsRouter } from './instance-actions';
 import { serverMetadataRouter, metadataSchema } from './server-metadata';
+import { serverTagsRouter } from './server-tags';
+import { matchesTags, TAG_FILTERS, type TagFilters } from '../db/instance-tags';
 import { findServer, hostStatusReader } from './server-lookup';
 
 const createSchema = Joi.object({
@@ -119,6 +121,10 @@ const listQuery = Joi.object({
   image: Joi.string().max(255),
   flavor: Joi.string().max(255),
   locked: Joi.string().max(255),
+  tags: stringOrList,
+  'tags-any': stringOrList,
+  'not-tags': stringOrList,
+  'not-tags-any': stringOrList,
   sort_key: Joi.alternatives(
     Joi.string().valid(...SORT_KEYS),
     Joi.array().items(Joi.string().valid(...SORT_KEYS)),
@@ -143,6 +149,10 @@ interface ListQuery {
   image?: string;
   flavor?: string;
   locked?: string;
+  tags?: string | string[];
+  'tags-any'?: string | string[];
+  'not-tags'?: string | string[];
+  'not-tags-any'?: string | string[];
   sort_key?: string | string[];
   sort_dir?: string | string[];
 }
@@ -152,6 +162,20 @@ const asList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : ([] a
 /** Nova reads all_tenants as "present and not false". */
 const truthyFlag = (v: unknown) =>
   v !== undefined && !['0', 'false', 'f', 'no', 'off'].includes(String(v).toLowerCase());
+
+/**
+ * The tag filters of a list from 2.26: each a comma-separated list (the
+ * last value when repeated), as Nova splits them; undefined when none.
+ */
+function tagFiltersOf(q: ListQuery, ctx: ApiContext): TagFilters | undefined {
+  if (ctx.version.lt('2.26')) return undefined;
+  const f: TagFilters = {};
+  for (const key of TAG_FILTERS) {
+    const v = asList(q[key]).at(-1);
+    if (v !== undefined) f[key] = v.split(',');
+  }
+  return Object.keys(f).length ? f : undefined;
+}
 
 async function listInstances(db: Database, ctx: ApiContext, q: ListQuery, maxLimit: number) {
   const allTenants = truthyFlag(q.all_tenants);
@@ -181,11 +205,13 @@ async function listInstances(db: Database, ctx: ApiContext, q: ListQuery, maxLim
   order.forEach((k, n) => (query = query.orderBy(k, dirs[n] ?? dirs[0] ?? 'desc')));
   query = query.orderBy('id', dirs[0] ?? 'desc');
   const statuses = asList(q.status).map((s) => s.toUpperCase());
+  const tagFilters = tagFiltersOf(q, ctx);
   const limit = Math.min(q.limit ?? maxLimit, maxLimit);
-  // A name (a regular expression), a status (derived from two columns) or a
-  // marker is applied below, over every row; without them the page is all
-  // there is to read.
-  if (!q.name && !statuses.length && q.marker === undefined) query = query.limit(limit);
+  // A name (a regular expression), a status (derived from two columns),
+  // tags (a JSON column) or a marker is applied below, over every row;
+  // without them the page is all there is to read.
+  if (!q.name && !statuses.length && !tagFilters && q.marker === undefined)
+    query = query.limit(limit);
   let rows = await query;
 
   if (q.name) {
@@ -193,6 +219,8 @@ async function listInstances(db: Database, ctx: ApiContext, q: ListQuery, maxLim
     rows = rows.filter((i) => re.test(i.display_name));
   }
   if (statuses.length) rows = rows.filter((i) => statuses.includes(statusOf(i)));
+  if (tagFilters)
+    rows = rows.filter((i) => matchesTags(JSON.parse(i.tags) as string[], tagFilters));
   if (q.marker !== undefined) {
     const at = rows.findIndex((i) => i.uuid === q.marker);
     if (at < 0) throw badRequest(`marker [${q.marker}] not found`);
@@ -415,6 +443,7 @@ export function serversRouter(deps: ApiDeps): Router {
   r.use('/:id/ips', serverIpsRouter(deps));
   r.use('/:id/os-interface', interfacesRouter(deps));
   r.use('/:id/metadata', serverMetadataRouter(deps));
+  r.use('/:id/tags', serverTagsRouter(deps));
   r.use('/:id/os-instance-actions', instanceActionsRouter(deps));
   // Nova keeps the password a guest posted to its metadata service; berth's guests have none to post to.
   r.get(

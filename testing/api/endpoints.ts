@@ -132,6 +132,12 @@ export const ENDPOINTS: readonly Endpoint[] = [
     bodies: (f) => [{ meta: { [f.metadataKey]: 'db' } }],
   },
   { method: 'DELETE', path: '/v2.1/servers/:id/metadata/:key' },
+  { method: 'GET', path: '/v2.1/servers/:id/tags' },
+  { method: 'PUT', path: '/v2.1/servers/:id/tags', bodies: () => [{ tags: ['a', 'b'] }] },
+  { method: 'DELETE', path: '/v2.1/servers/:id/tags' },
+  { method: 'GET', path: '/v2.1/servers/:id/tags/:tag' },
+  { method: 'PUT', path: '/v2.1/servers/:id/tags/:tag' },
+  { method: 'DELETE', path: '/v2.1/servers/:id/tags/:tag' },
   { method: 'GET', path: '/v2.1/servers/:id/os-instance-actions' },
   { method: 'GET', path: '/v2.1/servers/:id/os-instance-actions/:requestId' },
   { method: 'GET', path: '/v2.1/servers/:id/diagnostics' },
@@ -200,6 +206,15 @@ export const ENDPOINTS: readonly Endpoint[] = [
     bodies: (f) => [{ [specKey(f)]: 'dedicated' }],
   },
   { method: 'DELETE', path: '/v2.1/flavors/:id/os-extra_specs/:key' },
+  { method: 'GET', path: '/v2.1/flavors/:id/os-flavor-access' },
+  {
+    method: 'POST',
+    path: '/v2.1/flavors/:id/action',
+    bodies: () => [
+      { addTenantAccess: { tenant: 'other' } },
+      { removeTenantAccess: { tenant: 'other' } },
+    ],
+  },
 
   { method: 'GET', path: '/v2.1/images' },
   { method: 'GET', path: '/v2.1/images/detail' },
@@ -280,6 +295,8 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { method: 'GET', path: '/v2.1/os-server-groups/:id' },
   { method: 'DELETE', path: '/v2.1/os-server-groups/:id' },
 
+  { method: 'GET', path: '/v2.1/os-simple-tenant-usage' },
+  { method: 'GET', path: '/v2.1/os-simple-tenant-usage/:tenant_id' },
   { method: 'GET', path: '/v2.1/os-console-auth-tokens/:token' },
   { method: 'GET', path: '/v2.1/os-keypairs' },
   {
@@ -350,6 +367,7 @@ export const TAR_HEADER = (() => {
 const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
   '/v2.1/servers/:id': (f) => [f.serverId],
   '/v2.1/servers/:id/metadata/:key': (f) => [f.metadataKey],
+  '/v2.1/servers/:id/tags/:tag': () => ['fixture'],
   '/v2.1/servers/:id/os-instance-actions/:requestId': (f) => [f.requestId],
   '/v2.1/servers/:id/ips/:network': (f) => [f.networkName],
   '/v2.1/servers/:id/os-interface/:portId': (f) => [f.portId],
@@ -371,6 +389,7 @@ const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
   '/v2.1/os-quota-sets/:project_id': () => ['demo', 'other', 'admin'],
   '/v2.1/os-server-groups/:id': (f) => [f.groupId],
   '/v2.1/os-aggregates/:id': (f) => [f.aggregateId],
+  '/v2.1/os-simple-tenant-usage/:tenant_id': () => ['demo', 'other'],
   '/v2.1/os-keypairs/:name': (f) => [f.keypairName],
   '/image/v2/images/:id': (f) => [f.imageId, f.cloudImageId],
   '/image/v2/images/:id/tags/:tag': (f) => [f.imageTag],
