@@ -24,6 +24,7 @@ import { keypairsRouter } from './routes/keypairs';
 import { limitsRouter } from './routes/limits';
 import { consoleAuthTokensRouter } from './routes/remote-consoles';
 import { quotaSetsRouter } from './routes/quota-sets';
+import { securityGroupRulesRouter, securityGroupsRouter } from './routes/security-groups';
 import { serverGroupsRouter } from './routes/server-groups';
 import { serversRouter } from './routes/servers';
 import { servicesRouter } from './routes/services';
@@ -95,6 +96,8 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use('/os-quota-sets', quotaSetsRouter(deps));
   compute.use('/os-server-groups', serverGroupsRouter(deps));
   compute.use('/os-keypairs', keypairsRouter(deps));
+  compute.use('/os-security-groups', securityGroupsRouter(deps));
+  compute.use('/os-security-group-rules', securityGroupRulesRouter(deps));
   compute.use('/os-console-auth-tokens', consoleAuthTokensRouter(deps));
   app.use('/v2.1', compute);
 

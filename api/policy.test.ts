@@ -24,6 +24,7 @@ import {
   OWNER,
   pathParams,
   realPath,
+  securityGroupRule,
   type Endpoint,
   type Fixtures,
 } from '../testing/api/endpoints';
@@ -99,6 +100,28 @@ const freshGroup = async ({ cloud }: Setup) => [
       'create server group',
     )
   ).server_group.id,
+];
+const freshSecurityGroup = async ({ cloud }: Setup) => [
+  (
+    await ok(
+      cloud.request('POST', '/v2.1/os-security-groups', {
+        token: OWNER,
+        body: { security_group: { name: `doomed-${unique()}`, description: 'd' } },
+      }),
+      'create security group',
+    )
+  ).security_group.id,
+];
+const freshSecurityGroupRule = async ({ cloud, f }: Setup) => [
+  (
+    await ok(
+      cloud.request('POST', '/v2.1/os-security-group-rules', {
+        token: OWNER,
+        body: { security_group_rule: securityGroupRule(f.securityGroupId, unique()) },
+      }),
+      'create security group rule',
+    )
+  ).security_group_rule.id,
 ];
 const freshKeypair = async ({ cloud, f }: Setup) => {
   const name = `doomed-${unique()}`;
@@ -234,6 +257,17 @@ const POLICY: Record<string, Case> = {
   'DELETE /v2.1/os-server-groups/:id': { expect: [204, 404, 204], params: freshGroup },
 
   'GET /v2.1/os-console-auth-tokens/:token': { expect: [403, 403, 404] },
+
+  'GET /v2.1/os-security-groups': { expect: ANYONE },
+  'POST /v2.1/os-security-groups': { expect: ANYONE },
+  'GET /v2.1/os-security-groups/:id': { expect: OWNED },
+  'PUT /v2.1/os-security-groups/:id': { expect: OWNED },
+  'DELETE /v2.1/os-security-groups/:id': { expect: [202, 404, 202], params: freshSecurityGroup },
+  'POST /v2.1/os-security-group-rules': { expect: OWNED },
+  'DELETE /v2.1/os-security-group-rules/:id': {
+    expect: [202, 404, 202],
+    params: freshSecurityGroupRule,
+  },
 
   'GET /v2.1/os-keypairs': { expect: ANYONE },
   'POST /v2.1/os-keypairs': { expect: ANYONE },
