@@ -18,6 +18,7 @@ import { requestedVersion } from './microversion';
 import { aggregatesRouter } from './routes/aggregates';
 import { availabilityZonesRouter } from './routes/availability-zones';
 import { flavorsRouter } from './routes/flavors';
+import { floatingIpPoolsRouter, floatingIpsRouter } from './routes/floating-ips';
 import { hypervisorsRouter } from './routes/hypervisors';
 import { imagesRouter } from './routes/images';
 import { keypairsRouter } from './routes/keypairs';
@@ -98,6 +99,8 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use('/os-keypairs', keypairsRouter(deps));
   compute.use('/os-security-groups', securityGroupsRouter(deps));
   compute.use('/os-security-group-rules', securityGroupRulesRouter(deps));
+  compute.use('/os-floating-ips', floatingIpsRouter(deps));
+  compute.use('/os-floating-ip-pools', floatingIpPoolsRouter(deps));
   compute.use('/os-console-auth-tokens', consoleAuthTokensRouter(deps));
   app.use('/v2.1', compute);
 

@@ -123,6 +123,10 @@ const freshSecurityGroupRule = async ({ cloud, f }: Setup) => [
     )
   ).security_group_rule.id,
 ];
+const freshFloatingIp = async ({ cloud }: Setup) => [
+  (await ok(cloud.request('POST', '/v2.1/os-floating-ips', { token: OWNER }), 'allocate'))
+    .floating_ip.id,
+];
 const freshKeypair = async ({ cloud, f }: Setup) => {
   const name = `doomed-${unique()}`;
   await ok(
@@ -268,6 +272,11 @@ const POLICY: Record<string, Case> = {
     expect: [202, 404, 202],
     params: freshSecurityGroupRule,
   },
+  'GET /v2.1/os-floating-ips': { expect: ANYONE },
+  'POST /v2.1/os-floating-ips': { expect: ANYONE },
+  'GET /v2.1/os-floating-ips/:id': { expect: OWNED },
+  'DELETE /v2.1/os-floating-ips/:id': { expect: [202, 404, 202], params: freshFloatingIp },
+  'GET /v2.1/os-floating-ip-pools': { expect: ANYONE },
 
   'GET /v2.1/os-keypairs': { expect: ANYONE },
   'POST /v2.1/os-keypairs': { expect: ANYONE },

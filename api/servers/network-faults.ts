@@ -78,13 +78,13 @@ export function networkFault(
  */
 export async function proxied<T>(
   fn: () => Promise<T>,
-  conflict: (message: string) => ApiFault = conflictingRequest,
+  conflict: (message: string, err: NeutronError) => ApiFault = conflictingRequest,
 ): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     if (!(err instanceof NeutronError)) throw err;
-    if (err.status === 409) throw conflict(err.message);
+    if (err.status === 409) throw conflict(err.message, err);
     if (err.status === 403) throw forbidden(err.message);
     if (err.status === 404) throw itemNotFound(err.message);
     if (err.status === 400) throw badRequest(err.message);

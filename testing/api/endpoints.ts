@@ -57,6 +57,8 @@ export interface Fixtures {
   /** demo's security group (not default) and an ingress rule of it */
   securityGroupId: string;
   securityGroupRuleId: string;
+  /** a floating IP demo allocated */
+  floatingIpId: string;
 }
 
 export const OWNER = 'demo:demo';
@@ -301,6 +303,12 @@ export const ENDPOINTS: readonly Endpoint[] = [
   },
   { method: 'DELETE', path: '/v2.1/os-security-group-rules/:id' },
 
+  { method: 'GET', path: '/v2.1/os-floating-ips' },
+  { method: 'POST', path: '/v2.1/os-floating-ips', bodies: () => [{}, { pool: 'public' }] },
+  { method: 'GET', path: '/v2.1/os-floating-ips/:id' },
+  { method: 'DELETE', path: '/v2.1/os-floating-ips/:id' },
+  { method: 'GET', path: '/v2.1/os-floating-ip-pools' },
+
   { method: 'GET', path: '/image', public: true },
   { method: 'GET', path: '/image/v2', public: true },
   { method: 'GET', path: '/image/v2/', public: true },
@@ -381,6 +389,7 @@ const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
   '/v2.1/os-keypairs/:name': (f) => [f.keypairName],
   '/v2.1/os-security-groups/:id': (f) => [f.securityGroupId],
   '/v2.1/os-security-group-rules/:id': (f) => [f.securityGroupRuleId],
+  '/v2.1/os-floating-ips/:id': (f) => [f.floatingIpId],
   '/image/v2/images/:id': (f) => [f.imageId, f.cloudImageId],
   '/image/v2/images/:id/tags/:tag': (f) => [f.imageTag],
   // berth has no namespaces: a name Glance ships is the closest to a real one
@@ -498,6 +507,7 @@ export async function ensureFixtures(cloud: TestCloud, f: Fixtures): Promise<voi
   await ensureKeypair(req, f);
   await ensureGroup(req, f);
   await ensureSecurityGroup(req, f);
+  await ensureFloatingIp(req, f);
   await ensureImage(cloud, f);
   ensureNetwork(cloud, f);
   await ensureServer(cloud, f);
@@ -616,6 +626,14 @@ async function ensureSecurityGroup(req: Request, f: Fixtures): Promise<void> {
       }),
       'create security group rule',
     ).security_group_rule.id;
+}
+
+async function ensureFloatingIp(req: Request, f: Fixtures): Promise<void> {
+  if (f.floatingIpId && (await exists(req, `/v2.1/os-floating-ips/${f.floatingIpId}`))) return;
+  f.floatingIpId = ok(
+    await req('POST', '/v2.1/os-floating-ips', { body: {} }),
+    'allocate floating IP',
+  ).floating_ip.id;
 }
 
 async function ensureImage(cloud: TestCloud, f: Fixtures): Promise<void> {
