@@ -24,6 +24,7 @@ import {
   OWNER,
   pathParams,
   realPath,
+  securityGroupRule,
   type Endpoint,
   type Fixtures,
 } from '../testing/api/endpoints';
@@ -127,6 +128,32 @@ const freshGroup = async ({ cloud }: Setup) => [
       'create server group',
     )
   ).server_group.id,
+];
+const freshSecurityGroup = async ({ cloud }: Setup) => [
+  (
+    await ok(
+      cloud.request('POST', '/v2.1/os-security-groups', {
+        token: OWNER,
+        body: { security_group: { name: `doomed-${unique()}`, description: 'd' } },
+      }),
+      'create security group',
+    )
+  ).security_group.id,
+];
+const freshSecurityGroupRule = async ({ cloud, f }: Setup) => [
+  (
+    await ok(
+      cloud.request('POST', '/v2.1/os-security-group-rules', {
+        token: OWNER,
+        body: { security_group_rule: securityGroupRule(f.securityGroupId, unique()) },
+      }),
+      'create security group rule',
+    )
+  ).security_group_rule.id,
+];
+const freshFloatingIp = async ({ cloud }: Setup) => [
+  (await ok(cloud.request('POST', '/v2.1/os-floating-ips', { token: OWNER }), 'allocate'))
+    .floating_ip.id,
 ];
 const freshKeypair = async ({ cloud, f }: Setup) => {
   const name = `doomed-${unique()}`;
@@ -305,6 +332,22 @@ const POLICY: Record<string, Case> = {
   'GET /v2.1/os-simple-tenant-usage': { expect: ADMIN_ONLY },
   'GET /v2.1/os-simple-tenant-usage/:tenant_id': { expect: [200, 403, 200] },
   'GET /v2.1/os-console-auth-tokens/:token': { expect: [403, 403, 404] },
+
+  'GET /v2.1/os-security-groups': { expect: ANYONE },
+  'POST /v2.1/os-security-groups': { expect: ANYONE },
+  'GET /v2.1/os-security-groups/:id': { expect: OWNED },
+  'PUT /v2.1/os-security-groups/:id': { expect: OWNED },
+  'DELETE /v2.1/os-security-groups/:id': { expect: [202, 404, 202], params: freshSecurityGroup },
+  'POST /v2.1/os-security-group-rules': { expect: OWNED },
+  'DELETE /v2.1/os-security-group-rules/:id': {
+    expect: [202, 404, 202],
+    params: freshSecurityGroupRule,
+  },
+  'GET /v2.1/os-floating-ips': { expect: ANYONE },
+  'POST /v2.1/os-floating-ips': { expect: ANYONE },
+  'GET /v2.1/os-floating-ips/:id': { expect: OWNED },
+  'DELETE /v2.1/os-floating-ips/:id': { expect: [202, 404, 202], params: freshFloatingIp },
+  'GET /v2.1/os-floating-ip-pools': { expect: ANYONE },
 
   'GET /v2.1/os-keypairs': { expect: ANYONE },
   'POST /v2.1/os-keypairs': { expect: ANYONE },

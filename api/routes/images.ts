@@ -14,6 +14,7 @@ import { isoSeconds, nextLinks, route } from '../http';
 import { imagesFor } from '../image/external-glance';
 import { canSee, listed } from '../image/image-policy';
 import { validateQuery } from '../validate';
+import { removedAt236 } from './removed-proxy';
 
 /** Nova's view of Glance statuses, and the progress it reports for each. */
 const NOVA_STATUS: Record<string, string> = {
@@ -94,12 +95,7 @@ export function imagesRouter(deps: ApiDeps): Router {
     links: links(req, r.id),
   });
 
-  // Nova removed the proxy at 2.36: every path under it is then unknown.
-  router.use((_req, res, next) => {
-    if (ctxOf(res).version.ge('2.36'))
-      return next(itemNotFound('The resource could not be found.'));
-    next();
-  });
+  router.use(removedAt236);
 
   async function page(req: Request, res: Response) {
     const ctx = ctxOf(res);

@@ -16,6 +16,7 @@ import {
   toApiFault,
 } from '../faults';
 import type { RequestedNetwork } from '../network/instance-network';
+import { NeutronError } from '../network/errors';
 
 export type NetworkOperation = 'create' | 'attach';
 
@@ -67,4 +68,26 @@ export function networkFault(
   }
   if (err.kind === 'NotFound') return notFound(err.message);
   return toApiFault(err);
+}
+
+/**
+ * How Nova's proxy APIs (os-security-groups, os-floating-ips, ...) answer
+ * the network service's errors: its bad input is Nova's 400, its NotFound
+ * Nova's 404, its policy refusal a 403, and its conflicts what each Nova
+ * call makes of them (`conflict`).
+ */
+export async function proxied<T>(
+  fn: () => Promise<T>,
+  conflict: (message: string, err: NeutronError) => ApiFault = conflictingRequest,
+): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!(err instanceof NeutronError)) throw err;
+    if (err.status === 409) throw conflict(err.message, err);
+    if (err.status === 403) throw forbidden(err.message);
+    if (err.status === 404) throw itemNotFound(err.message);
+    if (err.status === 400) throw badRequest(err.message);
+    throw err;
+  }
 }

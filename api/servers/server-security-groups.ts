@@ -22,7 +22,7 @@ async function serverPorts(tx: NetTx, uuid: string): Promise<Row[]> {
 }
 
 /** Nova's _convert_to_nova_security_group_rule_format: ingress rules only, Nova's port defaults. */
-function novaRule(rule: Row, groups: Map<string, Row>) {
+export function novaRule(rule: Row, groups: Map<string, Row>) {
   const b = rule.body;
   const ports =
     b.protocol && b.port_range_min === null && b.port_range_max === null
@@ -50,23 +50,31 @@ export async function serverSecurityGroups(deps: ApiDeps, ctx: ApiContext, inst:
     const ids = new Set<string>();
     for (const p of await serverPorts(tx, inst.uuid))
       for (const id of (p.body.security_groups as string[] | undefined) ?? []) ids.add(id);
-    const groups = new Map<string, Row>();
-    for (const g of await listRows(tx.q, 'security_group')) groups.set(g.id, g);
+    const groups = await groupsById(tx);
     const view = [];
     for (const id of ids) {
       const g = groups.get(id);
-      if (!g) continue;
-      const rules = await listRows(tx.q, 'security_group_rule', { parent_id: g.id });
-      view.push({
-        id: g.id,
-        name: g.body.name as string,
-        description: (g.body.description as string | undefined) ?? '',
-        tenant_id: g.project_id,
-        rules: rules.filter((r) => r.body.direction === 'ingress').map((r) => novaRule(r, groups)),
-      });
+      if (g) view.push(await novaGroup(tx, g, groups));
     }
     return view;
   });
+}
+
+/** Every security group by id: what a rule's remote group is looked up in. */
+export async function groupsById(tx: NetTx): Promise<Map<string, Row>> {
+  return new Map((await listRows(tx.q, 'security_group')).map((g) => [g.id, g]));
+}
+
+/** Nova's _convert_to_nova_security_group_format: the group with its ingress rules. */
+export async function novaGroup(tx: NetTx, g: Row, groups: Map<string, Row>) {
+  const rules = await listRows(tx.q, 'security_group_rule', { parent_id: g.id });
+  return {
+    id: g.id,
+    name: g.body.name as string,
+    description: (g.body.description as string | undefined) ?? '',
+    tenant_id: g.project_id,
+    rules: rules.filter((r) => r.body.direction === 'ingress').map((r) => novaRule(r, groups)),
+  };
 }
 
 /** The group a name or id means in the server's project, as Nova asks Neutron. */

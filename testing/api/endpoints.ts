@@ -56,6 +56,11 @@ export interface Fixtures {
   networkName: string;
   /** the port of demo's server on it */
   portId: string;
+  /** demo's security group (not default) and an ingress rule of it */
+  securityGroupId: string;
+  securityGroupRuleId: string;
+  /** a floating IP demo allocated */
+  floatingIpId: string;
 }
 
 export const OWNER = 'demo:demo';
@@ -63,6 +68,12 @@ export const OTHER = 'alice:other';
 export const ADMIN = 'admin:admin';
 
 const specKey = (f: Fixtures) => f.extraSpecKey;
+
+/** A Nova rule of `groupId` on a TCP port `unique` picks, so that no two requests make the same rule. */
+export function securityGroupRule(groupId: string, unique: string) {
+  const port = (Number(unique.replace(/\D/g, '')) % 65535) + 1;
+  return { parent_group_id: groupId, ip_protocol: 'tcp', from_port: port, to_port: port };
+}
 
 export const ENDPOINTS: readonly Endpoint[] = [
   { method: 'GET', path: '/', public: true },
@@ -310,6 +321,32 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { method: 'GET', path: '/v2.1/os-keypairs/:name' },
   { method: 'DELETE', path: '/v2.1/os-keypairs/:name' },
 
+  { method: 'GET', path: '/v2.1/os-security-groups' },
+  {
+    method: 'POST',
+    path: '/v2.1/os-security-groups',
+    bodies: (_f, u) => [{ security_group: { name: `sg-${u}`, description: 'd' } }],
+  },
+  { method: 'GET', path: '/v2.1/os-security-groups/:id' },
+  {
+    method: 'PUT',
+    path: '/v2.1/os-security-groups/:id',
+    bodies: () => [{ security_group: { name: 'fixture-sg', description: 'updated' } }],
+  },
+  { method: 'DELETE', path: '/v2.1/os-security-groups/:id' },
+  {
+    method: 'POST',
+    path: '/v2.1/os-security-group-rules',
+    bodies: (f, u) => [{ security_group_rule: securityGroupRule(f.securityGroupId, u) }],
+  },
+  { method: 'DELETE', path: '/v2.1/os-security-group-rules/:id' },
+
+  { method: 'GET', path: '/v2.1/os-floating-ips' },
+  { method: 'POST', path: '/v2.1/os-floating-ips', bodies: () => [{}, { pool: 'public' }] },
+  { method: 'GET', path: '/v2.1/os-floating-ips/:id' },
+  { method: 'DELETE', path: '/v2.1/os-floating-ips/:id' },
+  { method: 'GET', path: '/v2.1/os-floating-ip-pools' },
+
   { method: 'GET', path: '/image', public: true },
   { method: 'GET', path: '/image/v2', public: true },
   { method: 'GET', path: '/image/v2/', public: true },
@@ -391,6 +428,9 @@ const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
   '/v2.1/os-aggregates/:id': (f) => [f.aggregateId],
   '/v2.1/os-simple-tenant-usage/:tenant_id': () => ['demo', 'other'],
   '/v2.1/os-keypairs/:name': (f) => [f.keypairName],
+  '/v2.1/os-security-groups/:id': (f) => [f.securityGroupId],
+  '/v2.1/os-security-group-rules/:id': (f) => [f.securityGroupRuleId],
+  '/v2.1/os-floating-ips/:id': (f) => [f.floatingIpId],
   '/image/v2/images/:id': (f) => [f.imageId, f.cloudImageId],
   '/image/v2/images/:id/tags/:tag': (f) => [f.imageTag],
   // berth has no namespaces: a name Glance ships is the closest to a real one
@@ -508,6 +548,8 @@ export async function ensureFixtures(cloud: TestCloud, f: Fixtures): Promise<voi
   await ensureKeypair(req, f);
   await ensureGroup(req, f);
   await ensureAggregate(req, f);
+  await ensureSecurityGroup(req, f);
+  await ensureFloatingIp(req, f);
   await ensureImage(cloud, f);
   ensureNetwork(cloud, f);
   await ensureServer(cloud, f);
@@ -617,6 +659,36 @@ async function ensureAggregate(req: Request, f: Fixtures): Promise<void> {
       'create aggregate',
     ).aggregate.id,
   );
+}
+
+async function ensureSecurityGroup(req: Request, f: Fixtures): Promise<void> {
+  if (!f.securityGroupId || !(await exists(req, `/v2.1/os-security-groups/${f.securityGroupId}`)))
+    f.securityGroupId = ok(
+      await req('POST', '/v2.1/os-security-groups', {
+        body: { security_group: { name: 'fixture-sg', description: 'fixture' } },
+      }),
+      'create security group',
+    ).security_group.id;
+  const rules = ok(
+    await req('GET', `/v2.1/os-security-groups/${f.securityGroupId}`, {}),
+    'show security group',
+  ).security_group.rules as { id: string }[];
+  f.securityGroupRuleId =
+    rules[0]?.id ??
+    ok(
+      await req('POST', '/v2.1/os-security-group-rules', {
+        body: { security_group_rule: securityGroupRule(f.securityGroupId, randomUUID()) },
+      }),
+      'create security group rule',
+    ).security_group_rule.id;
+}
+
+async function ensureFloatingIp(req: Request, f: Fixtures): Promise<void> {
+  if (f.floatingIpId && (await exists(req, `/v2.1/os-floating-ips/${f.floatingIpId}`))) return;
+  f.floatingIpId = ok(
+    await req('POST', '/v2.1/os-floating-ips', { body: {} }),
+    'allocate floating IP',
+  ).floating_ip.id;
 }
 
 async function ensureImage(cloud: TestCloud, f: Fixtures): Promise<void> {
