@@ -28,6 +28,9 @@ const VOLUME = 'hz-volume';
 /** What the server prints on its console: the Log tab must show it. */
 const CONSOLE_MARK = 'horizon-console-mark';
 
+/** A page expression: Horizon shows an error message (HorizonSession.check names it). */
+const ERROR_SHOWN = `!!document.querySelector('.alert-danger, .alert-error')`;
+
 /** A page expression: some row of a table on the page has every one of `texts`. */
 const rowWith = (...texts: string[]) =>
   `[...document.querySelectorAll('table tbody tr')].some((r) => ${JSON.stringify(texts)}.every((t) => r.innerText.includes(t)))`;
@@ -59,15 +62,36 @@ describe(
         .filter((l) => l.message === 'request' && Number(l.status) >= 400)
         .map((l) => `${l.method} ${l.url} -> ${l.status}`);
 
-    /** session.visit(), with berth's failed calls in the message of a page that fails. */
-    const visit = async (session: HorizonSession, name: string, urlPath: string, ready: string) => {
-      const since = cloud.logs().length;
+    /** Horizon's log since `since` characters, without uwsgi's per-request lines. */
+    const horizonLog = (since: number) =>
+      horizon
+        .log()
+        .slice(since)
+        .split('\n')
+        .filter((l) => l && !l.startsWith('[pid: '))
+        .slice(-40)
+        .join('\n  ');
+
+    /**
+     * session.visit() until the page `shows` (a page expression) or an error
+     * message appears, which fails it; a page that shows neither fails too.
+     * A failure carries berth's failed calls and Horizon's log lines of the
+     * page, which say what was asked of berth and what Horizon made of it.
+     */
+    const visit = async (session: HorizonSession, name: string, urlPath: string, shows: string) => {
+      const since = { berth: cloud.logs().length, horizon: horizon.log().length };
       try {
-        return await session.visit(name, urlPath, ready);
+        await session.visit(name, urlPath, `(${shows}) || ${ERROR_SHOWN}`);
+        assert.ok(
+          await session.page.evaluate(shows),
+          `${name} (${urlPath}) does not show ${shows}`,
+        );
       } catch (err) {
-        const calls = failedCalls(since);
-        if (calls.length && err instanceof Error)
-          err.message += `\nberth's failed calls:\n  ${calls.join('\n  ')}`;
+        if (!(err instanceof Error)) throw err;
+        const calls = failedCalls(since.berth);
+        if (calls.length) err.message += `\nberth's failed calls:\n  ${calls.join('\n  ')}`;
+        const logged = horizonLog(since.horizon);
+        if (logged) err.message += `\nHorizon's log:\n  ${logged}`;
         throw err;
       }
     };
