@@ -296,4 +296,16 @@ describeEachDatabase('the embedded Cinder API', (database) => {
       { zoneName: 'nova', zoneState: { available: true } },
     ]);
   });
+
+  test('transfers: berth has none to list', async () => {
+    for (const path of [
+      'os-volume-transfer',
+      'os-volume-transfer/detail',
+      'volume-transfers/detail',
+    ]) {
+      const r = await cloud.request('GET', `${V}/demo/${path}`, {});
+      assert.equal(r.status, 200, path);
+      assert.deepEqual(r.body, { transfers: [] }, path);
+    }
+  });
 });
