@@ -13,6 +13,7 @@ import type { ApiDeps } from '../deps';
 import { badRequest, conflictingRequest } from '../faults';
 import { nextLinks, now, route } from '../http';
 import { requireAdmin } from '../policy';
+import { diagnosticsView } from '../../nova/diagnostics-object';
 import { canonicalIPv6 } from '../servers/access-ips';
 import { createServers } from '../servers/create-server';
 import { deleteServer } from '../servers/delete-server';
@@ -479,11 +480,10 @@ export function serversRouter(deps: ApiDeps): Router {
           `Cannot 'get_diagnostics' instance ${inst.uuid} while it is in vm_state ${inst.vm_state}`,
         );
       const d = await callCompute(() => deps.compute.getDiagnostics(inst, rpcContext(ctx)));
-      const data = ((d as { 'nova_object.data'?: Record<string, unknown> })['nova_object.data'] ??
-        d) as Record<string, unknown>;
+      const data = diagnosticsView(d);
       if (ctx.version.ge('2.48')) return res.json(data);
-      const mem = data.memory_details as { used?: number } | undefined;
-      const cpus = (data.cpu_details as { id: number; time: number | null }[] | undefined) ?? [];
+      const mem = data.memory_details as { used?: number | null };
+      const cpus = data.cpu_details as { id: number; time: number | null }[];
       res.json({
         ...Object.fromEntries(cpus.map((c) => [`cpu${c.id}_time`, c.time])),
         memory: mem?.used ?? null,

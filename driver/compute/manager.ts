@@ -12,6 +12,7 @@ import { forInstance } from '../../common/log';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../common/errors';
 import type { ComputeDriver, FlavorSize, UpdateTaskState } from '../virt/driver';
 import type { ImageService } from '../image/image-service';
+import { diagnosticsObject } from '../../nova/diagnostics-object';
 import { PowerState } from '../../nova/power-state';
 import { KeyedLocks } from '../../common/keyed-locks';
 import { ConductorAPI } from './conductor';
@@ -800,31 +801,24 @@ export class ComputeManager {
     const r = this.record(instance.uuid);
     this.guard({ ...r, task_state: null }, DIAGNOSTICS);
     const d = await this.o.driver.getDiagnostics(r.spec);
-    return {
-      'nova_object.name': 'Diagnostics',
-      'nova_object.namespace': 'nova',
-      'nova_object.version': '1.0',
-      'nova_object.data': {
-        state: d.state,
-        driver: d.driver,
-        hypervisor: 'lxc',
-        hypervisor_os: 'linux',
-        uptime: d.uptimeSeconds ?? null,
-        config_drive: false,
-        num_cpus: r.spec.vcpus,
-        num_nics: d.nics.length,
-        num_disks: d.disks.length,
-        memory_details: { maximum: d.memoryLimitBytes ?? null, used: d.memoryBytes ?? null },
-        cpu_details: [{ id: 0, time: d.cpuNanos ?? null, utilisation: null }],
-        nic_details: d.nics.map((n) => ({
-          rx_octets: n.rxBytes,
-          tx_octets: n.txBytes,
-          rx_packets: n.rxPackets,
-          tx_packets: n.txPackets,
-        })),
-        disk_details: d.disks.map((k) => ({ read_bytes: k.readBytes, write_bytes: k.writeBytes })),
-      },
-    };
+    return diagnosticsObject({
+      state: d.state,
+      driver: d.driver,
+      hypervisor: 'lxc',
+      hypervisor_os: 'linux',
+      uptime: d.uptimeSeconds ?? null,
+      config_drive: false,
+      num_cpus: r.spec.vcpus,
+      memory: { maximum: d.memoryLimitBytes ?? null, used: d.memoryBytes ?? null },
+      cpus: [{ id: 0, time: d.cpuNanos ?? null, utilisation: null }],
+      nics: d.nics.map((n) => ({
+        rx_octets: n.rxBytes,
+        tx_octets: n.txBytes,
+        rx_packets: n.rxPackets,
+        tx_packets: n.txPackets,
+      })),
+      disks: d.disks.map((k) => ({ read_bytes: k.readBytes, write_bytes: k.writeBytes })),
+    });
   }
 
   private getHostUptime(): Promise<string> {

@@ -66,6 +66,7 @@ async function describe(o: StatusApiOptions, r: ManagedInstance) {
           cpu_ns: diag.cpuNanos ?? null,
           memory_bytes: diag.memoryBytes ?? null,
           pids: diag.pids ?? null,
+          oom_killed: diag.oomKilled ?? false,
         }
       : null,
     image_ref: r.spec.imageRef,
