@@ -217,6 +217,8 @@ export class SerialProxy {
       }
     };
     ws.on('data', onData);
+    // The HTTP server's sockets are half-open capable: the client's FIN is an 'end', not a 'close'.
+    ws.on('end', () => shut(1006, 'client gone'));
     ws.on('close', () => shut(1006, 'client gone'));
     compute.on('data', (chunk: Buffer) => {
       if (closed || ws.destroyed) return;
