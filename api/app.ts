@@ -24,6 +24,7 @@ import { imagesRouter } from './routes/images';
 import { keypairsRouter } from './routes/keypairs';
 import { limitsRouter } from './routes/limits';
 import { consoleAuthTokensRouter } from './routes/remote-consoles';
+import { networksRouter, tenantNetworksRouter } from './routes/networks';
 import { quotaSetsRouter } from './routes/quota-sets';
 import { securityGroupRulesRouter, securityGroupsRouter } from './routes/security-groups';
 import { serverGroupsRouter } from './routes/server-groups';
@@ -101,6 +102,8 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use('/os-security-group-rules', securityGroupRulesRouter(deps));
   compute.use('/os-floating-ips', floatingIpsRouter(deps));
   compute.use('/os-floating-ip-pools', floatingIpPoolsRouter(deps));
+  compute.use('/os-networks', networksRouter(deps));
+  compute.use('/os-tenant-networks', tenantNetworksRouter(deps));
   compute.use('/os-console-auth-tokens', consoleAuthTokensRouter(deps));
   app.use('/v2.1', compute);
 
