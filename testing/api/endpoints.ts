@@ -723,12 +723,19 @@ export async function createImage(
   cloud: Pick<TestCloud, 'request' | 'url'>,
   token: string,
   name: string,
-  o: { queued?: boolean } = {},
+  /** `properties`: more of the image's attributes, e.g. min_ram */
+  o: { queued?: boolean; properties?: Record<string, unknown> } = {},
 ): Promise<string> {
   const id = ok(
     await cloud.request('POST', '/image/v2/images', {
       token,
-      body: { name, container_format: 'bare', disk_format: 'raw', visibility: 'private' },
+      body: {
+        name,
+        container_format: 'bare',
+        disk_format: 'raw',
+        visibility: 'private',
+        ...o.properties,
+      },
     }),
     'create image',
   ).id as string;
