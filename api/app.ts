@@ -25,6 +25,7 @@ import { imagesRouter } from './routes/images';
 import { keypairsRouter } from './routes/keypairs';
 import { limitsRouter } from './routes/limits';
 import { consoleAuthTokensRouter } from './routes/remote-consoles';
+import { networksRouter, tenantNetworksRouter } from './routes/networks';
 import { quotaSetsRouter } from './routes/quota-sets';
 import { securityGroupRulesRouter, securityGroupsRouter } from './routes/security-groups';
 import { serverGroupsRouter } from './routes/server-groups';
@@ -103,6 +104,8 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use('/os-security-group-rules', securityGroupRulesRouter(deps));
   compute.use('/os-floating-ips', floatingIpsRouter(deps));
   compute.use('/os-floating-ip-pools', floatingIpPoolsRouter(deps));
+  compute.use('/os-networks', networksRouter(deps));
+  compute.use('/os-tenant-networks', tenantNetworksRouter(deps));
   compute.use('/os-console-auth-tokens', consoleAuthTokensRouter(deps));
   compute.use('/os-simple-tenant-usage', simpleTenantUsageRouter(deps));
   app.use('/v2.1', compute);

@@ -35,6 +35,13 @@ export const conflictingRequest = (message: string) =>
 export const overLimit = (message: string) => new ApiFault(413, 'overLimit', message);
 export const unsupportedMediaType = (message: string) => new ApiFault(415, 'badMediaType', message);
 export const computeFault = (message: string) => new ApiFault(500, 'computeFault', message);
+/** An API Nova removed (nova-network's): webob's HTTPGone, which Nova's fault names call computeFault. */
+export const gone = () =>
+  new ApiFault(
+    410,
+    'computeFault',
+    'This resource is no longer available.  No forwarding address is given.',
+  );
 export const serviceUnavailable = (message: string) =>
   new ApiFault(503, 'serviceUnavailable', message);
 

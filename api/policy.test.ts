@@ -55,6 +55,7 @@ interface Case {
 const ANYONE: Case['expect'] = [200, 200, 200];
 const OWNED: Case['expect'] = [200, 404, 200];
 const ADMIN_ONLY: Case['expect'] = [403, 403, 200];
+const GONE: Case['expect'] = [410, 410, 410];
 
 let uniques = 0;
 const unique = () => `${process.pid}-${++uniques}`;
@@ -348,6 +349,17 @@ const POLICY: Record<string, Case> = {
   'GET /v2.1/os-floating-ips/:id': { expect: OWNED },
   'DELETE /v2.1/os-floating-ips/:id': { expect: [202, 404, 202], params: freshFloatingIp },
   'GET /v2.1/os-floating-ip-pools': { expect: ANYONE },
+  'GET /v2.1/os-networks': { expect: ANYONE },
+  'GET /v2.1/os-networks/:id': { expect: OWNED },
+  // nova-network's management: gone for everyone, before any policy.
+  'POST /v2.1/os-networks': { expect: GONE },
+  'POST /v2.1/os-networks/add': { expect: GONE },
+  'DELETE /v2.1/os-networks/:id': { expect: GONE },
+  'POST /v2.1/os-networks/:id/action': { expect: GONE },
+  'GET /v2.1/os-tenant-networks': { expect: ANYONE },
+  'GET /v2.1/os-tenant-networks/:id': { expect: OWNED },
+  'POST /v2.1/os-tenant-networks': { expect: GONE },
+  'DELETE /v2.1/os-tenant-networks/:id': { expect: GONE },
 
   'GET /v2.1/os-keypairs': { expect: ANYONE },
   'POST /v2.1/os-keypairs': { expect: ANYONE },

@@ -146,6 +146,21 @@ export async function overQuota(
   return limit >= 0 && inUse + delta > limit;
 }
 
+/**
+ * Nova's _check_metadata_properties_quota: a server's metadata within the
+ * project's metadata_items (MetadataLimitExceeded, a 403).
+ */
+export async function checkMetadataQuota(
+  db: Database,
+  config: BerthConfig,
+  projectId: string,
+  items: number,
+): Promise<void> {
+  const limit = (await limitsFor(db, config, projectId)).metadata_items;
+  if (limit >= 0 && items > limit)
+    throw new ResourceExhaustedError(`Maximum number of metadata items exceeds ${limit}`);
+}
+
 type InstanceResource = 'instances' | 'cores' | 'ram';
 const INSTANCE_RESOURCES: InstanceResource[] = ['cores', 'instances', 'ram'];
 

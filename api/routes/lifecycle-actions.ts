@@ -14,6 +14,7 @@ import type { ApiDeps } from '../deps';
 import type { Instance } from '../db/instances';
 import {
   ApiFault,
+  gone,
   badRequest,
   conflictingRequest,
   forbidden,
@@ -197,7 +198,7 @@ const HANDLERS: Record<string, Handler> = {
     return 202;
   },
   async resetNetwork() {
-    throw new ApiFault(410, 'gone', 'This resource is no longer available.');
+    throw gone();
   },
   async trigger_crash_dump(a) {
     if (a.ctx.version.lt('2.17')) throw badRequest(`There is no such action: ${a.key}`);

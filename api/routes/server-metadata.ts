@@ -3,8 +3,10 @@ import { Router } from 'express';
 import Joi from 'joi';
 import { ctxOf } from '../context';
 import type { Database } from '../db/connection';
+import type { Instance } from '../db/instances';
+import { checkMetadataQuota } from '../db/quotas';
 import type { ApiDeps } from '../deps';
-import { badRequest, forbidden, itemNotFound } from '../faults';
+import { badRequest, itemNotFound } from '../faults';
 import { now, route } from '../http';
 import { METADATA_KEY, validate } from '../validate';
 import { findServer } from './server-lookup';
@@ -17,11 +19,9 @@ export function serverMetadataRouter(deps: ApiDeps): Router {
   const r = Router({ mergeParams: true });
   const id = (p: unknown) => (p as { id: string }).id;
 
-  async function write(uuid: string, metadata: Record<string, string>) {
-    const limit = config.quota.metadata_items;
-    if (limit >= 0 && Object.keys(metadata).length > limit)
-      throw forbidden(`Quota exceeded for metadata_items: the maximum is ${limit}`);
-    await setMetadata(db, uuid, metadata);
+  async function write(inst: Instance, metadata: Record<string, string>) {
+    await checkMetadataQuota(db, config, inst.project_id, Object.keys(metadata).length);
+    await setMetadata(db, inst.uuid, metadata);
     return metadata;
   }
 
@@ -46,7 +46,7 @@ export function serverMetadataRouter(deps: ApiDeps): Router {
         );
         const inst = await findServer(db, ctxOf(res), id(req.params));
         res.json({
-          metadata: await write(inst.uuid, merge ? { ...inst.metadata, ...metadata } : metadata),
+          metadata: await write(inst, merge ? { ...inst.metadata, ...metadata } : metadata),
         });
       }),
     );
@@ -69,7 +69,7 @@ export function serverMetadataRouter(deps: ApiDeps): Router {
       );
       if (!Object.hasOwn(meta, req.params.key)) throw badRequest('Request body and URI mismatch');
       const inst = await findServer(db, ctxOf(res), id(req.params));
-      await write(inst.uuid, { ...inst.metadata, ...meta });
+      await write(inst, { ...inst.metadata, ...meta });
       res.json({ meta });
     }),
   );

@@ -254,7 +254,7 @@ describeEachDatabase('servers and their networks', (database) => {
         { networks: [{ uuid: net.id }], security_groups: [{ name: 'web' }] },
         V237,
         400,
-        'Security group web not found.',
+        'Security group web not found for project demo.',
       ],
       [{ networks: [{}] }, '2.1', 400, "Bad network format: missing 'uuid'"],
     ];

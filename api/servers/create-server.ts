@@ -13,11 +13,12 @@ import { findFlavor, flavorSnapshot, type FlavorRow } from '../db/flavors';
 import { getInstance, type RequestSpec } from '../db/instances';
 import { recordAction } from '../db/instance-actions';
 import { getKeypair } from '../db/keypairs';
-import { checkQuota, checkServerGroupMembers } from '../db/quotas';
+import { checkMetadataQuota, checkQuota, checkServerGroupMembers } from '../db/quotas';
 import { getGroup } from '../db/server-groups';
 import type { ApiDeps } from '../deps';
 import { badRequest } from '../faults';
 import { now } from '../http';
+import type { ImageRecord } from '../../driver/image/image-service';
 import { imagesFor } from '../image/external-glance';
 import { canSee } from '../image/image-policy';
 import type { RequestedNetworks } from '../network/instance-network';
@@ -50,7 +51,7 @@ export async function createServers(
   req: CreateRequest,
 ): Promise<{ uuids: string[]; reservationId: string }> {
   const resolved = await resolve(deps, ctx, req);
-  const subjects = subjectsOf(req);
+  const subjects = subjectsOf(req, ctx);
   await deps.instanceNetwork
     .validateRequested(networkCaller(ctx), req.networks, req.securityGroups)
     .catch((err) => {
@@ -68,9 +69,10 @@ export async function createServers(
   return { uuids, reservationId };
 }
 
-const subjectsOf = (req: CreateRequest): RequestSubjects => ({
+const subjectsOf = (req: CreateRequest, ctx: ApiContext): RequestSubjects => ({
   networks: typeof req.networks === 'string' ? [] : req.networks,
   securityGroups: req.securityGroups,
+  projectId: ctx.projectId,
 });
 
 async function resolve(deps: ApiDeps, ctx: ApiContext, req: CreateRequest): Promise<Resolved> {
@@ -88,6 +90,8 @@ async function resolve(deps: ApiDeps, ctx: ApiContext, req: CreateRequest): Prom
   // Glance does not show another project's private image; Nova then says it was not found.
   if (!image || !canSee(image, ctx)) throw badRequest(`Image ${s.imageRef} could not be found.`);
   if (image.status !== 'active') throw badRequest(`Image ${image.id} is not active.`);
+  checkFlavorFitsImage(flavor, image);
+  await checkMetadataQuota(db, config, ctx.projectId, Object.keys(s.metadata ?? {}).length);
   const group =
     typeof req.hints.group === 'string'
       ? await getGroup(db, req.hints.group, ctx, { asBadRequest: true })
@@ -108,6 +112,28 @@ async function resolve(deps: ApiDeps, ctx: ApiContext, req: CreateRequest): Prom
     group: group ? { uuid: group.uuid, policy: group.policy } : undefined,
     keyData: keypair?.public_key,
   };
+}
+
+const GiB = 1024 ** 3;
+
+/**
+ * Nova's _validate_flavor_image_nostatus: the flavor holds the image's
+ * min_ram, and its root disk the image's min_disk and the image itself
+ * (a flavor without a root disk, root_gb 0, is not checked, as Nova).
+ */
+function checkFlavorFitsImage(flavor: FlavorRow, image: ImageRecord): void {
+  if ((image.min_ram ?? 0) > flavor.memory_mb)
+    throw badRequest("Flavor's memory is too small for requested image.");
+  if (flavor.root_gb === 0) return;
+  const disk = flavor.root_gb * GiB;
+  if ((image.size ?? 0) > disk)
+    throw badRequest(
+      `Flavor's disk is too small for requested image. Flavor disk is ${disk} bytes, image is ${image.size} bytes.`,
+    );
+  if ((image.min_disk ?? 0) * GiB > disk)
+    throw badRequest(
+      `Flavor's disk is smaller than the minimum size specified in image metadata. Flavor disk is ${disk} bytes, minimum size is ${image.min_disk * GiB} bytes.`,
+    );
 }
 
 async function insertInstances(

@@ -24,6 +24,8 @@ export type NetworkOperation = 'create' | 'attach';
 export interface RequestSubjects {
   networks: RequestedNetwork[];
   securityGroups: string[];
+  /** the project a create asks for (Nova's SecurityGroupNotFoundForProject names it) */
+  projectId?: string;
 }
 
 const only = (values: (string | undefined)[]) => {
@@ -48,7 +50,12 @@ export function networkFault(
     case 'PortNotFound':
       return notFound(port ? `Port id ${port} could not be found.` : err.message);
     case 'SecurityGroupNotFound':
-      return badRequest(group ? `Security group ${group} not found.` : err.message);
+      if (!group) return badRequest(err.message);
+      return badRequest(
+        subjects.projectId
+          ? `Security group ${group} not found for project ${subjects.projectId}.`
+          : `Security group ${group} not found.`,
+      );
     case 'PortInUse':
       return conflictingRequest(port ? `Port ${port} is still in use.` : err.message);
     // Nova's FixedIpAlreadyInUse: a bad request on create, a conflict on attach.

@@ -61,6 +61,8 @@ export interface Fixtures {
   securityGroupRuleId: string;
   /** a floating IP demo allocated */
   floatingIpId: string;
+  /** demo's network in the network service (the network above is the fake instance network's) */
+  neutronNetworkId: string;
 }
 
 export const OWNER = 'demo:demo';
@@ -347,6 +349,25 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { method: 'DELETE', path: '/v2.1/os-floating-ips/:id' },
   { method: 'GET', path: '/v2.1/os-floating-ip-pools' },
 
+  { method: 'GET', path: '/v2.1/os-networks' },
+  { method: 'POST', path: '/v2.1/os-networks', bodies: () => [{ network: { label: 'n' } }] },
+  { method: 'POST', path: '/v2.1/os-networks/add', bodies: () => [{ id: null }] },
+  { method: 'GET', path: '/v2.1/os-networks/:id' },
+  { method: 'DELETE', path: '/v2.1/os-networks/:id' },
+  {
+    method: 'POST',
+    path: '/v2.1/os-networks/:id/action',
+    bodies: () => [{ disassociate: null }],
+  },
+  { method: 'GET', path: '/v2.1/os-tenant-networks' },
+  {
+    method: 'POST',
+    path: '/v2.1/os-tenant-networks',
+    bodies: () => [{ network: { label: 'n', cidr: '10.0.0.0/24' } }],
+  },
+  { method: 'GET', path: '/v2.1/os-tenant-networks/:id' },
+  { method: 'DELETE', path: '/v2.1/os-tenant-networks/:id' },
+
   { method: 'GET', path: '/image', public: true },
   { method: 'GET', path: '/image/v2', public: true },
   { method: 'GET', path: '/image/v2/', public: true },
@@ -431,6 +452,8 @@ const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
   '/v2.1/os-security-groups/:id': (f) => [f.securityGroupId],
   '/v2.1/os-security-group-rules/:id': (f) => [f.securityGroupRuleId],
   '/v2.1/os-floating-ips/:id': (f) => [f.floatingIpId],
+  '/v2.1/os-networks/:id': (f) => [f.neutronNetworkId],
+  '/v2.1/os-tenant-networks/:id': (f) => [f.neutronNetworkId],
   '/image/v2/images/:id': (f) => [f.imageId, f.cloudImageId],
   '/image/v2/images/:id/tags/:tag': (f) => [f.imageTag],
   // berth has no namespaces: a name Glance ships is the closest to a real one
@@ -550,6 +573,7 @@ export async function ensureFixtures(cloud: TestCloud, f: Fixtures): Promise<voi
   await ensureAggregate(req, f);
   await ensureSecurityGroup(req, f);
   await ensureFloatingIp(req, f);
+  await ensureNeutronNetwork(req, f);
   await ensureImage(cloud, f);
   ensureNetwork(cloud, f);
   await ensureServer(cloud, f);
@@ -691,6 +715,15 @@ async function ensureFloatingIp(req: Request, f: Fixtures): Promise<void> {
   ).floating_ip.id;
 }
 
+async function ensureNeutronNetwork(req: Request, f: Fixtures): Promise<void> {
+  if (f.neutronNetworkId && (await exists(req, `/network/v2.0/networks/${f.neutronNetworkId}`)))
+    return;
+  f.neutronNetworkId = ok(
+    await req('POST', '/network/v2.0/networks', { body: { network: { name: 'fixture-neutron' } } }),
+    'create network',
+  ).network.id;
+}
+
 async function ensureImage(cloud: TestCloud, f: Fixtures): Promise<void> {
   if (!f.imageId || !(await imageActive(cloud, f.imageId)))
     f.imageId = await createImage(cloud, OWNER, 'fixture');
@@ -745,12 +778,19 @@ export async function createImage(
   cloud: Pick<TestCloud, 'request' | 'url'>,
   token: string,
   name: string,
-  o: { queued?: boolean } = {},
+  /** `properties`: more of the image's attributes, e.g. min_ram */
+  o: { queued?: boolean; properties?: Record<string, unknown> } = {},
 ): Promise<string> {
   const id = ok(
     await cloud.request('POST', '/image/v2/images', {
       token,
-      body: { name, container_format: 'bare', disk_format: 'raw', visibility: 'private' },
+      body: {
+        name,
+        container_format: 'bare',
+        disk_format: 'raw',
+        visibility: 'private',
+        ...o.properties,
+      },
     }),
     'create image',
   ).id as string;
