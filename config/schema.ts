@@ -50,6 +50,8 @@ export interface ConsoleSection {
   token_ttl: number;
   /** the serial console websocket's base URL ('' = ws://<the API's address>/serial) */
   serialproxy_base_url: string;
+  /** where each compute's console endpoint listens and the proxy connects (Nova's [serial_console] proxyclient_address) */
+  proxyclient_address: string;
 }
 
 export interface SchedulerSection {
@@ -346,6 +348,7 @@ const sections: Record<SectionName, Joi.ObjectSchema> = {
       .uri({ scheme: ['ws', 'wss'] })
       .allow('')
       .default(''),
+    proxyclient_address: Joi.string().ip({ cidr: 'forbidden' }).default('127.0.0.1'),
   }),
   scheduler: Joi.object({
     max_attempts: integer(1, 3),

@@ -76,8 +76,6 @@ export async function startCompute(node: ComputeNode): Promise<RunningCompute> {
       BERTH_DEFAULT_STATE_PATH: node.stateDir,
       BERTH_DEFAULT_REPORT_INTERVAL: '1',
       BERTH_DEFAULT_LOG_LEVEL: 'warn',
-      // The serial console listens on my_ip: tests keep its traffic on loopback.
-      BERTH_DEFAULT_MY_IP: '127.0.0.1',
       BERTH_COMPUTE_STATUS_LISTEN: '127.0.0.1:0',
       BERTH_GLANCE_API_SERVERS: glance,
       BERTH_COMPUTE_CGROUP_PARENT: node.cgroupParent,

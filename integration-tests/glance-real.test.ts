@@ -129,8 +129,7 @@ describe('berth with a real Glance', { skip, concurrency: false }, () => {
         glance: { api_servers: `${dead},${glance.url}` },
       });
       const computeConf = writeConfig(path.join(dir, 'compute.conf'), {
-        // The serial console listens on my_ip: tests keep its traffic on loopback.
-        DEFAULT: { ...common, state_path: stateDir, my_ip: '127.0.0.1' },
+        DEFAULT: { ...common, state_path: stateDir },
         compute: {
           status_listen: '127.0.0.1:0',
           cgroup_parent: tag,

@@ -160,8 +160,7 @@ describe('one berth api, three berth computes', { skip: needsRoot() }, () => {
     request = apiClient(url);
     for (const node of nodes)
       writeConfig(node.configFile, {
-        // The serial console listens on my_ip: tests keep its traffic on loopback.
-        DEFAULT: { ...common, host: node.host, state_path: node.stateDir, my_ip: '127.0.0.1' },
+        DEFAULT: { ...common, host: node.host, state_path: node.stateDir },
         compute: {
           status_listen: '127.0.0.1:0',
           cgroup_parent: node.cgroupParent,

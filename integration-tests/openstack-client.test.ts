@@ -143,8 +143,6 @@ describe('python-openstackclient against berth all-in-one', { skip, concurrency:
           // Not two intervals: a busy test host must not see the compute go down between commands.
           'service_down_time = 20',
           'log_level = warn',
-          // The serial console listens on my_ip: tests keep its traffic on loopback.
-          'my_ip = 127.0.0.1',
           '[compute]',
           'status_listen = 127.0.0.1:0',
           `cgroup_parent = ${cgroupParent}`,

@@ -124,13 +124,13 @@ describe('remote consoles', () => {
   });
 });
 
-describe('a compute that cannot bind [DEFAULT] my_ip', () => {
+describe('a compute that cannot bind [console] proxyclient_address', () => {
   let cloud: TestCloud;
   before(async () => {
     // TEST-NET-1: no interface of this host has it, so the console's listen fails.
     cloud = await startTestCloud({
       hosts: ['node-1'],
-      config: { DEFAULT: { my_ip: '192.0.2.1' } },
+      config: { console: { proxyclient_address: '192.0.2.1' } },
     });
   });
   after(() => cloud.close());

@@ -74,10 +74,9 @@ function hostNetwork(config: BerthConfig, log: Logger, onPortsPlugged: (ids: str
 }
 
 /**
- * The serial console endpoint on [DEFAULT] my_ip. An address this process
- * cannot bind (a my_ip that lives in [network] host_netns, say) costs the
- * console, not the compute: get_serial_console is then refused as Nova
- * refuses a disabled console.
+ * The serial console endpoint on [console] proxyclient_address. An address
+ * this process cannot bind costs the console, not the compute:
+ * get_serial_console is then refused as Nova refuses a disabled console.
  */
 async function startSerialConsole(
   config: BerthConfig,
@@ -86,7 +85,7 @@ async function startSerialConsole(
   records: InstanceRecords,
 ): Promise<SerialConsoleEndpoint | undefined> {
   const endpoint = new SerialConsoleEndpoint({
-    host: config.DEFAULT.my_ip,
+    host: config.console.proxyclient_address,
     log,
     openShell: (uuid) => {
       const r = records.get(uuid);
@@ -97,13 +96,16 @@ async function startSerialConsole(
   try {
     await endpoint.listen();
   } catch (err) {
-    log.warn('serial console disabled: cannot listen on [DEFAULT] my_ip', {
-      my_ip: config.DEFAULT.my_ip,
+    log.warn('serial console disabled: cannot listen on [console] proxyclient_address', {
+      proxyclient_address: config.console.proxyclient_address,
       error: (err as Error).message,
     });
     return undefined;
   }
-  log.info('serial console listening', { host: config.DEFAULT.my_ip, port: endpoint.port });
+  log.info('serial console listening', {
+    host: config.console.proxyclient_address,
+    port: endpoint.port,
+  });
   return endpoint;
 }
 

@@ -62,8 +62,6 @@ export async function startTestCloud(
       state_path: state,
       host: 'api',
       report_interval: 1,
-      // The computes' serial consoles listen here.
-      my_ip: '127.0.0.1',
       ...o.config?.DEFAULT,
     },
     api: { listen: '127.0.0.1:0', ...o.config?.api },
