@@ -20,6 +20,7 @@ import { availabilityZonesRouter } from './routes/availability-zones';
 import { flavorAccessRouter } from './routes/flavor-access';
 import { flavorsRouter } from './routes/flavors';
 import { hypervisorsRouter } from './routes/hypervisors';
+import { imageMetadataRouter } from './routes/image-metadata';
 import { imagesRouter } from './routes/images';
 import { keypairsRouter } from './routes/keypairs';
 import { limitsRouter } from './routes/limits';
@@ -88,7 +89,8 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use(authenticate, microversion, nul, body);
   compute.use('/servers', serversRouter(deps));
   compute.use('/flavors', flavorsRouter(deps), flavorAccessRouter(deps));
-  compute.use('/images', imagesRouter(deps));
+  // Ahead of the image proxy, which is gone from 2.36: the metadata lasts until 2.39.
+  compute.use('/images', imageMetadataRouter(deps), imagesRouter(deps));
   compute.use('/os-hypervisors', hypervisorsRouter(deps));
   compute.use('/os-services', servicesRouter(deps));
   compute.use('/os-availability-zone', availabilityZonesRouter(deps));

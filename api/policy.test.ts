@@ -117,6 +117,16 @@ const tagOnFixture =
     );
     assert.ok([201, 204, 404].includes(r.status), `tag fixture: ${r.status}`);
   };
+/** Gives demo's image the property the image metadata rows name. */
+const imagePropertyBack = async ({ cloud, f }: Setup) => {
+  await ok(
+    cloud.request('PUT', `/v2.1/images/${f.imageId}/metadata/fixture`, {
+      token: ADMIN,
+      body: { meta: { fixture: 'x' } },
+    }),
+    'put the image property back',
+  );
+};
 const freshGroup = async ({ cloud }: Setup) => [
   (
     await ok(
@@ -247,6 +257,12 @@ const POLICY: Record<string, Case> = {
   'GET /v2.1/images': { expect: ANYONE },
   'GET /v2.1/images/detail': { expect: ANYONE },
   'GET /v2.1/images/:id': { expect: OWNED },
+  'GET /v2.1/images/:id/metadata': { expect: OWNED },
+  'POST /v2.1/images/:id/metadata': { expect: OWNED },
+  'PUT /v2.1/images/:id/metadata': { expect: OWNED },
+  'GET /v2.1/images/:id/metadata/:key': { expect: OWNED, reset: imagePropertyBack },
+  'PUT /v2.1/images/:id/metadata/:key': { expect: OWNED },
+  'DELETE /v2.1/images/:id/metadata/:key': { expect: [204, 404, 204], reset: imagePropertyBack },
 
   'GET /v2.1/os-hypervisors': { expect: ADMIN_ONLY },
   'GET /v2.1/os-hypervisors/detail': { expect: ADMIN_ONLY },

@@ -215,6 +215,24 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { method: 'GET', path: '/v2.1/images' },
   { method: 'GET', path: '/v2.1/images/detail' },
   { method: 'GET', path: '/v2.1/images/:id' },
+  { method: 'GET', path: '/v2.1/images/:id/metadata' },
+  {
+    method: 'POST',
+    path: '/v2.1/images/:id/metadata',
+    bodies: () => [{ metadata: { fixture: 'x', 'hw:arch': 'x86_64' } }],
+  },
+  {
+    method: 'PUT',
+    path: '/v2.1/images/:id/metadata',
+    bodies: () => [{ metadata: { fixture: 'x' } }],
+  },
+  { method: 'GET', path: '/v2.1/images/:id/metadata/:key' },
+  {
+    method: 'PUT',
+    path: '/v2.1/images/:id/metadata/:key',
+    bodies: () => [{ meta: { fixture: 'y' } }],
+  },
+  { method: 'DELETE', path: '/v2.1/images/:id/metadata/:key' },
 
   { method: 'GET', path: '/v2.1/os-hypervisors' },
   { method: 'GET', path: '/v2.1/os-hypervisors/detail' },
@@ -355,6 +373,7 @@ const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
   '/v2.1/flavors/:id': (f) => [f.flavorId, '1'],
   '/v2.1/flavors/:id/os-extra_specs/:key': (f) => [f.extraSpecKey],
   '/v2.1/images/:id': (f) => [f.imageId, f.cloudImageId],
+  '/v2.1/images/:id/metadata/:key': () => ['fixture'],
   '/v2.1/os-hypervisors/:id': (f) => [f.hypervisorId, f.hypervisorIntId],
   '/v2.1/os-hypervisors/:pattern': (f) => [f.hypervisorName, 'node'],
   '/v2.1/os-services/:id': (f) => [
