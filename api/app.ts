@@ -24,6 +24,7 @@ import { imageMetadataRouter } from './routes/image-metadata';
 import { imagesRouter } from './routes/images';
 import { keypairsRouter } from './routes/keypairs';
 import { limitsRouter } from './routes/limits';
+import { migrationsRouter } from './routes/migrations';
 import { consoleAuthTokensRouter } from './routes/remote-consoles';
 import { quotaSetsRouter } from './routes/quota-sets';
 import { serverGroupsRouter } from './routes/server-groups';
@@ -100,6 +101,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use('/os-server-groups', serverGroupsRouter(deps));
   compute.use('/os-keypairs', keypairsRouter(deps));
   compute.use('/os-console-auth-tokens', consoleAuthTokensRouter(deps));
+  compute.use('/os-migrations', migrationsRouter(deps));
   compute.use('/os-simple-tenant-usage', simpleTenantUsageRouter(deps));
   app.use('/v2.1', compute);
 

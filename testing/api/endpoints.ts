@@ -292,6 +292,7 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { method: 'GET', path: '/v2.1/os-server-groups/:id' },
   { method: 'DELETE', path: '/v2.1/os-server-groups/:id' },
 
+  { method: 'GET', path: '/v2.1/os-migrations' },
   { method: 'GET', path: '/v2.1/os-simple-tenant-usage' },
   { method: 'GET', path: '/v2.1/os-simple-tenant-usage/:tenant_id' },
   { method: 'GET', path: '/v2.1/os-console-auth-tokens/:token' },
