@@ -27,6 +27,7 @@ import { limitsRouter } from './routes/limits';
 import { migrationsRouter } from './routes/migrations';
 import { consoleAuthTokensRouter } from './routes/remote-consoles';
 import { quotaSetsRouter } from './routes/quota-sets';
+import { serverExternalEventsRouter } from './routes/server-external-events';
 import { serverGroupsRouter } from './routes/server-groups';
 import { serversRouter } from './routes/servers';
 import { servicesRouter } from './routes/services';
@@ -102,6 +103,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use('/os-keypairs', keypairsRouter(deps));
   compute.use('/os-console-auth-tokens', consoleAuthTokensRouter(deps));
   compute.use('/os-migrations', migrationsRouter(deps));
+  compute.use('/os-server-external-events', serverExternalEventsRouter(deps));
   compute.use('/os-simple-tenant-usage', simpleTenantUsageRouter(deps));
   app.use('/v2.1', compute);
 

@@ -298,6 +298,7 @@ const POLICY: Record<string, Case> = {
   'DELETE /v2.1/os-server-groups/:id': { expect: [204, 404, 204], params: freshGroup },
 
   'GET /v2.1/os-migrations': { expect: ADMIN_ONLY },
+  'POST /v2.1/os-server-external-events': { expect: ADMIN_ONLY },
   'GET /v2.1/os-simple-tenant-usage': { expect: ADMIN_ONLY },
   'GET /v2.1/os-simple-tenant-usage/:tenant_id': { expect: [200, 403, 200] },
   'GET /v2.1/os-console-auth-tokens/:token': { expect: [403, 403, 404] },

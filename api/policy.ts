@@ -41,6 +41,7 @@ export const ADMIN_RULES = {
   keypairsShow: 'os_compute_api:os-keypairs:show',
   keypairsCreate: 'os_compute_api:os-keypairs:create',
   keypairsDelete: 'os_compute_api:os-keypairs:delete',
+  externalEventsCreate: 'os_compute_api:os-server-external-events:create',
   migrationsIndex: 'os_compute_api:os-migrations:index',
   tenantUsageList: 'os_compute_api:os-simple-tenant-usage:list',
   tenantUsageShow: 'os_compute_api:os-simple-tenant-usage:show',

@@ -293,6 +293,19 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { method: 'DELETE', path: '/v2.1/os-server-groups/:id' },
 
   { method: 'GET', path: '/v2.1/os-migrations' },
+  {
+    method: 'POST',
+    path: '/v2.1/os-server-external-events',
+    bodies: (f) => [
+      { events: [{ name: 'network-changed', server_uuid: f.serverId }] },
+      {
+        events: [
+          { name: 'network-vif-plugged', server_uuid: f.serverId, tag: f.portId },
+          { name: 'network-vif-deleted', server_uuid: f.serverId, status: 'completed' },
+        ],
+      },
+    ],
+  },
   { method: 'GET', path: '/v2.1/os-simple-tenant-usage' },
   { method: 'GET', path: '/v2.1/os-simple-tenant-usage/:tenant_id' },
   { method: 'GET', path: '/v2.1/os-console-auth-tokens/:token' },
