@@ -26,6 +26,7 @@ import { keypairsRouter } from './routes/keypairs';
 import { limitsRouter } from './routes/limits';
 import { migrationsRouter } from './routes/migrations';
 import { consoleAuthTokensRouter } from './routes/remote-consoles';
+import { quotaClassSetsRouter } from './routes/quota-class-sets';
 import { quotaSetsRouter } from './routes/quota-sets';
 import { serverExternalEventsRouter } from './routes/server-external-events';
 import { serverGroupsRouter } from './routes/server-groups';
@@ -99,6 +100,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use('/os-aggregates', aggregatesRouter());
   compute.use('/limits', limitsRouter(deps));
   compute.use('/os-quota-sets', quotaSetsRouter(deps));
+  compute.use('/os-quota-class-sets', quotaClassSetsRouter(deps));
   compute.use('/os-server-groups', serverGroupsRouter(deps));
   compute.use('/os-keypairs', keypairsRouter(deps));
   compute.use('/os-console-auth-tokens', consoleAuthTokensRouter(deps));

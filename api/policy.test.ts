@@ -299,6 +299,8 @@ const POLICY: Record<string, Case> = {
 
   'GET /v2.1/os-migrations': { expect: ADMIN_ONLY },
   'POST /v2.1/os-server-external-events': { expect: ADMIN_ONLY },
+  'GET /v2.1/os-quota-class-sets/:id': { expect: ADMIN_ONLY },
+  'PUT /v2.1/os-quota-class-sets/:id': { expect: ADMIN_ONLY },
   'GET /v2.1/os-simple-tenant-usage': { expect: ADMIN_ONLY },
   'GET /v2.1/os-simple-tenant-usage/:tenant_id': { expect: [200, 403, 200] },
   'GET /v2.1/os-console-auth-tokens/:token': { expect: [403, 403, 404] },

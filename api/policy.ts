@@ -33,6 +33,8 @@ export const ADMIN_RULES = {
   quotaDefaults: 'os_compute_api:os-quota-sets:defaults',
   quotaUpdate: 'os_compute_api:os-quota-sets:update',
   quotaDelete: 'os_compute_api:os-quota-sets:delete',
+  quotaClassShow: 'os_compute_api:os-quota-class-sets:show',
+  quotaClassUpdate: 'os_compute_api:os-quota-class-sets:update',
   limitsOtherProject: 'os_compute_api:limits:other_project',
   availabilityZoneDetail: 'os_compute_api:os-availability-zone:detail',
   aggregatesIndex: 'os_compute_api:os-aggregates:index',

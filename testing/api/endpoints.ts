@@ -273,6 +273,12 @@ export const ENDPOINTS: readonly Endpoint[] = [
     ],
   },
   { method: 'DELETE', path: '/v2.1/os-quota-sets/:project_id' },
+  { method: 'GET', path: '/v2.1/os-quota-class-sets/:id' },
+  {
+    method: 'PUT',
+    path: '/v2.1/os-quota-class-sets/:id',
+    bodies: () => [{ quota_class_set: { instances: 50, cores: '100' } }],
+  },
 
   { method: 'GET', path: '/v2.1/os-server-groups' },
   {
@@ -399,6 +405,8 @@ const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
     'force-down',
   ],
   '/v2.1/os-quota-sets/:project_id': () => ['demo', 'other', 'admin'],
+  // Not "default": a fuzzed class set would change every project's limits under the other tests.
+  '/v2.1/os-quota-class-sets/:id': () => ['fixture-class'],
   '/v2.1/os-server-groups/:id': (f) => [f.groupId],
   '/v2.1/os-simple-tenant-usage/:tenant_id': () => ['demo', 'other'],
   '/v2.1/os-keypairs/:name': (f) => [f.keypairName],
