@@ -21,13 +21,17 @@ import { flavorAccessRouter } from './routes/flavor-access';
 import { flavorsRouter } from './routes/flavors';
 import { floatingIpPoolsRouter, floatingIpsRouter } from './routes/floating-ips';
 import { hypervisorsRouter } from './routes/hypervisors';
+import { imageMetadataRouter } from './routes/image-metadata';
 import { imagesRouter } from './routes/images';
 import { keypairsRouter } from './routes/keypairs';
 import { limitsRouter } from './routes/limits';
+import { migrationsRouter } from './routes/migrations';
 import { consoleAuthTokensRouter } from './routes/remote-consoles';
 import { networksRouter, tenantNetworksRouter } from './routes/networks';
+import { quotaClassSetsRouter } from './routes/quota-class-sets';
 import { quotaSetsRouter } from './routes/quota-sets';
 import { securityGroupRulesRouter, securityGroupsRouter } from './routes/security-groups';
+import { serverExternalEventsRouter } from './routes/server-external-events';
 import { serverGroupsRouter } from './routes/server-groups';
 import { serversRouter } from './routes/servers';
 import { servicesRouter } from './routes/services';
@@ -91,13 +95,15 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use(authenticate, microversion, nul, body);
   compute.use('/servers', serversRouter(deps));
   compute.use('/flavors', flavorsRouter(deps), flavorAccessRouter(deps));
-  compute.use('/images', imagesRouter(deps));
+  // Ahead of the image proxy, which is gone from 2.36: the metadata lasts until 2.39.
+  compute.use('/images', imageMetadataRouter(deps), imagesRouter(deps));
   compute.use('/os-hypervisors', hypervisorsRouter(deps));
   compute.use('/os-services', servicesRouter(deps));
   compute.use('/os-availability-zone', availabilityZonesRouter(deps));
   compute.use('/os-aggregates', aggregatesRouter(deps.db));
   compute.use('/limits', limitsRouter(deps));
   compute.use('/os-quota-sets', quotaSetsRouter(deps));
+  compute.use('/os-quota-class-sets', quotaClassSetsRouter(deps));
   compute.use('/os-server-groups', serverGroupsRouter(deps));
   compute.use('/os-keypairs', keypairsRouter(deps));
   compute.use('/os-security-groups', securityGroupsRouter(deps));
@@ -107,6 +113,8 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use('/os-networks', networksRouter(deps));
   compute.use('/os-tenant-networks', tenantNetworksRouter(deps));
   compute.use('/os-console-auth-tokens', consoleAuthTokensRouter(deps));
+  compute.use('/os-migrations', migrationsRouter(deps));
+  compute.use('/os-server-external-events', serverExternalEventsRouter(deps));
   compute.use('/os-simple-tenant-usage', simpleTenantUsageRouter(deps));
   app.use('/v2.1', compute);
 

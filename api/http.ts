@@ -36,3 +36,9 @@ export const now = () => new Date().toISOString();
 
 /** Nova prints times to the second with a Z. */
 export const isoSeconds = (t: string | null | undefined) => (t ? `${t.slice(0, 19)}Z` : null);
+
+/** Nova's naive datetimes at full precision: `us` microseconds since the epoch, no zone. */
+export function novaTime(us: number): string {
+  const micros = us - Math.floor(us / 1e6) * 1e6;
+  return `${new Date(Math.floor(us / 1000)).toISOString().slice(0, 19)}.${String(micros).padStart(6, '0')}`;
+}

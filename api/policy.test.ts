@@ -119,6 +119,16 @@ const tagOnFixture =
     );
     assert.ok([201, 204, 404].includes(r.status), `tag fixture: ${r.status}`);
   };
+/** Gives demo's image the property the image metadata rows name. */
+const imagePropertyBack = async ({ cloud, f }: Setup) => {
+  await ok(
+    cloud.request('PUT', `/v2.1/images/${f.imageId}/metadata/fixture`, {
+      token: ADMIN,
+      body: { meta: { fixture: 'x' } },
+    }),
+    'put the image property back',
+  );
+};
 const freshGroup = async ({ cloud }: Setup) => [
   (
     await ok(
@@ -276,6 +286,12 @@ const POLICY: Record<string, Case> = {
   'GET /v2.1/images': { expect: ANYONE },
   'GET /v2.1/images/detail': { expect: ANYONE },
   'GET /v2.1/images/:id': { expect: OWNED },
+  'GET /v2.1/images/:id/metadata': { expect: OWNED },
+  'POST /v2.1/images/:id/metadata': { expect: OWNED },
+  'PUT /v2.1/images/:id/metadata': { expect: OWNED },
+  'GET /v2.1/images/:id/metadata/:key': { expect: OWNED, reset: imagePropertyBack },
+  'PUT /v2.1/images/:id/metadata/:key': { expect: OWNED },
+  'DELETE /v2.1/images/:id/metadata/:key': { expect: [204, 404, 204], reset: imagePropertyBack },
 
   'GET /v2.1/os-hypervisors': { expect: ADMIN_ONLY },
   'GET /v2.1/os-hypervisors/detail': { expect: ADMIN_ONLY },
@@ -330,6 +346,10 @@ const POLICY: Record<string, Case> = {
   'GET /v2.1/os-server-groups/:id': { expect: OWNED },
   'DELETE /v2.1/os-server-groups/:id': { expect: [204, 404, 204], params: freshGroup },
 
+  'GET /v2.1/os-migrations': { expect: ADMIN_ONLY },
+  'POST /v2.1/os-server-external-events': { expect: ADMIN_ONLY },
+  'GET /v2.1/os-quota-class-sets/:id': { expect: ADMIN_ONLY },
+  'PUT /v2.1/os-quota-class-sets/:id': { expect: ADMIN_ONLY },
   'GET /v2.1/os-simple-tenant-usage': { expect: ADMIN_ONLY },
   'GET /v2.1/os-simple-tenant-usage/:tenant_id': { expect: [200, 403, 200] },
   'GET /v2.1/os-console-auth-tokens/:token': { expect: [403, 403, 404] },

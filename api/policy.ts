@@ -33,6 +33,8 @@ export const ADMIN_RULES = {
   quotaDefaults: 'os_compute_api:os-quota-sets:defaults',
   quotaUpdate: 'os_compute_api:os-quota-sets:update',
   quotaDelete: 'os_compute_api:os-quota-sets:delete',
+  quotaClassShow: 'os_compute_api:os-quota-class-sets:show',
+  quotaClassUpdate: 'os_compute_api:os-quota-class-sets:update',
   limitsOtherProject: 'os_compute_api:limits:other_project',
   availabilityZoneDetail: 'os_compute_api:os-availability-zone:detail',
   serverGroupsAllProjects: 'os_compute_api:os-server-groups:index:all_projects',
@@ -40,6 +42,8 @@ export const ADMIN_RULES = {
   keypairsShow: 'os_compute_api:os-keypairs:show',
   keypairsCreate: 'os_compute_api:os-keypairs:create',
   keypairsDelete: 'os_compute_api:os-keypairs:delete',
+  externalEventsCreate: 'os_compute_api:os-server-external-events:create',
+  migrationsIndex: 'os_compute_api:os-migrations:index',
   tenantUsageList: 'os_compute_api:os-simple-tenant-usage:list',
   tenantUsageShow: 'os_compute_api:os-simple-tenant-usage:show',
 } as const;

@@ -405,6 +405,19 @@ const MIGRATIONS: Migration[] = [
       });
     },
   },
+  {
+    name: '0008_quota_classes',
+    async up(db) {
+      // Nova's quota_classes: the "default" class's rows override [quota] for every project.
+      await db.schema.createTable('quota_classes', (t) => {
+        t.string('class_name', 255).notNullable();
+        t.string('resource', 255).notNullable();
+        t.integer('hard_limit').notNullable();
+        timestamps(t);
+        t.primary(['class_name', 'resource']);
+      });
+    },
+  },
 ];
 
 class CodeMigrationSource implements Knex.MigrationSource<Migration> {

@@ -65,19 +65,55 @@ export function defaultLimits(config: BerthConfig): Limits {
   };
 }
 
+type LimitRow = { resource: string; hard_limit: number };
+
+/** `limits` with each known resource of `rows` set to the row's limit. */
+function overlay(limits: Limits, rows: LimitRow[]): Limits {
+  for (const r of rows)
+    if ((QUOTA_RESOURCES as readonly string[]).includes(r.resource))
+      limits[r.resource as QuotaResource] = Number(r.hard_limit);
+  return limits;
+}
+
+/** The class that every project's limits start from. */
+export const DEFAULT_QUOTA_CLASS = 'default';
+
+/** A quota class's limits: the [quota] defaults overlaid with the class's rows. */
+export async function classLimits(
+  db: Database,
+  config: BerthConfig,
+  className = DEFAULT_QUOTA_CLASS,
+): Promise<Limits> {
+  const rows = await db('quota_classes')
+    .where({ class_name: className })
+    .select<LimitRow[]>('resource', 'hard_limit');
+  return overlay(defaultLimits(config), rows);
+}
+
+/** Writes a quota class's limits, replacing any earlier value for the same resource. */
+export async function setClassLimits(
+  db: Database,
+  className: string,
+  values: Partial<Limits>,
+): Promise<void> {
+  const t = new Date().toISOString();
+  for (const [resource, hard_limit] of Object.entries(values))
+    await db('quota_classes')
+      .insert({ class_name: className, resource, hard_limit, created_at: t, updated_at: t })
+      .onConflict(['class_name', 'resource'])
+      .merge(['hard_limit', 'updated_at']);
+}
+
+/** A project's limits: the default class's, overlaid with the project's own rows. */
 export async function limitsFor(
   db: Database,
   config: BerthConfig,
   projectId: string,
 ): Promise<Limits> {
-  const limits = defaultLimits(config);
   const rows = await db('quotas')
     .where({ project_id: projectId })
-    .select<{ resource: string; hard_limit: number }[]>('resource', 'hard_limit');
-  for (const r of rows)
-    if ((QUOTA_RESOURCES as readonly string[]).includes(r.resource))
-      limits[r.resource as QuotaResource] = Number(r.hard_limit);
-  return limits;
+    .select<LimitRow[]>('resource', 'hard_limit');
+  return overlay(await classLimits(db, config), rows);
 }
 
 /** Writes per-project limits, replacing any earlier value for the same resource. */

@@ -7,7 +7,7 @@ import { Router, type Request, type Response } from 'express';
 import Joi from 'joi';
 import { ConflictError, NotFoundError } from '../../common/errors';
 import type { ImageRecord } from '../../driver/image/image-service';
-import { baseUrl, ctxOf } from '../context';
+import { baseUrl, ctxOf, type ApiContext } from '../context';
 import type { ApiDeps } from '../deps';
 import { badRequest, itemNotFound } from '../faults';
 import { isoSeconds, nextLinks, route } from '../http';
@@ -49,6 +49,23 @@ interface ListQuery {
   'changes-since'?: Date;
   limit?: number;
   marker?: string;
+}
+
+/** The image `id` names, as the proxy finds one: by id only, and visible to the caller. */
+export async function findProxiedImage(
+  deps: ApiDeps,
+  ctx: ApiContext,
+  id: string,
+): Promise<ImageRecord> {
+  const notFound = itemNotFound('Image not found.');
+  // Only ids: a name that one image has is not an image reference here.
+  const record = await imagesFor(deps, ctx)
+    .show(id)
+    .catch((err: unknown) => {
+      throw err instanceof NotFoundError || err instanceof ConflictError ? notFound : err;
+    });
+  if (record.id !== id || !canSee(record, ctx)) throw notFound;
+  return record;
 }
 
 export function imagesRouter(deps: ApiDeps): Router {
@@ -141,14 +158,7 @@ export function imagesRouter(deps: ApiDeps): Router {
   router.get(
     '/:id',
     route(async (req, res) => {
-      const notFound = itemNotFound('Image not found.');
-      // Only ids: a name that one image has is not an image reference here.
-      const record = await imagesFor(deps, ctxOf(res))
-        .show(req.params.id)
-        .catch((err: unknown) => {
-          throw err instanceof NotFoundError || err instanceof ConflictError ? notFound : err;
-        });
-      if (record.id !== req.params.id || !canSee(record, ctxOf(res))) throw notFound;
+      const record = await findProxiedImage(deps, ctxOf(res), req.params.id);
       res.json({ image: detail(req, record) });
     }),
   );

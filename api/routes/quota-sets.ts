@@ -8,7 +8,7 @@ import { Router, type Request } from 'express';
 import Joi from 'joi';
 import { ctxOf, type ApiContext } from '../context';
 import {
-  defaultLimits,
+  classLimits,
   deleteLimits,
   limitsFor,
   setLimits,
@@ -57,9 +57,8 @@ export function quotaSetsRouter(deps: ApiDeps): Router {
     '/:project_id/defaults',
     route(async (req, res) => {
       const ctx = ctxOf(res);
-      res.json({
-        quota_set: quotaSetView(defaultLimits(config), ctx.version, req.params.project_id),
-      });
+      const defaults = await classLimits(db, config);
+      res.json({ quota_set: quotaSetView(defaults, ctx.version, req.params.project_id) });
     }),
   );
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, it } from 'node:test';
-import { novaTime, parseNovaTime } from '../usage/tenant-usage';
+import { novaTime } from '../http';
+import { parseNovaTime } from '../usage/tenant-usage';
 import { describeEachDatabase, startTestApi, type TestApi } from '../../testing/api/test-api';
 
 const ADMIN = 'admin:admin';

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { Database } from '../db/connection';
 import type { FlavorSnapshot, InstanceRow } from '../db/instances';
 import { badRequest } from '../faults';
+import { novaTime } from '../http';
 
 const US_PER_MS = 1000;
 const US_PER_HOUR = 3600e6;
@@ -73,13 +74,6 @@ export function parseNovaTime(text: string): number {
   )
     throw invalidTime();
   return ms * US_PER_MS + Number(fraction.padEnd(6, '0'));
-}
-
-/** Nova's naive datetimes on the wire: microseconds, no zone. */
-export function novaTime(us: number): string {
-  const ms = Math.floor(us / US_PER_MS);
-  const micros = us - Math.floor(us / 1e6) * 1e6;
-  return `${new Date(ms).toISOString().slice(0, 19)}.${String(micros).padStart(6, '0')}`;
 }
 
 // To the microsecond and strictly increasing: Nova reads the clock once

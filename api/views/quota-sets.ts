@@ -89,3 +89,25 @@ export function limitsView(limits: Limits, usage: Usage, v: Microversion) {
   for (const [name, r] of USED_NAMES) if (shown.includes(r)) absolute[name] = inUse(usage, r);
   return { limits: { rate: [], absolute } };
 }
+
+/**
+ * The resources a quota class set shows (and accepts) at `v`: the server
+ * group ones only from 2.50, which also drops nova-network's; 2.57 drops
+ * file injection.
+ */
+export function classResources(v: Microversion): QuotaResource[] {
+  const gone: QuotaResource[] = v.ge('2.57')
+    ? GONE_AT_2_57
+    : v.ge('2.50')
+      ? GONE_AT_2_36
+      : ['server_groups', 'server_group_members'];
+  return QUOTA_RESOURCES.filter((r) => !gone.includes(r));
+}
+
+/** {id?, <resource>: limit}; update answers without the id, as Nova does. */
+export function quotaClassView(limits: Limits, v: Microversion, className?: string) {
+  const view: Record<string, unknown> = {};
+  if (className !== undefined) view.id = className;
+  for (const r of classResources(v)) view[r] = limits[r];
+  return view;
+}

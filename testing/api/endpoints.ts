@@ -232,6 +232,24 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { method: 'GET', path: '/v2.1/images' },
   { method: 'GET', path: '/v2.1/images/detail' },
   { method: 'GET', path: '/v2.1/images/:id' },
+  { method: 'GET', path: '/v2.1/images/:id/metadata' },
+  {
+    method: 'POST',
+    path: '/v2.1/images/:id/metadata',
+    bodies: () => [{ metadata: { fixture: 'x', 'hw:arch': 'x86_64' } }],
+  },
+  {
+    method: 'PUT',
+    path: '/v2.1/images/:id/metadata',
+    bodies: () => [{ metadata: { fixture: 'x' } }],
+  },
+  { method: 'GET', path: '/v2.1/images/:id/metadata/:key' },
+  {
+    method: 'PUT',
+    path: '/v2.1/images/:id/metadata/:key',
+    bodies: () => [{ meta: { fixture: 'y' } }],
+  },
+  { method: 'DELETE', path: '/v2.1/images/:id/metadata/:key' },
 
   { method: 'GET', path: '/v2.1/os-hypervisors' },
   { method: 'GET', path: '/v2.1/os-hypervisors/detail' },
@@ -289,6 +307,12 @@ export const ENDPOINTS: readonly Endpoint[] = [
     ],
   },
   { method: 'DELETE', path: '/v2.1/os-quota-sets/:project_id' },
+  { method: 'GET', path: '/v2.1/os-quota-class-sets/:id' },
+  {
+    method: 'PUT',
+    path: '/v2.1/os-quota-class-sets/:id',
+    bodies: () => [{ quota_class_set: { instances: 50, cores: '100' } }],
+  },
 
   { method: 'GET', path: '/v2.1/os-server-groups' },
   {
@@ -308,6 +332,20 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { method: 'GET', path: '/v2.1/os-server-groups/:id' },
   { method: 'DELETE', path: '/v2.1/os-server-groups/:id' },
 
+  { method: 'GET', path: '/v2.1/os-migrations' },
+  {
+    method: 'POST',
+    path: '/v2.1/os-server-external-events',
+    bodies: (f) => [
+      { events: [{ name: 'network-changed', server_uuid: f.serverId }] },
+      {
+        events: [
+          { name: 'network-vif-plugged', server_uuid: f.serverId, tag: f.portId },
+          { name: 'network-vif-deleted', server_uuid: f.serverId, status: 'completed' },
+        ],
+      },
+    ],
+  },
   { method: 'GET', path: '/v2.1/os-simple-tenant-usage' },
   { method: 'GET', path: '/v2.1/os-simple-tenant-usage/:tenant_id' },
   { method: 'GET', path: '/v2.1/os-console-auth-tokens/:token' },
@@ -434,6 +472,7 @@ const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
   '/v2.1/flavors/:id': (f) => [f.flavorId, '1'],
   '/v2.1/flavors/:id/os-extra_specs/:key': (f) => [f.extraSpecKey],
   '/v2.1/images/:id': (f) => [f.imageId, f.cloudImageId],
+  '/v2.1/images/:id/metadata/:key': () => ['fixture'],
   '/v2.1/os-hypervisors/:id': (f) => [f.hypervisorId, f.hypervisorIntId],
   '/v2.1/os-hypervisors/:pattern': (f) => [f.hypervisorName, 'node'],
   '/v2.1/os-services/:id': (f) => [
@@ -445,6 +484,8 @@ const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
     'force-down',
   ],
   '/v2.1/os-quota-sets/:project_id': () => ['demo', 'other', 'admin'],
+  // Not "default": a fuzzed class set would change every project's limits under the other tests.
+  '/v2.1/os-quota-class-sets/:id': () => ['fixture-class'],
   '/v2.1/os-server-groups/:id': (f) => [f.groupId],
   '/v2.1/os-aggregates/:id': (f) => [f.aggregateId],
   '/v2.1/os-simple-tenant-usage/:tenant_id': () => ['demo', 'other'],
