@@ -87,12 +87,17 @@ describe(
           `${name} (${urlPath}) does not show ${shows}`,
         );
       } catch (err) {
-        if (!(err instanceof Error)) throw err;
         const calls = failedCalls(since.berth);
-        if (calls.length) err.message += `\nberth's failed calls:\n  ${calls.join('\n  ')}`;
         const logged = horizonLog(since.horizon);
-        if (logged) err.message += `\nHorizon's log:\n  ${logged}`;
-        throw err;
+        // A new error: the reporter prints an assertion's stack, which holds its message as made.
+        throw new Error(
+          [
+            err instanceof Error ? err.message : String(err),
+            ...(calls.length ? ["berth's failed calls:", ...calls] : []),
+            ...(logged ? ["Horizon's log:", logged] : []),
+          ].join('\n  '),
+          { cause: err },
+        );
       }
     };
 
