@@ -224,7 +224,7 @@ describe(
         member,
         'instance-console',
         `/project/instances/${serverId}/?tab=instance_details__console`,
-        `!!document.querySelector('#instance_details__console iframe')`,
+        `document.querySelector('iframe#console_embed')?.contentDocument?.readyState === 'complete'`,
       );
     });
 
@@ -244,7 +244,14 @@ describe(
       await visit(member, 'security-groups', '/project/security_groups/', rowWith('default'));
     });
 
-    test('Volumes lists the volume', async () => {
+    test('Volumes lists the volume, Available', async () => {
+      // Said apart from the page: a volume no volume host took stays `creating` in the list.
+      await waitFor(`${VOLUME} to be available (a volume host serving it)`, async () => {
+        const { volumes } = await demo('GET', `/volume/v3/volumes/detail`, 200);
+        return volumes.some(
+          (v: { name: string; status: string }) => v.name === VOLUME && v.status === 'available',
+        );
+      });
       await visit(member, 'volumes', '/project/volumes/', rowWith(VOLUME, 'Available'));
     });
 
