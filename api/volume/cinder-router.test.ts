@@ -297,15 +297,17 @@ describeEachDatabase('the embedded Cinder API', (database) => {
     ]);
   });
 
-  test('transfers: berth has none to list', async () => {
-    for (const path of [
-      'os-volume-transfer',
-      'os-volume-transfer/detail',
-      'volume-transfers/detail',
+  test('transfers and groups: berth has none to list', async () => {
+    for (const [path, key] of [
+      ['os-volume-transfer', 'transfers'],
+      ['os-volume-transfer/detail', 'transfers'],
+      ['volume-transfers/detail', 'transfers'],
+      ['groups', 'groups'],
+      ['groups/detail', 'groups'],
     ]) {
       const r = await cloud.request('GET', `${V}/demo/${path}`, {});
       assert.equal(r.status, 200, path);
-      assert.deepEqual(r.body, { transfers: [] }, path);
+      assert.deepEqual(r.body, { [key]: [] }, path);
     }
   });
 });

@@ -38,7 +38,7 @@ import {
   updateVolume,
   type Metadata,
 } from './store';
-import { mountTransfers } from './transfers-routes';
+import { mountEmptyCollections } from './empty-collections';
 import { snapshotView, volumeTypeView } from './views';
 import { mountVolumes, paged, scopeOf } from './volumes-routes';
 import type { VolumeService } from './volume-service';
@@ -341,7 +341,7 @@ function v3Router(deps: ApiDeps, svc: VolumeService): Router {
   });
   mountTypes(r, svc);
   mountQuotas(r, svc);
-  mountTransfers(r);
+  mountEmptyCollections(r);
   r.get('/os-availability-zone', (_req, res) => {
     res.json({
       availabilityZoneInfo: [
