@@ -46,6 +46,7 @@ describe(
     let member: HorizonSession;
     let serverId = '';
     let serverIp = '';
+    let floatingIp = '';
 
     /** The demo member's call to berth; fails unless it answers `status`. */
     const demo = async (method: string, urlPath: string, status: number, body?: unknown) => {
@@ -166,6 +167,10 @@ describe(
           250,
         );
         serverIp = server.addresses[NETWORK][0].addr;
+        const fip = await demo('POST', '/network/v2.0/floatingips', 201, {
+          floatingip: { floating_network_id: cloud.publicNetworkId },
+        });
+        floatingIp = fip.floatingip.floating_ip_address;
         await waitFor(`${SERVER}'s console output`, async () => {
           const r = await demo('POST', `/v2.1/servers/${serverId}/action`, 200, {
             'os-getConsoleOutput': { length: null },
@@ -228,6 +233,30 @@ describe(
       );
     });
 
+    test('the serial console page runs a command typed into it', async () => {
+      const { page } = member;
+      const terminal = `document.querySelector('.xterm, .terminal')`;
+      await visit(
+        member,
+        'serial-console',
+        `/project/instances/${serverId}/serial`,
+        `!!${terminal}`,
+      );
+      const screen = `(${terminal}?.innerText ?? '')`;
+      // The shell's prompt first: what is typed before the websocket is open would be lost.
+      await page.waitFor('the shell prompt', `/[#$] *$/m.test(${screen})`);
+      await page.click('.xterm-helper-textarea, .terminal');
+      // The output differs from what is typed: the line is the shell's, not the echo of the keys.
+      await page.keys('echo hz-$((6*7))\n');
+      await page.waitFor('the command output', `${screen}.includes('hz-42')`);
+      await member.check(
+        'serial-console-typed',
+        'the serial console',
+        200,
+        `${screen}.includes('hz-42')`,
+      );
+    });
+
     test('Images lists the image', async () => {
       await visit(member, 'images', '/project/images', rowWith(IMAGE, 'Active'));
     });
@@ -255,15 +284,92 @@ describe(
       await visit(member, 'volumes', '/project/volumes/', rowWith(VOLUME, 'Available'));
     });
 
+    test('Floating IPs lists the allocated address', async () => {
+      await visit(member, 'floating-ips', '/project/floating_ips/', rowWith(floatingIp));
+    });
+
+    test('Network Topology draws the network', async () => {
+      await visit(
+        member,
+        'network-topology',
+        '/project/network_topology/',
+        `[...document.querySelectorAll('svg text')].some((t) => t.textContent.includes(${JSON.stringify(NETWORK)}))`,
+      );
+    });
+
+    test('Launch Instance: the wizard boots a server on the network that becomes Active', async () => {
+      const name = 'hz-launched';
+      const { page } = member;
+      await visit(member, 'launch', '/project/instances/', rowWith(SERVER));
+      await page.click('a.btn-launch');
+      await page.waitFor(
+        'the wizard',
+        `!!document.querySelector('.ng-wizard #name')?.offsetParent`,
+      );
+      await page.type('.ng-wizard #name', name);
+      /** Moves the row with `rowText` of the `step`'s Available table to Allocated (if it is not there yet). */
+      const allocate = async (step: string, rowText: string) => {
+        await page.evaluate(
+          `[...document.querySelectorAll('.wizard-nav li')].find((li) => li.innerText.trim() === ${JSON.stringify(step)}).click()`,
+        );
+        await page.waitFor(
+          `${rowText} allocated in the ${step} step`,
+          `(() => {
+             const rows = [...document.querySelectorAll('.ng-wizard .step tr')].filter((r) => r.offsetParent && r.innerText.includes(${JSON.stringify(rowText)}));
+             if (rows.some((r) => r.querySelector('.fa-arrow-down'))) return true;
+             rows.find((r) => r.querySelector('.fa-arrow-up'))?.querySelector('.fa-arrow-up').closest('button').click();
+             return false; })()`,
+        );
+      };
+      // An image's instance here: a root disk on a new volume (boot from volume) is not berth's.
+      await page.evaluate(
+        `[...document.querySelectorAll('.wizard-nav li')].find((li) => li.innerText.trim() === 'Source').click()`,
+      );
+      await page.waitFor(
+        'the Source step',
+        `!![...document.querySelectorAll('.ng-wizard .step label')].find((l) => l.offsetParent && l.innerText.trim() === 'No')`,
+      );
+      await page.evaluate(
+        `[...document.querySelectorAll('.ng-wizard .step label')].find((l) => l.offsetParent && l.innerText.trim() === 'No').click()`,
+      );
+      await allocate('Source', IMAGE);
+      await allocate('Flavor', 'hz.tiny');
+      await allocate('Networks', NETWORK);
+      await page.waitFor(
+        'the Launch button',
+        `!document.querySelector('.ng-wizard button.finish').disabled`,
+      );
+      const since = cloud.logs().length;
+      await page.click('.ng-wizard button.finish');
+      const launched = await waitFor(
+        `${name} to be ACTIVE`,
+        async () => {
+          const { servers } = await demo('GET', `/v2.1/servers/detail?name=${name}`, 200);
+          assert.notEqual(servers[0]?.status, 'ERROR', JSON.stringify(servers[0]?.fault));
+          return servers[0]?.status === 'ACTIVE' && servers[0];
+        },
+        120_000,
+        500,
+      ).catch((err: Error) => {
+        throw new Error(
+          `${err.message}\n  berth's failed calls:\n  ${failedCalls(since).join('\n  ')}`,
+        );
+      });
+      assert.deepEqual(Object.keys(launched.addresses), [NETWORK]);
+      await visit(member, 'launched', '/project/instances/', rowWith(name, 'Active'));
+    });
+
     test("Project > Overview shows the project's usage", async () => {
       await visit(member, 'overview', '/project/', rowWith(SERVER));
     });
 
-    test('Admin > Hypervisors lists the compute (as admin)', async () => {
+    test('Admin > Hypervisors, Instances and Flavors (as admin)', async () => {
       const admin = new HorizonSession(await browser.newPage(), horizon, 'admin');
       await admin.page.goto(`${horizon.url}/auth/logout/`);
       await admin.login(cloud.admin.username, cloud.admin.password);
       await visit(admin, 'hypervisors', '/admin/hypervisors/', rowWith(cloud.cgroupParent));
+      await visit(admin, 'admin-instances', '/admin/instances/', rowWith(SERVER, 'Active'));
+      await visit(admin, 'admin-flavors', '/admin/flavors/', rowWith('hz.tiny'));
     });
   },
 );

@@ -93,6 +93,10 @@ const V3_ROUTES: Route[] = [
   { method: 'DELETE', path: '/os-quota-sets/:project' },
   { method: 'GET', path: '/limits' },
   { method: 'GET', path: '/os-availability-zone' },
+  ...['/os-volume-transfer', '/volume-transfers', '/groups'].flatMap((base) => [
+    { method: 'GET' as const, path: base },
+    { method: 'GET' as const, path: `${base}/detail` },
+  ]),
 ];
 
 export function volumeEndpoints(vf: VolumeFixtures): Endpoint[] {
