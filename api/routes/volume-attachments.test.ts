@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import { describeEachDatabase } from '../../testing/api/test-api';
 import { startTestCloud, type TestCloud } from '../../testing/api/test-cloud';
 import { FakeVolumeHost } from '../../testing/volume/fake-volume-host';
+import { waitFor } from '../../testing/wait-for';
 
 const ADMIN = 'admin:admin';
 const OTHER = 'alice:other';
@@ -30,6 +31,11 @@ describeEachDatabase('os-volume_attachments', (database) => {
   before(async () => {
     cloud = await startTestCloud({ database });
     volumeHost = await new FakeVolumeHost('node-1').serve(cloud.transport);
+    const quota = await cloud.request('PUT', '/volume/v3/os-quota-sets/demo', {
+      body: { quota_set: { volumes: 50, gigabytes: 100 } },
+      token: ADMIN,
+    });
+    assert.equal(quota.status, 200, JSON.stringify(quota.body));
     const r = await cloud.request('POST', '/v2.1/servers', {
       body: { server: { name: 'vm', imageRef: cloud.image.id, flavorRef: '1' } },
     });
@@ -240,5 +246,35 @@ describeEachDatabase('os-volume_attachments', (database) => {
     assert.equal(shown.body.volumeAttachment.delete_on_termination, true);
     assert.equal((await put({ volumeId: v, bogus: 1 }, { version: '2.85' })).status, 400);
     assert.equal((await cloud.request('DELETE', `${attachments()}/${v}`)).status, 202);
+  });
+
+  test('deleting the server frees its volumes and deletes the delete_on_termination ones', async () => {
+    const r = await cloud.request('POST', '/v2.1/servers', {
+      body: { server: { name: 'doomed', imageRef: cloud.image.id, flavorRef: '1' } },
+    });
+    const doomed = r.body.server.id as string;
+    await cloud.waitForStatus(doomed, ['ACTIVE']);
+    const kept = await volume();
+    const dropped = await volume();
+    const url = `/v2.1/servers/${doomed}/os-volume_attachments`;
+    for (const [volumeId, dot] of [
+      [kept, false],
+      [dropped, true],
+    ] as const) {
+      const a = await cloud.request('POST', url, {
+        body: { volumeAttachment: { volumeId, delete_on_termination: dot } },
+        version: '2.79',
+      });
+      assert.equal(a.status, 200, JSON.stringify(a.body));
+    }
+    assert.equal((await cloud.request('DELETE', `/v2.1/servers/${doomed}`)).status, 204);
+    await cloud.waitForStatus(doomed, ['DELETED']);
+    await waitFor('the kept volume is available again', async () => {
+      const c = await cinder(kept);
+      return c.status === 'available' && c.attachments.length === 0;
+    });
+    await cloud.api.deps.volumes.drain();
+    const gone = await cloud.request('GET', `/volume/v3/demo/volumes/${dropped}`);
+    assert.equal(gone.status, 404);
   });
 });

@@ -11,6 +11,7 @@ import { checkMountPoint } from '../../driver/volume/mount-point';
 import { ATTACH_VOLUME, DETACH_VOLUME } from '../../nova/actions';
 import { RemoteError } from '../../messaging/transport';
 import { rpcContext, type ApiContext } from '../context';
+import type { Database } from '../db/connection';
 import type { Instance } from '../db/instances';
 import { finishAction, recordAction } from '../db/instance-actions';
 import type { ApiDeps } from '../deps';
@@ -123,8 +124,8 @@ export async function findAttachment(
 }
 
 /** The status a volume returns to once `attachmentId` is gone: in-use while others remain. */
-async function statusWithout(deps: ApiDeps, volumeId: string, attachmentId: string) {
-  const rest = (await attachmentsOf(deps.db, [volumeId])).filter((a) => a.id !== attachmentId);
+async function statusWithout(db: Database, volumeId: string, attachmentId: string) {
+  const rest = (await attachmentsOf(db, [volumeId])).filter((a) => a.id !== attachmentId);
   return rest.length ? 'in-use' : 'available';
 }
 
@@ -174,7 +175,7 @@ export async function attachVolume(
     );
   } catch (err) {
     await deleteAttachment(db, a.id);
-    await transition(db, v.id, ['attaching'], { status: await statusWithout(deps, v.id, a.id) });
+    await transition(db, v.id, ['attaching'], { status: await statusWithout(db, v.id, a.id) });
     await finishAction(db, inst.uuid, { host: inst.host, error: (err as Error).message });
     throw err;
   }
@@ -212,15 +213,15 @@ export async function detachVolume(
     await finishAction(db, inst.uuid, { host: inst.host, error: (err as Error).message });
     throw err;
   }
-  await releaseAttachment(deps, a);
+  await releaseAttachment(db, a);
   await finishAction(db, inst.uuid, { host: inst.host });
 }
 
 /** Removes an attachment whose mount is gone and gives the volume back its detached status. */
-export async function releaseAttachment(deps: ApiDeps, a: AttachmentRow): Promise<void> {
-  const status = await statusWithout(deps, a.volume_id, a.id);
-  await deleteAttachment(deps.db, a.id);
-  await updateVolume(deps.db, a.volume_id, { status });
+export async function releaseAttachment(db: Database, a: AttachmentRow): Promise<void> {
+  const status = await statusWithout(db, a.volume_id, a.id);
+  await deleteAttachment(db, a.id);
+  await updateVolume(db, a.volume_id, { status });
 }
 
 /**
