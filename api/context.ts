@@ -2,9 +2,10 @@
  * Who is asking, and at which microversion: set on every request by the
  * auth and version middleware, read by routes and policy.
  */
+import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Logger } from 'winston';
-import type { Microversion } from './microversion';
+import { requestedVersion, type Microversion } from './microversion';
 
 export interface Credentials {
   userId: string;
@@ -26,6 +27,23 @@ export function ctxOf(res: Response): ApiContext {
   const ctx = (res.locals as { ctx?: ApiContext }).ctx;
   if (!ctx) throw new Error('request context missing: auth middleware not mounted');
   return ctx;
+}
+
+/**
+ * The control plane acting on its own (the conductor cleaning up after a
+ * compute's report): an admin of no project, at the base microversion.
+ */
+export function systemContext(log: Logger): ApiContext {
+  const requestId = `req-${randomUUID()}`;
+  return {
+    userId: '',
+    projectId: '',
+    roles: ['admin'],
+    isAdmin: true,
+    requestId,
+    version: requestedVersion({}),
+    log: log.child({ request_id: requestId }),
+  };
 }
 
 /** The externally visible base URL (for links), from the Host the client used. */

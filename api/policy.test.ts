@@ -17,6 +17,7 @@ import {
   ADMIN,
   createFixtures,
   createImage,
+  availableVolume,
   ENDPOINTS,
   fillPath,
   mountedRoutes,
@@ -241,6 +242,34 @@ const POLICY: Record<string, Case> = {
   'GET /v2.1/servers/:id/os-server-password': { expect: OWNED },
   'DELETE /v2.1/servers/:id/os-server-password': { expect: [204, 404, 204] },
   'POST /v2.1/servers/:id/remote-consoles': { expect: OWNED, version: '2.6' },
+  'GET /v2.1/servers/:id/os-volume_attachments': { expect: OWNED },
+  'POST /v2.1/servers/:id/os-volume_attachments': {
+    expect: OWNED,
+    // A fresh spare for each role: the owner's request attaches the last one.
+    reset: async ({ cloud, f }) => {
+      f.spareVolumeId = await availableVolume(cloud);
+    },
+  },
+  'GET /v2.1/servers/:id/os-volume_attachments/:volumeId': { expect: OWNED },
+  // 2.85: the attachment's own volume id changes delete_on_termination; another's is an admin's swap.
+  'PUT /v2.1/servers/:id/os-volume_attachments/:volumeId': {
+    expect: [202, 404, 202],
+    version: '2.85',
+  },
+  'DELETE /v2.1/servers/:id/os-volume_attachments/:volumeId': {
+    expect: [202, 404, 202],
+    params: async ({ cloud, f }) => {
+      const volumeId = await availableVolume(cloud);
+      await ok(
+        cloud.request('POST', `/v2.1/servers/${f.serverId}/os-volume_attachments`, {
+          token: OWNER,
+          body: { volumeAttachment: { volumeId } },
+        }),
+        'attach volume',
+      );
+      return [f.serverId, volumeId];
+    },
+  },
   'GET /v2.1/servers/:id/os-interface': { expect: OWNED },
   'POST /v2.1/servers/:id/os-interface': { expect: OWNED },
   'GET /v2.1/servers/:id/os-interface/:portId': { expect: OWNED },

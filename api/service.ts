@@ -96,10 +96,14 @@ export class ApiService {
       const builds = new BuildCoordinator(parts);
       const volumes = new VolumeService(db, new TransportVolumeRpcAPI(transport), config, log);
       const deps: ApiDeps = { ...parts, builds, network, volumes };
-      const conductor = await new Conductor(db, config, builds, parts.instanceNetwork, log).serve(
-        transport,
-        config.DEFAULT.host,
-      );
+      const conductor = await new Conductor(
+        db,
+        config,
+        builds,
+        parts.instanceNetwork,
+        volumes,
+        log,
+      ).serve(transport, config.DEFAULT.host);
       undo.push('conductor', () => conductor.stop());
       const agentRpc = await serveAgentRpc(network, transport, config.DEFAULT.host);
       undo.push('network agent rpc', () => agentRpc.stop());

@@ -58,6 +58,12 @@ export const novaName = Joi.string()
   .max(255)
   .pattern(/^(?![\p{C}\p{Z}])[^\p{C}\p{Zl}\p{Zp}]*(?<![\p{C}\p{Z}])$/u, 'printable characters');
 
+/** Nova's parameter_types.tag: a server tag, or a device's (interface, volume) tag. */
+export const novaTag = Joi.string()
+  .min(1)
+  .max(60)
+  .pattern(/^[^,/]*$/);
+
 const TRUE_STRINGS = ['True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes'];
 const FALSE_STRINGS = ['False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no'];
 

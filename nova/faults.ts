@@ -40,6 +40,10 @@ const ERROR_OF_EXCEPTION: Record<string, new (message: string) => BerthError> = 
   AttachInterfaceNotSupported: InvalidArgumentError,
   // What a Python peer raises for an argument it cannot use.
   ValueError: InvalidArgumentError,
+  // The cinder.exception classes a compute's volume operations raise.
+  VolumeNotFound: NotFoundError,
+  InvalidVolume: InvalidArgumentError,
+  VolumeIsBusy: InvalidArgumentError,
 };
 
 /** The berth error a peer's failure stands for, when it is one a caller can act on. */

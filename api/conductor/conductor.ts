@@ -5,7 +5,8 @@
  * message is acknowledged; and reschedules of failed builds
  * (compute_task build_instances). An instance the compute reports deleted,
  * or whose build ended in ERROR, has its ports released (Nova's compute
- * deallocates them itself; berth's computes leave that to the control plane).
+ * deallocates them itself; berth's computes leave that to the control plane),
+ * and a deleted one's volume attachments go too.
  */
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
@@ -15,13 +16,16 @@ import type { Endpoint, Incoming, Server, Transport } from '../../messaging/tran
 import { InvalidArgumentError } from '../../common/errors';
 import { InstanceNotFound, UnexpectedTaskState } from '../../nova/exceptions';
 import { VmState } from '../../nova/states';
+import { systemContext } from '../context';
 import type { Database } from '../db/connection';
 import { finishAction } from '../db/instance-actions';
 import type { InstanceRow } from '../db/instances';
 import { now } from '../http';
 import type { InstanceNetworkApi } from '../network/instance-network';
 import { releasePorts } from '../servers/instance-ports';
+import { releaseInstanceVolumes } from '../servers/instance-volumes';
 import { recordResizeProgress } from '../servers/resize-progress';
+import type { VolumeService } from '../volume/volume-service';
 import type { BuildCoordinator } from './build';
 
 type Args = Record<string, unknown>;
@@ -36,6 +40,7 @@ export class Conductor {
     private readonly config: BerthConfig,
     private readonly builds: BuildCoordinator,
     private readonly instanceNetwork: InstanceNetworkApi,
+    private readonly volumes: VolumeService,
     private readonly log: Logger,
   ) {}
 
@@ -91,6 +96,7 @@ export class Conductor {
     const uuid = String(data.uuid);
     let finished: { host: string | null; error?: string } | undefined;
     let portsGone = false;
+    let destroyed = false;
     await this.db.transaction(async (trx) => {
       const row = await trx<InstanceRow>('instances').where({ uuid }).first();
       if (!row || Boolean(row.deleted)) throw new InstanceNotFound(uuid);
@@ -104,6 +110,7 @@ export class Conductor {
         await this.destroy(trx, row, t);
         finished = { host: row.host };
         portsGone = true;
+        destroyed = true;
         return;
       }
       const update: Record<string, unknown> = { updated_at: t };
@@ -122,6 +129,7 @@ export class Conductor {
     if (finished) await finishAction(this.db, uuid, finished);
     // A failed build leaves no port behind; a deleted instance none either.
     if (portsGone) await releasePorts(this.instanceNetwork, uuid, this.log);
+    if (destroyed) await releaseInstanceVolumes(this.volumes, uuid, systemContext(this.log));
   }
 
   /** Nova's Instance.destroy: the row is soft-deleted; its claim and group membership go. */

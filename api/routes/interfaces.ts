@@ -12,7 +12,7 @@ import { route } from '../http';
 import type { Microversion } from '../microversion';
 import type { RequestedNetwork } from '../network/instance-network';
 import { attachInterface, detachInterface } from '../servers/interfaces';
-import { UUID_LIKE, validate } from '../validate';
+import { novaTag, UUID_LIKE, validate } from '../validate';
 import { interfaceAttachment } from '../views/interfaces';
 import { findServer } from './server-lookup';
 
@@ -29,10 +29,7 @@ const createSchema = (v: Microversion) =>
         .items(Joi.object({ ip_address: Joi.string().ip({ cidr: 'forbidden' }).required() })),
       ...(v.ge('2.49')
         ? {
-            tag: Joi.string()
-              .min(1)
-              .max(60)
-              .pattern(/^[^,/]*$/),
+            tag: novaTag,
           }
         : {}),
     }),

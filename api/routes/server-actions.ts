@@ -4,6 +4,7 @@
  * (so a second request conflicts), then cast to the instance's host; and
  * os-getConsoleOutput, a call.
  */
+import { attachmentsByInstance } from '../volume/store';
 import { randomUUID } from 'node:crypto';
 import { type Request, type Response, Router } from 'express';
 import Joi from 'joi';
@@ -129,7 +130,8 @@ async function rebuild(deps: ApiDeps, req: Request, res: Response, uuid: string,
     preserveEphemeral: r.preserve_ephemeral ?? false,
   });
   const networkInfo = new Map([[inst.uuid, await deps.instanceNetwork.networkInfo(inst.uuid)]]);
-  const server = serverDetail(inst, { base: baseUrl(req), ctx, networkInfo });
+  const volumes = await attachmentsByInstance(deps.db, [inst.uuid]);
+  const server = serverDetail(inst, { base: baseUrl(req), ctx, networkInfo, volumes });
   res.status(202).json({ server: { ...server, adminPass } });
 }
 

@@ -18,7 +18,7 @@ import { canonicalIPv6 } from '../servers/access-ips';
 import { createServers } from '../servers/create-server';
 import { deleteServer } from '../servers/delete-server';
 import { parseRequestedNetworks } from '../servers/requested-networks';
-import { novaName, QUERY_FALSE, QUERY_TRUE, validate, validateQuery } from '../validate';
+import { novaName, novaTag, QUERY_FALSE, QUERY_TRUE, validate, validateQuery } from '../validate';
 import {
   serverBrief,
   serverDetail,
@@ -28,6 +28,8 @@ import {
 } from '../views/servers';
 import { callCompute } from './compute-errors';
 import { interfacesRouter } from './interfaces';
+import { volumeAttachmentsRouter } from './volume-attachments';
+import { attachmentsByInstance } from '../volume/store';
 import { remoteConsolesRouter } from './remote-consoles';
 import { serverActionsRouter } from './server-actions';
 import { serverIpsRouter } from './server-ips';
@@ -56,14 +58,7 @@ const createSchema = Joi.object({
     accessIPv4: Joi.string().ip({ version: ['ipv4'], cidr: 'forbidden' }),
     accessIPv6: Joi.string().ip({ version: ['ipv6'], cidr: 'forbidden' }),
     description: Joi.string().max(255).allow('', null),
-    tags: Joi.array()
-      .items(
-        Joi.string()
-          .min(1)
-          .max(60)
-          .pattern(/^[^,/]*$/),
-      )
-      .max(50),
+    tags: Joi.array().items(novaTag).max(50),
     config_drive: Joi.alternatives(
       Joi.boolean(),
       Joi.string().valid('', 'true', 'false', 'True', 'False'),
@@ -301,8 +296,14 @@ export function serversRouter(deps: ApiDeps): Router {
       const networkInfo = detail
         ? await deps.instanceNetwork.networkInfoFor(rows.map((i) => i.uuid))
         : new Map();
+      const volumes = detail
+        ? await attachmentsByInstance(
+            db,
+            rows.map((i) => i.uuid),
+          )
+        : new Map();
       const servers = detail
-        ? serverDetails(rows, { base, ctx, hostStatus, networkInfo })
+        ? serverDetails(rows, { base, ctx, hostStatus, networkInfo, volumes })
         : rows.map((i) => serverBrief(i, base));
       const links = nextLinks(
         base,
@@ -391,6 +392,7 @@ export function serversRouter(deps: ApiDeps): Router {
       hostStatus,
       serverGroups: groups,
       networkInfo,
+      volumes: await attachmentsByInstance(db, [inst.uuid]),
     });
   };
 
@@ -443,6 +445,7 @@ export function serversRouter(deps: ApiDeps): Router {
   r.use('/:id/remote-consoles', remoteConsolesRouter(deps));
   r.use('/:id/ips', serverIpsRouter(deps));
   r.use('/:id/os-interface', interfacesRouter(deps));
+  r.use('/:id/os-volume_attachments', volumeAttachmentsRouter(deps));
   r.use('/:id/metadata', serverMetadataRouter(deps));
   r.use('/:id/tags', serverTagsRouter(deps));
   r.use('/:id/os-instance-actions', instanceActionsRouter(deps));

@@ -2,7 +2,7 @@
  * Server delete (Nova's compute/api.py delete): a server on a live host is
  * terminated there, and the conductor releases its ports once the compute
  * says it is gone; one that never reached a host, or whose host is down,
- * is deleted here at once, ports and all.
+ * is deleted here at once, ports and volume attachments and all.
  */
 import { TaskState } from '../../nova/states';
 import { rpcContext, type ApiContext } from '../context';
@@ -14,6 +14,7 @@ import type { ApiDeps } from '../deps';
 import { conflictingRequest } from '../faults';
 import { now } from '../http';
 import { releasePorts } from './instance-ports';
+import { releaseInstanceVolumes } from './instance-volumes';
 
 export async function deleteServer(deps: ApiDeps, ctx: ApiContext, inst: Instance): Promise<void> {
   const { db, config } = deps;
@@ -29,6 +30,7 @@ export async function deleteServer(deps: ApiDeps, ctx: ApiContext, inst: Instanc
   if (!current.host || !(await hostIsUp(db, current.host, config.DEFAULT.service_down_time))) {
     await localDelete(db, current.uuid);
     await releasePorts(deps.instanceNetwork, current.uuid, ctx.log);
+    await releaseInstanceVolumes(deps.volumes, current.uuid, ctx);
   } else {
     await deps.compute.terminateInstance(current, rpcContext(ctx));
   }

@@ -26,6 +26,17 @@ export function invalidState(inst: Instance, action: string) {
 }
 
 /**
+ * Nova's check_instance_lock and check_instance_state for an action that
+ * records no task (os-interface, os-volume_attachments): the compute
+ * checks the state again when the call arrives.
+ */
+export function checkGuarded(inst: Instance, action: GuardedAction, ctx: ApiContext): void {
+  checkNotLocked(inst, ctx);
+  if (!inst.host || inst.task_state !== null || !action.allowed.includes(inst.vm_state as never))
+    throw invalidState(inst, action.method);
+}
+
+/**
  * Records `task` if the instance has none and is in one of the action's
  * vm_states (with `changes` in the same update); 409 otherwise.
  */

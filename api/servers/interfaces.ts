@@ -4,27 +4,18 @@
  * bound to the instance's host, and the compute plugs it; a compute that
  * cannot gets the port released again. Detach unplugs first, then releases.
  */
-import { ATTACH_INTERFACE, DETACH_INTERFACE, type GuardedAction } from '../../nova/actions';
+import { ATTACH_INTERFACE, DETACH_INTERFACE } from '../../nova/actions';
 import type { Vif } from '../../nova/network-model';
 import { rpcContext, type ApiContext } from '../context';
 import { getInstance, type Instance } from '../db/instances';
 import { finishAction, recordAction } from '../db/instance-actions';
 import type { ApiDeps } from '../deps';
-import { ApiFault, computeFault, conflictingRequest, itemNotFound } from '../faults';
+import { ApiFault, computeFault, itemNotFound } from '../faults';
 import type { RequestedNetwork } from '../network/instance-network';
 import { callCompute } from '../routes/compute-errors';
+import { checkGuarded } from './instance-guards';
 import { instanceOwner, networkCaller } from './instance-ports';
 import { networkFault } from './network-faults';
-
-/** Nova's check_instance_lock and check_instance_state for both operations. */
-function guard(inst: Instance, action: GuardedAction, ctx: ApiContext): void {
-  if (Boolean(inst.locked) && !ctx.isAdmin)
-    throw conflictingRequest(`Instance ${inst.uuid} is locked`);
-  if (!inst.host || inst.task_state !== null || !action.allowed.includes(inst.vm_state as never))
-    throw conflictingRequest(
-      `Cannot '${action.method}' instance ${inst.uuid} while it is in ${inst.task_state ? `task_state ${inst.task_state}` : `vm_state ${inst.vm_state}`}`,
-    );
-}
 
 export async function attachInterface(
   deps: ApiDeps,
@@ -32,7 +23,7 @@ export async function attachInterface(
   inst: Instance,
   requested: RequestedNetwork,
 ): Promise<Vif> {
-  guard(inst, ATTACH_INTERFACE, ctx);
+  checkGuarded(inst, ATTACH_INTERFACE, ctx);
   const { db, instanceNetwork: network } = deps;
   await recordAction(db, inst.uuid, ATTACH_INTERFACE.method, ctx);
   let vif: Vif;
@@ -87,7 +78,7 @@ export async function detachInterface(
   inst: Instance,
   portId: string,
 ): Promise<void> {
-  guard(inst, DETACH_INTERFACE, ctx);
+  checkGuarded(inst, DETACH_INTERFACE, ctx);
   const { db, instanceNetwork: network } = deps;
   const vifs = await network.networkInfo(inst.uuid);
   if (!vifs.some((v) => v.id === portId))

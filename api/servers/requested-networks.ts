@@ -7,7 +7,7 @@ import Joi from 'joi';
 import { badRequest } from '../faults';
 import type { Microversion } from '../microversion';
 import type { RequestedNetwork, RequestedNetworks } from '../network/instance-network';
-import { UUID_LIKE, validate } from '../validate';
+import { novaTag, UUID_LIKE, validate } from '../validate';
 
 const item = (withTag: boolean) =>
   Joi.object({
@@ -16,10 +16,7 @@ const item = (withTag: boolean) =>
     fixed_ip: Joi.string().ip({ cidr: 'forbidden' }),
     ...(withTag
       ? {
-          tag: Joi.string()
-            .min(1)
-            .max(60)
-            .pattern(/^[^,/]*$/),
+          tag: novaTag,
         }
       : {}),
   });

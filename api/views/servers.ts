@@ -10,6 +10,7 @@ import type { Instance } from '../db/instances';
 import { isoSeconds } from '../http';
 import type { Microversion } from '../microversion';
 import type { Vif } from '../../nova/network-model';
+import type { AttachmentRow } from '../volume/store';
 import { addressesOf } from './addresses';
 
 export interface ViewOptions {
@@ -21,6 +22,8 @@ export interface ViewOptions {
   serverGroups?: string[];
   /** the instances' ports as the network service has them now, by uuid */
   networkInfo: Map<string, Vif[]>;
+  /** the instances' volume attachments, by uuid */
+  volumes: Map<string, AttachmentRow[]>;
 }
 
 const POWER_STATES = [0, 1, 3, 4, 6, 7];
@@ -152,7 +155,11 @@ function detailView(
     'OS-EXT-STS:task_state': i.task_state,
     'OS-EXT-STS:vm_state': i.vm_state,
     'OS-EXT-STS:power_state': POWER_STATES.includes(i.power_state) ? i.power_state : 0,
-    'os-extended-volumes:volumes_attached': [],
+    'os-extended-volumes:volumes_attached': (o.volumes.get(i.uuid) ?? []).map((a) =>
+      gates.extendedAttributes
+        ? { id: a.volume_id, delete_on_termination: a.delete_on_termination }
+        : { id: a.volume_id },
+    ),
     security_groups: (i.request_spec.security_groups ?? ['default']).map((name) => ({ name })),
   };
   if (status === 'BUILD' || status === 'ACTIVE') s.progress = 0;

@@ -157,6 +157,18 @@ export async function attachmentsOfInstance(q: Knex, uuid: string): Promise<Atta
   return rows.map(attachmentOf);
 }
 
+/** The attachments of each of `uuids` (server views), every uuid present. */
+export async function attachmentsByInstance(
+  q: Knex,
+  uuids: string[],
+): Promise<Map<string, AttachmentRow[]>> {
+  const out = new Map(uuids.map((u): [string, AttachmentRow[]] => [u, []]));
+  if (!uuids.length) return out;
+  const rows = await q('volume_attachments').whereIn('instance_uuid', uuids).orderBy('attached_at');
+  for (const r of rows.map(attachmentOf)) out.get(r.instance_uuid)?.push(r);
+  return out;
+}
+
 export async function insertAttachment(q: Knex, a: AttachmentRow): Promise<void> {
   await q('volume_attachments').insert(a);
 }

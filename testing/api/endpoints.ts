@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Application } from 'express';
 import { generateSshKeypair } from '../../api/db/keypairs';
+import { insertVolume, listTypes } from '../../api/volume/store';
 import type { TestCloud } from './test-cloud';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
@@ -63,6 +64,9 @@ export interface Fixtures {
   floatingIpId: string;
   /** demo's network in the network service (the network above is the fake instance network's) */
   neutronNetworkId: string;
+  /** demo's volume attached to that server, and another of demo's, available */
+  volumeId: string;
+  spareVolumeId: string;
 }
 
 export const OWNER = 'demo:demo';
@@ -175,6 +179,22 @@ export const ENDPOINTS: readonly Endpoint[] = [
     bodies: () => [{ remote_console: { protocol: 'serial', type: 'serial' } }],
   },
   { method: 'DELETE', path: '/v2.1/servers/:id/os-interface/:portId' },
+  { method: 'GET', path: '/v2.1/servers/:id/os-volume_attachments' },
+  {
+    method: 'POST',
+    path: '/v2.1/servers/:id/os-volume_attachments',
+    bodies: (f) => [
+      { volumeAttachment: { volumeId: f.spareVolumeId } },
+      { volumeAttachment: { volumeId: f.spareVolumeId, device: null } },
+    ],
+  },
+  { method: 'GET', path: '/v2.1/servers/:id/os-volume_attachments/:volumeId' },
+  {
+    method: 'PUT',
+    path: '/v2.1/servers/:id/os-volume_attachments/:volumeId',
+    bodies: (f) => [{ volumeAttachment: { volumeId: f.volumeId } }],
+  },
+  { method: 'DELETE', path: '/v2.1/servers/:id/os-volume_attachments/:volumeId' },
 
   { method: 'GET', path: '/v2.1/flavors' },
   { method: 'GET', path: '/v2.1/flavors/detail' },
@@ -467,6 +487,7 @@ const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
   '/v2.1/servers/:id/os-instance-actions/:requestId': (f) => [f.requestId],
   '/v2.1/servers/:id/ips/:network': (f) => [f.networkName],
   '/v2.1/servers/:id/os-interface/:portId': (f) => [f.portId],
+  '/v2.1/servers/:id/os-volume_attachments/:volumeId': (f) => [f.volumeId],
   // A token no console was ever given: the lookup itself is what the policy guards.
   '/v2.1/os-console-auth-tokens/:token': () => ['0123456789abcdef0123456789abcdef'],
   '/v2.1/flavors/:id': (f) => [f.flavorId, '1'],
@@ -619,6 +640,61 @@ export async function ensureFixtures(cloud: TestCloud, f: Fixtures): Promise<voi
   ensureNetwork(cloud, f);
   await ensureServer(cloud, f);
   await ensurePort(req, f);
+  await ensureVolumes(cloud, f);
+}
+
+/**
+ * One of demo's volumes, available, as a row: a cloud without volume hosts
+ * (the policy test's) makes none through Cinder, and attach needs no host.
+ */
+export async function availableVolume(cloud: TestCloud): Promise<string> {
+  const id = randomUUID();
+  await insertVolume(cloud.api.deps.db, {
+    id,
+    project_id: 'demo',
+    user_id: 'demo',
+    name: `fixture-${id.slice(0, 8)}`,
+    description: null,
+    size: 1,
+    status: 'available',
+    status_reason: null,
+    host: null,
+    availability_zone: 'nova',
+    volume_type_id: (await listTypes(cloud.api.deps.db))[0].id,
+    bootable: false,
+    readonly: false,
+    multiattach: false,
+    snapshot_id: null,
+    metadata: {},
+  });
+  return id;
+}
+
+/** The server's attached volume (attached again if a test detached it) and a spare one, detached. */
+async function ensureVolumes(cloud: TestCloud, f: Fixtures): Promise<void> {
+  const req = cloud.request;
+  const path = `/v2.1/servers/${f.serverId}/os-volume_attachments`;
+  const listed = await req('GET', path, {});
+  const attached: string[] =
+    listed.status === 200
+      ? listed.body.volumeAttachments.map((a: { volumeId: string }) => a.volumeId)
+      : [];
+  if (f.spareVolumeId && attached.includes(f.spareVolumeId))
+    await req('DELETE', `${path}/${f.spareVolumeId}`, {});
+  const spare =
+    f.spareVolumeId && (await req('GET', `/volume/v3/demo/volumes/${f.spareVolumeId}`, {}));
+  if (!spare || spare.status !== 200 || spare.body.volume.status !== 'available')
+    f.spareVolumeId = await availableVolume(cloud);
+  const others = attached.filter((v) => v !== f.spareVolumeId);
+  if (others.length) {
+    f.volumeId = others[0];
+    return;
+  }
+  const volumeId = await availableVolume(cloud);
+  const r = await req('POST', path, { body: { volumeAttachment: { volumeId } } });
+  // A server that takes no volume now (stopping, deleting) keeps the last id.
+  if (r.status === 200) f.volumeId = volumeId;
+  else if (!f.volumeId) throw new Error(`attach volume: ${r.status} ${JSON.stringify(r.body)}`);
 }
 
 function ensureNetwork(cloud: TestCloud, f: Fixtures): void {
