@@ -244,7 +244,8 @@ describe(
       );
       const screen = `(${terminal}?.innerText ?? '')`;
       // The shell's prompt first: what is typed before the websocket is open would be lost.
-      await page.waitFor('the shell prompt', `/[#$] *$/m.test(${screen})`);
+      // Any blank after the prompt: the terminal pads its rows with no-break spaces.
+      await page.waitFor('the shell prompt', `/[#$]\\s*$/m.test(${screen})`);
       await page.click('.xterm-helper-textarea, .terminal');
       // The output differs from what is typed: the line is the shell's, not the echo of the keys.
       await page.keys('echo hz-$((6*7))\n');

@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { fileOnlyEnv } from './fixtures/berth-processes';
 import { berthCli, needsRoot, tempStateDir, waitFor } from './harness';
 import { OPENSTACK } from './fixtures/osc';
 import { ADMIN, type ImageCloud, startImageCloud } from './fixtures/image-cloud';
@@ -79,7 +80,7 @@ describe('booting registry images through the openstack CLI', { skip }, () => {
 
   const pull = (...args: string[]) =>
     run(process.execPath, [berthCli, 'image', 'pull', '--config', cloud.configFile, ...args], {
-      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BERTH_'))),
+      env: fileOnlyEnv(),
     });
 
   const refRecord = async (t: import('node:test').TestContext, name: string, ref: string) => {
