@@ -38,6 +38,8 @@ const transition = <Method extends string>(
 ) => ({ name, method, allowed, task, event, vmState }) satisfies Transition;
 
 const ANY_BUT_BUILDING = [ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR] as const;
+/** Every state but building, a server awaiting resize confirmation included: it runs, and can go. */
+const ANY_SETTLED = [...ANY_BUT_BUILDING, VmState.RESIZED] as const;
 
 export const TRANSITIONS = {
   stop: transition(
@@ -105,15 +107,15 @@ export type TransitionMethod = NovaTransition['method'];
 
 export const TERMINATE: GuardedAction = {
   method: 'terminate_instance',
-  allowed: [BUILDING, ...ANY_BUT_BUILDING],
+  allowed: [BUILDING, ...ANY_SETTLED],
 };
 export const CONSOLE_OUTPUT: GuardedAction = {
   method: 'get_console_output',
-  allowed: ANY_BUT_BUILDING,
+  allowed: ANY_SETTLED,
 };
 export const DIAGNOSTICS: GuardedAction = {
   method: 'get_instance_diagnostics',
-  allowed: ANY_BUT_BUILDING,
+  allowed: ANY_SETTLED,
 };
 
 /** os-interface attach and detach: nova-api's check_instance_state for both. */

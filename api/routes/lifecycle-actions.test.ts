@@ -75,6 +75,14 @@ describeEachDatabase('server lifecycle actions', (database) => {
     assert.equal(driver.sizeOf(id).memoryMb, 512);
   });
 
+  test('a server awaiting resize confirmation deletes', async () => {
+    const id = await boot('resized-then-deleted', '42');
+    assert.equal((await act(id, { resize: { flavorRef: '1' } })).status, 202);
+    await cloud.waitForStatus(id, ['VERIFY_RESIZE']);
+    assert.equal((await cloud.request('DELETE', `/v2.1/servers/${id}`)).status, 204);
+    await cloud.waitForStatus(id, ['DELETED']);
+  });
+
   test("resize refusals are Nova's 400s and 409s", async () => {
     const id = await boot('no-resize', '2');
     const same = await act(id, { resize: { flavorRef: '2' } });
