@@ -123,13 +123,12 @@ const HANDLERS: Record<string, Handler> = {
     await resizeServer(a.deps, a.ctx, a.uuid, String(flavorRef));
     return 202;
   },
+  // Nova validates no body for confirmResize and revertResize (clients send null or {}).
   async confirmResize(a) {
-    validate(NULL_BODY, a.body, 'confirmResize');
     await finishResize(a.deps, a.ctx, a.uuid, 'confirm');
     return 204;
   },
   async revertResize(a) {
-    validate(NULL_BODY, a.body, 'revertResize');
     await finishResize(a.deps, a.ctx, a.uuid, 'revert');
     return 202;
   },
@@ -137,7 +136,7 @@ const HANDLERS: Record<string, Handler> = {
     const body = validate<{ host?: string | null } | null>(
       a.ctx.version.ge('2.56')
         ? Joi.object({ host: Joi.string().max(255).allow(null) }).allow(null)
-        : NULL_BODY,
+        : ANY_BODY,
       a.body,
       'migrate',
     );

@@ -18,7 +18,7 @@ import { now, route } from '../http';
 import { metadataSchema } from './server-metadata';
 import { rebuildServer } from '../servers/rebuild-server';
 import { snapshotServer } from '../servers/snapshot-server';
-import { serverDetail } from '../views/servers';
+import { serverDetail, serverUpdateView } from '../views/servers';
 import { novaBoolean, novaName, validate } from '../validate';
 import { callCompute } from './compute-errors';
 import { CONSOLE_ACTIONS, consoleAction } from './remote-consoles';
@@ -131,7 +131,16 @@ async function rebuild(deps: ApiDeps, req: Request, res: Response, uuid: string,
   });
   const networkInfo = new Map([[inst.uuid, await deps.instanceNetwork.networkInfo(inst.uuid)]]);
   const volumes = await attachmentsByInstance(deps.db, [inst.uuid]);
-  const server = serverDetail(inst, { base: baseUrl(req), ctx, networkInfo, volumes });
+  const shown = serverDetail(inst, { base: baseUrl(req), ctx, networkInfo, volumes });
+  // Nova answers a rebuild as an update, with the key pair from 2.54, user data from 2.57
+  // and server groups from 2.71.
+  const server = serverUpdateView(shown, ctx.version);
+  const also: [string, string][] = [
+    ['2.54', 'key_name'],
+    ['2.57', 'user_data'],
+    ['2.71', 'server_groups'],
+  ];
+  for (const [v, key] of also) if (ctx.version.ge(v) && key in shown) server[key] = shown[key];
   res.status(202).json({ server: { ...server, adminPass } });
 }
 

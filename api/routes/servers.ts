@@ -80,9 +80,7 @@ const updateSchema = Joi.object({
     accessIPv6: Joi.string().ip({ version: ['ipv6'], cidr: 'forbidden' }),
     hostname: Joi.string().min(1).max(255).hostname(),
     'OS-DCF:diskConfig': Joi.string().valid('AUTO', 'MANUAL'),
-  })
-    .min(1)
-    .required(),
+  }).required(),
 });
 
 const SORT_KEYS = [

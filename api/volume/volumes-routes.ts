@@ -237,7 +237,10 @@ export function mountVolumes(r: Router, svc: VolumeService): void {
         snapshot_id: b.snapshot_id as string | null,
         multiattach: b.multiattach as boolean | undefined,
       });
-      res.status(202).json({ volume: (await views(req, ctx, [v]))[0] });
+      const view = (await views(req, ctx, [v]))[0];
+      // Cinder's extensions add their os-vol-* attributes to show and list, not to a create's answer.
+      for (const k of Object.keys(view)) if (k.startsWith('os-vol-')) delete view[k];
+      res.status(202).json({ volume: view });
     }),
   );
   const one = (fn: (req: Request, res: Response, ctx: ApiContext, v: VolumeRow) => Promise<void>) =>

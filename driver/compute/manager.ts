@@ -803,7 +803,8 @@ export class ComputeManager {
     const d = await this.o.driver.getDiagnostics(r.spec);
     return diagnosticsObject({
       state: d.state,
-      driver: d.driver,
+      // Nova's object allows only its drivers' names: berth's containers are libvirt's lxc kind.
+      driver: 'libvirt',
       hypervisor: 'lxc',
       hypervisor_os: 'linux',
       uptime: d.uptimeSeconds ?? null,
