@@ -57,8 +57,8 @@ export async function addFloatingIp(
   await deps.network.write(networkCaller(ctx), async (tx) => {
     const to = await target(tx, inst, address, fixedAddress);
     const fip = await floatingIpByAddress(tx, address);
-    if (fip.body.port_id && fip.body.port_id !== to.port.id)
-      throw badRequest('floating IP is already associated');
+    // Nova over Neutron moves an associated address to this server (a re-assign), as
+    // update_floatingip does; only nova-network refused it.
     await FLOATING_IPS.update(tx, fip, {
       floatingip: { port_id: to.port.id, fixed_ip_address: to.address },
     });
