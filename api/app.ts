@@ -35,6 +35,8 @@ import { serverExternalEventsRouter } from './routes/server-external-events';
 import { serverGroupsRouter } from './routes/server-groups';
 import { serversRouter } from './routes/servers';
 import { servicesRouter } from './routes/services';
+import { hostsRouter } from './routes/hosts';
+import { instanceUsageAuditLogRouter } from './routes/instance-usage-audit-log';
 import { simpleTenantUsageRouter } from './routes/simple-tenant-usage';
 import { versionsRouter } from './routes/versions';
 import { glanceRouter } from './image/glance-router';
@@ -99,6 +101,8 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use('/images', imageMetadataRouter(deps), imagesRouter(deps));
   compute.use('/os-hypervisors', hypervisorsRouter(deps));
   compute.use('/os-services', servicesRouter(deps));
+  compute.use('/os-hosts', hostsRouter(deps));
+  compute.use('/os-instance_usage_audit_log', instanceUsageAuditLogRouter(deps));
   compute.use('/os-availability-zone', availabilityZonesRouter(deps));
   compute.use('/os-aggregates', aggregatesRouter(deps.db));
   compute.use('/limits', limitsRouter(deps));

@@ -339,6 +339,17 @@ const POLICY: Record<string, Case> = {
     params: async () => [randomUUID()],
   },
 
+  // os-hosts is gone from 2.43.
+  'GET /v2.1/os-hosts': { expect: ADMIN_ONLY, version: '2.42' },
+  'GET /v2.1/os-hosts/:host': { expect: ADMIN_ONLY, version: '2.42' },
+  'PUT /v2.1/os-hosts/:host': { expect: ADMIN_ONLY, version: '2.42' },
+  // A host's power is not berth's: the admin passes the policy and is refused.
+  'GET /v2.1/os-hosts/:host/startup': { expect: [403, 403, 400], version: '2.42' },
+  'GET /v2.1/os-hosts/:host/shutdown': { expect: [403, 403, 400], version: '2.42' },
+  'GET /v2.1/os-hosts/:host/reboot': { expect: [403, 403, 400], version: '2.42' },
+  'GET /v2.1/os-instance_usage_audit_log': { expect: ADMIN_ONLY },
+  'GET /v2.1/os-instance_usage_audit_log/:before': { expect: ADMIN_ONLY },
+
   'GET /v2.1/os-availability-zone': { expect: ANYONE },
   'GET /v2.1/os-availability-zone/detail': { expect: ADMIN_ONLY },
   'GET /v2.1/os-aggregates': { expect: ADMIN_ONLY },

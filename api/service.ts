@@ -21,6 +21,7 @@ import { externalGlance } from './image/external-glance';
 import { TransportComputeRpcAPI } from './compute-rpc';
 import { BuildCoordinator } from './conductor/build';
 import { Conductor } from './conductor/conductor';
+import { reportControlServices, type Heartbeat } from './conductor/control-services';
 import { openDatabase, type Database } from './db/connection';
 import { seedDefaultFlavors } from './db/flavors';
 import type { ApiDeps } from './deps';
@@ -61,6 +62,7 @@ export class ApiService {
     private readonly serialProxy: SerialProxy,
     private readonly conductor: Server,
     private readonly agentRpc: Server,
+    private readonly heartbeat: Heartbeat,
     private readonly transport: Transport,
     private readonly db: Database,
   ) {}
@@ -107,6 +109,8 @@ export class ApiService {
       undo.push('conductor', () => conductor.stop());
       const agentRpc = await serveAgentRpc(network, transport, config.DEFAULT.host);
       undo.push('network agent rpc', () => agentRpc.stop());
+      const heartbeat = await reportControlServices(db, config, log);
+      undo.push('service reports', () => heartbeat.stop());
       const { host, port } = parseListen(config.api.listen);
       const http = createApiApp(deps, auth).listen(port, host);
       const serialProxy = new SerialProxy({
@@ -127,7 +131,17 @@ export class ApiService {
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
       const resumed = await builds.resumeUnscheduled({ request_id: 'req-api-start' });
       log.info('api service started', { url, resumed_builds: resumed });
-      return new ApiService(deps, url, http, serialProxy, conductor, agentRpc, transport, db);
+      return new ApiService(
+        deps,
+        url,
+        http,
+        serialProxy,
+        conductor,
+        agentRpc,
+        heartbeat,
+        transport,
+        db,
+      );
     } catch (err) {
       await undo.rollback();
       throw err;
@@ -142,6 +156,7 @@ export class ApiService {
       await new Promise<void>((resolve) => this.http.close(() => resolve()));
       await this.conductor.stop();
       await this.agentRpc.stop();
+      this.heartbeat.stop();
       await this.deps.builds.drain();
       await this.deps.volumes.drain();
       await this.transport.close();

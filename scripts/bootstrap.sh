@@ -26,6 +26,7 @@ fi
 # docker-registry, skopeo, umoci, apache2-utils, python3-bcrypt: the real registry of the image
 # tests (htpasswd -B for its basic auth) and the peer of the image benchmark;
 # glance-api: the real Glance of the image tests; zstd, xz-utils: the tests compress images.
+# openssl: the API makes X.509 keypairs with it, as Nova does.
 # tempest, heat-api, heat-engine, python3-heatclient, openstack-dashboard, uwsgi,
 # uwsgi-plugin-python3, chromium: the real toolchain the OpenStack peer tests drive (Tempest,
 # Heat, Horizon served by uwsgi and browsed headless).
@@ -33,7 +34,7 @@ packages=(build-essential python3 libc6-dev busybox-static crun runc iproute2 ta
   rabbitmq-server python3-oslo.messaging postgresql python3-openstackclient keystone
   libnftables-dev dnsmasq-base nftables
   zlib1g-dev liblzma-dev libzstd-dev libssl-dev attr rsync docker-registry skopeo umoci apache2-utils python3-bcrypt
-  glance-api zstd xz-utils
+  glance-api zstd xz-utils openssl
   tempest heat-api heat-engine python3-heatclient openstack-dashboard uwsgi uwsgi-plugin-python3 chromium)
 missing=()
 for p in "${packages[@]}"; do

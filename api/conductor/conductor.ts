@@ -20,6 +20,7 @@ import { systemContext } from '../context';
 import type { Database } from '../db/connection';
 import { finishAction } from '../db/instance-actions';
 import type { InstanceRow } from '../db/instances';
+import { reportService } from '../db/services';
 import { now } from '../http';
 import type { InstanceNetworkApi } from '../network/instance-network';
 import { releasePorts } from '../servers/instance-ports';
@@ -148,25 +149,15 @@ export class Conductor {
   }
 
   private async saveService(data: ObjData): Promise<void> {
-    const host = String(data.host);
-    const binary = String(data.binary ?? 'nova-compute');
-    const t = now();
-    await this.db('services')
-      .insert({
-        uuid: randomUUID(),
-        host,
-        binary,
-        topic: String(data.topic ?? 'compute'),
-        report_count: Number(data.report_count ?? 0),
-        version: Number(data.version ?? 0),
-        availability_zone:
-          (data.availability_zone as string) || this.config.DEFAULT.default_availability_zone,
-        last_seen_up: t,
-        created_at: t,
-        updated_at: t,
-      })
-      .onConflict(['host', 'binary'])
-      .merge(['report_count', 'version', 'availability_zone', 'last_seen_up', 'updated_at']);
+    await reportService(this.db, {
+      host: String(data.host),
+      binary: String(data.binary ?? 'nova-compute'),
+      topic: String(data.topic ?? 'compute'),
+      report_count: Number(data.report_count ?? 0),
+      version: Number(data.version ?? 0),
+      availability_zone:
+        (data.availability_zone as string) || this.config.DEFAULT.default_availability_zone,
+    });
   }
 
   private async saveComputeNode(data: ObjData): Promise<void> {

@@ -4,7 +4,11 @@
  * fingerprinted as MD5 of the key blob, X.509 certificates fingerprinted
  * as SHA-1, and generated RSA pairs.
  */
+import { execFile } from 'node:child_process';
 import { createHash, generateKeyPair, X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { badRequest, conflictingRequest, itemNotFound } from '../faults';
 import type { Database } from './connection';
@@ -190,4 +194,49 @@ export async function generateSshKeypair(): Promise<{
     publicKey: line,
     fingerprint: sshFingerprint(line),
   };
+}
+
+const run = promisify(execFile);
+
+/** A Distinguished Name value for openssl's -subj, whose own separators are escaped. */
+const subjectValue = (s: string) => s.replace(/[\\/+=,]/g, (c) => `\\${c}`);
+
+/**
+ * A new self-signed X.509 certificate for WinRM logins, as Nova makes one
+ * (nova.crypto.generate_winrm_x509_cert, which also runs openssl): a 2048-bit
+ * RSA key, CN the user, ten years, client auth, the user@localhost UPN; the private half is
+ * a base64 PKCS#12 bundle with an empty password, the public one the PEM.
+ */
+export async function generateX509Keypair(userId: string): Promise<{
+  privateKey: string;
+  publicKey: string;
+  fingerprint: string;
+}> {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'berth-x509-'));
+  try {
+    const key = path.join(dir, 'key.pem');
+    const cert = path.join(dir, 'cert.pem');
+    // openssl's extension syntax has its own separators: a UPN only for a plain user id.
+    const upn = /^[\w.@-]+$/.test(userId)
+      ? ['-addext', `subjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:${userId}@localhost`]
+      : [];
+    await run('openssl', [
+      ...['req', '-x509', '-nodes', '-days', '3650', '-newkey', 'rsa:2048'],
+      ...['-keyout', key, '-out', cert, '-subj', `/CN=${subjectValue(userId)}`],
+      ...['-addext', 'extendedKeyUsage=clientAuth', ...upn],
+    ]);
+    const p12 = await run(
+      'openssl',
+      ['pkcs12', '-export', '-inkey', key, '-in', cert, '-password', 'pass:'],
+      { encoding: 'buffer' },
+    );
+    const publicKey = await fs.promises.readFile(cert, 'utf8');
+    return {
+      privateKey: p12.stdout.toString('base64'),
+      publicKey,
+      fingerprint: x509Fingerprint(publicKey),
+    };
+  } finally {
+    await fs.promises.rm(dir, { recursive: true, force: true });
+  }
 }

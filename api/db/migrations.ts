@@ -418,6 +418,20 @@ const MIGRATIONS: Migration[] = [
       });
     },
   },
+  {
+    name: '0009_project_user_quotas',
+    async up(db) {
+      // Nova's project_user_quotas: a user's own limits within a project, at most the project's.
+      await db.schema.createTable('project_user_quotas', (t) => {
+        t.string('project_id', 255).notNullable();
+        t.string('user_id', 255).notNullable();
+        t.string('resource', 255).notNullable();
+        t.integer('hard_limit').notNullable();
+        timestamps(t);
+        t.primary(['project_id', 'user_id', 'resource']);
+      });
+    },
+  },
 ];
 
 class CodeMigrationSource implements Knex.MigrationSource<Migration> {

@@ -104,45 +104,77 @@ export async function setClassLimits(
       .merge(['hard_limit', 'updated_at']);
 }
 
-/** A project's limits: the default class's, overlaid with the project's own rows. */
+/**
+ * A project's limits: the default class's, overlaid with the project's own
+ * rows; with a user, overlaid again with that user's rows in the project.
+ */
 export async function limitsFor(
   db: Database,
   config: BerthConfig,
   projectId: string,
+  userId?: string,
 ): Promise<Limits> {
   const rows = await db('quotas')
     .where({ project_id: projectId })
     .select<LimitRow[]>('resource', 'hard_limit');
-  return overlay(await classLimits(db, config), rows);
+  const limits = overlay(await classLimits(db, config), rows);
+  return userId === undefined ? limits : overlay(limits, await userRows(db, projectId, userId));
 }
 
-/** Writes per-project limits, replacing any earlier value for the same resource. */
+function userRows(db: Database, projectId: string, userId: string): Promise<LimitRow[]> {
+  return db('project_user_quotas')
+    .where({ project_id: projectId, user_id: userId })
+    .select<LimitRow[]>('resource', 'hard_limit');
+}
+
+/** Writes per-project limits, or a user's in the project, replacing earlier values. */
 export async function setLimits(
   db: Database,
   projectId: string,
   values: Partial<Limits>,
+  userId?: string,
 ): Promise<void> {
   const t = new Date().toISOString();
+  const [table, key, conflict] =
+    userId === undefined
+      ? ['quotas', { project_id: projectId }, ['project_id', 'resource']]
+      : [
+          'project_user_quotas',
+          { project_id: projectId, user_id: userId },
+          ['project_id', 'user_id', 'resource'],
+        ];
   for (const [resource, hard_limit] of Object.entries(values))
-    await db('quotas')
-      .insert({ project_id: projectId, resource, hard_limit, created_at: t, updated_at: t })
-      .onConflict(['project_id', 'resource'])
+    await db(table)
+      .insert({ ...key, resource, hard_limit, created_at: t, updated_at: t })
+      .onConflict(conflict)
       .merge(['hard_limit', 'updated_at']);
 }
 
-/** Back to the defaults: Nova's quota-set delete. */
-export async function deleteLimits(db: Database, projectId: string): Promise<void> {
-  await db('quotas').where({ project_id: projectId }).delete();
+/** Back to the defaults: Nova's quota-set delete, of the project's limits or of one user's. */
+export async function deleteLimits(db: Database, projectId: string, userId?: string) {
+  if (userId !== undefined)
+    await db('project_user_quotas').where({ project_id: projectId, user_id: userId }).delete();
+  else {
+    await db('quotas').where({ project_id: projectId }).delete();
+    await db('project_user_quotas').where({ project_id: projectId }).delete();
+  }
 }
 
 /**
  * What a project uses: instances, cores and RAM from the flavor snapshots
  * of its live instances (soft-deleted ones no longer count, as in Nova),
- * its server groups, and `userId`'s key pairs.
+ * its server groups, and `userId`'s key pairs. With `scope` 'user', only
+ * what that user owns in the project: what the user's own limits cover.
  */
-export async function usageFor(db: Database, projectId: string, userId?: string): Promise<Usage> {
+export async function usageFor(
+  db: Database,
+  projectId: string,
+  userId?: string,
+  scope: 'project' | 'user' = 'project',
+): Promise<Usage> {
+  const owner = scope === 'user' && userId !== undefined ? { user_id: userId } : {};
   const instances = await db('instances')
-    .where({ project_id: projectId, deleted: false })
+    .where({ project_id: projectId, deleted: false, ...owner })
     .whereNot({ vm_state: 'soft-delete' })
     .select<{ flavor: string }[]>('flavor');
   let cores = 0;
@@ -153,7 +185,7 @@ export async function usageFor(db: Database, projectId: string, userId?: string)
     ram += Number(f.memory_mb ?? 0);
   }
   const groups = await db('server_groups')
-    .where({ project_id: projectId })
+    .where({ project_id: projectId, ...owner })
     .count({ n: '*' })
     .first();
   const keys =
@@ -214,23 +246,36 @@ const INSTANCE_RESOURCES: InstanceResource[] = ['cores', 'instances', 'ram'];
 export async function checkQuota(
   db: Database,
   config: BerthConfig,
-  projectId: string,
+  scope: { projectId: string; userId?: string },
   perInstance: Partial<Record<InstanceResource, number>>,
   counts: { min: number; max: number } = { min: 1, max: 1 },
 ): Promise<number> {
-  const [limits, used] = await Promise.all([
-    limitsFor(db, config, projectId),
-    usageFor(db, projectId),
-  ]);
+  const { projectId, userId } = scope;
+  const scopes: { limits: Limits; used: Usage }[] = [
+    {
+      limits: await limitsFor(db, config, projectId),
+      used: await usageFor(db, projectId),
+    },
+  ];
+  // A user with limits of their own is held to them too, counting only what they own.
+  if (userId !== undefined && (await userRows(db, projectId, userId)).length > 0)
+    scopes.push({
+      limits: await limitsFor(db, config, projectId, userId),
+      used: await usageFor(db, projectId, userId, 'user'),
+    });
   const each = (r: InstanceResource) => perInstance[r] ?? 0;
-  const headroom = (r: InstanceResource) =>
-    limits[r] < 0 ? Infinity : Math.max(0, limits[r] - used[r]);
   let allowed = Infinity;
-  for (const r of INSTANCE_RESOURCES)
-    if (each(r) > 0) allowed = Math.min(allowed, Math.floor(headroom(r) / each(r)));
+  for (const { limits, used } of scopes)
+    for (const r of INSTANCE_RESOURCES) {
+      const headroom = limits[r] < 0 ? Infinity : Math.max(0, limits[r] - used[r]);
+      if (each(r) > 0) allowed = Math.min(allowed, Math.floor(headroom / each(r)));
+    }
   if (allowed >= counts.max) return counts.max;
   if (allowed >= counts.min && allowed > 0) return allowed;
 
+  const { limits, used } = scopes.find(({ limits, used }) =>
+    INSTANCE_RESOURCES.some((r) => limits[r] >= 0 && used[r] + each(r) * counts.max > limits[r]),
+  )!;
   const overs = INSTANCE_RESOURCES.filter(
     (r) => limits[r] >= 0 && used[r] + each(r) * counts.max > limits[r],
   );

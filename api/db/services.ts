@@ -1,4 +1,5 @@
 /** Service liveness as os-services, os-hypervisors and the scheduler see it. */
+import { randomUUID } from 'node:crypto';
 import { withAggregateZones } from './aggregates';
 import type { Database } from './connection';
 
@@ -31,4 +32,30 @@ export async function computeServices(db: Database): Promise<ServiceRow[]> {
     db,
     await db<ServiceRow>('services').where({ binary: 'nova-compute' }).orderBy('id'),
   );
+}
+
+export interface ServiceReport {
+  host: string;
+  binary: string;
+  topic: string;
+  availability_zone: string;
+  report_count?: number;
+  version?: number;
+}
+
+/** Nova's Service.save from a heartbeat: the row is made on the first report and seen up at each. */
+export async function reportService(db: Database, r: ServiceReport): Promise<void> {
+  const t = new Date().toISOString();
+  await db('services')
+    .insert({
+      uuid: randomUUID(),
+      report_count: 0,
+      version: 0,
+      ...r,
+      last_seen_up: t,
+      created_at: t,
+      updated_at: t,
+    })
+    .onConflict(['host', 'binary'])
+    .merge(['report_count', 'version', 'availability_zone', 'last_seen_up', 'updated_at']);
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import { sshFingerprint } from '../db/keypairs';
 import { describeEachDatabase, startTestApi, type TestApi } from '../../testing/api/test-api';
@@ -78,6 +78,24 @@ describeEachDatabase('os-keypairs API', (database) => {
       body: { keypair: { name: 'cert', type: 'x509', public_key: 'not a cert' } },
     });
     assert.equal(x509.status, 400);
+  });
+
+  it('generates an X.509 certificate for the user, as Nova does for WinRM', async () => {
+    const r = await api.request('POST', '/v2.1/os-keypairs', {
+      version: '2.2',
+      body: { keypair: { name: 'winrm', type: 'x509' } },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const k = r.body.keypair;
+    assert.equal(k.type, 'x509');
+    const cert = new X509Certificate(k.public_key);
+    assert.match(cert.subject, /CN=demo/);
+    const sha1 = createHash('sha1').update(cert.raw).digest('hex');
+    assert.equal(k.fingerprint, sha1.match(/../g)!.join(':'));
+    // A PKCS#12 bundle is a DER SEQUENCE.
+    assert.equal(Buffer.from(k.private_key, 'base64')[0], 0x30);
+    const del = await api.request('DELETE', '/v2.1/os-keypairs/winrm', { version: '2.2' });
+    assert.equal(del.status, 204);
   });
 
   it('validates names and bodies by microversion', async () => {

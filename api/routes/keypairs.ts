@@ -10,9 +10,9 @@ import type { Database } from '../db/connection';
 import {
   deleteKeypair,
   generateSshKeypair,
+  generateX509Keypair,
   getKeypair,
   insertKeypair,
-  invalidKeypair,
   keypairNotFound,
   listKeypairs,
   sshFingerprint,
@@ -83,17 +83,13 @@ function actingUser(
   return { ...q, userId };
 }
 
-async function material(k: CreateBody['keypair'], type: KeypairType) {
+async function material(k: CreateBody['keypair'], type: KeypairType, userId: string) {
   if (k.public_key !== undefined) {
     const fingerprint =
       type === 'x509' ? x509Fingerprint(k.public_key) : sshFingerprint(k.public_key);
     return { publicKey: k.public_key, fingerprint, privateKey: undefined };
   }
-  if (type === 'x509')
-    throw invalidKeypair(
-      'generating X.509 certificates is not supported; import one as public_key',
-    );
-  return generateSshKeypair();
+  return type === 'x509' ? generateX509Keypair(userId) : generateSshKeypair();
 }
 
 async function checkKeypairQuota(db: Database, deps: ApiDeps, ctx: ApiContext, userId: string) {
@@ -147,7 +143,7 @@ export function keypairsRouter(deps: ApiDeps): Router {
       requireUserOrAdmin(ctx, userId, ADMIN_RULES.keypairsCreate);
       const type = k.type ?? 'ssh';
       await checkKeypairQuota(db, deps, ctx, userId);
-      const { publicKey, fingerprint, privateKey } = await material(k, type);
+      const { publicKey, fingerprint, privateKey } = await material(k, type, userId);
       const row = await insertKeypair(db, {
         name: k.name,
         user_id: userId,

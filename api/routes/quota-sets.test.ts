@@ -120,28 +120,34 @@ describeEachDatabase('os-quota-sets API and quota checks', (database) => {
       const res = await api.request('PUT', path, { token: ADMIN, version: '2.36', body });
       assert.equal(res.status, 400, JSON.stringify(body));
     }
-    assert.equal(
-      (
-        await api.request('PUT', `${path}?user_id=demo`, {
-          token: ADMIN,
-          body: { quota_set: { cores: 5 } },
-        })
-      ).status,
-      400,
-    );
   });
 
   it('checkQuota enforces instances, cores and ram with Nova’s message, and hands back the count that fits', async () => {
     const { db, config } = api.deps;
     // demo: instances limit 3 (set above), 2 used; ram 100 forced below usage.
     await db('quotas').where({ project_id: 'demo', resource: 'ram' }).delete();
-    assert.equal(await checkQuota(db, config, 'demo', { instances: 1, cores: 1, ram: 64 }), 1);
     assert.equal(
-      await checkQuota(db, config, 'demo', { instances: 1, cores: 1, ram: 64 }, { min: 1, max: 4 }),
+      await checkQuota(db, config, { projectId: 'demo' }, { instances: 1, cores: 1, ram: 64 }),
+      1,
+    );
+    assert.equal(
+      await checkQuota(
+        db,
+        config,
+        { projectId: 'demo' },
+        { instances: 1, cores: 1, ram: 64 },
+        { min: 1, max: 4 },
+      ),
       1,
     );
     await assert.rejects(
-      checkQuota(db, config, 'demo', { instances: 1, cores: 1, ram: 64 }, { min: 2, max: 2 }),
+      checkQuota(
+        db,
+        config,
+        { projectId: 'demo' },
+        { instances: 1, cores: 1, ram: 64 },
+        { min: 2, max: 2 },
+      ),
       (err: Error) => {
         assert.equal(err.name, 'ResourceExhaustedError');
         assert.equal(
@@ -152,7 +158,10 @@ describeEachDatabase('os-quota-sets API and quota checks', (database) => {
       },
     );
     await db.transaction(async (trx) => {
-      assert.equal(await checkQuota(trx, config, 'fresh', { instances: 1, cores: 1, ram: 64 }), 1);
+      assert.equal(
+        await checkQuota(trx, config, { projectId: 'fresh' }, { instances: 1, cores: 1, ram: 64 }),
+        1,
+      );
     });
     assert.deepEqual(await usageFor(db, 'demo', 'demo'), {
       instances: 2,
@@ -161,6 +170,42 @@ describeEachDatabase('os-quota-sets API and quota checks', (database) => {
       server_groups: 0,
       key_pairs: 0,
     });
+  });
+
+  it("keeps a user's own limits within the project's, and holds the user to them", async () => {
+    const { db, config } = api.deps;
+    const path = '/v2.1/os-quota-sets/demo';
+    const put = (user: string, quota_set: unknown) =>
+      api.request('PUT', `${path}?user_id=${user}`, { token: ADMIN, body: { quota_set } });
+    // demo: instances limit 3, two used, both by user demo.
+    const above = await put('demo', { instances: 5 });
+    assert.equal(above.status, 400);
+    assert.equal(
+      above.body.badRequest.message,
+      'Quota limit 5 for instances must be less than or equal to 3.',
+    );
+    assert.equal((await put('demo', { instances: 1 })).status, 400);
+    const r = await put('demo', { instances: 2 });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.quota_set.instances, 2);
+
+    const shown = await api.request('GET', `${path}?user_id=demo`, { token: ADMIN });
+    assert.equal(shown.body.quota_set.instances, 2);
+    assert.equal((await api.request('GET', path, { token: ADMIN })).body.quota_set.instances, 3);
+    const bob = await api.request('GET', `${path}/detail?user_id=bob`, { token: ADMIN });
+    assert.deepEqual(bob.body.quota_set.instances, { limit: 3, in_use: 0, reserved: 0 });
+
+    const one = { instances: 1, cores: 1, ram: 64 };
+    await assert.rejects(checkQuota(db, config, { projectId: 'demo', userId: 'demo' }, one), {
+      message: 'Quota exceeded for instances: Requested 1, but already used 2 of 2 instances',
+    });
+    assert.equal(await checkQuota(db, config, { projectId: 'demo', userId: 'bob' }, one), 1);
+
+    const del = await api.request('DELETE', `${path}?user_id=demo`, { token: ADMIN });
+    assert.equal(del.status, 202);
+    assert.equal(await checkQuota(db, config, { projectId: 'demo', userId: 'demo' }, one), 1);
+    const long = await api.request('GET', `${path}?user_id=${'u'.repeat(256)}`, { token: ADMIN });
+    assert.equal(long.status, 400);
   });
 
   it('deletes back to the defaults with 202', async () => {

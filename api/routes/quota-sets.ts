@@ -1,8 +1,9 @@
 /**
  * /v2.1/os-quota-sets/{project_id}: a project's limits (its own, or any
  * for an admin), the defaults, limits with usage (detail), and the
- * admin's update and reset. berth keeps project quotas only: Nova's
- * per-user quotas (?user_id on update/delete) are refused.
+ * admin's update and reset; with ?user_id, a user's own limits within the
+ * project (Nova's per-user quotas): each at most the project's, and held
+ * to at create and resize against what the user owns.
  */
 import { Router, type Request } from 'express';
 import Joi from 'joi';
@@ -39,15 +40,22 @@ function updateSchema(v: Microversion) {
   return Joi.object({ quota_set: Joi.object(keys).required() }).required();
 }
 
-const userQuery = Joi.object({ user_id: Joi.string() });
+const userQuery = Joi.object({ user_id: Joi.string().max(255) });
 
 function parseQuery(req: Request, ctx: ApiContext): { user_id?: string } {
   const schema = refuseUnknownFrom275(userQuery, ctx.version);
   return validateQuery<{ user_id?: string }>(schema, req.query);
 }
 
-const noUserQuotas = () =>
-  badRequest('Per-user quotas are not supported by berth; set quotas for the project.');
+/** Nova's _validate_quota_limit: not below what is in use, not above the project's limit. */
+function checkLimit(r: QuotaResource, limit: number, used: number, maximum: number | undefined) {
+  if (limit !== -1 && limit < used)
+    throw badRequest(
+      `Quota limit ${limit} for ${r} must be greater than or equal to already used and reserved ${used}.`,
+    );
+  if (maximum !== undefined && maximum !== -1 && (limit === -1 || limit > maximum))
+    throw badRequest(`Quota limit ${limit} for ${r} must be less than or equal to ${maximum}.`);
+}
 
 export function quotaSetsRouter(deps: ApiDeps): Router {
   const { db, config } = deps;
@@ -68,10 +76,10 @@ export function quotaSetsRouter(deps: ApiDeps): Router {
       const ctx = ctxOf(res);
       const projectId = req.params.project_id;
       requireOwnerOrAdmin(ctx, projectId, ADMIN_RULES.quotaDetail);
-      parseQuery(req, ctx);
+      const { user_id: userId } = parseQuery(req, ctx);
       const [limits, usage] = await Promise.all([
-        limitsFor(db, config, projectId),
-        usageFor(db, projectId),
+        limitsFor(db, config, projectId, userId),
+        usageFor(db, projectId, userId, userId === undefined ? 'project' : 'user'),
       ]);
       res.json({ quota_set: quotaDetailView(limits, usage, ctx.version, projectId) });
     }),
@@ -83,8 +91,8 @@ export function quotaSetsRouter(deps: ApiDeps): Router {
       const ctx = ctxOf(res);
       const projectId = req.params.project_id;
       requireOwnerOrAdmin(ctx, projectId, ADMIN_RULES.quotaShow);
-      parseQuery(req, ctx);
-      const limits = await limitsFor(db, config, projectId);
+      const { user_id: userId } = parseQuery(req, ctx);
+      const limits = await limitsFor(db, config, projectId, userId);
       res.json({ quota_set: quotaSetView(limits, ctx.version, projectId) });
     }),
   );
@@ -98,25 +106,24 @@ export function quotaSetsRouter(deps: ApiDeps): Router {
       // Project ids are the quotas table's 255 characters at most; a longer one names no project.
       if (projectId.length > 255)
         throw badRequest(`Project ID ${projectId.slice(0, 64)}… is not a valid project.`);
-      if (parseQuery(req, ctx).user_id !== undefined) throw noUserQuotas();
+      const { user_id: userId } = parseQuery(req, ctx);
       const body = validate<{ quota_set: Partial<Limits> & { force?: boolean } }>(
         updateSchema(ctx.version),
         req.body,
       );
       const { force, ...values } = body.quota_set;
       if (!force) {
-        // A limit below what is already used would leave the project over quota at once.
-        const usage = await usageFor(db, projectId);
-        for (const [r, limit] of Object.entries(values) as [QuotaResource, number][]) {
-          const used = inUse(usage, r);
-          if (limit !== -1 && limit < used)
-            throw badRequest(
-              `Quota limit ${limit} for ${r} must be greater than or equal to already used and reserved ${used}.`,
-            );
-        }
+        // A limit below what is already used would leave the project (or user) over quota at once.
+        const [usage, project] = await Promise.all([
+          usageFor(db, projectId, userId, userId === undefined ? 'project' : 'user'),
+          userId === undefined ? undefined : limitsFor(db, config, projectId),
+        ]);
+        for (const [r, limit] of Object.entries(values) as [QuotaResource, number][])
+          checkLimit(r, limit, inUse(usage, r), project?.[r]);
       }
-      await setLimits(db, projectId, values);
-      res.json({ quota_set: quotaSetView(await limitsFor(db, config, projectId), ctx.version) });
+      await setLimits(db, projectId, values, userId);
+      const limits = await limitsFor(db, config, projectId, userId);
+      res.json({ quota_set: quotaSetView(limits, ctx.version) });
     }),
   );
 
@@ -125,8 +132,7 @@ export function quotaSetsRouter(deps: ApiDeps): Router {
     route(async (req, res) => {
       const ctx = ctxOf(res);
       requireAdmin(ctx, ADMIN_RULES.quotaDelete);
-      if (parseQuery(req, ctx).user_id !== undefined) throw noUserQuotas();
-      await deleteLimits(db, req.params.project_id);
+      await deleteLimits(db, req.params.project_id, parseQuery(req, ctx).user_id);
       res.status(202).end();
     }),
   );

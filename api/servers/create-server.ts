@@ -158,7 +158,7 @@ async function insertInstances(
     const count = await checkQuota(
       trx,
       config,
-      ctx.projectId,
+      { projectId: ctx.projectId, userId: ctx.userId },
       { instances: 1, cores: r.flavor.vcpus, ram: r.flavor.memory_mb },
       { min: req.minCount, max: req.maxCount },
     );

@@ -60,10 +60,15 @@ export async function resizeServer(
   const next = flavorSnapshot(row);
   checkNewFlavor(inst, next, Boolean(row.disabled));
   // Nova's _check_quota_for_upsize: only what grows counts.
-  await checkQuota(db, config, inst.project_id, {
-    cores: Math.max(0, next.vcpus - inst.flavor.vcpus),
-    ram: Math.max(0, next.memory_mb - inst.flavor.memory_mb),
-  });
+  await checkQuota(
+    db,
+    config,
+    { projectId: inst.project_id, userId: inst.user_id },
+    {
+      cores: Math.max(0, next.vcpus - inst.flavor.vcpus),
+      ram: Math.max(0, next.memory_mb - inst.flavor.memory_mb),
+    },
+  );
   await claimTask(db, inst, RESIZE, RESIZE.task);
   try {
     const outcome = await claimOnHost(

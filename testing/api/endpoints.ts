@@ -293,6 +293,20 @@ export const ENDPOINTS: readonly Endpoint[] = [
   },
   { method: 'DELETE', path: '/v2.1/os-services/:id' },
 
+  { method: 'GET', path: '/v2.1/os-hosts' },
+  { method: 'GET', path: '/v2.1/os-hosts/:host' },
+  {
+    method: 'PUT',
+    path: '/v2.1/os-hosts/:host',
+    // Nothing that leaves the host disabled: the other tests still build on it.
+    bodies: () => [{ status: 'enable' }, { maintenance_mode: 'Disable' }],
+  },
+  { method: 'GET', path: '/v2.1/os-hosts/:host/startup' },
+  { method: 'GET', path: '/v2.1/os-hosts/:host/shutdown' },
+  { method: 'GET', path: '/v2.1/os-hosts/:host/reboot' },
+  { method: 'GET', path: '/v2.1/os-instance_usage_audit_log' },
+  { method: 'GET', path: '/v2.1/os-instance_usage_audit_log/:before' },
+
   { method: 'GET', path: '/v2.1/os-availability-zone' },
   { method: 'GET', path: '/v2.1/os-availability-zone/detail' },
   { method: 'GET', path: '/v2.1/os-aggregates' },
@@ -503,6 +517,11 @@ const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
     'disable',
     'disable-log-reason',
     'force-down',
+  ],
+  '/v2.1/os-hosts/:host': (f) => [f.hypervisorName],
+  '/v2.1/os-instance_usage_audit_log/:before': () => [
+    '2026-06-15 12:00:00',
+    '2026-06-15 12:00:00.5',
   ],
   '/v2.1/os-quota-sets/:project_id': () => ['demo', 'other', 'admin'],
   // Not "default": a fuzzed class set would change every project's limits under the other tests.
