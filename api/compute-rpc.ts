@@ -129,6 +129,8 @@ export interface BuildExtras {
   securityGroups: string[];
   /** set when the instance may be rescheduled after a failure on this host */
   retry?: { num_attempts: number; hosts: string[][] };
+  /** the volumes the compute mounts at spawn (bdmOf), none when empty */
+  blockDeviceMapping?: Record<string, unknown>[];
 }
 
 export interface ComputeRpcAPI {
@@ -220,7 +222,7 @@ export class TransportComputeRpcAPI implements ComputeRpcAPI {
         injected_files: [],
         requested_networks: networkRequestList(x.requestedNetworks),
         security_groups: x.securityGroups,
-        block_device_mapping: null,
+        block_device_mapping: x.blockDeviceMapping?.length ? x.blockDeviceMapping : null,
         node: i.node,
         limits: {},
         host_list: null,

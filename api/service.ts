@@ -95,8 +95,8 @@ export class ApiService {
         scheduler: new FilterScheduler(db, config, log),
         instanceNetwork: o.instanceNetwork ?? new InstancePorts(network),
       };
-      const builds = new BuildCoordinator(parts);
       const volumes = new VolumeService(db, new TransportVolumeRpcAPI(transport), config, log);
+      const builds = new BuildCoordinator({ ...parts, volumes });
       const deps: ApiDeps = { ...parts, builds, network, volumes };
       const conductor = await new Conductor(
         db,

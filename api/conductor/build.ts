@@ -18,6 +18,8 @@ import { computeServices } from '../db/services';
 import { now } from '../http';
 import type { InstanceNetworkApi } from '../network/instance-network';
 import { releasePorts } from '../servers/instance-ports';
+import { attachBuildVolumes, volumeHost } from '../servers/block-devices';
+import type { VolumeService } from '../volume/volume-service';
 import { NoValidHost, type Scheduler } from '../scheduler/scheduler';
 
 export interface BuildDeps {
@@ -28,6 +30,7 @@ export interface BuildDeps {
   compute: ComputeRpcAPI;
   scheduler: Scheduler;
   instanceNetwork: InstanceNetworkApi;
+  volumes: VolumeService;
 }
 
 export class BuildCoordinator {
@@ -101,6 +104,7 @@ export class BuildCoordinator {
         availabilityZone: inst.request_spec.availability_zone,
         group: inst.request_spec.group,
         ignoreHosts: inst.tried_hosts,
+        requiredHost: await volumeHost(db, uuid),
       });
     } catch (err) {
       if (!(err instanceof NoValidHost)) throw err;
@@ -130,11 +134,13 @@ export class BuildCoordinator {
     // Bound before the cast: the compute plugs what the network info says.
     const networkInfo = await this.d.instanceNetwork.bindForHost(uuid, host);
     const placed = (await getInstance(db, uuid)) as Instance;
+    const blockDeviceMapping = await attachBuildVolumes(this.d.volumes, placed, host, context);
     await this.d.compute.buildAndRunInstance(
       placed,
       {
         image,
         networkInfo,
+        blockDeviceMapping,
         requestedNetworks: inst.request_spec.networks,
         securityGroups: inst.request_spec.security_groups ?? ['default'],
         retry:

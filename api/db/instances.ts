@@ -34,6 +34,16 @@ export interface RequestSpec {
   security_groups?: string[];
   /** os-interface tags (2.70) by port id */
   port_tags?: Record<string, string>;
+  /** blank volumes of block_device_mapping_v2, made on the host at build; gone once made */
+  blank_volumes?: BlankVolumeSpec[];
+}
+
+export interface BlankVolumeSpec {
+  size: number;
+  volumeType?: string;
+  device?: string;
+  tag?: string;
+  deleteOnTermination: boolean;
 }
 
 /** A row as stored: JSON columns are text. */

@@ -16,6 +16,11 @@ import { requireAdmin } from '../policy';
 import { diagnosticsView } from '../../nova/diagnostics-object';
 import { canonicalIPv6 } from '../servers/access-ips';
 import { createServers } from '../servers/create-server';
+import {
+  blockDeviceSchema,
+  parseBlockDevices,
+  type BlockDeviceRequest,
+} from '../servers/block-devices';
 import { deleteServer } from '../servers/delete-server';
 import { parseRequestedNetworks } from '../servers/requested-networks';
 import { novaName, novaTag, QUERY_FALSE, QUERY_TRUE, validate, validateQuery } from '../validate';
@@ -43,7 +48,8 @@ import { findServer, hostStatusReader } from './server-lookup';
 const createSchema = Joi.object({
   server: Joi.object({
     name: novaName.required(),
-    imageRef: Joi.string().min(1).max(255).required(),
+    // Absent or empty when block_device_mapping_v2 names the image.
+    imageRef: Joi.string().max(255).allow(''),
     flavorRef: Joi.alternatives(Joi.string().min(1).max(255), Joi.number().integer()).required(),
     min_count: Joi.number().integer().min(1).max(1000),
     max_count: Joi.number().integer().min(1).max(1000),
@@ -65,7 +71,8 @@ const createSchema = Joi.object({
     ),
     return_reservation_id: Joi.boolean(),
     hostname: Joi.string().min(1).max(255).hostname(),
-    block_device_mapping_v2: Joi.array().max(0),
+    // Its items are checked by microversion in the route (blockDeviceSchema).
+    block_device_mapping_v2: Joi.array(),
     personality: Joi.array().max(0),
   }).required(),
   'os:scheduler_hints': Joi.object({ group: Joi.string().guid() }).unknown(true),
@@ -349,6 +356,14 @@ export function serversRouter(deps: ApiDeps): Router {
       ];
       const { uuids, reservationId } = await createServers(deps, ctx, {
         server: s,
+        blockDevices: parseBlockDevices(
+          s.block_device_mapping_v2 &&
+            validate<BlockDeviceRequest[]>(
+              blockDeviceSchema(v),
+              s.block_device_mapping_v2,
+              'block_device_mapping_v2',
+            ),
+        ),
         minCount,
         maxCount,
         networks: parseRequestedNetworks(s.networks, v, maxCount),

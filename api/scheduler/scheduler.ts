@@ -25,6 +25,8 @@ export interface ScheduleRequest {
   group?: { uuid: string; policy: string };
   /** hosts already tried for this instance (reschedules) */
   ignoreHosts: string[];
+  /** the only host that may take it: where its volumes are */
+  requiredHost?: string;
 }
 
 /** No host passed the filters, or every claim failed: Nova's NoValidHost. */
@@ -61,7 +63,13 @@ export class FilterScheduler implements Scheduler {
   }
 
   async selectAndClaim(req: ScheduleRequest): Promise<string> {
-    const hosts = await loadHostStates(this.db, this.config, { instanceUuid: req.instanceUuid });
+    const hosts = (
+      await loadHostStates(this.db, this.config, { instanceUuid: req.instanceUuid })
+    ).filter((h) => req.requiredHost === undefined || h.host === req.requiredHost);
+    if (req.requiredHost !== undefined && hosts.length === 0)
+      throw new NoValidHost(
+        `The instance's volumes are on host ${req.requiredHost}, which has not reported its resources.`,
+      );
     const group = await loadGroupState(this.db, req);
     const input = { req, group };
     const filtered = runFilters(hosts, input, this.filters, this.log);

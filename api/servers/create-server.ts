@@ -25,6 +25,14 @@ import type { RequestedNetworks } from '../network/instance-network';
 import { instanceOwner, networkCaller } from './instance-ports';
 import { canonicalIPv6 } from './access-ips';
 import { networkFault, type RequestSubjects } from './network-faults';
+import { attachmentsOfInstance, type VolumeRow } from '../volume/store';
+import {
+  blankVolumes,
+  checkRequestedVolumes,
+  reserveVolumes,
+  type BlockDevices,
+} from './block-devices';
+import { releaseAttachment } from './volume-attachments';
 
 /** The create request once the route has parsed it. */
 export interface CreateRequest {
@@ -36,11 +44,14 @@ export interface CreateRequest {
   /** security group names (Nova de-duplicates them) */
   securityGroups: string[];
   hints: Record<string, unknown>;
+  blockDevices: BlockDevices;
 }
 
 interface Resolved {
   flavor: FlavorRow;
   imageId: string;
+  /** the existing volumes block_device_mapping_v2 names */
+  volumes: VolumeRow[];
   group?: { uuid: string; policy: string };
   keyData?: string;
 }
@@ -80,15 +91,22 @@ async function resolve(deps: ApiDeps, ctx: ApiContext, req: CreateRequest): Prom
   const s = req.server;
   const flavor = await findFlavor(db, String(s.flavorRef), { ctx, asBadRequest: true });
   if (flavor.disabled) throw badRequest(`Flavor ${flavor.flavorid} could not be found.`);
+  const bdmImage = req.blockDevices.imageId;
+  if (s.imageRef && bdmImage && s.imageRef !== bdmImage)
+    throw badRequest(
+      `Block Device Mapping is Invalid: the root disk's image ${bdmImage} is not imageRef ${s.imageRef}.`,
+    );
+  const imageRef: string | undefined = s.imageRef || bdmImage;
+  if (!imageRef) throw badRequest('Missing imageRef attribute');
   const image = await imagesFor(deps, ctx)
-    .show(s.imageRef)
+    .show(imageRef)
     .catch((err: unknown) => {
       // An image service that cannot answer is not a missing image: 503, not 400.
       if (err instanceof UnavailableError) throw err;
       return undefined;
     });
   // Glance does not show another project's private image; Nova then says it was not found.
-  if (!image || !canSee(image, ctx)) throw badRequest(`Image ${s.imageRef} could not be found.`);
+  if (!image || !canSee(image, ctx)) throw badRequest(`Image ${imageRef} could not be found.`);
   if (image.status !== 'active') throw badRequest(`Image ${image.id} is not active.`);
   checkFlavorFitsImage(flavor, image);
   await checkMetadataQuota(db, config, ctx.projectId, Object.keys(s.metadata ?? {}).length);
@@ -106,9 +124,14 @@ async function resolve(deps: ApiDeps, ctx: ApiContext, req: CreateRequest): Prom
     if (!known && zone !== config.DEFAULT.default_availability_zone)
       throw badRequest(`The requested availability zone is not available`);
   }
+  const volumes = await checkRequestedVolumes(deps.volumes, ctx, req.blockDevices.volumes, {
+    min: req.minCount,
+    max: req.maxCount,
+  });
   return {
     flavor,
     imageId: image.id,
+    volumes,
     group: group ? { uuid: group.uuid, policy: group.policy } : undefined,
     keyData: keypair?.public_key,
   };
@@ -152,6 +175,8 @@ async function insertInstances(
     networks: req.networks,
     security_groups: req.securityGroups.length ? req.securityGroups : ['default'],
   };
+  const blanks = blankVolumes(req.blockDevices.volumes);
+  if (blanks.length) spec.blank_volumes = blanks;
   const t = now();
   const uuids: string[] = [];
   await deps.db.transaction(async (trx) => {
@@ -195,6 +220,7 @@ async function insertInstances(
       });
       if (r.group)
         await trx('server_group_members').insert({ group_uuid: r.group.uuid, instance_uuid: uuid });
+      await reserveVolumes(trx, uuid, req.blockDevices.volumes, r.volumes);
       await recordAction(trx, uuid, 'create', ctx);
       uuids.push(uuid);
     }
@@ -254,6 +280,8 @@ async function forget(deps: ApiDeps, uuids: string[]): Promise<void> {
         error: err.message,
       }),
     );
+  for (const uuid of uuids)
+    for (const a of await attachmentsOfInstance(deps.db, uuid)) await releaseAttachment(deps.db, a);
   await deps.db.transaction(async (trx) => {
     await trx('server_group_members').whereIn('instance_uuid', uuids).delete();
     await trx('instance_actions').whereIn('instance_uuid', uuids).delete();

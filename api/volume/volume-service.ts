@@ -95,6 +95,26 @@ export class VolumeService {
   }
 
   async create(ctx: ApiContext, r: CreateVolumeRequest): Promise<VolumeRow> {
+    const row = await this.insertNew(ctx, r);
+    this.later('create', ctx, () => this.createOnHost(ctx, row));
+    return row;
+  }
+
+  /**
+   * A new volume on `host`, waited for: what a server build with a blank
+   * volume needs before it is cast. Throws with Cinder's reason when the
+   * host cannot make it (the volume stays, in error, as Cinder leaves it).
+   */
+  async createOn(ctx: ApiContext, host: string, r: CreateVolumeRequest): Promise<VolumeRow> {
+    const row = await this.insertNew(ctx, r, host);
+    await this.createOnHost(ctx, row);
+    const made = (await findVolume(this.db, row.id))!;
+    if (made.status !== 'available')
+      throw new Error(`volume ${made.id} could not be made: ${made.status_reason ?? made.status}`);
+    return made;
+  }
+
+  private async insertNew(ctx: ApiContext, r: CreateVolumeRequest, host?: string) {
     const snapshot = r.snapshot_id ? await this.visibleSnapshot(ctx, r.snapshot_id) : undefined;
     if (snapshot && snapshot.status !== 'available')
       throw invalidSnapshot(`Originating snapshot status must be one of 'available' values`);
@@ -126,7 +146,7 @@ export class VolumeService {
         size,
         status: 'creating',
         status_reason: null,
-        host: source?.host ?? null,
+        host: source?.host ?? host ?? null,
         availability_zone: zone,
         volume_type_id: type.id,
         bootable: false,
@@ -136,9 +156,7 @@ export class VolumeService {
         metadata: r.metadata ?? {},
       });
     });
-    const row = (await findVolume(this.db, id))!;
-    this.later('create', ctx, () => this.createOnHost(ctx, row));
-    return row;
+    return (await findVolume(this.db, id))!;
   }
 
   private async createOnHost(ctx: ApiContext, v: VolumeRow): Promise<void> {

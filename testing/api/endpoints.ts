@@ -108,6 +108,17 @@ export const ENDPOINTS: readonly Endpoint[] = [
         },
         'os:scheduler_hints': { group: f.groupId },
       },
+      {
+        server: {
+          name: `vm-${u}`,
+          imageRef: '',
+          flavorRef: f.flavorId,
+          block_device_mapping_v2: [
+            { source_type: 'image', destination_type: 'local', boot_index: 0, uuid: f.imageId },
+            { source_type: 'volume', destination_type: 'volume', uuid: f.volumeId, tag: 't' },
+          ],
+        },
+      },
     ],
   },
   { method: 'GET', path: '/v2.1/servers/:id' },

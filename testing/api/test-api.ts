@@ -140,7 +140,8 @@ export async function startTestApi(
     config as BerthConfig,
     log,
   );
-  const deps: ApiDeps = { ...parts, builds: new BuildCoordinator(parts), network, volumes };
+  const builds = new BuildCoordinator({ ...parts, volumes });
+  const deps: ApiDeps = { ...parts, builds, network, volumes };
   const server = createApiApp(deps, o.auth ?? noauth2).listen(0, '127.0.0.1');
   try {
     await new Promise((resolve, reject) => {

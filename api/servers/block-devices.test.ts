@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { InstanceSpec } from '../../nova/instance-object';
+import { describeEachDatabase } from '../../testing/api/test-api';
+import { startTestCloud, type TestCloud } from '../../testing/api/test-cloud';
+import { FakeVolumeHost } from '../../testing/volume/fake-volume-host';
+import { waitFor } from '../../testing/wait-for';
+import { ApiFault } from '../faults';
+import { parseBlockDevices, type BlockDeviceRequest } from './block-devices';
+
+const ADMIN = 'admin:admin';
+
+describe('parseBlockDevices', () => {
+  const refused = (list: BlockDeviceRequest[], why: RegExp) =>
+    assert.throws(
+      () => parseBlockDevices(list),
+      (err: unknown) => err instanceof ApiFault && err.status === 400 && why.test(err.message),
+      JSON.stringify(list),
+    );
+
+  test('takes the image root, existing volumes and blank ones', () => {
+    assert.deepEqual(
+      parseBlockDevices([
+        { source_type: 'image', destination_type: 'local', boot_index: '0', uuid: 'img' },
+        { source_type: 'volume', uuid: 'vol', device_name: 'vdc', boot_index: -1 },
+        {
+          source_type: 'blank',
+          destination_type: 'volume',
+          volume_size: 2,
+          delete_on_termination: true,
+          tag: 't',
+        },
+      ]),
+      {
+        imageId: 'img',
+        volumes: [
+          { volumeId: 'vol', device: '/dev/vdc', tag: undefined, deleteOnTermination: false },
+          {
+            size: 2,
+            volumeType: undefined,
+            device: undefined,
+            tag: 't',
+            deleteOnTermination: true,
+          },
+        ],
+      },
+    );
+    assert.deepEqual(parseBlockDevices(undefined), { volumes: [] });
+  });
+
+  test('refuses a volume as the root disk, and what a container cannot have', () => {
+    refused(
+      [{ source_type: 'volume', uuid: 'v', boot_index: 0 }],
+      /boot from volume is not supported/,
+    );
+    refused(
+      [{ source_type: 'image', destination_type: 'volume', uuid: 'i', boot_index: 0 }],
+      /boot from volume is not supported/,
+    );
+    refused(
+      [{ source_type: 'image', destination_type: 'volume', uuid: 'i' }],
+      /from an image at server create are not supported/,
+    );
+    refused([{ source_type: 'snapshot', destination_type: 'volume', uuid: 's' }], /snapshot/);
+    refused([{ source_type: 'blank', destination_type: 'local', volume_size: 1 }], /ephemeral/);
+    refused([{ source_type: 'blank', destination_type: 'volume' }], /volume_size/);
+    refused([{ source_type: 'volume' }], /needs the volume uuid/);
+    refused([{ source_type: 'volume', uuid: 'v', boot_index: 1 }], /Boot sequence/);
+    refused(
+      [
+        { source_type: 'volume', uuid: 'a', device_name: '/dev/vdb' },
+        { source_type: 'volume', uuid: 'b', device_name: 'vdb' },
+      ],
+      /same device_name/,
+    );
+  });
+});
+
+describeEachDatabase('block_device_mapping_v2 at server create', (database) => {
+  let cloud: TestCloud;
+  let volumeHost: FakeVolumeHost;
+
+  const volume = async (name: string) => {
+    const r = await cloud.request('POST', '/volume/v3/demo/volumes', {
+      body: { volume: { size: 1, name } },
+    });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    await cloud.api.deps.volumes.drain();
+    return r.body.volume.id as string;
+  };
+  const cinder = async (id: string) =>
+    (await cloud.request('GET', `/volume/v3/demo/volumes/${id}`)).body.volume;
+  const create = (server: Record<string, unknown>) =>
+    cloud.request('POST', '/v2.1/servers', {
+      version: '2.67',
+      body: { server: { name: 'vm', flavorRef: '1', networks: 'none', ...server } },
+    });
+
+  before(async () => {
+    cloud = await startTestCloud({ database });
+    volumeHost = await new FakeVolumeHost('node-1').serve(cloud.transport);
+    const quota = await cloud.request('PUT', '/volume/v3/os-quota-sets/demo', {
+      body: { quota_set: { volumes: 50, gigabytes: 100 } },
+      token: ADMIN,
+    });
+    assert.equal(quota.status, 200, JSON.stringify(quota.body));
+  });
+  after(async () => {
+    await volumeHost?.stop();
+    await cloud?.close();
+  });
+
+  test('an existing and a blank volume are mounted at spawn, and end as asked with the server', async () => {
+    const data = await volume('data');
+    const r = await create({
+      imageRef: '',
+      block_device_mapping_v2: [
+        { source_type: 'image', destination_type: 'local', boot_index: 0, uuid: cloud.image.id },
+        { source_type: 'volume', destination_type: 'volume', uuid: data, device_name: 'vdb' },
+        {
+          source_type: 'blank',
+          destination_type: 'volume',
+          volume_size: 1,
+          delete_on_termination: true,
+          tag: 'scratch',
+        },
+      ],
+    });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const id = r.body.server.id as string;
+    const server = await cloud.waitForStatus(id, ['ACTIVE', 'ERROR']);
+    assert.equal(server.status, 'ACTIVE', JSON.stringify(server.fault));
+
+    const attachments = await cloud.request('GET', `/v2.1/servers/${id}/os-volume_attachments`, {
+      version: '2.79',
+    });
+    const [first, second] = attachments.body.volumeAttachments;
+    assert.deepEqual(
+      { ...first, id: undefined },
+      {
+        id: undefined,
+        volumeId: data,
+        serverId: id,
+        device: '/dev/vdb',
+        tag: null,
+        delete_on_termination: false,
+      },
+    );
+    assert.equal(second.device, '/dev/vdc');
+    assert.equal(second.tag, 'scratch');
+    assert.equal(second.delete_on_termination, true);
+    const blank = second.volumeId as string;
+    assert.equal((await cinder(data)).status, 'in-use');
+    assert.equal((await cinder(blank)).status, 'in-use');
+    assert.equal((await cinder(blank)).name, `${id}-blank-vol`);
+    assert.ok(volumeHost.volumes.has(blank), 'the blank volume was made on the host');
+
+    const driver = cloud.computes.get('node-1')!.driver;
+    const mounted = await driver.volumeAttachments({ uuid: id } as InstanceSpec);
+    assert.deepEqual(
+      mounted.map((m) => m.mountPoint),
+      ['/mnt/data', `/mnt/${id}-blank-vol`],
+    );
+
+    assert.equal((await cloud.request('DELETE', `/v2.1/servers/${id}`)).status, 204);
+    await waitFor('data released', async () => (await cinder(data)).status === 'available');
+    await waitFor(
+      'the delete_on_termination volume deleted',
+      async () => (await cloud.request('GET', `/volume/v3/demo/volumes/${blank}`)).status === 404,
+    );
+  });
+
+  test('bad mappings are refused with nothing made or reserved', async () => {
+    const data = await volume('held');
+    const before = (await cloud.request('GET', '/v2.1/servers')).body.servers.length;
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [
+        { block_device_mapping_v2: [{ source_type: 'volume', uuid: 'f00d' }] },
+        /failed to get volume f00d/,
+      ],
+      [
+        { min_count: 2, block_device_mapping_v2: [{ source_type: 'volume', uuid: data }] },
+        /multiple instances/,
+      ],
+      [
+        { block_device_mapping_v2: [{ source_type: 'volume', uuid: data, boot_index: 0 }] },
+        /boot from volume is not supported/,
+      ],
+      [{ imageRef: '' }, /Missing imageRef/],
+      [{ block_device_mapping_v2: [{ source_type: 'volume', what: 1 }] }, /what/],
+    ];
+    for (const [server, message] of cases) {
+      const r = await create({ imageRef: cloud.image.id, ...server });
+      assert.equal(r.status, 400, JSON.stringify(server));
+      assert.match(r.body.badRequest.message, message);
+    }
+    assert.equal((await cinder(data)).status, 'available');
+    assert.equal((await cloud.request('GET', '/v2.1/servers')).body.servers.length, before);
+
+    // A volume already reserved for another server is not available.
+    const first = await create({
+      imageRef: cloud.image.id,
+      block_device_mapping_v2: [{ source_type: 'volume', uuid: data }],
+    });
+    assert.equal(first.status, 202, JSON.stringify(first.body));
+    const again = await create({
+      imageRef: cloud.image.id,
+      block_device_mapping_v2: [{ source_type: 'volume', uuid: data }],
+    });
+    assert.equal(again.status, 400);
+    assert.match(again.body.badRequest.message, /status must be 'available'/);
+    await cloud.waitForStatus(first.body.server.id, ['ACTIVE']);
+    await cloud.request('DELETE', `/v2.1/servers/${first.body.server.id}`);
+    await waitFor('released', async () => (await cinder(data)).status === 'available');
+  });
+});
