@@ -114,11 +114,12 @@ describe('volumes on a real compute', { skip }, () => {
       { version: '3.0', methods: { object_action: () => [{}, null] } },
     ]);
     volumes = new TransportVolumeRpcAPI(api);
-    // The workload writes its hostname into the volume whenever one is mounted at /data.
+    // The workload adds its hostname to /booted in its root at each start, and writes it
+    // into the volume whenever one is mounted at /data.
     imageId = await importImage(node.stateDir, [
       'sh',
       '-c',
-      `while :; do grep -q ' ${MOUNT_POINT} ' /proc/self/mountinfo && hostname > ${MOUNT_POINT}/hello; sleep 1; done`,
+      `hostname >> /booted; while :; do grep -q ' ${MOUNT_POINT} ' /proc/self/mountinfo && hostname > ${MOUNT_POINT}/hello; sleep 1; done`,
     ]);
     compute = await startCompute(node);
   });
@@ -201,6 +202,72 @@ describe('volumes on a real compute', { skip }, () => {
       async () => (await instanceStatus(compute!.statusUrl, uuid)).code === 404,
       60000,
     );
+    await volumes.deleteVolume(node.host, volumeId, ctx);
+    assert.equal(mountSource(mountOf(volumeId)), undefined);
+  });
+
+  test('boot from volume: the root layer is on the volume, outlives the instance and boots the next', async () => {
+    const volumeId = randomUUID();
+    made.push(volumeId);
+    await volumes.createVolume(node.host, { id: volumeId, size: 1, name: 'root' }, null, ctx);
+    const rootMapping = {
+      volume_id: volumeId,
+      boot_index: 0,
+      source_type: 'volume',
+      destination_type: 'volume',
+      connection_info: JSON.stringify({
+        driver_volume_type: 'berth',
+        data: { volume_id: volumeId, mount_point: '/', read_only: false, multiattach: false },
+      }),
+    };
+    const booted = path.join(mountOf(volumeId), 'root', 'upper', 'booted');
+    const terminate = async (uuid: string, id: number) => {
+      await api.cast(
+        { topic: 'compute', server: node.host, version: COMPUTE_VERSION },
+        'terminate_instance',
+        { instance: novaInstance(uuid, id, imageId), bdms: [], reservations: [] },
+        { context: ctx },
+      );
+      await waitFor(
+        'instance gone',
+        async () => (await instanceStatus(compute!.statusUrl, uuid)).code === 404,
+        60000,
+      );
+    };
+
+    const first = await build(7003, [rootMapping]);
+    assert.equal(
+      await waitFor(
+        'the first boot is written',
+        () => (fs.existsSync(booted) && fs.readFileSync(booted, 'utf8')) || undefined,
+        20000,
+      ),
+      'vm-7003\n',
+    );
+    await assert.rejects(volumes.deleteVolume(node.host, volumeId, ctx), (err: unknown) =>
+      isRemote(err, 'VolumeIsBusy'),
+    );
+    await terminate(first.uuid, 7003);
+    assert.equal(
+      fs.readFileSync(booted, 'utf8'),
+      'vm-7003\n',
+      'the root layer outlived the instance',
+    );
+
+    // Booted again from the volume: the second instance starts on the first one's files.
+    const second = await build(7004, [rootMapping]);
+    assert.equal(
+      await waitFor(
+        'the second boot is written',
+        () =>
+          fs.readFileSync(booted, 'utf8').includes('vm-7004')
+            ? fs.readFileSync(booted, 'utf8')
+            : undefined,
+        20000,
+      ),
+      'vm-7003\nvm-7004\n',
+    );
+    await terminate(second.uuid, 7004);
     await volumes.deleteVolume(node.host, volumeId, ctx);
     assert.equal(mountSource(mountOf(volumeId)), undefined);
   });

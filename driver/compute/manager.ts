@@ -49,7 +49,7 @@ import type { Vif } from '../../nova/network-model';
 import type { ManagedInstance, InstanceRecords } from './instance-records';
 import { InstanceNotifier } from './notifications';
 import { TaskState, VmState } from '../../nova/states';
-import { connectionOf, connectionsOf } from '../volume/bdm';
+import { connectionOf, connectionsOf, rootVolumeOf } from '../volume/bdm';
 import { checkId } from '../volume/volume-service';
 
 export const COMPUTE_RPC_VERSION = '6.1';
@@ -228,7 +228,8 @@ export class ComputeManager {
       await this.notifier.emit('create', 'start', r, context);
       try {
         // Read here, not before: a malformed list fails the build (ERROR with a fault).
-        await this.o.driver.spawn(r.spec, image, connectionsOf(args.block_device_mapping));
+        const mappings = args.block_device_mapping;
+        await this.o.driver.spawn(r.spec, image, connectionsOf(mappings), rootVolumeOf(mappings));
         await this.refreshPower(r);
         Object.assign(r, {
           vm_state: VmState.ACTIVE,

@@ -37,7 +37,9 @@ export function makeContainerDir(paths: ContainerPaths, config: ContainerConfig)
   }
   try {
     if (config.rootDiskBytes) makeDisk(paths, config.rootDiskBytes);
-    for (const d of [paths.upper, paths.work, paths.rootfs]) fs.mkdirSync(d);
+    fs.mkdirSync(paths.rootfs);
+    // A root volume's layer may be there already: a server booted again from the volume.
+    for (const d of [paths.upper, paths.work]) fs.mkdirSync(d, { recursive: !!config.writableDir });
     // The overlay's upper layer must belong to the container's root.
     if (config.userNamespace) {
       const id = config.userNamespace.base;

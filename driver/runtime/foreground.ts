@@ -26,7 +26,7 @@ export async function runForeground(
 ): Promise<ForegroundResult> {
   validateConfig(config);
   const layout = detectCgroupLayout();
-  const paths = containerPaths(path.resolve(opts.stateDir), config.id);
+  const paths = containerPaths(path.resolve(opts.stateDir), config.id, config);
   const plan = planCgroups(layout, opts.cgroupParent, config.id, config.limits);
   prepareStateDir(path.resolve(opts.stateDir));
   makeContainerDir(paths, config);

@@ -200,7 +200,7 @@ export class ContainerRuntime {
     checkLayers(config.layers);
     if (this.entries.has(config.id))
       throw new ConflictError(`container ${config.id} already exists`);
-    const paths = containerPaths(this.stateDir, config.id, !!config.rootDiskBytes);
+    const paths = containerPaths(this.stateDir, config.id, config);
     const plan = planCgroups(this.layout, this.cgroupParent, config.id, config.limits);
     makeContainerDir(paths, config);
     const entry: Entry = { config, plan, paths, waiters: [] };
@@ -578,13 +578,13 @@ export class ContainerRuntime {
         persisted = JSON.parse(await fs.promises.readFile(paths.config, 'utf8')) as Persisted;
       } catch {
         // A create interrupted before its config was written: nothing ran yet.
-        unmountDisk(containerPaths(this.stateDir, id, true));
+        unmountDisk(containerPaths(this.stateDir, id, { rootDiskBytes: 1 }));
         this.discard(path.join(root, id));
         continue;
       }
       this.entries.set(id, {
         ...persisted,
-        paths: containerPaths(this.stateDir, id, !!persisted.config.rootDiskBytes),
+        paths: containerPaths(this.stateDir, id, persisted.config),
         waiters: [],
       });
     }

@@ -55,6 +55,12 @@ export interface ContainerConfig {
    * this size, so a container cannot fill the host's disk.
    */
   rootDiskBytes?: number;
+  /**
+   * The writable layer lives here, outside the container's directory: a
+   * root volume's file system (boot from volume), which keeps it after the
+   * container is deleted. Excludes rootDiskBytes: the volume has its size.
+   */
+  writableDir?: string;
 }
 
 /** A host mount (a volume's file system) bound into the container at `target`. */
@@ -81,10 +87,14 @@ export interface ContainerPaths {
   layerMount: (i: number) => string;
 }
 
-export function containerPaths(stateDir: string, id: string, sizedDisk = false): ContainerPaths {
+export function containerPaths(
+  stateDir: string,
+  id: string,
+  config?: Pick<ContainerConfig, 'rootDiskBytes' | 'writableDir'>,
+): ContainerPaths {
   const dir = path.join(stateDir, 'containers', id);
-  // Overlay wants upper and work on one file system: the sized disk when there is one.
-  const writable = sizedDisk ? path.join(dir, 'disk') : dir;
+  // Overlay wants upper and work on one file system: the root volume's or the sized disk's.
+  const writable = config?.writableDir ?? (config?.rootDiskBytes ? path.join(dir, 'disk') : dir);
   return {
     dir,
     diskImage: path.join(dir, 'disk.img'),
@@ -136,6 +146,12 @@ export function validateConfig(c: ContainerConfig): void {
   const disk = c.rootDiskBytes;
   if (disk !== undefined && !(Number.isInteger(disk) && disk >= 16 << 20))
     bad(`root disk must be at least 16 MiB, got ${disk}`);
+  const writable = c.writableDir;
+  if (writable !== undefined) {
+    if (disk !== undefined) bad('a writable directory has its own size: no root disk with it');
+    if (!path.isAbsolute(writable) || /[:,\0]/.test(writable))
+      bad(`writable directory must be absolute, without ":" or ",": ${writable}`);
+  }
 }
 
 function validateUser(

@@ -37,7 +37,7 @@ import {
 } from './driver';
 import type { VolumeService } from '../volume/volume-service';
 import type { VolumeMount } from '../runtime/spec';
-import { attachmentsOf, withAttachment } from './volume-attachments';
+import { attachmentsOf, checkRootVolume, heldVolumes, withAttachment } from './volume-attachments';
 import { TaskState } from '../../nova/states';
 import { copyWritableLayer, type Freezer } from './snapshot-capture';
 import { publishSnapshot } from './snapshot-publish';
@@ -154,7 +154,7 @@ export class ContainerDriver implements ComputeDriver {
     await this.restoreNetwork();
     // The instances' mount namespaces kept their volumes; the claims are this process's to remake.
     for (const r of this.records.all())
-      for (const v of r.volumes ?? []) this.opts.volumes?.claim(v.volumeId, r.uuid);
+      for (const id of heldVolumes(r)) this.opts.volumes?.claim(id, r.uuid);
     // What a snapshot interrupted by a restart had staged.
     fs.rmSync(this.snapshotsDir, { recursive: true, force: true });
     this.log.info('container driver ready', { host, instances: this.records.all().length });
@@ -186,12 +186,17 @@ export class ContainerDriver implements ComputeDriver {
   }
 
   /** Idempotent: a container that exists is started if need be, never made twice. */
-  spawn(instance: InstanceSpec, image: ImageMeta, volumes: VolumeConnection[] = []): Promise<void> {
+  spawn(
+    instance: InstanceSpec,
+    image: ImageMeta,
+    volumes: VolumeConnection[] = [],
+    rootVolume?: string,
+  ): Promise<void> {
     return this.locks.run(instance.uuid, async () => {
       const rt = this.runtime();
       const log = forInstance(this.log, instance.uuid);
       if (!rt.has(instance.uuid))
-        return this.create(instance, image, instance.networkInfo ?? [], log, volumes);
+        return this.create(instance, image, instance.networkInfo ?? [], log, volumes, rootVolume);
       const { state } = rt.info(instance.uuid);
       if (state === 'running' || state === 'paused') {
         log.info('spawn: instance already exists and runs');
@@ -217,9 +222,10 @@ export class ContainerDriver implements ComputeDriver {
       }
       await this.network?.unplug(instance.uuid);
       // The volumes' mounts went with the container's mount namespace.
-      const volumes = this.records.get(instance.uuid)?.volumes ?? [];
+      const record = this.records.get(instance.uuid);
       await this.records.remove(instance.uuid);
-      for (const v of volumes) this.opts.volumes?.release(v.volumeId, instance.uuid);
+      for (const id of record ? heldVolumes(record) : [])
+        this.opts.volumes?.release(id, instance.uuid);
       forInstance(this.log, instance.uuid).info('instance destroyed');
     });
   }
@@ -498,17 +504,19 @@ export class ContainerDriver implements ComputeDriver {
           : undefined;
       await this.stopWorkload(instance.uuid, this.graceMs);
       await rt.delete(instance.uuid);
+      // On a root volume the writable layer stays: Nova rebuilds a volume-backed server in place.
       const config = instanceContainerConfig(
         instance,
         workload.image,
         workload.layers,
         this.opts.compute,
-        plugged?.netnsPath,
+        { netnsPath: plugged?.netnsPath, writableDir: this.rootLayerDir(record.rootVolume) },
       );
       await this.records.save({
         ...newRecord(instance, image),
         network: record.network,
         volumes: record.volumes,
+        rootVolume: record.rootVolume,
       });
       await rt.create(config);
       if (plugged) rt.seedFiles(instance.uuid, etcFiles(plugged.files));
@@ -575,6 +583,15 @@ export class ContainerDriver implements ComputeDriver {
     };
   }
 
+  /**
+   * Where a root volume keeps the instance's writable layer: a directory of
+   * its own on the volume's file system (VolumeNotFound when the volume is
+   * not on this host), so that the file system's root stays the volume's.
+   */
+  private rootLayerDir(rootVolume: string | undefined): string | undefined {
+    return rootVolume && path.join(this.requireVolumes().mountPath(rootVolume), 'root');
+  }
+
   private requireNetwork(): Network {
     if (!this.network)
       throw new UnavailableError(
@@ -589,13 +606,16 @@ export class ContainerDriver implements ComputeDriver {
     networkInfo: NetworkInfo,
     log: Logger,
     connections: VolumeConnection[] = [],
+    rootVolume?: string,
   ): Promise<void> {
     const rt = this.runtime();
-    const volumes = connections.length ? this.requireVolumes() : undefined;
+    const volumes = connections.length || rootVolume ? this.requireVolumes() : undefined;
     const attachments = volumes
       ? attachmentsOf(connections, (id) => volumes.holders(id), instance.uuid)
       : [];
     attachments.forEach((v) => this.volumeMount(v));
+    if (rootVolume) checkRootVolume(rootVolume, volumes!.holders(rootVolume), instance.uuid);
+    const writableDir = this.rootLayerDir(rootVolume);
     const workload = await this.workloadOf(image);
     const network = networkInfo.length ? this.requireNetwork() : undefined;
     const hostname = instanceHostname(instance);
@@ -610,17 +630,19 @@ export class ContainerDriver implements ComputeDriver {
         workload.image,
         workload.layers,
         this.opts.compute,
-        plugged?.netnsPath,
+        { netnsPath: plugged?.netnsPath, writableDir },
       );
-      await this.records.save({
+      const record: InstanceRecord = {
         ...newRecord(instance, image),
         network: network ? { hostname, vifs: networkInfo } : undefined,
         volumes: attachments.length ? attachments : undefined,
-      });
+        rootVolume,
+      };
+      await this.records.save(record);
       undo.push('forget the instance', () => this.records.remove(instance.uuid));
-      for (const v of attachments) {
-        volumes!.claim(v.volumeId, instance.uuid);
-        undo.push('release the volume', () => volumes!.release(v.volumeId, instance.uuid));
+      for (const id of heldVolumes(record)) {
+        volumes!.claim(id, instance.uuid);
+        undo.push('release the volume', () => volumes!.release(id, instance.uuid));
       }
       await rt.create(config);
       undo.push('delete the container', () => rt.delete(instance.uuid));
@@ -633,6 +655,7 @@ export class ContainerDriver implements ComputeDriver {
     }
     log.info('instance spawned', {
       image: image.id,
+      root_volume: rootVolume,
       hostname,
       ports: networkInfo.length,
       volumes: attachments.length,

@@ -109,8 +109,15 @@ export interface ComputeDriver {
    * Creates and starts the instance with one interface per
    * `instance.networkInfo` entry, plugged before the workload starts, and
    * `volumes` (Nova's block_device_info) mounted before it starts too.
+   * With `rootVolume` (boot from volume) the instance's writable root
+   * layer lives on that volume, over the image's layers, and outlives it.
    */
-  spawn(instance: InstanceSpec, image: ImageMeta, volumes?: VolumeConnection[]): Promise<void>;
+  spawn(
+    instance: InstanceSpec,
+    image: ImageMeta,
+    volumes?: VolumeConnection[],
+    rootVolume?: string,
+  ): Promise<void>;
   /**
    * Idempotent: destroying what does not exist succeeds; unplugs the
    * instance's ports and unmounts its volumes, never deleting one.

@@ -36,14 +36,28 @@ describe('instance container config', () => {
     validateConfig(config);
   });
 
-  test('an instance with ports joins their namespace and loses NET_RAW', () => {
-    const config = instanceContainerConfig(
-      instance(),
-      { properties: {} },
-      ['/l'],
-      compute,
-      '/ns/i',
+  test('the flavor sizes the root disk, unless the writable layer is on a root volume', () => {
+    const local = instanceContainerConfig(instance(), { properties: {} }, ['/l'], compute);
+    assert.equal(local.rootDiskBytes, 10 * 2 ** 30);
+    const onVolume = instanceContainerConfig(instance(), { properties: {} }, ['/l'], compute, {
+      writableDir: '/var/lib/berth/volumes/v/mnt/root',
+    });
+    assert.deepEqual(
+      [onVolume.rootDiskBytes, onVolume.writableDir],
+      [undefined, '/var/lib/berth/volumes/v/mnt/root'],
     );
+    validateConfig(onVolume);
+    assert.throws(
+      () => validateConfig({ ...onVolume, rootDiskBytes: 2 ** 30 }),
+      /no root disk with it/,
+    );
+    assert.throws(() => validateConfig({ ...onVolume, writableDir: 'rel' }), /absolute/);
+  });
+
+  test('an instance with ports joins their namespace and loses NET_RAW', () => {
+    const config = instanceContainerConfig(instance(), { properties: {} }, ['/l'], compute, {
+      netnsPath: '/ns/i',
+    });
     assert.deepEqual(config.network, { mode: 'netns', path: '/ns/i' });
     assert.ok(config.capabilities && !config.capabilities.includes('NET_RAW'));
     assert.ok(config.capabilities.includes('NET_BIND_SERVICE'));

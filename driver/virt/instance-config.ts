@@ -47,13 +47,15 @@ export function instanceHostname(instance: Pick<InstanceSpec, 'uuid' | 'hostname
 /**
  * `netnsPath`: the namespace the network seam plugged the instance's ports
  * into; without one the instance gets an empty namespace of its own.
+ * `writableDir`: the root volume's directory for the writable layer, which
+ * then has the volume's size, not the flavor's root disk.
  */
 export function instanceContainerConfig(
   instance: InstanceSpec,
   image: ImageCommandSources,
   layers: string[],
   compute: ComputeSection,
-  netnsPath?: string,
+  { netnsPath, writableDir }: { netnsPath?: string; writableDir?: string } = {},
 ): ContainerConfig {
   return {
     id: instance.uuid,
@@ -70,6 +72,7 @@ export function instanceContainerConfig(
       ? { base: compute.userns_uid_base, size: compute.userns_size }
       : undefined,
     consoleLog: { maxBytes: compute.console_log_max_bytes, backups: compute.console_log_backups },
-    rootDiskBytes: instance.rootGb > 0 ? instance.rootGb * 2 ** 30 : undefined,
+    rootDiskBytes: !writableDir && instance.rootGb > 0 ? instance.rootGb * 2 ** 30 : undefined,
+    writableDir,
   };
 }

@@ -28,6 +28,8 @@ export interface InstanceRecord extends FlavorUsage {
   network?: { hostname: string; vifs: Vif[] };
   /** the volumes mounted into it at each start (and now, while it runs); absent: none */
   volumes?: VolumeConnection[];
+  /** the volume its writable root layer is on (boot from volume); absent: the host's disk */
+  rootVolume?: string;
 }
 
 export class InstanceStore {

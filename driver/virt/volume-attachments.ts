@@ -39,3 +39,15 @@ export function attachmentsOf(
   for (const c of connections) list = withAttachment(list, c, holdersOf(c.volumeId), uuid) ?? list;
   return list;
 }
+
+/** A root volume is one instance's alone, multiattach or not: two roots on one layer would corrupt it. */
+export function checkRootVolume(volumeId: string, holders: readonly string[], uuid: string): void {
+  const others = holders.filter((h) => h !== uuid);
+  if (others.length) throw new VolumeIsBusy(volumeId, others);
+}
+
+/** The volumes an instance holds: its mounts and its root. */
+export const heldVolumes = (i: { volumes?: readonly VolumeConnection[]; rootVolume?: string }) => [
+  ...(i.volumes ?? []).map((v) => v.volumeId),
+  ...(i.rootVolume ? [i.rootVolume] : []),
+];

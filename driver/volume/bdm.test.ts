@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { InvalidArgumentError } from '../../common/errors';
-import { connectionOf, connectionsOf } from './bdm';
+import { connectionOf, connectionsOf, rootVolumeOf } from './bdm';
 
 const VOL = '11111111-1111-4111-8111-111111111111';
 const OTHER = '22222222-2222-4222-8222-222222222222';
@@ -84,5 +84,22 @@ describe('block device mappings', () => {
     assert.equal(connectionsOf(wrapped).length, 2);
     assert.throws(() => connectionsOf('all'), InvalidArgumentError);
     assert.throws(() => connectionsOf([bdm({ mount_point: 'rel' })]), InvalidArgumentError);
+  });
+
+  test('boot from volume: the boot index 0 volume is the root, not a mount', () => {
+    const root = { ...bdm({ volume_id: OTHER, mount_point: '/' }), boot_index: '0' };
+    const list = [root, bdm({ mount_point: '/a' })];
+    assert.equal(rootVolumeOf(list), OTHER);
+    assert.deepEqual(
+      connectionsOf(list).map((c) => c.volumeId),
+      [VOL],
+    );
+    assert.equal(rootVolumeOf([bdm({ mount_point: '/a' })]), undefined);
+    assert.equal(rootVolumeOf(null), undefined);
+    assert.throws(() => rootVolumeOf([root, { ...root }]), /boot_index 0/);
+    assert.throws(
+      () => rootVolumeOf([{ ...bdm({ volume_id: '../x', mount_point: '/' }), boot_index: 0 }]),
+      InvalidArgumentError,
+    );
   });
 });

@@ -66,18 +66,34 @@ export function connectionOf(bdm: unknown): VolumeConnection {
   };
 }
 
-/**
- * The volumes of a build's block device list, in order: null is none, and
- * a local disk (the image's root, destination_type local) is no volume.
- */
-export function connectionsOf(mappings: unknown): VolumeConnection[] {
+function mappingsOf(mappings: unknown): Dict[] {
   if (mappings === undefined || mappings === null) return [];
   const list = isDict(mappings) ? fields(mappings, 'block device mappings').objects : mappings;
   if (!Array.isArray(list))
     throw new InvalidArgumentError(
       `block_device_mapping must be a list, got ${JSON.stringify(mappings)}`,
     );
-  return list
-    .filter((bdm) => fields(bdm, 'block device mapping').destination_type !== 'local')
+  return list.map((bdm) => fields(bdm, 'block device mapping'));
+}
+
+/** Boot index 0 on a volume: the instance's root file system (boot from volume). */
+const isRootVolume = (bdm: Dict) =>
+  bdm.destination_type === 'volume' && bdm.boot_index !== null && Number(bdm.boot_index) === 0;
+
+/**
+ * The volumes of a build's block device list mounted into the instance, in
+ * order: null is none; a local disk (the image's root, destination_type
+ * local) and the root volume are no mounts.
+ */
+export function connectionsOf(mappings: unknown): VolumeConnection[] {
+  return mappingsOf(mappings)
+    .filter((bdm) => bdm.destination_type !== 'local' && !isRootVolume(bdm))
     .map(connectionOf);
+}
+
+/** The id of the volume a build boots from, if it boots from one. */
+export function rootVolumeOf(mappings: unknown): string | undefined {
+  const roots = mappingsOf(mappings).filter(isRootVolume);
+  if (roots.length > 1) throw new InvalidArgumentError('more than one mapping has boot_index 0');
+  return roots.length ? checkId(connectionInfo(roots[0].connection_info).volume_id) : undefined;
 }

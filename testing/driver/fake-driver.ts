@@ -23,7 +23,12 @@ import {
   type VolumeConnection,
 } from '../../driver/virt/driver';
 import type { VolumeService } from '../../driver/volume/volume-service';
-import { attachmentsOf, withAttachment } from '../../driver/virt/volume-attachments';
+import {
+  attachmentsOf,
+  checkRootVolume,
+  heldVolumes,
+  withAttachment,
+} from '../../driver/virt/volume-attachments';
 import { TaskState } from '../../nova/states';
 import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
 import type { Vif } from '../../nova/network-model';
@@ -45,6 +50,7 @@ interface FakeInstance {
   /** the ports plugged into the instance, in order (eth0, eth1, ...) */
   vifs: Vif[];
   volumes: VolumeConnection[];
+  rootVolume?: string;
   console: string[];
   /** what the fake's root filesystem holds: the image it was built or rebuilt from */
   imageId: string;
@@ -110,10 +116,15 @@ export class FakeDriver implements ComputeDriver {
     instance: InstanceSpec,
     image: ImageMeta,
     volumes: VolumeConnection[] = [],
+    rootVolume?: string,
   ): Promise<void> {
     this.failIfAsked('spawn');
     const existing = this.instances.get(instance.uuid);
     if (existing && WORKLOAD.has(existing.state)) return;
+    if (!existing && rootVolume) {
+      checkRootVolume(rootVolume, this.holders(rootVolume), instance.uuid);
+      this.volumes?.mountPath(rootVolume);
+    }
     const attachments = existing
       ? existing.volumes
       : attachmentsOf(volumes, (id) => this.holders(id), instance.uuid);
@@ -125,16 +136,17 @@ export class FakeDriver implements ComputeDriver {
       imageId: image.id,
       vifs: [...instance.networkInfo],
       volumes: attachments,
+      rootVolume,
     };
-    for (const v of attachments) this.volumes?.claim(v.volumeId, instance.uuid);
+    for (const id of heldVolumes(fake)) this.volumes?.claim(id, instance.uuid);
     this.instances.set(instance.uuid, fake);
     this.boot(fake);
   }
 
   async destroy(instance: InstanceSpec): Promise<void> {
     this.failIfAsked('destroy');
-    for (const v of this.instances.get(instance.uuid)?.volumes ?? [])
-      this.volumes?.release(v.volumeId, instance.uuid);
+    const fake = this.instances.get(instance.uuid);
+    for (const id of fake ? heldVolumes(fake) : []) this.volumes?.release(id, instance.uuid);
     this.instances.delete(instance.uuid);
   }
 
