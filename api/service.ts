@@ -17,7 +17,7 @@ import { NOVA_FAULTS } from '../nova/faults';
 import { createApiApp } from './app';
 import { createAuthenticator, type Authenticator } from './auth';
 import { SerialProxy } from './console/serial-proxy';
-import { externalGlance } from './image/external-glance';
+import { externalGlance, imagesFor } from './image/external-glance';
 import { TransportComputeRpcAPI } from './compute-rpc';
 import { BuildCoordinator } from './conductor/build';
 import { Conductor } from './conductor/conductor';
@@ -95,7 +95,13 @@ export class ApiService {
         scheduler: new FilterScheduler(db, config, log),
         instanceNetwork: o.instanceNetwork ?? new InstancePorts(network),
       };
-      const volumes = new VolumeService(db, new TransportVolumeRpcAPI(transport), config, log);
+      const volumes = new VolumeService(
+        db,
+        new TransportVolumeRpcAPI(transport),
+        config,
+        log,
+        (ctx) => imagesFor(parts, ctx),
+      );
       const builds = new BuildCoordinator({ ...parts, volumes });
       const deps: ApiDeps = { ...parts, builds, network, volumes };
       const conductor = await new Conductor(

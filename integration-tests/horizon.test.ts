@@ -298,7 +298,7 @@ describe(
       );
     });
 
-    test('Launch Instance: the wizard boots a server on the network that becomes Active', async () => {
+    test('Launch Instance: the wizard boots a server from a new volume, on the network, that becomes Active', async () => {
       const name = 'hz-launched';
       const { page } = member;
       await visit(member, 'launch', '/project/instances/', rowWith(SERVER));
@@ -322,17 +322,18 @@ describe(
              return false; })()`,
         );
       };
-      // An image's instance here: a root disk on a new volume (boot from volume) is not berth's.
+      // Source: the image, on a new volume (boot from volume) that goes with the instance.
       await page.evaluate(
         `[...document.querySelectorAll('.wizard-nav li')].find((li) => li.innerText.trim() === 'Source').click()`,
       );
-      await page.waitFor(
-        'the Source step',
-        `!![...document.querySelectorAll('.ng-wizard .step label')].find((l) => l.offsetParent && l.innerText.trim() === 'No')`,
-      );
-      await page.evaluate(
-        `[...document.querySelectorAll('.ng-wizard .step label')].find((l) => l.offsetParent && l.innerText.trim() === 'No').click()`,
-      );
+      /** Clicks the `n`th visible Yes label of the Source step: 0 Create New Volume, 1 Delete Volume on Instance Delete. */
+      const yes = async (n: number) => {
+        const labels = `[...document.querySelectorAll('.ng-wizard .step label')].filter((l) => l.offsetParent && l.innerText.trim() === 'Yes')`;
+        await page.waitFor(`Yes number ${n} of the Source step`, `${labels}.length > ${n}`);
+        await page.evaluate(`${labels}[${n}].click()`);
+      };
+      await yes(0);
+      await yes(1);
       await allocate('Source', IMAGE);
       await allocate('Flavor', 'hz.tiny');
       await allocate('Networks', NETWORK);
@@ -357,6 +358,9 @@ describe(
         );
       });
       assert.deepEqual(Object.keys(launched.addresses), [NETWORK]);
+      const [root] = launched['os-extended-volumes:volumes_attached'];
+      assert.ok(root, 'the instance boots from a volume');
+      assert.equal(launched.image, '', 'a volume-backed instance has no image');
       await visit(member, 'launched', '/project/instances/', rowWith(name, 'Active'));
     });
 

@@ -12,7 +12,7 @@ import type { ImageService } from '../../driver/image/image-service';
 import { TaskState, VmState } from '../../nova/states';
 import type { ComputeRpcAPI, RpcContext } from '../compute-rpc';
 import type { Database } from '../db/connection';
-import { getInstance, type Instance } from '../db/instances';
+import { bootImageOf, getInstance, type Instance } from '../db/instances';
 import { finishAction } from '../db/instance-actions';
 import { computeServices } from '../db/services';
 import { now } from '../http';
@@ -130,7 +130,7 @@ export class BuildCoordinator {
       await scheduler.release(uuid);
       return;
     }
-    const image = await this.d.images.show(inst.image_ref);
+    const image = await this.d.images.show(bootImageOf(inst));
     // Bound before the cast: the compute plugs what the network info says.
     const networkInfo = await this.d.instanceNetwork.bindForHost(uuid, host);
     const placed = (await getInstance(db, uuid)) as Instance;

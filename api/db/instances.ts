@@ -34,12 +34,21 @@ export interface RequestSpec {
   security_groups?: string[];
   /** os-interface tags (2.70) by port id */
   port_tags?: Record<string, string>;
-  /** blank volumes of block_device_mapping_v2, made on the host at build; gone once made */
+  /** new volumes of block_device_mapping_v2, made on the host at build; gone once made */
   blank_volumes?: BlankVolumeSpec[];
+  /** the image a volume-backed instance (image_ref '') boots: its root volume's */
+  boot_image?: string;
 }
+
+/** The image an instance runs: its image_ref, or for a volume-backed one its root volume's image. */
+export const bootImageOf = (i: Pick<Instance, 'image_ref' | 'request_spec'>): string =>
+  i.image_ref || i.request_spec.boot_image || '';
 
 export interface BlankVolumeSpec {
   size: number;
+  /** boot index 0, made from the image this metadata describes (Cinder's volume_image_metadata) */
+  root?: boolean;
+  imageMetadata?: Record<string, string>;
   volumeType?: string;
   device?: string;
   tag?: string;

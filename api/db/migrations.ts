@@ -432,6 +432,13 @@ const MIGRATIONS: Migration[] = [
       });
     },
   },
+  {
+    name: '0010_volume_image_metadata',
+    async up(db) {
+      // Cinder's volume_glance_metadata: the image a bootable volume was made from (JSON).
+      await db.schema.alterTable('volumes', (t) => t.text('image_metadata').nullable());
+    },
+  },
 ];
 
 class CodeMigrationSource implements Knex.MigrationSource<Migration> {

@@ -48,14 +48,54 @@ describe('parseBlockDevices', () => {
     assert.deepEqual(parseBlockDevices(undefined), { volumes: [] });
   });
 
-  test('refuses a volume as the root disk, and what a container cannot have', () => {
-    refused(
-      [{ source_type: 'volume', uuid: 'v', boot_index: 0 }],
-      /boot from volume is not supported/,
-    );
+  test('a root volume: an existing one, or one made from an image with a size', () => {
+    assert.deepEqual(parseBlockDevices([{ source_type: 'volume', uuid: 'v', boot_index: 0 }]), {
+      volumes: [
+        {
+          root: true,
+          volumeId: 'v',
+          device: '/dev/vda',
+          tag: undefined,
+          deleteOnTermination: false,
+        },
+      ],
+    });
+    const fromImage = parseBlockDevices([
+      {
+        source_type: 'image',
+        destination_type: 'volume',
+        uuid: 'i',
+        boot_index: '0',
+        volume_size: 2,
+        delete_on_termination: true,
+      },
+    ]);
+    assert.deepEqual(fromImage.volumes[0], {
+      root: true,
+      imageId: 'i',
+      size: 2,
+      volumeType: undefined,
+      device: '/dev/vda',
+      tag: undefined,
+      deleteOnTermination: true,
+    });
+  });
+
+  test('refuses what a container cannot have', () => {
     refused(
       [{ source_type: 'image', destination_type: 'volume', uuid: 'i', boot_index: 0 }],
-      /boot from volume is not supported/,
+      /non-zero size/,
+    );
+    refused(
+      [{ source_type: 'blank', destination_type: 'volume', volume_size: 1, boot_index: 0 }],
+      /not from nothing/,
+    );
+    refused(
+      [
+        { source_type: 'volume', uuid: 'a', boot_index: 0 },
+        { source_type: 'image', destination_type: 'local', uuid: 'i', boot_index: 0 },
+      ],
+      /Boot sequence/,
     );
     refused(
       [{ source_type: 'image', destination_type: 'volume', uuid: 'i' }],
@@ -184,7 +224,7 @@ describeEachDatabase('block_device_mapping_v2 at server create', (database) => {
       ],
       [
         { block_device_mapping_v2: [{ source_type: 'volume', uuid: data, boot_index: 0 }] },
-        /boot from volume is not supported/,
+        /is not bootable/,
       ],
       [{ imageRef: '' }, /Missing imageRef/],
       [{ block_device_mapping_v2: [{ source_type: 'volume', what: 1 }] }, /what/],
@@ -212,5 +252,76 @@ describeEachDatabase('block_device_mapping_v2 at server create', (database) => {
     await cloud.waitForStatus(first.body.server.id, ['ACTIVE']);
     await cloud.request('DELETE', `/v2.1/servers/${first.body.server.id}`);
     await waitFor('released', async () => (await cinder(data)).status === 'available');
+  });
+
+  test('boot from volume: a new root volume from the image, or an existing bootable one', async () => {
+    const r = await create({
+      imageRef: '',
+      block_device_mapping_v2: [
+        {
+          source_type: 'image',
+          destination_type: 'volume',
+          uuid: cloud.image.id,
+          boot_index: 0,
+          volume_size: 1,
+          delete_on_termination: true,
+        },
+      ],
+    });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const id = r.body.server.id as string;
+    const server = await cloud.waitForStatus(id, ['ACTIVE', 'ERROR']);
+    assert.equal(server.status, 'ACTIVE', JSON.stringify(server.fault));
+    assert.equal(server.image, '', 'a volume-backed server shows no image, as Nova');
+    const [root] = (
+      await cloud.request('GET', `/v2.1/servers/${id}/os-volume_attachments`, { version: '2.79' })
+    ).body.volumeAttachments;
+    assert.equal(root.device, '/dev/vda');
+    const made = await cinder(root.volumeId);
+    assert.deepEqual(
+      [made.status, made.bootable, made.name, made.volume_image_metadata.image_id],
+      ['in-use', 'true', `${id}-root-vol`, cloud.image.id],
+    );
+    // Rebuilt in place on its own image; another image is refused, as Nova before 2.93.
+    const rebuild = (imageRef: string) =>
+      cloud.request('POST', `/v2.1/servers/${id}/action`, { body: { rebuild: { imageRef } } });
+    assert.equal((await rebuild(cloud.image.id)).status, 202);
+    const rebuilt = await cloud.waitForStatus(id, ['ACTIVE', 'ERROR']);
+    assert.deepEqual([rebuilt.status, rebuilt.image], ['ACTIVE', '']);
+    const detach = await cloud.request(
+      'DELETE',
+      `/v2.1/servers/${id}/os-volume_attachments/${root.volumeId}`,
+    );
+    assert.equal(detach.status, 400);
+    assert.match(detach.body.badRequest.message, /root device volume/);
+    assert.equal((await cloud.request('DELETE', `/v2.1/servers/${id}`)).status, 204);
+    await waitFor(
+      'the root volume deleted with the server',
+      async () =>
+        (await cloud.request('GET', `/volume/v3/demo/volumes/${root.volumeId}`)).status === 404,
+    );
+
+    // Cinder's create from imageRef makes a bootable volume; a server boots from it and leaves it.
+    const bad = await cloud.request('POST', '/volume/v3/demo/volumes', {
+      body: { volume: { size: 1, imageRef: 'f00d' } },
+    });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.badRequest.message, /Invalid image identifier/);
+    const v = await cloud.request('POST', '/volume/v3/demo/volumes', {
+      body: { volume: { size: 1, name: 'bootable', imageRef: cloud.image.id } },
+    });
+    assert.equal(v.status, 202, JSON.stringify(v.body));
+    await cloud.api.deps.volumes.drain();
+    const bootable = v.body.volume.id as string;
+    assert.equal((await cinder(bootable)).bootable, 'true');
+    const again = await create({
+      block_device_mapping_v2: [{ source_type: 'volume', uuid: bootable, boot_index: 0 }],
+    });
+    assert.equal(again.status, 202, JSON.stringify(again.body));
+    const second = again.body.server.id as string;
+    assert.equal((await cloud.waitForStatus(second, ['ACTIVE', 'ERROR'])).status, 'ACTIVE');
+    assert.equal((await cinder(bootable)).status, 'in-use');
+    assert.equal((await cloud.request('DELETE', `/v2.1/servers/${second}`)).status, 204);
+    await waitFor('kept and released', async () => (await cinder(bootable)).status === 'available');
   });
 });

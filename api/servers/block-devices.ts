@@ -2,15 +2,16 @@
  * block_device_mapping_v2 at server create, for what a container can take
  * (Nova's BlockDeviceDict checks and compute/api.py _validate_bdm): the
  * image as the root disk (source image, destination local, boot index 0),
- * existing volumes (source volume) and new blank ones (source blank with a
- * volume_size), each mounted into the instance as an attached volume is.
- * berth boots containers from images: a volume cannot be the root disk, so
- * boot from volume (a volume destination at boot index 0), volumes made
- * from images or snapshots, and local ephemeral or swap disks are refused
- * with the reason. Existing volumes are reserved with the instance (their
- * attachment rows are Nova's block device mappings); blank ones are made on
- * the host the scheduler picks, just before the build is cast to it.
- */
+ * a volume as the root (boot from volume: an existing bootable volume, or
+ * a new one made from an image), existing volumes (source volume) and new
+ * blank ones (source blank with a volume_size), each mounted into the
+ * instance as an attached volume is. A root volume holds the instance's
+ * writable layer over its image's layers (see the compute's spawn), so
+ * what the instance writes outlives it. Volumes made from snapshots at
+ * create, and local ephemeral or swap disks, are refused with the reason.
+ * Existing volumes are reserved with the instance (their attachment rows
+ * are Nova's block device mappings); new ones are made on the host the
+ * scheduler picks, just before the build is cast to it. */
 import { randomUUID } from 'node:crypto';
 import Joi from 'joi';
 import type { RpcContext } from '../compute-rpc';
@@ -30,7 +31,7 @@ import {
   type VolumeRow,
 } from '../volume/store';
 import type { VolumeService } from '../volume/volume-service';
-import { bdmOf, mountPointOf, nextDeviceName } from './volume-attachments';
+import { bdmOf, mountPointOf, nextDeviceName, ROOT_DEVICE, ROOT_MOUNT } from './volume-attachments';
 
 export function blockDeviceSchema(v: Microversion): Joi.Schema {
   const nullableString = Joi.string().max(255).allow(null);
@@ -70,10 +71,16 @@ export interface BlockDeviceRequest {
   volume_type?: string | null;
 }
 
-/** A volume the instance gets: an existing one by id, or a new blank one of `size` GiB. */
+/**
+ * A volume the instance gets: an existing one by id, or a new one of
+ * `size` GiB, blank or (the root) made from image `imageId`.
+ */
 export interface VolumeRequest {
   volumeId?: string;
   size?: number;
+  imageId?: string;
+  /** boot index 0: the instance's root file system */
+  root?: boolean;
   volumeType?: string;
   device?: string;
   tag?: string;
@@ -87,9 +94,6 @@ export interface BlockDevices {
 }
 
 const invalid = (why: string) => badRequest(`Block Device Mapping is Invalid: ${why}`);
-
-const NOT_ROOT =
-  'berth boots instances from images, so a volume cannot be the root disk (boot from volume is not supported); boot from an image and give the volume a boot_index of -1 or none';
 
 /** Nova names devices by their /dev path; `vdb` is `/dev/vdb`. */
 const devicePath = (name: string) => (name.startsWith('/dev/') ? name : `/dev/${name}`);
@@ -107,7 +111,7 @@ export function parseBlockDevices(list: BlockDeviceRequest[] | undefined): Block
     if (bdm.source_type === 'image' && destination === 'local') {
       if (boot !== 0) throw invalid('an image can only be the root disk, at boot_index 0.');
       if (!bdm.uuid) throw invalid('the image mapping has no uuid.');
-      if (out.imageId !== undefined)
+      if (out.imageId !== undefined || out.volumes.some((r) => r.root))
         throw invalid(
           'Boot sequence for the instance and image/block device mapping combination is not valid.',
         );
@@ -118,12 +122,19 @@ export function parseBlockDevices(list: BlockDeviceRequest[] | undefined): Block
       throw invalid(
         'berth instances have no local ephemeral or swap disks: ask for a blank volume (destination_type volume) instead.',
       );
-    if (boot === 0) throw invalid(NOT_ROOT);
     const common = {
       device: bdm.device_name ? devicePath(bdm.device_name) : undefined,
       tag: bdm.tag,
       deleteOnTermination: bdm.delete_on_termination ?? false,
     };
+    if (boot === 0) {
+      if (out.imageId !== undefined || out.volumes.some((r) => r.root))
+        throw invalid(
+          'Boot sequence for the instance and image/block device mapping combination is not valid.',
+        );
+      out.volumes.push(rootRequest(bdm, { ...common, device: ROOT_DEVICE }));
+      continue;
+    }
     if (bdm.source_type === 'volume') {
       if (!bdm.uuid) throw invalid('a volume mapping needs the volume uuid.');
       out.volumes.push({ ...common, volumeId: bdm.uuid });
@@ -144,6 +155,28 @@ export function parseBlockDevices(list: BlockDeviceRequest[] | undefined): Block
     throw invalid('two mappings name the same device_name.');
   return out;
 }
+
+/** The root volume boot index 0 asks for: an existing volume, or a new one from an image. */
+function rootRequest(bdm: BlockDeviceRequest, common: Omit<VolumeRequest, 'root'>): VolumeRequest {
+  if (bdm.source_type !== 'image' && bdm.source_type !== 'volume')
+    throw invalid(
+      `a root volume is an existing volume or one made from an image, not from ${bdm.source_type === 'blank' ? 'nothing' : 'a snapshot'}: make it first (openstack volume create --${bdm.source_type === 'blank' ? 'image' : 'snapshot'} …) and map it as source_type volume.`,
+    );
+  if (!bdm.uuid) throw invalid(`the root ${bdm.source_type} mapping has no uuid.`);
+  if (bdm.source_type === 'volume') return { ...common, root: true, volumeId: bdm.uuid };
+  if (!bdm.volume_size)
+    throw invalid("Images with destination_type 'volume' need to have a non-zero size specified");
+  return {
+    ...common,
+    root: true,
+    imageId: bdm.uuid,
+    size: bdm.volume_size,
+    volumeType: bdm.volume_type ?? undefined,
+  };
+}
+
+/** The root volume request of a create, if it boots from a volume. */
+export const rootVolumeOf = (b: BlockDevices) => b.volumes.find((r) => r.root);
 
 /**
  * Checks the existing volumes a create names, before anything is made: the
@@ -166,9 +199,15 @@ export async function checkRequestedVolumes(
       throw badRequest(
         `Invalid volume: volume '${v.id}' status must be 'available'. Currently in '${v.status}'`,
       );
-    if (count.max > 1 && !v.multiattach)
+    if (count.max > 1 && (!v.multiattach || r.root))
       throw badRequest('Cannot attach one or more volumes to multiple instances');
-    mountPointOf(v);
+    if (r.root && !v.image_metadata?.image_id)
+      throw invalid(
+        v.bootable
+          ? `volume ${v.id} was not made from an image: berth boots a volume made with --image.`
+          : `Block Device ${v.id} is not bootable.`,
+      );
+    if (!r.root) mountPointOf(v);
     rows.push(v);
   }
   if (new Set(rows.map((v) => v.host)).size > 1)
@@ -201,7 +240,7 @@ export async function reserveVolumes(
     const to = v.multiattach && v.status !== 'available' ? v.status : 'reserved';
     if (!(await transition(trx, v.id, from, { status: to })))
       throw badRequest(`Invalid volume: volume '${v.id}' status must be 'available'.`);
-    const device = nextDeviceName(used, r.device);
+    const device = r.root ? ROOT_DEVICE : nextDeviceName(used, r.device);
     used.push(device);
     await insertAttachment(trx, {
       id: randomUUID(),
@@ -209,7 +248,7 @@ export async function reserveVolumes(
       instance_uuid: uuid,
       attached_host: null,
       device,
-      mount_point: mountPointOf(v),
+      mount_point: r.root ? ROOT_MOUNT : mountPointOf(v),
       tag: r.tag ?? null,
       delete_on_termination: r.deleteOnTermination,
       attached_at: null,
@@ -254,10 +293,11 @@ export async function attachBuildVolumes(
     for (const [n, r] of blanks.entries()) {
       const v = await volumes.createOn(ctx, host, {
         size: r.size,
-        name: `${inst.uuid}-blank-vol`,
+        name: `${inst.uuid}-${r.root ? 'root' : 'blank'}-vol`,
         volume_type: r.volumeType,
+        imageMetadata: r.imageMetadata,
       });
-      const device = nextDeviceName(taken, r.device);
+      const device = r.root ? ROOT_DEVICE : nextDeviceName(taken, r.device);
       taken.push(device);
       await insertAttachment(db, {
         id: randomUUID(),
@@ -265,7 +305,7 @@ export async function attachBuildVolumes(
         instance_uuid: inst.uuid,
         attached_host: null,
         device,
-        mount_point: mountPointOf(v),
+        mount_point: r.root ? ROOT_MOUNT : mountPointOf(v),
         tag: r.tag ?? null,
         delete_on_termination: r.deleteOnTermination,
         attached_at: null,
@@ -291,8 +331,17 @@ export async function attachBuildVolumes(
   return bdms;
 }
 
-/** The blank volumes of a create, as the instance's request spec keeps them until the build. */
-export const blankVolumes = (requests: VolumeRequest[]): BlankVolumeSpec[] =>
-  requests.flatMap(({ volumeId, size, ...rest }) =>
-    volumeId === undefined && size ? [{ ...rest, size }] : [],
+/**
+ * The new volumes of a create, as the instance's request spec keeps them
+ * until the build; a root one carries its image's metadata, looked up now
+ * with the caller's rights.
+ */
+export const newVolumes = (
+  requests: VolumeRequest[],
+  rootImage: Record<string, string> | undefined,
+): BlankVolumeSpec[] =>
+  requests.flatMap(({ volumeId, size, imageId, ...rest }) =>
+    volumeId === undefined && size
+      ? [{ ...rest, size, ...(imageId ? { imageMetadata: rootImage } : {}) }]
+      : [],
   );

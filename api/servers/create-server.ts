@@ -27,11 +27,13 @@ import { canonicalIPv6 } from './access-ips';
 import { networkFault, type RequestSubjects } from './network-faults';
 import { attachmentsOfInstance, type VolumeRow } from '../volume/store';
 import {
-  blankVolumes,
   checkRequestedVolumes,
+  newVolumes,
   reserveVolumes,
+  rootVolumeOf,
   type BlockDevices,
 } from './block-devices';
+import { imageMetadataOf } from '../volume/volume-service';
 import { releaseAttachment } from './volume-attachments';
 
 /** The create request once the route has parsed it. */
@@ -50,6 +52,8 @@ export interface CreateRequest {
 interface Resolved {
   flavor: FlavorRow;
   imageId: string;
+  /** booted from a volume: the root image's volume_image_metadata (new root) or {} (existing) */
+  rootImage?: Record<string, string>;
   /** the existing volumes block_device_mapping_v2 names */
   volumes: VolumeRow[];
   group?: { uuid: string; policy: string };
@@ -91,7 +95,16 @@ async function resolve(deps: ApiDeps, ctx: ApiContext, req: CreateRequest): Prom
   const s = req.server;
   const flavor = await findFlavor(db, String(s.flavorRef), { ctx, asBadRequest: true });
   if (flavor.disabled) throw badRequest(`Flavor ${flavor.flavorid} could not be found.`);
-  const bdmImage = req.blockDevices.imageId;
+  const volumes = await checkRequestedVolumes(deps.volumes, ctx, req.blockDevices.volumes, {
+    min: req.minCount,
+    max: req.maxCount,
+  });
+  const root = rootVolumeOf(req.blockDevices);
+  // A root volume boots its own image: the one it is made from, or the one it was made from.
+  const bdmImage =
+    req.blockDevices.imageId ??
+    root?.imageId ??
+    volumes.find((v) => v.id === root?.volumeId)?.image_metadata?.image_id;
   if (s.imageRef && bdmImage && s.imageRef !== bdmImage)
     throw badRequest(
       `Block Device Mapping is Invalid: the root disk's image ${bdmImage} is not imageRef ${s.imageRef}.`,
@@ -108,7 +121,7 @@ async function resolve(deps: ApiDeps, ctx: ApiContext, req: CreateRequest): Prom
   // Glance does not show another project's private image; Nova then says it was not found.
   if (!image || !canSee(image, ctx)) throw badRequest(`Image ${imageRef} could not be found.`);
   if (image.status !== 'active') throw badRequest(`Image ${image.id} is not active.`);
-  checkFlavorFitsImage(flavor, image);
+  checkFlavorFitsImage(flavor, image, root);
   await checkMetadataQuota(db, config, ctx.projectId, Object.keys(s.metadata ?? {}).length);
   const group =
     typeof req.hints.group === 'string'
@@ -124,13 +137,10 @@ async function resolve(deps: ApiDeps, ctx: ApiContext, req: CreateRequest): Prom
     if (!known && zone !== config.DEFAULT.default_availability_zone)
       throw badRequest(`The requested availability zone is not available`);
   }
-  const volumes = await checkRequestedVolumes(deps.volumes, ctx, req.blockDevices.volumes, {
-    min: req.minCount,
-    max: req.maxCount,
-  });
   return {
     flavor,
     imageId: image.id,
+    rootImage: root && (root.imageId ? imageMetadataOf(image) : {}),
     volumes,
     group: group ? { uuid: group.uuid, policy: group.policy } : undefined,
     keyData: keypair?.public_key,
@@ -142,12 +152,21 @@ const GiB = 1024 ** 3;
 /**
  * Nova's _validate_flavor_image_nostatus: the flavor holds the image's
  * min_ram, and its root disk the image's min_disk and the image itself
- * (a flavor without a root disk, root_gb 0, is not checked, as Nova).
+ * (a flavor without a root disk, root_gb 0, is not checked, as Nova). A
+ * root volume is the disk instead: a new one must hold the image's min_disk.
  */
-function checkFlavorFitsImage(flavor: FlavorRow, image: ImageRecord): void {
+function checkFlavorFitsImage(
+  flavor: FlavorRow,
+  image: ImageRecord,
+  root: { size?: number } | undefined,
+): void {
   if ((image.min_ram ?? 0) > flavor.memory_mb)
     throw badRequest("Flavor's memory is too small for requested image.");
-  if (flavor.root_gb === 0) return;
+  if (root?.size !== undefined && (image.min_disk ?? 0) > root.size)
+    throw badRequest(
+      `Volume is smaller than the minimum size specified in image metadata. Volume size is ${root.size * GiB} bytes, minimum size is ${image.min_disk * GiB} bytes.`,
+    );
+  if (flavor.root_gb === 0 || root) return;
   const disk = flavor.root_gb * GiB;
   if ((image.size ?? 0) > disk)
     throw badRequest(
@@ -175,8 +194,10 @@ async function insertInstances(
     networks: req.networks,
     security_groups: req.securityGroups.length ? req.securityGroups : ['default'],
   };
-  const blanks = blankVolumes(req.blockDevices.volumes);
+  const blanks = newVolumes(req.blockDevices.volumes, r.rootImage);
   if (blanks.length) spec.blank_volumes = blanks;
+  // Nova keeps no image on a volume-backed instance: it boots what its root volume holds.
+  if (r.rootImage) spec.boot_image = r.imageId;
   const t = now();
   const uuids: string[] = [];
   await deps.db.transaction(async (trx) => {
@@ -201,7 +222,7 @@ async function insertInstances(
         availability_zone: s.availability_zone ?? null,
         flavorid: r.flavor.flavorid,
         flavor: JSON.stringify(flavorSnapshot(r.flavor)),
-        image_ref: r.imageId,
+        image_ref: r.rootImage ? '' : r.imageId,
         key_name: s.key_name ?? null,
         key_data: r.keyData ?? null,
         vm_state: VmState.BUILDING,

@@ -7,7 +7,7 @@ import { REBUILD } from '../../nova/actions';
 import { type ApiContext, rpcContext } from '../context';
 import type { ApiDeps } from '../deps';
 import { recordAction } from '../db/instance-actions';
-import { getInstance, type Instance } from '../db/instances';
+import { bootImageOf, getInstance, type Instance } from '../db/instances';
 import { badRequest, conflictingRequest } from '../faults';
 import { now } from '../http';
 import { canSee } from '../image/image-policy';
@@ -37,6 +37,9 @@ export async function rebuildServer(
   const image = await deps.images.show(ref).catch(() => undefined);
   if (!image || !canSee(image, ctx)) throw badRequest(`Image ${ref} could not be found.`);
   if (image.status !== 'active') throw badRequest(`Image ${image.id} is not active.`);
+  // As Nova before 2.93: a volume-backed server is rebuilt in place, on the image its volume holds.
+  if (!inst.image_ref && image.id !== bootImageOf(inst))
+    throw badRequest('Unable to rebuild with a different image for a volume-backed server.');
   const refuse = () =>
     conflictingRequest(
       `Cannot '${REBUILD.name}' instance ${inst.uuid} while it is in ${inst.task_state ? `task_state ${inst.task_state}` : `vm_state ${inst.vm_state}`}`,
@@ -44,7 +47,7 @@ export async function rebuildServer(
   if (!inst.host) throw refuse();
   const changes: Record<string, unknown> = {
     task_state: REBUILD.task,
-    image_ref: image.id,
+    image_ref: inst.image_ref && image.id,
     updated_at: now(),
   };
   if (req.name !== undefined) changes.display_name = req.name;

@@ -17,7 +17,7 @@ import { TaskState } from '../../nova/states';
 import { type ApiContext, rpcContext } from '../context';
 import type { ApiDeps } from '../deps';
 import { recordAction } from '../db/instance-actions';
-import { getInstance, type Instance } from '../db/instances';
+import { bootImageOf, getInstance, type Instance } from '../db/instances';
 import { conflictingRequest } from '../faults';
 import { now } from '../http';
 import { findServer } from '../routes/server-lookup';
@@ -73,7 +73,7 @@ export function snapshotImage(
       image_type: 'snapshot',
       instance_uuid: inst.uuid,
       user_id: userId,
-      ...(inst.image_ref ? { base_image_ref: inst.image_ref } : {}),
+      ...(bootImageOf(inst) ? { base_image_ref: bootImageOf(inst) } : {}),
       ...req.metadata,
     },
   };
@@ -94,9 +94,11 @@ export async function snapshotServer(
       `Cannot '${SNAPSHOT.name}' instance ${inst.uuid} while it is in ${inst.task_state ? `task_state ${inst.task_state}` : `vm_state ${inst.vm_state}`}`,
     );
   if (!inst.host) throw refuse();
-  // The base image may be gone since the boot; the snapshot is still the instance's.
-  const base = inst.image_ref
-    ? await deps.images.show(inst.image_ref).catch((err: unknown) => {
+  // The base image may be gone since the boot; the snapshot is still the instance's. A
+  // volume-backed instance's snapshot is its root layer over its volume's image: an image
+  // that boots anywhere, not Nova's volume snapshot behind an empty image.
+  const base = bootImageOf(inst)
+    ? await deps.images.show(bootImageOf(inst)).catch((err: unknown) => {
         if (err instanceof NotFoundError) return undefined;
         throw err;
       })

@@ -38,8 +38,10 @@ export interface AttachRequest {
   delete_on_termination?: boolean;
 }
 
-/** Instances boot from their image's /dev/vda; volumes take the next free letters, as Nova names them. */
-const ROOT_DEVICE = '/dev/vda';
+/** Instances boot from their image's (or root volume's) /dev/vda; volumes take the next free letters, as Nova names them. */
+export const ROOT_DEVICE = '/dev/vda';
+/** Where a root volume is: the instance's own root. */
+export const ROOT_MOUNT = '/';
 const DEVICE_PREFIX = '/dev/vd';
 
 function letterIndex(suffix: string): number {
@@ -83,6 +85,10 @@ export function mountPointOf(v: Pick<VolumeRow, 'id' | 'name' | 'metadata'>): st
   return checkMountPoint(v.metadata.mount_point ?? `/mnt/${v.name || v.id}`);
 }
 
+/** The attachment of a volume-backed instance's root volume: mounted at the instance's root. */
+export const isRootAttachment = (a: Pick<AttachmentRow, 'mount_point'>) =>
+  a.mount_point === ROOT_MOUNT;
+
 /** The block device mapping the compute's attach_volume and build_and_run_instance read. */
 export function bdmOf(a: AttachmentRow, v: VolumeRow) {
   return {
@@ -91,6 +97,8 @@ export function bdmOf(a: AttachmentRow, v: VolumeRow) {
     device_name: a.device,
     source_type: 'volume',
     destination_type: 'volume',
+    // The root volume (boot from volume) is boot index 0, as Nova's root BDM.
+    boot_index: isRootAttachment(a) ? 0 : null,
     delete_on_termination: a.delete_on_termination,
     tag: a.tag,
     connection_info: JSON.stringify({
@@ -199,6 +207,7 @@ export async function detachVolume(
   const v = await deps.volumes.visibleVolume(ctx, volumeId);
   const a = await findAttachment(deps, inst, v.id);
   if (!a) throw notAttached(v.id, inst.uuid);
+  if (isRootAttachment(a)) throw badRequest("Can't detach root device volume");
   checkGuarded(inst, DETACH_VOLUME, ctx);
   if (!(await transition(db, v.id, ['in-use'], { status: 'detaching' })))
     throw invalidVolume(`Volume ${v.id} must be in-use to detach, but is ${v.status}.`);

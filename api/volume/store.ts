@@ -25,6 +25,8 @@ export interface VolumeRow {
   multiattach: boolean;
   snapshot_id: string | null;
   metadata: Metadata;
+  /** the image a volume was made from (Cinder's volume_image_metadata): what it boots */
+  image_metadata: Metadata | null;
   created_at: string;
   updated_at: string | null;
 }
@@ -76,6 +78,7 @@ function volumeOf(r: Raw): VolumeRow {
     readonly: Boolean(r.readonly),
     multiattach: Boolean(r.multiattach),
     metadata: json(r.metadata),
+    image_metadata: r.image_metadata == null ? null : json(r.image_metadata),
   };
 }
 
@@ -113,6 +116,7 @@ export async function insertVolume(q: Knex, v: Omit<VolumeRow, 'created_at' | 'u
   await q('volumes').insert({
     ...v,
     metadata: JSON.stringify(v.metadata),
+    image_metadata: v.image_metadata && JSON.stringify(v.image_metadata),
     created_at: t,
     updated_at: t,
   });
@@ -123,6 +127,7 @@ export type VolumeChanges = Partial<Omit<VolumeRow, 'id' | 'created_at' | 'updat
 export async function updateVolume(q: Knex, id: string, changes: VolumeChanges): Promise<void> {
   const row: Raw = { ...changes, updated_at: now() };
   if (changes.metadata) row.metadata = JSON.stringify(changes.metadata);
+  if (changes.image_metadata) row.image_metadata = JSON.stringify(changes.image_metadata);
   await q('volumes').where({ id }).update(row);
 }
 

@@ -65,6 +65,7 @@ export function volumeView(
     updated_at: v.updated_at,
     'os-vol-tenant-attr:tenant_id': v.project_id,
   };
+  if (v.image_metadata) out.volume_image_metadata = v.image_metadata;
   if (ctx.isAdmin) {
     // Cinder's host@backend#pool.
     out['os-vol-host-attr:host'] = v.host ? `${v.host}@berth#berth` : null;

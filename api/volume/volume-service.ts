@@ -39,6 +39,9 @@ import {
   type VolumeRow,
 } from './store';
 import { volumeFailureMessage, type VolumeRpcAPI } from './volume-rpc';
+import { UnavailableError } from '../../common/errors';
+import type { ImageRecord, ImageService } from '../../driver/image/image-service';
+import { canSee } from '../image/image-policy';
 
 export interface CreateVolumeRequest {
   size?: number;
@@ -49,6 +52,30 @@ export interface CreateVolumeRequest {
   metadata?: Metadata;
   snapshot_id?: string | null;
   multiattach?: boolean;
+  /** Cinder's imageRef: the volume is made bootable, for that image */
+  imageRef?: string | null;
+  /** the same, for an image looked up already (a server's root volume) */
+  imageMetadata?: Metadata;
+}
+
+/** The images a caller can see, as the compute API looks them up. */
+export type ImagesFor = (ctx: ApiContext) => ImageService;
+
+/** Cinder's volume_image_metadata of an image: its Glance fields, as strings. */
+export function imageMetadataOf(image: ImageRecord): Metadata {
+  const fields = {
+    image_id: image.id,
+    image_name: image.name,
+    checksum: image.checksum,
+    container_format: image.container_format,
+    disk_format: image.disk_format,
+    min_disk: image.min_disk,
+    min_ram: image.min_ram,
+    size: image.size,
+  };
+  return Object.fromEntries(
+    Object.entries(fields).flatMap(([k, v]) => (v === null ? [] : [[k, String(v)]])),
+  );
 }
 
 /** Cinder's states a volume may be deleted from. */
@@ -65,6 +92,7 @@ export class VolumeService {
     readonly rpc: VolumeRpcAPI,
     readonly config: BerthConfig,
     readonly log: Logger,
+    private readonly images: ImagesFor,
   ) {}
 
   /** Waits for the host work started so far (tests, shutdown). */
@@ -114,12 +142,37 @@ export class VolumeService {
     return made;
   }
 
+  /** Cinder's create from imageRef: an active image the caller can see, else a 400. */
+  private async bootImage(ctx: ApiContext, imageRef: string): Promise<ImageRecord> {
+    const image = await this.images(ctx)
+      .show(imageRef)
+      .catch((err: unknown) => {
+        // An image service that cannot answer is not a missing image: 503, not 400.
+        if (err instanceof UnavailableError) throw err;
+        return undefined;
+      });
+    if (!image || !canSee(image, ctx))
+      throw invalidInput('Invalid image identifier or unable to access requested image.');
+    if (image.status !== 'active') throw invalidInput(`Image ${image.id} is not active.`);
+    return image;
+  }
+
   private async insertNew(ctx: ApiContext, r: CreateVolumeRequest, host?: string) {
+    if (r.imageRef && r.snapshot_id)
+      throw invalidInput('A volume is made from an image or from a snapshot, not both.');
+    const image = r.imageRef
+      ? imageMetadataOf(await this.bootImage(ctx, r.imageRef))
+      : r.imageMetadata;
     const snapshot = r.snapshot_id ? await this.visibleSnapshot(ctx, r.snapshot_id) : undefined;
     if (snapshot && snapshot.status !== 'available')
       throw invalidSnapshot(`Originating snapshot status must be one of 'available' values`);
     const size = r.size ?? snapshot?.size;
     if (size === undefined) throw invalidInput('Size is required when no snapshot is given.');
+    const minDisk = Number(image?.min_disk ?? 0);
+    if (size < minDisk)
+      throw invalidInput(
+        `Volume size ${size}GB cannot be smaller than the image minDisk size ${minDisk}GB.`,
+      );
     if (snapshot && size < snapshot.size)
       throw invalidInput(
         `Volume size '${size}'GB cannot be smaller than the snapshot size ${snapshot.size}GB. They must be >= original snapshot size.`,
@@ -149,11 +202,13 @@ export class VolumeService {
         host: source?.host ?? host ?? null,
         availability_zone: zone,
         volume_type_id: type.id,
-        bootable: false,
+        // A copy of a bootable volume boots the same image, as Cinder copies its image metadata.
+        bootable: !!image || !!source?.bootable,
         readonly: false,
         multiattach: isTrue(type.extra_specs.multiattach),
         snapshot_id: snapshot?.id ?? null,
         metadata: r.metadata ?? {},
+        image_metadata: image ?? source?.image_metadata ?? null,
       });
     });
     return (await findVolume(this.db, id))!;

@@ -47,7 +47,7 @@ const createSchema = Joi.object({
     metadata: metadataSchema.allow(null),
     snapshot_id: Joi.string().max(36).allow(null),
     source_volid: Joi.any(),
-    imageRef: Joi.any(),
+    imageRef: Joi.string().max(255).allow(null),
     backup_id: Joi.any(),
     consistencygroup_id: Joi.any().valid(null),
     multiattach: Joi.boolean(),
@@ -222,10 +222,10 @@ export function mountVolumes(r: Router, svc: VolumeService): void {
     route(async (req, res) => {
       const ctx = ctxOf(res);
       const b = validate<{ volume: Record<string, unknown> }>(createSchema, req.body).volume;
-      for (const unsupported of ['source_volid', 'imageRef', 'backup_id'])
+      for (const unsupported of ['source_volid', 'backup_id'])
         if (b[unsupported] != null)
           throw invalidInput(
-            `berth makes volumes blank or from a snapshot, not from ${unsupported}.`,
+            `berth makes volumes blank, from an image or from a snapshot, not from ${unsupported}.`,
           );
       const v = await svc.create(ctx, {
         size: b.size == null ? undefined : toSize(b.size as number | string),
@@ -236,6 +236,7 @@ export function mountVolumes(r: Router, svc: VolumeService): void {
         metadata: (b.metadata ?? {}) as Metadata,
         snapshot_id: b.snapshot_id as string | null,
         multiattach: b.multiattach as boolean | undefined,
+        imageRef: b.imageRef as string | null,
       });
       const view = (await views(req, ctx, [v]))[0];
       // Cinder's extensions add their os-vol-* attributes to show and list, not to a create's answer.

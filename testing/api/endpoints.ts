@@ -696,6 +696,7 @@ export async function availableVolume(cloud: TestCloud): Promise<string> {
     multiattach: false,
     snapshot_id: null,
     metadata: {},
+    image_metadata: null,
   });
   return id;
 }

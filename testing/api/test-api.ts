@@ -10,6 +10,7 @@ import { describe } from 'node:test';
 import winston from 'winston';
 import { berthSchema, type BerthConfig } from '../../config/schema';
 import { FakeImageService } from '../driver/fake-image-service';
+import { imagesFor } from '../../api/image/external-glance';
 import type { ImageService } from '../../driver/image/image-service';
 import { FakeTransport } from '../messaging/fake-transport';
 import { createApiApp } from '../../api/app';
@@ -139,6 +140,7 @@ export async function startTestApi(
     new TransportVolumeRpcAPI(transport),
     config as BerthConfig,
     log,
+    (ctx) => imagesFor(parts, ctx),
   );
   const builds = new BuildCoordinator({ ...parts, volumes });
   const deps: ApiDeps = { ...parts, builds, network, volumes };
