@@ -4,7 +4,9 @@
  * `openstack volume create` and attached with `openstack server add
  * volume` is mounted at /mnt/<name> in the running instance; what vm1
  * writes there outlives vm1 and is read by vm2 once attached to it; a
- * volume in use cannot be deleted; detached, it goes away.
+ * volume in use cannot be deleted; detached, it goes away. A volume made
+ * from an image (`openstack volume create --image`) boots a server
+ * (`openstack server create --volume`) whose root files outlive it.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -23,6 +25,9 @@ const MOUNT = '/mnt/data';
 const WRITER = `until grep -q " ${MOUNT} " /proc/mounts; do sleep 1; done; echo "written by $(hostname)" > ${MOUNT}/note && sync && echo wrote-note; exec sleep 2147483647`;
 /** vm2 prints what it finds on the volume once it is mounted. */
 const READER = `until [ -f ${MOUNT}/note ]; do sleep 1; done; echo "read: $(cat ${MOUNT}/note)"; exec sleep 2147483647`;
+
+/** A volume-backed instance adds its hostname to /booted, in its root, and shows the file. */
+const BOOTED = `hostname >> /booted && sync && echo "booted: $(tr '\\n' ' ' < /booted)"; exec sleep 2147483647`;
 
 const skip =
   needsRoot() ??
@@ -124,6 +129,41 @@ describe('volumes through the openstack CLI', { skip }, () => {
         return r.code !== 0;
       });
       await ok(t, ['server', 'delete', '--wait', 'vm2']);
+    },
+  );
+
+  test(
+    'boot from volume: a volume made from an image boots vm-a, and vm-b finds what vm-a wrote in its root',
+    { timeout: 900_000 },
+    async (t) => {
+      await ok(t, [
+        'image', 'create', '--public', '--disk-format', 'raw', '--container-format', 'bare',
+        '--file', imageTar, '--property',
+        `os_command_line=${JSON.stringify(['/bin/sh', '-c', BOOTED])}`, 'vol-boot',
+      ], 'admin'); // prettier-ignore
+      await json(t, ['volume', 'create', '--size', '1', '--image', 'vol-boot', 'rootvol']);
+      const made = await waitFor('volume rootvol available', async () => {
+        const v = await json(t, ['volume', 'show', 'rootvol']);
+        assert.notEqual(v.status, 'error', JSON.stringify(v));
+        return v.status === 'available' && v;
+      });
+      assert.equal(String(made.bootable), 'true');
+      const boot = (name: string) =>
+        json(t, ['server', 'create', '--wait', '--volume', 'rootvol', '--flavor', 'vol.tiny', '--network', 'vol-net', name]); // prettier-ignore
+      const a = await boot('vm-a');
+      assert.equal(a.status, 'ACTIVE');
+      await consoleShows(t, 'vm-a', 'booted: vm-a ');
+      const refused = await osc(t, ['server', 'remove', 'volume', 'vm-a', 'rootvol']);
+      assert.notEqual(refused.code, 0, 'the root volume is not detached');
+      await ok(t, ['server', 'delete', '--wait', 'vm-a']);
+      await boot('vm-b');
+      await consoleShows(t, 'vm-b', 'booted: vm-a vm-b ');
+      await ok(t, ['server', 'delete', '--wait', 'vm-b']);
+      await waitFor('rootvol available again', async () => {
+        const v = await json(t, ['volume', 'show', 'rootvol']);
+        return v.status === 'available';
+      });
+      await ok(t, ['volume', 'delete', 'rootvol']);
     },
   );
 });
