@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { describeEachDatabase } from '../../testing/api/test-api';
-import { startTestCloud, type TestCloud } from '../../testing/api/test-cloud';
+import { startVolumeCloud, type TestCloud } from '../../testing/api/test-cloud';
 import { FakeVolumeHost } from '../../testing/volume/fake-volume-host';
 import { waitFor } from '../../testing/wait-for';
 
@@ -29,13 +29,7 @@ describeEachDatabase('os-volume_attachments', (database) => {
     cloud.request('POST', attachments(), { body: { volumeAttachment: body }, ...o });
 
   before(async () => {
-    cloud = await startTestCloud({ database });
-    volumeHost = await new FakeVolumeHost('node-1').serve(cloud.transport);
-    const quota = await cloud.request('PUT', '/volume/v3/os-quota-sets/demo', {
-      body: { quota_set: { volumes: 50, gigabytes: 100 } },
-      token: ADMIN,
-    });
-    assert.equal(quota.status, 200, JSON.stringify(quota.body));
+    ({ cloud, volumeHost } = await startVolumeCloud({ database }));
     const r = await cloud.request('POST', '/v2.1/servers', {
       body: { server: { name: 'vm', imageRef: cloud.image.id, flavorRef: '1' } },
     });

@@ -2,13 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { InstanceSpec } from '../../nova/instance-object';
 import { describeEachDatabase } from '../../testing/api/test-api';
-import { startTestCloud, type TestCloud } from '../../testing/api/test-cloud';
+import { startVolumeCloud, type TestCloud } from '../../testing/api/test-cloud';
 import { FakeVolumeHost } from '../../testing/volume/fake-volume-host';
 import { waitFor } from '../../testing/wait-for';
 import { ApiFault } from '../faults';
 import { parseBlockDevices, type BlockDeviceRequest } from './block-devices';
-
-const ADMIN = 'admin:admin';
 
 describe('parseBlockDevices', () => {
   const refused = (list: BlockDeviceRequest[], why: RegExp) =>
@@ -137,13 +135,7 @@ describeEachDatabase('block_device_mapping_v2 at server create', (database) => {
     });
 
   before(async () => {
-    cloud = await startTestCloud({ database });
-    volumeHost = await new FakeVolumeHost('node-1').serve(cloud.transport);
-    const quota = await cloud.request('PUT', '/volume/v3/os-quota-sets/demo', {
-      body: { quota_set: { volumes: 50, gigabytes: 100 } },
-      token: ADMIN,
-    });
-    assert.equal(quota.status, 200, JSON.stringify(quota.body));
+    ({ cloud, volumeHost } = await startVolumeCloud({ database }));
   });
   after(async () => {
     await volumeHost?.stop();

@@ -240,20 +240,35 @@ export async function reserveVolumes(
     const to = v.multiattach && v.status !== 'available' ? v.status : 'reserved';
     if (!(await transition(trx, v.id, from, { status: to })))
       throw badRequest(`Invalid volume: volume '${v.id}' status must be 'available'.`);
-    const device = r.root ? ROOT_DEVICE : nextDeviceName(used, r.device);
-    used.push(device);
-    await insertAttachment(trx, {
-      id: randomUUID(),
-      volume_id: v.id,
-      instance_uuid: uuid,
-      attached_host: null,
-      device,
-      mount_point: r.root ? ROOT_MOUNT : mountPointOf(v),
-      tag: r.tag ?? null,
-      delete_on_termination: r.deleteOnTermination,
-      attached_at: null,
-    });
+    await insertReservation(trx, uuid, v, r, used);
   }
+}
+
+/**
+ * The attachment row that holds volume `v` for the instance until its
+ * build (no host yet): Nova's block device mapping, on the next free
+ * device (`taken` grows), or the root's.
+ */
+async function insertReservation(
+  q: Database,
+  uuid: string,
+  v: VolumeRow,
+  r: Pick<VolumeRequest, 'root' | 'device' | 'tag' | 'deleteOnTermination'>,
+  taken: string[],
+): Promise<void> {
+  const device = r.root ? ROOT_DEVICE : nextDeviceName(taken, r.device);
+  taken.push(device);
+  await insertAttachment(q, {
+    id: randomUUID(),
+    volume_id: v.id,
+    instance_uuid: uuid,
+    attached_host: null,
+    device,
+    mount_point: r.root ? ROOT_MOUNT : mountPointOf(v),
+    tag: r.tag ?? null,
+    delete_on_termination: r.deleteOnTermination,
+    attached_at: null,
+  });
 }
 
 /** The one host the instance's reserved volumes are on, if it has any: the scheduler must pick it. */
@@ -297,19 +312,7 @@ export async function attachBuildVolumes(
         volume_type: r.volumeType,
         imageMetadata: r.imageMetadata,
       });
-      const device = r.root ? ROOT_DEVICE : nextDeviceName(taken, r.device);
-      taken.push(device);
-      await insertAttachment(db, {
-        id: randomUUID(),
-        volume_id: v.id,
-        instance_uuid: inst.uuid,
-        attached_host: null,
-        device,
-        mount_point: r.root ? ROOT_MOUNT : mountPointOf(v),
-        tag: r.tag ?? null,
-        delete_on_termination: r.deleteOnTermination,
-        attached_at: null,
-      });
+      await insertReservation(db, inst.uuid, v, r, taken);
       await transition(db, v.id, ['available'], { status: 'reserved' });
       // Made once: a build resumed after a restart does not make it again.
       inst.request_spec.blank_volumes = blanks.slice(n + 1);

@@ -557,7 +557,6 @@ export class ContainerDriver implements ComputeDriver {
     return { freeze: () => rt.pause(uuid), thaw: () => rt.unpause(uuid) };
   }
 
-  /** The image's layers and what its workload runs; properties handed to spawn win, as Nova passes them. */
   /** What an image boots: its layers, and its command, env and user; refused before anything is made. */
   private async workloadOf(image: ImageMeta) {
     const record = await this.opts.images.show(image.id);

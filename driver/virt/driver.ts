@@ -176,10 +176,6 @@ export interface ComputeDriver {
    * for an unknown image; nothing half-fetched is kept on failure.
    */
   cacheImage(imageId: string): Promise<boolean>;
-  /** one more port into the instance, working at once (supports_attach_interface) */
-  attachInterface(instance: InstanceSpec, vif: Vif): Promise<void>;
-  /** idempotent: a port the instance does not have is fine */
-  detachInterface(instance: InstanceSpec, vif: Vif): Promise<void>;
   /**
    * Captures the instance's root filesystem (its changes over the image it
    * was built or rebuilt from, `instance.imageRef`) as the data of image

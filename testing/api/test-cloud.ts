@@ -20,6 +20,7 @@ import { ApiService } from '../../api/service';
 import { withTestDatabase, type TestDatabaseKind } from './test-database';
 import { apiClient, noauth2, type TestApi } from './test-api';
 import { FakeInstanceNetwork } from './fake-instance-network';
+import { FakeVolumeHost } from '../volume/fake-volume-host';
 
 export interface TestCloud extends Omit<TestApi, 'deps' | 'instanceNetwork'> {
   /** the fake network service the cloud's API asks for ports */
@@ -144,4 +145,21 @@ export async function startTestCloud(
     },
     close: stopAll,
   };
+}
+
+/**
+ * A test cloud whose compute node-1 also holds volumes (a FakeVolumeHost),
+ * with demo's volume quota raised so that a suite is not limited by it.
+ */
+export async function startVolumeCloud(
+  options: Parameters<typeof startTestCloud>[0],
+): Promise<{ cloud: TestCloud; volumeHost: FakeVolumeHost }> {
+  const cloud = await startTestCloud(options);
+  const volumeHost = await new FakeVolumeHost('node-1').serve(cloud.transport);
+  const quota = await cloud.request('PUT', '/volume/v3/os-quota-sets/demo', {
+    body: { quota_set: { volumes: 50, gigabytes: 100 } },
+    token: 'admin:admin',
+  });
+  if (quota.status !== 200) throw new Error(`volume quota not set: ${JSON.stringify(quota.body)}`);
+  return { cloud, volumeHost };
 }
