@@ -83,6 +83,8 @@ export interface InstanceRow {
   reservation_id: string;
   launch_index: number;
   locked: boolean | number;
+  /** OS-DCF:diskConfig AUTO */
+  auto_disk_config: boolean | number;
   locked_by: string | null;
   locked_reason: string | null;
   request_spec: string;

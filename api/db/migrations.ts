@@ -439,6 +439,15 @@ const MIGRATIONS: Migration[] = [
       await db.schema.alterTable('volumes', (t) => t.text('image_metadata').nullable());
     },
   },
+  {
+    name: '0011_auto_disk_config',
+    async up(db) {
+      // Nova's OS-DCF:diskConfig, AUTO or MANUAL as the server was made, rebuilt or resized.
+      await db.schema.alterTable('instances', (t) =>
+        t.boolean('auto_disk_config').notNullable().defaultTo(false),
+      );
+    },
+  },
 ];
 
 class CodeMigrationSource implements Knex.MigrationSource<Migration> {

@@ -75,6 +75,34 @@ describeEachDatabase('server lifecycle actions', (database) => {
     assert.equal(driver.sizeOf(id).memoryMb, 512);
   });
 
+  test('OS-DCF:diskConfig is kept as create, rebuild and resize ask', async () => {
+    const r = await cloud.request('POST', '/v2.1/servers', {
+      body: {
+        server: {
+          name: 'dcf',
+          imageRef: cloud.image.id,
+          flavorRef: '42',
+          'OS-DCF:diskConfig': 'AUTO',
+        },
+      },
+    });
+    assert.equal(r.body.server['OS-DCF:diskConfig'], 'AUTO');
+    const id = r.body.server.id as string;
+    assert.equal((await cloud.waitForStatus(id, ['ACTIVE']))['OS-DCF:diskConfig'], 'AUTO');
+    const rebuilt = await act(id, {
+      rebuild: { imageRef: cloud.image.id, 'OS-DCF:diskConfig': 'MANUAL' },
+    });
+    assert.equal(rebuilt.body.server['OS-DCF:diskConfig'], 'MANUAL');
+    await cloud.waitForStatus(id, ['ACTIVE']);
+    assert.equal(
+      (await act(id, { resize: { flavorRef: '1', 'OS-DCF:diskConfig': 'AUTO' } })).status,
+      202,
+    );
+    await cloud.waitForStatus(id, ['VERIFY_RESIZE']);
+    assert.equal((await show(id))['OS-DCF:diskConfig'], 'AUTO');
+    assert.equal((await act(id, { confirmResize: null })).status, 204);
+  });
+
   test('a server awaiting resize confirmation deletes', async () => {
     const id = await boot('resized-then-deleted', '42');
     assert.equal((await act(id, { resize: { flavorRef: '1' } })).status, 202);

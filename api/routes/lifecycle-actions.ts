@@ -109,7 +109,7 @@ const HANDLERS: Record<string, Handler> = {
     return 202;
   },
   async resize(a) {
-    const { flavorRef } = validate<{ flavorRef: string | number }>(
+    const r = validate<{ flavorRef: string | number; 'OS-DCF:diskConfig'?: 'AUTO' | 'MANUAL' }>(
       Joi.object({
         flavorRef: Joi.alternatives(
           Joi.string().min(1).max(255),
@@ -120,7 +120,7 @@ const HANDLERS: Record<string, Handler> = {
       a.body,
       'resize',
     );
-    await resizeServer(a.deps, a.ctx, a.uuid, String(flavorRef));
+    await resizeServer(a.deps, a.ctx, a.uuid, String(r.flavorRef), r['OS-DCF:diskConfig']);
     return 202;
   },
   // Nova validates no body for confirmResize and revertResize (clients send null or {}).

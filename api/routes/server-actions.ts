@@ -115,6 +115,7 @@ async function rebuild(deps: ApiDeps, req: Request, res: Response, uuid: string,
     metadata?: Record<string, string>;
     description?: string | null;
     preserve_ephemeral?: boolean;
+    'OS-DCF:diskConfig'?: 'AUTO' | 'MANUAL';
   }>(REBUILD_BODY, body, 'rebuild');
   if (ctx.version.lt('2.19') && r.description !== undefined)
     throw badRequest(
@@ -128,6 +129,7 @@ async function rebuild(deps: ApiDeps, req: Request, res: Response, uuid: string,
     description: r.description,
     adminPass,
     preserveEphemeral: r.preserve_ephemeral ?? false,
+    diskConfig: r['OS-DCF:diskConfig'],
   });
   const networkInfo = new Map([[inst.uuid, await deps.instanceNetwork.networkInfo(inst.uuid)]]);
   const volumes = await attachmentsByInstance(deps.db, [inst.uuid]);

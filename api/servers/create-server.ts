@@ -224,6 +224,7 @@ async function insertInstances(
         flavor: JSON.stringify(flavorSnapshot(r.flavor)),
         image_ref: r.rootImage ? '' : r.imageId,
         key_name: s.key_name ?? null,
+        auto_disk_config: s['OS-DCF:diskConfig'] === 'AUTO',
         key_data: r.keyData ?? null,
         vm_state: VmState.BUILDING,
         task_state: TaskState.SCHEDULING,

@@ -20,6 +20,7 @@ export interface RebuildServerRequest {
   description?: string | null;
   adminPass?: string;
   preserveEphemeral: boolean;
+  diskConfig?: 'AUTO' | 'MANUAL';
 }
 
 export async function rebuildServer(
@@ -53,6 +54,7 @@ export async function rebuildServer(
   if (req.name !== undefined) changes.display_name = req.name;
   if (req.metadata !== undefined) changes.metadata = JSON.stringify(req.metadata);
   if (req.description !== undefined) changes.display_description = req.description;
+  if (req.diskConfig !== undefined) changes.auto_disk_config = req.diskConfig === 'AUTO';
   const claimed = await db('instances')
     .where({ uuid: inst.uuid, deleted: false })
     .whereNull('task_state')
@@ -81,6 +83,7 @@ export async function rebuildServer(
         display_name: inst.display_name,
         metadata: JSON.stringify(inst.metadata),
         display_description: inst.display_description,
+        auto_disk_config: inst.auto_disk_config,
       });
     throw err;
   }

@@ -52,6 +52,7 @@ export async function resizeServer(
   ctx: ApiContext,
   uuid: string,
   flavorRef: string,
+  diskConfig?: 'AUTO' | 'MANUAL',
 ): Promise<void> {
   const { db, config, log } = deps;
   const inst = await findServer(db, ctx, uuid);
@@ -93,6 +94,10 @@ export async function resizeServer(
     await recordAction(db, inst.uuid, RESIZE.name, ctx);
     const current = (await getInstance(db, inst.uuid))!;
     await deps.compute.resizeInstance(current, migration, flavorSizes(next), rpcContext(ctx));
+    if (diskConfig)
+      await db('instances')
+        .where({ uuid: inst.uuid })
+        .update({ auto_disk_config: diskConfig === 'AUTO' });
   } catch (err) {
     await releaseTask(db, inst, RESIZE.task);
     await restoreAllocation(deps, inst);

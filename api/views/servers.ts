@@ -146,7 +146,7 @@ function detailView(
     accessIPv4: i.access_ip_v4,
     accessIPv6: i.access_ip_v6,
     links: links(base, 'servers', i.uuid),
-    'OS-DCF:diskConfig': 'MANUAL',
+    'OS-DCF:diskConfig': i.auto_disk_config ? 'AUTO' : 'MANUAL',
     'OS-EXT-AZ:availability_zone': i.availability_zone ?? '',
     config_drive: '',
     key_name: i.key_name,
