@@ -119,6 +119,22 @@ export const ENDPOINTS: readonly Endpoint[] = [
           ],
         },
       },
+      {
+        server: {
+          name: `vm-${u}`,
+          flavorRef: f.flavorId,
+          block_device_mapping_v2: [
+            {
+              source_type: 'image',
+              destination_type: 'volume',
+              boot_index: 0,
+              uuid: f.imageId,
+              volume_size: 1,
+              delete_on_termination: true,
+            },
+          ],
+        },
+      },
     ],
   },
   { method: 'GET', path: '/v2.1/servers/:id' },

@@ -11,6 +11,8 @@ export interface VolumeFixtures {
   volumeId: string;
   snapshotId: string;
   typeId: string;
+  /** an active image volumes are made from */
+  imageId: string;
 }
 
 const OWNER = 'demo:demo';
@@ -41,6 +43,7 @@ const V3_ROUTES: Route[] = [
     bodies: (vf, u) => [
       { volume: { size: 1, name: `v-${u}` } },
       { volume: { snapshot_id: vf.snapshotId, metadata: { a: 'b' } } },
+      { volume: { size: 1, imageRef: vf.imageId } },
     ],
   },
   { method: 'GET', path: '/volumes/:id' },
@@ -137,10 +140,11 @@ async function ok(r: ReturnType<Request>, what: string) {
 
 /** demo's available volume with an available snapshot, and an admin-made type (made again when gone). */
 export async function ensureVolumeFixtures(
-  cloud: Pick<TestCloud, 'request' | 'api'>,
+  cloud: Pick<TestCloud, 'request' | 'api' | 'image'>,
   vf: VolumeFixtures,
 ): Promise<void> {
   const req = cloud.request;
+  vf.imageId = cloud.image.id;
   await req('PUT', '/volume/v3/os-quota-sets/demo', {
     token: ADMIN,
     body: { quota_set: { volumes: -1, snapshots: -1, gigabytes: -1 } },
