@@ -5,6 +5,7 @@
  * under /network, the embedded block-storage API under /volume, and one
  * fault handler.
  */
+import { extensionsRouter } from './routes/extensions';
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Authenticator } from './auth/authenticator';
@@ -120,6 +121,7 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use('/os-migrations', migrationsRouter(deps));
   compute.use('/os-server-external-events', serverExternalEventsRouter(deps));
   compute.use('/os-simple-tenant-usage', simpleTenantUsageRouter(deps));
+  compute.use('/extensions', extensionsRouter());
   app.use('/v2.1', compute);
 
   // Glance lets image uploads be large: they stream to the store, not through the JSON parser.

@@ -124,6 +124,15 @@ export function decodeInstance(row: InstanceRow): Instance {
   };
 }
 
+/** The newest row of `uuid`, a deleted one too (Nova's read_deleted="yes"). */
+export async function getInstanceEvenDeleted(
+  db: Database,
+  uuid: string,
+): Promise<Instance | undefined> {
+  const row = await db<InstanceRow>('instances').where({ uuid }).orderBy('id', 'desc').first();
+  return row ? decodeInstance(row) : undefined;
+}
+
 export async function getInstance(db: Database, uuid: string): Promise<Instance | undefined> {
   const row = await db<InstanceRow>('instances').where({ uuid, deleted: false }).first();
   return row ? decodeInstance(row) : undefined;

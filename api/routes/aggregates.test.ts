@@ -105,6 +105,11 @@ describeEachDatabase('os-aggregates API', (database) => {
     }
   });
 
+  it('an id too large for any aggregate is not found, as Nova says for Tempest', async () => {
+    for (const method of ['GET', 'DELETE'])
+      assert.equal((await req(method, '/2147483648123', undefined)).status, 404);
+  });
+
   it('an availability_zone puts its hosts in that zone; a host is in one zone only', async () => {
     const az = await req('POST', '', {
       aggregate: { name: 'az-agg', availability_zone: 'zone-a' },

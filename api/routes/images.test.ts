@@ -86,6 +86,40 @@ describeEachDatabase('/v2.1/images (Nova image proxy)', (database) => {
     assert.equal((await api.request('GET', '/v2.1/images?minRam=x')).status, 400);
   });
 
+  test("delete: the owner's image, any status; another project's is refused, an unknown one 404", async () => {
+    const mine = await images.create({ name: 'proxy-doomed', owner: 'demo' });
+    const shared = await images.create({
+      name: 'proxy-public',
+      owner: 'other',
+      visibility: 'public',
+    });
+    const del = (id: string) => api.request('DELETE', `/v2.1/images/${id}`);
+    assert.equal((await del(shared.id)).status, 403);
+    assert.equal((await del(privateId)).status, 404);
+    assert.equal((await del(mine.id)).status, 204);
+    assert.equal((await del(mine.id)).status, 404);
+    assert.equal(
+      (await api.request('DELETE', `/v2.1/images/${shared.id}`, { version: '2.36' })).status,
+      404,
+    );
+  });
+
+  test('the server filter takes a server id or its link', async () => {
+    const server = '11111111-2222-4333-8444-555555555555';
+    await images.create({
+      name: 'proxy-snap',
+      owner: 'demo',
+      properties: { instance_uuid: server },
+    });
+    for (const ref of [server, `http://example/v2.1/servers/${server}`]) {
+      const r = await api.request('GET', `/v2.1/images?server=${encodeURIComponent(ref)}`);
+      assert.deepEqual(
+        r.body.images.map((i: { name: string }) => i.name),
+        ['proxy-snap'],
+      );
+    }
+  });
+
   test('gone from microversion 2.36', async () => {
     for (const p of ['/v2.1/images', '/v2.1/images/detail', `/v2.1/images/${activeId}`]) {
       assert.equal((await api.request('GET', p, { version: '2.36' })).status, 404);

@@ -6,10 +6,10 @@
 import { Router, type Request, type Response } from 'express';
 import Joi from 'joi';
 import { ConflictError, NotFoundError } from '../../common/errors';
-import type { ImageRecord } from '../../driver/image/image-service';
+import { ImageForbiddenError, type ImageRecord } from '../../driver/image/image-service';
 import { baseUrl, ctxOf, type ApiContext } from '../context';
 import type { ApiDeps } from '../deps';
-import { badRequest, itemNotFound } from '../faults';
+import { badRequest, forbidden, itemNotFound } from '../faults';
 import { isoSeconds, nextLinks, route } from '../http';
 import { imagesFor } from '../image/external-glance';
 import { canSee, listed } from '../image/image-policy';
@@ -126,7 +126,8 @@ export function imagesRouter(deps: ApiDeps): Router {
           (q.status === undefined ||
             r.status === q.status.toLowerCase() ||
             NOVA_STATUS[r.status] === q.status.toUpperCase()) &&
-          (q.server === undefined || r.properties.instance_uuid === q.server) &&
+          // Nova takes a server's link as well as its id: the id is the last segment.
+          (q.server === undefined || r.properties.instance_uuid === q.server.split('/').pop()) &&
           (q.type === undefined || r.properties.image_type === q.type) &&
           (q.minRam === undefined || r.min_ram >= q.minRam) &&
           (q.minDisk === undefined || r.min_disk >= q.minDisk) &&
@@ -160,6 +161,24 @@ export function imagesRouter(deps: ApiDeps): Router {
     route(async (req, res) => {
       const record = await findProxiedImage(deps, ctxOf(res), req.params.id);
       res.json({ image: detail(req, record) });
+    }),
+  );
+
+  // Nova's proxy of Glance's delete: its owner's or an admin's, any status (a snapshot still saving too).
+  router.delete(
+    '/:id',
+    route(async (req, res) => {
+      const ctx = ctxOf(res);
+      const record = await findProxiedImage(deps, ctx, req.params.id);
+      if (!ctx.isAdmin && record.owner !== ctx.projectId) throw forbidden('Image not deletable.');
+      await imagesFor(deps, ctx)
+        .delete(record.id)
+        .catch((err: unknown) => {
+          if (err instanceof ImageForbiddenError) throw forbidden(err.message);
+          if (err instanceof NotFoundError) throw itemNotFound('Image not found.');
+          throw err;
+        });
+      res.status(204).end();
     }),
   );
 

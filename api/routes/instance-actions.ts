@@ -40,7 +40,10 @@ export function instanceActionsRouter(deps: ApiDeps): Router {
     '/',
     route(async (req, res) => {
       const ctx = ctxOf(res);
-      const inst = await findServer(db, ctx, id(req.params));
+      // From 2.21 the actions of a deleted server are still shown.
+      const inst = await findServer(db, ctx, id(req.params), {
+        readDeleted: ctx.version.ge('2.21'),
+      });
       const rows = await db<ActionRow>('instance_actions')
         .where({ instance_uuid: inst.uuid })
         .orderBy('id', 'desc');
@@ -51,7 +54,10 @@ export function instanceActionsRouter(deps: ApiDeps): Router {
     '/:requestId',
     route(async (req, res) => {
       const ctx = ctxOf(res);
-      const inst = await findServer(db, ctx, id(req.params));
+      // From 2.21 the actions of a deleted server are still shown.
+      const inst = await findServer(db, ctx, id(req.params), {
+        readDeleted: ctx.version.ge('2.21'),
+      });
       const a = await db<ActionRow>('instance_actions')
         .where({ instance_uuid: inst.uuid, request_id: req.params.requestId })
         .first();

@@ -211,5 +211,8 @@ describeEachDatabase('server lifecycle actions', (database) => {
     assert.ok([400, 404].includes(missing.status), JSON.stringify(missing.body));
     const notOn = await act(id, { removeSecurityGroup: { name: 'web' } });
     assert.equal(notOn.status, 400, JSON.stringify(notOn.body));
+    // Without any group, the server shows no security_groups key, as Nova.
+    assert.equal((await act(id, { removeSecurityGroup: { name: 'default' } })).status, 202);
+    assert.ok(!('security_groups' in (await show(id))));
   });
 });

@@ -235,14 +235,15 @@ const HANDLERS: Record<string, Handler> = {
     // Nothing can be rescued (see rescue), so nothing is in vm_state rescued.
     throw invalidState(inst, 'unrescue');
   },
+  // Nova reads no body for restore and forceDelete: `{}` (Tempest's) is as good as null.
   async restore(a) {
-    validate(NULL_BODY, a.body, 'restore');
+    validate(ANY_BODY, a.body, 'restore');
     const inst = await findServer(a.deps.db, a.ctx, a.uuid);
     // Deletes are immediate ([DEFAULT] reclaim_instance_interval 0): nothing is soft-deleted.
     throw invalidState(inst, 'restore');
   },
   async forceDelete(a) {
-    validate(NULL_BODY, a.body, 'forceDelete');
+    validate(ANY_BODY, a.body, 'forceDelete');
     const inst = await findServer(a.deps.db, a.ctx, a.uuid);
     await deleteServer(a.deps, a.ctx, inst);
     return 202;

@@ -115,6 +115,14 @@ describeEachDatabase('os-security-groups and os-security-group-rules', (database
     assert.equal(name.status, 403, JSON.stringify(name.body));
   });
 
+  it('a name is checked stripped but kept as given, as Nova does', async () => {
+    const padded = await create(' padded ', ' d ');
+    assert.equal(padded.status, 200, JSON.stringify(padded.body));
+    assert.equal(padded.body.security_group.name, ' padded ');
+    assert.equal((await create('   ')).status, 400);
+    await api.request('DELETE', `/v2.1/os-security-groups/${padded.body.security_group.id}`);
+  });
+
   it('adds and deletes rules: CIDR and group rules, Nova port checks', async () => {
     const g = (await create('rules')).body.security_group;
     const src = (await create('src')).body.security_group;
@@ -158,7 +166,8 @@ describeEachDatabase('os-security-groups and os-security-group-rules', (database
       to_port: 22,
       cidr: '10.0.0.0/8',
     });
-    assert.equal(again.status, 403, JSON.stringify(again.body));
+    assert.equal(again.status, 400, JSON.stringify(again.body));
+    assert.match(again.body.badRequest.message, /already exists in group/);
     const refusals: [Record<string, unknown>, number, RegExp][] = [
       [{ parent_group_id: 'x' }, 400, /should be uuid/],
       [{ parent_group_id: randomUUID() }, 404, /not found/],

@@ -38,14 +38,14 @@ function groupId(id: unknown): string {
   return id;
 }
 
-/** Nova's validate_property: a string of 1 to 255 characters once stripped. */
+/** Nova's validate_property: a string of 1 to 255 characters once stripped, kept as given. */
 function property(value: unknown, name: string): string {
   if (typeof value !== 'string')
     throw badRequest(`Security group ${name} is not a string or unicode`);
   const v = value.trim();
   if (v.length < 1) throw badRequest(`${name} has a minimum character requirement of 1.`);
   if (v.length > 255) throw badRequest(`${name} has more than 255 characters.`);
-  return v;
+  return value;
 }
 
 function nameAndDescription(body: unknown) {
@@ -204,7 +204,11 @@ export function securityGroupRulesRouter(deps: ApiDeps): Router {
             const row = await SECURITY_GROUP_RULES.create(tx, { security_group_rule: spec });
             return novaRule(row, await groupsById(tx));
           }),
-        forbidden,
+        // Nova's SecurityGroupRuleExists is a 400; over quota, SecurityGroupLimitExceeded a 403.
+        (message, err) =>
+          err.type === 'SecurityGroupRuleExists'
+            ? badRequest(`This rule already exists in group ${String(body.parent_group_id)}`)
+            : forbidden(message),
       );
       res.json({ security_group_rule: rule });
     }),

@@ -17,9 +17,9 @@ import { badRequest, conflictingRequest } from '../faults';
 import { now, route } from '../http';
 import { metadataSchema } from './server-metadata';
 import { rebuildServer } from '../servers/rebuild-server';
-import { snapshotServer } from '../servers/snapshot-server';
+import { rotateBackups, snapshotServer } from '../servers/snapshot-server';
 import { serverDetail, serverUpdateView } from '../views/servers';
-import { novaBoolean, novaName, validate } from '../validate';
+import { integerLike, novaBoolean, novaName, validate } from '../validate';
 import { callCompute } from './compute-errors';
 import { CONSOLE_ACTIONS, consoleAction } from './remote-consoles';
 import { findServer } from './server-lookup';
@@ -55,6 +55,13 @@ const CASTS: Record<string, (body: unknown) => CastAction> = {
 
 const CREATE_IMAGE = Joi.object({
   name: novaName.required(),
+  metadata: metadataSchema,
+}).required();
+
+const CREATE_BACKUP = Joi.object({
+  name: novaName.required(),
+  backup_type: Joi.string().max(255).required(),
+  rotation: integerLike(0).required(),
   metadata: metadataSchema,
 }).required();
 
@@ -100,9 +107,40 @@ async function createImage(
     name: r.name,
     metadata: r.metadata ?? {},
   });
-  if (ctx.version.ge('2.45')) return res.status(202).json({ image_id: image.id });
-  res.setHeader('Location', `${baseUrl(req)}/image/v2/images/${image.id}`);
+  imageAccepted(req, res, image.id);
+}
+
+function imageAccepted(req: Request, res: Response, imageId: string) {
+  if (ctxOf(res).version.ge('2.45')) return res.status(202).json({ image_id: imageId });
+  res.setHeader('Location', `${baseUrl(req)}/image/v2/images/${imageId}`);
   res.status(202).end();
+}
+
+/**
+ * createBackup: a snapshot marked image_type backup of `backup_type`; of
+ * the server's backups of that type only the `rotation` newest stay (the
+ * new one always), as Nova's compute rotates them.
+ */
+async function createBackup(
+  deps: ApiDeps,
+  req: Request,
+  res: Response,
+  uuid: string,
+  body: unknown,
+) {
+  const ctx = ctxOf(res);
+  const r = validate<{
+    name: string;
+    backup_type: string;
+    rotation: number | string;
+    metadata?: Record<string, string>;
+  }>(CREATE_BACKUP, body, 'createBackup');
+  const image = await snapshotServer(deps, ctx, uuid, {
+    name: r.name,
+    metadata: { ...r.metadata, image_type: 'backup', backup_type: r.backup_type },
+  });
+  await rotateBackups(deps, image, Math.max(1, Number(r.rotation)));
+  imageAccepted(req, res, image.id);
 }
 
 /** rebuild: 202 with the server as it is now (status REBUILD) and its admin password. */
@@ -139,10 +177,10 @@ async function rebuild(deps: ApiDeps, req: Request, res: Response, uuid: string,
   const server = serverUpdateView(shown, ctx.version);
   const also: [string, string][] = [
     ['2.54', 'key_name'],
-    ['2.57', 'user_data'],
     ['2.71', 'server_groups'],
   ];
   for (const [v, key] of also) if (ctx.version.ge(v) && key in shown) server[key] = shown[key];
+  if (ctx.version.ge('2.57')) server.user_data = inst.user_data ?? null;
   res.status(202).json({ server: { ...server, adminPass } });
 }
 
@@ -191,6 +229,7 @@ export function serverActionsRouter(deps: ApiDeps): Router {
       }
 
       if (key === 'createImage') return createImage(deps, req, res, uuid, body[key]);
+      if (key === 'createBackup') return createBackup(deps, req, res, uuid, body[key]);
       if (key === 'rebuild') return rebuild(deps, req, res, uuid, body[key]);
       if (Object.hasOwn(CONSOLE_ACTIONS, key))
         return consoleAction(deps, req, res, uuid, key, body[key]);

@@ -62,6 +62,31 @@ describeEachDatabase('createImage and rebuild on a cloud of FakeDriver computes'
     assert.equal(actions.body.instanceActions[0].action, 'createImage');
   });
 
+  test('createBackup: backups of a type rotate, the newest kept; bad input is a 400', async () => {
+    const backup = async (name: string, rotation: number) => {
+      const r = await action({ createBackup: { name, backup_type: 'daily', rotation } }, '2.45');
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      await idle();
+      return r.body.image_id as string;
+    };
+    const first = await backup('b-1', 2);
+    const second = await backup('b-2', 2);
+    const third = await backup('b-3', 2);
+    const left = (await cloud.api.deps.images.list())
+      .filter((i) => i.properties.backup_type === 'daily')
+      .map((i) => i.id)
+      .sort();
+    assert.deepEqual(left, [second, third].sort(), `the oldest, ${first}, is rotated out`);
+    const kept = await cloud.api.deps.images.show(third);
+    assert.equal(kept.properties.image_type, 'backup');
+    for (const bad of [
+      { name: 'b', rotation: 1 },
+      { name: 'b', backup_type: 'daily' },
+      { name: 'b', backup_type: 'daily', rotation: -1 },
+    ])
+      assert.equal((await action({ createBackup: bad })).status, 400, JSON.stringify(bad));
+  });
+
   test('createImage before 2.45 names the image in Location, with no body', async () => {
     const r = await action({ createImage: { name: 'snap-2' } }, '2.44');
     assert.equal(r.status, 202);
@@ -107,10 +132,12 @@ describeEachDatabase('createImage and rebuild on a cloud of FakeDriver computes'
     header.write('rootfs/', 0);
     header.write('ustar', 257);
     await cloud.api.deps.images.upload(other.id, Readable.from([header]));
-    const r = await action({
-      rebuild: { imageRef: other.id, name: 'rebuilt', metadata: { a: 'b' } },
-    });
+    const r = await action(
+      { rebuild: { imageRef: other.id, name: 'rebuilt', metadata: { a: 'b' } } },
+      '2.57',
+    );
     assert.equal(r.status, 202);
+    assert.equal(r.body.server.user_data, null, 'from 2.57 the rebuild shows user_data');
     assert.equal(r.body.server.id, id);
     assert.equal(r.body.server.status, 'REBUILD');
     assert.equal(r.body.server.image.id, other.id);

@@ -1,12 +1,17 @@
 /** Finding a server the caller may see: another project's server is "not found". */
 import type { ApiContext } from '../context';
 import type { Database } from '../db/connection';
-import { getInstance, type Instance } from '../db/instances';
+import { getInstance, getInstanceEvenDeleted, type Instance } from '../db/instances';
 import { isUp, type ServiceRow } from '../db/services';
 import { itemNotFound } from '../faults';
 
-export async function findServer(db: Database, ctx: ApiContext, id: string): Promise<Instance> {
-  const inst = await getInstance(db, id);
+export async function findServer(
+  db: Database,
+  ctx: ApiContext,
+  id: string,
+  o: { readDeleted?: boolean } = {},
+): Promise<Instance> {
+  const inst = o.readDeleted ? await getInstanceEvenDeleted(db, id) : await getInstance(db, id);
   if (!inst || (inst.project_id !== ctx.projectId && !ctx.isAdmin))
     throw itemNotFound(`Instance ${id} could not be found.`);
   return inst;

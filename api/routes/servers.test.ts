@@ -83,6 +83,13 @@ describeEachDatabase('servers on a cloud of FakeDriver computes', (database) => 
     assert.equal(gone.body.itemNotFound.code, 404);
     const allocations = await cloud.api.deps.db('allocations').where({ instance_uuid: id });
     assert.deepEqual(allocations, []);
+    // From 2.21 a deleted server's actions are still listed, its delete last.
+    const after = (version: string) =>
+      cloud.request('GET', `/v2.1/servers/${id}/os-instance-actions`, { version });
+    assert.equal((await after('2.20')).status, 404);
+    const kept = await after('2.21');
+    assert.equal(kept.status, 200);
+    assert.equal(kept.body.instanceActions[0].action, 'delete');
   });
 
   test("one project never sees another project's servers; admins may", async () => {

@@ -104,6 +104,11 @@ describeEachDatabase('os-simple-tenant-usage API', (database) => {
       theirs.body.forbidden.message,
       "Policy doesn't allow os_compute_api:os-simple-tenant-usage:show to be performed.",
     );
+    // An empty tenant id is no tenant, not the list.
+    const empty = await api.request('GET', `/v2.1/os-simple-tenant-usage/?${PERIOD}`, {
+      token: 'admin:admin',
+    });
+    assert.equal(empty.status, 404);
   });
 
   it('lists every project for an admin; server usages only with detailed=1', async () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { describeEachDatabase } from '../../testing/api/test-api';
@@ -219,6 +220,8 @@ describeEachDatabase('os-volume_attachments', (database) => {
     const denied = await put({ volumeId: other });
     assert.equal(denied.status, 403);
     assert.match(denied.body.forbidden.message, /os-volumes-attachments:swap/);
+    const unknown = await put({ volumeId: randomUUID() }, { token: ADMIN });
+    assert.equal(unknown.status, 400, 'an unknown new volume is bad input, as Nova says');
     const swap = await put({ volumeId: other }, { token: ADMIN });
     assert.equal(swap.status, 202);
     assert.equal((await cinder(other)).status, 'available');

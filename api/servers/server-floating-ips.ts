@@ -5,6 +5,7 @@
  * first IPv4 one unless `fixed_address` names another).
  */
 import { FLOATING_IPS } from '../network/floating-ips';
+import { NeutronError } from '../network/errors';
 import type { NetTx } from '../network/context';
 import { listRows, type Row } from '../network/store';
 import type { ApiContext } from '../context';
@@ -61,6 +62,10 @@ export async function addFloatingIp(
     // update_floatingip does; only nova-network refused it.
     await FLOATING_IPS.update(tx, fip, {
       floatingip: { port_id: to.port.id, fixed_ip_address: to.address },
+    }).catch((err: unknown) => {
+      // Nova answers a refused association (the fixed address has another floating IP) 400.
+      if (err instanceof NeutronError && err.status === 409) throw badRequest(err.message);
+      throw err;
     });
   });
 }

@@ -255,7 +255,10 @@ export async function updateAttachment(
         .update({ delete_on_termination: r.delete_on_termination });
     return;
   }
-  const target = await deps.volumes.visibleVolume(ctx, r.volumeId);
+  // Nova's swap looks the new volume up as a request's input: one it cannot find is a 400.
+  const target = await deps.volumes.visibleVolume(ctx, r.volumeId).catch((err: unknown) => {
+    throw err instanceof ApiFault && err.status === 404 ? badRequest(err.message) : err;
+  });
   if (target.status !== 'available')
     throw invalidVolume(`Volume ${target.id} status must be available, but is ${target.status}.`);
   checkGuarded(inst, { method: 'swap_volume', allowed: ATTACH_VOLUME.allowed }, ctx);

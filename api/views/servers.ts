@@ -160,8 +160,10 @@ function detailView(
         ? { id: a.volume_id, delete_on_termination: a.delete_on_termination }
         : { id: a.volume_id },
     ),
-    security_groups: (i.request_spec.security_groups ?? ['default']).map((name) => ({ name })),
   };
+  // Nova leaves the key out for a server that has no security group left.
+  const groups = i.request_spec.security_groups ?? ['default'];
+  if (groups.length) s.security_groups = groups.map((name) => ({ name }));
   if (status === 'BUILD' || status === 'ACTIVE') s.progress = 0;
   if (ctx.isAdmin) {
     s['OS-EXT-SRV-ATTR:host'] = i.host;
