@@ -166,6 +166,23 @@ describeEachDatabase('servers and their networks', (database) => {
     await remove(s.id);
   });
 
+  test('?ip= lists the servers with a fixed address matching from its start, as Nova', async () => {
+    const a = await active({ networks: [{ uuid: net.id, fixed_ip: '10.9.0.13' }] });
+    const b = await active({ networks: [{ uuid: net.id, fixed_ip: '10.9.0.131' }] });
+    const c = await active({ networks: [{ uuid: net.id, fixed_ip: '10.9.0.31' }] });
+    const ids = async (query: string) =>
+      (await cloud.request('GET', `/v2.1/servers?${query}`)).body.servers
+        .map((x: { id: string }) => x.id)
+        .sort();
+    assert.deepEqual(await ids('ip=10.9.0.13'), [a.id, b.id].sort());
+    assert.deepEqual(await ids('ip=10.9.0.131'), [b.id]);
+    assert.deepEqual(await ids('ip=10%5C.9%5C.0%5C.31'), [c.id]);
+    assert.deepEqual(await ids('ip6=10.9'), []);
+    const bad = await cloud.request('GET', '/v2.1/servers?ip=(');
+    assert.equal(bad.status, 400);
+    for (const s of [a, b, c]) await remove(s.id);
+  });
+
   test("networks 'none' makes no port; 'auto' gives a project without networks one", async () => {
     const bare = await active({ networks: 'none' });
     assert.deepEqual(ports(bare.id), []);

@@ -122,6 +122,8 @@ const listQuery = Joi.object({
   image: Joi.string().max(255),
   flavor: Joi.string().max(255),
   locked: Joi.string().max(255),
+  ip: Joi.string().max(255),
+  ip6: Joi.string().max(255),
   tags: stringOrList,
   'tags-any': stringOrList,
   'not-tags': stringOrList,
@@ -150,6 +152,8 @@ interface ListQuery {
   image?: string;
   flavor?: string;
   locked?: string;
+  ip?: string;
+  ip6?: string;
   tags?: string | string[];
   'tags-any'?: string | string[];
   'not-tags'?: string | string[];
@@ -178,7 +182,17 @@ function tagFiltersOf(q: ListQuery, ctx: ApiContext): TagFilters | undefined {
   return Object.keys(f).length ? f : undefined;
 }
 
-async function listInstances(db: Database, ctx: ApiContext, q: ListQuery, maxLimit: number) {
+/**
+ * `fixedIps`: an instance's fixed addresses, for the ip and ip6 filters
+ * (Nova's _ip_filter: a regular expression matched at the address's start).
+ */
+async function listInstances(
+  db: Database,
+  ctx: ApiContext,
+  q: ListQuery,
+  maxLimit: number,
+  fixedIps: (uuid: string) => Promise<string[]>,
+) {
   const allTenants = truthyFlag(q.all_tenants);
   if (allTenants) requireAdmin(ctx, 'os_compute_api:servers:index:get_all_tenants');
   if (q.host !== undefined) requireAdmin(ctx, 'os_compute_api:servers:allow_all_filters');
@@ -211,15 +225,31 @@ async function listInstances(db: Database, ctx: ApiContext, q: ListQuery, maxLim
   // A name (a regular expression), a status (derived from two columns),
   // tags (a JSON column) or a marker is applied below, over every row;
   // without them the page is all there is to read.
-  if (!q.name && !statuses.length && !tagFilters && q.marker === undefined)
+  const ipFilters = (['ip', 'ip6'] as const).flatMap((k) => {
+    const v = q[k];
+    return v === undefined
+      ? []
+      : [{ re: regexFilter(`^(?:${v})`, k), version: k === 'ip' ? 4 : 6 }];
+  });
+  if (!q.name && !statuses.length && !tagFilters && !ipFilters.length && q.marker === undefined)
     query = query.limit(limit);
   let rows = await query;
 
   if (q.name) {
-    const re = nameFilter(q.name);
+    const re = regexFilter(q.name, 'name');
     rows = rows.filter((i) => re.test(i.display_name));
   }
   if (statuses.length) rows = rows.filter((i) => statuses.includes(statusOf(i)));
+  if (ipFilters.length) {
+    const kept: typeof rows = [];
+    for (const i of rows) {
+      const ips = await fixedIps(i.uuid);
+      const has = (f: (typeof ipFilters)[number]) =>
+        ips.some((a) => a.includes(':') === (f.version === 6) && f.re.test(a));
+      if (ipFilters.every(has)) kept.push(i);
+    }
+    rows = kept;
+  }
   if (tagFilters)
     rows = rows.filter((i) => matchesTags(JSON.parse(i.tags) as string[], tagFilters));
   if (q.marker !== undefined) {
@@ -273,15 +303,17 @@ function lockedFilter(text: string): boolean {
 }
 
 /** Nova reads the `name` filter as a regular expression; berth refuses the catastrophic ones. */
-function nameFilter(pattern: string): RegExp {
+function regexFilter(pattern: string, param: string): RegExp {
   if (hasNestedRepetition(pattern))
     throw badRequest(
-      'Invalid input for query parameters name. Repeated groups that contain repetition or alternation are not supported.',
+      `Invalid input for query parameters ${param}. Repeated groups that contain repetition or alternation are not supported.`,
     );
   try {
     return new RegExp(pattern);
   } catch {
-    throw badRequest(`Invalid input for query parameters name. Not a valid regular expression.`);
+    throw badRequest(
+      `Invalid input for query parameters ${param}. Not a valid regular expression.`,
+    );
   }
 }
 
@@ -289,11 +321,17 @@ export function serversRouter(deps: ApiDeps): Router {
   const { db, config } = deps;
   const r = Router();
 
+  const fixedIps = async (uuid: string) =>
+    (await deps.instanceNetwork.networkInfo(uuid)).flatMap((vif) =>
+      vif.network.subnets.flatMap((s) =>
+        s.ips.filter((ip) => ip.type === 'fixed').map((ip) => ip.address),
+      ),
+    );
   const list = (detail: boolean) =>
     route(async (req: Request, res) => {
       const ctx = ctxOf(res);
       const q = validateQuery<ListQuery>(listQuery, req.query);
-      const { rows, limit } = await listInstances(db, ctx, q, config.api.max_limit);
+      const { rows, limit } = await listInstances(db, ctx, q, config.api.max_limit, fixedIps);
       const base = baseUrl(req);
       const hostStatus = ctx.isAdmin
         ? await hostStatusReader(db, config.DEFAULT.service_down_time)

@@ -305,7 +305,9 @@ describeEachDatabase('block_device_mapping_v2 at server create', (database) => {
     assert.equal(v.status, 202, JSON.stringify(v.body));
     await cloud.api.deps.volumes.drain();
     const bootable = v.body.volume.id as string;
+    assert.equal(v.body.volume.volume_image_metadata, undefined, 'shown, not in the create answer');
     assert.equal((await cinder(bootable)).bootable, 'true');
+    assert.equal((await cinder(bootable)).volume_image_metadata.image_id, cloud.image.id);
     const again = await create({
       block_device_mapping_v2: [{ source_type: 'volume', uuid: bootable, boot_index: 0 }],
     });

@@ -239,8 +239,10 @@ export function mountVolumes(r: Router, svc: VolumeService): void {
         imageRef: b.imageRef as string | null,
       });
       const view = (await views(req, ctx, [v]))[0];
-      // Cinder's extensions add their os-vol-* attributes to show and list, not to a create's answer.
-      for (const k of Object.keys(view)) if (k.startsWith('os-vol-')) delete view[k];
+      // Cinder's extensions add their attributes (os-vol-*, volume_image_metadata) to show and
+      // list, not to a create's answer.
+      for (const k of Object.keys(view))
+        if (k.startsWith('os-vol-') || k === 'volume_image_metadata') delete view[k];
       res.status(202).json({ volume: view });
     }),
   );
