@@ -89,3 +89,7 @@ export async function deleteGroup(db: Database, uuid: string): Promise<void> {
     await trx('server_groups').where({ uuid }).delete();
   });
 }
+
+/** The uuids of the server groups an instance is in (at most one). */
+export const groupsOfInstance = (db: Database, uuid: string): Promise<string[]> =>
+  db('server_group_members').where({ instance_uuid: uuid }).pluck('group_uuid');

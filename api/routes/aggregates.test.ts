@@ -107,7 +107,8 @@ describeEachDatabase('os-aggregates API', (database) => {
 
   it('an id too large for any aggregate is not found, as Nova says for Tempest', async () => {
     for (const method of ['GET', 'DELETE'])
-      assert.equal((await req(method, '/2147483648123', undefined)).status, 404);
+      for (const id of ['2147483648123', '-1'])
+        assert.equal((await req(method, `/${id}`, undefined)).status, 404);
   });
 
   it('an availability_zone puts its hosts in that zone; a host is in one zone only', async () => {

@@ -65,8 +65,8 @@ function view(a: Aggregate, ctx: ApiContext, full = true) {
 
 /** Nova's id: an integer (an aggregate's uuid is shown, not looked up by); a huge one is none. */
 async function findAggregate(q: Knex, raw: string): Promise<Aggregate> {
-  if (!/^[0-9]+$/.test(raw)) throw badRequest(`Invalid input received: id must be an integer`);
-  const a = raw.length <= 9 ? await getAggregate(q, Number(raw)) : undefined;
+  if (!/^-?[0-9]+$/.test(raw)) throw badRequest(`Invalid input received: id must be an integer`);
+  const a = /^[0-9]{1,9}$/.test(raw) ? await getAggregate(q, Number(raw)) : undefined;
   if (!a) throw itemNotFound(`Aggregate ${raw} could not be found.`);
   return a;
 }

@@ -101,6 +101,11 @@ describeEachDatabase('server lifecycle actions', (database) => {
     await cloud.waitForStatus(id, ['VERIFY_RESIZE']);
     assert.equal((await show(id))['OS-DCF:diskConfig'], 'AUTO');
     assert.equal((await act(id, { confirmResize: null })).status, 204);
+    await cloud.waitForStatus(id, ['ACTIVE']);
+    const updated = await cloud.request('PUT', `/v2.1/servers/${id}`, {
+      body: { server: { 'OS-DCF:diskConfig': 'MANUAL' } },
+    });
+    assert.equal(updated.body.server['OS-DCF:diskConfig'], 'MANUAL');
   });
 
   test('a server awaiting resize confirmation deletes', async () => {

@@ -4,6 +4,7 @@
  * (so a second request conflicts), then cast to the instance's host; and
  * os-getConsoleOutput, a call.
  */
+import { groupsOfInstance } from '../db/server-groups';
 import { attachmentsByInstance } from '../volume/store';
 import { randomUUID } from 'node:crypto';
 import { type Request, type Response, Router } from 'express';
@@ -171,7 +172,10 @@ async function rebuild(deps: ApiDeps, req: Request, res: Response, uuid: string,
   });
   const networkInfo = new Map([[inst.uuid, await deps.instanceNetwork.networkInfo(inst.uuid)]]);
   const volumes = await attachmentsByInstance(deps.db, [inst.uuid]);
-  const shown = serverDetail(inst, { base: baseUrl(req), ctx, networkInfo, volumes });
+  const serverGroups = ctx.version.ge('2.71')
+    ? await groupsOfInstance(deps.db, inst.uuid)
+    : undefined;
+  const shown = serverDetail(inst, { base: baseUrl(req), ctx, networkInfo, volumes, serverGroups });
   // Nova answers a rebuild as an update, with the key pair from 2.54, user data from 2.57
   // and server groups from 2.71.
   const server = serverUpdateView(shown, ctx.version);

@@ -134,10 +134,11 @@ describeEachDatabase('createImage and rebuild on a cloud of FakeDriver computes'
     await cloud.api.deps.images.upload(other.id, Readable.from([header]));
     const r = await action(
       { rebuild: { imageRef: other.id, name: 'rebuilt', metadata: { a: 'b' } } },
-      '2.57',
+      '2.75',
     );
     assert.equal(r.status, 202);
     assert.equal(r.body.server.user_data, null, 'from 2.57 the rebuild shows user_data');
+    assert.deepEqual(r.body.server.server_groups, [], 'and from 2.71 its server groups');
     assert.equal(r.body.server.id, id);
     assert.equal(r.body.server.status, 'REBUILD');
     assert.equal(r.body.server.image.id, other.id);

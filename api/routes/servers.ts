@@ -2,6 +2,7 @@
  * /v2.1/servers: list, detail, show, create, update, delete; the actions,
  * metadata and instance-action sub-resources mount here too.
  */
+import { groupsOfInstance } from '../db/server-groups';
 import { randomUUID } from 'node:crypto';
 import { Router, type Request } from 'express';
 import Joi from 'joi';
@@ -428,11 +429,7 @@ export function serversRouter(deps: ApiDeps): Router {
 
   const show = async (req: Request, ctx: ApiContext, uuid: string) => {
     const inst = await findServer(db, ctx, uuid);
-    const groups = ctx.version.ge('2.71')
-      ? ((await db('server_group_members')
-          .where({ instance_uuid: uuid })
-          .pluck('group_uuid')) as string[])
-      : undefined;
+    const groups = ctx.version.ge('2.71') ? await groupsOfInstance(db, uuid) : undefined;
     const hostStatus = ctx.isAdmin
       ? await hostStatusReader(db, config.DEFAULT.service_down_time)
       : undefined;
@@ -478,6 +475,8 @@ export function serversRouter(deps: ApiDeps): Router {
       if (s.accessIPv4 !== undefined) update.access_ip_v4 = s.accessIPv4;
       if (s.accessIPv6 !== undefined) update.access_ip_v6 = canonicalIPv6(s.accessIPv6 ?? '');
       if (s.hostname !== undefined) update.hostname = s.hostname;
+      if (s['OS-DCF:diskConfig'] !== undefined)
+        update.auto_disk_config = s['OS-DCF:diskConfig'] === 'AUTO';
       await db('instances').where({ uuid: inst.uuid, deleted: false }).update(update);
       res.json({ server: serverUpdateView(await show(req, ctx, inst.uuid), ctx.version) });
     }),
