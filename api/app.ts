@@ -21,6 +21,7 @@ import { availabilityZonesRouter } from './routes/availability-zones';
 import { flavorAccessRouter } from './routes/flavor-access';
 import { flavorsRouter } from './routes/flavors';
 import { floatingIpPoolsRouter, floatingIpsRouter } from './routes/floating-ips';
+import { osSnapshotsRouter, osVolumesRouter } from './routes/os-volumes';
 import { hypervisorsRouter } from './routes/hypervisors';
 import { imageMetadataRouter } from './routes/image-metadata';
 import { imagesRouter } from './routes/images';
@@ -115,6 +116,8 @@ export function createApiApp(deps: ApiDeps, auth: Authenticator) {
   compute.use('/os-security-group-rules', securityGroupRulesRouter(deps));
   compute.use('/os-floating-ips', floatingIpsRouter(deps));
   compute.use('/os-floating-ip-pools', floatingIpPoolsRouter(deps));
+  compute.use('/os-volumes', osVolumesRouter(deps));
+  compute.use('/os-snapshots', osSnapshotsRouter(deps));
   compute.use('/os-networks', networksRouter(deps));
   compute.use('/os-tenant-networks', tenantNetworksRouter(deps));
   compute.use('/os-console-auth-tokens', consoleAuthTokensRouter(deps));

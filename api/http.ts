@@ -14,6 +14,12 @@ export function route(
   };
 }
 
+/**
+ * `collection/` is a show with an empty id, which Nova's router cannot
+ * find; express hands it to the collection's `/` like `collection`.
+ */
+export const isEmptyIdPath = (req: Request) => req.originalUrl.split('?')[0].endsWith('/');
+
 /** Nova's `<collection>_links`: a "next" link when the page is full. */
 export function nextLinks(
   base: string,

@@ -17,6 +17,7 @@ import {
   ADMIN,
   createFixtures,
   createImage,
+  availableSnapshot,
   availableVolume,
   ENDPOINTS,
   fillPath,
@@ -415,6 +416,26 @@ const POLICY: Record<string, Case> = {
   'GET /v2.1/os-floating-ips/:id': { expect: OWNED },
   'DELETE /v2.1/os-floating-ips/:id': { expect: [202, 404, 202], params: freshFloatingIp },
   'GET /v2.1/os-floating-ip-pools': { expect: ANYONE },
+  'GET /v2.1/os-volumes': { expect: ANYONE },
+  'GET /v2.1/os-volumes/detail': { expect: ANYONE },
+  'POST /v2.1/os-volumes': { expect: ANYONE },
+  'GET /v2.1/os-volumes/:id': { expect: OWNED },
+  'DELETE /v2.1/os-volumes/:id': {
+    expect: [202, 404, 202],
+    params: async ({ cloud }) => [await availableVolume(cloud)],
+  },
+  'GET /v2.1/os-snapshots': { expect: ANYONE },
+  'GET /v2.1/os-snapshots/detail': { expect: ANYONE },
+  // The fixtures' volumes are rows no volume host made: nothing to snapshot.
+  'POST /v2.1/os-snapshots': {
+    expect: [400, 404, 400],
+    body: (f, u) => ({ snapshot: { volume_id: f.spareVolumeId, display_name: `s-${u}` } }),
+  },
+  'GET /v2.1/os-snapshots/:id': { expect: OWNED },
+  'DELETE /v2.1/os-snapshots/:id': {
+    expect: [202, 404, 202],
+    params: async ({ cloud }) => [await availableSnapshot(cloud)],
+  },
   'GET /v2.1/os-networks': { expect: ANYONE },
   'GET /v2.1/os-networks/:id': { expect: OWNED },
   // nova-network's management: gone for everyone, before any policy.

@@ -53,6 +53,7 @@ const EXTENSIONS: [name: string, alias: string, description: string][] = [
   ['SuspendServer', 'os-suspend-server', 'Enable suspend/resume server actions.'],
   ['TenantNetworks', 'os-tenant-networks', 'Tenant-based Network Management Extension.'],
   ['Versions', 'versions', 'API Version information.'],
+  ['Volumes', 'os-volumes', 'Volumes support.'],
 ]; // prettier-ignore
 
 const view = ([name, alias, description]: (typeof EXTENSIONS)[number]) => ({

@@ -10,7 +10,7 @@ import Joi from 'joi';
 import { baseUrl, ctxOf, type ApiContext } from '../context';
 import type { ApiDeps } from '../deps';
 import { itemNotFound } from '../faults';
-import { nextLinks, route } from '../http';
+import { isEmptyIdPath, nextLinks, route } from '../http';
 import { ADMIN_RULES, requireAdmin, requireOwnerOrAdmin } from '../policy';
 import { tenantUsages, usagePeriod, type ServerUsage } from '../usage/tenant-usage';
 import { refuseUnknownFrom275, validateQuery } from '../validate';
@@ -79,8 +79,7 @@ export function simpleTenantUsageRouter(deps: ApiDeps): Router {
     '/',
     route(async (req, res) => {
       const ctx = ctxOf(res);
-      // `os-simple-tenant-usage/` is a show with an empty tenant id, which Nova cannot find.
-      if (req.originalUrl.split('?')[0].endsWith('/'))
+      if (isEmptyIdPath(req))
         throw itemNotFound('The resource could not be found.');
       const q = parseQuery(req, ctx, { ...PERIOD, detailed: strings }, config.api.max_limit);
       requireAdmin(ctx, ADMIN_RULES.tenantUsageList);

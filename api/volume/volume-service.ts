@@ -317,6 +317,9 @@ export class VolumeService {
           ? 'Volume is in-use: use force to snapshot an attached volume.'
           : `Volume ${v.id} status must be available, but current status is: ${v.status}.`,
       );
+    // A volume no host ever made (a failed create) holds no data to snapshot.
+    const host = v.host;
+    if (!host) throw invalidVolume(`Volume ${v.id} is on no volume host.`);
     const id = randomUUID();
     await this.db.transaction(async (trx) => {
       await checkQuota(trx, v.project_id, { snapshots: 1, gigabytes: v.size });
@@ -334,7 +337,7 @@ export class VolumeService {
     });
     this.later('snapshot create', ctx, async () => {
       try {
-        await this.rpc.createSnapshot(v.host!, v.id, id, rpcContext(ctx));
+        await this.rpc.createSnapshot(host, v.id, id, rpcContext(ctx));
         await updateSnapshot(this.db, id, { status: 'available' });
       } catch (err) {
         await updateSnapshot(this.db, id, { status: 'error' });

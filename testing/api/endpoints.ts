@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Application } from 'express';
 import { generateSshKeypair } from '../../api/db/keypairs';
-import { insertVolume, listTypes } from '../../api/volume/store';
+import { findSnapshot, insertSnapshot, insertVolume, listTypes } from '../../api/volume/store';
 import type { TestCloud } from './test-cloud';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
@@ -67,6 +67,8 @@ export interface Fixtures {
   /** demo's volume attached to that server, and another of demo's, available */
   volumeId: string;
   spareVolumeId: string;
+  /** an available snapshot of another of demo's volumes */
+  snapshotId: string;
 }
 
 export const OWNER = 'demo:demo';
@@ -451,6 +453,31 @@ export const ENDPOINTS: readonly Endpoint[] = [
   { method: 'DELETE', path: '/v2.1/os-floating-ips/:id' },
   { method: 'GET', path: '/v2.1/os-floating-ip-pools' },
 
+  { method: 'GET', path: '/v2.1/os-volumes' },
+  { method: 'GET', path: '/v2.1/os-volumes/detail' },
+  {
+    method: 'POST',
+    path: '/v2.1/os-volumes',
+    bodies: (_f, u) => [
+      { volume: { size: 1, display_name: `v-${u}`, metadata: { a: 'b' } } },
+      { volume: { size: '1', availability_zone: 'nova' } },
+    ],
+  },
+  { method: 'GET', path: '/v2.1/os-volumes/:id' },
+  { method: 'DELETE', path: '/v2.1/os-volumes/:id' },
+  { method: 'GET', path: '/v2.1/os-snapshots' },
+  { method: 'GET', path: '/v2.1/os-snapshots/detail' },
+  {
+    method: 'POST',
+    path: '/v2.1/os-snapshots',
+    bodies: (f, u) => [
+      { snapshot: { volume_id: f.spareVolumeId, display_name: `s-${u}` } },
+      { snapshot: { volume_id: f.volumeId, force: 'true' } },
+    ],
+  },
+  { method: 'GET', path: '/v2.1/os-snapshots/:id' },
+  { method: 'DELETE', path: '/v2.1/os-snapshots/:id' },
+
   { method: 'GET', path: '/v2.1/os-networks' },
   { method: 'POST', path: '/v2.1/os-networks', bodies: () => [{ network: { label: 'n' } }] },
   { method: 'POST', path: '/v2.1/os-networks/add', bodies: () => [{ id: null }] },
@@ -564,6 +591,8 @@ const REAL_PARAMS: Record<string, (f: Fixtures) => string[]> = {
   '/v2.1/os-security-groups/:id': (f) => [f.securityGroupId],
   '/v2.1/os-security-group-rules/:id': (f) => [f.securityGroupRuleId],
   '/v2.1/os-floating-ips/:id': (f) => [f.floatingIpId],
+  '/v2.1/os-volumes/:id': (f) => [f.spareVolumeId, f.volumeId],
+  '/v2.1/os-snapshots/:id': (f) => [f.snapshotId],
   '/v2.1/os-networks/:id': (f) => [f.neutronNetworkId],
   '/v2.1/os-tenant-networks/:id': (f) => [f.neutronNetworkId],
   '/image/v2/images/:id': (f) => [f.imageId, f.cloudImageId],
@@ -721,9 +750,31 @@ export async function availableVolume(cloud: TestCloud): Promise<string> {
   return id;
 }
 
-/** The server's attached volume (attached again if a test detached it) and a spare one, detached. */
+/** An available snapshot, as a row, of a new available volume of demo's. */
+export async function availableSnapshot(cloud: TestCloud): Promise<string> {
+  const id = randomUUID();
+  await insertSnapshot(cloud.api.deps.db, {
+    id,
+    project_id: 'demo',
+    user_id: 'demo',
+    volume_id: await availableVolume(cloud),
+    name: `fixture-${id.slice(0, 8)}`,
+    description: null,
+    size: 1,
+    status: 'available',
+    metadata: {},
+  });
+  return id;
+}
+
+/**
+ * The server's attached volume (attached again if a test detached it), a
+ * spare one, detached, and a snapshot.
+ */
 async function ensureVolumes(cloud: TestCloud, f: Fixtures): Promise<void> {
   const req = cloud.request;
+  const snapshot = f.snapshotId && (await findSnapshot(cloud.api.deps.db, f.snapshotId));
+  if (!snapshot || snapshot.status !== 'available') f.snapshotId = await availableSnapshot(cloud);
   const path = `/v2.1/servers/${f.serverId}/os-volume_attachments`;
   const listed = await req('GET', path, {});
   const attached: string[] =
