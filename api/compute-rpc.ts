@@ -145,6 +145,20 @@ export interface ComputeRpcAPI {
   ): Promise<void>;
   /** Nova's snapshot_instance: the image record exists (queued); the compute fills it */
   snapshotInstance(i: Instance, imageId: string, ctx: RpcContext): Promise<void>;
+  /** Nova's shelve_instance: snapshot into `imageId`, then (shelved_offload_time 0) offload */
+  shelveInstance(i: Instance, imageId: string, ctx: RpcContext): Promise<void>;
+  /** Nova's shelve_offload_instance: the container goes, the instance leaves its host */
+  shelveOffloadInstance(i: Instance, ctx: RpcContext): Promise<void>;
+  /**
+   * Nova's unshelve_instance on the host the conductor picked; berth's
+   * compute has no database to read the instance's volumes from, so their
+   * mappings come along as a build's do.
+   */
+  unshelveInstance(
+    i: Instance,
+    x: Pick<BuildExtras, 'image' | 'networkInfo' | 'blockDeviceMapping'>,
+    ctx: RpcContext,
+  ): Promise<void>;
   /** Nova's rebuild_instance with Zed's arguments (not an evacuation) */
   rebuildInstance(i: Instance, r: RebuildRequest, ctx: RpcContext): Promise<void>;
   /** Nova's resize_instance (prep_resize and finish_resize fold into it on one host) */
@@ -191,6 +205,18 @@ export interface ConsoleSerial {
   internal_access_path: string | null;
 }
 
+/** The image a build or unshelve runs, as Nova's compute is sent it (ImageMeta's primitive). */
+const imageMeta = (image: ImageRecord) => ({
+  id: image.id,
+  name: image.name,
+  status: image.status,
+  container_format: image.container_format,
+  disk_format: image.disk_format,
+  size: image.size,
+  checksum: image.checksum,
+  properties: image.properties,
+});
+
 export class TransportComputeRpcAPI implements ComputeRpcAPI {
   constructor(private readonly transport: Transport) {}
 
@@ -200,22 +226,12 @@ export class TransportComputeRpcAPI implements ComputeRpcAPI {
   }
 
   buildAndRunInstance(i: Instance, x: BuildExtras, context: RpcContext) {
-    const image = {
-      id: x.image.id,
-      name: x.image.name,
-      status: x.image.status,
-      container_format: x.image.container_format,
-      disk_format: x.image.disk_format,
-      size: x.image.size,
-      checksum: x.image.checksum,
-      properties: x.image.properties,
-    };
     return this.transport.cast(
       this.target(i),
       'build_and_run_instance',
       {
         instance: instanceObject(i, x.networkInfo),
-        image,
+        image: imageMeta(x.image),
         request_spec: null,
         filter_properties: x.retry ? { retry: x.retry } : {},
         admin_password: null,
@@ -250,6 +266,46 @@ export class TransportComputeRpcAPI implements ComputeRpcAPI {
       this.target(i),
       method,
       { instance: instanceObject(i), ...args },
+      { context },
+    );
+  }
+
+  shelveInstance(i: Instance, imageId: string, context: RpcContext) {
+    return this.transport.cast(
+      this.target(i),
+      'shelve_instance',
+      { instance: instanceObject(i), image_id: imageId, clean_shutdown: true, accel_uuids: [] },
+      { context },
+    );
+  }
+
+  shelveOffloadInstance(i: Instance, context: RpcContext) {
+    return this.transport.cast(
+      this.target(i),
+      'shelve_offload_instance',
+      { instance: instanceObject(i), clean_shutdown: true, accel_uuids: [] },
+      { context },
+    );
+  }
+
+  unshelveInstance(
+    i: Instance,
+    x: Pick<BuildExtras, 'image' | 'networkInfo' | 'blockDeviceMapping'>,
+    context: RpcContext,
+  ) {
+    return this.transport.cast(
+      this.target(i),
+      'unshelve_instance',
+      {
+        instance: instanceObject(i, x.networkInfo),
+        host: i.host,
+        image: imageMeta(x.image),
+        request_spec: null,
+        filter_properties: {},
+        node: i.node,
+        accel_uuids: [],
+        block_device_mapping: x.blockDeviceMapping?.length ? x.blockDeviceMapping : null,
+      },
       { context },
     );
   }

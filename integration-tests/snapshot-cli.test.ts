@@ -3,7 +3,9 @@
  * `berth all-in-one`: `server image create` of an instance whose probe
  * ticks every millisecond never stalls it for 100 ms; the snapshot boots
  * with the instance's files on top of the base layer it shares; and
- * `server rebuild --image` gives the same server a new root filesystem.
+ * `server rebuild --image` gives the same server a new root filesystem;
+ * `server shelve` / `unshelve` take the instance off its host and bring it
+ * back with what it had written.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -148,5 +150,57 @@ describe('snapshot and rebuild through the openstack CLI', { skip }, () => {
       fs.readFileSync(path.join(cloud.stateDir, 'containers', copy, 'config.json'), 'utf8'),
     ) as { config: { layers: string[] } };
     assert.deepEqual(after.config.layers, [bottom], 'the snapshot layer is still stacked');
+  });
+
+  test('server shelve offloads the instance; unshelve brings it back with its files', async (t) => {
+    const base = (
+      await cloud.oscJson(t, [
+        'image',
+        'create',
+        'shelve-base',
+        '--disk-format',
+        'raw',
+        '--container-format',
+        'bare',
+        '--file',
+        imageTar,
+        '--property',
+        `os_command_line=${TICKING}`,
+      ])
+    ).id as string;
+    const server = await cloud.createServer(t, 'shelf', base);
+    await cloud.settled(server);
+    await cloud.consoleShows(server, 'wrote');
+    const shelve = await cloud.osc(t, ['server', 'shelve', server]);
+    assert.equal(shelve.code, 0, shelve.stderr);
+    await waitFor(
+      'SHELVED_OFFLOADED',
+      async () => (await cloud.server(server))?.status === 'SHELVED_OFFLOADED',
+      60_000,
+    );
+    assert.ok(
+      !fs.existsSync(path.join(cloud.stateDir, 'containers', server)),
+      'the container is gone from the host',
+    );
+    const images = await cloud.oscJson(t, ['image', 'list', '--name', 'shelf-shelved']);
+    assert.equal(images.length, 1);
+
+    const unshelve = await cloud.osc(t, ['server', 'unshelve', server]);
+    assert.equal(unshelve.code, 0, unshelve.stderr);
+    await cloud.settled(server);
+    await cloud.consoleShows(server, 'found-snapshot-me');
+    // Its image's layers again, with what it wrote as its writable layer: nothing depends
+    // on the shelved image, which is deleted.
+    const persisted = JSON.parse(
+      fs.readFileSync(path.join(cloud.stateDir, 'containers', server, 'config.json'), 'utf8'),
+    ) as { config: { layers: string[] } };
+    assert.equal(persisted.config.layers.length, 1);
+    assert.equal(fs.statSync(upper(server, 'root', 'data')).size, 32 * 2 ** 20);
+    await waitFor(
+      'the shelved image deleted',
+      async () =>
+        (await cloud.oscJson(t, ['image', 'list', '--name', 'shelf-shelved'])).length === 0,
+      60_000,
+    );
   });
 });

@@ -107,7 +107,7 @@ export type TransitionMethod = NovaTransition['method'];
 
 export const TERMINATE: GuardedAction = {
   method: 'terminate_instance',
-  allowed: [BUILDING, ...ANY_SETTLED],
+  allowed: [BUILDING, ...ANY_SETTLED, VmState.SHELVED, VmState.SHELVED_OFFLOADED],
 };
 export const CONSOLE_OUTPUT: GuardedAction = {
   method: 'get_console_output',
@@ -188,4 +188,33 @@ export const REVERT_RESIZE: TaskedAction = {
   method: 'revert_resize',
   allowed: [VmState.RESIZED],
   task: TaskState.RESIZE_REVERTING,
+};
+
+/**
+ * shelve: the compute snapshots the instance into the `<name>-shelved`
+ * image (shelving → shelving_image_pending_upload → shelving_image_uploading),
+ * then, berth's shelved_offload_time being 0, offloads it at once
+ * (shelving_offloading): the container goes, its host's resources are
+ * released, and it ends shelved_offloaded with no host. A volume-backed
+ * instance keeps its root on its volume: no image, offloaded straight away.
+ */
+export const SHELVE: TaskedAction = {
+  name: 'shelve',
+  method: 'shelve_instance',
+  allowed: [ACTIVE, STOPPED, PAUSED, SUSPENDED],
+  task: TaskState.SHELVING,
+};
+/** shelveOffload (admin): a shelved instance still on its host leaves it. */
+export const SHELVE_OFFLOAD: TaskedAction = {
+  name: 'shelveOffload',
+  method: 'shelve_offload_instance',
+  allowed: [VmState.SHELVED],
+  task: TaskState.SHELVING_OFFLOADING,
+};
+/** unshelve: scheduled again (to its volumes' host), spawned from the shelved image, active. */
+export const UNSHELVE: TaskedAction = {
+  name: 'unshelve',
+  method: 'unshelve_instance',
+  allowed: [VmState.SHELVED, VmState.SHELVED_OFFLOADED],
+  task: TaskState.UNSHELVING,
 };

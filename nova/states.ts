@@ -11,6 +11,8 @@ export const VmState = {
   DELETED: 'deleted',
   ERROR: 'error',
   RESIZED: 'resized',
+  SHELVED: 'shelved',
+  SHELVED_OFFLOADED: 'shelved_offloaded',
 } as const;
 export type VmState = (typeof VmState)[keyof typeof VmState];
 
@@ -37,6 +39,11 @@ export const TaskState = {
   RESIZE_FINISH: 'resize_finish',
   RESIZE_REVERTING: 'resize_reverting',
   RESIZE_CONFIRMING: 'resize_confirming',
+  SHELVING: 'shelving',
+  SHELVING_IMAGE_PENDING_UPLOAD: 'shelving_image_pending_upload',
+  SHELVING_IMAGE_UPLOADING: 'shelving_image_uploading',
+  SHELVING_OFFLOADING: 'shelving_offloading',
+  UNSHELVING: 'unshelving',
 } as const;
 export type TaskState = (typeof TaskState)[keyof typeof TaskState] | null;
 
@@ -57,6 +64,8 @@ export function apiStatus(vm: VmState, task: TaskState): string {
     deleted: 'DELETED',
     error: 'ERROR',
     resized: 'VERIFY_RESIZE',
+    shelved: 'SHELVED',
+    shelved_offloaded: 'SHELVED_OFFLOADED',
   };
   return byVm[vm];
 }

@@ -95,17 +95,7 @@ export class BuildCoordinator {
     }
     let host: string;
     try {
-      host = await scheduler.selectAndClaim({
-        instanceUuid: uuid,
-        projectId: inst.project_id,
-        vcpus: inst.flavor.vcpus,
-        memoryMb: inst.flavor.memory_mb,
-        diskGb: inst.flavor.root_gb + inst.flavor.ephemeral_gb + Math.ceil(inst.flavor.swap / 1024),
-        availabilityZone: inst.request_spec.availability_zone,
-        group: inst.request_spec.group,
-        ignoreHosts: inst.tried_hosts,
-        requiredHost: await volumeHost(db, uuid),
-      });
+      host = await this.claimHost(inst, inst.tried_hosts);
     } catch (err) {
       if (!(err instanceof NoValidHost)) throw err;
       await this.fail(
@@ -153,6 +143,86 @@ export class BuildCoordinator {
     log.info('instance scheduled', { host, attempt: inst.attempts + 1 });
   }
 
+  /** A host for `inst` (one its volumes are on, if any), claimed; NoValidHost when none fits. */
+  private async claimHost(
+    inst: Instance,
+    ignoreHosts: string[],
+    requiredHost?: string,
+  ): Promise<string> {
+    return this.d.scheduler.selectAndClaim({
+      instanceUuid: inst.uuid,
+      projectId: inst.project_id,
+      vcpus: inst.flavor.vcpus,
+      memoryMb: inst.flavor.memory_mb,
+      diskGb: inst.flavor.root_gb + inst.flavor.ephemeral_gb + Math.ceil(inst.flavor.swap / 1024),
+      availabilityZone: inst.request_spec.availability_zone,
+      group: inst.request_spec.group,
+      ignoreHosts,
+      requiredHost: requiredHost ?? (await volumeHost(this.d.db, inst.uuid)),
+    });
+  }
+
+  /**
+   * Nova's conductor unshelve_instance for an offloaded instance: a host
+   * is picked and claimed as for a build, the ports bound and volumes
+   * attached there, and unshelve_instance cast with the shelved image.
+   * Without a host (or its shelved image) the instance stays offloaded,
+   * its task ended with the reason as its fault. Never throws.
+   */
+  unshelveLater(uuid: string, context: RpcContext): void {
+    const run = (async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      const log = this.d.log.child({ instance_uuid: uuid, request_id: context.request_id });
+      try {
+        await this.unshelveOnce(uuid, context, log);
+      } catch (err) {
+        const message = (err as Error).message;
+        log.warn('unshelve not scheduled', { error: message });
+        await this.d.scheduler.release(uuid).catch(() => undefined);
+        const t = now();
+        await this.d
+          .db('instances')
+          .where({ uuid, deleted: false, task_state: TaskState.UNSHELVING })
+          .update({
+            host: null,
+            node: null,
+            task_state: null,
+            fault: JSON.stringify({ code: 500, message, created_at: t }),
+            updated_at: t,
+          })
+          .catch((failed: Error) =>
+            log.error('failed unshelve not recorded', { error: failed.message }),
+          );
+        await finishAction(this.d.db, uuid, { host: null, error: message }).catch(() => undefined);
+      }
+    })();
+    this.inFlight.add(run);
+    void run.finally(() => this.inFlight.delete(run));
+  }
+
+  private async unshelveOnce(uuid: string, context: RpcContext, log: Logger): Promise<void> {
+    const { db } = this.d;
+    const inst = await getInstance(db, uuid);
+    if (!inst || inst.task_state !== TaskState.UNSHELVING) return;
+    const shelvedImage = inst.request_spec.shelved_image;
+    // The image first: a shelved image gone is reason enough not to take a host.
+    const image = await this.d.images.show(shelvedImage ?? bootImageOf(inst));
+    // One shelved but not offloaded is unshelved where it is.
+    const host = await this.claimHost(inst, [], inst.host ?? undefined);
+    await db('instances')
+      .where({ uuid, deleted: false, task_state: TaskState.UNSHELVING })
+      .update({ host, node: host, availability_zone: await this.zoneOf(host), updated_at: now() });
+    const networkInfo = await this.d.instanceNetwork.bindForHost(uuid, host);
+    const placed = (await getInstance(db, uuid)) as Instance;
+    const blockDeviceMapping = await attachBuildVolumes(this.d.volumes, placed, host, context);
+    await this.d.compute.unshelveInstance(
+      placed,
+      { image, networkInfo, blockDeviceMapping },
+      context,
+    );
+    log.info('instance unshelving', { host, image: image.id });
+  }
+
   private async zoneOf(host: string): Promise<string> {
     const s = (await computeServices(this.d.db)).find((c) => c.host === host);
     return s?.availability_zone ?? this.d.config.DEFAULT.default_availability_zone;
@@ -178,7 +248,8 @@ export class BuildCoordinator {
 
   /**
    * Instances accepted but never scheduled (the API stopped between its
-   * 202 and the cast): scheduled again, so none stays in BUILD forever.
+   * 202 and the cast): scheduled again, so none stays in BUILD (or
+   * unshelving) forever.
    */
   async resumeUnscheduled(context: RpcContext): Promise<number> {
     const rows = await this.d
@@ -187,6 +258,13 @@ export class BuildCoordinator {
       .whereNull('host')
       .select('uuid');
     for (const { uuid } of rows as { uuid: string }[]) await this.schedule(uuid, context);
-    return rows.length;
+    // Unshelves accepted but not yet cast, likewise.
+    const unshelving = await this.d
+      .db('instances')
+      .where({ deleted: false, task_state: TaskState.UNSHELVING })
+      .whereNull('host')
+      .select('uuid');
+    for (const { uuid } of unshelving as { uuid: string }[]) this.unshelveLater(uuid, context);
+    return rows.length + unshelving.length;
   }
 }

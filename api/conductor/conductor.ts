@@ -19,7 +19,7 @@ import { VmState } from '../../nova/states';
 import { systemContext } from '../context';
 import type { Database } from '../db/connection';
 import { finishAction } from '../db/instance-actions';
-import type { InstanceRow } from '../db/instances';
+import type { InstanceRow, RequestSpec } from '../db/instances';
 import { reportService } from '../db/services';
 import { now } from '../http';
 import type { InstanceNetworkApi } from '../network/instance-network';
@@ -120,6 +120,18 @@ export class Conductor {
       if (fault?.message) update.fault = JSON.stringify({ code: 500, ...fault });
       await recordResizeProgress(trx, row, update);
       await trx('instances').where({ id: row.id }).update(update);
+      // Offloaded (shelved, or an unshelve that failed to spawn): it holds no host's resources.
+      if (update.vm_state === VmState.SHELVED_OFFLOADED && !update.host)
+        await trx('allocations').where({ instance_uuid: uuid }).delete();
+      // Unshelved: the compute has deleted the snapshot it started from.
+      const shelved = [VmState.SHELVED, VmState.SHELVED_OFFLOADED] as string[];
+      if (shelved.includes(row.vm_state) && update.vm_state === VmState.ACTIVE) {
+        const spec = JSON.parse(row.request_spec) as RequestSpec;
+        delete spec.shelved_image;
+        await trx('instances')
+          .where({ id: row.id })
+          .update({ request_spec: JSON.stringify(spec) });
+      }
       portsGone = row.vm_state === VmState.BUILDING && update.vm_state === VmState.ERROR;
       if (row.task_state !== null && update.task_state === null)
         finished = {

@@ -38,6 +38,8 @@ export interface RequestSpec {
   blank_volumes?: BlankVolumeSpec[];
   /** the image a volume-backed instance (image_ref '') boots: its root volume's */
   boot_image?: string;
+  /** while shelved: the snapshot it is unshelved from (Nova's system_metadata shelved_image_id) */
+  shelved_image?: string;
 }
 
 /** The image an instance runs: its image_ref, or for a volume-backed one its root volume's image. */

@@ -27,6 +27,7 @@ import { deleteServer } from '../servers/delete-server';
 import { checkNotLocked, invalidState } from '../servers/instance-guards';
 import { lockServer, unlockServer } from '../servers/lock-server';
 import { resetState } from '../servers/reset-state';
+import { shelveOffloadServer, shelveServer, unshelveServer } from '../servers/shelve-server';
 import { finishResize, resizeServer } from '../servers/resize-server';
 import { addFloatingIp, removeFloatingIp } from '../servers/server-floating-ips';
 import { changeServerSecurityGroup } from '../servers/server-security-groups';
@@ -216,6 +217,28 @@ const HANDLERS: Record<string, Handler> = {
     requireState(inst, 'changePassword', [VmState.ACTIVE]);
     // Nova's answer when the driver has no set_admin_password (no guest agent).
     throw new ApiFault(501, 'notImplemented', 'Unable to set password on instance');
+  },
+  async shelve(a) {
+    validate(NULL_BODY, a.body, 'shelve');
+    await shelveServer(a.deps, a.ctx, a.uuid);
+    return 202;
+  },
+  async shelveOffload(a) {
+    validate(NULL_BODY, a.body, 'shelveOffload');
+    await shelveOffloadServer(a.deps, a.ctx, a.uuid);
+    return 202;
+  },
+  async unshelve(a) {
+    // 2.77 lets the body name the zone to unshelve into (2.91 a host, which berth does not pick).
+    const body = validate<{ availability_zone?: string } | null>(
+      a.ctx.version.ge('2.77')
+        ? Joi.object({ availability_zone: Joi.string().min(1).max(255) }).allow(null)
+        : NULL_BODY,
+      a.body,
+      'unshelve',
+    );
+    await unshelveServer(a.deps, a.ctx, a.uuid, body?.availability_zone);
+    return 202;
   },
   async rescue(a) {
     validate(

@@ -89,7 +89,13 @@ describeEachDatabase('os-volumes and os-snapshots (Nova proxy)', (database) => {
   });
 
   test('bad input: sizes, unknown ids, another project, and gone from 2.36', async () => {
-    for (const volume of [{}, { size: 0 }, { size: '#$%' }, { size: 1, name: 'x' }]) {
+    for (const volume of [
+      {},
+      { size: 0 },
+      { size: '0' },
+      { size: '#$%' },
+      { size: 1, name: 'x' },
+    ]) {
       const r = await create(volume);
       assert.equal(r.status, 400, JSON.stringify(volume));
       assert.ok(r.body.badRequest.message, JSON.stringify(r.body));

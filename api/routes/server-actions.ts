@@ -185,6 +185,8 @@ async function rebuild(deps: ApiDeps, req: Request, res: Response, uuid: string,
   ];
   for (const [v, key] of also) if (ctx.version.ge(v) && key in shown) server[key] = shown[key];
   if (ctx.version.ge('2.57')) server.user_data = inst.user_data ?? null;
+  // From 2.75 the answer is the show view, with user_data under its own name only.
+  if (ctx.version.ge('2.75')) delete server['OS-EXT-SRV-ATTR:user_data'];
   res.status(202).json({ server: { ...server, adminPass } });
 }
 

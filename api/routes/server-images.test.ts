@@ -148,6 +148,12 @@ describeEachDatabase('createImage and rebuild on a cloud of FakeDriver computes'
     const server = await idle();
     assert.equal(server.status, 'ACTIVE');
     assert.equal(server.image.id, other.id);
+    // An admin's 2.75 rebuild has the show view's extended attributes, less the user data's.
+    const byAdmin = await action({ rebuild: { imageRef: other.id } }, '2.75', 'admin:admin');
+    assert.equal(byAdmin.status, 202);
+    assert.ok('OS-EXT-SRV-ATTR:host' in byAdmin.body.server);
+    assert.ok(!('OS-EXT-SRV-ATTR:user_data' in byAdmin.body.server));
+    await idle();
     const driver = cloud.computes.get('node-1')!.driver;
     assert.equal(driver.imageOf(id), other.id);
   });

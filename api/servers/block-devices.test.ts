@@ -318,4 +318,44 @@ describeEachDatabase('block_device_mapping_v2 at server create', (database) => {
     assert.equal((await cloud.request('DELETE', `/v2.1/servers/${second}`)).status, 204);
     await waitFor('kept and released', async () => (await cinder(bootable)).status === 'available');
   });
+
+  test('shelve keeps a volume-backed server on its volumes: offloaded with no snapshot, back on their host', async () => {
+    const data = await volume('kept');
+    const r = await create({
+      imageRef: '',
+      block_device_mapping_v2: [
+        {
+          source_type: 'image',
+          destination_type: 'volume',
+          uuid: cloud.image.id,
+          boot_index: 0,
+          volume_size: 1,
+          delete_on_termination: true,
+        },
+        { source_type: 'volume', destination_type: 'volume', uuid: data },
+      ],
+    });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const id = r.body.server.id as string;
+    assert.equal((await cloud.waitForStatus(id, ['ACTIVE', 'ERROR'])).status, 'ACTIVE');
+    const images = (await cloud.api.deps.images.list()).length;
+    const action = (body: unknown) => cloud.request('POST', `/v2.1/servers/${id}/action`, { body });
+    assert.equal((await action({ shelve: null })).status, 202);
+    await cloud.waitForStatus(id, ['SHELVED_OFFLOADED']);
+    assert.equal((await cloud.api.deps.images.list()).length, images, 'no snapshot is taken');
+    const driver = cloud.computes.get('node-1')!.driver;
+    assert.deepEqual(await driver.listInstanceUuids(), []);
+    // The volumes stay attached to the shelved server, as in Nova.
+    assert.equal((await cinder(data)).status, 'in-use');
+    assert.equal((await action({ unshelve: null })).status, 202);
+    assert.equal((await cloud.waitForStatus(id, ['ACTIVE', 'ERROR'])).status, 'ACTIVE');
+    const mounted = await driver.volumeAttachments({ uuid: id } as InstanceSpec);
+    assert.deepEqual(
+      mounted.map((m) => m.mountPoint),
+      ['/mnt/kept'],
+    );
+    assert.equal(driver.writableLayerOf(id), undefined, 'its root layer is its volume');
+    assert.equal((await cloud.request('DELETE', `/v2.1/servers/${id}`)).status, 204);
+    await waitFor('data released', async () => (await cinder(data)).status === 'available');
+  });
 });

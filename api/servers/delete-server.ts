@@ -15,6 +15,7 @@ import { conflictingRequest } from '../faults';
 import { now } from '../http';
 import { releasePorts } from './instance-ports';
 import { releaseInstanceVolumes } from './instance-volumes';
+import { deleteShelvedImage } from './shelve-server';
 
 export async function deleteServer(deps: ApiDeps, ctx: ApiContext, inst: Instance): Promise<void> {
   const { db, config } = deps;
@@ -26,6 +27,7 @@ export async function deleteServer(deps: ApiDeps, ctx: ApiContext, inst: Instanc
   await recordAction(db, inst.uuid, 'delete', ctx);
   const current = await getInstance(db, inst.uuid);
   if (!current) return;
+  await deleteShelvedImage(deps, current);
   // As Nova: a host that comes back removes what it still has.
   if (!current.host || !(await hostIsUp(db, current.host, config.DEFAULT.service_down_time))) {
     await localDelete(db, current.uuid);

@@ -12,15 +12,14 @@ import {
   LAYERS_PROPERTY,
   REF_PROPERTY,
 } from '../../driver/image/registry/registry-record';
-import { SNAPSHOT } from '../../nova/actions';
-import { TaskState } from '../../nova/states';
+import { SNAPSHOT, type GuardedAction } from '../../nova/actions';
+import type { TaskState } from '../../nova/states';
 import { type ApiContext, rpcContext } from '../context';
 import type { ApiDeps } from '../deps';
 import { recordAction } from '../db/instance-actions';
 import { bootImageOf, getInstance, type Instance } from '../db/instances';
-import { conflictingRequest } from '../faults';
-import { now } from '../http';
 import { findServer } from '../routes/server-lookup';
+import { checkNotLocked, claimTask, releaseTask } from './instance-guards';
 
 export interface SnapshotRequest {
   name: string;
@@ -85,15 +84,27 @@ export async function snapshotServer(
   uuid: string,
   req: SnapshotRequest,
 ): Promise<ImageRecord> {
+  const inst = await findServer(deps.db, ctx, uuid);
+  return snapshotInto(deps, ctx, inst, req, SNAPSHOT, (current, imageId) =>
+    deps.compute.snapshotInstance(current, imageId, rpcContext(ctx)),
+  );
+}
+
+/**
+ * The task claimed, the image record made (queued), the action recorded,
+ * then `cast` tells the host to fill it: createImage's steps, and shelve's.
+ * Nothing is left behind when a step fails: the task ends, the record goes.
+ */
+export async function snapshotInto(
+  deps: ApiDeps,
+  ctx: ApiContext,
+  inst: Instance,
+  req: SnapshotRequest,
+  action: GuardedAction & { name: string; task: Exclude<TaskState, null> },
+  cast: (current: Instance, imageId: string) => Promise<void>,
+): Promise<ImageRecord> {
   const { db } = deps;
-  const inst = await findServer(db, ctx, uuid);
-  if (Boolean(inst.locked) && !ctx.isAdmin)
-    throw conflictingRequest(`Instance ${inst.uuid} is locked`);
-  const refuse = () =>
-    conflictingRequest(
-      `Cannot '${SNAPSHOT.name}' instance ${inst.uuid} while it is in ${inst.task_state ? `task_state ${inst.task_state}` : `vm_state ${inst.vm_state}`}`,
-    );
-  if (!inst.host) throw refuse();
+  checkNotLocked(inst, ctx);
   // The base image may be gone since the boot; the snapshot is still the instance's. A
   // volume-backed instance's snapshot is its root layer over its volume's image: an image
   // that boots anywhere, not Nova's volume snapshot behind an empty image.
@@ -103,29 +114,19 @@ export async function snapshotServer(
         throw err;
       })
     : undefined;
-  const claimed = await db('instances')
-    .where({ uuid: inst.uuid, deleted: false })
-    .whereNull('task_state')
-    .whereIn('vm_state', SNAPSHOT.allowed as readonly string[])
-    .update({ task_state: SNAPSHOT.task, updated_at: now() });
-  if (claimed === 0) throw refuse();
-  const release = () =>
-    db('instances')
-      .where({ uuid: inst.uuid, task_state: TaskState.IMAGE_SNAPSHOT })
-      .update({ task_state: null });
+  await claimTask(db, inst, action, action.task);
   let image: ImageRecord;
   try {
     image = await deps.images.create(snapshotImage(inst, base, req, ctx.userId));
   } catch (err) {
-    await release();
+    await releaseTask(db, inst, action.task);
     throw err;
   }
   try {
-    await recordAction(db, inst.uuid, SNAPSHOT.name, ctx);
-    const current = (await getInstance(db, inst.uuid))!;
-    await deps.compute.snapshotInstance(current, image.id, rpcContext(ctx));
+    await recordAction(db, inst.uuid, action.name, ctx);
+    await cast((await getInstance(db, inst.uuid))!, image.id);
   } catch (err) {
-    await release();
+    await releaseTask(db, inst, action.task);
     await deps.images.delete(image.id).catch(() => undefined);
     throw err;
   }

@@ -272,6 +272,10 @@ describeEachDatabase('the embedded Cinder API', (database) => {
     assert.equal(t.status, 200);
     const v = await create({ size: 1, volume_type: 'multi' });
     assert.equal((await show(v.id)).multiattach, true);
+    // Zed's Cinder still takes the deprecated request flag.
+    const flagged = await create({ size: 1, multiattach: true });
+    assert.equal((await show(flagged.id)).multiattach, true);
+    assert.equal((await show((await create({ size: 1 })).id)).multiattach, false);
     const inUse = await cloud.request('DELETE', `${V}/types/${t.body.volume_type.id}`, {
       token: ADMIN,
     });

@@ -168,6 +168,8 @@ export class VolumeService {
       throw invalidSnapshot(`Originating snapshot status must be one of 'available' values`);
     const size = r.size ?? snapshot?.size;
     if (size === undefined) throw invalidInput('Size is required when no snapshot is given.');
+    if (!Number.isInteger(size) || size < 1)
+      throw invalidInput(`Volume size '${size}' must be an integer and greater than 0`);
     const minDisk = Number(image?.min_disk ?? 0);
     if (size < minDisk)
       throw invalidInput(
@@ -182,10 +184,6 @@ export class VolumeService {
     const zone = this.config.DEFAULT.default_availability_zone;
     if (r.availability_zone && r.availability_zone !== zone)
       throw invalidInput(`Availability zone '${r.availability_zone}' is invalid.`);
-    if (r.multiattach && !isTrue(type.extra_specs.multiattach))
-      throw invalidInput(
-        'multiattach is requested by a volume type with the extra spec multiattach=<is> True, not in the request.',
-      );
     const source = snapshot && (await findVolume(this.db, snapshot.volume_id));
     const id = randomUUID();
     await this.db.transaction(async (trx) => {
@@ -205,7 +203,9 @@ export class VolumeService {
         // A copy of a bootable volume boots the same image, as Cinder copies its image metadata.
         bootable: !!image || !!source?.bootable,
         readonly: false,
-        multiattach: isTrue(type.extra_specs.multiattach),
+        // The request's flag is Cinder's deprecated way until 2023.1 (Zed's Tempest uses it);
+        // a type's extra spec multiattach=<is> True the current one.
+        multiattach: r.multiattach === true || isTrue(type.extra_specs.multiattach),
         snapshot_id: snapshot?.id ?? null,
         metadata: r.metadata ?? {},
         image_metadata: image ?? source?.image_metadata ?? null,

@@ -34,6 +34,8 @@ import {
   REBUILD,
   RESIZE,
   REVERT_RESIZE,
+  SHELVE,
+  SHELVE_OFFLOAD,
   SNAPSHOT,
   TERMINATE,
   type Transition,
@@ -125,6 +127,9 @@ export class ComputeManager {
       suspend_instance: this.suspendInstance,
       resume_instance: this.resumeInstance,
       snapshot_instance: this.snapshotInstance,
+      shelve_instance: this.shelveInstance,
+      shelve_offload_instance: this.shelveOffloadInstance,
+      unshelve_instance: this.unshelveInstance,
       rebuild_instance: this.rebuildInstance,
       resize_instance: this.resizeInstance,
       confirm_resize: this.confirmResize,
@@ -454,6 +459,169 @@ export class ComputeManager {
       await this.persist(r, TaskState.IMAGE_UPLOADING, context);
       await this.notifier.emit('snapshot', 'end', r, context);
       log.info('snapshot uploaded', { image_id: imageId, ...result });
+    });
+  }
+
+  // ---- shelve ----
+
+  /**
+   * Nova's shelve_instance with shelved_offload_time 0: the instance is
+   * snapshotted into `image_id` (the API made the record, `<name>-shelved`)
+   * and offloaded at once. A failed snapshot ends the task with the
+   * instance as it was and the image deleted, as a failed createImage does.
+   */
+  private shelveInstance(args: Args, incoming: Incoming): Promise<void> {
+    const instance = parseInstance(args.instance);
+    const imageId = args.image_id;
+    if (typeof imageId !== 'string' || imageId === '')
+      return Promise.reject(
+        new InvalidArgumentError(
+          `shelve_instance: image_id must be an image id, got ${JSON.stringify(imageId)}`,
+        ),
+      );
+    const { context } = incoming;
+    return this.inTurn(instance.uuid, async () => {
+      const r = this.record(instance.uuid);
+      this.guardTask(r, SHELVE);
+      const log = this.logFor(r.uuid, context);
+      r.task_state = TaskState.SHELVING;
+      await this.persist(r, [null, TaskState.SHELVING], context);
+      await this.notifier.emit('shelve', 'start', r, context);
+      // The driver names a snapshot's steps; a shelve has its own names for them.
+      const update: UpdateTaskState = async (state, expected) => {
+        r.task_state = SHELVING_STEPS[state as keyof typeof SHELVING_STEPS];
+        await this.persist(r, SHELVING_STEPS[expected as keyof typeof SHELVING_STEPS], context);
+      };
+      try {
+        await this.o.driver.snapshot(r.spec, imageId, update);
+      } catch (err) {
+        await this.failTask(r, SHELVE_TASKS, 'shelve', err as Error, context);
+        await this.o.images?.delete(imageId).catch(() => undefined);
+        log.error('shelve failed', { image_id: imageId, error: (err as Error).message });
+        throw err;
+      }
+      await this.notifier.emit('shelve', 'end', r, context);
+      await this.offload(r, SHELVE_TASKS, context);
+      log.info('instance shelved and offloaded', { image_id: imageId });
+    });
+  }
+
+  /**
+   * Nova's shelve_offload_instance: what a volume-backed instance's shelve
+   * is (its root is on its volume), and an admin's for one left shelved.
+   */
+  private shelveOffloadInstance(args: Args, incoming: Incoming): Promise<void> {
+    const instance = parseInstance(args.instance);
+    const { context } = incoming;
+    return this.inTurn(instance.uuid, async () => {
+      const r = this.record(instance.uuid);
+      // A volume-backed server's shelve is this offload; otherwise one already shelved.
+      this.guardTask(r, r.vm_state === VmState.SHELVED ? SHELVE_OFFLOAD : SHELVE);
+      await this.offload(r, [null, TaskState.SHELVING_OFFLOADING, ...SHELVE_TASKS], context);
+      this.logFor(r.uuid, context).info('instance offloaded');
+    });
+  }
+
+  /** The container goes (ports unplugged, volumes unmounted, kept); the instance leaves this host. */
+  private async offload(
+    r: ManagedInstance,
+    expected: TaskState[],
+    context: RequestContext,
+  ): Promise<void> {
+    Object.assign(r, { vm_state: VmState.SHELVED, task_state: TaskState.SHELVING_OFFLOADING });
+    await this.persist(r, expected, context);
+    await this.notifier.emit('shelve_offload', 'start', r, context);
+    try {
+      await this.o.driver.destroy(r.spec);
+    } catch (err) {
+      // Shelved, still here: an admin's shelveOffload tries again, an unshelve starts it here.
+      await this.failTask(
+        r,
+        [TaskState.SHELVING_OFFLOADING],
+        'shelve_offload',
+        err as Error,
+        context,
+      );
+      throw err;
+    }
+    Object.assign(r, {
+      vm_state: VmState.SHELVED_OFFLOADED,
+      task_state: null,
+      power_state: PowerState.NOSTATE,
+      data: { ...r.data, host: null, node: null },
+    });
+    await this.conductor.saveInstance(r, TaskState.SHELVING_OFFLOADING, context);
+    this.o.store.remove(r.uuid);
+    await this.notifier.emit('shelve_offload', 'end', r, context);
+  }
+
+  /**
+   * Nova's unshelve_instance, on the host the conductor picked: spawned on
+   * its image's layers with the shelved snapshot's as its writable layer
+   * (a volume-backed one on its root volume, as it was), then the shelved
+   * image is deleted. A failed spawn leaves it shelved_offloaded, with the
+   * fault, to be unshelved again.
+   */
+  private unshelveInstance(args: Args, incoming: Incoming): Promise<void> {
+    const instance = parseInstance(args.instance);
+    const { context } = incoming;
+    return this.inTurn(instance.uuid, async () => {
+      const log = this.logFor(instance.uuid, context);
+      const here = this.o.store.get(instance.uuid);
+      if (here && here.vm_state !== VmState.SHELVED) {
+        log.info('unshelve for an instance already here ignored', { vm_state: here.vm_state });
+        return;
+      }
+      // Shelved but never offloaded: it starts again from its snapshot, as an offloaded one does.
+      if (here) await this.o.driver.destroy(here.spec);
+      const mappings = args.block_device_mapping;
+      const rootVolume = rootVolumeOf(mappings);
+      // A volume-backed instance is sent the image its volume boots; any other its snapshot.
+      const image = parseImage(args.image, instance.spec.imageRef);
+      const base = rootVolume ? image : { id: instance.spec.imageRef };
+      const shelved = image.id !== base.id ? image.id : undefined;
+      const r: ManagedInstance = {
+        uuid: instance.uuid,
+        vm_state: VmState.SHELVED_OFFLOADED,
+        task_state: TaskState.SPAWNING,
+        power_state: PowerState.NOSTATE,
+        spec: instance.spec,
+        image: base,
+        data: { ...instance.data, host: this.o.host, node: this.o.host },
+        updated_at: '',
+      };
+      await this.persist(r, TaskState.UNSHELVING, context);
+      await this.notifier.emit('unshelve', 'start', r, context);
+      try {
+        await this.o.driver.spawn(r.spec, base, connectionsOf(mappings), rootVolume, shelved);
+      } catch (err) {
+        await this.o.driver.destroy(r.spec).catch(() => undefined);
+        Object.assign(r, {
+          task_state: null,
+          fault: {
+            code: 500,
+            message: (err as Error).message,
+            created_at: new Date().toISOString(),
+          },
+          data: { ...r.data, host: null, node: null },
+        });
+        await this.conductor.saveInstance(r, TaskState.SPAWNING, context);
+        this.o.store.remove(r.uuid);
+        await this.notifier.emit('unshelve', 'error', r, context, err as Error);
+        log.error('unshelve failed', { error: (err as Error).message });
+        throw err;
+      }
+      await this.refreshPower(r);
+      Object.assign(r, { vm_state: VmState.ACTIVE, task_state: null });
+      await this.persist(r, TaskState.SPAWNING, context);
+      if (shelved)
+        await this.o.images
+          ?.delete(shelved)
+          .catch((err: Error) =>
+            log.warn('shelved image not deleted', { image_id: shelved, error: err.message }),
+          );
+      await this.notifier.emit('unshelve', 'end', r, context);
+      log.info('instance unshelved');
     });
   }
 
@@ -961,6 +1129,14 @@ const SNAPSHOT_TASKS: TaskState[] = [
   TaskState.IMAGE_PENDING_UPLOAD,
   TaskState.IMAGE_UPLOADING,
 ];
+/** A shelve's names for the steps of the snapshot it takes. */
+const SHELVING_STEPS = {
+  [TaskState.IMAGE_SNAPSHOT]: TaskState.SHELVING,
+  [TaskState.IMAGE_PENDING_UPLOAD]: TaskState.SHELVING_IMAGE_PENDING_UPLOAD,
+  [TaskState.IMAGE_UPLOADING]: TaskState.SHELVING_IMAGE_UPLOADING,
+} as const;
+const SHELVE_TASKS: TaskState[] = Object.values(SHELVING_STEPS);
+
 const REBUILD_TASKS: TaskState[] = [TaskState.REBUILDING, TaskState.REBUILD_SPAWNING];
 
 const sizeOf = ({ vcpus, memoryMb, rootGb }: InstanceSpec): FlavorSize => ({

@@ -39,7 +39,7 @@ import type { VolumeService } from '../volume/volume-service';
 import type { VolumeMount } from '../runtime/spec';
 import { attachmentsOf, checkRootVolume, heldVolumes, withAttachment } from './volume-attachments';
 import { TaskState } from '../../nova/states';
-import { copyWritableLayer, type Freezer } from './snapshot-capture';
+import { copyWritableLayer, rsync, type Freezer } from './snapshot-capture';
 import { publishSnapshot } from './snapshot-publish';
 // TEMPORARY: driver/image/unpack.ts packLayer replaces it at merge.
 import { packLayer } from '../image/unpack';
@@ -191,12 +191,16 @@ export class ContainerDriver implements ComputeDriver {
     image: ImageMeta,
     volumes: VolumeConnection[] = [],
     rootVolume?: string,
+    writableFrom?: string,
   ): Promise<void> {
     return this.locks.run(instance.uuid, async () => {
       const rt = this.runtime();
       const log = forInstance(this.log, instance.uuid);
       if (!rt.has(instance.uuid))
-        return this.create(instance, image, instance.networkInfo ?? [], log, volumes, rootVolume);
+        return this.create(instance, image, instance.networkInfo ?? [], log, volumes, {
+          rootVolume,
+          writableFrom,
+        });
       const { state } = rt.info(instance.uuid);
       if (state === 'running' || state === 'paused') {
         log.info('spawn: instance already exists and runs');
@@ -605,7 +609,7 @@ export class ContainerDriver implements ComputeDriver {
     networkInfo: NetworkInfo,
     log: Logger,
     connections: VolumeConnection[] = [],
-    rootVolume?: string,
+    { rootVolume, writableFrom }: { rootVolume?: string; writableFrom?: string } = {},
   ): Promise<void> {
     const rt = this.runtime();
     const volumes = connections.length || rootVolume ? this.requireVolumes() : undefined;
@@ -645,6 +649,14 @@ export class ContainerDriver implements ComputeDriver {
       }
       await rt.create(config);
       undo.push('delete the container', () => rt.delete(instance.uuid));
+      // The shelved snapshot's own layer is what the instance had written: it becomes the
+      // writable layer again, over the base image, so that the shelved image can go.
+      if (writableFrom)
+        await rsync(
+          (await this.opts.images.prepare(writableFrom)).layers[0],
+          rt.writableLayer(instance.uuid),
+          false,
+        );
       if (plugged) rt.seedFiles(instance.uuid, etcFiles(plugged.files));
       await this.startWorkload(instance.uuid);
     } catch (err) {

@@ -111,12 +111,15 @@ export interface ComputeDriver {
    * `volumes` (Nova's block_device_info) mounted before it starts too.
    * With `rootVolume` (boot from volume) the instance's writable root
    * layer lives on that volume, over the image's layers, and outlives it.
+   * With `writableFrom` (unshelve) the instance's writable layer starts as
+   * that image's top layer (its shelved snapshot) over `image`'s layers.
    */
   spawn(
     instance: InstanceSpec,
     image: ImageMeta,
     volumes?: VolumeConnection[],
     rootVolume?: string,
+    writableFrom?: string,
   ): Promise<void>;
   /**
    * Idempotent: destroying what does not exist succeeds; unplugs the

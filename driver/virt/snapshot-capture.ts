@@ -333,8 +333,13 @@ function setXattrs(to: string, want: Record<string, Buffer>): void {
   for (const name of Object.keys(have)) if (!(name in want)) native().removeXattr(to, name);
 }
 
-function rsync(from: string, to: string): Promise<void> {
-  const child = spawn('rsync', [...RSYNC_FLAGS, '--delete', `${from}/`, `${to}/`], {
+/**
+ * Copies the layer tree `from` into `to` (whiteouts, xattrs, hard links and
+ * owners kept); with `exact`, what `to` has and `from` lacks goes.
+ */
+export function rsync(from: string, to: string, exact = true): Promise<void> {
+  const flags = exact ? [...RSYNC_FLAGS, '--delete'] : RSYNC_FLAGS;
+  const child = spawn('rsync', [...flags, `${from}/`, `${to}/`], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

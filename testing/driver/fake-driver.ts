@@ -54,6 +54,8 @@ interface FakeInstance {
   console: string[];
   /** what the fake's root filesystem holds: the image it was built or rebuilt from */
   imageId: string;
+  /** the image whose top layer its writable layer started as (unshelve) */
+  writableFrom?: string;
   startedAt?: number;
   exit?: WorkloadExit;
 }
@@ -117,6 +119,7 @@ export class FakeDriver implements ComputeDriver {
     image: ImageMeta,
     volumes: VolumeConnection[] = [],
     rootVolume?: string,
+    writableFrom?: string,
   ): Promise<void> {
     this.failIfAsked('spawn');
     const existing = this.instances.get(instance.uuid);
@@ -134,6 +137,7 @@ export class FakeDriver implements ComputeDriver {
       state: PowerState.NOSTATE,
       console: [],
       imageId: image.id,
+      writableFrom,
       vifs: [...instance.networkInfo],
       volumes: attachments,
       rootVolume,
@@ -244,6 +248,11 @@ export class FakeDriver implements ComputeDriver {
   /** The image whose files the instance has now (it changes with rebuild). */
   imageOf(uuid: string): string {
     return this.get(uuid).imageId;
+  }
+
+  /** The image whose top layer the instance's writable layer started as, if any. */
+  writableLayerOf(uuid: string): string | undefined {
+    return this.get(uuid).writableFrom;
   }
 
   /** The ports plugged into an instance, as a real driver's namespace would show them. */
