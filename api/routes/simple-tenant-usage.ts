@@ -79,8 +79,7 @@ export function simpleTenantUsageRouter(deps: ApiDeps): Router {
     '/',
     route(async (req, res) => {
       const ctx = ctxOf(res);
-      if (isEmptyIdPath(req))
-        throw itemNotFound('The resource could not be found.');
+      if (isEmptyIdPath(req)) throw itemNotFound('The resource could not be found.');
       const q = parseQuery(req, ctx, { ...PERIOD, detailed: strings }, config.api.max_limit);
       requireAdmin(ctx, ADMIN_RULES.tenantUsageList);
       const period = usagePeriod(q.start, q.end);
