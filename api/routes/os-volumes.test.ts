@@ -95,6 +95,8 @@ describeEachDatabase('os-volumes and os-snapshots (Nova proxy)', (database) => {
       { size: '0' },
       { size: '#$%' },
       { size: 1, name: 'x' },
+      { size: 1, display_name: 'x'.repeat(256) },
+      { size: 1, metadata: { k: 1 } },
     ]) {
       const r = await create(volume);
       assert.equal(r.status, 400, JSON.stringify(volume));

@@ -12,39 +12,43 @@ import { ApiFault, forbidden, itemNotFound } from '../faults';
 import { isEmptyIdPath, route } from '../http';
 import { integerLike, novaBoolean, validate, validateQuery } from '../validate';
 import {
-  attachmentsOf,
+  detailsOf,
   listSnapshots,
-  listTypes,
   listVolumes,
   type AttachmentRow,
   type Metadata,
   type SnapshotRow,
   type VolumeRow,
 } from '../volume/store';
+import { metadataSchema, name } from '../volume/volumes-routes';
 import { removedAt236 } from './removed-proxy';
 
-/** Nova's schemas/volumes.py create and snapshot_create. */
+/**
+ * Nova's schemas/volumes.py create and snapshot_create, with Cinder's
+ * limits on names and metadata: Nova passes those on, and Cinder refuses
+ * what breaks them (400 either way).
+ */
 const createSchema = Joi.object({
   volume: Joi.object({
-    volume_type: Joi.string(),
-    metadata: Joi.object(),
-    snapshot_id: Joi.string(),
+    volume_type: Joi.string().max(255),
+    metadata: metadataSchema,
+    snapshot_id: Joi.string().max(36),
     size: Joi.alternatives(
       Joi.number().integer().min(1),
       Joi.string().pattern(/^[0-9]+$/, 'digits'),
     ).required(),
-    availability_zone: Joi.string(),
-    display_name: Joi.string(),
-    display_description: Joi.string(),
+    availability_zone: Joi.string().max(255),
+    display_name: name,
+    display_description: name,
   }).required(),
 });
 
 const snapshotSchema = Joi.object({
   snapshot: Joi.object({
-    volume_id: Joi.string().required(),
+    volume_id: Joi.string().max(36).required(),
     force: novaBoolean,
-    display_name: Joi.string(),
-    display_description: Joi.string(),
+    display_name: name,
+    display_description: name,
   }).required(),
 });
 
@@ -108,20 +112,8 @@ export function osVolumesRouter(deps: ApiDeps): Router {
   const r = Router();
   r.use(removedAt236);
 
-  const views = async (rows: VolumeRow[]) => {
-    const attachments = await attachmentsOf(
-      svc.db,
-      rows.map((v) => v.id),
-    );
-    const types = new Map((await listTypes(svc.db)).map((t) => [t.id, t.name]));
-    return rows.map((v) =>
-      volumeView(
-        v,
-        attachments.filter((a) => a.volume_id === v.id),
-        types.get(v.volume_type_id) ?? null,
-      ),
-    );
-  };
+  const views = async (rows: VolumeRow[]) =>
+    (await detailsOf(svc.db, rows)).map((d) => volumeView(d.volume, d.attachments, d.typeName));
   const show = async (ctx: ApiContext, id: string) =>
     (await views([await svc.visibleVolume(ctx, id)]))[0];
 

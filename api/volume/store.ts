@@ -174,6 +174,20 @@ export async function attachmentsByInstance(
   return out;
 }
 
+/** Each volume with its attachments and its type's name: what every view of a volume shows. */
+export async function detailsOf(q: Knex, rows: VolumeRow[]) {
+  const attachments = await attachmentsOf(
+    q,
+    rows.map((v) => v.id),
+  );
+  const types = new Map((await listTypes(q)).map((t) => [t.id, t.name]));
+  return rows.map((volume) => ({
+    volume,
+    attachments: attachments.filter((a) => a.volume_id === volume.id),
+    typeName: types.get(volume.volume_type_id) ?? null,
+  }));
+}
+
 export async function insertAttachment(q: Knex, a: AttachmentRow): Promise<void> {
   await q('volume_attachments').insert(a);
 }

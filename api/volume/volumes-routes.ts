@@ -11,8 +11,7 @@ import { route } from '../http';
 import { validate } from '../validate';
 import { invalidInput, policyNotAuthorized } from './errors';
 import {
-  attachmentsOf,
-  listTypes,
+  detailsOf,
   listVolumes,
   transition,
   updateVolume,
@@ -23,8 +22,8 @@ import { volumeSummary, volumeView, type LinkBase } from './views';
 import type { VolumeService } from './volume-service';
 
 /** Cinder's parameter_types: names and descriptions up to 255 characters, metadata of strings. */
-const name = Joi.string().max(255).allow(null, '');
-const metadataSchema = Joi.object().pattern(
+export const name = Joi.string().max(255).allow(null, '');
+export const metadataSchema = Joi.object().pattern(
   Joi.string().min(1).max(255),
   Joi.string().max(255).allow(''),
 );
@@ -110,22 +109,10 @@ export function paged<T extends { id: string }>(req: Request, rows: T[]): T[] {
 }
 
 export function volumeViews(svc: VolumeService) {
-  return async (req: Request, ctx: ApiContext, rows: VolumeRow[]) => {
-    const attachments = await attachmentsOf(
-      svc.db,
-      rows.map((v) => v.id),
+  return async (req: Request, ctx: ApiContext, rows: VolumeRow[]) =>
+    (await detailsOf(svc.db, rows)).map((d) =>
+      volumeView(ctx, linkBase(req, ctx), d.volume, d.attachments, d.typeName),
     );
-    const types = new Map((await listTypes(svc.db)).map((t) => [t.id, t.name]));
-    return rows.map((v) =>
-      volumeView(
-        ctx,
-        linkBase(req, ctx),
-        v,
-        attachments.filter((a) => a.volume_id === v.id),
-        types.get(v.volume_type_id) ?? null,
-      ),
-    );
-  };
 }
 
 const RESET_STATES = [
