@@ -43,9 +43,16 @@ export class BuildCoordinator {
    * caller (the API's 202 goes out first); `drain()` waits for them.
    */
   scheduleLater(uuids: string[], context: RpcContext): void {
+    this.detached(async () => {
+      for (const uuid of uuids) await this.schedule(uuid, context);
+    });
+  }
+
+  /** Runs `fn` after the caller's answer has gone out; `drain()` waits for it. `fn` never throws. */
+  private detached(fn: () => Promise<void>): void {
     const run = (async () => {
       await new Promise((resolve) => setImmediate(resolve));
-      for (const uuid of uuids) await this.schedule(uuid, context);
+      await fn();
     })();
     this.inFlight.add(run);
     void run.finally(() => this.inFlight.delete(run));
@@ -170,34 +177,40 @@ export class BuildCoordinator {
    * its task ended with the reason as its fault. Never throws.
    */
   unshelveLater(uuid: string, context: RpcContext): void {
-    const run = (async () => {
-      await new Promise((resolve) => setImmediate(resolve));
-      const log = this.d.log.child({ instance_uuid: uuid, request_id: context.request_id });
+    const log = this.d.log.child({ instance_uuid: uuid, request_id: context.request_id });
+    this.detached(async () => {
       try {
         await this.unshelveOnce(uuid, context, log);
       } catch (err) {
-        const message = (err as Error).message;
-        log.warn('unshelve not scheduled', { error: message });
-        await this.d.scheduler.release(uuid).catch(() => undefined);
-        const t = now();
-        await this.d
-          .db('instances')
-          .where({ uuid, deleted: false, task_state: TaskState.UNSHELVING })
-          .update({
-            host: null,
-            node: null,
-            task_state: null,
-            fault: JSON.stringify({ code: 500, message, created_at: t }),
-            updated_at: t,
-          })
-          .catch((failed: Error) =>
-            log.error('failed unshelve not recorded', { error: failed.message }),
-          );
-        await finishAction(this.d.db, uuid, { host: null, error: message }).catch(() => undefined);
+        await this.unshelveFailed(uuid, (err as Error).message, log).catch((failed: Error) => {
+          log.error('failed unshelve not recorded', { error: failed.message });
+        });
       }
-    })();
-    this.inFlight.add(run);
-    void run.finally(() => this.inFlight.delete(run));
+    });
+  }
+
+  /**
+   * The task ends with the reason as the fault. An offloaded instance
+   * gives back the host it was being placed on; one shelved but still on
+   * its host (its offload failed) keeps host and claim.
+   */
+  private async unshelveFailed(uuid: string, message: string, log: Logger): Promise<void> {
+    log.warn('unshelve not scheduled', { error: message });
+    const inst = await getInstance(this.d.db, uuid);
+    if (!inst || inst.task_state !== TaskState.UNSHELVING) return;
+    const offloaded = inst.vm_state === VmState.SHELVED_OFFLOADED;
+    if (offloaded) await this.d.scheduler.release(uuid);
+    const t = now();
+    await this.d
+      .db('instances')
+      .where({ uuid, deleted: false, task_state: TaskState.UNSHELVING })
+      .update({
+        ...(offloaded ? { host: null, node: null } : {}),
+        task_state: null,
+        fault: JSON.stringify({ code: 500, message, created_at: t }),
+        updated_at: t,
+      });
+    await finishAction(this.d.db, uuid, { host: null, error: message });
   }
 
   private async unshelveOnce(uuid: string, context: RpcContext, log: Logger): Promise<void> {

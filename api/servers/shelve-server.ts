@@ -8,7 +8,6 @@
  * as its writable layer and deletes the snapshot.
  */
 import { SHELVE, SHELVE_OFFLOAD, UNSHELVE } from '../../nova/actions';
-import type { TaskState } from '../../nova/states';
 import { rpcContext, type ApiContext } from '../context';
 import type { ApiDeps } from '../deps';
 import { recordAction } from '../db/instance-actions';
@@ -22,29 +21,40 @@ import { snapshotInto } from './snapshot-server';
 const volumeBacked = (inst: Instance) => !inst.image_ref;
 
 /** The snapshot unshelve starts from, noted on the instance (Nova's shelved_image_id). */
-async function noteShelvedImage(deps: ApiDeps, inst: Instance, imageId: string | undefined) {
-  const current = (await getInstance(deps.db, inst.uuid))!;
+async function noteShelvedImage(deps: ApiDeps, current: Instance, imageId: string) {
   await deps
     .db('instances')
-    .where({ uuid: inst.uuid })
+    .where({ uuid: current.uuid })
     .update({
       request_spec: JSON.stringify({ ...current.request_spec, shelved_image: imageId }),
     });
+}
+
+/** The task claimed, the action recorded and shelve_offload_instance cast; the task ends if the cast fails. */
+async function offload(
+  deps: ApiDeps,
+  ctx: ApiContext,
+  inst: Instance,
+  action: typeof SHELVE | typeof SHELVE_OFFLOAD,
+): Promise<void> {
+  await claimTask(deps.db, inst, action, action.task);
+  try {
+    await recordAction(deps.db, inst.uuid, action.name, ctx);
+    await deps.compute.shelveOffloadInstance(
+      (await getInstance(deps.db, inst.uuid))!,
+      rpcContext(ctx),
+    );
+  } catch (err) {
+    await releaseTask(deps.db, inst, action.task);
+    throw err;
+  }
 }
 
 export async function shelveServer(deps: ApiDeps, ctx: ApiContext, uuid: string): Promise<void> {
   const inst = await findServer(deps.db, ctx, uuid);
   if (volumeBacked(inst)) {
     checkNotLocked(inst, ctx);
-    await claimTask(deps.db, inst, SHELVE, SHELVE.task);
-    await castOrRelease(deps, inst, SHELVE.task, async () => {
-      await recordAction(deps.db, inst.uuid, SHELVE.name, ctx);
-      await deps.compute.shelveOffloadInstance(
-        (await getInstance(deps.db, inst.uuid))!,
-        rpcContext(ctx),
-      );
-    });
-    return;
+    return offload(deps, ctx, inst, SHELVE);
   }
   await snapshotInto(
     deps,
@@ -53,7 +63,7 @@ export async function shelveServer(deps: ApiDeps, ctx: ApiContext, uuid: string)
     { name: `${inst.display_name}-shelved`, metadata: {} },
     SHELVE,
     async (current, imageId) => {
-      await noteShelvedImage(deps, inst, imageId);
+      await noteShelvedImage(deps, current, imageId);
       await deps.compute.shelveInstance(current, imageId, rpcContext(ctx));
     },
   );
@@ -67,14 +77,7 @@ export async function shelveOffloadServer(
 ): Promise<void> {
   const inst = await findServer(deps.db, ctx, uuid);
   requireAdmin(ctx, 'os_compute_api:os-shelve:shelve_offload');
-  await claimTask(deps.db, inst, SHELVE_OFFLOAD, SHELVE_OFFLOAD.task);
-  await castOrRelease(deps, inst, SHELVE_OFFLOAD.task, async () => {
-    await recordAction(deps.db, inst.uuid, SHELVE_OFFLOAD.name, ctx);
-    await deps.compute.shelveOffloadInstance(
-      (await getInstance(deps.db, inst.uuid))!,
-      rpcContext(ctx),
-    );
-  });
+  await offload(deps, ctx, inst, SHELVE_OFFLOAD);
 }
 
 export async function unshelveServer(
@@ -104,20 +107,6 @@ export async function unshelveServer(
   if (claimed === 0) throw invalidState(inst, UNSHELVE.name);
   await recordAction(deps.db, inst.uuid, UNSHELVE.name, ctx);
   deps.builds.unshelveLater(inst.uuid, rpcContext(ctx));
-}
-
-async function castOrRelease(
-  deps: ApiDeps,
-  inst: Instance,
-  task: Exclude<TaskState, null>,
-  cast: () => Promise<void>,
-): Promise<void> {
-  try {
-    await cast();
-  } catch (err) {
-    await releaseTask(deps.db, inst, task);
-    throw err;
-  }
 }
 
 /** Nova's delete of a shelved server: its snapshot goes with it. */

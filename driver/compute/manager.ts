@@ -574,26 +574,28 @@ export class ComputeManager {
       }
       // Shelved but never offloaded: it starts again from its snapshot, as an offloaded one does.
       if (here) await this.o.driver.destroy(here.spec);
-      const mappings = args.block_device_mapping;
-      const rootVolume = rootVolumeOf(mappings);
-      // A volume-backed instance is sent the image its volume boots; any other its snapshot.
-      const image = parseImage(args.image, instance.spec.imageRef);
-      const base = rootVolume ? image : { id: instance.spec.imageRef };
-      const shelved = image.id !== base.id ? image.id : undefined;
       const r: ManagedInstance = {
         uuid: instance.uuid,
         vm_state: VmState.SHELVED_OFFLOADED,
         task_state: TaskState.SPAWNING,
         power_state: PowerState.NOSTATE,
         spec: instance.spec,
-        image: base,
+        image: { id: instance.spec.imageRef },
         data: { ...instance.data, host: this.o.host, node: this.o.host },
         updated_at: '',
       };
       await this.persist(r, TaskState.UNSHELVING, context);
       await this.notifier.emit('unshelve', 'start', r, context);
+      let shelved: string | undefined;
       try {
-        await this.o.driver.spawn(r.spec, base, connectionsOf(mappings), rootVolume, shelved);
+        // Read here, not before: a malformed image or mapping fails the unshelve with a fault.
+        const mappings = args.block_device_mapping;
+        const rootVolume = rootVolumeOf(mappings);
+        // A volume-backed instance is sent the image its volume boots; any other its snapshot.
+        const image = parseImage(args.image, instance.spec.imageRef);
+        if (rootVolume) r.image = image;
+        shelved = image.id !== r.image.id ? image.id : undefined;
+        await this.o.driver.spawn(r.spec, r.image, connectionsOf(mappings), rootVolume, shelved);
       } catch (err) {
         await this.o.driver.destroy(r.spec).catch(() => undefined);
         Object.assign(r, {
