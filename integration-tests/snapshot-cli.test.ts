@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import { imageTar, needsRoot, waitFor } from './harness';
 import { OPENSTACK } from './fixtures/osc';
 import { type ImageCloud, startImageCloud } from './fixtures/image-cloud';
@@ -38,6 +38,24 @@ describe('snapshot and rebuild through the openstack CLI', { skip }, () => {
   );
   after(() => cloud?.close(), { timeout: 90_000 });
 
+  /** The busybox image, registered with `openstack image create`, running `commandLine`. */
+  const imageRunning = async (t: TestContext, name: string, commandLine: string) =>
+    (
+      await cloud.oscJson(t, [
+        'image',
+        'create',
+        name,
+        '--disk-format',
+        'raw',
+        '--container-format',
+        'bare',
+        '--file',
+        imageTar,
+        '--property',
+        `os_command_line=${commandLine}`,
+      ])
+    ).id as string;
+
   const upper = (id: string, ...rel: string[]) =>
     path.join(cloud.stateDir, 'containers', id, 'upper', ...rel);
 
@@ -54,21 +72,7 @@ describe('snapshot and rebuild through the openstack CLI', { skip }, () => {
   }
 
   test('server image create while a counter runs, boot of the snapshot, rebuild', async (t) => {
-    const base = (
-      await cloud.oscJson(t, [
-        'image',
-        'create',
-        'snap-base',
-        '--disk-format',
-        'raw',
-        '--container-format',
-        'bare',
-        '--file',
-        imageTar,
-        '--property',
-        `os_command_line=${TICKING}`,
-      ])
-    ).id as string;
+    const base = await imageRunning(t, 'snap-base', TICKING);
     const server = await cloud.createServer(t, 'snap-src', base);
     await cloud.settled(server);
     await cloud.consoleShows(server, 'wrote');
@@ -126,21 +130,7 @@ describe('snapshot and rebuild through the openstack CLI', { skip }, () => {
       'the snapshot stacks the base layer it shares',
     );
 
-    const other = (
-      await cloud.oscJson(t, [
-        'image',
-        'create',
-        'snap-other',
-        '--disk-format',
-        'raw',
-        '--container-format',
-        'bare',
-        '--file',
-        imageTar,
-        '--property',
-        `os_command_line=${REBUILT}`,
-      ])
-    ).id as string;
+    const other = await imageRunning(t, 'snap-other', REBUILT);
     const rebuilt = await cloud.osc(t, ['server', 'rebuild', '--image', other, '--wait', copy]);
     assert.equal(rebuilt.code, 0, rebuilt.stderr);
     await cloud.settled(copy);
@@ -153,21 +143,7 @@ describe('snapshot and rebuild through the openstack CLI', { skip }, () => {
   });
 
   test('server shelve offloads the instance; unshelve brings it back with its files', async (t) => {
-    const base = (
-      await cloud.oscJson(t, [
-        'image',
-        'create',
-        'shelve-base',
-        '--disk-format',
-        'raw',
-        '--container-format',
-        'bare',
-        '--file',
-        imageTar,
-        '--property',
-        `os_command_line=${TICKING}`,
-      ])
-    ).id as string;
+    const base = await imageRunning(t, 'shelve-base', TICKING);
     const server = await cloud.createServer(t, 'shelf', base);
     await cloud.settled(server);
     await cloud.consoleShows(server, 'wrote');
