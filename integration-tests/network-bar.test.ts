@@ -179,9 +179,7 @@ describe('the networking bar: openstack CLI against berth all-in-one', { skip },
     assert.equal(smallSubnet.status, 201, JSON.stringify(smallSubnet.body));
     const only = await neutron('POST', '/ports', { port: { network_id: small.body.network.id } });
     assert.equal(only.status, 201, JSON.stringify(only.body));
-    const taken = await neutron('POST', '/ports', {
-      port: { network_id: net['bar-a'].id, fixed_ips: [{ ip_address: '10.10.1.200' }] },
-    });
+    const taken = await neutron('POST', '/ports', { port: { network_id: net['bar-a'].id } });
     assert.equal(taken.status, 201, JSON.stringify(taken.body));
 
     const before = await snapshot();
@@ -206,7 +204,10 @@ describe('the networking bar: openstack CLI against berth all-in-one', { skip },
     );
     await expectError(
       await neutron('POST', '/ports', {
-        port: { network_id: net['bar-a'].id, fixed_ips: [{ ip_address: '10.10.1.200' }] },
+        port: {
+          network_id: net['bar-a'].id,
+          fixed_ips: [{ ip_address: taken.body.port.fixed_ips[0].ip_address }],
+        },
       }),
       409,
       'IpAddressAlreadyAllocated',

@@ -120,11 +120,20 @@ describeEachDatabase('network API: subnets, ports and IPAM', (database) => {
   });
 
   it('checks requested fixed IPs: outside the subnet 400, taken 409, and changes nothing then', async () => {
+    // Earlier ports took random addresses: ask only for two nobody holds.
+    const held = new Set(
+      (await count(`ports?network_id=${net}`)).ports.flatMap(
+        (p: { fixed_ips: { ip_address: string }[] }) => p.fixed_ips.map((f) => f.ip_address),
+      ),
+    );
+    const [first, second] = Array.from({ length: 253 }, (_, i) => `10.10.0.${i + 2}`).filter(
+      (a) => !held.has(a),
+    );
     const ok = await post('ports', {
-      port: { network_id: net, fixed_ips: [{ subnet_id: subnet, ip_address: '10.10.0.50' }] },
+      port: { network_id: net, fixed_ips: [{ subnet_id: subnet, ip_address: first }] },
     });
     assert.equal(ok.status, 201);
-    assert.deepEqual(ok.body.port.fixed_ips, [{ subnet_id: subnet, ip_address: '10.10.0.50' }]);
+    assert.deepEqual(ok.body.port.fixed_ips, [{ subnet_id: subnet, ip_address: first }]);
     const before = (await count(`ports?network_id=${net}`)).ports.length;
     const outside = await post('ports', {
       port: { network_id: net, fixed_ips: [{ subnet_id: subnet, ip_address: '10.99.0.5' }] },
@@ -137,19 +146,19 @@ describeEachDatabase('network API: subnets, ports and IPAM', (database) => {
     assert.equal(nowhere.status, 400);
     assert.equal(nowhere.body.NeutronError.type, 'InvalidIpForNetwork');
     const taken = await post('ports', {
-      port: { network_id: net, fixed_ips: [{ ip_address: '10.10.0.50' }] },
+      port: { network_id: net, fixed_ips: [{ ip_address: first }] },
     });
     assert.equal(taken.status, 409);
     assert.deepEqual(taken.body.NeutronError, {
       type: 'IpAddressAlreadyAllocated',
-      message: `IP address 10.10.0.50 already allocated in subnet ${subnet}`,
+      message: `IP address ${first} already allocated in subnet ${subnet}`,
       detail: '',
     });
     // A port whose second address fails leaves its first one free.
     const half = await post('ports', {
       port: {
         network_id: net,
-        fixed_ips: [{ ip_address: '10.10.0.60' }, { ip_address: '10.10.0.50' }],
+        fixed_ips: [{ ip_address: second }, { ip_address: first }],
       },
     });
     assert.equal(half.status, 409);
@@ -157,7 +166,7 @@ describeEachDatabase('network API: subnets, ports and IPAM', (database) => {
     assert.equal(
       (
         await post('ports', {
-          port: { network_id: net, fixed_ips: [{ ip_address: '10.10.0.60' }] },
+          port: { network_id: net, fixed_ips: [{ ip_address: second }] },
         })
       ).status,
       201,
