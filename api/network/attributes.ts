@@ -91,6 +91,12 @@ export const listOf =
     return v.map((x: unknown) => c(x, fail));
   };
 
+/** Neutron's convert_none_to_empty_list: `null` clears a list attribute. */
+export const noneAsEmpty =
+  (c: Converter): Converter =>
+  (v, fail) =>
+    v === null ? [] : c(v, fail);
+
 /** A dictionary with exactly these keys allowed, each converted when present. */
 export const dictOf =
   (keys: Record<string, Converter>, required: string[] = []): Converter =>

@@ -49,6 +49,21 @@ describeEachDatabase('network API: routers, floating IPs and port forwardings', 
     assert.equal(iface.port_security_enabled, false);
     const again = await req('PUT', `routers/${router}/add_router_interface`, { subnet_id: subnet });
     assert.equal(again.status, 400);
+    // Another network's subnet overlapping one the router has: it could not route between them.
+    const twin = (await req('POST', 'networks', { network: { name: 'twin' } })).body.network.id;
+    const twinSubnet = (
+      await req('POST', 'subnets', {
+        subnet: { network_id: twin, ip_version: 4, cidr: '10.30.0.0/25' },
+      })
+    ).body.subnet.id;
+    const overlap = await req('PUT', `routers/${router}/add_router_interface`, {
+      subnet_id: twinSubnet,
+    });
+    assert.equal(overlap.status, 400);
+    assert.match(overlap.body.NeutronError.message, /overlaps with cidr 10\.30\.0\.0\/24/);
+    assert.equal((await req('DELETE', `networks/${twin}`)).status, 204);
+    const cleared = await req('PUT', `routers/${router}`, { router: { routes: null } });
+    assert.deepEqual([cleared.status, cleared.body.router?.routes], [200, []]);
     const set = await req('PUT', `routers/${router}`, {
       router: { external_gateway_info: { network_id: pub } },
     });

@@ -13,6 +13,7 @@ import {
   dictOf,
   ip,
   listOf,
+  noneAsEmpty,
   NAME,
   nullable,
   owningProject,
@@ -27,7 +28,7 @@ import {
 import { checkQuota, ownedRow, owns, requireOwner, visibleNetwork, type NetTx } from './context';
 import { badResourceRequest, httpBadRequest, NeutronError, portInUse } from './errors';
 import type { FixedIp } from './ipam';
-import { contains, parseCidr, parseIp } from './ipv4';
+import { contains, overlaps, parseCidr, parseIp } from './ipv4';
 import { deletePort, insertPort } from './ports';
 import type { ResourceType } from './resource';
 import { standardView, STANDARD_KEYS } from './resource';
@@ -54,7 +55,7 @@ const ATTRIBUTES: AttributeMap = {
   project_id: PROJECT,
   admin_state_up: { post: true, put: true, default: true, convert: bool },
   external_gateway_info: { post: true, put: true, default: null, convert: GATEWAY },
-  routes: { put: true, convert: ROUTES },
+  routes: { put: true, convert: noneAsEmpty(ROUTES) },
   distributed: { post: true, put: true, default: false, convert: bool, adminOnly: true },
   ha: {
     post: true,
@@ -284,19 +285,31 @@ function interfaceInfo(router: Row, port: Row) {
   };
 }
 
-/** No router may have two interfaces on one subnet, and a subnet has one router (its gateway). */
-async function checkSubnetFree(tx: NetTx, router: Row, subnetId: string) {
-  for (const r of await listRows(tx.q, 'port'))
-    if (
-      r.body.device_owner === 'network:router_interface' &&
-      (r.body.fixed_ips as FixedIp[]).some((f) => f.subnet_id === subnetId)
-    )
-      throw badResourceRequest(
-        'router',
-        r.device_id === router.id
-          ? `Router already has a port on subnet ${subnetId}`
-          : `Subnet ${subnetId} already has an interface on router ${r.device_id}`,
-      );
+/**
+ * No router may have two interfaces on one subnet or on overlapping ones (it
+ * could not route between them), and a subnet has one router (its gateway).
+ */
+async function checkSubnetFree(tx: NetTx, router: Row, subnet: Row) {
+  const cidr = parseCidr(subnet.body.cidr)!;
+  for (const r of await listRows(tx.q, 'port')) {
+    if (r.body.device_owner !== 'network:router_interface') continue;
+    for (const f of r.body.fixed_ips as FixedIp[]) {
+      if (f.subnet_id === subnet.id)
+        throw badResourceRequest(
+          'router',
+          r.device_id === router.id
+            ? `Router already has a port on subnet ${subnet.id}`
+            : `Subnet ${subnet.id} already has an interface on router ${r.device_id}`,
+        );
+      if (r.device_id !== router.id) continue;
+      const other = await getRow(tx.q, 'subnet', f.subnet_id);
+      if (overlaps(cidr, parseCidr(other.body.cidr)!))
+        throw badResourceRequest(
+          'router',
+          `Cidr ${subnet.body.cidr} of subnet ${subnet.id} overlaps with cidr ${other.body.cidr} of subnet ${other.id}`,
+        );
+    }
+  }
 }
 
 export async function addInterface(tx: NetTx, router: Row, body: unknown) {
@@ -308,7 +321,7 @@ export async function addInterface(tx: NetTx, router: Row, body: unknown) {
     const ips = port.body.fixed_ips as FixedIp[];
     if (ips.length !== 1)
       throw badResourceRequest('router', 'Router port must have exactly one fixed IP');
-    await checkSubnetFree(tx, router, ips[0].subnet_id);
+    await checkSubnetFree(tx, router, await getRow(tx.q, 'subnet', ips[0].subnet_id));
     const saved = await saveRow(tx.q, port, {
       device_id: router.id,
       body: {
@@ -329,7 +342,7 @@ export async function addInterface(tx: NetTx, router: Row, body: unknown) {
     throw badResourceRequest('router', `Cannot add an interface on external network ${network.id}`);
   if (!subnet.body.gateway_ip)
     throw badResourceRequest('router', 'Subnet for router interface must have a gateway IP');
-  await checkSubnetFree(tx, router, subnet.id);
+  await checkSubnetFree(tx, router, subnet);
   const port = await insertPort(tx, {
     network,
     projectId: router.project_id,

@@ -138,6 +138,37 @@ describeEachDatabase('network API: security groups and rules', (database) => {
       });
       assert.equal(r.status, 400, JSON.stringify(rule) + JSON.stringify(r.body));
     }
+    const unknownRemote = await post('security-group-rules', {
+      security_group_rule: {
+        direction: 'ingress',
+        remote_group_id: 'bad',
+        security_group_id: g.id,
+      },
+    });
+    assert.equal(unknownRemote.status, 404);
+    assert.equal(unknownRemote.body.NeutronError.type, 'SecurityGroupNotFound');
+    const renamed = await api.request('PUT', `/network/v2.0/security-groups/${g.id}`, {
+      body: { security_group: { name: 'default' } },
+    });
+    assert.equal(renamed.status, 409);
+    // Tempest's test_create_security_group_rule_with_invalid_ports reads these words.
+    for (const [min, max, words] of [
+      [-16, 80, 'Invalid value for port -16'],
+      [80, 65536, 'Invalid value for port 65536'],
+      [null, 6, 'port_range_min must be <= port_range_max'],
+    ] as const) {
+      const r = await post('security-group-rules', {
+        security_group_rule: {
+          direction: 'ingress',
+          protocol: 'tcp',
+          port_range_min: min,
+          port_range_max: max,
+          security_group_id: g.id,
+        },
+      });
+      assert.equal(r.status, 400);
+      assert.ok(r.body.NeutronError.message.includes(words), r.body.NeutronError.message);
+    }
     const other = await post(
       'security-group-rules',
       { security_group_rule: { direction: 'ingress', security_group_id: g.id } },

@@ -11,7 +11,6 @@ import { randomUUID } from 'node:crypto';
 import {
   bool,
   DESCRIPTION,
-  int,
   NAME,
   nullable,
   oneOf,
@@ -70,6 +69,14 @@ const PROTOCOLS: Record<string, number> = {
 const PORTS_PROTOCOLS = ['tcp', 'udp', 'dccp', 'sctp', 'udplite', '6', '17', '33', '132', '136'];
 const ICMP_PROTOCOLS = ['icmp', 'icmpv6', 'ipv6-icmp', 'ipv6_icmp', '1', '58'];
 
+/** neutron-lib's convert_validate_port_value, with its words. */
+const PORT: Converter = (v, fail) => {
+  const n = typeof v === 'string' && /^\d{1,5}$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535)
+    fail(`Invalid value for port ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  return n;
+};
+
 const PROTOCOL: Converter = (v, fail) => {
   if (v === null || v === 'any') return null;
   const s = typeof v === 'number' ? String(v) : v;
@@ -99,10 +106,11 @@ const RULE_ATTRIBUTES: AttributeMap = {
   direction: { post: true, required: true, convert: oneOf('ingress', 'egress') },
   ethertype: { post: true, default: 'IPv4', convert: oneOf('IPv4', 'IPv6') },
   protocol: { post: true, default: null, convert: PROTOCOL },
-  port_range_min: { post: true, default: null, convert: nullable(int(0, 65535)) },
-  port_range_max: { post: true, default: null, convert: nullable(int(0, 65535)) },
+  port_range_min: { post: true, default: null, convert: nullable(PORT) },
+  port_range_max: { post: true, default: null, convert: nullable(PORT) },
   remote_ip_prefix: { post: true, default: null, convert: nullable(str(64)) },
-  remote_group_id: { post: true, default: null, convert: nullable(uuid) },
+  // Not checked as a UUID: Neutron looks any value up, and an unknown one is a 404.
+  remote_group_id: { post: true, default: null, convert: nullable(str(255)) },
   remote_address_group_id: {
     post: true,
     default: null,
@@ -287,6 +295,12 @@ async function updateGroup(tx: NetTx, row: Row, body: unknown): Promise<Row> {
       'SecurityGroupCannotUpdateDefault',
       'Updating default security group not allowed.',
     );
+  if (row.unique_key !== 'default' && v.name === 'default')
+    throw new NeutronError(
+      409,
+      'SecurityGroupDefaultAlreadyExists',
+      'Default security group already exists.',
+    );
   return saveRow(tx.q, row, { body: { ...row.body, ...v } });
 }
 
@@ -365,11 +379,12 @@ async function ruleSpec(tx: NetTx, v: Body, group: Row): Promise<RuleSpec> {
   if (protocol !== null && PORTS_PROTOCOLS.includes(protocol)) {
     if (spec.port_range_min !== null && spec.port_range_max === null)
       spec.port_range_max = spec.port_range_min;
-    if (spec.port_range_min === null && spec.port_range_max !== null)
-      throw invalidInput('Must specify port_range_min if port_range_max is given');
     if (spec.port_range_min !== null && (spec.port_range_min === 0 || spec.port_range_max === 0))
       throw invalidInput('Invalid value for port 0');
-    if (spec.port_range_min !== null && spec.port_range_min > spec.port_range_max!)
+    if (
+      spec.port_range_max !== null &&
+      (spec.port_range_min === null || spec.port_range_min > spec.port_range_max)
+    )
       throw new NeutronError(
         400,
         'SecurityGroupInvalidPortRange',
