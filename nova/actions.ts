@@ -132,13 +132,14 @@ export const DETACH_INTERFACE: GuardedAction = {
  * os-volume_attachments attach and detach: nova-api's check_instance_state
  * less the shelved and resized states berth's instances have no volumes in.
  */
+// An offloaded server's volumes change in the database only; unshelve mounts what is there then.
 export const ATTACH_VOLUME: GuardedAction = {
   method: 'attach_volume',
-  allowed: [ACTIVE, PAUSED, STOPPED],
+  allowed: [ACTIVE, PAUSED, STOPPED, VmState.SHELVED_OFFLOADED],
 };
 export const DETACH_VOLUME: GuardedAction = {
   method: 'detach_volume',
-  allowed: [ACTIVE, PAUSED, STOPPED],
+  allowed: [ACTIVE, PAUSED, STOPPED, VmState.SHELVED_OFFLOADED],
 };
 
 /**

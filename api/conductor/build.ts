@@ -18,7 +18,8 @@ import { computeServices } from '../db/services';
 import { now } from '../http';
 import type { InstanceNetworkApi } from '../network/instance-network';
 import { releasePorts } from '../servers/instance-ports';
-import { attachBuildVolumes, volumeHost } from '../servers/block-devices';
+import { attachBuildVolumes } from '../servers/block-devices';
+import { volumeHost } from '../servers/volume-attachments';
 import type { VolumeService } from '../volume/volume-service';
 import { NoValidHost, type Scheduler } from '../scheduler/scheduler';
 

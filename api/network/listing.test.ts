@@ -139,7 +139,7 @@ describeEachDatabase(
         security_group: 10,
         security_group_rule: 100,
       });
-      const details = await get('quotas/demo/details');
+      const details = await get('quotas/demo/details.json');
       assert.deepEqual(details.quota.network, { limit: 4, used: 3, reserved: 0 });
       assert.deepEqual(details.quota.security_group, { limit: 10, used: 1, reserved: 0 });
       assert.equal(
@@ -222,6 +222,7 @@ describeEachDatabase(
         404,
       );
       assert.deepEqual((await get('availability_zones')).availability_zones, []);
+      assert.deepEqual((await get('agents')).agents, []);
     });
   },
 );

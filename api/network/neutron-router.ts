@@ -405,6 +405,11 @@ function mountReads(router: Router, svc: NetworkService): void {
   router.get('/v2.0/availability_zones', (_req, res) => {
     res.json({ availability_zones: [] });
   });
+  // No Neutron agents: each compute's own data plane does their work. The list
+  // is empty, as a real Neutron's is to a member (Tempest reads it so).
+  router.get('/v2.0/agents', (_req, res) => {
+    res.json({ agents: [] });
+  });
   router.get(
     '/v2.0/network-ip-availabilities',
     route(async (_req, res) => {
@@ -441,6 +446,13 @@ export function neutronRouter(deps: ApiDeps, authenticate: RequestHandler): Rout
     });
   });
   router.use(authenticate);
+  // Neutron takes a `.json` format suffix on any path (Tempest's quota client sends one).
+  router.use((req, _res, next) => {
+    const q = req.url.indexOf('?');
+    const p = q < 0 ? req.url : req.url.slice(0, q);
+    if (p.endsWith('.json')) req.url = p.slice(0, -5) + (q < 0 ? '' : req.url.slice(q));
+    next();
+  });
   router.use(
     refuseNulInUrl(
       () => new ApiFault(400, 'HTTPBadRequest', 'A NUL character is not allowed in a request.'),

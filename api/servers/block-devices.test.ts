@@ -347,15 +347,27 @@ describeEachDatabase('block_device_mapping_v2 at server create', (database) => {
     assert.deepEqual(await driver.listInstanceUuids(), []);
     // The volumes stay attached to the shelved server, as in Nova.
     assert.equal((await cinder(data)).status, 'in-use');
+    // Volumes attached and detached while it is offloaded change only the records.
+    const attachments = `/v2.1/servers/${id}/os-volume_attachments`;
+    const late = await volume('late');
+    const brief = await volume('brief');
+    for (const v of [late, brief]) {
+      const a = await cloud.request('POST', attachments, {
+        body: { volumeAttachment: { volumeId: v } },
+      });
+      assert.equal(a.status, 200, JSON.stringify(a.body));
+      assert.match(a.body.volumeAttachment.device, /^\/dev\/vd[a-z]$/);
+      assert.equal((await cinder(v)).status, 'in-use');
+    }
+    assert.equal((await cloud.request('DELETE', `${attachments}/${brief}`)).status, 202);
+    assert.equal((await cinder(brief)).status, 'available');
     assert.equal((await action({ unshelve: null })).status, 202);
     assert.equal((await cloud.waitForStatus(id, ['ACTIVE', 'ERROR'])).status, 'ACTIVE');
     const mounted = await driver.volumeAttachments({ uuid: id } as InstanceSpec);
-    assert.deepEqual(
-      mounted.map((m) => m.mountPoint),
-      ['/mnt/kept'],
-    );
+    assert.deepEqual(mounted.map((m) => m.mountPoint).sort(), ['/mnt/kept', '/mnt/late']);
     assert.equal(driver.writableLayerOf(id), undefined, 'its root layer is its volume');
     assert.equal((await cloud.request('DELETE', `/v2.1/servers/${id}`)).status, 204);
     await waitFor('data released', async () => (await cinder(data)).status === 'available');
+    await waitFor('late released', async () => (await cinder(late)).status === 'available');
   });
 });

@@ -271,15 +271,6 @@ async function insertReservation(
   });
 }
 
-/** The one host the instance's reserved volumes are on, if it has any: the scheduler must pick it. */
-export async function volumeHost(db: Database, uuid: string): Promise<string | undefined> {
-  for (const a of await attachmentsOfInstance(db, uuid)) {
-    const v = await findVolume(db, a.volume_id);
-    if (v?.host) return v.host;
-  }
-  return undefined;
-}
-
 /**
  * On the chosen host, just before the build: the blank volumes are made
  * there, every volume is attached (in-use, with the host), and the block

@@ -5,7 +5,7 @@
  * and conflicts.
  */
 import type { GuardedAction } from '../../nova/actions';
-import type { TaskState } from '../../nova/states';
+import { VmState, type TaskState } from '../../nova/states';
 import type { ApiContext } from '../context';
 import type { Database } from '../db/connection';
 import type { Instance } from '../db/instances';
@@ -32,7 +32,9 @@ export function invalidState(inst: Instance, action: string) {
  */
 export function checkGuarded(inst: Instance, action: GuardedAction, ctx: ApiContext): void {
   checkNotLocked(inst, ctx);
-  if (!inst.host || inst.task_state !== null || !action.allowed.includes(inst.vm_state as never))
+  // Only an offloaded server is hostless by right; any other without a host is still building.
+  const placed = inst.host || inst.vm_state === VmState.SHELVED_OFFLOADED;
+  if (!placed || inst.task_state !== null || !action.allowed.includes(inst.vm_state as never))
     throw invalidState(inst, action.method);
 }
 

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { checkMountPoint } from '../../driver/volume/mount-point';
 import { ATTACH_VOLUME, DETACH_VOLUME } from '../../nova/actions';
+import { VmState } from '../../nova/states';
 import { RemoteError } from '../../messaging/transport';
 import { rpcContext, type ApiContext } from '../context';
 import type { Database } from '../db/connection';
@@ -23,6 +24,7 @@ import {
   attachmentsOf,
   attachmentsOfInstance,
   deleteAttachment,
+  findVolume,
   insertAttachment,
   transition,
   updateVolume,
@@ -131,6 +133,15 @@ export async function findAttachment(
   return (await attachmentsOfInstance(deps.db, inst.uuid)).find((a) => a.volume_id === volumeId);
 }
 
+/** The one host the instance's volumes are on, if it has any: the scheduler must pick it. */
+export async function volumeHost(db: Database, uuid: string): Promise<string | undefined> {
+  for (const a of await attachmentsOfInstance(db, uuid)) {
+    const v = await findVolume(db, a.volume_id);
+    if (v?.host) return v.host;
+  }
+  return undefined;
+}
+
 /** The status a volume returns to once `attachmentId` is gone: in-use while others remain. */
 async function statusWithout(db: Database, volumeId: string, attachmentId: string) {
   const rest = (await attachmentsOf(db, [volumeId])).filter((a) => a.id !== attachmentId);
@@ -156,6 +167,13 @@ export async function attachVolume(
   const from = v.multiattach ? ['available', 'in-use'] : ['available'];
   const statusMessage = `volume '${v.id}' status must be 'available'. Currently in '${v.status}'`;
   if (!from.includes(v.status)) throw invalidVolume(statusMessage);
+  const offloaded = inst.vm_state === VmState.SHELVED_OFFLOADED;
+  // Unshelve goes to the host the server's volumes are on: they must all be on one.
+  const onHost = offloaded ? await volumeHost(db, inst.uuid) : undefined;
+  if (onHost && v.host && v.host !== onHost)
+    throw invalidVolume(
+      `volume ${v.id} is on host ${v.host}, the shelved server's other volumes on ${onHost}`,
+    );
   const mountPoint = mountPointOf(v);
   const device = nextDeviceName(
     mine.map((a) => a.device),
@@ -177,10 +195,11 @@ export async function attachVolume(
   await insertAttachment(db, a);
   await recordAction(db, inst.uuid, ATTACH_VOLUME.method, ctx);
   try {
-    await computeCall(
-      () => deps.compute.attachVolume(inst, bdmOf(a, v), rpcContext(ctx)),
-      `Failed to attach volume ${v.id} to ${inst.uuid}`,
-    );
+    if (!offloaded)
+      await computeCall(
+        () => deps.compute.attachVolume(inst, bdmOf(a, v), rpcContext(ctx)),
+        `Failed to attach volume ${v.id} to ${inst.uuid}`,
+      );
   } catch (err) {
     await deleteAttachment(db, a.id);
     await transition(db, v.id, ['attaching'], { status: await statusWithout(db, v.id, a.id) });
@@ -213,10 +232,11 @@ export async function detachVolume(
     throw invalidVolume(`Volume ${v.id} must be in-use to detach, but is ${v.status}.`);
   await recordAction(db, inst.uuid, DETACH_VOLUME.method, ctx);
   try {
-    await computeCall(
-      () => deps.compute.detachVolume(inst, v.id, a.id, rpcContext(ctx)),
-      `Failed to detach volume ${v.id} from ${inst.uuid}`,
-    );
+    if (inst.vm_state !== VmState.SHELVED_OFFLOADED)
+      await computeCall(
+        () => deps.compute.detachVolume(inst, v.id, a.id, rpcContext(ctx)),
+        `Failed to detach volume ${v.id} from ${inst.uuid}`,
+      );
   } catch (err) {
     await transition(db, v.id, ['detaching'], { status: 'in-use' });
     await finishAction(db, inst.uuid, { host: inst.host, error: (err as Error).message });

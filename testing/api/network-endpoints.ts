@@ -71,6 +71,7 @@ const NETWORK_ROUTES: NetworkEndpoint[] = [
   { method: 'GET', path: `${V}/extensions` },
   { method: 'GET', path: `${V}/extensions/:alias` },
   { method: 'GET', path: `${V}/availability_zones` },
+  { method: 'GET', path: `${V}/agents` },
   { method: 'GET', path: `${V}/network-ip-availabilities` },
   { method: 'GET', path: `${V}/network-ip-availabilities/:id` },
   ...crud(
