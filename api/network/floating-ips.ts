@@ -187,7 +187,9 @@ async function update(tx: NetTx, row: Row, body: unknown): Promise<Row> {
         'FipInUseByPortForwarding',
         `Floating IP ${row.id} has port forwarding resources and cannot be associated with a port`,
       );
-    if (next.port_id === null) next.fixed_ip_address = null;
+    // A new port without an address takes the port's first, not the old port's.
+    if (next.port_id === null || (v.port_id !== undefined && v.fixed_ip_address === undefined))
+      next.fixed_ip_address = null;
     delete next.fixed_subnet_id;
     Object.assign(
       next,

@@ -168,12 +168,19 @@ async function remove(tx: NetTx, row: Row): Promise<void> {
   const fips = (await listRows(tx.q, 'floatingip')).filter(
     (f) => f.body.floating_network_id === row.id,
   );
-  if (busy.length || fips.length)
+  // An unassociated floating IP goes with its network, as in Neutron; one in use holds it.
+  const forwarded = new Set((await listRows(tx.q, 'port_forwarding')).map((pf) => pf.parent_id));
+  const inUse = fips.filter((f) => f.body.port_id !== null || forwarded.has(f.id));
+  if (busy.length || inUse.length)
     throw new NeutronError(
       409,
       'NetworkInUse',
-      `Unable to complete operation on network ${row.id}. There are one or more ports still in use on the network, id for these ports is: ${[...busy, ...fips].map((p) => p.id).join(',')}.`,
+      `Unable to complete operation on network ${row.id}. There are one or more ports still in use on the network, id for these ports is: ${[...busy, ...inUse].map((p) => p.id).join(',')}.`,
     );
+  for (const f of fips) {
+    await freeIps(tx, f.id);
+    await deleteRow(tx.q, 'floatingip', f.id);
+  }
   for (const p of ports) {
     await freeIps(tx, p.id);
     await deleteRow(tx.q, 'port', p.id);

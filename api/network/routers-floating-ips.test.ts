@@ -96,6 +96,16 @@ describeEachDatabase('network API: routers, floating IPs and port forwardings', 
     assert.equal(set.body.floatingip.port_details.name, 'vm-port');
     const listed = await req('GET', `floatingips?port_id=${port.id}`);
     assert.equal(listed.body.floatingips.length, 1);
+    // Moved to another port without naming an address: that port's own address.
+    const other = (await req('POST', 'ports', { port: { network_id: net } })).body.port;
+    const moved = await req('PUT', `floatingips/${id}`, { floatingip: { port_id: other.id } });
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    assert.equal(moved.body.floatingip.fixed_ip_address, other.fixed_ips[0].ip_address);
+    assert.equal(
+      (await req('PUT', `floatingips/${id}`, { floatingip: { port_id: port.id } })).status,
+      200,
+    );
+    assert.equal((await req('DELETE', `ports/${other.id}`)).status, 204);
     const lonely = (await req('POST', 'networks', { network: { name: 'lonely' } })).body.network.id;
     const ls = (
       await req('POST', 'subnets', {

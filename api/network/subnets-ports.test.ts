@@ -200,6 +200,34 @@ describeEachDatabase('network API: subnets, ports and IPAM', (database) => {
     });
   });
 
+  it('deletes an external network with its unassociated floating IPs', async () => {
+    const as = { token: ADMIN };
+    const ext = (
+      await api.request('POST', '/network/v2.0/networks', {
+        ...as,
+        body: { network: { name: 'ext', 'router:external': true } },
+      })
+    ).body.network.id;
+    await api.request('POST', '/network/v2.0/subnets', {
+      ...as,
+      body: {
+        subnet: { network_id: ext, ip_version: 4, cidr: '10.77.0.0/24', enable_dhcp: false },
+      },
+    });
+    const fip = await api.request('POST', '/network/v2.0/floatingips', {
+      ...as,
+      body: { floatingip: { floating_network_id: ext } },
+    });
+    assert.equal(fip.status, 201, JSON.stringify(fip.body));
+    assert.equal((await api.request('DELETE', `/network/v2.0/networks/${ext}`, as)).status, 204);
+    const left = await api.request(
+      'GET',
+      `/network/v2.0/floatingips/${fip.body.floatingip.id}`,
+      as,
+    );
+    assert.equal(left.status, 404);
+  });
+
   it('refuses to delete a network or subnet in use (409) and deletes them once free', async () => {
     const inUse = await api.request('DELETE', `/network/v2.0/networks/${net}`);
     assert.equal(inUse.status, 409);

@@ -228,6 +228,7 @@ describeEachDatabase('the embedded Cinder API', (database) => {
     });
     assert.equal(s.status, 202);
     assert.equal(s.body.snapshot.status, 'creating');
+    assert.equal('os-extended-snapshot-attributes:progress' in s.body.snapshot, false);
     await drain();
     const shown = await cloud.request('GET', `${V}/snapshots/${s.body.snapshot.id}`, {});
     assert.equal(shown.body.snapshot.status, 'available');
@@ -280,10 +281,30 @@ describeEachDatabase('the embedded Cinder API', (database) => {
       token: ADMIN,
     });
     assert.equal(inUse.status, 400);
+    assert.equal('qos_specs_id' in t.body.volume_type, false, 'not in a create');
     const t2 = await cloud.request('POST', `${V}/types`, {
       token: ADMIN,
       body: { volume_type: { name: 'gone' } },
     });
+    const put = (id: string, volume_type: unknown, token: string | undefined = ADMIN) =>
+      cloud.request('PUT', `${V}/types/${id}`, { token, body: { volume_type } });
+    const renamed = await put(t2.body.volume_type.id, {
+      description: 'soon gone',
+      is_public: false,
+    });
+    assert.equal(renamed.status, 200, JSON.stringify(renamed.body));
+    assert.deepEqual(
+      [renamed.body.volume_type.description, renamed.body.volume_type.is_public],
+      ['soon gone', false],
+    );
+    assert.equal('os-volume-type-access:is_public' in renamed.body.volume_type, false);
+    assert.equal((await put(t2.body.volume_type.id, { name: 'multi' })).status, 409);
+    assert.equal((await put(t2.body.volume_type.id, {})).status, 400);
+    const member = await cloud.request('PUT', `${V}/types/${t2.body.volume_type.id}`, {
+      body: { volume_type: { name: 'x' } },
+    });
+    assert.equal(member.status, 403);
+    assert.equal((await put('default', { name: 'other' })).status, 400);
     const del = await cloud.request('DELETE', `${V}/types/${t2.body.volume_type.id}`, {
       token: ADMIN,
     });
@@ -292,6 +313,13 @@ describeEachDatabase('the embedded Cinder API', (database) => {
       (await cloud.request('GET', `${V}/types/${t2.body.volume_type.id}`, {})).status,
       404,
     );
+  });
+
+  test('extensions: the ones berth serves, under Cinder’s aliases', async () => {
+    const r = await cloud.request('GET', `${V}/extensions`, {});
+    const aliases = r.body.extensions.map((e: { alias: string }) => e.alias);
+    assert.ok(aliases.includes('os-volume-type-access'), aliases.join());
+    assert.ok(!aliases.includes('backups'));
   });
 
   test('availability zones', async () => {

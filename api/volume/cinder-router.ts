@@ -34,11 +34,13 @@ import {
   listSnapshots,
   listTypes,
   updateSnapshot,
-  updateTypeSpecs,
+  updateType,
   updateVolume,
   type Metadata,
+  type VolumeTypeRow,
 } from './store';
 import { mountEmptyCollections } from './empty-collections';
+import { mountExtensions } from './extensions';
 import { snapshotView, volumeTypeView } from './views';
 import { mountVolumes, paged, scopeOf } from './volumes-routes';
 import type { VolumeService } from './volume-service';
@@ -86,7 +88,8 @@ function mountSnapshots(r: Router, svc: VolumeService): void {
         metadata: (b.metadata ?? {}) as Metadata,
         force: /^true$/i.test(String(b.force ?? false)),
       });
-      res.status(202).json({ snapshot: snapshotView(ctx, s, true) });
+      // Created and updated snapshots come back without the extended attributes.
+      res.status(202).json({ snapshot: snapshotView(ctx, s, false) });
     }),
   );
   r.get(
@@ -121,7 +124,7 @@ function mountSnapshots(r: Router, svc: VolumeService): void {
       if ('description' in b || 'display_description' in b)
         changes.description = b.description ?? b.display_description ?? null;
       await updateSnapshot(svc.db, s.id, changes);
-      res.json({ snapshot: snapshotView(ctx, await svc.visibleSnapshot(ctx, s.id), true) });
+      res.json({ snapshot: snapshotView(ctx, await svc.visibleSnapshot(ctx, s.id), false) });
     }),
   );
   r.delete(
@@ -146,7 +149,7 @@ function mountTypes(r: Router, svc: VolumeService): void {
   r.get(
     '/types',
     route(async (_req, res) => {
-      res.json({ volume_types: (await listTypes(svc.db)).map(volumeTypeView) });
+      res.json({ volume_types: (await listTypes(svc.db)).map((t) => volumeTypeView(t)) });
     }),
   );
   // `default` is the type clients get when they name none (Cinder's default_volume_type).
@@ -188,7 +191,35 @@ function mountTypes(r: Router, svc: VolumeService): void {
         is_public: (b['os-volume-type-access:is_public'] ?? b.is_public ?? true) as boolean,
         extra_specs: (b.extra_specs ?? {}) as Metadata,
       });
-      res.json({ volume_type: volumeTypeView(await typeOr404(id)) });
+      res.json({ volume_type: volumeTypeView(await typeOr404(id), 'create') });
+    }),
+  );
+  r.put(
+    '/types/:id',
+    route(async (req, res) => {
+      admin(ctxOf(res), 'types_manage');
+      const t = await typeOr404(req.params.id);
+      const b = validate<{ volume_type: Partial<VolumeTypeRow> }>(
+        Joi.object({
+          volume_type: Joi.object({
+            name: Joi.string().trim().min(1).max(255),
+            description: name,
+            is_public: Joi.boolean(),
+          }).required(),
+        }),
+        req.body,
+      ).volume_type;
+      if (!Object.keys(b).length)
+        throw badRequest(
+          'Specify volume type name, description, is_public or a combination thereof.',
+        );
+      if (b.name !== undefined && b.name !== t.name) {
+        if (t.name === 'default') throw badRequest('Default volume type can not be renamed');
+        if (await findType(svc.db, b.name))
+          throw conflictingRequest(`Volume Type ${b.name} already exists.`);
+      }
+      await updateType(svc.db, t.id, b);
+      res.json({ volume_type: volumeTypeView(await typeOr404(t.id), 'update') });
     }),
   );
   r.delete(
@@ -220,7 +251,7 @@ function mountTypes(r: Router, svc: VolumeService): void {
         Joi.object({ extra_specs: specs.required() }),
         req.body,
       ).extra_specs;
-      await updateTypeSpecs(svc.db, t.id, { ...t.extra_specs, ...given });
+      await updateType(svc.db, t.id, { extra_specs: { ...t.extra_specs, ...given } });
       res.json({ extra_specs: given });
     }),
   );
@@ -342,6 +373,7 @@ function v3Router(deps: ApiDeps, svc: VolumeService): Router {
   mountTypes(r, svc);
   mountQuotas(r, svc);
   mountEmptyCollections(r);
+  mountExtensions(r);
   r.get('/os-availability-zone', (_req, res) => {
     res.json({
       availabilityZoneInfo: [

@@ -255,10 +255,14 @@ export async function insertType(q: Knex, t: Omit<VolumeTypeRow, 'created_at'>):
   });
 }
 
-export async function updateTypeSpecs(q: Knex, id: string, specs: Metadata): Promise<void> {
-  await q('volume_types')
-    .where({ id })
-    .update({ extra_specs: JSON.stringify(specs), updated_at: now() });
+export async function updateType(
+  q: Knex,
+  id: string,
+  changes: Partial<Pick<VolumeTypeRow, 'name' | 'description' | 'is_public' | 'extra_specs'>>,
+): Promise<void> {
+  const row: Raw = { ...changes, updated_at: now() };
+  if (changes.extra_specs) row.extra_specs = JSON.stringify(changes.extra_specs);
+  await q('volume_types').where({ id }).update(row);
 }
 
 export async function deleteTypeRow(q: Knex, id: string): Promise<void> {

@@ -102,14 +102,19 @@ export function snapshotView(ctx: ApiContext, s: SnapshotRow, detail: boolean) {
   return out;
 }
 
-export function volumeTypeView(t: VolumeTypeRow) {
+/**
+ * A type as Cinder answers each call: the access extension's
+ * `os-volume-type-access:is_public` on all but an update, `qos_specs_id` only
+ * where the type is read back (show, list), as Tempest's schemas hold them.
+ */
+export function volumeTypeView(t: VolumeTypeRow, call: 'show' | 'create' | 'update' = 'show') {
   return {
     id: t.id,
     name: t.name,
     description: t.description,
     is_public: t.is_public,
-    'os-volume-type-access:is_public': t.is_public,
+    ...(call !== 'update' && { 'os-volume-type-access:is_public': t.is_public }),
     extra_specs: t.extra_specs,
-    qos_specs_id: null,
+    ...(call === 'show' && { qos_specs_id: null }),
   };
 }

@@ -71,6 +71,7 @@ const V3_ROUTES: Route[] = [
   { method: 'PUT', path: '/snapshots/:id', bodies: () => [{ snapshot: { name: 'renamed' } }] },
   { method: 'DELETE', path: '/snapshots/:id' },
   ...metadata('snapshots'),
+  { method: 'GET', path: '/extensions' },
   { method: 'GET', path: '/types' },
   { method: 'GET', path: '/types/default' },
   {
@@ -79,6 +80,11 @@ const V3_ROUTES: Route[] = [
     bodies: (_vf, u) => [{ volume_type: { name: `t-${u}`, extra_specs: { a: 'b' } } }],
   },
   { method: 'GET', path: '/types/:id' },
+  {
+    method: 'PUT',
+    path: '/types/:id',
+    bodies: (_vf, u) => [{ volume_type: { name: `r-${u}`, description: 'd' } }],
+  },
   { method: 'DELETE', path: '/types/:id' },
   { method: 'GET', path: '/types/:id/extra_specs' },
   {
