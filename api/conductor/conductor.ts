@@ -98,6 +98,7 @@ export class Conductor {
     let finished: { host: string | null; error?: string } | undefined;
     let portsGone = false;
     let destroyed = false;
+    let offloaded = false;
     await this.db.transaction(async (trx) => {
       const row = await trx<InstanceRow>('instances').where({ uuid }).first();
       if (!row || Boolean(row.deleted)) throw new InstanceNotFound(uuid);
@@ -121,8 +122,10 @@ export class Conductor {
       await recordResizeProgress(trx, row, update);
       await trx('instances').where({ id: row.id }).update(update);
       // Offloaded (shelved, or an unshelve that failed to spawn): it holds no host's resources.
-      if (update.vm_state === VmState.SHELVED_OFFLOADED && !update.host)
+      if (update.vm_state === VmState.SHELVED_OFFLOADED && !update.host) {
         await trx('allocations').where({ instance_uuid: uuid }).delete();
+        offloaded = true;
+      }
       // Unshelved: the compute has deleted the snapshot it started from.
       const shelved = [VmState.SHELVED, VmState.SHELVED_OFFLOADED] as string[];
       if (shelved.includes(row.vm_state) && update.vm_state === VmState.ACTIVE) {
@@ -142,6 +145,15 @@ export class Conductor {
     if (finished) await finishAction(this.db, uuid, finished);
     // A failed build leaves no port behind; a deleted instance none either.
     if (portsGone) await releasePorts(this.instanceNetwork, uuid, this.log);
+    // Its ports stay the instance's but bound to no host until unshelve binds them again.
+    // (Harmless if it fails: unshelve binds them wherever it lands.)
+    if (offloaded)
+      await this.instanceNetwork.bindForHost(uuid, '').catch((err: Error) =>
+        this.log.warn('ports of an offloaded instance not unbound', {
+          instance_uuid: uuid,
+          error: err.message,
+        }),
+      );
     if (destroyed) await releaseInstanceVolumes(this.volumes, uuid, systemContext(this.log));
   }
 

@@ -66,7 +66,10 @@ export interface InstanceNetworkApi {
     requested: RequestedNetworks,
     securityGroups: string[],
   ): Promise<Vif[]>;
-  /** binding:host_id of every port of the instance; returns the network info for the compute */
+  /**
+   * binding:host_id of every port of the instance ('' unbinds them: an
+   * offloaded instance); returns the network info for the compute
+   */
   bindForHost(instanceUuid: string, host: string): Promise<Vif[]>;
   /** deletes the ports it created for the instance, unbinds and frees the ones the user gave */
   deallocateForInstance(instanceUuid: string): Promise<void>;

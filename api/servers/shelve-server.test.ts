@@ -12,6 +12,12 @@ describeEachDatabase('shelve, shelveOffload and unshelve on FakeDriver computes'
   let cloud: TestCloud;
   before(async () => {
     cloud = await startTestCloud({ database });
+    // The project's one network: each server gets a port on it.
+    cloud.instanceNetwork.addNetwork({
+      name: 'shelf-net',
+      projectId: 'demo',
+      cidr: '10.20.0.0/24',
+    });
   });
   after(() => cloud?.close());
 
@@ -49,6 +55,9 @@ describeEachDatabase('shelve, shelveOffload and unshelve on FakeDriver computes'
     assert.equal(shelved['OS-EXT-STS:vm_state'], 'shelved_offloaded');
     assert.deepEqual(await onHosts(id), [], 'the container is gone from its host');
     assert.equal(await allocations(id), 0, "the host's resources are released");
+    const ports = () => cloud.instanceNetwork.portsOf(id).map((p) => p.host);
+    assert.ok(ports().length, 'the server keeps its ports');
+    assert.deepEqual(new Set(ports()), new Set(['']), 'bound to no host');
     const [image] = await shelvedImages('sv');
     assert.ok(image, 'the sv-shelved image exists');
     assert.equal(image.status, 'active');
@@ -62,6 +71,7 @@ describeEachDatabase('shelve, shelveOffload and unshelve on FakeDriver computes'
     await cloud.waitForStatus(id, ['ACTIVE']);
     const back = await admin(id);
     assert.ok(back['OS-EXT-SRV-ATTR:host']);
+    assert.deepEqual(new Set(ports()), new Set([back['OS-EXT-SRV-ATTR:host']]));
     assert.equal(back.image.id, cloud.image.id, 'the server still names the image it booted');
     const [now] = await onHosts(id);
     assert.equal(now, back['OS-EXT-SRV-ATTR:host']);
