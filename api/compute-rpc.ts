@@ -145,6 +145,13 @@ export interface ComputeRpcAPI {
   ): Promise<void>;
   /** Nova's snapshot_instance: the image record exists (queued); the compute fills it */
   snapshotInstance(i: Instance, imageId: string, ctx: RpcContext): Promise<void>;
+  /** Nova's backup_instance: a snapshot into `imageId`, then the rotation of older backups */
+  backupInstance(
+    i: Instance,
+    imageId: string,
+    backup: { type: string; rotation: number },
+    ctx: RpcContext,
+  ): Promise<void>;
   /** Nova's shelve_instance: snapshot into `imageId`, then (shelved_offload_time 0) offload */
   shelveInstance(i: Instance, imageId: string, ctx: RpcContext): Promise<void>;
   /** Nova's shelve_offload_instance: the container goes, the instance leaves its host */
@@ -315,6 +322,25 @@ export class TransportComputeRpcAPI implements ComputeRpcAPI {
       this.target(i),
       'snapshot_instance',
       { instance: instanceObject(i), image_id: imageId },
+      { context },
+    );
+  }
+
+  backupInstance(
+    i: Instance,
+    imageId: string,
+    backup: { type: string; rotation: number },
+    context: RpcContext,
+  ) {
+    return this.transport.cast(
+      this.target(i),
+      'backup_instance',
+      {
+        instance: instanceObject(i),
+        image_id: imageId,
+        backup_type: backup.type,
+        rotation: backup.rotation,
+      },
       { context },
     );
   }

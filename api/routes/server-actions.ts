@@ -18,7 +18,7 @@ import { badRequest, conflictingRequest } from '../faults';
 import { now, route } from '../http';
 import { metadataSchema } from './server-metadata';
 import { rebuildServer } from '../servers/rebuild-server';
-import { rotateBackups, snapshotServer } from '../servers/snapshot-server';
+import { snapshotServer } from '../servers/snapshot-server';
 import { serverDetail, serverUpdateView } from '../views/servers';
 import { integerLike, novaBoolean, novaName, validate } from '../validate';
 import { callCompute } from './compute-errors';
@@ -120,7 +120,7 @@ function imageAccepted(req: Request, res: Response, imageId: string) {
 /**
  * createBackup: a snapshot marked image_type backup of `backup_type`; of
  * the server's backups of that type only the `rotation` newest stay (the
- * new one always), as Nova's compute rotates them.
+ * new one always), rotated by the compute once the new one is uploaded.
  */
 async function createBackup(
   deps: ApiDeps,
@@ -136,11 +136,16 @@ async function createBackup(
     rotation: number | string;
     metadata?: Record<string, string>;
   }>(CREATE_BACKUP, body, 'createBackup');
-  const image = await snapshotServer(deps, ctx, uuid, {
-    name: r.name,
-    metadata: { ...r.metadata, image_type: 'backup', backup_type: r.backup_type },
-  });
-  await rotateBackups(deps, image, Math.max(1, Number(r.rotation)));
+  const image = await snapshotServer(
+    deps,
+    ctx,
+    uuid,
+    {
+      name: r.name,
+      metadata: { ...r.metadata, image_type: 'backup', backup_type: r.backup_type },
+    },
+    { type: r.backup_type, rotation: Math.max(1, Number(r.rotation)) },
+  );
   imageAccepted(req, res, image.id);
 }
 

@@ -79,6 +79,15 @@ describeEachDatabase('createImage and rebuild on a cloud of FakeDriver computes'
     assert.deepEqual(left, [second, third].sort(), `the oldest, ${first}, is rotated out`);
     const kept = await cloud.api.deps.images.show(third);
     assert.equal(kept.properties.image_type, 'backup');
+    // The compute rotates only once the new backup is uploaded: a failed one costs none.
+    for (const [, { driver }] of cloud.computes)
+      driver.failNext('snapshot', new Error('disk full'));
+    await backup('b-4', 1);
+    const after = (await cloud.api.deps.images.list())
+      .filter((i) => i.properties.backup_type === 'daily')
+      .map((i) => i.id)
+      .sort();
+    assert.deepEqual(after, [second, third].sort());
     for (const bad of [
       { name: 'b', rotation: 1 },
       { name: 'b', backup_type: 'daily' },

@@ -83,10 +83,14 @@ export async function snapshotServer(
   ctx: ApiContext,
   uuid: string,
   req: SnapshotRequest,
+  /** a createBackup: the compute rotates this type's older backups once it is uploaded */
+  backup?: { type: string; rotation: number },
 ): Promise<ImageRecord> {
   const inst = await findServer(deps.db, ctx, uuid);
   return snapshotInto(deps, ctx, inst, req, SNAPSHOT, (current, imageId) =>
-    deps.compute.snapshotInstance(current, imageId, rpcContext(ctx)),
+    backup
+      ? deps.compute.backupInstance(current, imageId, backup, rpcContext(ctx))
+      : deps.compute.snapshotInstance(current, imageId, rpcContext(ctx)),
   );
 }
 
@@ -131,27 +135,4 @@ export async function snapshotInto(
     throw err;
   }
   return image;
-}
-
-/** Deletes the oldest backups of `backup`'s server and type beyond the `keep` newest (it among them). */
-export async function rotateBackups(
-  deps: ApiDeps,
-  backup: ImageRecord,
-  keep: number,
-): Promise<void> {
-  const { instance_uuid, backup_type } = backup.properties;
-  const older = (await deps.images.list())
-    .filter(
-      (i) =>
-        i.id !== backup.id &&
-        i.properties.instance_uuid === instance_uuid &&
-        i.properties.image_type === 'backup' &&
-        i.properties.backup_type === backup_type,
-    )
-    .sort((a, b) => b.created_at.localeCompare(a.created_at));
-  for (const old of older.slice(keep - 1))
-    await deps.images.delete(old.id).catch((err: unknown) => {
-      // A backup gone meanwhile is rotated already.
-      if (!(err instanceof NotFoundError)) throw err;
-    });
 }

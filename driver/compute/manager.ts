@@ -11,6 +11,7 @@ import type { Endpoint, Incoming, RequestContext, Transport } from '../../messag
 import { forInstance } from '../../common/log';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../common/errors';
 import type { ComputeDriver, FlavorSize, UpdateTaskState } from '../virt/driver';
+import { rotateBackups } from '../image/backup-rotation';
 import type { ImageService } from '../image/image-service';
 import { diagnosticsObject } from '../../nova/diagnostics-object';
 import { PowerState } from '../../nova/power-state';
@@ -127,6 +128,7 @@ export class ComputeManager {
       suspend_instance: this.suspendInstance,
       resume_instance: this.resumeInstance,
       snapshot_instance: this.snapshotInstance,
+      backup_instance: this.backupInstance,
       shelve_instance: this.shelveInstance,
       shelve_offload_instance: this.shelveOffloadInstance,
       unshelve_instance: this.unshelveInstance,
@@ -421,12 +423,46 @@ export class ComputeManager {
    * image is deleted (delete_image_on_error), so no queued record lingers.
    */
   private snapshotInstance(args: Args, incoming: Incoming): Promise<void> {
+    return this.snapshotThen('snapshot_instance', args, incoming);
+  }
+
+  /**
+   * Nova's backup_instance: a snapshot, then the rotation — here, after the
+   * upload, so a backup that fails leaves every older one in place.
+   */
+  private backupInstance(args: Args, incoming: Incoming): Promise<void> {
+    const { backup_type: type, rotation } = args;
+    if (typeof type !== 'string' || !Number.isInteger(rotation) || (rotation as number) < 0)
+      return Promise.reject(
+        new InvalidArgumentError(
+          `backup_instance: backup_type must be a string and rotation an integer ≥ 0, got ${JSON.stringify({ type, rotation })}`,
+        ),
+      );
+    return this.snapshotThen('backup_instance', args, incoming, async (imageId, log) => {
+      const images = this.o.images;
+      if (!images) return;
+      // The backup is made: a rotation that fails leaves more backups, never fewer.
+      try {
+        const rotated = await rotateBackups(images, await images.show(imageId), rotation as number);
+        if (rotated.length) log.info('backups rotated', { image_id: imageId, deleted: rotated });
+      } catch (err) {
+        log.warn('backups not rotated', { image_id: imageId, error: (err as Error).message });
+      }
+    });
+  }
+
+  private snapshotThen(
+    method: string,
+    args: Args,
+    incoming: Incoming,
+    after?: (imageId: string, log: Logger) => Promise<void>,
+  ): Promise<void> {
     const instance = parseInstance(args.instance);
     const imageId = args.image_id;
     if (typeof imageId !== 'string' || imageId === '')
       return Promise.reject(
         new InvalidArgumentError(
-          `snapshot_instance: image_id must be an image id, got ${JSON.stringify(imageId)}`,
+          `${method}: image_id must be an image id, got ${JSON.stringify(imageId)}`,
         ),
       );
     const { context } = incoming;
@@ -459,6 +495,7 @@ export class ComputeManager {
       await this.persist(r, TaskState.IMAGE_UPLOADING, context);
       await this.notifier.emit('snapshot', 'end', r, context);
       log.info('snapshot uploaded', { image_id: imageId, ...result });
+      await after?.(imageId, log);
     });
   }
 
