@@ -315,6 +315,55 @@ describeEachDatabase('the embedded Cinder API', (database) => {
     );
   });
 
+  test("lists: Cinder's sort, marker, offset and limit, a next link when a page is full", async () => {
+    // A project of its own: the others' volumes fill demo's quota.
+    const token = 'lin:lister';
+    for (const n of ['list-b', 'list-a', 'list-c']) {
+      const r = await cloud.request('POST', `${V}/lister/volumes`, {
+        body: { volume: { size: 1, name: n } },
+        token,
+      });
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+    }
+    await drain();
+    const names = async (query: string) => {
+      const r = await cloud.request('GET', `${V}/lister/volumes/detail?${query}`, { token });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return r.body as {
+        volumes: { id: string; name: string }[];
+        volumes_links?: { href: string }[];
+      };
+    };
+    const mine = (r: { volumes: { name: string }[] }) =>
+      r.volumes.map((v) => v.name).filter((n) => n.startsWith('list-'));
+    assert.deepEqual(mine(await names('')), ['list-c', 'list-a', 'list-b'], 'newest first');
+    assert.deepEqual(mine(await names('sort=name:asc')), ['list-a', 'list-b', 'list-c']);
+    assert.deepEqual(mine(await names('sort_key=name&sort_dir=desc')), [
+      'list-c',
+      'list-b',
+      'list-a',
+    ]);
+    const page = await names('sort=name:asc&name=list-a&limit=1');
+    assert.deepEqual(mine(page), ['list-a']);
+    const next = new URL(page.volumes_links![0].href);
+    assert.equal(next.searchParams.get('marker'), page.volumes[0].id);
+    assert.equal(next.searchParams.get('limit'), '1');
+    const all = (await names('sort=name:asc')).volumes.map((v) => v.id);
+    assert.deepEqual(
+      (await names('sort=name:asc&offset=1')).volumes.map((v) => v.id),
+      all.slice(1),
+    );
+    assert.equal((await names('sort=name:asc&limit=100')).volumes_links, undefined);
+    for (const bad of ['sort=nope:asc', 'sort=name:up', 'offset=-1', 'limit=x'])
+      assert.equal((await cloud.request('GET', `${V}/demo/volumes?${bad}`, {})).status, 400, bad);
+    const snap = await cloud.request('POST', `${V}/snapshots`, {
+      body: { snapshot: { volume_id: null } },
+    });
+    assert.equal(snap.status, 404);
+    for (const id of all) await cloud.request('DELETE', `${V}/lister/volumes/${id}`, { token });
+    await drain();
+  });
+
   test('extensions: the ones berth serves, under Cinder’s aliases', async () => {
     const r = await cloud.request('GET', `${V}/extensions`, {});
     const aliases = r.body.extensions.map((e: { alias: string }) => e.alias);

@@ -16,7 +16,7 @@ import { jsonBody } from '../json-body';
 import { refuseNulInUrl } from '../nul-chars';
 import { validate } from '../validate';
 import { v3Doc, volumeVersion } from './cinder-version';
-import { invalidInput, policyNotAuthorized, typeNotFound } from './errors';
+import { invalidInput, policyNotAuthorized, typeNotFound, volumeNotFound } from './errors';
 import { mountMetadata } from './metadata-routes';
 import {
   QUOTA_DEFAULTS,
@@ -42,11 +42,22 @@ import {
 import { mountEmptyCollections } from './empty-collections';
 import { mountExtensions } from './extensions';
 import { snapshotView, volumeTypeView } from './views';
-import { mountVolumes, paged, scopeOf } from './volumes-routes';
+import { listPage } from './list-params';
+import { mountVolumes, scopeOf } from './volumes-routes';
 import type { VolumeService } from './volume-service';
 
 const name = Joi.string().max(255).allow(null, '');
 const specs = Joi.object().pattern(Joi.string().min(1).max(255), Joi.string().max(255).allow(''));
+
+const SNAPSHOT_SORT_KEYS = [
+  'id',
+  'name',
+  'status',
+  'size',
+  'volume_id',
+  'created_at',
+  'updated_at',
+];
 
 function mountSnapshots(r: Router, svc: VolumeService): void {
   const list = (detail: boolean) =>
@@ -56,7 +67,11 @@ function mountSnapshots(r: Router, svc: VolumeService): void {
       let rows = await listSnapshots(svc.db, project === undefined ? {} : { project_id: project });
       for (const k of ['name', 'status', 'volume_id'] as const)
         if (typeof req.query[k] === 'string') rows = rows.filter((s) => s[k] === req.query[k]);
-      res.json({ snapshots: paged(req, rows).map((s) => snapshotView(ctx, s, detail)) });
+      const page = listPage(req, rows, SNAPSHOT_SORT_KEYS);
+      res.json({
+        snapshots: page.rows.map((s) => snapshotView(ctx, s, detail)),
+        ...(page.links && { snapshots_links: page.links }),
+      });
     });
   r.get('/snapshots', list(false));
   r.get('/snapshots/detail', list(true));
@@ -67,7 +82,8 @@ function mountSnapshots(r: Router, svc: VolumeService): void {
       const b = validate<{ snapshot: Record<string, unknown> }>(
         Joi.object({
           snapshot: Joi.object({
-            volume_id: Joi.string().max(36).required(),
+            // Cinder takes a null and looks it up: a 404, as Tempest expects.
+            volume_id: Joi.string().max(36).allow(null).required(),
             name,
             display_name: name,
             description: name,
@@ -81,6 +97,7 @@ function mountSnapshots(r: Router, svc: VolumeService): void {
         }),
         req.body,
       ).snapshot;
+      if (b.volume_id === null) throw volumeNotFound('None');
       const v = await svc.visibleVolume(ctx, b.volume_id as string);
       const s = await svc.createSnapshot(ctx, v, {
         name: (b.name ?? b.display_name ?? null) as string | null,

@@ -6,10 +6,10 @@
 import type { Request, Response, Router } from 'express';
 import Joi from 'joi';
 import { baseUrl, ctxOf, type ApiContext } from '../context';
-import { itemNotFound } from '../faults';
 import { route } from '../http';
 import { validate } from '../validate';
 import { invalidInput, policyNotAuthorized } from './errors';
+import { listPage } from './list-params';
 import {
   detailsOf,
   listVolumes,
@@ -90,22 +90,6 @@ function filtered<T extends { name: string | null; status: string }>(req: Reques
   return rows.filter(
     (r) => (n === undefined || r.name === n) && (s === undefined || r.status === s),
   );
-}
-
-/** Cinder's `limit` and `marker` over rows oldest first. */
-export function paged<T extends { id: string }>(req: Request, rows: T[]): T[] {
-  let out = rows;
-  if (typeof req.query.marker === 'string') {
-    const at = rows.findIndex((r) => r.id === req.query.marker);
-    if (at < 0) throw itemNotFound(`Marker ${req.query.marker} could not be found.`);
-    out = rows.slice(at + 1);
-  }
-  if (req.query.limit !== undefined) {
-    const limit = Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 0) throw invalidInput('limit param must be an integer');
-    out = out.slice(0, limit);
-  }
-  return out;
 }
 
 export function volumeViews(svc: VolumeService) {
@@ -190,16 +174,33 @@ const ACTIONS: Record<string, Action> = {
   },
 };
 
+const VOLUME_SORT_KEYS = [
+  'id',
+  'name',
+  'status',
+  'size',
+  'availability_zone',
+  'bootable',
+  'created_at',
+  'updated_at',
+];
+
 export function mountVolumes(r: Router, svc: VolumeService): void {
   const views = volumeViews(svc);
   const list = (detail: boolean) =>
     route(async (req, res) => {
       const ctx = ctxOf(res);
-      const rows = paged(req, filtered(req, await listVolumes(svc.db, scopeOf(req, ctx))));
+      const page = listPage(
+        req,
+        filtered(req, await listVolumes(svc.db, scopeOf(req, ctx))),
+        VOLUME_SORT_KEYS,
+      );
+      const rows = page.rows;
       res.json({
         volumes: detail
           ? await views(req, ctx, rows)
           : rows.map((v) => volumeSummary(linkBase(req, ctx), v)),
+        ...(page.links && { volumes_links: page.links }),
       });
     });
   r.get('/volumes', list(false));
