@@ -169,6 +169,16 @@ describeEachDatabase('network API: security groups and rules', (database) => {
       assert.equal(r.status, 400);
       assert.ok(r.body.NeutronError.message.includes(words), r.body.NeutronError.message);
     }
+    const icmp = await post('security-group-rules', {
+      security_group_rule: {
+        direction: 'ingress',
+        protocol: 'icmp',
+        port_range_min: 1,
+        port_range_max: 256,
+        security_group_id: g.id,
+      },
+    });
+    assert.match(icmp.body.NeutronError.message, /^Invalid value for ICMP code \(port_range_max\)/);
     const other = await post(
       'security-group-rules',
       { security_group_rule: { direction: 'ingress', security_group_id: g.id } },

@@ -399,7 +399,7 @@ async function ruleSpec(tx: NetTx, v: Body, group: Row): Promise<RuleSpec> {
         throw new NeutronError(
           400,
           'SecurityGroupInvalidIcmpValue',
-          `Invalid value for ICMP ${k} (${what}): ${spec[k]}. It must be 0 to 255.`,
+          `Invalid value for ICMP ${what} (${k}) ${spec[k]}. It must be 0 to 255.`,
         );
     if (spec.port_range_min === null && spec.port_range_max !== null)
       throw new NeutronError(
