@@ -5,6 +5,7 @@
  * filters, `sort_key`/`sort_dir`, `limit`/`marker`/`page_reverse` with
  * `<collection>_links`, and `fields=` selection.
  */
+import { compareValues } from '../../common/compare-values';
 import { httpBadRequest, invalidAttribute } from './errors';
 import type { Body } from './store';
 
@@ -128,16 +129,6 @@ function matches(item: Body, q: ListQuery): boolean {
   if (f.has('not-tags') && f.get('not-tags')!.length && all(f.get('not-tags')!)) return false;
   if (f.has('not-tags-any') && any(f.get('not-tags-any')!)) return false;
   return true;
-}
-
-function compareValues(a: unknown, b: unknown): number {
-  if (a === b) return 0;
-  if (a === null || a === undefined) return -1;
-  if (b === null || b === undefined) return 1;
-  if (typeof a === 'number' && typeof b === 'number') return a - b;
-  const sa = typeof a === 'string' ? a : JSON.stringify(a);
-  const sb = typeof b === 'string' ? b : JSON.stringify(b);
-  return sa < sb ? -1 : sa > sb ? 1 : 0;
 }
 
 function comparator(q: ListQuery, paged: boolean) {

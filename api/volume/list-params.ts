@@ -5,6 +5,7 @@
  * `offset` and `limit`, and a `next` link when a page is full.
  */
 import type { Request } from 'express';
+import { compareValues } from '../../common/compare-values';
 import { baseUrl } from '../context';
 import { itemNotFound } from '../faults';
 import { invalidInput } from './errors';
@@ -40,14 +41,6 @@ function sortSpec(req: Request, keys: readonly string[]): [string, 'asc' | 'desc
   return out;
 }
 
-function compare(a: unknown, b: unknown): number {
-  if (a === b) return 0;
-  if (a === null || a === undefined) return -1;
-  if (b === null || b === undefined) return 1;
-  if (typeof a === 'number' && typeof b === 'number') return a - b;
-  return String(a) < String(b) ? -1 : 1;
-}
-
 const count = (v: unknown, what: string): number | undefined => {
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -69,7 +62,7 @@ export function listPage<T extends { id: string }>(
   const spec = sortSpec(req, sortKeys);
   let out = [...rows].sort((a, b) => {
     for (const [k, d] of spec) {
-      const c = compare((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]);
+      const c = compareValues((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]);
       if (c) return d === 'asc' ? c : -c;
     }
     return 0;

@@ -124,11 +124,18 @@ export async function insertVolume(q: Knex, v: Omit<VolumeRow, 'created_at' | 'u
 
 export type VolumeChanges = Partial<Omit<VolumeRow, 'id' | 'created_at' | 'updated_at'>>;
 
+const JSON_COLUMNS = new Set(['metadata', 'image_metadata', 'extra_specs']);
+
+/** The columns a change sets, its JSON ones as text, and the time of the change. */
+function changedColumns(changes: object): Raw {
+  const row: Raw = { updated_at: now() };
+  for (const [k, v] of Object.entries(changes))
+    row[k] = JSON_COLUMNS.has(k) && v !== null && v !== undefined ? JSON.stringify(v) : v;
+  return row;
+}
+
 export async function updateVolume(q: Knex, id: string, changes: VolumeChanges): Promise<void> {
-  const row: Raw = { ...changes, updated_at: now() };
-  if (changes.metadata) row.metadata = JSON.stringify(changes.metadata);
-  if (changes.image_metadata) row.image_metadata = JSON.stringify(changes.image_metadata);
-  await q('volumes').where({ id }).update(row);
+  await q('volumes').where({ id }).update(changedColumns(changes));
 }
 
 /**
@@ -141,9 +148,10 @@ export async function transition(
   from: readonly string[],
   changes: VolumeChanges & { status: string },
 ): Promise<boolean> {
-  const row: Raw = { ...changes, updated_at: now() };
-  if (changes.metadata) row.metadata = JSON.stringify(changes.metadata);
-  const n = await q('volumes').where({ id }).whereIn('status', from).update(row);
+  const n = await q('volumes')
+    .where({ id })
+    .whereIn('status', from)
+    .update(changedColumns(changes));
   return Number(n) > 0;
 }
 
@@ -226,9 +234,7 @@ export async function updateSnapshot(
   id: string,
   changes: Partial<Pick<SnapshotRow, 'name' | 'description' | 'status' | 'metadata'>>,
 ): Promise<void> {
-  const row: Raw = { ...changes, updated_at: now() };
-  if (changes.metadata) row.metadata = JSON.stringify(changes.metadata);
-  await q('volume_snapshots').where({ id }).update(row);
+  await q('volume_snapshots').where({ id }).update(changedColumns(changes));
 }
 
 export async function deleteSnapshotRow(q: Knex, id: string): Promise<void> {
@@ -260,9 +266,7 @@ export async function updateType(
   id: string,
   changes: Partial<Pick<VolumeTypeRow, 'name' | 'description' | 'is_public' | 'extra_specs'>>,
 ): Promise<void> {
-  const row: Raw = { ...changes, updated_at: now() };
-  if (changes.extra_specs) row.extra_specs = JSON.stringify(changes.extra_specs);
-  await q('volume_types').where({ id }).update(row);
+  await q('volume_types').where({ id }).update(changedColumns(changes));
 }
 
 export async function deleteTypeRow(q: Knex, id: string): Promise<void> {
