@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Router, type Request } from 'express';
 import Joi from 'joi';
 import { DIAGNOSTICS } from '../../nova/actions';
+import type { Vif } from '../../nova/network-model';
 import { baseUrl, ctxOf, rpcContext, type ApiContext } from '../context';
 import type { Database } from '../db/connection';
 import { decodeInstance, type InstanceRow } from '../db/instances';
@@ -183,16 +184,25 @@ function tagFiltersOf(q: ListQuery, ctx: ApiContext): TagFilters | undefined {
   return Object.keys(f).length ? f : undefined;
 }
 
+/** An instance's fixed addresses, for the ip and ip6 filters. */
+const fixedIpsOf = (vifs: Vif[]) =>
+  vifs.flatMap((vif) =>
+    vif.network.subnets.flatMap((s) =>
+      s.ips.filter((ip) => ip.type === 'fixed').map((ip) => ip.address),
+    ),
+  );
+
 /**
- * `fixedIps`: an instance's fixed addresses, for the ip and ip6 filters
- * (Nova's _ip_filter: a regular expression matched at the address's start).
+ * `networkInfoFor` serves the ip and ip6 filters (Nova's _ip_filter: a
+ * regular expression matched at the address's start); what it read comes
+ * back with the rows, so the detail view does not read it again.
  */
 async function listInstances(
   db: Database,
   ctx: ApiContext,
   q: ListQuery,
   maxLimit: number,
-  fixedIps: (uuid: string) => Promise<string[]>,
+  networkInfoFor: (uuids: string[]) => Promise<Map<string, Vif[]>>,
 ) {
   const allTenants = truthyFlag(q.all_tenants);
   if (allTenants) requireAdmin(ctx, 'os_compute_api:servers:index:get_all_tenants');
@@ -241,15 +251,16 @@ async function listInstances(
     rows = rows.filter((i) => re.test(i.display_name));
   }
   if (statuses.length) rows = rows.filter((i) => statuses.includes(statusOf(i)));
+  let networkInfo: Map<string, Vif[]> | undefined;
   if (ipFilters.length) {
-    const kept: typeof rows = [];
-    for (const i of rows) {
-      const ips = await fixedIps(i.uuid);
+    networkInfo = await networkInfoFor(rows.map((i) => i.uuid));
+    const known = networkInfo;
+    rows = rows.filter((i) => {
+      const ips = fixedIpsOf(known.get(i.uuid) ?? []);
       const has = (f: (typeof ipFilters)[number]) =>
         ips.some((a) => a.includes(':') === (f.version === 6) && f.re.test(a));
-      if (ipFilters.every(has)) kept.push(i);
-    }
-    rows = kept;
+      return ipFilters.every(has);
+    });
   }
   if (tagFilters)
     rows = rows.filter((i) => matchesTags(JSON.parse(i.tags) as string[], tagFilters));
@@ -262,6 +273,7 @@ async function listInstances(
   return {
     rows: rows.slice(0, limit).map(decodeInstance),
     limit: q.limit === undefined ? undefined : limit,
+    networkInfo,
   };
 }
 
@@ -322,23 +334,19 @@ export function serversRouter(deps: ApiDeps): Router {
   const { db, config } = deps;
   const r = Router();
 
-  const fixedIps = async (uuid: string) =>
-    (await deps.instanceNetwork.networkInfo(uuid)).flatMap((vif) =>
-      vif.network.subnets.flatMap((s) =>
-        s.ips.filter((ip) => ip.type === 'fixed').map((ip) => ip.address),
-      ),
-    );
   const list = (detail: boolean) =>
     route(async (req: Request, res) => {
       const ctx = ctxOf(res);
       const q = validateQuery<ListQuery>(listQuery, req.query);
-      const { rows, limit } = await listInstances(db, ctx, q, config.api.max_limit, fixedIps);
+      const networkInfoFor = (uuids: string[]) => deps.instanceNetwork.networkInfoFor(uuids);
+      const listed = await listInstances(db, ctx, q, config.api.max_limit, networkInfoFor);
+      const { rows, limit } = listed;
       const base = baseUrl(req);
       const hostStatus = ctx.isAdmin
         ? await hostStatusReader(db, config.DEFAULT.service_down_time)
         : undefined;
       const networkInfo = detail
-        ? await deps.instanceNetwork.networkInfoFor(rows.map((i) => i.uuid))
+        ? (listed.networkInfo ?? (await networkInfoFor(rows.map((i) => i.uuid))))
         : new Map();
       const volumes = detail
         ? await attachmentsByInstance(
