@@ -202,6 +202,31 @@ describeEachDatabase('block_device_mapping_v2 at server create', (database) => {
     );
   });
 
+  test('a blank volume the host cannot make fails the build and is deleted again', async () => {
+    volumeHost.failNext.set('create_volume', {
+      exceptionClass: 'VolumeBackendAPIException',
+      message: 'no space on the volume host',
+    });
+    const r = await create({
+      imageRef: cloud.image.id,
+      block_device_mapping_v2: [
+        { source_type: 'blank', destination_type: 'volume', volume_size: 1 },
+      ],
+    });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const id = r.body.server.id as string;
+    const server = await cloud.waitForStatus(id, ['ACTIVE', 'ERROR']);
+    assert.equal(server.status, 'ERROR');
+    assert.match((server.fault as { message: string }).message, /no space on the volume host/);
+    const left = (await cloud.request('GET', '/volume/v3/demo/volumes/detail')).body.volumes;
+    assert.deepEqual(
+      left.filter((v: { name: string }) => v.name === `${id}-blank-vol`),
+      [],
+      'no errored volume left behind',
+    );
+    assert.equal((await cloud.request('DELETE', `/v2.1/servers/${id}`)).status, 204);
+  });
+
   test('bad mappings are refused with nothing made or reserved', async () => {
     const data = await volume('held');
     const before = (await cloud.request('GET', '/v2.1/servers')).body.servers.length;

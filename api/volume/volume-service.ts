@@ -131,14 +131,18 @@ export class VolumeService {
   /**
    * A new volume on `host`, waited for: what a server build with a blank
    * volume needs before it is cast. Throws with Cinder's reason when the
-   * host cannot make it (the volume stays, in error, as Cinder leaves it).
+   * host cannot make it; that volume, which never held data and belongs to
+   * no one's request but the failed build's, is deleted again.
    */
   async createOn(ctx: ApiContext, host: string, r: CreateVolumeRequest): Promise<VolumeRow> {
     const row = await this.insertNew(ctx, r, host);
     await this.createOnHost(ctx, row);
     const made = (await findVolume(this.db, row.id))!;
-    if (made.status !== 'available')
+    if (made.status !== 'available') {
+      if (await transition(this.db, made.id, ['error'], { status: 'deleting' }))
+        await this.deleteOnHost(ctx, made);
       throw new Error(`volume ${made.id} could not be made: ${made.status_reason ?? made.status}`);
+    }
     return made;
   }
 
