@@ -22,21 +22,9 @@ describe('serial console through the openstack CLI', { skip }, () => {
   after(() => cloud?.close(), { timeout: 90_000 });
 
   test('an instance boots from an image that stays up', { timeout: 180_000 }, async (t) => {
-    const image = (
-      await cloud.oscJson(t, [
-        'image',
-        'create',
-        'console-image',
-        '--disk-format',
-        'raw',
-        '--container-format',
-        'bare',
-        '--file',
-        imageTar,
-        '--property',
-        `os_command_line=${JSON.stringify(['/bin/sh', '-c', 'exec sleep 100000'])}`,
-      ])
-    ).id as string;
+    const image = await cloud.uploadImage(t, 'console-image', imageTar, 'bare', {
+      os_command_line: JSON.stringify(['/bin/sh', '-c', 'exec sleep 100000']),
+    });
     server = await cloud.createServer(t, 'console-1', image);
     await cloud.settled(server);
   });

@@ -39,22 +39,8 @@ describe('snapshot and rebuild through the openstack CLI', { skip }, () => {
   after(() => cloud?.close(), { timeout: 90_000 });
 
   /** The busybox image, registered with `openstack image create`, running `commandLine`. */
-  const imageRunning = async (t: TestContext, name: string, commandLine: string) =>
-    (
-      await cloud.oscJson(t, [
-        'image',
-        'create',
-        name,
-        '--disk-format',
-        'raw',
-        '--container-format',
-        'bare',
-        '--file',
-        imageTar,
-        '--property',
-        `os_command_line=${commandLine}`,
-      ])
-    ).id as string;
+  const imageRunning = (t: TestContext, name: string, commandLine: string) =>
+    cloud.uploadImage(t, name, imageTar, 'bare', { os_command_line: commandLine });
 
   const upper = (id: string, ...rel: string[]) =>
     path.join(cloud.stateDir, 'containers', id, 'upper', ...rel);
