@@ -20,7 +20,7 @@ import {
   type SnapshotRow,
   type VolumeRow,
 } from '../volume/store';
-import { metadataSchema, name } from '../volume/volumes-routes';
+import { metadataSchema, name } from '../volume/parameter-types';
 import { removedAt236 } from './removed-proxy';
 
 /**

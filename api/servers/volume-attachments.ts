@@ -24,7 +24,6 @@ import {
   attachmentsOf,
   attachmentsOfInstance,
   deleteAttachment,
-  findVolume,
   insertAttachment,
   transition,
   updateVolume,
@@ -135,11 +134,12 @@ export async function findAttachment(
 
 /** The one host the instance's volumes are on, if it has any: the scheduler must pick it. */
 export async function volumeHost(db: Database, uuid: string): Promise<string | undefined> {
-  for (const a of await attachmentsOfInstance(db, uuid)) {
-    const v = await findVolume(db, a.volume_id);
-    if (v?.host) return v.host;
-  }
-  return undefined;
+  const row = await db('volume_attachments')
+    .join('volumes', 'volumes.id', 'volume_attachments.volume_id')
+    .where({ 'volume_attachments.instance_uuid': uuid })
+    .whereNotNull('volumes.host')
+    .first('volumes.host');
+  return row?.host ?? undefined;
 }
 
 /** The status a volume returns to once `attachmentId` is gone: in-use while others remain. */

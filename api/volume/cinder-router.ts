@@ -43,11 +43,9 @@ import { mountEmptyCollections } from './empty-collections';
 import { mountExtensions } from './extensions';
 import { snapshotView, volumeTypeView } from './views';
 import { listPage } from './list-params';
+import { metadataSchema, name } from './parameter-types';
 import { mountVolumes, scopeOf } from './volumes-routes';
 import type { VolumeService } from './volume-service';
-
-const name = Joi.string().max(255).allow(null, '');
-const specs = Joi.object().pattern(Joi.string().min(1).max(255), Joi.string().max(255).allow(''));
 
 const SNAPSHOT_SORT_KEYS = [
   'id',
@@ -92,7 +90,7 @@ function mountSnapshots(r: Router, svc: VolumeService): void {
               Joi.boolean(),
               Joi.string().valid('true', 'false', 'True', 'False'),
             ),
-            metadata: specs.allow(null),
+            metadata: metadataSchema.allow(null),
           }).required(),
         }),
         req.body,
@@ -193,7 +191,7 @@ function mountTypes(r: Router, svc: VolumeService): void {
             description: name,
             'os-volume-type-access:is_public': Joi.boolean(),
             is_public: Joi.boolean(),
-            extra_specs: specs,
+            extra_specs: metadataSchema,
           }).required(),
         }),
         req.body,
@@ -265,7 +263,7 @@ function mountTypes(r: Router, svc: VolumeService): void {
       admin(ctxOf(res), 'types_extra_specs:create');
       const t = await typeOr404(req.params.id);
       const given = validate<{ extra_specs: Metadata }>(
-        Joi.object({ extra_specs: specs.required() }),
+        Joi.object({ extra_specs: metadataSchema.required() }),
         req.body,
       ).extra_specs;
       await updateType(svc.db, t.id, { extra_specs: { ...t.extra_specs, ...given } });

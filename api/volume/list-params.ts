@@ -31,7 +31,7 @@ function sortSpec(req: Request, keys: readonly string[]): [string, 'asc' | 'desc
     pairs.push([q.sort_key, typeof q.sort_dir === 'string' ? q.sort_dir : 'desc']);
   if (!pairs.length) return DEFAULT_SORT;
   const out: [string, 'asc' | 'desc'][] = pairs.map(([k, d]) => {
-    if (!keys.includes(k)) throw invalidInput(`Invalid input received: Invalid sort key ${k}`);
+    if (!keys.includes(k)) throw invalidInput(`Invalid sort key ${k}`);
     if (d !== 'asc' && d !== 'desc')
       throw invalidInput(`Unknown sort direction, must be 'desc' or 'asc'`);
     return [k, d];

@@ -10,6 +10,7 @@ import { route } from '../http';
 import { validate } from '../validate';
 import { invalidInput, policyNotAuthorized } from './errors';
 import { listPage } from './list-params';
+import { metadataSchema, name } from './parameter-types';
 import {
   detailsOf,
   listVolumes,
@@ -21,12 +22,6 @@ import {
 import { volumeSummary, volumeView, type LinkBase } from './views';
 import type { VolumeService } from './volume-service';
 
-/** Cinder's parameter_types: names and descriptions up to 255 characters, metadata of strings. */
-export const name = Joi.string().max(255).allow(null, '');
-export const metadataSchema = Joi.object().pattern(
-  Joi.string().min(1).max(255),
-  Joi.string().max(255).allow(''),
-);
 /** Cinder's size: an integer or a string of digits, at least 1. */
 const size = Joi.alternatives(
   Joi.number().integer().min(1).max(0x7fffffff),
