@@ -52,6 +52,7 @@ test('defaults apply when there is no file and no environment', () => {
     userns_size: 65536,
     default_command: '/sbin/init',
     cgroup_parent: 'berth',
+    root_disk_templates_gb: [1, 20, 40, 80, 160],
   });
   assert.equal(config.DEFAULT.service_down_time, 20);
   assert.deepEqual(config.api, {

@@ -36,6 +36,7 @@ export interface ComputeSection {
   userns_size: number;
   default_command: string;
   cgroup_parent: string;
+  root_disk_templates_gb: number[];
 }
 
 export interface ApiSection {
@@ -217,15 +218,19 @@ export const SCHEDULER_FILTERS = [
 ] as const;
 
 // A comma-separated list, as oslo.config's ListOpt reads it.
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
 /** A comma-separated list of IPv4 addresses, as oslo.config's ListOpt. */
 const ipv4List = () =>
   Joi.string()
     .empty('')
     .custom((value: string, helpers) => {
-      const items = value
-        .split(',')
-        .map((item) => item.trim())
-        .filter(Boolean);
+      const items = splitList(value);
       const bad = items.find(
         (item) =>
           Joi.string()
@@ -242,10 +247,7 @@ const hostPortList = () =>
   Joi.string()
     .empty('')
     .custom((value: string, helpers) => {
-      const items = value
-        .split(',')
-        .map((item) => item.trim())
-        .filter(Boolean);
+      const items = splitList(value);
       const bad = items.find((item) => {
         const match = HOST_PORT.exec(item);
         return !match || Number(match[2]) > 65535;
@@ -255,13 +257,22 @@ const hostPortList = () =>
     .default([])
     .messages({ 'list.hostPort': '{#bad} is not host:port, e.g. 127.0.0.1:5000' });
 
+/** Root disk sizes, GiB: a comma-separated list of positive integers. */
+const gibList = (fallback: number[]) =>
+  Joi.string()
+    .empty('')
+    .custom((value: string, helpers) => {
+      const items = splitList(value);
+      const bad = items.find((item) => !/^[1-9][0-9]{0,5}$/.test(item));
+      return bad === undefined ? items.map(Number) : helpers.error('list.gib', { bad });
+    })
+    .default(fallback)
+    .messages({ 'list.gib': '{#bad} is not a size in GiB (a positive integer)' });
+
 const list = (allowed: readonly string[], fallback: string[]) =>
   Joi.string()
     .custom((value: string, helpers) => {
-      const items = value
-        .split(',')
-        .map((item) => item.trim())
-        .filter(Boolean);
+      const items = splitList(value);
       const unknown = items.find((item) => !allowed.includes(item));
       return unknown === undefined ? items : helpers.error('list.item', { unknown });
     })
@@ -273,10 +284,7 @@ const uriList = () =>
   Joi.string()
     .empty('')
     .custom((value: string, helpers) => {
-      const items = value
-        .split(',')
-        .map((item) => item.trim())
-        .filter(Boolean);
+      const items = splitList(value);
       const bad = items.find(
         (item) =>
           Joi.string()
@@ -335,6 +343,8 @@ const sections: Record<SectionName, Joi.ObjectSchema> = {
     cgroup_parent: Joi.string()
       .pattern(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a cgroup directory name')
       .default('berth'),
+    // The default flavors' sizes: their root disks are formatted before the first build asks.
+    root_disk_templates_gb: gibList([1, 20, 40, 80, 160]),
   }),
   api: Joi.object({
     listen: hostPort('127.0.0.1:8774'),

@@ -366,19 +366,25 @@ describe('container runtime', { skip }, () => {
     }
   });
 
-  test('a root disk size caps the writable layer and is unmounted on delete', async () => {
-    const config = containerConfig(
-      ['sh', '-c', 'dd if=/dev/zero of=/big bs=1M count=64 2>&1; echo "dd=$?"; df -k / | tail -1'],
-      { rootDiskBytes: 32 << 20 },
-    );
+  test('a root disk size caps the writable layer, spares its neighbours and is unmounted on delete', async () => {
+    const fill = 'dd if=/dev/zero of=/big bs=1M count=64 2>&1; echo "dd=$?"';
+    const config = containerConfig(['sh', '-c', fill], { rootDiskBytes: 32 << 20 });
+    // Made from the same template, writing while the first one's disk is full.
+    const neighbour = containerConfig(['sh', '-c', fill.replace('64', '16')], {
+      rootDiskBytes: 32 << 20,
+    });
     await rt.run(config);
     await rt.wait(config.id);
+    await rt.run(neighbour);
+    await rt.wait(neighbour.id);
     const output = await rt.consoleOutput(config.id);
     assert.match(output, /No space left on device/);
     assert.match(output, /^dd=1$/m);
+    assert.match(await rt.consoleOutput(neighbour.id), /^dd=0$/m);
     const disk = path.join(rt.stateDir, 'containers', config.id, 'disk');
     assert.ok(fs.readFileSync('/proc/mounts', 'utf8').includes(disk), 'the sized disk is mounted');
     await rt.delete(config.id);
+    await rt.delete(neighbour.id);
     assert.ok(
       !fs.readFileSync('/proc/mounts', 'utf8').includes(disk),
       'the sized disk is still mounted',

@@ -68,7 +68,8 @@ export interface NativeAddon {
    * Attaches `file` to a free loop device (LOOP_CTL_GET_FREE, LOOP_CONFIGURE
    * with LO_FLAGS_AUTOCLEAR) and mounts it on `target` nodev, nosuid, with
    * private propagation; returns the device. The device is released with
-   * the last unmount. EBUSY: the free device was taken meanwhile (retry).
+   * the last unmount. A free device another process takes meanwhile is
+   * skipped for the next.
    */
   loopMount(opts: {
     file: string;
@@ -85,8 +86,11 @@ export interface NativeAddon {
   fsFreeze(mountPoint: string, frozen: boolean): void;
   /** FICLONE into `dst` (created; must not exist); EOPNOTSUPP/EXDEV/EINVAL where it cannot. */
   fileClone(src: string, dst: string): void;
-  /** Copies the data extents of `src` into `dst` (created; must not exist), holes kept. */
-  sparseCopy(src: string, dst: string): void;
+  /**
+   * Copies the data extents of `src` into `dst` (created; must not exist),
+   * holes kept; fsynced unless `sync` is false.
+   */
+  sparseCopy(src: string, dst: string, opts?: { sync?: boolean }): void;
 
   /**
    * A veth pair in one RTM_NEWLINK: `name` in `netns`, its peer created

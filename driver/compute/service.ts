@@ -25,6 +25,7 @@ import { ComputeManager } from './manager';
 import { SerialConsoleEndpoint } from './serial-console';
 import { ComputeMetrics, listen, listeningUrl, statusApp } from './status-api';
 import { hostImageStore } from '../image/host-image-store';
+import { DiskTemplates } from '../runtime/disk-templates';
 import { FileVolumes } from '../volume/file-volumes';
 import { VOLUME_TOPIC, volumeEndpoint } from '../volume/volume-endpoint';
 import type { VolumeService } from '../volume/volume-service';
@@ -150,6 +151,7 @@ export class ComputeService {
         : new FileVolumes({
             root: path.join(state, 'volumes'),
             snapshots: path.join(state, 'volume-snapshots'),
+            templates: new DiskTemplates(state),
             addon: native(),
             log,
           }));

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { monitorBinary } from '../../native';
 import { detectCgroupLayout, planCgroups, removeCgroups, removeParents } from './cgroups';
+import { DiskTemplates } from './disk-templates';
 import { type ExitStatus, makeContainerDir, prepareStateDir, readExitFile } from './container-dir';
 import { type ContainerConfig, containerPaths, encodeSpawnSpec, validateConfig } from './spec';
 
@@ -29,7 +30,10 @@ export async function runForeground(
   const paths = containerPaths(path.resolve(opts.stateDir), config.id, config);
   const plan = planCgroups(layout, opts.cgroupParent, config.id, config.limits);
   prepareStateDir(path.resolve(opts.stateDir));
-  makeContainerDir(paths, config);
+  const template = config.rootDiskBytes
+    ? await new DiskTemplates(path.resolve(opts.stateDir)).get(config.rootDiskBytes)
+    : undefined;
+  makeContainerDir(paths, config, template);
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
   const handlers = (['SIGTERM', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const);
   // A terminal's ^C reaches the helper directly (same process group); it

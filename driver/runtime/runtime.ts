@@ -43,6 +43,7 @@ import {
   readExitFile,
   readPidFile,
 } from './container-dir';
+import { DiskTemplates } from './disk-templates';
 import { type InteractiveExec, startInteractiveExec } from './interactive-exec';
 import { type ExitEvent, MonitorClient, MonitorError } from './monitor-client';
 import { decodeFault, type Verb } from './monitor-protocol';
@@ -118,6 +119,7 @@ export class ContainerRuntime {
   /** set while a lost monitor connection is being replaced; requests wait for it */
   private reconnecting: Promise<void> | undefined;
   private closing = false;
+  private readonly diskTemplates: DiskTemplates;
 
   private constructor(
     readonly stateDir: string,
@@ -126,6 +128,7 @@ export class ContainerRuntime {
     monitor: MonitorClient,
     private readonly log?: Logger,
   ) {
+    this.diskTemplates = new DiskTemplates(stateDir);
     this.attach(monitor);
   }
 
@@ -194,6 +197,21 @@ export class ContainerRuntime {
     return rt;
   }
 
+  /**
+   * Formats the root disk templates of these sizes in the background, one
+   * after another, so that builds of them find one ready (a failure is
+   * logged: such a build formats its own, or fails with the reason).
+   */
+  prepareRootDisks(sizes: number[]): void {
+    void (async () => {
+      for (const bytes of sizes) {
+        await this.diskTemplates.get(bytes).catch((err: Error) => {
+          this.log?.warn('root disk template not made', { bytes, error: err.message });
+        });
+      }
+    })();
+  }
+
   /** Persists a container's definition; nothing runs yet. */
   async create(config: ContainerConfig): Promise<ContainerInfo> {
     validateConfig(config);
@@ -202,7 +220,13 @@ export class ContainerRuntime {
       throw new ConflictError(`container ${config.id} already exists`);
     const paths = containerPaths(this.stateDir, config.id, config);
     const plan = planCgroups(this.layout, this.cgroupParent, config.id, config.limits);
-    makeContainerDir(paths, config);
+    const template = config.rootDiskBytes
+      ? await this.diskTemplates.get(config.rootDiskBytes)
+      : undefined;
+    // Checked again: another create of this id may have run while the template was made.
+    if (this.entries.has(config.id))
+      throw new ConflictError(`container ${config.id} already exists`);
+    makeContainerDir(paths, config, template);
     const entry: Entry = { config, plan, paths, waiters: [] };
     this.entries.set(config.id, entry);
     try {

@@ -157,6 +157,7 @@ export class ContainerDriver implements ComputeDriver {
       for (const id of heldVolumes(r)) this.opts.volumes?.claim(id, r.uuid);
     // What a snapshot interrupted by a restart had staged.
     fs.rmSync(this.snapshotsDir, { recursive: true, force: true });
+    rt.prepareRootDisks(this.opts.compute.root_disk_templates_gb.map((gb) => gb * 2 ** 30));
     this.log.info('container driver ready', { host, instances: this.records.all().length });
   }
 

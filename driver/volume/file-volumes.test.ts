@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import winston from 'winston';
 import { native } from '../../native';
 import { volumeServiceConformance } from '../../testing/driver/volume-service-conformance';
+import { DiskTemplates } from '../runtime/disk-templates';
 import { FileVolumes } from './file-volumes';
 import { mountSource } from './mountinfo';
 
@@ -24,6 +25,7 @@ function tempVolumes() {
   const service = new FileVolumes({
     root: path.join(dir, 'volumes'),
     snapshots: path.join(dir, 'volume-snapshots'),
+    templates: new DiskTemplates(dir),
     addon: native(),
     log: winston.createLogger({ silent: true }),
   });

@@ -16,6 +16,7 @@ import { writeFileAtomic } from '../../common/atomic-file';
 import { KeyedLocks } from '../../common/keyed-locks';
 import { UndoStack } from '../../common/undo-stack';
 import { isSyscallError, type NativeAddon } from '../../native';
+import type { DiskTemplates } from '../runtime/disk-templates';
 import { mountSource } from './mountinfo';
 import {
   type Capacity,
@@ -37,13 +38,14 @@ import {
 const GiB = 2 ** 30;
 /** errnos of a FICLONE the file system cannot do: copy instead */
 const NO_REFLINK = new Set(['EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOTTY', 'ENOSYS']);
-const LOOP_RETRIES = 5;
 
 export interface FileVolumesOptions {
   /** `<state_path>/volumes` */
   root: string;
   /** `<state_path>/volume-snapshots` */
   snapshots: string;
+  /** formatted images by size, shared with the instances' root disks */
+  templates: DiskTemplates;
   addon: NativeAddon;
   log: Logger;
 }
@@ -58,10 +60,12 @@ export class FileVolumes implements VolumeService {
   private readonly locks = new KeyedLocks();
   private readonly claims = new VolumeClaims();
   private readonly addon: NativeAddon;
+  private readonly templates: DiskTemplates;
   private readonly log: Logger;
 
   constructor(private readonly o: FileVolumesOptions) {
     this.addon = o.addon;
+    this.templates = o.templates;
     this.log = o.log;
   }
 
@@ -218,19 +222,9 @@ export class FileVolumes implements VolumeService {
 
   // ---- the kernel side ----
 
-  /** No reserved blocks: the whole size is the volume's. */
+  /** A sparse copy of the formatted template of its size: no mkfs once a size has one. */
   private async makeFilesystem(file: string, sizeGb: number): Promise<void> {
-    await fs.promises.writeFile(file, '', { mode: 0o600 });
-    await fs.promises.truncate(file, sizeGb * GiB);
-    await run('mkfs.ext4', [
-      '-q',
-      '-F',
-      '-m',
-      '0',
-      '-E',
-      'lazy_itable_init=1,lazy_journal_init=1',
-      file,
-    ]);
+    this.addon.sparseCopy(await this.templates.get(sizeGb * GiB), file);
   }
 
   /** Mounted once on the host; a second caller finds it mounted. */
@@ -238,16 +232,8 @@ export class FileVolumes implements VolumeService {
     const mnt = this.mnt(id);
     if (mountSource(mnt)) return;
     fs.mkdirSync(mnt, { recursive: true, mode: 0o700 });
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const device = this.addon.loopMount({ file: this.disk(id), target: mnt, fstype: 'ext4' });
-        this.log.info('volume mounted', { volume_id: id, device });
-        return;
-      } catch (err) {
-        // Another process took the free loop device first.
-        if (!(isSyscallError(err) && err.code === 'EBUSY' && attempt < LOOP_RETRIES)) throw err;
-      }
-    }
+    const device = this.addon.loopMount({ file: this.disk(id), target: mnt, fstype: 'ext4' });
+    this.log.info('volume mounted', { volume_id: id, device });
   }
 
   /**

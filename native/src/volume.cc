@@ -26,6 +26,8 @@
 
 namespace {
 
+constexpr int kLoopAttempts = 16;
+
 UniqueFd OpenOrThrow(Napi::Env env, const std::string &path, int flags, mode_t mode = 0) {
   int fd = open(path.c_str(), flags | O_CLOEXEC, mode);
   if (fd < 0) throw SysError(env, errno, "open", path);
@@ -41,18 +43,22 @@ void IoctlOrThrow(Napi::Env env, int fd, unsigned long request, void *arg, const
 // something holds it open, so the mount made on it is its only owner.
 UniqueFd BindLoop(Napi::Env env, int backing, const std::string &file, bool readOnly) {
   UniqueFd control = OpenOrThrow(env, "/dev/loop-control", O_RDWR);
-  int n = ioctl(control.get(), LOOP_CTL_GET_FREE);
-  if (n < 0) throw SysError(env, errno, "LOOP_CTL_GET_FREE", "/dev/loop-control");
-  std::string device = "/dev/loop" + std::to_string(n);
-  UniqueFd loop = OpenOrThrow(env, device, readOnly ? O_RDONLY : O_RDWR);
   struct loop_config config;
   memset(&config, 0, sizeof config);
   config.fd = static_cast<__u32>(backing);
   config.info.lo_flags = LO_FLAGS_AUTOCLEAR | (readOnly ? LO_FLAGS_READ_ONLY : 0);
   strncpy(reinterpret_cast<char *>(config.info.lo_file_name), file.c_str(), LO_NAME_SIZE - 1);
-  // EBUSY: another process took the device between GET_FREE and here; the caller retries.
-  IoctlOrThrow(env, loop.get(), LOOP_CONFIGURE, &config, "LOOP_CONFIGURE", device);
-  return loop;
+  for (int attempt = 1;; attempt++) {
+    int n = ioctl(control.get(), LOOP_CTL_GET_FREE);
+    if (n < 0) throw SysError(env, errno, "LOOP_CTL_GET_FREE", "/dev/loop-control");
+    std::string device = "/dev/loop" + std::to_string(n);
+    UniqueFd loop = OpenOrThrow(env, device, readOnly ? O_RDONLY : O_RDWR);
+    if (ioctl(loop.get(), LOOP_CONFIGURE, &config) == 0) return loop;
+    // EBUSY: another process (or thread) took the device between GET_FREE
+    // and here; the next free one is asked for.
+    if (errno != EBUSY || attempt == kLoopAttempts)
+      throw SysError(env, errno, "LOOP_CONFIGURE", device);
+  }
 }
 
 }  // namespace
@@ -131,11 +137,15 @@ Napi::Value FileClone(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
-// sparseCopy(src, dst): copies the data extents only (SEEK_DATA/SEEK_HOLE
-// and copy_file_range), so dst (made, must not exist) is as sparse as src.
+// sparseCopy(src, dst, {sync = true}?): copies the data extents only
+// (SEEK_DATA/SEEK_HOLE and copy_file_range), so dst (made, must not exist)
+// is as sparse as src; fsynced unless sync is false.
 Napi::Value SparseCopy(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string src = StringArg(info, 0), dst = StringArg(info, 1);
+  bool sync = true;
+  if (info.Length() > 2 && info[2].IsObject())
+    sync = OptBool(info[2].As<Napi::Object>(), "sync").value_or(true);
   UniqueFd in = OpenOrThrow(env, src, O_RDONLY);
   UniqueFd out = OpenOrThrow(env, dst, O_WRONLY | O_CREAT | O_EXCL, 0600);
   struct stat st;
@@ -162,6 +172,6 @@ Napi::Value SparseCopy(const Napi::CallbackInfo &info) {
     }
     at = hole;
   }
-  if (fsync(out.get()) < 0) throw fail("fsync");
+  if (sync && fsync(out.get()) < 0) throw fail("fsync");
   return env.Undefined();
 }
