@@ -172,19 +172,34 @@ export class ComputeManager {
     return forInstance(this.o.log, uuid, context.request_id);
   }
 
+  /**
+   * The record here and the conductor's, written side by side: a crash
+   * between the two is mended by the reconcile at start, which finishes
+   * an interrupted task from the record here and reports every instance.
+   */
   private async persist(
     r: ManagedInstance,
     expected: TaskState | TaskState[] | undefined,
     context: RequestContext,
   ): Promise<void> {
-    await this.o.store.save(r);
-    if ((await this.conductor.saveInstance(r, expected, context)) === 'gone') {
-      // Deleted by the control plane while this host could not be reached
-      // (Nova's local delete): what is left here goes too.
-      await this.o.driver.destroy(r.spec);
-      this.o.store.remove(r.uuid);
-      this.logFor(r.uuid, context).warn('instance was deleted while this host was away: removed');
-    }
+    const [, reported] = await Promise.all([
+      this.o.store.save(r),
+      this.conductor.saveInstance(r, expected, context),
+    ]);
+    await this.removeIfGone(r, reported, context);
+  }
+
+  /** Deleted by the control plane while this host could not be reached (Nova's local delete). */
+  private async removeIfGone(
+    r: ManagedInstance,
+    reported: Awaited<ReturnType<ConductorAPI['saveInstance']>>,
+    context: RequestContext,
+  ): Promise<boolean> {
+    if (reported !== 'gone') return false;
+    await this.o.driver.destroy(r.spec);
+    this.o.store.remove(r.uuid);
+    this.logFor(r.uuid, context).warn('instance was deleted while this host was away: removed');
+    return true;
   }
 
   private record(uuid: string): ManagedInstance {
@@ -231,13 +246,19 @@ export class ComputeManager {
         data: { ...instance.data, host: this.o.host, node: this.o.host },
         updated_at: '',
       };
-      await this.persist(r, undefined, context);
-      await this.notifier.emit('create', 'start', r, context);
+      // Durable here before anything is made, so that a restart finds the build
+      // (reconcile ends it); the conductor hears of it while the spawn runs.
+      await this.o.store.save(r);
+      const reported = this.conductor.saveInstance(r, undefined, context);
+      const started = this.notifier.emit('create', 'start', r, context);
       try {
         // Read here, not before: a malformed list fails the build (ERROR with a fault).
         const mappings = args.block_device_mapping;
         await this.o.driver.spawn(r.spec, image, connectionsOf(mappings), rootVolumeOf(mappings));
         await this.refreshPower(r);
+        // Waited for before the next report: a second conductor must not see them out of order.
+        if (await this.removeIfGone(r, await reported, context)) return;
+        await started;
         Object.assign(r, {
           vm_state: VmState.ACTIVE,
           task_state: null,
@@ -249,6 +270,7 @@ export class ComputeManager {
       } catch (err) {
         // The driver rolled back its part; make sure nothing is left either way.
         await this.o.driver.destroy(r.spec).catch(() => undefined);
+        await Promise.all([reported, started]);
         const retry = (args.filter_properties as Args | undefined)?.retry as Args | undefined;
         // As Nova's BuildAbortException: what is wrong with the request or its
         // image (a checksum, an unsafe archive, a user it lacks) is wrong on

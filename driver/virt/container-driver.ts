@@ -18,7 +18,7 @@ import {
 } from '../../common/errors';
 import type { NetworkInfo, Vif } from '../../nova/network-model';
 import type { InstanceNetworkFiles, Network } from '../network/network';
-import type { ImageService } from '../image/image-service';
+import type { ImageRecord, ImageService, PreparedImage } from '../image/image-service';
 import { type ContainerInfo, ContainerRuntime } from '../runtime/runtime';
 import { UndoStack } from '../../common/undo-stack';
 import { MAX_CONSOLE_BYTES, tailLines } from './console';
@@ -47,7 +47,7 @@ import { type ImageMeta, type InstanceSpec } from '../../nova/instance-object';
 import { AttachInterfaceNotSupported } from '../../nova/exceptions';
 import { PowerState } from '../../nova/power-state';
 import { availableResource, hostTotals, kernelVersion, uptimeText } from './host-resources';
-import { imageUser } from '../image/image-user';
+import { imageUser, type ImageUser } from '../image/image-user';
 import { flavorLimits, instanceContainerConfig, instanceHostname } from './instance-config';
 import { KeyedLocks } from '../../common/keyed-locks';
 import { type InstanceRecord, InstanceStore, type PowerIntent } from './instance-store';
@@ -117,6 +117,11 @@ export class ContainerDriver implements ComputeDriver {
   private readonly locks = new KeyedLocks();
   /** images prepared by cacheImage or a spawn since this driver started */
   private readonly preparedImages = new Set<string>();
+  /** by image id: what workloadOf worked out */
+  private readonly workloads = new Map<
+    string,
+    Pick<PreparedImage, 'layers' | 'config'> & { user: ImageUser | undefined; record: ImageRecord }
+  >();
   private readonly log: Logger;
   private readonly listeners: LifecycleListeners;
   private readonly openRuntime: () => Promise<ContainerRuntime>;
@@ -563,14 +568,27 @@ export class ContainerDriver implements ComputeDriver {
   }
 
   /** What an image boots: its layers, and its command, env and user; refused before anything is made. */
+  /**
+   * What an image boots as: its layers, config, user and properties. An
+   * image's content never changes under its id, so this is worked out once
+   * per image in this process, except that its layers are looked for at
+   * each use (the cache may have pruned them: then it is prepared again).
+   */
   private async workloadOf(image: ImageMeta) {
-    const record = await this.opts.images.show(image.id);
-    const prepared = await this.opts.images.prepare(image.id);
-    this.preparedImages.add(image.id);
+    let known = this.workloads.get(image.id);
+    if (!known || !known.layers.every((layer) => fs.existsSync(layer))) {
+      const [record, prepared] = await Promise.all([
+        this.opts.images.show(image.id),
+        this.opts.images.prepare(image.id),
+      ]);
+      const user = await imageUser(prepared.config.user, prepared.layers);
+      known = { layers: prepared.layers, config: prepared.config, user, record };
+      this.workloads.set(image.id, known);
+      this.preparedImages.add(image.id);
+    }
     // Properties handed to spawn win: Nova passes the image meta it booted the instance with.
-    const properties = { ...record.properties, ...image.properties };
-    const user = await imageUser(prepared.config.user, prepared.layers);
-    return { layers: prepared.layers, image: { config: prepared.config, properties, user } };
+    const properties = { ...known.record.properties, ...image.properties };
+    return { layers: known.layers, image: { config: known.config, properties, user: known.user } };
   }
 
   private requireVolumes(): VolumeService {
@@ -636,20 +654,30 @@ export class ContainerDriver implements ComputeDriver {
         this.opts.compute,
         { netnsPath: plugged?.netnsPath, writableDir },
       );
+      // Recorded as running from the start: one durable write for the whole build.
       const record: InstanceRecord = {
         ...newRecord(instance, image),
+        intent: 'running',
+        startedAt: Date.now(),
         network: network ? { hostname, vifs: networkInfo } : undefined,
         volumes: attachments.length ? attachments : undefined,
         rootVolume,
       };
-      await this.records.save(record);
-      undo.push('forget the instance', () => this.records.remove(instance.uuid));
       for (const id of heldVolumes(record)) {
         volumes!.claim(id, instance.uuid);
         undo.push('release the volume', () => volumes!.release(id, instance.uuid));
       }
-      await rt.create(config);
-      undo.push('delete the container', () => rt.delete(instance.uuid));
+      // Side by side: the record's fsync waits in the thread pool while the
+      // container's directory and disk are made here.
+      const [saved, created] = await Promise.allSettled([
+        this.records.save(record),
+        rt.create(config),
+      ]);
+      if (saved.status === 'fulfilled')
+        undo.push('forget the instance', () => this.records.remove(instance.uuid));
+      if (created.status === 'fulfilled')
+        undo.push('delete the container', () => rt.delete(instance.uuid));
+      for (const r of [saved, created]) if (r.status === 'rejected') throw r.reason;
       // The shelved snapshot's own layer is what the instance had written: it becomes the
       // writable layer again, over the base image, so that the shelved image can go.
       if (writableFrom)
@@ -659,7 +687,10 @@ export class ContainerDriver implements ComputeDriver {
           false,
         );
       if (plugged) rt.seedFiles(instance.uuid, etcFiles(plugged.files));
-      await this.startWorkload(instance.uuid);
+      await rt.start(
+        instance.uuid,
+        attachments.map((v) => this.volumeMount(v)),
+      );
     } catch (err) {
       log.error('spawn failed; undoing it', { err });
       await undo.rollback();
