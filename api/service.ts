@@ -2,8 +2,8 @@
  * `berth api`: opens the database (migrating it), seeds the default
  * flavors and the external network `public`, serves the conductor and
  * network agent topics for the computes, and listens with the Nova
- * compute API and the embedded image and network APIs. Instances accepted but
- * never scheduled before a restart are scheduled again.
+ * compute API and the embedded image and network APIs. One of however many
+ * share the database re-drives builds a stopped one left (OnceOnlyDuties).
  */
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'winston';
@@ -22,7 +22,8 @@ import { TransportComputeRpcAPI } from './compute-rpc';
 import { BuildCoordinator } from './conductor/build';
 import { Conductor } from './conductor/conductor';
 import { reportControlServices, type Heartbeat } from './conductor/control-services';
-import { openDatabase, type Database } from './db/connection';
+import { OnceOnlyDuties } from './conductor/once-only';
+import { exclusively, openDatabase, type Database } from './db/connection';
 import { seedDefaultFlavors } from './db/flavors';
 import type { ApiDeps } from './deps';
 import { serveAgentRpc } from './network/agent-rpc';
@@ -63,6 +64,7 @@ export class ApiService {
     private readonly conductor: Server,
     private readonly agentRpc: Server,
     private readonly heartbeat: Heartbeat,
+    private readonly duties: OnceOnlyDuties,
     private readonly transport: Transport,
     private readonly db: Database,
   ) {}
@@ -76,10 +78,12 @@ export class ApiService {
     try {
       const db = await openDatabase(config.database.connection);
       undo.push('database', () => db.destroy());
-      await seedDefaultFlavors(db);
       const glance = externalGlance(config, log);
       const network = new NetworkService(db, config, log);
-      await ensurePublicNetwork(network);
+      await exclusively(db, async () => {
+        await seedDefaultFlavors(db);
+        await ensurePublicNetwork(network);
+      });
       const transport =
         o.transport ??
         new AmqpTransport({ ...transportOptionsFromConfig(config), faults: NOVA_FAULTS });
@@ -135,8 +139,10 @@ export class ApiService {
       });
       const address = http.address() as { port: number };
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
-      const resumed = await builds.resumeUnscheduled({ request_id: 'req-api-start' });
-      log.info('api service started', { url, resumed_builds: resumed });
+      const duties = new OnceOnlyDuties(db, config, builds, log);
+      duties.start();
+      undo.push('conductor duties', () => duties.stop());
+      log.info('api service started', { url, lease_holder: duties.holder });
       return new ApiService(
         deps,
         url,
@@ -145,6 +151,7 @@ export class ApiService {
         conductor,
         agentRpc,
         heartbeat,
+        duties,
         transport,
         db,
       );
@@ -163,6 +170,7 @@ export class ApiService {
       await this.conductor.stop();
       await this.agentRpc.stop();
       this.heartbeat.stop();
+      await this.duties.stop();
       await this.deps.builds.drain();
       await this.deps.volumes.drain();
       await this.transport.close();

@@ -390,6 +390,29 @@ describe('messaging against RabbitMQ and oslo.messaging', { timeout: 300_000 }, 
     );
   });
 
+  test('a fanout exchange gone with its last queue is declared again, and casts beside it still go', async () => {
+    const topic = `${RUN}-gone`;
+    declared.exchanges.add(`${topic}_fanout`);
+    // Declared (and cached as declared) by the first cast; then deleted, as
+    // RabbitMQ deletes an auto-delete exchange when its last queue goes.
+    await transport.fanoutCast(topic, 'note', { n: 1 });
+    const conn = await amqp.connect(AMQP_URL);
+    try {
+      const channel = await conn.createChannel();
+      await channel.deleteExchange(`${topic}_fanout`);
+    } finally {
+      await conn.close();
+    }
+    const target = { topic: compute, server: 'node-1', version: '6.0' };
+    await Promise.all([
+      transport.fanoutCast(topic, 'note', { n: 2 }),
+      transport.cast(target, 'note', { beside: 'the gone exchange' }),
+    ]);
+    await waitFor('the cast beside it', () =>
+      recorder.notes.some((n) => (n as Line).beside === 'the gone exchange'),
+    );
+  });
+
   test('stop() waits for in-flight handlers and their replies', async () => {
     const local = newRecorder();
     const topic = `${RUN}-stop`;

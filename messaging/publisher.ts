@@ -1,8 +1,9 @@
 /**
  * Publishes with publisher confirms on one channel per connection. A publish
  * interrupted by a lost connection is retried on the next one until its
- * deadline (receivers drop the duplicate by _unique_id); a broker refusal
- * on a live connection is an error at once.
+ * deadline (receivers drop the duplicate by _unique_id); one whose channel
+ * the broker closed is tried once more on a new channel; a broker refusal
+ * of the publish itself is an error.
  */
 import type { Channel, ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import { log } from '../common/log';
@@ -56,6 +57,7 @@ export class Publisher {
     content: Buffer,
     opts: PublishOptions,
   ): Promise<void> {
+    let reopened = false;
     for (;;) {
       const conn = await this.connection.get(opts.deadline);
       const open = this.channelOn(conn);
@@ -72,7 +74,15 @@ export class Publisher {
         });
         return;
       } catch (err) {
-        if (this.connection.isAlive(conn)) throw err;
+        if (this.connection.isAlive(conn)) {
+          // The broker closed the channel under this publish: another one on it
+          // was refused, or an auto-delete exchange it had declared went away
+          // with its last queue. Once more, on a new channel that declares afresh.
+          if (this.open === open || reopened) throw err;
+          reopened = true;
+          log.debug('publish interrupted by a closed channel; retrying', { exchange, routingKey });
+          continue;
+        }
         log.debug('publish interrupted by a lost connection; retrying', { exchange, routingKey });
       }
     }

@@ -50,7 +50,7 @@ export async function openDatabase(connection: string): Promise<Database> {
   if (file && file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
   const db = knex(config);
   try {
-    await migrate(db);
+    await exclusively(db, () => migrate(db));
   } catch (err) {
     await db.destroy();
     throw err;
@@ -60,4 +60,21 @@ export async function openDatabase(connection: string): Promise<Database> {
 
 export function isPostgres(db: Database): boolean {
   return db.client.config.client === 'pg';
+}
+
+/** An arbitrary constant naming berth's lock among PostgreSQL's advisory locks. */
+const STARTUP_LOCK = 0x62657274;
+
+/**
+ * Runs `fn` holding the database's startup lock: on PostgreSQL an advisory
+ * lock, so that API processes started together migrate and seed one after
+ * another rather than race (a process that dies holding it lets go with its
+ * connection). SQLite has one process and one connection: `fn` just runs.
+ */
+export async function exclusively<T>(db: Database, fn: () => Promise<T>): Promise<T> {
+  if (!isPostgres(db)) return fn();
+  return db.transaction(async (trx) => {
+    await trx.raw('SELECT pg_advisory_xact_lock(?)', [STARTUP_LOCK]);
+    return fn();
+  });
 }

@@ -448,6 +448,19 @@ const MIGRATIONS: Migration[] = [
       );
     },
   },
+  {
+    name: '0012_leases',
+    async up(db) {
+      // Duties one API process of many does (see api/db/leases.ts); expires_at in epoch ms.
+      await db.schema.createTable('leases', (t) => {
+        t.string('name', 64).primary();
+        t.string('holder', 255).notNullable();
+        t.bigInteger('expires_at').notNullable();
+      });
+      // The stale-build scan reads unplaced instances in a scheduling task.
+      await db.schema.alterTable('instances', (t) => t.index(['task_state', 'host']));
+    },
+  },
 ];
 
 class CodeMigrationSource implements Knex.MigrationSource<Migration> {

@@ -20,7 +20,8 @@ import type { ScheduleRequest } from './scheduler';
 import { loadGroupState, policyAllows } from './server-group';
 
 /** How one claim attempt on one host ended. */
-export type ClaimOutcome = 'claimed' | 'no-node' | 'no-room' | 'group-policy' | 'lost-race';
+export type ClaimOutcome =
+  'claimed' | 'no-node' | 'no-room' | 'group-policy' | 'lost-race' | 'superseded';
 
 export interface ClaimOptions {
   config: BerthConfig;
@@ -46,7 +47,7 @@ export function claimOnHost(
   // SQLite needs no locks: berth keeps one connection, so knex runs one
   // transaction at a time. PostgreSQL runs them side by side.
   const pg = isPostgres(db);
-  return db.transaction(async (trx) => {
+  const claimed = db.transaction(async (trx): Promise<ClaimOutcome> => {
     if (pg && o.enforceGroupPolicy && req.group?.policy === 'affinity') {
       // Affinity spans hosts: two first members claiming different hosts
       // take different node locks, so they queue on the group's row instead.
@@ -87,21 +88,36 @@ export function claimOnHost(
       disk_gb: req.diskGb,
       created_at: new Date().toISOString(),
     });
+    if (req.place && !(await req.place(trx, host))) throw SUPERSEDED;
     return 'claimed';
+  });
+  return claimed.catch((err: unknown) => {
+    if (err === SUPERSEDED) return 'superseded';
+    throw err;
   });
 }
 
-/** Claims on the first host, in order, that still has room; undefined when none has. */
+export const SUPERSEDED_PLACEMENT = Symbol('superseded');
+
+/** Thrown inside a claim's transaction to roll it back when its placement found the instance taken. */
+const SUPERSEDED = new Error('superseded');
+
+/**
+ * Claims on the first host, in order, that still has room; undefined when
+ * none has, SUPERSEDED_PLACEMENT when the request's placement found the
+ * instance taken.
+ */
 export async function claimFirstFitting(
   db: Database,
   hosts: readonly string[],
   req: ScheduleRequest,
   o: ClaimOptions,
-): Promise<string | undefined> {
+): Promise<string | typeof SUPERSEDED_PLACEMENT | undefined> {
   for (const host of hosts) {
     for (let attempt = 1; attempt <= CLAIM_ATTEMPTS_PER_HOST; attempt++) {
       const outcome = await claimOnHost(db, host, req, o);
       if (outcome === 'claimed') return host;
+      if (outcome === 'superseded') return SUPERSEDED_PLACEMENT;
       o.log.debug('scheduler claim failed', {
         instance_uuid: req.instanceUuid,
         host,

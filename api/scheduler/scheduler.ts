@@ -3,10 +3,11 @@
  * resources there in the database, so that concurrent requests (from this
  * or another API process) never overcommit a host.
  */
+import type { Knex } from 'knex';
 import type { Logger } from 'winston';
 import type { BerthConfig } from '../../config/schema';
 import type { Database } from '../db/connection';
-import { claimFirstFitting } from './claims';
+import { claimFirstFitting, SUPERSEDED_PLACEMENT } from './claims';
 import { filtersFor, runFilters, type HostFilter } from './filters';
 import { loadHostStates } from './host-state';
 import { loadGroupState, policyEnforced } from './server-group';
@@ -27,6 +28,22 @@ export interface ScheduleRequest {
   ignoreHosts: string[];
   /** the only host that may take it: where its volumes are */
   requiredHost?: string;
+  /**
+   * Records the instance on the claimed host inside the claim's
+   * transaction, so that claim and placement commit together or not at
+   * all; false when the instance is no longer this request's to place
+   * (another API process placed it, or it was deleted): then nothing is
+   * claimed and the request ends in Superseded.
+   */
+  place?: (trx: Knex.Transaction, host: string) => Promise<boolean>;
+}
+
+/** The instance was placed (or deleted) by someone else while this request claimed a host. */
+export class Superseded extends Error {
+  constructor(instanceUuid: string) {
+    super(`instance ${instanceUuid} is no longer this request's to place`);
+    this.name = 'Superseded';
+  }
 }
 
 /** No host passed the filters, or every claim failed: Nova's NoValidHost. */
@@ -91,6 +108,7 @@ export class FilterScheduler implements Scheduler {
         log: this.log,
       },
     );
+    if (host === SUPERSEDED_PLACEMENT) throw new Superseded(req.instanceUuid);
     if (host === undefined) {
       throw new NoValidHost('Concurrent requests took the room on every host that passed.');
     }

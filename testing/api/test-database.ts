@@ -92,26 +92,37 @@ export async function withTestDatabase(kind: TestDatabaseKind): Promise<TestData
     const db = await openDatabase(url);
     return { db, url, drop: () => db.destroy() };
   }
-  const name = `berth_test_${randomBytes(6).toString('hex')}`;
-  await withAdmin((admin) => admin.query(`CREATE DATABASE ${name}`));
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  const drop = async () => {
-    await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
-  };
+  const { url, drop } = await emptyPostgresDatabase();
   let db: Database;
   try {
-    db = await openDatabase(url.toString());
+    db = await openDatabase(url);
   } catch (err) {
     await drop();
     throw err;
   }
   return {
     db,
-    url: url.toString(),
+    url,
     async drop() {
       await db.destroy();
       await drop();
+    },
+  };
+}
+
+/**
+ * A new PostgreSQL database with no schema yet (what the processes given
+ * its URL migrate), and how to drop it, connections and all.
+ */
+export async function emptyPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `berth_test_${randomBytes(6).toString('hex')}`;
+  await withAdmin((admin) => admin.query(`CREATE DATABASE ${name}`));
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     },
   };
 }
