@@ -25,6 +25,7 @@ const BENCHMARKS = new Map<string, (values: Values, signal: AbortSignal) => Prom
     'rpc',
     (values, signal) =>
       rpcBenchmark({
+        singles: positiveInteger('singles', values.singles),
         builds: positiveInteger('builds', values.builds),
         inFlight: positiveInteger('in-flight', values['in-flight']),
         calls: positiveInteger('calls', values.calls),
@@ -79,6 +80,7 @@ spawn:
   --iterations N   timed samples per runtime in the latency test (default 200)
   --concurrent N   containers started at once in the concurrency test (default 200)
 rpc:
+  --singles N      instances built one at a time, then terminated, first (default 50)
   --builds N       instances built and terminated through berth compute (default 200)
   --in-flight N    builds (and terminates) awaiting their notification at once (default 10)
   --calls N        timed sequential calls per messaging stack (default 500)
@@ -130,6 +132,7 @@ function parse(args: string[]) {
         iterations: { type: 'string' },
         // No default here: spawn and images have different ones.
         concurrent: { type: 'string' },
+        singles: { type: 'string', default: '50' },
         builds: { type: 'string', default: '200' },
         'in-flight': { type: 'string', default: '10' },
         calls: { type: 'string', default: '500' },

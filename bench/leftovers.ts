@@ -38,18 +38,22 @@ export async function hostLeftovers(
   return left;
 }
 
+/** Mount points at or under `dir`, in mount order (octal escapes, for spaces and such, kept). */
+export async function mountPointsUnder(dir: string): Promise<string[]> {
+  const inside = (p: string) => p === dir || p.startsWith(`${dir}/`);
+  return (await readFile('/proc/self/mountinfo', 'utf8'))
+    .split('\n')
+    .map((line) => line.split(' ')[4]) // field 5: the mount point
+    .filter((mountPoint): mountPoint is string => !!mountPoint && inside(mountPoint));
+}
+
 /**
  * Mounts and loop devices under `dir`: instances' root disks are loop-mounted
  * ext4 files in their container directories, in the host's mount namespace.
  */
 export async function mountsUnder(dir: string): Promise<string[]> {
   const inside = (p: string) => p === dir || p.startsWith(`${dir}/`);
-  const left: string[] = [];
-  for (const line of (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')) {
-    // Field 5 is the mount point, with spaces and the like octal-escaped.
-    const mountPoint = line.split(' ')[4];
-    if (mountPoint && inside(mountPoint)) left.push(`mount ${mountPoint}`);
-  }
+  const left = (await mountPointsUnder(dir)).map((m) => `mount ${m}`);
   for (const dev of await readdir('/sys/block').catch(() => [])) {
     if (!dev.startsWith('loop')) continue;
     const backing = await readFile(`/sys/block/${dev}/loop/backing_file`, 'utf8').catch(() => '');

@@ -22,9 +22,13 @@ import type { Transport } from '../messaging/transport';
 import { novaInstance } from '../integration-tests/compute-harness';
 import { privateVhost, startComputeProcess } from './compute-process';
 import { inScratchEnvironment } from './leftovers';
+import { DockerPeer } from './docker-peer';
+import { measurePeer, peerAvailable } from './peers';
 import { quantile } from './stats';
 
 export interface RpcOptions {
+  /** instances built one at a time, then terminated, before the pipelined ones */
+  singles: number;
   /** instances built, then terminated, through `berth compute` */
   builds: number;
   /** build (and terminate) casts awaiting their notification at any one time */
@@ -41,10 +45,18 @@ interface Latency {
 }
 
 interface Throughput extends Latency {
+  count: number;
   wallMs: number;
 }
 
+/** A peer's figures, or why it could not run here. */
+type PeerFigures = Latency | { unavailable: string };
+
 interface Report {
+  /** `docker run -d` and `crun run` of the same rootfs, one at a time, opts.singles each */
+  peers: { docker: PeerFigures; crun: PeerFigures };
+  /** one build at a time: the latency of one instance with nothing else under way */
+  single: Throughput;
   build: Throughput;
   terminate: Throughput;
   berthCall: Latency;
@@ -116,8 +128,14 @@ async function measure(
   ]);
   const berthCall = await berthRoundTrips(transport, opts);
   const osloCall = await osloRoundTrips(url, opts);
+  const images = new LocalImageStore(path.join(stateDir, 'images'));
+  const image = await images.import('busybox', IMAGE_TAR, { command: ['sleep', '3600'] });
+  // Also before the compute starts: the peers have the CPUs to themselves too.
+  const [rootfs] = (await images.prepare(image.id)).layers;
+  const peers = await measurePeers(path.join(stateDir, 'docker'), rootfs, opts);
   return {
-    ...(await buildAndTerminate(transport, url, stateDir, opts, cleanup)),
+    ...(await buildAndTerminate(transport, url, stateDir, image.id, opts, cleanup)),
+    peers,
     berthCall,
     osloCall,
   };
@@ -127,9 +145,10 @@ async function buildAndTerminate(
   transport: Transport,
   url: string,
   stateDir: string,
+  imageId: string,
   opts: RpcOptions,
   cleanup: UndoStack,
-): Promise<Pick<Report, 'build' | 'terminate'>> {
+): Promise<Pick<Report, 'single' | 'build' | 'terminate'>> {
   // amqplib reads the same URL under its own scheme.
   const events = await NotificationWaiter.open(url.replace(/^rabbit:/, 'amqp:'), opts.signal);
   cleanup.push('notification listener', () => events.close());
@@ -137,8 +156,6 @@ async function buildAndTerminate(
   await transport.serve({ topic: 'conductor', server: 'berth-bench-conductor' }, [
     { version: '3.0', methods: { object_action: () => [{}, null] } },
   ]);
-  const images = new LocalImageStore(path.join(stateDir, 'images'));
-  const image = await images.import('busybox', IMAGE_TAR, { command: ['sleep', '3600'] });
   const host = `berth-bench-${process.pid}`;
   const compute = await startComputeProcess({
     url,
@@ -155,13 +172,20 @@ async function buildAndTerminate(
   );
 
   const instances = new Map(
-    Array.from({ length: opts.builds }, (_, i) => {
+    Array.from({ length: opts.singles + opts.builds }, (_, i) => {
       const uuid: string = randomUUID();
-      return [uuid, novaInstance(uuid, i + 1, image.id)] as const;
+      return [uuid, novaInstance(uuid, i + 1, imageId)] as const;
     }),
   );
-  const castEach = (method: string, event: string, args: Record<string, unknown>) =>
-    pipelined([...instances.keys()], event, opts, events, (uuid) =>
+  const uuids = [...instances.keys()];
+  const castEach = (
+    batch: string[],
+    inFlight: number,
+    method: string,
+    event: string,
+    args: Record<string, unknown>,
+  ) =>
+    pipelined(batch, event, inFlight, opts.signal, events, (uuid) =>
       transport.cast(
         { ...COMPUTE_API, server: host },
         method,
@@ -169,12 +193,64 @@ async function buildAndTerminate(
         { context: { ...CONTEXT, request_id: `req-${uuid}` } },
       ),
     );
+  const build = { image: { id: imageId, properties: {} } };
+  const terminate = { bdms: null };
+  const singles = uuids.slice(0, opts.singles);
+  const rest = uuids.slice(opts.singles);
+  const single = await castEach(singles, 1, 'build_and_run_instance', 'instance.create.end', build);
+  await castEach(singles, 1, 'terminate_instance', 'instance.delete.end', terminate);
   return {
-    build: await castEach('build_and_run_instance', 'instance.create.end', {
-      image: { id: image.id, properties: {} },
-    }),
-    terminate: await castEach('terminate_instance', 'instance.delete.end', { bdms: null }),
+    single,
+    build: await castEach(
+      rest,
+      opts.inFlight,
+      'build_and_run_instance',
+      'instance.create.end',
+      build,
+    ),
+    terminate: await castEach(
+      rest,
+      opts.inFlight,
+      'terminate_instance',
+      'instance.delete.end',
+      terminate,
+    ),
   };
+}
+
+/**
+ * The same rootfs started by the peers, one at a time: `docker run -d` of it
+ * imported into a private dockerd (64 MiB, 1 CPU, no network: Docker's
+ * bridge would touch the host's iptables), and `crun run` (create, start,
+ * wait and delete of /bin/true; see peers.ts).
+ */
+async function measurePeers(
+  dockerDir: string,
+  rootfs: string,
+  opts: RpcOptions,
+): Promise<Report['peers']> {
+  const summary = (times: number[]) => ({ p50: quantile(times, 0.5), p99: quantile(times, 0.99) });
+  let docker: PeerFigures;
+  const peer = await DockerPeer.start(dockerDir);
+  if (typeof peer === 'string') docker = { unavailable: peer };
+  else {
+    try {
+      await peer.importRootfs(IMAGE_TAR, 'berth-bench-rpc:busybox');
+      const times: number[] = [];
+      for (let i = 0; i < opts.singles; i++) {
+        opts.signal.throwIfAborted();
+        const args = ['--network', 'none', '--memory', '64m', '--cpus', '1'];
+        times.push(await peer.timeRun([...args, 'berth-bench-rpc:busybox', 'sleep', '3600']));
+      }
+      docker = summary(times);
+    } finally {
+      await peer.stop();
+    }
+  }
+  const crun = (await peerAvailable('crun'))
+    ? summary(await measurePeer('crun', rootfs, opts.singles))
+    : { unavailable: 'crun not installed' };
+  return { docker, crun };
 }
 
 async function berthRoundTrips(transport: Transport, opts: RpcOptions): Promise<Latency> {
@@ -209,7 +285,8 @@ async function osloRoundTrips(url: string, opts: RpcOptions): Promise<Latency> {
 async function pipelined(
   uuids: string[],
   event: string,
-  opts: RpcOptions,
+  inFlight: number,
+  signal: AbortSignal,
   events: NotificationWaiter,
   send: (uuid: string) => Promise<void>,
 ): Promise<Throughput> {
@@ -217,7 +294,7 @@ async function pipelined(
   let next = 0;
   const worker = async () => {
     while (next < uuids.length) {
-      opts.signal.throwIfAborted();
+      signal.throwIfAborted();
       const uuid = uuids[next++];
       const arrived = events.wait(uuid, event);
       // Awaited below unless the cast fails, which is reported instead.
@@ -229,7 +306,7 @@ async function pipelined(
     }
   };
   const start = performance.now();
-  const workers = Array.from({ length: Math.min(opts.inFlight, uuids.length) }, () =>
+  const workers = Array.from({ length: Math.min(inFlight, uuids.length) }, () =>
     worker().catch((err: unknown) => {
       // The other workers would otherwise keep sending until the end.
       events.failAll(err);
@@ -242,6 +319,7 @@ async function pipelined(
   return {
     p50: quantile(times, 0.5),
     p99: quantile(times, 0.99),
+    count: uuids.length,
     wallMs: performance.now() - start,
   };
 }
@@ -362,21 +440,40 @@ class NotificationWaiter {
 
 function printReport(r: Report, opts: RpcOptions): void {
   const cell = (n: number, digits = 2) => n.toFixed(digits).padStart(9);
-  const perSecond = (t: Throughput) => (opts.builds * 1000) / t.wallMs;
+  const perSecond = (t: Throughput) => (t.count * 1000) / t.wallMs;
   console.log(
-    `rpc: cast until its notification, through \`berth compute\` (ms; ${opts.builds} ` +
-      `instances of 64 MiB / 1 vCPU running \`sleep\`, ${opts.inFlight} in flight)`,
+    `rpc: cast until its notification, through \`berth compute\` (ms; instances of ` +
+      `64 MiB / 1 vCPU / a 1 GiB root disk running \`sleep\`: ${opts.singles} one at a ` +
+      `time, then ${opts.builds} with ${opts.inFlight} in flight)`,
   );
   console.log(
     `${'operation'.padEnd(34)}${['p50', 'p99', 'wall s', 'per s'].map((h) => h.padStart(9)).join('')}`,
   );
   for (const [name, t] of [
+    ['build → create.end, one at a time', r.single],
     ['build_and_run_instance → create.end', r.build],
     ['terminate_instance → delete.end', r.terminate],
   ] as const) {
     console.log(
       `${name.padEnd(34)}${cell(t.p50)}${cell(t.p99)}${cell(t.wallMs / 1000)}${cell(perSecond(t), 1)}`,
     );
+  }
+  console.log(
+    `\nthe same rootfs, one at a time (ms; ${opts.singles} each): berth's build above, and peers`,
+  );
+  console.log(
+    `${'runtime'.padEnd(34)}${['p50', 'p99', 'berth/peer'].map((h) => h.padStart(11)).join('')}`,
+  );
+  for (const [name, figures] of [
+    ['docker run -d (dockerd, CLI)', r.peers.docker],
+    ['crun run (/bin/true, whole run)', r.peers.crun],
+  ] as const) {
+    if ('unavailable' in figures)
+      console.log(`${name.padEnd(34)}  not measured: ${figures.unavailable}`);
+    else
+      console.log(
+        `${name.padEnd(34)}${cell(figures.p50).padStart(11)}${cell(figures.p99).padStart(11)}${cell(r.single.p50 / figures.p50).padStart(11)}`,
+      );
   }
   console.log(
     `\ncall round trip to an echo endpoint (ms; ${opts.calls} sequential calls ` +
@@ -398,10 +495,20 @@ function printReport(r: Report, opts: RpcOptions): void {
   const latency = (l: Latency) => ({ p50Ms: round(l.p50, 3), p99Ms: round(l.p99, 3) });
   const json = {
     benchmark: 'rpc',
+    singles: opts.singles,
     builds: opts.builds,
     inFlight: opts.inFlight,
     calls: opts.calls,
+    single: throughput(r.single),
     build: throughput(r.build),
+    peers: Object.fromEntries(
+      Object.entries(r.peers).map(([name, f]) => [
+        name,
+        'unavailable' in f
+          ? f
+          : { ...latency(f), 'berth/peer': { p50: round(r.single.p50 / f.p50, 3) } },
+      ]),
+    ),
     terminate: throughput(r.terminate),
     callRoundTrip: {
       berth: latency(r.berthCall),
