@@ -21,12 +21,16 @@ import { ContainerRuntime } from '../driver/runtime/runtime';
 import { UndoStack } from '../common/undo-stack';
 import { privateVhost, startComputeProcess } from './compute-process';
 import { inScratchEnvironment } from './leftovers';
+import { timeDockerRuns } from './docker-peer';
+import { NotificationWaiter } from './notification-waiter';
 import { quantile } from './stats';
 
 export interface ApiOptions {
+  /** servers built one at a time through the API, before the others */
+  singles: number;
   /** servers built through the API on real containers, then deleted */
   servers: number;
-  /** servers being built (or deleted) and polled at any one time */
+  /** servers being built (or deleted) at any one time */
   inFlight: number;
   /** instances in the database, all in every GET /servers/detail response */
   instances: number;
@@ -65,6 +69,10 @@ interface ListFigures extends Timed {
 }
 
 interface Report {
+  /** POST → ACTIVE one at a time */
+  single: Phase;
+  /** `docker run -d` of the same rootfs one at a time, in the same run */
+  docker: Latency | { unavailable: string };
   build: Phase;
   remove: Phase;
   berth: ListFigures;
@@ -105,13 +113,15 @@ export async function apiBenchmark(opts: ApiOptions): Promise<void> {
   });
   // This process's transport would otherwise log every (re)connection at info.
   process.env.BERTH_LOG_LEVEL ??= 'warn';
-  const { build, remove } = await onContainers(opts);
+  const phases = await onContainers(opts);
   const { berth, stub } = await listDetail(opts);
-  printReport({ build, remove, berth, stub }, opts);
+  printReport({ ...phases, berth, stub }, opts);
 }
 
 /** POST → ACTIVE and DELETE → 404 through `berth api` and `berth compute` over RabbitMQ. */
-function onContainers(opts: ApiOptions): Promise<Pick<Report, 'build' | 'remove'>> {
+function onContainers(
+  opts: ApiOptions,
+): Promise<Pick<Report, 'single' | 'docker' | 'build' | 'remove'>> {
   return inScratchEnvironment('api', CGROUP_PARENT, (vhost, stateDir, cleanup) =>
     startAndTime(vhost, stateDir, opts, cleanup),
   );
@@ -122,7 +132,15 @@ async function startAndTime(
   stateDir: string,
   opts: ApiOptions,
   cleanup: UndoStack,
-): Promise<Pick<Report, 'build' | 'remove'>> {
+): Promise<Pick<Report, 'single' | 'docker' | 'build' | 'remove'>> {
+  // Before berth starts, so that Docker has the CPUs to itself.
+  const runs = await timeDockerRuns(
+    path.join(stateDir, 'docker'),
+    IMAGE_TAR,
+    opts.singles,
+    opts.signal,
+  );
+  const docker = Array.isArray(runs) ? latency(runs) : runs;
   const url = await privateVhost(vhost, cleanup);
   // Runs once `berth compute` has stopped: its instances outlive it by design.
   cleanup.push('containers', async () => {
@@ -145,7 +163,14 @@ async function startAndTime(
     cleanup,
   });
   await computeRegistered(api.deps.db, [host], opts.signal);
-  return buildAndDelete(new ApiClient(api.url), image.id, compute.pid!, opts);
+  // amqplib reads the same URL under its own scheme.
+  const events = await NotificationWaiter.open(url.replace(/^rabbit:/, 'amqp:'), opts.signal);
+  cleanup.push('notification listener', () => events.close());
+  compute.once('exit', (code, signal) =>
+    events.failAll(new Error(`berth compute exited (${code ?? signal})`)),
+  );
+  const client = new ApiClient(api.url, events);
+  return { docker, ...(await buildAndDelete(client, image.id, compute.pid!, opts)) };
 }
 
 function apiConfig(stateDir: string, url: string, opts: ApiOptions): BerthConfig {
@@ -185,13 +210,17 @@ async function buildAndDelete(
   imageId: string,
   computePid: number,
   opts: ApiOptions,
-): Promise<Pick<Report, 'build' | 'remove'>> {
+): Promise<Pick<Report, 'single' | 'build' | 'remove'>> {
   const ids: string[] = [];
-  const phase = async (count: number, op: (n: number) => Promise<void>): Promise<Phase> => {
+  const phase = async (
+    count: number,
+    inFlight: number,
+    op: (n: number) => Promise<void>,
+  ): Promise<Phase> => {
     const polls = client.polls;
     const bench = process.cpuUsage();
     const compute = await processCpuMs(computePid);
-    const timed = await pipelined(count, opts.inFlight, opts.signal, op);
+    const timed = await pipelined(count, inFlight, opts.signal, op);
     const { user, system } = process.cpuUsage(bench);
     return {
       ...timed,
@@ -200,18 +229,20 @@ async function buildAndDelete(
       computeCpu: ((await processCpuMs(computePid)) - compute) / timed.wallMs,
     };
   };
-  const build = await phase(opts.servers, async (n) => {
+  const create = (offset: number) => async (n: number) => {
     const { server } = await client.expect(202, 'POST', '/v2.1/servers', {
-      server: { name: `bench-${n}`, imageRef: imageId, flavorRef: FLAVOR },
+      server: { name: `bench-${offset + n}`, imageRef: imageId, flavorRef: FLAVOR },
     });
-    ids[n] = server.id as string;
-    await client.untilStatus(ids[n], 'ACTIVE', opts.signal);
-  });
-  const remove = await phase(ids.length, async (n) => {
+    ids[offset + n] = server.id as string;
+    await client.untilStatus(ids[offset + n], 'ACTIVE', opts.signal);
+  };
+  const single = await phase(opts.singles, 1, create(0));
+  const build = await phase(opts.servers, opts.inFlight, create(opts.singles));
+  const remove = await phase(ids.length, opts.inFlight, async (n) => {
     await client.expect(204, 'DELETE', `/v2.1/servers/${ids[n]}`);
     await client.untilStatus(ids[n], 'DELETED', opts.signal);
   });
-  return { build, remove };
+  return { single, build, remove };
 }
 
 /** CPU time (ms) of a process and of the children it has waited for, from /proc/PID/stat. */
@@ -271,7 +302,10 @@ class ApiClient {
   /** GET /servers/{id} sent by untilStatus so far */
   polls = 0;
 
-  constructor(private readonly base: string) {}
+  constructor(
+    private readonly base: string,
+    private readonly events?: NotificationWaiter,
+  ) {}
 
   async call(method: string, p: string, body?: unknown): Promise<{ status: number; body: Json }> {
     const res = await fetch(this.base + p, {
@@ -296,6 +330,12 @@ class ApiClient {
 
   /** Polls GET /servers/{id} every POLL_MS until `status` (DELETED: until 404). */
   async untilStatus(id: string, status: string, signal: AbortSignal): Promise<void> {
+    // Told by the compute's notification, then confirmed through the API (polling
+    // on from there if the API does not show it yet).
+    await this.events?.wait(
+      id,
+      status === 'DELETED' ? 'instance.delete.end' : 'instance.create.end',
+    );
     const deadline = Date.now() + STATUS_TIMEOUT_MS;
     for (;;) {
       signal.throwIfAborted();
@@ -481,12 +521,14 @@ function printReport(r: Report, opts: ApiOptions): void {
   const perSecond = (t: Timed) => (t.count * 1000) / t.wallMs;
   console.log(
     `api: through \`berth api\` and \`berth compute\` on RabbitMQ and real containers (ms; ` +
-      `${opts.servers} servers of flavor ${FLAVOR} running \`sleep\`, ${opts.inFlight} in flight, ` +
-      `each polled with GET /servers/{id} every ${POLL_MS} ms)`,
+      `servers of flavor ${FLAVOR} running \`sleep\`: ${opts.singles} one at a time, then ` +
+      `${opts.servers} with ${opts.inFlight} in flight; each done when the compute's notification ` +
+      `came and GET /servers/{id} showed it)`,
   );
   const heads = ['p50', 'p99', 'mean', 'wall s', 'per s', 'polls', 'cpu api', 'cpu cmp'];
   console.log(`${'operation'.padEnd(28)}${heads.map((h) => h.padStart(9)).join('')}`);
   for (const [name, t] of [
+    ['POST → ACTIVE, one at a time', r.single],
     ['POST /servers → ACTIVE', r.build],
     ['DELETE /servers/{id} → 404', r.remove],
   ] as const) {
@@ -499,6 +541,14 @@ function printReport(r: Report, opts: ApiOptions): void {
     'polls: GET /servers/{id} per server; cpu: cores busy on average, in this process ' +
       '(berth api and the client) and in `berth compute` with the commands it ran',
   );
+  if ('unavailable' in r.docker)
+    console.log(`docker run -d: not measured: ${r.docker.unavailable}`);
+  else
+    console.log(
+      `docker run -d of the same rootfs, one at a time (private dockerd, CLI): p50 ` +
+        `${r.docker.p50.toFixed(2)} p99 ${r.docker.p99.toFixed(2)}; berth's POST → ACTIVE ` +
+        `one at a time / docker run: ${(r.single.p50 / r.docker.p50).toFixed(3)} at p50`,
+    );
   console.log(
     `\nGET ${DETAIL_PATH}, ${opts.instances} servers in each response (ms; ${opts.requests} ` +
       `requests each over ${opts.connections} keep-alive connections, in ${ROUNDS} alternating ` +
@@ -542,8 +592,14 @@ function printReport(r: Report, opts: ApiOptions): void {
     benchmark: 'api',
     servers: opts.servers,
     inFlight: opts.inFlight,
+    singles: opts.singles,
     pollMs: POLL_MS,
+    build_active_single_ms: phase(r.single),
     build_active_ms: phase(r.build),
+    docker_run_ms: 'unavailable' in r.docker ? r.docker : ms(r.docker),
+    ...('unavailable' in r.docker
+      ? {}
+      : { ratio_single_vs_docker_p50: round(r.single.p50 / r.docker.p50, 3) }),
     servers_per_s: round(perSecond(r.build), 2),
     delete_ms: phase(r.remove),
     deletes_per_s: round(perSecond(r.remove), 2),

@@ -15,7 +15,7 @@ import { mountPointsUnder } from './leftovers';
 const execFileAsync = promisify(execFile);
 const READY_TIMEOUT_MS = 60_000;
 
-export class DockerPeer {
+class DockerPeer {
   private readonly ids: string[] = [];
 
   private constructor(
@@ -96,5 +96,33 @@ export class DockerPeer {
 
   private docker(args: string[]) {
     return execFileAsync('docker', args, { env: this.env, maxBuffer: 1 << 20 });
+  }
+}
+
+/**
+ * `docker run -d` (64 MiB, 1 CPU, no network) of the rootfs in `tar`, one
+ * at a time, `count` times, in a private dockerd under `dir`: the wall
+ * times, or why Docker could not run here.
+ */
+export async function timeDockerRuns(
+  dir: string,
+  tar: string,
+  count: number,
+  signal: AbortSignal,
+): Promise<number[] | { unavailable: string }> {
+  const peer = await DockerPeer.start(dir);
+  if (typeof peer === 'string') return { unavailable: peer };
+  try {
+    const image = 'berth-bench:busybox';
+    await peer.importRootfs(tar, image);
+    const times: number[] = [];
+    for (let i = 0; i < count; i++) {
+      signal.throwIfAborted();
+      const limits = ['--network', 'none', '--memory', '64m', '--cpus', '1'];
+      times.push(await peer.timeRun([...limits, image, 'sleep', '3600']));
+    }
+    return times;
+  } finally {
+    await peer.stop();
   }
 }

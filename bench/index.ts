@@ -36,6 +36,7 @@ const BENCHMARKS = new Map<string, (values: Values, signal: AbortSignal) => Prom
     'api',
     (values, signal) =>
       apiBenchmark({
+        singles: positiveInteger('singles', values.singles),
         servers: positiveInteger('servers', values.servers),
         inFlight: positiveInteger('in-flight', values['in-flight']),
         instances: positiveInteger('instances', values.instances ?? '1000'),
@@ -85,6 +86,7 @@ rpc:
   --in-flight N    builds (and terminates) awaiting their notification at once (default 10)
   --calls N        timed sequential calls per messaging stack (default 500)
 api:
+  --singles N      servers built one at a time, first (default 50)
   --servers N      servers built on containers, then deleted, through the API (default 100)
   --in-flight N    servers being built (or deleted) at once (default 10)
   --instances N    servers in the database for GET /servers/detail (default 1000)

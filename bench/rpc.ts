@@ -8,21 +8,17 @@ import { randomUUID } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import amqp, { type Channel, type ChannelModel } from 'amqplib';
-import { NOTIFICATION_TOPIC } from '../driver/compute/notifications';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import { ContainerRuntime } from '../driver/runtime/runtime';
 import { UndoStack } from '../common/undo-stack';
 import { AmqpTransport } from '../messaging/amqp-transport';
 import { NOVA_FAULTS } from '../nova/faults';
-import { decodeBody, type OsloMessage } from '../messaging/envelope';
-import { notificationRoutingKey } from '../messaging/notification';
-import { controlExchangeOptions } from '../messaging/topology';
 import type { Transport } from '../messaging/transport';
 import { novaInstance } from '../integration-tests/compute-harness';
 import { privateVhost, startComputeProcess } from './compute-process';
 import { inScratchEnvironment } from './leftovers';
-import { DockerPeer } from './docker-peer';
+import { timeDockerRuns } from './docker-peer';
+import { CONTROL_EXCHANGE as EXCHANGE, NotificationWaiter } from './notification-waiter';
 import { measurePeer, peerAvailable } from './peers';
 import { quantile } from './stats';
 
@@ -70,9 +66,6 @@ const IMAGE_TAR = path.join(ROOT, 'build', 'images', 'busybox.tar');
 const OSLO_PAIR = path.join(ROOT, 'bench', 'fixtures', 'oslo_rpc_pair.py');
 // Debian's, with python3-oslo.messaging; the python3 on PATH may be another.
 const PYTHON = '/usr/bin/python3';
-const EXCHANGE = 'nova';
-// Matches berth compute's declarations: the bench never sets amqp_durable_queues.
-const QUEUE_FLAGS = { durableQueues: false, quorumQueues: false };
 const CGROUP_PARENT = 'berth-bench-rpc';
 const COMPUTE_API = { topic: 'compute', version: '6.0' };
 const ECHO = { topic: 'bench-berth-echo', version: '1.0' };
@@ -80,8 +73,6 @@ const CONTEXT = { user_id: 'u-bench', project_id: 'p-bench', is_admin: true };
 // The first calls set up reply queues and channels on both stacks.
 const WARMUP_CALLS = 20;
 const CALL_TIMEOUT_S = 30;
-// Generous: with many builds in flight on 2 cores, one instance can queue for a while.
-const EVENT_TIMEOUT_MS = 120_000;
 
 export async function rpcBenchmark(opts: RpcOptions): Promise<void> {
   if (process.geteuid?.() !== 0) throw new Error('the rpc benchmark must run as root');
@@ -230,23 +221,8 @@ async function measurePeers(
   opts: RpcOptions,
 ): Promise<Report['peers']> {
   const summary = (times: number[]) => ({ p50: quantile(times, 0.5), p99: quantile(times, 0.99) });
-  let docker: PeerFigures;
-  const peer = await DockerPeer.start(dockerDir);
-  if (typeof peer === 'string') docker = { unavailable: peer };
-  else {
-    try {
-      await peer.importRootfs(IMAGE_TAR, 'berth-bench-rpc:busybox');
-      const times: number[] = [];
-      for (let i = 0; i < opts.singles; i++) {
-        opts.signal.throwIfAborted();
-        const args = ['--network', 'none', '--memory', '64m', '--cpus', '1'];
-        times.push(await peer.timeRun([...args, 'berth-bench-rpc:busybox', 'sleep', '3600']));
-      }
-      docker = summary(times);
-    } finally {
-      await peer.stop();
-    }
-  }
+  const runs = await timeDockerRuns(dockerDir, IMAGE_TAR, opts.singles, opts.signal);
+  const docker = Array.isArray(runs) ? summary(runs) : runs;
   const crun = (await peerAvailable('crun'))
     ? summary(await measurePeer('crun', rootfs, opts.singles))
     : { unavailable: 'crun not installed' };
@@ -322,120 +298,6 @@ async function pipelined(
     count: uuids.length,
     wallMs: performance.now() - start,
   };
-}
-
-interface Waiter {
-  resolve: () => void;
-  reject: (err: unknown) => void;
-  timer: NodeJS.Timeout;
-}
-
-/**
- * Versioned notifications about the benchmark's instances, on a queue of its
- * own: berth's Transport sends notifications but has no listener.
- */
-class NotificationWaiter {
-  private readonly waiters = new Map<string, Waiter>();
-  private failure?: unknown;
-  private readonly onAbort = () => this.failAll(this.signal.reason);
-
-  private constructor(
-    private readonly conn: ChannelModel,
-    private readonly signal: AbortSignal,
-  ) {
-    signal.addEventListener('abort', this.onAbort);
-  }
-
-  static async open(amqpUrl: string, signal: AbortSignal): Promise<NotificationWaiter> {
-    const conn = await amqp.connect(amqpUrl);
-    const waiter = new NotificationWaiter(conn, signal);
-    try {
-      await waiter.consume(await conn.createChannel());
-    } catch (err) {
-      await waiter.close();
-      throw err;
-    }
-    return waiter;
-  }
-
-  /** Resolves when `event` arrives for `uuid`; rejects if the operation reports an error. */
-  wait(uuid: string, event: string): Promise<void> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      const key = `${event} ${uuid}`;
-      const timer = setTimeout(
-        () => this.settle(key, new Error(`no ${event} for instance ${uuid}`)),
-        EVENT_TIMEOUT_MS,
-      );
-      this.waiters.set(key, { resolve, reject, timer });
-    });
-  }
-
-  failAll(err: unknown): void {
-    this.failure ??= err;
-    for (const key of [...this.waiters.keys()]) this.settle(key, err);
-  }
-
-  async close(): Promise<void> {
-    this.signal.removeEventListener('abort', this.onAbort);
-    this.failAll(new Error('the notification listener was closed'));
-    await this.conn.close();
-  }
-
-  private async consume(channel: Channel): Promise<void> {
-    await channel.assertExchange(EXCHANGE, 'topic', controlExchangeOptions(QUEUE_FLAGS));
-    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
-    for (const priority of ['INFO', 'ERROR'] as const) {
-      await channel.bindQueue(
-        queue,
-        EXCHANGE,
-        notificationRoutingKey(NOTIFICATION_TOPIC, priority),
-      );
-    }
-    await channel.consume(
-      queue,
-      (msg) => {
-        if (!msg) return this.failAll(new Error('the notification queue was cancelled'));
-        try {
-          this.deliver(decodeBody(msg.content, msg.properties));
-        } catch (err) {
-          this.failAll(err);
-        }
-      },
-      { noAck: true },
-    );
-  }
-
-  private deliver(message: OsloMessage): void {
-    const eventType = String(message.event_type);
-    const data = (message.payload as { 'nova_object.data'?: Record<string, unknown> } | null)?.[
-      'nova_object.data'
-    ];
-    const uuid = String(data?.uuid);
-    // instance.create.error answers whoever waits for instance.create.end.
-    const failed = eventType.endsWith('.error');
-    const key = `${failed ? eventType.replace(/\.error$/, '.end') : eventType} ${uuid}`;
-    const fault = (data?.fault as { 'nova_object.data'?: { exception_message?: string } } | null)?.[
-      'nova_object.data'
-    ];
-    if (failed) {
-      this.settle(key, new Error(`${eventType} for ${uuid}: ${fault?.exception_message}`));
-    } else if (eventType === 'instance.create.end' && data?.power_state !== 'running') {
-      // The build is timed until the workload runs, not merely until berth answers.
-      this.settle(key, new Error(`instance ${uuid} built but ${data?.power_state}`));
-    } else {
-      this.settle(key);
-    }
-  }
-
-  private settle(key: string, err?: unknown): void {
-    const waiter = this.waiters.get(key);
-    if (!waiter) return;
-    this.waiters.delete(key);
-    clearTimeout(waiter.timer);
-    if (err === undefined) waiter.resolve();
-    else waiter.reject(err);
-  }
 }
 
 function printReport(r: Report, opts: RpcOptions): void {
