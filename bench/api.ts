@@ -354,7 +354,23 @@ class ApiClient {
 }
 
 /** GET /servers/detail on a FakeDriver cloud full of servers, berth's and the stub's. */
-async function listDetail(opts: ApiOptions): Promise<Pick<Report, 'berth' | 'stub'>> {
+/**
+ * GET /servers/detail with `instances` servers, `requests` of them over
+ * `connections` keep-alive connections: berth's figures (the density
+ * benchmark's, one connection).
+ */
+export async function timeDetailRequests(
+  instances: number,
+  requests: number,
+  connections: number,
+  signal: AbortSignal,
+): Promise<ListFigures> {
+  return (await listDetail({ instances, requests, connections, signal })).berth;
+}
+
+type ListOptions = Pick<ApiOptions, 'instances' | 'requests' | 'connections' | 'signal'>;
+
+async function listDetail(opts: ListOptions): Promise<Pick<Report, 'berth' | 'stub'>> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-bench-api-list-'));
   const cleanup = new UndoStack(createLogger({ level: 'warn', json: false }));
   cleanup.push('database directory', () => rm(dir, { recursive: true, force: true }));
@@ -390,7 +406,7 @@ async function listDetail(opts: ApiOptions): Promise<Pick<Report, 'berth' | 'stu
 }
 
 /** `opts.instances` servers of PROJECT through the API, all ACTIVE on the FakeDrivers. */
-async function fill(cloud: TestCloud, opts: ApiOptions): Promise<void> {
+async function fill(cloud: TestCloud, opts: ListOptions): Promise<void> {
   await pipelined(opts.instances, FILL_IN_FLIGHT, opts.signal, async (n) => {
     const res = await cloud.request('POST', '/v2.1/servers', {
       token: TOKEN,
@@ -448,7 +464,7 @@ interface Target {
 }
 
 /** A server under test, checked to list every instance before it is timed. */
-async function target(name: string, base: string, opts: ApiOptions): Promise<Target> {
+async function target(name: string, base: string, opts: ListOptions): Promise<Target> {
   const url = base + DETAIL_PATH;
   const res = await fetch(url, { headers: { 'x-auth-token': TOKEN, accept: 'application/json' } });
   const text = await res.text();
@@ -460,7 +476,7 @@ async function target(name: string, base: string, opts: ApiOptions): Promise<Tar
 }
 
 /** Blocks of requests to each target in turn, the order reversed every round. */
-async function interleaved(targets: Target[], opts: ApiOptions): Promise<ListFigures[]> {
+async function interleaved(targets: Target[], opts: ListOptions): Promise<ListFigures[]> {
   for (const t of targets) await block(t, opts.connections * WARMUP_REQUESTS, opts);
   for (const t of targets) {
     t.times = [];
@@ -482,7 +498,7 @@ async function interleaved(targets: Target[], opts: ApiOptions): Promise<ListFig
 }
 
 /** `count` requests over `opts.connections` connections, one request in flight on each. */
-async function block(t: Target, count: number, opts: ApiOptions): Promise<void> {
+async function block(t: Target, count: number, opts: ListOptions): Promise<void> {
   let next = 0;
   const connection = async () => {
     while (next < count) {

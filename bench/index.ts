@@ -3,6 +3,7 @@
 
 import { parseArgs } from 'node:util';
 import { apiBenchmark } from './api';
+import { densityBenchmark } from './density';
 import { IMAGE_SCENARIOS, imagesBenchmark } from './images';
 import { netBenchmark } from './net';
 import { rpcBenchmark } from './rpc';
@@ -42,6 +43,17 @@ const BENCHMARKS = new Map<string, (values: Values, signal: AbortSignal) => Prom
         instances: positiveInteger('instances', values.instances ?? '1000'),
         requests: positiveInteger('requests', values.requests),
         connections: positiveInteger('connections', values.connections),
+        signal,
+      }),
+  ],
+  [
+    'density',
+    (values, signal) =>
+      densityBenchmark({
+        instances: positiveInteger('instances', values.instances ?? '1000'),
+        inFlight: positiveInteger('in-flight', values['in-flight']),
+        idleSeconds: positiveInteger('idle-seconds', values['idle-seconds']),
+        requests: positiveInteger('requests', values.requests),
         signal,
       }),
   ],
@@ -92,6 +104,11 @@ api:
   --instances N    servers in the database for GET /servers/detail (default 1000)
   --requests N     timed GET /servers/detail requests to berth and to the stub each (default 400)
   --connections N  keep-alive connections those requests share (default 4)
+density:
+  --instances N    instances booted on one host (default 1000)
+  --in-flight N    builds awaiting their notification at once (default 10)
+  --idle-seconds N the compute watched at idle with all of them (default 30)
+  --requests N     GET /servers/detail of as many servers, one at a time (default 400)
 net:
   --iterations N   timed boots with one port per runtime, and plugs/unplugs (default 100)
   --instances N    instances booted at once on one network (default 50)
@@ -151,6 +168,7 @@ function parse(args: string[]) {
         'snapshot-mb': { type: 'string', default: '100,1024' },
         downloads: { type: 'string' },
         only: { type: 'string' },
+        'idle-seconds': { type: 'string', default: '30' },
       },
       allowPositionals: true,
     });
