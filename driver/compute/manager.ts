@@ -15,6 +15,7 @@ import { rotateBackups } from '../image/backup-rotation';
 import type { ImageService } from '../image/image-service';
 import { diagnosticsObject } from '../../nova/diagnostics-object';
 import { PowerState } from '../../nova/power-state';
+import { forEachLimit } from '../../common/for-each-limit';
 import { KeyedLocks } from '../../common/keyed-locks';
 import { ConductorAPI } from './conductor';
 import { novaTailLog } from './console-tail';
@@ -1104,11 +1105,12 @@ export class ComputeManager {
    */
   async reconcile(): Promise<void> {
     const context: RequestContext = { request_id: 'req-reconcile' };
-    const known = new Set<string>();
-    for (const r of this.o.store.all()) {
-      known.add(r.uuid);
-      await this.inTurn(r.uuid, () => this.reconcileOne(r.uuid, context));
-    }
+    const records = this.o.store.all();
+    const known = new Set(records.map((r) => r.uuid));
+    // Instances are independent: a thousand of them reconcile in a few round trips' time.
+    await forEachLimit(records, RECONCILE_CONCURRENCY, (r) =>
+      this.inTurn(r.uuid, () => this.reconcileOne(r.uuid, context)),
+    );
     this.announced = true;
     for (const uuid of await this.o.driver.listInstanceUuids()) {
       if (known.has(uuid)) continue;
@@ -1138,6 +1140,7 @@ export class ComputeManager {
       log.warn('finished a delete interrupted by a restart');
       return;
     }
+    const power = r.power_state;
     await this.refreshPower(r);
     const exists = r.power_state !== PowerState.NOSTATE;
     const before = `${r.vm_state}/${r.task_state}`;
@@ -1175,15 +1178,20 @@ export class ComputeManager {
         power_state: r.power_state,
       });
       await this.persist(r, interrupted ?? null, context);
-    } else if (this.announced) {
-      await this.o.store.save(r);
-    } else {
+    } else if (!this.announced) {
       // The first pass after a start reports every instance, so that the
-      // control plane hears what this host has (and says what it deleted).
-      await this.persist(r, undefined, context);
+      // control plane hears what this host has (and says what it deleted);
+      // the record here is rewritten only if its power state moved.
+      if (r.power_state !== power) await this.o.store.save(r);
+      await this.removeIfGone(r, await this.conductor.saveInstance(r, undefined, context), context);
+    } else if (r.power_state !== power) {
+      await this.o.store.save(r);
     }
   }
 }
+
+/** Instances reconciled at once: enough to overlap their conductor round trips and fsyncs. */
+const RECONCILE_CONCURRENCY = 32;
 
 const SNAPSHOT_TASKS: TaskState[] = [
   TaskState.IMAGE_SNAPSHOT,
