@@ -17,9 +17,8 @@ import type { Database } from '../api/db/connection';
 import { createLogger } from '../common/log';
 import { berthSchema, type BerthConfig } from '../config/schema';
 import { LocalImageStore } from '../driver/image/local-image-store';
-import { ContainerRuntime } from '../driver/runtime/runtime';
 import { UndoStack } from '../common/undo-stack';
-import { privateVhost, startComputeProcess } from './compute-process';
+import { computeScratch, startComputeProcess } from './compute-process';
 import { inScratchEnvironment } from './leftovers';
 import { timeDockerRuns } from './docker-peer';
 import { NotificationWaiter } from './notification-waiter';
@@ -141,12 +140,7 @@ async function startAndTime(
     opts.signal,
   );
   const docker = Array.isArray(runs) ? latency(runs) : runs;
-  const url = await privateVhost(vhost, cleanup);
-  // Runs once `berth compute` has stopped: its instances outlive it by design.
-  cleanup.push('containers', async () => {
-    const rt = await ContainerRuntime.open({ stateDir, cgroupParent: CGROUP_PARENT });
-    await rt.shutdown();
-  });
+  const url = await computeScratch(vhost, stateDir, CGROUP_PARENT, cleanup);
   // Imported where both services look for it (state_path/images), as all-in-one shares it.
   const images = new LocalImageStore(path.join(stateDir, 'images'));
   const image = await images.import('busybox', IMAGE_TAR, { command: ['sleep', '3600'] });

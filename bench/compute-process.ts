@@ -8,6 +8,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { UndoStack } from '../common/undo-stack';
+import { ContainerRuntime } from '../driver/runtime/runtime';
 import { announcedUrl } from '../integration-tests/fixtures/berth-processes';
 
 const execFileAsync = promisify(execFile);
@@ -27,6 +28,25 @@ export async function privateVhost(vhost: string, cleanup: UndoStack): Promise<s
   });
   await rabbitmqctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
   return `rabbit://guest:guest@127.0.0.1:5672/${vhost}`;
+}
+
+/**
+ * Where a benchmark's `berth compute` runs: a private vhost (its transport
+ * URL returned) and, run by `cleanup` once the compute has stopped, the end
+ * of the containers it left: instances outlive their compute by design.
+ */
+export async function computeScratch(
+  vhost: string,
+  stateDir: string,
+  cgroupParent: string,
+  cleanup: UndoStack,
+): Promise<string> {
+  const url = await privateVhost(vhost, cleanup);
+  cleanup.push('containers', async () => {
+    const rt = await ContainerRuntime.open({ stateDir, cgroupParent });
+    await rt.shutdown();
+  });
+  return url;
 }
 
 export async function vhostExists(vhost: string): Promise<boolean> {

@@ -17,13 +17,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalImageStore } from '../driver/image/local-image-store';
 import { detectCgroupLayout } from '../driver/runtime/cgroups';
-import { ContainerRuntime } from '../driver/runtime/runtime';
 import { UndoStack } from '../common/undo-stack';
 import { AmqpTransport } from '../messaging/amqp-transport';
 import { NOVA_FAULTS } from '../nova/faults';
 import { novaInstance } from '../integration-tests/compute-harness';
 import { timeDetailRequests } from './api';
-import { privateVhost, startComputeProcess } from './compute-process';
+import { computeScratch, startComputeProcess } from './compute-process';
 import { inScratchEnvironment, monitorPids } from './leftovers';
 import { CONTROL_EXCHANGE, NotificationWaiter } from './notification-waiter';
 
@@ -76,11 +75,7 @@ async function measure(
   opts: DensityOptions,
   cleanup: UndoStack,
 ): Promise<Omit<Report, 'detail'>> {
-  const url = await privateVhost(vhost, cleanup);
-  cleanup.push('containers', async () => {
-    const rt = await ContainerRuntime.open({ stateDir, cgroupParent: CGROUP_PARENT });
-    await rt.shutdown();
-  });
+  const url = await computeScratch(vhost, stateDir, CGROUP_PARENT, cleanup);
   const transport = new AmqpTransport({
     transportUrl: url,
     controlExchange: CONTROL_EXCHANGE,

@@ -9,13 +9,12 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { LocalImageStore } from '../driver/image/local-image-store';
-import { ContainerRuntime } from '../driver/runtime/runtime';
 import { UndoStack } from '../common/undo-stack';
 import { AmqpTransport } from '../messaging/amqp-transport';
 import { NOVA_FAULTS } from '../nova/faults';
 import type { Transport } from '../messaging/transport';
 import { novaInstance } from '../integration-tests/compute-harness';
-import { privateVhost, startComputeProcess } from './compute-process';
+import { computeScratch, startComputeProcess } from './compute-process';
 import { inScratchEnvironment } from './leftovers';
 import { timeDockerRuns } from './docker-peer';
 import { CONTROL_EXCHANGE as EXCHANGE, NotificationWaiter } from './notification-waiter';
@@ -97,12 +96,7 @@ async function measure(
   opts: RpcOptions,
   cleanup: UndoStack,
 ): Promise<Report> {
-  const url = await privateVhost(vhost, cleanup);
-  // Runs once `berth compute` has stopped: its instances outlive it by design.
-  cleanup.push('containers', async () => {
-    const rt = await ContainerRuntime.open({ stateDir, cgroupParent: CGROUP_PARENT });
-    await rt.shutdown();
-  });
+  const url = await computeScratch(vhost, stateDir, CGROUP_PARENT, cleanup);
   const transport = new AmqpTransport({
     transportUrl: url,
     controlExchange: EXCHANGE,

@@ -19,7 +19,8 @@ import { cgroupPids, detectCgroupLayout, planCgroups } from '../driver/runtime/c
 import { ContainerRuntime } from '../driver/runtime/runtime';
 import { createVhost, rabbitmqctl, stopProcess } from './compute-harness';
 import { announcedUrl, assertRunning, spawnBerth, writeConfig } from './fixtures/berth-processes';
-import { imageTar, needsRoot, tempStateDir, waitFor, runName } from './harness';
+import { uploadImageAndFlavor } from './fixtures/network-cloud';
+import { needsRoot, tempStateDir, waitFor, runName } from './harness';
 
 const REPORT_INTERVAL = 2;
 /** service_down_time's default: two missed heartbeats. */
@@ -169,35 +170,14 @@ describe('one berth api, three berth computes', { skip: needsRoot() }, () => {
         glance: { api_servers: `${url}/image` },
       });
 
-    const created = await request('POST', '/image/v2/images', {
-      token: ADMIN,
-      body: {
-        name: 'busybox',
-        container_format: 'bare',
-        disk_format: 'raw',
-        visibility: 'public',
-        os_command_line: COMMAND,
-      },
-    });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    imageId = created.body.id;
-    const upload = await fetch(`${url}/image/v2/images/${imageId}/file`, {
-      method: 'PUT',
-      headers: { 'x-auth-token': ADMIN, 'content-type': 'application/octet-stream' },
-      body: fs.readFileSync(imageTar),
-    });
-    assert.equal(upload.status, 204, await upload.text());
+    ({ imageId, flavorId } = await uploadImageAndFlavor(request, url, {
+      image: 'busybox',
+      flavor: `it.${vhost}`,
+      properties: { os_command_line: COMMAND },
+    }));
     const shown = await request('GET', `/image/v2/images/${imageId}`, { token: ADMIN });
     image = fromGlanceImage(shown.body);
     assert.deepEqual([image.status, image.properties.os_command_line], ['active', COMMAND]);
-
-    // Root disks of 0 GB skip the per-instance loop-mounted file system: builds stay quick.
-    const flavor = await request('POST', '/v2.1/flavors', {
-      token: ADMIN,
-      body: { flavor: { name: `it.${vhost}`, ram: 64, vcpus: 1, disk: 0 } },
-    });
-    assert.equal(flavor.status, 200, JSON.stringify(flavor.body));
-    flavorId = flavor.body.flavor.id;
 
     await Promise.all(nodes.map((n) => startNode(n)));
   });

@@ -20,7 +20,8 @@ import { emptyPostgresDatabase, postgresUnavailableSync } from '../testing/api/t
 import { apiClient, type TestApi } from '../testing/api/test-api';
 import { createVhost, rabbitmqctl, stopProcess } from './compute-harness';
 import { announcedUrl, assertRunning, spawnBerth, writeConfig } from './fixtures/berth-processes';
-import { imageTar, needsRoot, runName, tempStateDir, waitFor } from './harness';
+import { uploadImageAndFlavor } from './fixtures/network-cloud';
+import { needsRoot, runName, tempStateDir, waitFor } from './harness';
 
 const ADMIN = 'admin:admin';
 const USER = 'demo:demo';
@@ -115,30 +116,11 @@ describe('three berth api on one PostgreSQL, three computes', { skip }, () => {
     }
 
     const request = apis[0].request!;
-    const created = await request('POST', '/image/v2/images', {
-      token: ADMIN,
-      body: {
-        name: 'busybox',
-        container_format: 'bare',
-        disk_format: 'raw',
-        visibility: 'public',
-        os_command_line: 'sleep 3600',
-      },
-    });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    imageId = created.body.id;
-    const upload = await fetch(`${apis[0].url}/image/v2/images/${imageId}/file`, {
-      method: 'PUT',
-      headers: { 'x-auth-token': ADMIN, 'content-type': 'application/octet-stream' },
-      body: fs.readFileSync(imageTar),
-    });
-    assert.equal(upload.status, 204, await upload.text());
-    const flavor = await request('POST', '/v2.1/flavors', {
-      token: ADMIN,
-      body: { flavor: { name: `it.${vhost}`, ram: 64, vcpus: 1, disk: 0 } },
-    });
-    assert.equal(flavor.status, 200, JSON.stringify(flavor.body));
-    flavorId = flavor.body.flavor.id;
+    ({ imageId, flavorId } = await uploadImageAndFlavor(request, apis[0].url!, {
+      image: 'busybox',
+      flavor: `it.${vhost}`,
+      properties: { os_command_line: 'sleep 3600' },
+    }));
     await waitFor(
       'three computes up',
       async () => {
