@@ -55,7 +55,11 @@ export class NoValidHost extends Error {
 }
 
 export interface Scheduler {
-  /** the chosen host, with an allocation for the instance already recorded there */
+  /**
+   * the chosen host, with an allocation for the instance already recorded
+   * there and, given `req.place`, the instance placed in the same
+   * transaction (Superseded when `place` says it is not the request's)
+   */
   selectAndClaim(req: ScheduleRequest): Promise<string>;
   /** drops the instance's allocation (on delete, or before a reschedule); idempotent */
   release(instanceUuid: string): Promise<void>;

@@ -21,7 +21,7 @@ import { TransportComputeRpcAPI, type ComputeRpcAPI } from '../../api/compute-rp
 import { postgresUnavailableSync, withTestDatabase, type TestDatabaseKind } from './test-database';
 import type { ApiDeps } from '../../api/deps';
 import type { GlanceImageService } from '../../driver/image/glance-image-service';
-import type { Scheduler } from '../../api/scheduler/scheduler';
+import { Superseded, type ScheduleRequest, type Scheduler } from '../../api/scheduler/scheduler';
 import { ensurePublicNetwork } from '../../api/network/bootstrap';
 import { InstancePorts } from '../../api/network/instance-ports';
 import { NetworkService } from '../../api/network/network-service';
@@ -131,7 +131,14 @@ export async function startTestApi(
     glance: o.glance,
     compute: o.compute ?? new TransportComputeRpcAPI(transport),
     scheduler: o.scheduler ?? {
-      selectAndClaim: async () => 'node-1',
+      // Every instance goes to node-1, placed as the seam requires (in one transaction).
+      selectAndClaim: async (req: ScheduleRequest) => {
+        const placed = req.place
+          ? await database.db.transaction((trx) => req.place!(trx, 'node-1'))
+          : true;
+        if (!placed) throw new Superseded(req.instanceUuid);
+        return 'node-1';
+      },
       release: async () => undefined,
     },
   };
