@@ -26,7 +26,19 @@ import type { Network } from '../driver/network/network';
 import { ContainerRuntime } from '../driver/runtime/runtime';
 import type { ContainerConfig } from '../driver/runtime/spec';
 import { native } from '../native';
-import type { HostNetworkState, NetPort, NetSecurityGroupRule, Vif } from '../nova/network-model';
+import type { NetSecurityGroupRule } from '../nova/network-model';
+import {
+  type BenchPort,
+  benchHostState,
+  benchPort,
+  benchVif,
+  DEVICE_PREFIX,
+  ip,
+  MY_IP,
+  name,
+  Namespaces,
+  simulatedHost,
+} from './bench-network';
 import { hostLeftovers, mountsUnder } from './leftovers';
 import { measurePeer, peerAvailable } from './peers';
 import { ratio, summarize, type Summary } from './stats';
@@ -52,17 +64,6 @@ const LIMITS = { memoryBytes: 256 * MIB, pids: 256, cpuShares: 512 };
 const BLOCK = 25;
 const WARMUP = 3;
 const PORT = 5201;
-/** the benchmark's own prefix: apart from a real berth's (`b`) and the tests' (`t…`) */
-const DEVICE_PREFIX = 'q';
-const MY_IP = '192.0.2.1';
-const NET = {
-  id: randomUUID(),
-  subnetId: randomUUID(),
-  cidr: '10.97.0.0/16',
-  gateway: '10.97.0.1',
-  vni: 4242,
-};
-const GROUP = randomUUID();
 const PEER_BRIDGE = 'pbr0';
 
 interface Report {
@@ -88,6 +89,8 @@ export async function netBenchmark(opts: NetOptions): Promise<void> {
   try {
     const hostNs = await namespaces.add('host');
     await simulatedHost(hostNs);
+    await ip('-n', name(hostNs), 'link', 'add', PEER_BRIDGE, 'type', 'bridge');
+    await ip('-n', name(hostNs), 'link', 'set', PEER_BRIDGE, 'up');
     const crun = await crunBlocks(hostNs);
     if (!crun) report.unavailable[CRUN] = 'crun not installed (scripts/bootstrap.sh installs it)';
     const berth = loadLinuxNetwork();
@@ -108,37 +111,6 @@ export async function netBenchmark(opts: NetOptions): Promise<void> {
   }
   printReport(report, opts);
   if (left.length > 0) throw new Error('the net benchmark did not clean up after itself');
-}
-
-/** Named namespaces of this run (`ip netns`), removed at the end whatever happened. */
-class Namespaces {
-  private readonly made: string[] = [];
-  constructor(private readonly prefix: string) {}
-  async add(kind: string): Promise<string> {
-    const name = `${this.prefix}-${kind}`;
-    await ip('netns', 'add', name);
-    this.made.push(name);
-    await ip('-n', name, 'link', 'set', 'lo', 'up');
-    return `/run/netns/${name}`;
-  }
-  async removeAll(): Promise<void> {
-    for (const name of this.made.splice(0).reverse())
-      await execFileAsync('ip', ['netns', 'delete', name]).catch(() => undefined);
-  }
-}
-
-async function ip(...args: string[]): Promise<void> {
-  await execFileAsync('ip', args);
-}
-const name = (ns: string) => path.basename(ns);
-
-/** An underlay address for VXLAN's local end (a veth pair: this kernel has no dummy driver), and the peers' bridge. */
-async function simulatedHost(ns: string): Promise<void> {
-  await ip('-n', name(ns), 'link', 'add', 'ul0', 'type', 'veth', 'peer', 'name', 'ul1');
-  await ip('-n', name(ns), 'addr', 'add', `${MY_IP}/24`, 'dev', 'ul0');
-  for (const dev of ['ul0', 'ul1']) await ip('-n', name(ns), 'link', 'set', dev, 'up');
-  await ip('-n', name(ns), 'link', 'add', PEER_BRIDGE, 'type', 'bridge');
-  await ip('-n', name(ns), 'link', 'set', PEER_BRIDGE, 'up');
 }
 
 // ---- the peers ----
@@ -293,133 +265,6 @@ function loadLinuxNetwork(): NetworkFactory | string {
   };
 }
 
-interface BenchPort {
-  id: string;
-  mac: string;
-  ip: string;
-}
-
-function benchPort(i: number): BenchPort {
-  // 10.97.<hi>.<lo>: room for tens of thousands of ports on the /16.
-  const n = i + 10;
-  return {
-    id: randomUUID(),
-    mac: `fa:16:3e:00:${((n >> 8) & 0xff).toString(16).padStart(2, '0')}:${(n & 0xff).toString(16).padStart(2, '0')}`,
-    ip: `10.97.${n >> 8}.${n & 0xff}`,
-  };
-}
-
-function vif(p: BenchPort): Vif {
-  return {
-    id: p.id,
-    address: p.mac,
-    type: 'bridge',
-    devname: `tap${p.id.slice(0, 11)}`,
-    vnic_type: 'normal',
-    active: false,
-    network: {
-      id: NET.id,
-      label: 'bench',
-      bridge: null,
-      subnets: [
-        {
-          cidr: NET.cidr,
-          version: 4,
-          gateway: { address: NET.gateway, type: 'gateway', version: 4 },
-          dns: [],
-          ips: [{ address: p.ip, type: 'fixed', version: 4 }],
-          routes: [],
-          meta: { subnet_id: NET.subnetId, enable_dhcp: false },
-        },
-      ],
-      meta: { mtu: 1450, tenant_id: 'bench', injected: false, vni: NET.vni },
-    },
-    details: { port_filter: true },
-    profile: {},
-    preserve_on_delete: false,
-    meta: { dns_name: `bench-${p.ip.replace(/\./g, '-')}` },
-  };
-}
-
-function netPort(p: BenchPort, host: string): NetPort {
-  return {
-    id: p.id,
-    networkId: NET.id,
-    mac: p.mac,
-    fixedIps: [{ subnetId: NET.subnetId, ip: p.ip }],
-    host,
-    tunnelIp: MY_IP,
-    deviceId: randomUUID(),
-    deviceOwner: 'compute:nova',
-    dnsName: `bench-${p.ip.replace(/\./g, '-')}`,
-    adminStateUp: true,
-    portSecurityEnabled: true,
-    securityGroupIds: [GROUP],
-    allowedAddressPairs: [],
-  };
-}
-
-/** Neutron's default group (all egress, ingress from members), with `extra` rules in front. */
-function hostState(
-  revision: number,
-  ports: BenchPort[],
-  extra: NetSecurityGroupRule[],
-): HostNetworkState {
-  const rule = (direction: 'ingress' | 'egress', remoteGroupId: string | null) => ({
-    id: randomUUID(),
-    direction,
-    ethertype: 'IPv4' as const,
-    protocol: null,
-    portRangeMin: null,
-    portRangeMax: null,
-    remoteIpPrefix: null,
-    remoteGroupId,
-  });
-  return {
-    revision,
-    host: 'bench',
-    public: {
-      networkId: randomUUID(),
-      cidr: '203.0.113.0/24',
-      gatewayIp: '203.0.113.1',
-      mtu: 1500,
-    },
-    dns: { domain: 'bench.test' },
-    networks: [
-      {
-        id: NET.id,
-        name: 'bench',
-        projectId: 'bench',
-        mtu: 1450,
-        vni: NET.vni,
-        subnets: [
-          {
-            id: NET.subnetId,
-            cidr: NET.cidr,
-            gatewayIp: NET.gateway,
-            dnsNameservers: [],
-            hostRoutes: [],
-            enableDhcp: false,
-            allocationPools: [{ start: '10.97.0.2', end: '10.97.255.254' }],
-          },
-        ],
-        dhcpPort: null,
-      },
-    ],
-    ports: ports.map((p) => netPort(p, 'bench')),
-    securityGroups: [
-      {
-        id: GROUP,
-        rules: [...extra, rule('egress', null), rule('ingress', GROUP)],
-        memberIps: ports.map((p) => p.ip),
-      },
-    ],
-    routers: [],
-    floatingIps: [],
-    portForwardings: [],
-  };
-}
-
 /** 100 rules that match nothing of the benchmark's traffic, so that every packet walks past them. */
 function unrelatedRules(count: number): NetSecurityGroupRule[] {
   return Array.from({ length: count }, (_, i) => ({
@@ -463,12 +308,13 @@ async function measureBerth(
     const crowd = Array.from({ length: opts.instances }, (_, i) => benchPort(i + 2));
     const [a, b] = [benchPort(0), benchPort(1)];
     const all = [a, b, ...crowd];
-    await network.sync(hostState(1, all, []));
+    await network.sync(benchHostState('bench', 1, all, []));
 
     const plug = async (uuid: string, p: BenchPort) => {
       plugged.add(uuid);
-      return (await network.plug({ uuid, hostname: `bench-${uuid.slice(0, 8)}`, vifs: [vif(p)] }))
-        .netnsPath;
+      return (
+        await network.plug({ uuid, hostname: `bench-${uuid.slice(0, 8)}`, vifs: [benchVif(p)] })
+      ).netnsPath;
     };
     const unplug = async (uuid: string) => {
       await network.unplug(uuid);
@@ -529,7 +375,7 @@ async function measureBerth(
     // Two instances' namespaces, with the default group's rules and then 100 more.
     const [nsA, nsB] = [await plug(randomUUID(), a), await plug(randomUUID(), b)];
     await measureTcp(report, 'berth, 0 extra rules', nsA, nsB, b.ip, opts);
-    await network.sync(hostState(2, all, unrelatedRules(100)));
+    await network.sync(benchHostState('bench', 2, all, unrelatedRules(100)));
     await measureTcp(report, 'berth, 100 rules', nsA, nsB, b.ip, opts);
 
     // A crowd on one network, all at once, until every one runs.

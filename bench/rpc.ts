@@ -1,6 +1,7 @@
 // The rpc benchmark: what berth's messaging costs a control plane. End to end,
 // the time from a build cast to the instance's create.end notification through a
-// real `berth compute`; per call, berth's transport next to oslo.messaging's on
+// real `berth compute`, each instance with a 1 GiB root disk and one port (on a
+// simulated host of the run's own: bench/bench-network.ts); per call, berth's transport next to oslo.messaging's on
 // the same broker in the same run.
 
 import { execFile } from 'node:child_process';
@@ -14,6 +15,17 @@ import { AmqpTransport } from '../messaging/amqp-transport';
 import { NOVA_FAULTS } from '../nova/faults';
 import type { Transport } from '../messaging/transport';
 import { novaInstance } from '../integration-tests/compute-harness';
+import { infoCachePrimitive } from '../nova/instance-object';
+import { NETWORK_RPC } from '../nova/network-model';
+import {
+  benchHostState,
+  benchPort,
+  benchVif,
+  DEVICE_PREFIX,
+  MY_IP,
+  Namespaces,
+  simulatedHost,
+} from './bench-network';
 import { computeScratch, startComputeProcess } from './compute-process';
 import { inScratchEnvironment } from './leftovers';
 import { timeDockerRuns } from './docker-peer';
@@ -142,6 +154,9 @@ async function buildAndTerminate(
     { version: '3.0', methods: { object_action: () => [{}, null] } },
   ]);
   const host = `berth-bench-${process.pid}`;
+  const count = opts.singles + opts.builds;
+  const ports = Array.from({ length: count }, (_, i) => benchPort(i));
+  const hostNs = await networkPeers(transport, host, ports, cleanup);
   const compute = await startComputeProcess({
     url,
     host,
@@ -149,7 +164,12 @@ async function buildAndTerminate(
     cgroupParent: CGROUP_PARENT,
     signal: opts.signal,
     cleanup,
-    env: { BERTH_DEFAULT_CONTROL_EXCHANGE: EXCHANGE },
+    env: {
+      BERTH_DEFAULT_CONTROL_EXCHANGE: EXCHANGE,
+      BERTH_DEFAULT_MY_IP: MY_IP,
+      BERTH_NETWORK_HOST_NETNS: hostNs,
+      BERTH_NETWORK_DEVICE_PREFIX: DEVICE_PREFIX,
+    },
   });
   // Rather than waiting out EVENT_TIMEOUT_MS for notifications that cannot come.
   compute.once('exit', (code, signal) =>
@@ -157,9 +177,15 @@ async function buildAndTerminate(
   );
 
   const instances = new Map(
-    Array.from({ length: opts.singles + opts.builds }, (_, i) => {
+    ports.map((port, i) => {
       const uuid: string = randomUUID();
-      return [uuid, novaInstance(uuid, i + 1, imageId)] as const;
+      const instance = novaInstance(uuid, i + 1, imageId);
+      // The port the control plane allocated, as Nova's conductor sends it.
+      const data = {
+        ...instance['nova_object.data'],
+        info_cache: infoCachePrimitive(uuid, [benchVif(port)]),
+      };
+      return [uuid, { ...instance, 'nova_object.data': data }] as const;
     }),
   );
   const uuids = [...instances.keys()];
@@ -201,6 +227,35 @@ async function buildAndTerminate(
       terminate,
     ),
   };
+}
+
+/**
+ * The simulated host whose namespace the compute gets as `[network]
+ * host_netns` (removed once the compute and its instances are gone), and the
+ * control plane's network service as the agent sees it: the host's document
+ * naming every port, and port status reports.
+ */
+async function networkPeers(
+  transport: Transport,
+  host: string,
+  ports: ReturnType<typeof benchPort>[],
+  cleanup: UndoStack,
+): Promise<string> {
+  const namespaces = new Namespaces(`berth-bench-rpc-${process.pid}`);
+  cleanup.push('network namespaces', () => namespaces.removeAll());
+  const hostNs = await namespaces.add('host');
+  await simulatedHost(hostNs);
+  const state = benchHostState(host, 1, ports, []);
+  await transport.serve({ topic: NETWORK_RPC.server.topic, server: 'berth-bench-network' }, [
+    {
+      version: NETWORK_RPC.server.version,
+      methods: {
+        [NETWORK_RPC.methods.getHostState]: () => state,
+        [NETWORK_RPC.methods.portsStatus]: () => null,
+      },
+    },
+  ]);
+  return hostNs;
 }
 
 /**
@@ -299,7 +354,7 @@ function printReport(r: Report, opts: RpcOptions): void {
   const perSecond = (t: Throughput) => (t.count * 1000) / t.wallMs;
   console.log(
     `rpc: cast until its notification, through \`berth compute\` (ms; instances of ` +
-      `64 MiB / 1 vCPU / a 1 GiB root disk running \`sleep\`: ${opts.singles} one at a ` +
+      `64 MiB / 1 vCPU / a 1 GiB root disk / one port running \`sleep\`: ${opts.singles} one at a ` +
       `time, then ${opts.builds} with ${opts.inFlight} in flight)`,
   );
   console.log(

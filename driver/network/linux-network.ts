@@ -20,9 +20,8 @@ import type { HostNetworkState, Vif } from '../../nova/network-model';
 import { DnsServices } from './dns-services';
 import { validateVifs } from './vif-validation';
 import { instanceNetworkFiles } from './instance-files';
-import { instanceIfname, netnsPath, portTableName } from './names';
+import { instanceIfname, netnsPath, portsTableName } from './names';
 import type { InstanceNetworkFiles, Network, PluggedInstance } from './network';
-import { deleteTable } from './nft-host';
 import { instanceFilterScript } from './nft-security-groups';
 import { execute, type NetAddon, op, removeNetns } from './operations';
 import type { PlanContext } from './plan-context';
@@ -41,7 +40,7 @@ import {
   portIdentity,
   tapDevice,
 } from './plan-port';
-import { portFilterScript } from './nft-host';
+import { deletePortScript, portFilterScript } from './nft-host';
 import { type PluggedRecord, PluggedStore, UplinkAllocations } from './network-state';
 
 export interface LinuxNetworkOptions {
@@ -125,6 +124,7 @@ export class LinuxNetwork implements Network {
     const existing = this.plugged.get(instance.uuid);
     if (existing && this.isIntact(existing)) return this.plugResult(existing);
     if (existing) this.teardown(existing);
+    const localBefore = this.localNetworks();
     const record: PluggedRecord = {
       uuid: instance.uuid,
       hostname: instance.hostname,
@@ -153,10 +153,10 @@ export class LinuxNetwork implements Network {
       throw err;
     }
     this.reportPlugged(record.ports.map((p) => p.vif));
-    // The document may have come (and been synced) while the port was not
-    // plugged yet: the host side of a first local port (VXLAN forwarding to
-    // the other hosts) would then wait for an unrelated change.
-    this.resync();
+    // The document may have come (and been synced) while no port of a network
+    // was here: the host side of its first local port (VXLAN forwarding to
+    // the other hosts, its router, DNS) would then wait for an unrelated change.
+    this.resyncIfNetworksMoved(record, localBefore);
     return this.plugResult(record);
   }
 
@@ -164,12 +164,13 @@ export class LinuxNetwork implements Network {
     return this.locks.run(instanceUuid, async () => {
       const record = this.plugged.get(instanceUuid);
       if (!record) return;
+      const localBefore = this.localNetworks();
       this.teardown(record);
       this.plugged.remove(instanceUuid);
       forInstance(this.log, instanceUuid).info('instance unplugged', {
         ports: record.ports.length,
       });
-      this.resync();
+      this.resyncIfNetworksMoved(record, localBefore);
     });
   }
 
@@ -200,11 +201,12 @@ export class LinuxNetwork implements Network {
       const record = this.plugged.get(instanceUuid);
       if (!record?.ports.some((p) => p.vif.id === portId)) return;
       const next = { ...record, ports: record.ports.filter((p) => p.vif.id !== portId) };
+      const localBefore = this.localNetworks();
       this.unwirePort(portId);
       this.plugged.save(next);
       this.applyTable(`instance:${next.uuid}`, next.netns, this.instanceScript(next));
       forInstance(this.log, instanceUuid).info('port detached', { port_id: portId });
-      this.resync();
+      this.resyncIfNetworksMoved(record, localBefore);
     });
   }
 
@@ -254,6 +256,24 @@ export class LinuxNetwork implements Network {
     });
   }
 
+  /** The networks with a port on this host: what the host side is made for. */
+  private localNetworks(): Set<string> {
+    return new Set(this.localPorts().map((p) => p.vif.network.id));
+  }
+
+  /**
+   * A sync only when `record`'s ports came to (or left) a network with no
+   * other port here, whose devices, router, DNS and forwarding the host
+   * side then gains (or loses): what one port makes besides is its own,
+   * made or removed with it, and a whole sync per port would cost every
+   * build and delete time in proportion to the host's ports.
+   */
+  private resyncIfNetworksMoved(record: PluggedRecord, localBefore: Set<string>): void {
+    const now = this.localNetworks();
+    if (record.ports.some((p) => now.has(p.vif.network.id) !== localBefore.has(p.vif.network.id)))
+      this.resync();
+  }
+
   private reportPlugged(vifs: Vif[]): void {
     this.o.onPortsPlugged?.(vifs.map((v) => v.id));
   }
@@ -280,27 +300,32 @@ export class LinuxNetwork implements Network {
       );
   }
 
-  /** Deleting the host end takes the instance end with it; then the port's table. */
+  private portTap(portId: string): { portId: string; tap: string } {
+    return { portId, tap: tapDevice(this.ctx, portId) };
+  }
+
+  /** Deleting the host end takes the instance end with it; then the port's chain. */
   private unwirePort(portId: string): void {
     execute(this.addon, [
       op('linkDel', this.ctx.hostNs, tapDevice(this.ctx, portId)),
-      op('nftRun', this.ctx.hostNs, deleteTable('bridge', portTableName(this.ctx.prefix, portId))),
+      op('nftRun', this.ctx.hostNs, deletePortScript(this.ctx.prefix, [this.portTap(portId)])),
     ]);
     this.applied.delete(`port:${portId}`);
   }
 
   /** Everything the instance's ports made on this host, and its namespace. */
   /**
-   * The ports' tables in one transaction, then the namespace. Its veths go
+   * The ports' chains in one transaction, then the namespace. Its veths go
    * with it: the kernel destroys a namespace nothing holds in the
    * background, which spares unplug the tens of milliseconds a veth
    * deletion spends waiting for RCU grace periods.
    */
   private teardown(record: PluggedRecord): void {
-    const tables = record.ports.map((p) =>
-      deleteTable('bridge', portTableName(this.ctx.prefix, p.vif.id)),
-    );
-    if (tables.length) execute(this.addon, [op('nftRun', this.ctx.hostNs, tables.join(''))]);
+    const ports = record.ports.map((p) => this.portTap(p.vif.id));
+    if (ports.length)
+      execute(this.addon, [
+        op('nftRun', this.ctx.hostNs, deletePortScript(this.ctx.prefix, ports)),
+      ]);
     for (const p of record.ports) this.applied.delete(`port:${p.vif.id}`);
     removeNetns(this.addon, record.netns);
     const until = Date.now() + DYING_TAP_GRACE_MS;
@@ -409,12 +434,22 @@ export class LinuxNetwork implements Network {
     const tables = JSON.parse(this.addon.nftJson(hostNs, 'list tables')) as {
       nftables: { table?: { family: string; name: string } }[];
     };
+    const hostTables = tables.nftables.flatMap((t) => (t.table ? [t.table] : []));
+    const portsTable = portsTableName(prefix);
+    const chains = hostTables.some((t) => t.family === 'bridge' && t.name === portsTable)
+      ? (
+          JSON.parse(this.addon.nftJson(hostNs, `list chains bridge`)) as {
+            nftables: { chain?: { table: string; name: string } }[];
+          }
+        ).nftables.flatMap((c) => (c.chain?.table === portsTable ? [c.chain.name] : []))
+      : [];
     return {
       hostLinks,
       hostRoutes: this.addon.routeList(hostNs),
       fdb,
       pins: fs.readdirSync(path.join(this.o.stateDir, 'netns')),
-      hostTables: tables.nftables.flatMap((t) => (t.table ? [t.table] : [])),
+      hostTables,
+      portChains: chains,
     };
   }
 

@@ -55,8 +55,10 @@ export function parseNetnsName(name: string): { kind: NetnsKind; id: string } | 
   return m ? { kind: m[1] as NetnsKind, id: m[2] } : undefined;
 }
 
-/** nft tables of the host: one per port (anti-spoofing), one per network (VXLAN filter), one host table */
-export const portTableName = (prefix: string, portId: string) => `${prefix}_port_${portId}`;
+/** nft tables of the host: the ports' (anti-spoofing, a chain per port), one per network (VXLAN filter), the host's */
+export const portsTableName = (prefix: string) => `${prefix}_ports`;
+export const PORT_CHAIN_PREFIX = 'port_';
+export const portChainName = (portId: string) => `${PORT_CHAIN_PREFIX}${portId}`;
 export const networkTableName = (prefix: string, networkId: string) => `${prefix}_net_${networkId}`;
 export const hostTableName = (prefix: string) => `${prefix}_host`;
 /** the table in every instance's and router's namespace */

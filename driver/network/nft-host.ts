@@ -2,10 +2,14 @@
  * nft text for the host's namespace: anti-spoofing per port and the VXLAN
  * filter per network (bridge family: they see frames, ARP included, as
  * they cross the bridge), and the host table for router and DNS uplinks.
- * Each is a table of its own, replaced whole in one transaction, so a
- * port's or a network's rules go with one `delete table`.
+ * A network's and the host's are tables of their own, replaced whole in
+ * one transaction, so that their rules go with one `delete table`. Ports
+ * share one table, a chain each, reached through a map from the tap's
+ * name: every nft transaction costs time in proportion to the tables of
+ * the namespace (about 2 ms a table here), so a table per port would make
+ * each build and delete slower by the host's instance count.
  */
-import { hostTableName, networkTableName, portTableName } from './names';
+import { hostTableName, networkTableName, portChainName, portsTableName } from './names';
 
 /** `table x {}` first so that `delete table` succeeds when there was none. */
 export function replaceTable(family: string, name: string, body: string[]): string {
@@ -41,26 +45,66 @@ export interface PortIdentity {
  * spoof with.
  */
 export function portFilterScript(prefix: string, port: PortIdentity): string {
-  const name = portTableName(prefix, port.portId);
-  if (!port.portSecurity) return deleteTable('bridge', name);
+  if (!port.portSecurity) return deletePortScript(prefix, [port]);
   const macs = set(
     [port.mac, ...port.pairs.map((p) => p.macAddress || port.mac)].map((m) => m.toLowerCase()),
   );
   const addresses = [...port.ips, ...port.pairs.map((p) => p.ipAddress)];
-  const tap = `iifname "${port.tap}"`;
   // nft has no empty anonymous set: a port without an address may send no IP or ARP at all.
   const notMine = addresses.length ? ` != ${set(addresses)}` : ' 0.0.0.0/0';
-  return replaceTable('bridge', name, [
-    'chain forward {',
-    '  type filter hook forward priority -10; policy accept;',
-    `  ${tap} ether saddr != ${macs} drop`,
-    `  ${tap} ether type != { ip, arp } drop`,
-    `  ${tap} ip saddr 0.0.0.0 udp sport 68 udp dport 67 return`,
-    `  ${tap} ether type ip ip saddr${notMine} drop`,
-    `  ${tap} ether type arp arp saddr ether != ${macs} drop`,
-    `  ${tap} ether type arp arp saddr ip${notMine} drop`,
-    '}',
-  ]);
+  const table = `bridge ${portsTableName(prefix)}`;
+  const chain = `${table} ${portChainName(port.portId)}`;
+  return [
+    portsTable(prefix),
+    `add chain ${chain}`,
+    `flush chain ${chain}`,
+    ...[
+      `ether saddr != ${macs} drop`,
+      'ether type != { ip, arp } drop',
+      'ip saddr 0.0.0.0 udp sport 68 udp dport 67 return',
+      `ether type ip ip saddr${notMine} drop`,
+      `ether type arp arp saddr ether != ${macs} drop`,
+      `ether type arp arp saddr ip${notMine} drop`,
+    ].map((rule) => `add rule ${chain} ${rule}`),
+    // The same tap always jumps to the same chain: adding it again changes nothing.
+    `add element ${table} taps { "${port.tap}" : jump ${portChainName(port.portId)} }`,
+    '',
+  ].join('\n');
+}
+
+/** The ports' chains and their taps' map entries go; what was not there is no error. */
+export function deletePortScript(
+  prefix: string,
+  ports: Pick<PortIdentity, 'portId' | 'tap'>[],
+): string {
+  const table = `bridge ${portsTableName(prefix)}`;
+  return [
+    portsTable(prefix),
+    ...ports.flatMap(({ portId, tap }) => {
+      const chain = portChainName(portId);
+      // Made first where absent, so that each delete has something to delete.
+      return [
+        `add chain ${table} ${chain}`,
+        `add element ${table} taps { "${tap}" : jump ${chain} }`,
+        `delete element ${table} taps { "${tap}" }`,
+        `flush chain ${table} ${chain}`,
+        `delete chain ${table} ${chain}`,
+      ];
+    }),
+    '',
+  ].join('\n');
+}
+
+/** The ports' table, made where absent: the forward hook sends each tap's frames to its chain. */
+function portsTable(prefix: string): string {
+  const table = `bridge ${portsTableName(prefix)}`;
+  return [
+    `add table ${table}`,
+    `add map ${table} taps { type ifname : verdict; }`,
+    `add chain ${table} forward { type filter hook forward priority -10; policy accept; }`,
+    `flush chain ${table} forward`,
+    `add rule ${table} forward iifname vmap @taps`,
+  ].join('\n');
 }
 
 /**

@@ -74,14 +74,22 @@ export const op = <K extends Operation['op']>(
  */
 export function execute(addon: NetAddon, ops: readonly Operation[]): void {
   for (const o of ops) {
-    try {
-      perform(addon, o);
-    } catch (err) {
-      if (!isSyscallError(err)) throw err;
-      throw nativeError(describe(o), { ...err, message: err.message });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        perform(addon, o);
+        break;
+      } catch (err) {
+        if (!isSyscallError(err)) throw err;
+        // A signal to this process can cut an nft transaction short; the
+        // kernel aborts it whole, so it is sent again as it was.
+        if (o.op === 'nftRun' && err.code === 'EINTR' && attempt < NFT_ATTEMPTS) continue;
+        throw nativeError(describe(o), { ...err, message: err.message });
+      }
     }
   }
 }
+
+const NFT_ATTEMPTS = 3;
 
 /** An operation as a log line: its name and its arguments, scripts cut short. */
 export function describe(o: Operation): string {

@@ -17,11 +17,19 @@ import {
   netnsPath,
   networkTableName,
   parseNetnsName,
-  portTableName,
+  PORT_CHAIN_PREFIX,
+  portChainName,
+  portsTableName,
   routerLegName,
   UPLINK_PEER,
 } from './names';
-import { hostFilterScript, networkFilterScript, portFilterScript, deleteTable } from './nft-host';
+import {
+  deletePortScript,
+  deleteTable,
+  hostFilterScript,
+  networkFilterScript,
+  portFilterScript,
+} from './nft-host';
 import { instanceFilterScript } from './nft-security-groups';
 import { routerNatScript } from './nft-router';
 import { type Operation, op } from './operations';
@@ -46,6 +54,8 @@ export interface Observed {
   pins: string[];
   /** bridge- and inet-family tables of the host namespace */
   hostTables: { family: string; name: string }[];
+  /** the chains of the ports' table */
+  portChains: string[];
 }
 
 /** A whole nft table for one namespace: applied when it differs from what was applied last. */
@@ -382,10 +392,16 @@ function planRemovals(b: Builder): void {
     if (ours && r.gateway && !b.routes.has(`${dst} ${r.dev}`))
       b.removals.push(op('routeDel', ctx.hostNs, r));
   }
-  const ports = new Set(local.map((p) => portTableName(ctx.prefix, p.vif.id)));
+  const ports = new Set(local.map((p) => portChainName(p.vif.id)));
+  const stalePorts = observed.portChains
+    .filter((c) => c.startsWith(PORT_CHAIN_PREFIX) && !ports.has(c))
+    .map((c) => c.slice(PORT_CHAIN_PREFIX.length))
+    .map((portId) => ({ portId, tap: tapDevice(ctx, portId) }));
+  if (stalePorts.length)
+    b.removals.push(op('nftRun', ctx.hostNs, deletePortScript(ctx.prefix, stalePorts)));
   for (const t of observed.hostTables) {
     const stale =
-      (t.name.startsWith(`${ctx.prefix}_port_`) && !ports.has(t.name)) ||
+      (t.name === portsTableName(ctx.prefix) && local.length === 0) ||
       (t.name.startsWith(`${ctx.prefix}_net_`) && !b.netTables.has(t.name));
     if (t.family === 'bridge' && stale)
       b.removals.push(op('nftRun', ctx.hostNs, deleteTable('bridge', t.name)));

@@ -98,6 +98,7 @@ const empty = (): Observed => ({
   hostRoutes: [],
   fdb: new Map(),
   pins: [],
+  portChains: [],
   hostTables: [],
 });
 
@@ -271,11 +272,12 @@ test("sync removes what no local port needs: other networks' devices, taps, tabl
     fdb: new Map(),
     pins: ['instance-gone', `router-${staleNet}`, 'dhcp-old', 'unrelated'],
     hostTables: [
-      { family: 'bridge', name: 'b_port_p9' },
+      { family: 'bridge', name: 'b_ports' },
       { family: 'bridge', name: `b_net_${staleNet}` },
       { family: 'bridge', name: 'other' },
       { family: 'inet', name: 'b_host' },
     ],
+    portChains: ['forward', 'port_p9', `port_${fullState().ports[0].id}`],
   };
   const plan = planHostSync(syncInputs(fullState(), observed));
   assert.deepEqual(
@@ -291,9 +293,11 @@ test("sync removes what no local port needs: other networks' devices, taps, tabl
   assert.equal(plan.removals.filter((o) => o.op === 'routeDel').length, 1);
   const deleted = plan.removals
     .filter((o) => o.op === 'nftRun')
-    .map((o) => String(o.args[1]).split('\n')[1]);
+    .flatMap((o) => String(o.args[1]).split('\n'))
+    .filter((line) => line.startsWith('delete '));
   assert.deepEqual(deleted, [
-    'delete table bridge b_port_p9',
+    `delete element bridge b_ports taps { "${deviceName('b', 't', 'p9')}" }`,
+    'delete chain bridge b_ports port_p9',
     `delete table bridge b_net_${staleNet}`,
   ]);
 });
@@ -336,7 +340,14 @@ test('planning again on what the first plan made creates nothing', () => {
     ],
   ]);
   const again = planHostSync(
-    syncInputs(fullState(), { hostLinks, hostRoutes: [], fdb, pins, hostTables: [] }),
+    syncInputs(fullState(), {
+      hostLinks,
+      hostRoutes: [],
+      fdb,
+      pins,
+      hostTables: [],
+      portChains: [],
+    }),
   );
   assert.deepEqual(
     again.ops.filter((o) =>

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { native } from '../../native';
 import { ConflictError, InternalError } from '../../common/errors';
+import { discardDisk } from './ready-disks';
 import type { ContainerConfig, ContainerPaths } from './spec';
 
 export interface ExitStatus {
@@ -27,24 +28,32 @@ export function prepareStateDir(stateDir: string): void {
 
 // Synchronous calls on purpose: each is microseconds, while a trip through
 // libuv's thread pool costs far more on the spawn path.
-/** `diskTemplate`: with config.rootDiskBytes, the formatted image of that size the disk copies. */
+/**
+ * `disk`: with config.rootDiskBytes, a directory holding the mounted root
+ * disk (ReadyDisks.take), which becomes the container's directory; it is
+ * consumed either way.
+ */
 export function makeContainerDir(
   paths: ContainerPaths,
   config: ContainerConfig,
-  diskTemplate?: string,
+  disk?: string,
 ): void {
   try {
-    fs.mkdirSync(paths.dir, { mode: 0o711 });
+    if (!config.rootDiskBytes !== !disk)
+      throw new InternalError(
+        `container ${config.id}: a root disk is needed with rootDiskBytes only`,
+      );
+    // A directory in the way is never empty (an existing container's): rename fails then.
+    if (disk) fs.renameSync(disk, paths.dir);
+    else fs.mkdirSync(paths.dir, { mode: 0o711 });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+    if (disk) discardDisk(disk);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTEMPTY')
       throw new ConflictError(`container ${config.id} already exists`);
     throw err;
   }
   try {
-    if (config.rootDiskBytes) {
-      if (!diskTemplate) throw new InternalError(`container ${config.id}: no root disk template`);
-      makeDisk(paths, diskTemplate);
-    }
     fs.mkdirSync(paths.rootfs);
     // A root volume's layer may be there already: a server booted again from the volume.
     for (const d of [paths.upper, paths.work]) fs.mkdirSync(d, { recursive: !!config.writableDir });
@@ -55,8 +64,7 @@ export function makeContainerDir(
       config.layers.forEach((_, i) => fs.mkdirSync(paths.layerMount(i), { recursive: true }));
     }
   } catch (err) {
-    if (config.rootDiskBytes) unmountDisk(paths);
-    fs.rmSync(paths.dir, { recursive: true, force: true });
+    discardDisk(paths.dir);
     throw err;
   }
 }
@@ -91,19 +99,11 @@ export function seedRootFiles(
 }
 
 /**
- * The writable layer's own file system: a sparse copy of the formatted
- * template of the flavor's root_gb, attached to a loop device and mounted
- * in the container's directory, all in process (no mkfs, losetup or mount
- * to fork). No space is used until written; the loop device goes away with
- * the unmount (autoclear).
+ * The writable layer's own file system (made by ReadyDisks: a sparse copy
+ * of the formatted template of the flavor's root_gb), attached to a loop
+ * device and mounted in the container's directory, in process (no
+ * losetup or mount to fork); the loop device goes with the unmount (autoclear).
  */
-function makeDisk(paths: ContainerPaths, template: string): void {
-  // No fsync: a disk half-made by a crash is removed with its container.
-  native().sparseCopy(template, paths.diskImage, { sync: false });
-  fs.mkdirSync(paths.disk);
-  mountDisk(paths);
-}
-
 function mountDisk(paths: ContainerPaths): void {
   native().loopMount({ file: paths.diskImage, target: paths.disk, fstype: 'ext4' });
 }
@@ -135,16 +135,6 @@ function runTool(cmd: string, args: string[]): string {
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
     throw new InternalError(`${cmd} ${args.join(' ')}: ${stderr || (err as Error).message}`);
-  }
-}
-
-/** Idempotent: reconcile after a crash runs it on half-removed containers. */
-export function unmountDisk(paths: ContainerPaths): void {
-  try {
-    native().umount(paths.disk, true);
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code !== 'EINVAL' && code !== 'ENOENT') throw err;
   }
 }
 

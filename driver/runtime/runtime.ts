@@ -38,12 +38,12 @@ import {
   growDisk,
   makeContainerDir,
   seedRootFiles,
-  unmountDisk,
   prepareStateDir,
   readExitFile,
   readPidFile,
 } from './container-dir';
 import { DiskTemplates } from './disk-templates';
+import { discardDisk, ReadyDisks, unmountDisk } from './ready-disks';
 import { type InteractiveExec, startInteractiveExec } from './interactive-exec';
 import { type ExitEvent, MonitorClient, MonitorError } from './monitor-client';
 import { decodeFault, type Verb } from './monitor-protocol';
@@ -120,6 +120,7 @@ export class ContainerRuntime {
   private reconnecting: Promise<void> | undefined;
   private closing = false;
   private readonly diskTemplates: DiskTemplates;
+  private readonly readyDisks: ReadyDisks;
 
   private constructor(
     readonly stateDir: string,
@@ -129,6 +130,7 @@ export class ContainerRuntime {
     private readonly log?: Logger,
   ) {
     this.diskTemplates = new DiskTemplates(stateDir);
+    this.readyDisks = new ReadyDisks(path.join(stateDir, 'ready-disks'), this.diskTemplates, log);
     this.attach(monitor);
   }
 
@@ -220,13 +222,15 @@ export class ContainerRuntime {
       throw new ConflictError(`container ${config.id} already exists`);
     const paths = containerPaths(this.stateDir, config.id, config);
     const plan = planCgroups(this.layout, this.cgroupParent, config.id, config.limits);
-    const template = config.rootDiskBytes
-      ? await this.diskTemplates.get(config.rootDiskBytes)
+    const disk = config.rootDiskBytes
+      ? await this.readyDisks.take(config.rootDiskBytes)
       : undefined;
-    // Checked again: another create of this id may have run while the template was made.
-    if (this.entries.has(config.id))
+    // Checked again: another create of this id may have run while the disk was made.
+    if (this.entries.has(config.id)) {
+      if (disk) discardDisk(disk);
       throw new ConflictError(`container ${config.id} already exists`);
-    makeContainerDir(paths, config, template);
+    }
+    makeContainerDir(paths, config, disk);
     const entry: Entry = { config, plan, paths, waiters: [] };
     this.entries.set(config.id, entry);
     try {
@@ -485,7 +489,7 @@ export class ContainerRuntime {
     const e = this.get(id);
     if (e.pid !== undefined && !e.exit) throw new ConflictError(`container ${id} is running`);
     removeCgroups(e.plan);
-    if (e.config.rootDiskBytes) unmountDisk(e.paths);
+    if (e.config.rootDiskBytes) unmountDisk(e.paths.disk);
     this.discard(e.paths.dir);
     this.entries.delete(id);
   }
@@ -515,6 +519,7 @@ export class ContainerRuntime {
   /** Disconnects; containers keep running under the monitor. */
   async close(): Promise<void> {
     this.closing = true;
+    this.readyDisks.close();
     await this.reconnecting;
     this.monitor.close();
     await this.emptying;
@@ -524,6 +529,7 @@ export class ContainerRuntime {
   async shutdown(): Promise<void> {
     if (this.reconnecting) await this.reconnecting;
     this.closing = true;
+    this.readyDisks.close();
     await this.monitor.shutdown();
     this.monitor.close();
     for (const id of [...this.entries.keys()]) {
@@ -602,7 +608,7 @@ export class ContainerRuntime {
         persisted = JSON.parse(await fs.promises.readFile(paths.config, 'utf8')) as Persisted;
       } catch {
         // A create interrupted before its config was written: nothing ran yet.
-        unmountDisk(containerPaths(this.stateDir, id, { rootDiskBytes: 1 }));
+        unmountDisk(containerPaths(this.stateDir, id, { rootDiskBytes: 1 }).disk);
         this.discard(path.join(root, id));
         continue;
       }

@@ -87,6 +87,10 @@ export interface ContainerPaths {
   layerMount: (i: number) => string;
 }
 
+/** A sized root disk, in a container's directory: the sparse ext4 image and its mount point. */
+export const DISK_IMAGE = 'disk.img';
+export const DISK_MOUNT = 'disk';
+
 export function containerPaths(
   stateDir: string,
   id: string,
@@ -94,11 +98,12 @@ export function containerPaths(
 ): ContainerPaths {
   const dir = path.join(stateDir, 'containers', id);
   // Overlay wants upper and work on one file system: the root volume's or the sized disk's.
-  const writable = config?.writableDir ?? (config?.rootDiskBytes ? path.join(dir, 'disk') : dir);
+  const writable =
+    config?.writableDir ?? (config?.rootDiskBytes ? path.join(dir, DISK_MOUNT) : dir);
   return {
     dir,
-    diskImage: path.join(dir, 'disk.img'),
-    disk: path.join(dir, 'disk'),
+    diskImage: path.join(dir, DISK_IMAGE),
+    disk: path.join(dir, DISK_MOUNT),
     config: path.join(dir, 'config.json'),
     rootfs: path.join(dir, 'rootfs'),
     upper: path.join(writable, 'upper'),
