@@ -1,6 +1,7 @@
 // The api benchmark: what berth's Nova API costs a client. End to end, the time
 // from POST /v2.1/servers until GET shows the server ACTIVE through `berth api`
-// and a real `berth compute` on containers; per request, GET /servers/detail
+// and a real `berth compute` on containers, each server with a port on a network
+// of the embedded Neutron (the compute on a simulated host); per request, GET /servers/detail
 // with a thousand servers next to a stub that only runs the same query on the
 // same database, in the same run.
 
@@ -21,6 +22,7 @@ import { UndoStack } from '../common/undo-stack';
 import { computeScratch, startComputeProcess } from './compute-process';
 import { inScratchEnvironment } from './leftovers';
 import { timeDockerRuns } from './docker-peer';
+import { NET, simulatedComputeHost } from './bench-network';
 import { NotificationWaiter } from './notification-waiter';
 import { quantile } from './stats';
 
@@ -155,6 +157,7 @@ async function startAndTime(
     cgroupParent: CGROUP_PARENT,
     signal: opts.signal,
     cleanup,
+    env: await simulatedComputeHost('api', stateDir, cleanup),
   });
   await computeRegistered(api.deps.db, [host], opts.signal);
   // amqplib reads the same URL under its own scheme.
@@ -164,7 +167,8 @@ async function startAndTime(
     events.failAll(new Error(`berth compute exited (${code ?? signal})`)),
   );
   const client = new ApiClient(api.url, events);
-  return { docker, ...(await buildAndDelete(client, image.id, compute.pid!, opts)) };
+  const networkId = await benchNetwork(client);
+  return { docker, ...(await buildAndDelete(client, image.id, networkId, compute.pid!, opts)) };
 }
 
 function apiConfig(stateDir: string, url: string, opts: ApiOptions): BerthConfig {
@@ -176,15 +180,31 @@ function apiConfig(stateDir: string, url: string, opts: ApiOptions): BerthConfig
       log_level: 'warn',
       // Every server fits on one host of any size: `sleep` uses none of its claim,
       // and root disks are sparse files.
-      cpu_allocation_ratio: opts.servers,
+      cpu_allocation_ratio: opts.singles + opts.servers,
       ram_allocation_ratio: 16,
       disk_allocation_ratio: 16,
     },
     api: { listen: '127.0.0.1:0' },
     quota: { instances: -1, cores: -1, ram: -1 },
+    network: { quota_port: -1 },
   });
   if (error) throw error;
   return value;
+}
+
+/**
+ * The project's network, through the embedded Neutron: every server gets a
+ * port on it. No DHCP: the addresses come with the port, and the run
+ * starts no dnsmasq (whose upstream would be the host's resolver).
+ */
+async function benchNetwork(client: ApiClient): Promise<string> {
+  const { network } = await client.expect(201, 'POST', '/network/v2.0/networks', {
+    network: { name: 'bench' },
+  });
+  await client.expect(201, 'POST', '/network/v2.0/subnets', {
+    subnet: { network_id: network.id, ip_version: 4, cidr: NET.cidr, enable_dhcp: false },
+  });
+  return network.id as string;
 }
 
 /** The scheduler considers a compute once its first heartbeat is committed. */
@@ -202,6 +222,7 @@ async function computeRegistered(db: Database, hosts: string[], signal: AbortSig
 async function buildAndDelete(
   client: ApiClient,
   imageId: string,
+  networkId: string,
   computePid: number,
   opts: ApiOptions,
 ): Promise<Pick<Report, 'single' | 'build' | 'remove'>> {
@@ -225,7 +246,12 @@ async function buildAndDelete(
   };
   const create = (offset: number) => async (n: number) => {
     const { server } = await client.expect(202, 'POST', '/v2.1/servers', {
-      server: { name: `bench-${offset + n}`, imageRef: imageId, flavorRef: FLAVOR },
+      server: {
+        name: `bench-${offset + n}`,
+        imageRef: imageId,
+        flavorRef: FLAVOR,
+        networks: [{ uuid: networkId }],
+      },
     });
     ids[offset + n] = server.id as string;
     await client.untilStatus(ids[offset + n], 'ACTIVE', opts.signal);
@@ -377,6 +403,7 @@ async function listDetail(opts: ListOptions): Promise<Pick<Report, 'berth' | 'st
         // Heartbeats are database writes; fewer of them disturb the timing less.
         DEFAULT: { report_interval: 10, cpu_allocation_ratio: 100, disk_allocation_ratio: 16 },
         quota: { instances: -1, cores: -1, ram: -1 },
+        network: { quota_port: -1 },
       },
     });
     cleanup.push('test cloud', () => cloud.close());
@@ -531,7 +558,7 @@ function printReport(r: Report, opts: ApiOptions): void {
   const perSecond = (t: Timed) => (t.count * 1000) / t.wallMs;
   console.log(
     `api: through \`berth api\` and \`berth compute\` on RabbitMQ and real containers (ms; ` +
-      `servers of flavor ${FLAVOR} running \`sleep\`: ${opts.singles} one at a time, then ` +
+      `servers of flavor ${FLAVOR} (1 GiB root disk) with one port, running \`sleep\`: ${opts.singles} one at a time, then ` +
       `${opts.servers} with ${opts.inFlight} in flight; each done when the compute's notification ` +
       `came and GET /servers/{id} showed it)`,
   );

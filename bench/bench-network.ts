@@ -7,8 +7,11 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { UndoStack } from '../common/undo-stack';
+import { native } from '../native';
 import type { HostNetworkState, NetPort, NetSecurityGroupRule, Vif } from '../nova/network-model';
 
 const execFileAsync = promisify(execFile);
@@ -24,6 +27,44 @@ export const NET = {
   vni: 4242,
 };
 const GROUP = randomUUID();
+
+/**
+ * A simulated host of the run's own for a `berth compute`: its namespace
+ * (removed by `cleanup`, after the compute and its instances are gone,
+ * which were pushed later) and the compute's settings that point there.
+ */
+export async function simulatedComputeHost(
+  tag: string,
+  stateDir: string,
+  cleanup: UndoStack,
+): Promise<Record<string, string>> {
+  const namespaces = new Namespaces(`berth-bench-${tag}-${process.pid}`);
+  cleanup.push('network namespaces', () => namespaces.removeAll());
+  cleanup.push('network state', () => endNetworkState(path.join(stateDir, 'network')));
+  const hostNs = await namespaces.add('host');
+  await simulatedHost(hostNs);
+  return {
+    BERTH_DEFAULT_MY_IP: MY_IP,
+    BERTH_NETWORK_HOST_NETNS: hostNs,
+    BERTH_NETWORK_DEVICE_PREFIX: DEVICE_PREFIX,
+  };
+}
+
+/**
+ * What a compute's data plane outlives it with, by design: the DNS
+ * servers it started (dnsmasq, detached) and its namespaces' pins.
+ */
+async function endNetworkState(dir: string): Promise<void> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.split('\0').some((arg) => arg.startsWith(`--pid-file=${dir}/`)))
+      process.kill(Number(entry), 'SIGKILL');
+  }
+  const pins = path.join(dir, 'netns');
+  for (const pin of await readdir(pins).catch(() => []))
+    native().umount(path.join(pins, pin), true);
+}
 
 /** Named namespaces of this run (`ip netns`), removed at the end whatever happened. */
 export class Namespaces {

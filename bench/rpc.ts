@@ -18,13 +18,11 @@ import { novaInstance } from '../integration-tests/compute-harness';
 import { infoCachePrimitive } from '../nova/instance-object';
 import { NETWORK_RPC } from '../nova/network-model';
 import {
+  type BenchPort,
   benchHostState,
   benchPort,
   benchVif,
-  DEVICE_PREFIX,
-  MY_IP,
-  Namespaces,
-  simulatedHost,
+  simulatedComputeHost,
 } from './bench-network';
 import { computeScratch, startComputeProcess } from './compute-process';
 import { inScratchEnvironment } from './leftovers';
@@ -156,7 +154,8 @@ async function buildAndTerminate(
   const host = `berth-bench-${process.pid}`;
   const count = opts.singles + opts.builds;
   const ports = Array.from({ length: count }, (_, i) => benchPort(i));
-  const hostNs = await networkPeers(transport, host, ports, cleanup);
+  const networkEnv = await simulatedComputeHost('rpc', stateDir, cleanup);
+  await serveNetwork(transport, host, ports);
   const compute = await startComputeProcess({
     url,
     host,
@@ -166,9 +165,7 @@ async function buildAndTerminate(
     cleanup,
     env: {
       BERTH_DEFAULT_CONTROL_EXCHANGE: EXCHANGE,
-      BERTH_DEFAULT_MY_IP: MY_IP,
-      BERTH_NETWORK_HOST_NETNS: hostNs,
-      BERTH_NETWORK_DEVICE_PREFIX: DEVICE_PREFIX,
+      ...networkEnv,
     },
   });
   // Rather than waiting out EVENT_TIMEOUT_MS for notifications that cannot come.
@@ -229,22 +226,8 @@ async function buildAndTerminate(
   };
 }
 
-/**
- * The simulated host whose namespace the compute gets as `[network]
- * host_netns` (removed once the compute and its instances are gone), and the
- * control plane's network service as the agent sees it: the host's document
- * naming every port, and port status reports.
- */
-async function networkPeers(
-  transport: Transport,
-  host: string,
-  ports: ReturnType<typeof benchPort>[],
-  cleanup: UndoStack,
-): Promise<string> {
-  const namespaces = new Namespaces(`berth-bench-rpc-${process.pid}`);
-  cleanup.push('network namespaces', () => namespaces.removeAll());
-  const hostNs = await namespaces.add('host');
-  await simulatedHost(hostNs);
+/** The control plane's network service as the agent sees it: the host's document, port status reports. */
+async function serveNetwork(transport: Transport, host: string, ports: BenchPort[]): Promise<void> {
   const state = benchHostState(host, 1, ports, []);
   await transport.serve({ topic: NETWORK_RPC.server.topic, server: 'berth-bench-network' }, [
     {
@@ -255,7 +238,6 @@ async function networkPeers(
       },
     },
   ]);
-  return hostNs;
 }
 
 /**
